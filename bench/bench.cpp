@@ -1,0 +1,245 @@
+// `tconv bench`: load the layers, measure the FMA peak, time every layer with tconv and its
+// peers interleaved, then print the table.
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "bench.hpp"
+#include "bench_args.hpp"
+#include "bench_peak.hpp"
+#include "bench_peer.hpp"
+#include "bench_report.hpp"
+#include "bench_timing.hpp"
+#include "tconv/tconv.hpp"
+
+namespace tconv::bench {
+namespace {
+
+// A peer whose output differs from tconv's by more than this, relative to max |y|, is WRONG.
+constexpr double kAgreement = 1e-3;
+
+struct BenchLayer {
+    std::string config;
+    Problem problem;
+};
+
+class TconvRunner : public Runner {
+  public:
+    TconvRunner(const Layer& layer, int threads)
+        : layer_(layer), threads_(threads), y_(size_t(layer.output_elems())) {}
+    void set_input(const float* x) override { x_ = x; }
+    void run() override { layer_.execute(x_, y_.data(), threads_); }
+    void get_output(float* y) override { std::copy(y_.begin(), y_.end(), y); }
+
+  private:
+    const Layer& layer_;
+    int threads_;
+    const float* x_ = nullptr;
+    std::vector<float> y_;
+};
+
+std::vector<float> random_values(size_t n, std::mt19937_64& rng) {
+    std::uniform_real_distribution<float> dist(-1.f, 1.f);
+    std::vector<float> v(n);
+    for (float& f : v) f = dist(rng);
+    return v;
+}
+
+// max |got - want| / max |want| (absolute when want is all zeros).
+double max_relative_error(const std::vector<float>& got, const std::vector<float>& want) {
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+        const double d = std::abs(double(got[i]) - double(want[i]));
+        diff = std::isnan(d) ? INFINITY : std::max(diff, d);
+        scale = std::max(scale, std::abs(double(want[i])));
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+std::vector<BenchLayer> load_layers(const BenchArgs& args) {
+    std::vector<BenchLayer> out;
+    std::vector<bool> matched(args.layers.size(), false);
+    for (const std::string& file : expand_inputs(args.inputs)) {
+        const Config config = load_config(file);
+        for (Problem p : config.layers) {
+            if (!args.layers.empty()) {
+                auto it = std::find(args.layers.begin(), args.layers.end(), p.name);
+                if (it == args.layers.end()) continue;
+                matched[size_t(it - args.layers.begin())] = true;
+            }
+            if (args.layout) p.layout = *args.layout;
+            out.push_back({file, std::move(p)});
+        }
+    }
+    for (size_t i = 0; i < matched.size(); ++i)
+        if (!matched[i])
+            throw Error(ErrorKind::invalid_argument,
+                        "bench: no layer named '" + args.layers[i] + "' in the given configs");
+    return out;
+}
+
+LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& options,
+                        const BenchRun& run, const TimingPolicy& policy, bool peers) {
+    const Problem& p = item.problem;
+    std::mt19937_64 rng(0x7c0f + index);  // fixed per position: reruns see the same data
+    const std::vector<float> x = random_values(size_t(p.input_elems()), rng);
+    const std::vector<float> w = random_values(size_t(p.weight_elems()), rng);
+    const std::vector<float> b = random_values(size_t(p.bias_elems()), rng);
+    const float* bias = p.bias ? b.data() : nullptr;
+
+    const Layer layer = Layer::compile(p, w.data(), bias, options);
+    LayerResult r;
+    r.config = item.config;
+    r.name = p.name;
+    r.problem = p;
+    r.implementation = layer.report().implementation;
+    r.kernel_names = layer.report().kernel_names;
+    r.compile_us = layer.report().compile_us;
+
+    TconvRunner tconv_runner(layer, run.threads);
+    std::vector<float> want(size_t(p.output_elems()));
+    tconv_runner.set_input(x.data());
+    tconv_runner.run();
+    tconv_runner.get_output(want.data());
+
+    // Contender 0 is tconv; then every correct peer variant, remembered by (peer, variant).
+    std::vector<std::function<void()>> runs{[&] { tconv_runner.run(); }};
+    std::vector<std::pair<size_t, size_t>> slots;
+    std::vector<PeerSetup> setups;
+    for (const Peer& peer : peers ? all_peers() : std::vector<Peer>{}) {
+        PeerResult pr;
+        pr.peer = peer.name;
+        PeerSetup setup;
+        try {
+            setup = peer.create({p, w.data(), bias, run.threads});
+            if (setup.variants.empty()) pr.reason = setup.unavailable;
+            std::vector<float> got(want.size());
+            for (PeerVariant& v : setup.variants) {
+                v.runner->set_input(x.data());
+                v.runner->run();
+                v.runner->get_output(got.data());
+                const double err = max_relative_error(got, want);
+                pr.max_rel_error = std::max(pr.max_rel_error, err);
+                if (err > kAgreement) {
+                    pr.status = PeerResult::Status::wrong;
+                    pr.reason = fmt::format("max relative error {:.3g} ({} variant)", err,
+                                            v.variant);
+                }
+                pr.variants.push_back({v.variant, v.impl, v.note, v.create_ms, 0, 0});
+            }
+            if (!setup.variants.empty() && pr.status != PeerResult::Status::wrong)
+                pr.status = PeerResult::Status::ok;
+        } catch (const std::exception& e) {
+            pr.status = PeerResult::Status::unavailable;
+            pr.reason = e.what();
+            pr.variants.clear();
+            setup.variants.clear();
+        }
+        const size_t k = r.peers.size();
+        if (pr.status == PeerResult::Status::ok) {
+            for (size_t v = 0; v < setup.variants.size(); ++v) {
+                Runner* runner = setup.variants[v].runner.get();
+                runs.push_back([runner] { runner->run(); });
+                slots.push_back({k, v});
+            }
+        }
+        r.peers.push_back(std::move(pr));
+        setups.push_back(std::move(setup));  // keeps the runners alive through the timing
+    }
+
+    const std::vector<std::vector<double>> samples = time_interleaved(runs, policy);
+    r.median_ms = median(samples[0]) * 1e3;
+    r.repeats = int(samples[0].size());
+    r.gflops = p.flops() / (r.median_ms * 1e-3) * 1e-9;
+    if (run.peak_gflops) r.percent_of_peak = 100.0 * r.gflops / *run.peak_gflops;
+    for (size_t i = 0; i < slots.size(); ++i) {
+        PeerResult& pr = r.peers[slots[i].first];
+        VariantResult& v = pr.variants[slots[i].second];
+        v.median_ms = median(samples[i + 1]) * 1e3;
+        v.repeats = int(samples[i + 1].size());
+        if (pr.best < 0 || v.median_ms < pr.variants[size_t(pr.best)].median_ms)
+            pr.best = int(slots[i].second);
+    }
+    return r;
+}
+
+}  // namespace
+
+std::string bench_help() {
+    return R"(usage: tconv bench CONFIG-or-DIR... [options]
+
+Times every layer of the given configs (a directory stands for its *.json files) with tconv
+and, side by side, with oneDNN and XNNPACK when this build has them. Each layer gets seeded
+random weights and inputs; the contenders run interleaved (A B A B ...) after a warm-up and
+the median time is reported. Every peer's output is first checked against tconv's and marked
+WRONG when it differs by more than 1e-3 relative to max |y|.
+
+options:
+  --threads N          threads for every contender (default: all cores)
+  --layout L           run every layer as channels_first or channels_last
+                       (default: each layer's own layout)
+  --isa ISA            cap tconv's ISA and the peak probe: avx512, avx2 or scalar
+  --min-time SECONDS   timed runs per contender and layer add up to at least this
+                       (at least 5 runs; default 0.2)
+  --layer NAME         only the layer(s) with this name (repeatable)
+  --no-peers           time tconv alone
+  --markdown           print the table as Markdown
+  --json FILE          also write every figure to FILE as JSON
+
+columns: compile us = tconv's plan + generate + pack time; ms = median time of one run;
+% peak = GFLOP/s against the measured FMA peak of the ISA cap and thread count; <peer> ms =
+the peer's fastest variant (oneDNN: plain user layouts or `any` formats with reorders not
+timed); create ms = the peer's setup (primitive/operator creation and weight packing);
+ratio = peer ms / tconv ms (> 1: tconv is faster).
+
+exit status: 0 when done, 1 when a peer disagreed with tconv, 2 on a usage or config error.
+)";
+}
+
+int bench_command(const std::vector<std::string>& argv) {
+    const BenchArgs args = parse_bench_args(argv);
+    if (args.help) {
+        std::fputs(bench_help().c_str(), stdout);
+        return 0;
+    }
+    const std::vector<BenchLayer> layers = load_layers(args);
+
+    BenchRun run;
+    run.threads = args.threads > 0 ? args.threads : std::max(1, cpu_info().threads);
+    omp_set_num_threads(run.threads);  // oneDNN's OpenMP build follows this
+    Options options;
+    options.max_isa = args.isa;
+    options.threads = run.threads;
+    run.isa = resolve_max_isa(options);  // an Error when the CPU lacks a requested ISA
+    run.cpu_model = cpu_info().model;
+    run.min_time = args.min_time;
+    run.peak_gflops = measure_fma_peak(run.isa, run.threads);
+    if (args.peers)
+        for (const Peer& peer : all_peers()) run.peer_names.push_back(peer.name);
+
+    TimingPolicy policy;
+    policy.min_time = args.min_time;
+    const bool progress = ::isatty(STDERR_FILENO);
+    for (size_t i = 0; i < layers.size(); ++i) {
+        if (progress)
+            fmt::print(stderr, "\r\033[K[{}/{}] {}", i + 1, layers.size(), layers[i].problem.name);
+        run.layers.push_back(bench_layer(layers[i], i, options, run, policy, args.peers));
+    }
+    if (progress) fmt::print(stderr, "\r\033[K");
+
+    const Summary summary = summarize(run);
+    const std::string table =
+        args.markdown ? format_markdown(run, summary) : format_text(run, summary);
+    std::fputs(table.c_str(), stdout);
+    std::fflush(stdout);
+    if (!args.json_path.empty()) write_file_atomically(args.json_path, format_json(run, summary));
+    return summary.wrong ? 1 : 0;
+}
+
+}  // namespace tconv::bench

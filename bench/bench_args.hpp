@@ -1,0 +1,32 @@
+// The options of `tconv bench`, parsed and checked; and the config files they name.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tconv/problem.hpp"
+
+namespace tconv::bench {
+
+struct BenchArgs {
+    std::vector<std::string> inputs;   // config files or directories, as given
+    int threads = 0;                   // 0: OpenMP's default team size
+    std::string json_path;             // empty: no JSON
+    bool markdown = false;
+    std::optional<Layout> layout;      // overrides every layer's layout when set
+    std::optional<Isa> isa;            // cap for tconv's dispatcher and the peak probe
+    double min_time = 0.2;             // seconds of repeats per side and layer
+    bool peers = true;
+    std::vector<std::string> layers;   // --layer NAME (repeatable); empty: all layers
+    bool help = false;
+};
+
+// Accepts `--opt value` and `--opt=value`. Throws Error(invalid_argument) naming the option.
+BenchArgs parse_bench_args(const std::vector<std::string>& args);
+
+// Files as given, directories replaced by their *.json files in name order. Throws Error when a
+// path is missing or a directory holds no .json file.
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs);
+
+}  // namespace tconv::bench

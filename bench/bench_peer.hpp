@@ -1,0 +1,59 @@
+// A peer library timed against tconv on the same layer. Each peer offers one or more variants
+// (e.g. oneDNN in the user's plain layout and in its preferred blocked layout); the bench times
+// them all, interleaved with tconv, and reports the fastest.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tconv/problem.hpp"
+
+namespace tconv::bench {
+
+// One runnable contender. Only run() is timed: set_input/get_output convert between the user's
+// layout and whatever the contender computes in, so conversions the user would not need to do
+// themselves stay out of the timing (as benchdnn does for oneDNN's reorders).
+class Runner {
+  public:
+    virtual ~Runner() = default;
+    virtual void set_input(const float* x) = 0;  // x: input_elems() floats, user layout
+    virtual void run() = 0;
+    virtual void get_output(float* y) = 0;  // y: output_elems() floats, user layout
+};
+
+struct PeerVariant {
+    std::string variant;    // e.g. "plain", "any", "nhwc"
+    std::string impl;       // the peer's name for the code it chose
+    std::string note;       // said next to the table, e.g. which layout it ran in
+    double create_ms = 0;   // setup: primitive/operator creation and weight packing
+    std::unique_ptr<Runner> runner;
+};
+
+struct PeerSetup {
+    std::vector<PeerVariant> variants;  // empty when the peer cannot run this layer
+    std::string unavailable;            // why not, when `variants` is empty
+};
+
+// The inputs shared by every peer: the layer (in the layout to run), PyTorch-layout weights
+// [IC, OC/G, *K], bias [OC] or nullptr, and the thread count.
+struct PeerLayer {
+    const Problem& problem;
+    const float* weights;
+    const float* bias;
+    int threads;
+};
+
+struct Peer {
+    const char* name;
+    PeerSetup (*create)(const PeerLayer& layer);
+};
+
+// Every peer the bench knows, in column order; one missing from this build answers every
+// create() with "not in this build".
+const std::vector<Peer>& all_peers();
+
+PeerSetup create_onednn(const PeerLayer& layer);
+PeerSetup create_xnnpack(const PeerLayer& layer);
+
+}  // namespace tconv::bench

@@ -1,0 +1,188 @@
+// oneDNN's deconvolution (forward_inference) on the same layer: once in the user's plain layouts
+// and once with `any` formats (oneDNN picks blocked layouts; the activation reorders are left out
+// of the timing, weights are reordered once at creation).
+#include "bench_peer.hpp"
+
+#ifdef TCONV_HAVE_ONEDNN
+
+#include <chrono>
+#include <unordered_map>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace tconv::bench {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+memory::dims spatial(const Problem& p, const Dims& d, int64_t offset = 0) {
+    memory::dims out;
+    for (int i = 0; i < p.rank; ++i) out.push_back(d[i] + offset);
+    return out;
+}
+
+memory::dims activation_dims(const Problem& p, int64_t channels, const Dims& sp) {
+    memory::dims dims{p.batch, channels};
+    for (int64_t s : spatial(p, sp)) dims.push_back(s);
+    return dims;
+}
+
+Tag activation_tag(const Problem& p) {
+    static const Tag first[] = {Tag::ncw, Tag::nchw, Tag::ncdhw};
+    static const Tag last[] = {Tag::nwc, Tag::nhwc, Tag::ndhwc};
+    return (p.layout == Layout::channels_first ? first : last)[p.rank - 1];
+}
+
+// oneDNN's deconvolution weights are logically (g,) o, i, k...; PyTorch stores
+// [g][i/g][o/g][k...], so the user's buffer is described by explicit strides, no copy.
+memory::desc user_weights_desc(const Problem& p) {
+    const int64_t ks = p.kernel_spatial(), ocg = p.oc_per_group(), icg = p.ic_per_group();
+    memory::dims dims, strides;
+    if (p.groups > 1) {
+        dims = {p.groups, ocg, icg};
+        strides = {icg * ocg * ks, ks, ocg * ks};
+    } else {
+        dims = {p.out_channels, p.in_channels};
+        strides = {ks, p.out_channels * ks};
+    }
+    int64_t inner = ks;
+    for (int i = 0; i < p.rank; ++i) {
+        dims.push_back(p.kernel[i]);
+        inner /= p.kernel[i];
+        strides.push_back(inner);
+    }
+    return memory::desc(dims, memory::data_type::f32, strides);
+}
+
+dnnl::primitive_attr activation_attr(const Problem& p) {
+    dnnl::post_ops ops;
+    switch (p.activation) {
+        case Activation::none: break;
+        case Activation::relu: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); break;
+        case Activation::leaky_relu:
+            ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, p.negative_slope, 0.f);
+            break;
+        case Activation::sigmoid:
+            ops.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f);
+            break;
+        case Activation::tanh: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_tanh, 0.f, 0.f); break;
+    }
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    return attr;
+}
+
+class OnednnRunner : public Runner {
+  public:
+    OnednnRunner(const dnnl::engine& eng, const dnnl::deconvolution_forward::primitive_desc& pd,
+                 const memory::desc& user_src, const memory::desc& user_dst,
+                 memory user_weights, const float* bias)
+        : eng_(eng), strm_(eng), prim_(pd), user_src_(user_src), user_dst_(user_dst),
+          src_(pd.src_desc(), eng), dst_(pd.dst_desc(), eng), weights_(pd.weights_desc(), eng) {
+        dnnl::reorder(user_weights, weights_).execute(strm_, user_weights, weights_);
+        if (bias) {
+            const memory::desc bias_desc = pd.bias_desc();
+            bias_ = memory(bias_desc, eng);
+            memory user_bias(memory::desc(bias_desc.dims(), memory::data_type::f32, Tag::a),
+                             eng, const_cast<float*>(bias));
+            dnnl::reorder(user_bias, bias_).execute(strm_, user_bias, bias_);
+        }
+        strm_.wait();
+        args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_}};
+        if (bias) args_[DNNL_ARG_BIAS] = bias_;
+    }
+
+    void set_input(const float* x) override {
+        memory user(user_src_, eng_, const_cast<float*>(x));
+        dnnl::reorder(user, src_).execute(strm_, user, src_);  // a plain copy when formats match
+        strm_.wait();
+    }
+    void run() override {
+        prim_.execute(strm_, args_);
+        strm_.wait();
+    }
+    void get_output(float* y) override {
+        memory user(user_dst_, eng_, y);
+        dnnl::reorder(dst_, user).execute(strm_, dst_, user);
+        strm_.wait();
+    }
+
+  private:
+    dnnl::engine eng_;
+    dnnl::stream strm_;
+    dnnl::deconvolution_forward prim_;
+    memory::desc user_src_, user_dst_;
+    memory src_, dst_, weights_, bias_;
+    std::unordered_map<int, memory> args_;
+};
+
+}  // namespace
+
+PeerSetup create_onednn(const PeerLayer& layer) {
+    const Problem& p = layer.problem;
+    const auto f32 = memory::data_type::f32;
+    PeerSetup out;
+    try {
+        const dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+        const memory::desc src_user(activation_dims(p, p.in_channels, p.input), f32,
+                                    activation_tag(p));
+        const memory::desc dst_user(activation_dims(p, p.out_channels, p.output), f32,
+                                    activation_tag(p));
+        const memory::desc w_user = user_weights_desc(p);
+        memory user_weights(w_user, eng, const_cast<float*>(layer.weights));
+        const memory::dims strides = spatial(p, p.stride);
+        const memory::dims dilates = spatial(p, p.dilation, -1);  // oneDNN counts gaps: D - 1
+        const memory::dims pad_l = spatial(p, p.pad_begin), pad_r = spatial(p, p.pad_end);
+        const dnnl::primitive_attr attr = activation_attr(p);
+
+        auto try_variant = [&](const std::string& name, const memory::desc& src,
+                               const memory::desc& w, const memory::desc& dst) {
+            const auto t0 = std::chrono::steady_clock::now();
+            const memory::desc bias =
+                p.bias ? (src == src_user ? memory::desc({p.out_channels}, f32, Tag::a)
+                                          : memory::desc({p.out_channels}, f32, Tag::any))
+                       : memory::desc();
+            const dnnl::deconvolution_forward::desc d(
+                dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, src, w,
+                bias, dst, strides, dilates, pad_l, pad_r);
+            const dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng);
+            PeerVariant v;
+            v.variant = name;
+            v.impl = pd.impl_info_str();
+            v.runner = std::make_unique<OnednnRunner>(eng, pd, src_user, dst_user, user_weights,
+                                                      layer.bias);
+            v.create_ms =
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                    .count();
+            // `any` formats that land on the plain ones would just time the same code twice.
+            if (name == "any" && pd.src_desc() == src_user && pd.dst_desc() == dst_user &&
+                pd.weights_desc() == w_user && !out.variants.empty())
+                return;
+            out.variants.push_back(std::move(v));
+        };
+
+        try {
+            try_variant("plain", src_user, w_user, dst_user);
+        } catch (const dnnl::error&) {
+            // no implementation for plain layouts: the `any` variant may still have one
+        }
+        const memory::desc src_any(src_user.dims(), f32, Tag::any);
+        const memory::desc dst_any(dst_user.dims(), f32, Tag::any);
+        const memory::desc w_any(w_user.dims(), f32, Tag::any);
+        try_variant("any", src_any, w_any, dst_any);
+    } catch (const dnnl::error& e) {
+        if (out.variants.empty()) out.unavailable = std::string("oneDNN refused: ") + e.what();
+    }
+    return out;
+}
+
+}  // namespace tconv::bench
+
+#else
+
+namespace tconv::bench {
+PeerSetup create_onednn(const PeerLayer&) { return {{}, "not in this build"}; }
+}  // namespace tconv::bench
+
+#endif

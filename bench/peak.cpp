@@ -1,0 +1,102 @@
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include <xbyak/xbyak.h>
+#include <xbyak/xbyak_util.h>
+
+#include "bench_peak.hpp"
+
+namespace tconv::bench {
+namespace {
+
+// void loop(uint64_t iterations): `chains` accumulators, each updated `unroll` times per
+// iteration from two constant sources. With as many chains as FMA latency x ports (4 x 2 on
+// current cores) and more, throughput, not latency, bounds the loop.
+class FmaLoop : public Xbyak::CodeGenerator {
+  public:
+    static constexpr int kUnroll = 4;
+
+    FmaLoop(bool zmm, int chains)
+        : Xbyak::CodeGenerator(4096, Xbyak::DontSetProtectRWE), chains_(chains) {
+        using namespace Xbyak;
+        util::StackFrame frame(this, 1);  // p[0]: iteration count
+        const Reg64& reg_iters = frame.p[0];
+        const int src_a = chains, src_b = chains + 1;
+        for (int i = 0; i < chains + 2; ++i) {
+            if (zmm)
+                vpxord(Zmm(i), Zmm(i), Zmm(i));  // vxorps zmm would need AVX512DQ
+            else
+                vxorps(Ymm(i), Ymm(i), Ymm(i));
+        }
+        Label loop;
+        L(loop);
+        for (int u = 0; u < kUnroll; ++u) {
+            for (int i = 0; i < chains; ++i) {
+                if (zmm)
+                    vfmadd231ps(Zmm(i), Zmm(src_a), Zmm(src_b));
+                else
+                    vfmadd231ps(Ymm(i), Ymm(src_a), Ymm(src_b));
+            }
+        }
+        dec(reg_iters);
+        jnz(loop);
+        vzeroupper();
+        // the frame's destructor emits the epilogue and ret
+    }
+    int chains() const { return chains_; }
+
+  private:
+    int chains_;
+};
+
+using LoopFn = void (*)(uint64_t);
+
+// Seconds the slowest of `threads` threads took to run `iterations`, all started together.
+double run_parallel(LoopFn fn, uint64_t iterations, int threads) {
+    std::vector<double> seconds(size_t(threads), 0.0);
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp barrier
+        const auto t0 = std::chrono::steady_clock::now();
+        fn(iterations);
+        seconds[size_t(omp_get_thread_num())] =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return *std::max_element(seconds.begin(), seconds.end());
+}
+
+}  // namespace
+
+std::optional<double> measure_fma_peak(Isa isa, int threads) {
+    const Xbyak::util::Cpu cpu;
+    const bool zmm = isa == Isa::avx512;
+    if (isa == Isa::scalar) return std::nullopt;
+    if (zmm && !cpu.has(Xbyak::util::Cpu::tAVX512F)) return std::nullopt;
+    if (!zmm && !(cpu.has(Xbyak::util::Cpu::tAVX2) && cpu.has(Xbyak::util::Cpu::tFMA)))
+        return std::nullopt;
+
+    // 32 zmm: 24 chains + 2 sources; 16 ymm: 14 chains + 2 sources.
+    FmaLoop code(zmm, zmm ? 24 : 14);
+    code.setProtectModeRE();
+    const LoopFn fn = code.getCode<LoopFn>();
+    const double flops_per_iter =
+        2.0 * (zmm ? 16 : 8) * code.chains() * FmaLoop::kUnroll;
+
+    // Many short trials (~5 ms), keeping the best: on a shared machine some trial runs without
+    // being descheduled, which a few long trials rarely do. The first trials also let the
+    // clock ramp up.
+    uint64_t iters = 20000;
+    const double calib = run_parallel(fn, iters, threads);
+    iters = std::max<uint64_t>(1000, uint64_t(double(iters) * 0.005 / std::max(calib, 1e-6)));
+    double best = 0;
+    for (int trial = 0; trial < 30; ++trial) {
+        const double s = run_parallel(fn, iters, threads);
+        best = std::max(best, flops_per_iter * double(iters) * threads / s * 1e-9);
+    }
+    return best;
+}
+
+}  // namespace tconv::bench

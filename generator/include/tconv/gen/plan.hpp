@@ -1,0 +1,115 @@
+// Planning: from a layer to its stride phases, the register tile and the kernels to emit.
+// Everything here is decided once per layer; generate() only emits what a KernelDesc says.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tconv/problem.hpp"
+
+namespace tconv::gen {
+
+using Dim3 = std::array<int64_t, 3>;  // canonical (D, H, W); rank < 3 leads with size-1 dims
+
+// What a kernel reads at run time: one ABI for every kernel, read with offsetof.
+struct KernelArgs {
+    const float* x;     // input tile: channels-last buffer at the tile's first output m
+    const float* w;     // packed weights of (phase, oc block): [ic][tap][n_oc * vlen]
+    const float* bias;  // packed bias at the block's first channel (padded to whole vectors)
+    float* y;           // output of the tile's first m, first channel of the block
+    int64_t blocks;     // ur-wide tiles to run along W, each advancing x and y
+};
+using KernelFn = void (*)(const KernelArgs*);
+
+int vector_length(Isa isa);  // floats per vector register
+int vector_registers(Isa isa);
+
+// Everything that changes the emitted bytes of a channel-vectorised kernel (and nothing else,
+// apart from the layer's kernel/stride/dilation, kept to name the kernel): the cache key.
+struct KernelDesc {
+    Isa isa = Isa::avx512;
+    int rank = 2;
+    Dim3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};
+    int ur = 1;       // outputs along W in the register tile
+    int n_oc = 1;     // vectors of output channels in the register tile
+    int oc_tail = 0;  // lanes stored from the last vector (vlen when it is full)
+    int64_t ic_block = 0;   // input channels per block (inner run-time loop)
+    int64_t ic_blocks = 0;  // blocks (outer run-time loop); the last is zero-padded
+    std::array<int, 3> taps{0, 0, 0};  // taps per dim in this phase (all 0: bias only)
+    Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
+    Dim3 x_stride{0, 0, 0};            // input buffer strides in floats: plane, row, pixel
+    int64_t x_block_stride = 0;        // floats between input-channel blocks
+    int64_t y_pix = 0;                 // floats between outputs m and m + 1 of a phase
+    bool bias = false;
+    Activation activation = Activation::none;
+    float negative_slope = 0.0f;
+
+    int taps_total() const { return taps[0] * taps[1] * taps[2]; }
+    bool operator==(const KernelDesc&) const = default;
+};
+
+struct KernelDescHash {
+    size_t operator()(const KernelDesc& d) const;
+};
+
+// A readable name, shape first then the ISA: tconv_f32_cvec_k4x4_s2x2_t2x2_ur14_oc2__avx512.
+std::string kernel_name(const KernelDesc& d);
+
+// The taps of one phase residue along one dimension: k = k0 + t*kstep, i = m - (c0 + t*cstep).
+struct TapAxis {
+    int count = 0;
+    int64_t k0 = 0, kstep = 0, c0 = 0, cstep = 0;
+};
+
+// One stride phase (r_d, r_h, r_w): a dense stride-1 correlation over its outputs m.
+struct PhasePlan {
+    Dim3 r{0, 0, 0};
+    std::array<TapAxis, 3> taps{};
+    Dim3 m_lo{0, 0, 0}, m_count{0, 0, 0};  // outputs o = S*m + r - pb for m in [m_lo, m_lo+count)
+    int64_t w_offset = 0;                  // floats: this phase's packed weights
+    // Kernels (indices into Plan::kernels): [full-width tile, W tail][full oc block, last block];
+    // -1 when unused.
+    int kernel[2][2] = {{-1, -1}, {-1, -1}};
+    int64_t w_blocks = 0;  // full ur tiles per row; the tail kernel covers the rest
+    bool has_taps() const { return taps[0].count * taps[1].count * taps[2].count > 0; }
+    int64_t taps_total() const { return has_taps() ? int64_t(taps[0].count) * taps[1].count * taps[2].count : 0; }
+};
+
+struct Plan {
+    Isa isa = Isa::avx512;
+    int vlen = 16;
+    Layout layout = Layout::channels_first;
+    int64_t batch = 1, ic = 0, oc = 0;
+    Dim3 in{1, 1, 1}, out{1, 1, 1}, stride{1, 1, 1}, pad_begin{0, 0, 0};
+    // The input buffer: [batch][ic block][padded D][padded H][padded W][ic_block], zero halo
+    // and zero channels past ic; blocking keeps a tile's broadcasts within a few cache lines.
+    Dim3 halo_lo{0, 0, 0}, padded{1, 1, 1};
+    int64_t ic_block = 0, ic_blocks = 0;
+    int ur = 1, n_oc = 1;
+    int64_t oc_vectors = 0;      // ceil(oc / vlen)
+    int64_t oc_blocks = 0;       // ceil(oc_vectors / n_oc); the last may hold fewer vectors
+    int n_oc_last = 0;           // vectors in the last oc block
+    int64_t row_pitch = 0;       // channels_first: floats per pixel of the per-row output buffer
+    std::vector<PhasePlan> phases;  // index (r_d * S_h + r_h) * S_w + r_w
+    std::vector<KernelDesc> kernels;
+    int64_t packed_weight_floats = 0;
+    int64_t packed_bias_floats = 0;
+    std::vector<std::string> lines;  // human-readable: shape, phases, tile, blocking
+
+    const PhasePlan& phase(int64_t rd, int64_t rh, int64_t rw) const {
+        return phases[size_t((rd * stride[1] + rh) * stride[2] + rw)];
+    }
+};
+
+// Plans the channel-vectorised path for `isa`; returns false with `why_not` when it declines.
+bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not);
+
+// Packs PyTorch-layout weights [IC, OC, *K] into the order the kernels stream them, and the
+// bias padded to whole vectors (zeros without bias). Sizes: packed_weight/bias_floats.
+void pack_weights(const Problem& p, const Plan& plan, const float* w, float* packed);
+void pack_bias(const Problem& p, const Plan& plan, const float* b, float* packed);
+
+}  // namespace tconv::gen

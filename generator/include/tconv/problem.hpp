@@ -1,0 +1,88 @@
+// The one problem descriptor: a validated transposed-convolution layer.
+// Plain data with derived sizes; it knows nothing of JSON or files (runtime/ builds it from a
+// config) and nothing of instruction encodings (generator/ plans from it).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tconv {
+
+enum class Activation { none, relu, leaky_relu, sigmoid, tanh };
+enum class Layout { channels_first, channels_last };
+// Ordered by capability: a cap of avx2 allows avx2 and scalar.
+enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
+
+std::string_view to_string(Activation a);
+std::string_view to_string(Layout l);
+std::string_view to_string(Isa i);
+
+inline constexpr int kMaxRank = 3;
+using Dims = std::array<int64_t, kMaxRank>;
+
+// Spatial arrays hold `rank` entries in the user's order (D, H, W for 3D; H, W for 2D; W for 1D);
+// entries past `rank` are unused (kept at neutral values: sizes 1, strides 1, pads 0).
+struct Problem {
+    std::string name;
+    int64_t batch = 1;
+    int64_t in_channels = 0;
+    int64_t out_channels = 0;
+    int64_t groups = 1;
+    int rank = 2;
+    Dims input{1, 1, 1};
+    Dims kernel{1, 1, 1};
+    Dims stride{1, 1, 1};
+    Dims dilation{1, 1, 1};
+    Dims pad_begin{0, 0, 0};
+    Dims pad_end{0, 0, 0};
+    Dims output_padding{0, 0, 0};
+    Dims output{1, 1, 1};  // derived: (I-1)*S - pb - pe + D*(K-1) + OP + 1
+    bool bias = true;
+    Activation activation = Activation::none;
+    float negative_slope = 0.01f;  // leaky_relu only
+    Layout layout = Layout::channels_first;
+
+    int64_t ic_per_group() const { return in_channels / groups; }
+    int64_t oc_per_group() const { return out_channels / groups; }
+    int64_t input_spatial() const { return prod(input); }
+    int64_t output_spatial() const { return prod(output); }
+    int64_t kernel_spatial() const { return prod(kernel); }
+    int64_t input_elems() const { return batch * in_channels * input_spatial(); }
+    int64_t output_elems() const { return batch * out_channels * output_spatial(); }
+    // PyTorch layout [in_channels, out_channels/groups, *kernel].
+    int64_t weight_elems() const { return in_channels * oc_per_group() * kernel_spatial(); }
+    int64_t bias_elems() const { return bias ? out_channels : 0; }
+    // Multiply-adds counted as 2 flops, every (input, tap) pair once: no inserted zeros.
+    double flops() const {
+        return 2.0 * double(batch) * double(ic_per_group()) * double(out_channels) *
+               double(kernel_spatial()) * double(input_spatial());
+    }
+
+    bool operator==(const Problem&) const = default;
+
+  private:
+    int64_t prod(const Dims& d) const {
+        int64_t p = 1;
+        for (int i = 0; i < rank; ++i) p *= d[i];
+        return p;
+    }
+};
+
+// O = (I-1)*S - pb - pe + D*(K-1) + OP + 1 (may be <= 0 for an invalid layer: callers check).
+inline int64_t output_extent(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe,
+                             int64_t op) {
+    return (in - 1) * s - pb - pe + d * (k - 1) + op + 1;
+}
+
+// Tensor shapes as the user sees them: activations in the layer's layout (N,C,spatial... or
+// N,spatial...,C), weights [IC, OC/G, *K], bias [OC].
+std::vector<int64_t> input_shape(const Problem& p);
+std::vector<int64_t> output_shape(const Problem& p);
+std::vector<int64_t> weight_shape(const Problem& p);
+std::vector<int64_t> bias_shape(const Problem& p);
+std::string shape_string(const std::vector<int64_t>& shape);  // "[1, 256, 14, 14]"
+
+}  // namespace tconv

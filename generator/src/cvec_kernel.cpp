@@ -1,0 +1,204 @@
+// The channel-vectorised kernel (ALGORITHM.md, shape A): a register tile of ur outputs along W x
+// n_oc vectors of output channels for one stride phase; a run-time loop over input channels, the
+// phase's taps unrolled with their input offsets as immediates; bias, activation and a masked
+// channel-tail store in the epilogue. One generator for AVX-512 and AVX2.
+#include <cassert>
+#include <cstddef>
+#include <stdexcept>
+
+#include "isa_traits.hpp"
+#include "tconv/gen/kernel.hpp"
+#include "vector_math.hpp"
+
+namespace tconv::gen {
+
+namespace {
+
+template <class T>
+class CvecGenerator : public Xbyak::CodeGenerator {
+    using Vmm = typename T::Vmm;
+
+  public:
+    CvecGenerator(const KernelDesc& d, size_t max_bytes)
+        : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d) {}
+
+    void generate() {
+        load_args();
+        Xbyak::Label l_tile;
+        L(l_tile);
+        zero_accumulators();
+        if (d_.taps_total() > 0) accumulate_taps();
+        epilogue();
+        add(reg_x, int(d_.ur * d_.x_stride[2] * 4));
+        add(reg_y, int(d_.ur * d_.y_pix * 4));
+        dec(reg_blocks);
+        jnz(l_tile, T_NEAR);
+        vzeroupper();
+        ret();
+        math_.emit_constants();
+    }
+
+  private:
+    const KernelDesc& d_;
+    VectorMath<T> math_;
+    // General registers: caller-saved only, so no prologue saves anything.
+    const Xbyak::Reg64 reg_args = rdi;    // const KernelArgs*
+    const Xbyak::Reg64 reg_x = rsi;       // input at the current tile's first output
+    const Xbyak::Reg64 reg_xi = rdx;      // input at the current input channel
+    const Xbyak::Reg64 reg_w = rcx;       // packed weights at the current input channel
+    const Xbyak::Reg64 reg_y = r8;        // output of the current tile
+    const Xbyak::Reg64 reg_bias = r9;     // packed bias of the oc block
+    const Xbyak::Reg64 reg_ic = r10;      // input channels left in the block
+    const Xbyak::Reg64 reg_blocks = r11;  // tiles left
+    const Xbyak::Reg64 reg_icb = rax;     // input-channel blocks left
+
+    int accumulators() const { return d_.ur * d_.n_oc; }
+    Vmm vmm_acc(int j, int v) const {
+        assert(j >= 0 && j < d_.ur && v >= 0 && v < d_.n_oc);
+        return Vmm(j * d_.n_oc + v);
+    }
+    Vmm vmm_wei(int v) const {
+        assert(v >= 0 && v < d_.n_oc && accumulators() + v < T::registers);
+        return Vmm(accumulators() + v);
+    }
+    Vmm vmm_bcast() const {
+        assert(accumulators() + d_.n_oc < T::registers);
+        return Vmm(accumulators() + d_.n_oc);
+    }
+    // Epilogue scratch (the weight and broadcast registers are free by then).
+    Vmm vmm_tmp(int i) const {
+        assert(i >= 0 && accumulators() + i < T::registers);
+        return Vmm(accumulators() + i);
+    }
+    bool tail_masked() const { return d_.oc_tail != T::vlen; }
+
+    // Reads reg_args; writes reg_x, reg_y, reg_bias, reg_blocks and (AVX-512 tail) k1.
+    void load_args() {
+        mov(reg_x, ptr[reg_args + offsetof(KernelArgs, x)]);
+        mov(reg_y, ptr[reg_args + offsetof(KernelArgs, y)]);
+        mov(reg_bias, ptr[reg_args + offsetof(KernelArgs, bias)]);
+        mov(reg_blocks, ptr[reg_args + offsetof(KernelArgs, blocks)]);
+        if constexpr (T::opmask) {
+            if (tail_masked()) {  // reg_icb is free until the tile loop: scratch here
+                mov(reg_icb.cvt32(), (1u << d_.oc_tail) - 1);
+                kmovw(k1, reg_icb.cvt32());
+            }
+        }
+    }
+
+    // Writes every accumulator.
+    void zero_accumulators() {
+        for (int j = 0; j < d_.ur; ++j)
+            for (int v = 0; v < d_.n_oc; ++v) math_.vzero(vmm_acc(j, v));
+    }
+
+    // The input-channel loops (blocks, then channels in a block) with every tap unrolled
+    // inside. Reads reg_x, reg_args; clobbers reg_xi, reg_w, reg_ic, reg_icb, the weight and
+    // broadcast registers; updates the accumulators.
+    void accumulate_taps() {
+        mov(reg_w, ptr[reg_args + offsetof(KernelArgs, w)]);
+        mov(reg_xi, reg_x);
+        mov(reg_icb, d_.ic_blocks);
+        Xbyak::Label l_icb, l_ic;
+        L(l_icb);
+        mov(reg_ic, d_.ic_block);
+        L(l_ic);
+        int tap = 0;
+        for (int td = 0; td < d_.taps[0]; ++td)
+            for (int th = 0; th < d_.taps[1]; ++th)
+                for (int tw = 0; tw < d_.taps[2]; ++tw, ++tap) {
+                    // i = m - c along each dim: the tap reads the tile's input shifted back by c.
+                    const int64_t cd = d_.c0[0] + td * d_.cstep[0];
+                    const int64_t ch = d_.c0[1] + th * d_.cstep[1];
+                    const int64_t cw = d_.c0[2] + tw * d_.cstep[2];
+                    const int64_t shift =
+                        -(cd * d_.x_stride[0] + ch * d_.x_stride[1] + cw * d_.x_stride[2]);
+                    fma_tap(tap, shift);
+                }
+        add(reg_w, int(d_.taps_total() * d_.n_oc * T::vlen * 4));
+        add(reg_xi, 4);
+        dec(reg_ic);
+        jnz(l_ic, T_NEAR);
+        add(reg_xi, int((d_.x_block_stride - d_.ic_block) * 4));
+        dec(reg_icb);
+        jnz(l_icb, T_NEAR);
+    }
+
+    // One (tap, input channel): n_oc weight loads, ur broadcasts, ur*n_oc FMAs.
+    void fma_tap(int tap, int64_t shift) {
+        for (int v = 0; v < d_.n_oc; ++v)
+            vmovups(vmm_wei(v), ptr[reg_w + int((tap * d_.n_oc + v) * T::vlen * 4)]);
+        for (int j = 0; j < d_.ur; ++j) {
+            const int64_t off = (shift + j * d_.x_stride[2]) * 4;
+            vbroadcastss(vmm_bcast(), ptr[reg_xi + int(off)]);
+            for (int v = 0; v < d_.n_oc; ++v) vfmadd231ps(vmm_acc(j, v), vmm_wei(v), vmm_bcast());
+        }
+    }
+
+    // Bias, activation and the store of the tile. Reads reg_bias, reg_y; clobbers the temps.
+    void epilogue() {
+        const int act_temps = VectorMath<T>::activation_temps(d_.activation);
+        for (int j = 0; j < d_.ur; ++j)
+            for (int v = 0; v < d_.n_oc; ++v) {
+                const Vmm acc = vmm_acc(j, v);
+                if (d_.bias) vaddps(acc, acc, ptr[reg_bias + v * T::vlen * 4]);
+                math_.activation(acc, [this](int i) { return vmm_tmp(i); });
+                const auto dst = ptr[reg_y + int((j * d_.y_pix + v * T::vlen) * 4)];
+                const bool masked = tail_masked() && v == d_.n_oc - 1;
+                if (!masked) {
+                    vmovups(dst, acc);
+                } else if constexpr (T::opmask) {
+                    vmovups(dst | k1, acc);
+                } else {
+                    const Vmm mask = vmm_tmp(act_temps);
+                    vmovups(mask, math_.constant(Const::tail_mask));
+                    vmaskmovps(dst, mask, acc);
+                }
+            }
+    }
+};
+
+size_t code_bound(const KernelDesc& d) {
+    const size_t per_tap = size_t(d.n_oc + d.ur * (1 + d.n_oc));
+    const size_t epilogue = size_t(d.ur * d.n_oc) * 48;
+    const size_t instructions = size_t(d.taps_total()) * per_tap + epilogue + 64;
+    return instructions * 12 + size_t(Const::count) * 64 + 4096;
+}
+
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit(const KernelDesc& d) {
+    auto g = std::make_unique<CvecGenerator<T>>(d, code_bound(d));
+    g->generate();
+    // W^X: the buffer was never executable while writable; now it becomes read+execute.
+    g->setProtectModeRE();
+    return g;
+}
+
+}  // namespace
+
+Kernel::Kernel(const KernelDesc& d, std::unique_ptr<Xbyak::CodeGenerator> code)
+    : desc_(d), name_(kernel_name(d)), code_(std::move(code)) {
+    fn_ = code_->getCode<KernelFn>();
+}
+
+Kernel::~Kernel() = default;
+
+const uint8_t* Kernel::code() const { return code_->getCode(); }
+size_t Kernel::code_size() const { return code_->getSize(); }
+
+std::unique_ptr<Kernel> generate(const KernelDesc& d) {
+    std::unique_ptr<Xbyak::CodeGenerator> code;
+    try {
+        if (d.isa == Isa::avx512)
+            code = emit<Avx512Traits>(d);
+        else if (d.isa == Isa::avx2)
+            code = emit<Avx2Traits>(d);
+        else
+            throw std::runtime_error("no code generator for ISA " + std::string(to_string(d.isa)));
+    } catch (const Xbyak::Error& e) {
+        throw std::runtime_error(kernel_name(d) + ": code generation failed: " + e.what());
+    }
+    return std::unique_ptr<Kernel>(new Kernel(d, std::move(code)));
+}
+
+}  // namespace tconv::gen

@@ -1,0 +1,62 @@
+#include "tconv/problem.hpp"
+
+namespace tconv {
+
+std::string_view to_string(Activation a) {
+    switch (a) {
+        case Activation::none: return "none";
+        case Activation::relu: return "relu";
+        case Activation::leaky_relu: return "leaky_relu";
+        case Activation::sigmoid: return "sigmoid";
+        case Activation::tanh: return "tanh";
+    }
+    return "?";
+}
+
+std::string_view to_string(Layout l) {
+    return l == Layout::channels_first ? "channels_first" : "channels_last";
+}
+
+std::string_view to_string(Isa i) {
+    switch (i) {
+        case Isa::scalar: return "scalar";
+        case Isa::avx2: return "avx2";
+        case Isa::avx512: return "avx512";
+    }
+    return "?";
+}
+
+static std::vector<int64_t> activation_shape(const Problem& p, int64_t channels, const Dims& sp) {
+    std::vector<int64_t> s{p.batch};
+    if (p.layout == Layout::channels_first) s.push_back(channels);
+    for (int i = 0; i < p.rank; ++i) s.push_back(sp[i]);
+    if (p.layout == Layout::channels_last) s.push_back(channels);
+    return s;
+}
+
+std::vector<int64_t> input_shape(const Problem& p) {
+    return activation_shape(p, p.in_channels, p.input);
+}
+
+std::vector<int64_t> output_shape(const Problem& p) {
+    return activation_shape(p, p.out_channels, p.output);
+}
+
+std::vector<int64_t> weight_shape(const Problem& p) {
+    std::vector<int64_t> s{p.in_channels, p.oc_per_group()};
+    for (int i = 0; i < p.rank; ++i) s.push_back(p.kernel[i]);
+    return s;
+}
+
+std::vector<int64_t> bias_shape(const Problem& p) { return {p.out_channels}; }
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i) {
+        if (i) s += ", ";
+        s += std::to_string(shape[i]);
+    }
+    return s + "]";
+}
+
+}  // namespace tconv

@@ -1,0 +1,191 @@
+// Epilogue math shared by every kernel: activations (relu, leaky_relu, sigmoid, tanh with a
+// vectorised exp) and the constant table they read, emitted after a kernel's code.
+#pragma once
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+
+#include "isa_traits.hpp"
+#include "tconv/gen/plan.hpp"
+
+namespace tconv::gen {
+
+// Constants, each stored as one full vector so any instruction can take it as a memory operand.
+enum class Const {
+    zero, one, two, abs_mask, sign_mask,
+    exp_hi, exp_lo, log2e, ln2_hi, ln2_lo,
+    exp_c6, exp_c5, exp_c4, exp_c3, exp_c2,
+    exp_bias, tanh_small,
+    tanh_c9, tanh_c7, tanh_c5, tanh_c3,
+    slope, tail_mask,
+    count
+};
+
+template <class T>
+class VectorMath {
+    using Vmm = typename T::Vmm;
+
+  public:
+    VectorMath(Xbyak::CodeGenerator& g, const KernelDesc& d) : g_(g), d_(d) {}
+
+    // Vector registers activation() needs besides its operand.
+    static int activation_temps(Activation a) {
+        switch (a) {
+            case Activation::none:
+            case Activation::relu: return 0;
+            case Activation::leaky_relu: return 1;
+            case Activation::sigmoid:
+            case Activation::tanh: return 4;
+        }
+        return 4;
+    }
+
+    Xbyak::Address constant(Const c) const {
+        return g_.ptr[g_.rip + label_ + int(c) * T::vlen * 4];
+    }
+
+    void vzero(const Vmm& v) {
+        if constexpr (T::isa == Isa::avx512) g_.vpxord(v, v, v);
+        else g_.vxorps(v, v, v);
+    }
+
+    // a = activation(a); clobbers tmp(0 .. activation_temps - 1).
+    template <class TempFn>
+    void activation(const Vmm& a, TempFn tmp) {
+        switch (d_.activation) {
+            case Activation::none: break;
+            case Activation::relu: g_.vmaxps(a, a, constant(Const::zero)); break;
+            case Activation::leaky_relu: {
+                // min(a, 0) * slope + max(a, 0): right for any slope.
+                const Vmm t = tmp(0);
+                g_.vminps(t, a, constant(Const::zero));
+                g_.vmaxps(a, a, constant(Const::zero));
+                g_.vfmadd231ps(a, t, constant(Const::slope));
+                break;
+            }
+            case Activation::sigmoid: {
+                const Vmm t0 = tmp(0), t1 = tmp(1), t2 = tmp(2);
+                bit_xor(t0, a, constant(Const::sign_mask));  // -a
+                exp(t0, t1, t2);
+                g_.vaddps(t0, t0, constant(Const::one));
+                g_.vmovups(t1, constant(Const::one));
+                g_.vdivps(a, t1, t0);  // a division, not rcp: keeps 1e-5 relative accuracy
+                break;
+            }
+            case Activation::tanh: tanh(a, tmp(0), tmp(1), tmp(2), tmp(3)); break;
+        }
+    }
+
+    void emit_constants() {
+        g_.align(64);
+        g_.L(label_);
+        auto put = [this](uint32_t bits) {
+            for (int i = 0; i < T::vlen; ++i) g_.dd(bits);
+        };
+        auto putf = [&put](float f) { put(std::bit_cast<uint32_t>(f)); };
+        for (int c = 0; c < int(Const::count); ++c) {
+            switch (Const(c)) {
+                case Const::zero: putf(0.0f); break;
+                case Const::one: putf(1.0f); break;
+                case Const::two: putf(2.0f); break;
+                case Const::abs_mask: put(0x7fffffffu); break;
+                case Const::sign_mask: put(0x80000000u); break;
+                case Const::exp_hi: putf(88.0f); break;     // 2^n stays finite: n <= 127
+                case Const::exp_lo: putf(-87.3f); break;    // and normal: n >= -126
+                case Const::log2e: putf(1.44269504f); break;
+                case Const::ln2_hi: putf(0.693359375f); break;  // exact in 9 bits: n*ln2_hi exact
+                case Const::ln2_lo: putf(-2.12194440e-4f); break;
+                case Const::exp_c6: putf(1.0f / 720); break;  // Taylor: |r| <= ln2/2, err < 2e-7
+                case Const::exp_c5: putf(1.0f / 120); break;
+                case Const::exp_c4: putf(1.0f / 24); break;
+                case Const::exp_c3: putf(1.0f / 6); break;
+                case Const::exp_c2: putf(0.5f); break;
+                case Const::exp_bias: put(127u); break;
+                case Const::tanh_small: putf(0.25f); break;
+                // tanh(x) = x (1 + x^2 (c3 + x^2 (c5 + x^2 (c7 + x^2 c9)))) below 0.25: relative
+                // error < 1e-8 where 1 - 2/(e^2x + 1) would cancel.
+                case Const::tanh_c9: putf(62.0f / 2835); break;
+                case Const::tanh_c7: putf(-17.0f / 315); break;
+                case Const::tanh_c5: putf(2.0f / 15); break;
+                case Const::tanh_c3: putf(-1.0f / 3); break;
+                case Const::slope: putf(d_.negative_slope); break;
+                case Const::tail_mask:
+                    for (int i = 0; i < T::vlen; ++i) g_.dd(i < d_.oc_tail ? 0xffffffffu : 0u);
+                    break;
+                case Const::count: break;
+            }
+        }
+    }
+
+  private:
+    Xbyak::CodeGenerator& g_;
+    const KernelDesc& d_;
+    Xbyak::Label label_;
+
+    void bit_and(const Vmm& d, const Vmm& a, const Xbyak::Address& b) {
+        if constexpr (T::isa == Isa::avx512) g_.vpandd(d, a, b);
+        else g_.vandps(d, a, b);
+    }
+    void bit_or(const Vmm& d, const Vmm& a, const Vmm& b) {
+        if constexpr (T::isa == Isa::avx512) g_.vpord(d, a, b);
+        else g_.vorps(d, a, b);
+    }
+    void bit_xor(const Vmm& d, const Vmm& a, const Xbyak::Address& b) {
+        if constexpr (T::isa == Isa::avx512) g_.vpxord(d, a, b);
+        else g_.vxorps(d, a, b);
+    }
+
+    // x = e^x: x = n ln2 + r, e^x = 2^n * p(r). Clobbers s1, s2.
+    void exp(const Vmm& x, const Vmm& s1, const Vmm& s2) {
+        g_.vminps(x, x, constant(Const::exp_hi));
+        g_.vmaxps(x, x, constant(Const::exp_lo));
+        g_.vmulps(s1, x, constant(Const::log2e));
+        if constexpr (T::isa == Isa::avx512) g_.vrndscaleps(s1, s1, 0);  // nearest
+        else g_.vroundps(s1, s1, 0);
+        g_.vfnmadd231ps(x, s1, constant(Const::ln2_hi));
+        g_.vfnmadd231ps(x, s1, constant(Const::ln2_lo));
+        g_.vmovups(s2, constant(Const::exp_c6));
+        g_.vfmadd213ps(s2, x, constant(Const::exp_c5));
+        g_.vfmadd213ps(s2, x, constant(Const::exp_c4));
+        g_.vfmadd213ps(s2, x, constant(Const::exp_c3));
+        g_.vfmadd213ps(s2, x, constant(Const::exp_c2));
+        g_.vfmadd213ps(s2, x, constant(Const::one));
+        g_.vfmadd213ps(s2, x, constant(Const::one));
+        g_.vcvtps2dq(s1, s1);
+        g_.vpaddd(s1, s1, constant(Const::exp_bias));
+        g_.vpslld(s1, s1, 23);
+        g_.vmulps(x, s2, s1);
+    }
+
+    // a = tanh(a): an odd polynomial below |a| < 0.25, else sign(a) (1 - 2 / (e^{2|a|} + 1)).
+    void tanh(const Vmm& a, const Vmm& t0, const Vmm& t1, const Vmm& t2, const Vmm& t3) {
+        g_.vmulps(t1, a, a);
+        g_.vmovups(t2, constant(Const::tanh_c9));
+        g_.vfmadd213ps(t2, t1, constant(Const::tanh_c7));
+        g_.vfmadd213ps(t2, t1, constant(Const::tanh_c5));
+        g_.vfmadd213ps(t2, t1, constant(Const::tanh_c3));
+        g_.vfmadd213ps(t2, t1, constant(Const::one));
+        g_.vmulps(t2, t2, a);  // the small-|a| result
+        bit_and(t0, a, constant(Const::abs_mask));
+        g_.vaddps(t0, t0, t0);
+        exp(t0, t1, t3);
+        g_.vaddps(t0, t0, constant(Const::one));
+        g_.vmovups(t1, constant(Const::two));
+        g_.vdivps(t1, t1, t0);
+        g_.vmovups(t0, constant(Const::one));
+        g_.vsubps(t0, t0, t1);  // tanh(|a|)
+        bit_and(t1, a, constant(Const::sign_mask));
+        bit_or(t0, t0, t1);
+        bit_and(t1, a, constant(Const::abs_mask));
+        if constexpr (T::opmask) {
+            g_.vcmpps(g_.k2, t1, constant(Const::tanh_small), 1);  // LT_OS
+            g_.vblendmps(a | g_.k2, t0, t2);
+        } else {
+            g_.vcmpps(t1, t1, constant(Const::tanh_small), 1);
+            g_.vblendvps(a, t0, t2, t1);
+        }
+    }
+};
+
+}  // namespace tconv::gen

@@ -1,0 +1,48 @@
+// Command-line parsing shared by every subcommand: `--flag value` or `--flag=value`, positional
+// arguments, `--help`. Every mistake is a tconv::Error naming the subcommand and the flag.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tconv/problem.hpp"
+
+namespace tconv::cli {
+
+struct Flag {
+    std::string name;   // with the leading "--"
+    bool takes_value;
+    std::string help;   // one line; for flags with a value, starts with the value's name
+};
+
+struct Args {
+    std::string command;                       // e.g. "run", for messages
+    std::vector<std::string> positional;
+    std::map<std::string, std::string> values;  // flags with a value
+    std::map<std::string, bool> switches;       // flags without a value that were given
+    bool help = false;
+
+    bool has(const std::string& flag) const { return values.count(flag) || switches.count(flag); }
+    std::optional<std::string> value(const std::string& flag) const;
+    // The value of a required flag; an Error naming it when absent.
+    std::string required(const std::string& flag) const;
+    // --threads N: 1..1024; absent -> std::nullopt.
+    std::optional<int> threads() const;
+    // --isa avx512|avx2|scalar; absent -> std::nullopt.
+    std::optional<Isa> isa() const;
+    // A positive number (e.g. seconds); absent -> std::nullopt.
+    std::optional<double> positive_number(const std::string& flag) const;
+};
+
+Args parse_args(const std::string& command, const std::vector<std::string>& argv,
+                const std::vector<Flag>& flags);
+
+// "Options:" followed by one aligned line per flag.
+std::string flags_help(const std::vector<Flag>& flags);
+
+// The closest candidate within a small edit distance, or "" (for did-you-mean hints).
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
+
+}  // namespace tconv::cli

@@ -1,0 +1,55 @@
+// tconv compile: plan and JIT-compile each layer; print what serves it and how.
+#include <fmt/core.h>
+
+#include <random>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "tconv/tconv.hpp"
+
+namespace tconv::cli {
+
+static const std::vector<Flag> kFlags = {
+    {"--isa", true, "ISA  cap the implementation: avx512, avx2 or scalar"},
+    {"--layer", true, "NAME  compile only this layer"},
+};
+
+int cmd_compile(const Argv& argv) {
+    Args args = parse_args("compile", argv, kFlags);
+    if (args.help) {
+        fmt::print("usage: tconv compile CONFIG-or-DIR... [--isa ISA] [--layer NAME]\n\n"
+                   "Plans and JIT-compiles each layer and prints the implementation, the kernels,\n"
+                   "phases and taps, the register tile and blocking, code and packed-weight bytes\n"
+                   "and the compile time.\n\n{}",
+                   flags_help(kFlags));
+        return 0;
+    }
+    if (args.positional.empty())
+        throw Error(ErrorKind::invalid_argument, "compile: expected at least one CONFIG (see 'tconv compile --help')");
+    Options options;
+    options.max_isa = args.isa();
+    const std::string only = args.value("--layer").value_or("");
+    for (const std::string& file : config_files(args.positional)) {
+        Config config = load_config(file);
+        for (const Problem& p : select_layers(config, only, file)) {
+            std::mt19937 gen(1);
+            std::uniform_real_distribution<float> dist(-1, 1);
+            std::vector<float> w(static_cast<size_t>(p.weight_elems())), b(static_cast<size_t>(p.bias_elems()));
+            for (auto& v : w) v = dist(gen);
+            for (auto& v : b) v = dist(gen);
+            Layer layer = Layer::compile(p, w.data(), p.bias ? b.data() : nullptr, options);
+            const CompileReport& r = layer.report();
+            fmt::print("{}: {} -> {}, weights {}\n", p.name, shape_string(input_shape(p)),
+                       shape_string(output_shape(p)), shape_string(weight_shape(p)));
+            fmt::print("  implementation: {}\n", r.implementation);
+            for (const auto& d : r.declined) fmt::print("  declined: {}\n", d);
+            for (const auto& k : r.kernel_names) fmt::print("  kernel: {}\n", k);
+            for (const auto& l : r.plan_lines) fmt::print("  {}\n", l);
+            fmt::print("  code bytes: {}, packed weight bytes: {}, compile time: {:.1f} us\n\n",
+                       r.code_bytes, r.packed_weight_bytes, r.compile_us);
+        }
+    }
+    return 0;
+}
+
+}  // namespace tconv::cli

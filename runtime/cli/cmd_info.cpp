@@ -1,0 +1,55 @@
+// tconv info [CONFIG...]: the CPU, its ISA features and tconv's choice; with configs, which
+// implementation serves each layer and why the ones above it declined.
+#include <fmt/core.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "tconv/tconv.hpp"
+
+namespace tconv::cli {
+
+static const std::vector<Flag> kFlags = {
+    {"--isa", true, "ISA  cap the implementation choice: avx512, avx2 or scalar"},
+};
+
+int cmd_info(const Argv& argv) {
+    Args args = parse_args("info", argv, kFlags);
+    if (args.help) {
+        fmt::print("usage: tconv info [CONFIG-or-DIR...] [--isa ISA]\n\n"
+                   "Prints the CPU model, the ISA features tconv detects, the thread count and the\n"
+                   "ISA it will use (capped by --isa or TCONV_MAX_ISA). With configs, also which\n"
+                   "implementation serves each layer and why the ones above it declined.\n\n{}",
+                   flags_help(kFlags));
+        return 0;
+    }
+    const CpuInfo& cpu = cpu_info();
+    auto yes = [](bool b) { return b ? "yes" : "no"; };
+    fmt::print("cpu:          {}\n", cpu.model);
+    fmt::print("avx2:         {}\nfma:          {}\n", yes(cpu.avx2), yes(cpu.fma));
+    fmt::print("avx512f:      {}\navx512bw:     {}\navx512vl:     {}\n", yes(cpu.avx512f),
+               yes(cpu.avx512bw), yes(cpu.avx512vl));
+    fmt::print("avx512_bf16:  {}\namx:          {}\n", yes(cpu.avx512_bf16), yes(cpu.amx));
+    fmt::print("threads:      {}\n", cpu.threads);
+    Options options;
+    options.max_isa = args.isa();
+    const char* env = std::getenv("TCONV_MAX_ISA");
+    fmt::print("best isa:     {}\n", to_string(cpu.best_isa()));
+    fmt::print("isa in use:   {}{}\n", to_string(resolve_max_isa(options)),
+               options.max_isa ? " (--isa)" : (env && *env ? " (TCONV_MAX_ISA)" : ""));
+
+    for (const std::string& file : config_files(args.positional)) {
+        Config config = load_config(file);
+        for (const Problem& p : config.layers) {
+            std::vector<float> w(static_cast<size_t>(p.weight_elems())), b(static_cast<size_t>(p.bias_elems()));
+            Layer layer = Layer::compile(p, w.data(), p.bias ? b.data() : nullptr, options);
+            fmt::print("\n{}: served by {}\n", p.name, layer.report().implementation);
+            for (const auto& d : layer.report().declined) fmt::print("  declined {}\n", d);
+        }
+    }
+    return 0;
+}
+
+}  // namespace tconv::cli

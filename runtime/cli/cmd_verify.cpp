@@ -1,0 +1,90 @@
+// tconv verify: every implementation this machine can run, on random data, against the reference.
+#include <fmt/core.h>
+
+#include <random>
+#include <set>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "tconv/tconv.hpp"
+
+namespace tconv::cli {
+
+static const std::vector<Flag> kFlags = {
+    {"--layer", true, "NAME  verify only this layer"},
+    {"--tolerance", true, "T  largest relative error accepted (default 1e-5)"},
+    {"--seed", true, "S  seed of the random data (default 1)"},
+    {"--threads", true, "N  threads (default: all cores)"},
+};
+
+static std::vector<float> random_values(int64_t n, std::mt19937_64& gen) {
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = dist(gen);
+    return v;
+}
+
+int cmd_verify(const Argv& argv) {
+    Args args = parse_args("verify", argv, kFlags);
+    if (args.help) {
+        fmt::print("usage: tconv verify CONFIG-or-DIR... [--layer NAME] [--tolerance T] [--seed S]\n\n"
+                   "Runs every implementation available on this CPU (AVX-512 JIT, AVX2 JIT) on random\n"
+                   "data and compares it with the scalar reference. The relative error of an element\n"
+                   "is |got - want| / (sum of |x*w| over its terms + |bias| + |want|). Exit code 1 when\n"
+                   "any layer exceeds the tolerance.\n\n{}",
+                   flags_help(kFlags));
+        return 0;
+    }
+    if (args.positional.empty())
+        throw Error(ErrorKind::invalid_argument, "verify: expected at least one CONFIG (see 'tconv verify --help')");
+    const double tolerance = args.positive_number("--tolerance").value_or(1e-5);
+    const double seed = args.positive_number("--seed").value_or(1);
+    const int threads = args.threads().value_or(cpu_info().threads);
+    const std::string only = args.value("--layer").value_or("");
+
+    std::vector<Isa> isas;
+    for (Isa i : {Isa::avx512, Isa::avx2, Isa::scalar})
+        if (i <= resolve_max_isa({})) isas.push_back(i);
+
+    int mismatches = 0, checked = 0;
+    fmt::print("{:<24} {:<12} {:<56} {:>11} {:>11}  {}\n", "layer", "impl", "kernel", "max abs",
+               "max rel", "result");
+    for (const std::string& file : config_files(args.positional)) {
+        Config config = load_config(file);
+        for (const Problem& p : select_layers(config, only, file)) {
+            std::mt19937_64 gen{static_cast<uint64_t>(seed)};
+            auto x = random_values(p.input_elems(), gen);
+            auto w = random_values(p.weight_elems(), gen);
+            auto b = random_values(p.bias_elems(), gen);
+            const float* bias = p.bias ? b.data() : nullptr;
+            std::vector<float> want(static_cast<size_t>(p.output_elems())), got(want.size());
+            reference_conv_transpose(p, x.data(), w.data(), bias, want.data(), threads);
+
+            std::set<std::string> seen;
+            for (Isa isa : isas) {
+                Options o;
+                o.max_isa = isa;
+                Layer layer = Layer::compile(p, w.data(), bias, o);
+                const CompileReport& r = layer.report();
+                if (!seen.insert(r.implementation).second) continue;
+                for (const auto& d : r.declined)
+                    if (d.rfind(std::string("jit_") + std::string(to_string(isa)), 0) == 0)
+                        fmt::print("{:<24} {}\n", p.name, "declined " + d);
+                layer.execute(x.data(), got.data(), threads);
+                Deviation dev = deviation_from_reference(p, x.data(), w.data(), bias, got.data(), want.data());
+                bool ok = dev.max_rel <= tolerance;
+                mismatches += !ok;
+                ++checked;
+                std::string kernel = r.kernel_names.empty() ? "-" : r.kernel_names[0];
+                if (r.kernel_names.size() > 1) kernel += fmt::format(" (+{})", r.kernel_names.size() - 1);
+                fmt::print("{:<24} {:<12} {:<56} {:>11.3e} {:>11.3e}  {}\n", p.name, r.implementation,
+                           kernel, dev.max_abs, dev.max_rel,
+                           ok ? "ok" : fmt::format("MISMATCH at {} (got {}, want {})", dev.worst, dev.got, dev.want));
+            }
+        }
+    }
+    fmt::print("{} checked, {} mismatched (tolerance {:g})\n", checked, mismatches, tolerance);
+    return mismatches ? 1 : 0;
+}
+
+}  // namespace tconv::cli

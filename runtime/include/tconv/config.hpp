@@ -1,0 +1,42 @@
+// Layer configs: JSON text -> validated Problems. Every rule is checked here, once; an error
+// names the source, the key path (e.g. `layers[2].stride[1]`), the value and the rule.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tconv/error.hpp"
+#include "tconv/problem.hpp"
+
+namespace tconv {
+
+struct ConfigLimits {
+    // Largest tensor (input, output, weights) a layer may need, in bytes. Refused before any
+    // allocation. 16 GiB by default.
+    uint64_t max_tensor_bytes = uint64_t(16) << 30;
+};
+
+struct Config {
+    std::string name;              // the file's "name", or the file stem
+    bool chain = false;            // "chain": true -> each layer's output feeds the next
+    std::vector<Problem> layers;   // at least one
+};
+
+// `source` names the text in messages (a file path, or "<string>").
+Config parse_config(std::string_view json_text, std::string_view source,
+                    const ConfigLimits& limits = {});
+// Reads a file (errors name it) and parses it.
+Config load_config(const std::string& path, const ConfigLimits& limits = {});
+
+// Expands each argument that is a directory into its *.json files (sorted); files stay as given.
+// A missing path or a directory without configs is an Error naming it.
+std::vector<std::string> config_files(const std::vector<std::string>& files_or_dirs);
+
+// The layers of `config` selected by `name` (all when empty); an unknown name is an Error that
+// lists the layer names.
+std::vector<Problem> select_layers(const Config& config, const std::string& name,
+                                   const std::string& source);
+
+}  // namespace tconv

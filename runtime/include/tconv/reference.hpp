@@ -1,0 +1,31 @@
+// The scalar reference: plain loops from the definition, accumulating in double. The oracle
+// every fast path is tested against.
+#pragma once
+
+#include "tconv/problem.hpp"
+
+namespace tconv {
+
+// x: input in the layer's layout; w: PyTorch layout [IC, OC/G, *K]; b: [OC] or nullptr when the
+// layer has no bias; y: output in the layer's layout. Every feature: rank 1-3, groups, dilation,
+// asymmetric pads, output_padding, bias, activations, both layouts. `threads` <= 0: OpenMP's
+// default; each output is computed by one thread, so results do not depend on the count.
+void reference_conv_transpose(const Problem& p, const float* x, const float* w, const float* b,
+                              float* y, int threads = 0);
+
+// How far `got` is from the reference on the same data. The relative error of an element is
+// |got - want| / (sum of |x*w| over its terms + |bias| + |want|): a scale-free measure that stays
+// meaningful where terms cancel. `want` may be given to skip recomputing the reference.
+struct Deviation {
+    double max_abs = 0;
+    double max_rel = 0;
+    int64_t worst = -1;  // index of the element with the largest relative error, -1 if none
+    double got = 0, want = 0;  // at `worst`
+};
+Deviation deviation_from_reference(const Problem& p, const float* x, const float* w,
+                                   const float* b, const float* got, const float* want = nullptr);
+
+// The fused activation applied to one pre-activation value (shared by reference and runtime).
+double apply_activation(const Problem& p, double v);
+
+}  // namespace tconv

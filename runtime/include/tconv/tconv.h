@@ -1,0 +1,112 @@
+/* tconv's C API: compile a transposed-convolution layer (or a chain of them) from a JSON config
+   once, execute it many times, from any thread.
+
+   Every function returning tconv_status reports failures as a status plus a message kept per
+   thread (tconv_last_error). No function crashes on a NULL argument: it is TCONV_INVALID_ARGUMENT.
+   Tensors are float32: weights in PyTorch layout [IC, OC/groups, *kernel], bias [OC],
+   activations in the layer's layout (channels_first [N, C, *spatial] by default). */
+#ifndef TCONV_H
+#define TCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tconv_layer tconv_layer;
+typedef struct tconv_model tconv_model;
+
+typedef enum {
+    TCONV_OK = 0,
+    TCONV_INVALID_CONFIG,   /* the config broke a rule (the message names the key) */
+    TCONV_INVALID_ARGUMENT, /* NULL or inconsistent argument, unreadable file */
+    TCONV_UNSUPPORTED,      /* valid, but this build or CPU cannot serve it (e.g. max_isa) */
+    TCONV_OUT_OF_MEMORY,
+    TCONV_INTERNAL          /* a bug in tconv */
+} tconv_status;
+
+/* The largest number of dimensions of a tensor shape: N, C and up to 3 spatial dims. */
+#define TCONV_MAX_DIMS 5
+
+/* Optional settings for the *_ex functions; zero-initialise, then set what you need. */
+typedef struct tconv_options {
+    const char* layer_name; /* the layer to compile from a multi-layer config; NULL: the only one */
+    const char* max_isa;    /* "avx512", "avx2" or "scalar"; NULL: TCONV_MAX_ISA, else the best */
+    int threads;            /* threads per execute call; 0: all cores */
+} tconv_options;
+
+/* ---- layers ---- */
+
+/* Compiles a single-layer config. bias is required iff the layer has "bias": true (the default),
+   and must be NULL otherwise. The weights and bias are copied: the caller may free them. */
+tconv_status tconv_layer_create(const char* config_json, const float* weights, const float* bias,
+                                tconv_layer** out);
+/* options may be NULL. */
+tconv_status tconv_layer_create_ex(const char* config_json, const tconv_options* options,
+                                   const float* weights, const float* bias, tconv_layer** out);
+tconv_status tconv_layer_create_from_file(const char* config_path, const tconv_options* options,
+                                          const float* weights, const float* bias,
+                                          tconv_layer** out);
+
+/* input: in_elems floats, output: out_elems floats (see tconv_layer_shape). Thread-safe. */
+tconv_status tconv_layer_execute(const tconv_layer* layer, const float* input, float* output);
+tconv_status tconv_layer_execute_threads(const tconv_layer* layer, const float* input,
+                                         float* output, int threads);
+
+/* Element counts of the input and output tensors. */
+tconv_status tconv_layer_shape(const tconv_layer* layer, int64_t* in_elems, int64_t* out_elems);
+/* Element counts of the weights and bias (0 when the layer has no bias). */
+tconv_status tconv_layer_param_elems(const tconv_layer* layer, int64_t* weight_elems,
+                                     int64_t* bias_elems);
+/* Full shapes: dims gets up to TCONV_MAX_DIMS entries, *ndims how many. */
+tconv_status tconv_layer_input_dims(const tconv_layer* layer, int64_t dims[TCONV_MAX_DIMS],
+                                    int* ndims);
+tconv_status tconv_layer_output_dims(const tconv_layer* layer, int64_t dims[TCONV_MAX_DIMS],
+                                     int* ndims);
+
+/* What serves the layer: "jit_avx512", "jit_avx2" or "reference". NULL for a NULL layer. The
+   string lives as long as the layer. */
+const char* tconv_layer_implementation(const tconv_layer* layer);
+/* The name of emitted kernel `index` (0-based), NULL past the last one (the reference emits
+   none) or for a NULL layer. Lives as long as the layer. */
+const char* tconv_layer_kernel_name(const tconv_layer* layer, size_t index);
+
+/* NULL is a no-op. */
+void tconv_layer_destroy(tconv_layer* layer);
+
+/* ---- models: a config with "chain": true, each layer feeding the next ---- */
+
+/* weights and biases hold one pointer per layer (count = the config's layer count);
+   biases[i] is NULL for a layer without bias, and biases itself may be NULL when no layer has
+   one. options may be NULL (its layer_name must be NULL). */
+tconv_status tconv_model_create(const char* config_json, const tconv_options* options,
+                                size_t count, const float* const* weights,
+                                const float* const* biases, tconv_model** out);
+tconv_status tconv_model_create_from_file(const char* config_path, const tconv_options* options,
+                                          size_t count, const float* const* weights,
+                                          const float* const* biases, tconv_model** out);
+tconv_status tconv_model_execute(const tconv_model* model, const float* input, float* output);
+tconv_status tconv_model_shape(const tconv_model* model, int64_t* in_elems, int64_t* out_elems);
+/* The number of layers and a non-owning view of one (valid while the model lives). */
+tconv_status tconv_model_layer_count(const tconv_model* model, size_t* count);
+tconv_status tconv_model_layer(const tconv_model* model, size_t index, const tconv_layer** layer);
+/* NULL is a no-op. */
+void tconv_model_destroy(tconv_model* model);
+
+/* ---- errors and version ---- */
+
+/* The message of the last failure on the calling thread; "" if none yet. Never NULL. The
+   pointer is valid until the next failing tconv call on this thread. */
+const char* tconv_last_error(void);
+/* A constant name for a status: "TCONV_OK", "TCONV_INVALID_CONFIG", ... */
+const char* tconv_status_string(tconv_status status);
+/* The library version, e.g. "0.1.0". */
+const char* tconv_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TCONV_H */

@@ -1,0 +1,149 @@
+// tconv's C++ API: compile a transposed-convolution layer once (weights prepacked), execute it
+// many times, from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tconv/config.hpp"
+#include "tconv/error.hpp"
+#include "tconv/npy.hpp"
+#include "tconv/problem.hpp"
+#include "tconv/reference.hpp"
+
+namespace tconv {
+
+struct Options {
+    // Highest ISA the dispatcher may pick; unset: TCONV_MAX_ISA from the environment, else the
+    // best the CPU has. Asking for an ISA the CPU lacks is an Error (unsupported).
+    std::optional<Isa> max_isa;
+    // Threads used by execute() when the call does not say; 0: all cores (OpenMP default).
+    int threads = 0;
+};
+
+// One line of `tconv compile`: what serves a layer, and why better ones declined.
+struct CompileReport {
+    std::string implementation;              // e.g. "jit_avx512", "reference"
+    std::vector<std::string> kernel_names;   // the emitted kernels (empty for the reference)
+    std::vector<std::string> declined;       // "jit_avx512: <reason>" for each skipped above it
+    std::vector<std::string> plan_lines;     // phases, taps, tiles, blocking: human-readable
+    uint64_t code_bytes = 0;
+    uint64_t packed_weight_bytes = 0;
+    double compile_us = 0;                   // plan + generate + pack
+};
+
+class Impl;  // an implementation serving one layer (runtime/src/impl.hpp)
+
+class Layer {
+  public:
+    // weights: PyTorch layout [IC, OC/G, *K]; bias: [OC], required iff problem.bias.
+    static Layer compile(const Problem& problem, const float* weights, const float* bias,
+                         const Options& options = {});
+    // The same from a config: the layer named `layer`, or the only layer when `layer` is empty
+    // (a config with several layers then needs a name; the Error lists them).
+    static Layer compile(const Config& config, const float* weights, const float* bias,
+                         const Options& options = {}, const std::string& layer = {});
+    // From config JSON text (messages call it "<string>") or from a config file.
+    static Layer compile_json(std::string_view json, const float* weights, const float* bias,
+                              const Options& options = {}, const std::string& layer = {});
+    static Layer compile_file(const std::string& path, const float* weights, const float* bias,
+                              const Options& options = {}, const std::string& layer = {});
+
+    // x and y in the layer's layout; sizes input_elems() / output_elems(). Thread-safe.
+    void execute(const float* x, float* y) const;
+    void execute(const float* x, float* y, int threads) const;
+
+    const Problem& problem() const;
+    int64_t input_elems() const { return problem().input_elems(); }
+    int64_t output_elems() const { return problem().output_elems(); }
+    int64_t weight_elems() const { return problem().weight_elems(); }
+    int64_t bias_elems() const { return problem().bias_elems(); }  // 0 without bias
+    // Sizes of the float32 buffers execute() and compile() take.
+    uint64_t input_bytes() const { return uint64_t(input_elems()) * sizeof(float); }
+    uint64_t output_bytes() const { return uint64_t(output_elems()) * sizeof(float); }
+    uint64_t weight_bytes() const { return uint64_t(weight_elems()) * sizeof(float); }
+    uint64_t bias_bytes() const { return uint64_t(bias_elems()) * sizeof(float); }
+    // The implementation serving the layer ("jit_avx512", "reference", ...); the emitted kernels'
+    // names are in report().kernel_names.
+    const std::string& implementation() const { return report().implementation; }
+    const CompileReport& report() const;
+
+  private:
+    explicit Layer(std::shared_ptr<const Impl> impl, Options options);
+    std::shared_ptr<const Impl> impl_;
+    Options options_;
+};
+
+// A chain of layers ("chain": true in the config): each layer's output is the next one's input.
+// Intermediate activations live in two ping-pong scratch buffers; execute() is thread-safe, each
+// concurrent call using its own pair (kept for reuse by later calls).
+class Model {
+  public:
+    // weights[i] / biases[i]: layer i's tensors as for Layer::compile; biases[i] is nullptr for a
+    // layer with "bias": false, and `biases` may be empty when no layer has a bias. A config with
+    // several layers must say "chain": true; a single layer is a chain of one.
+    static Model compile(const Config& config, const std::vector<const float*>& weights,
+                         const std::vector<const float*>& biases, const Options& options = {});
+    // The same with every tensor's length checked against its layer (an empty bias span: none).
+    static Model compile(const Config& config, const std::vector<std::span<const float>>& weights,
+                         const std::vector<std::span<const float>>& biases,
+                         const Options& options = {});
+    static Model compile_json(std::string_view json, const std::vector<const float*>& weights,
+                              const std::vector<const float*>& biases, const Options& options = {});
+    static Model compile_json(std::string_view json,
+                              const std::vector<std::span<const float>>& weights,
+                              const std::vector<std::span<const float>>& biases,
+                              const Options& options = {});
+    static Model compile_file(const std::string& path, const std::vector<const float*>& weights,
+                              const std::vector<const float*>& biases, const Options& options = {});
+    static Model compile_file(const std::string& path,
+                              const std::vector<std::span<const float>>& weights,
+                              const std::vector<std::span<const float>>& biases,
+                              const Options& options = {});
+
+    // x: the first layer's input, y: the last layer's output (must not overlap x). Thread-safe.
+    void execute(const float* x, float* y) const;
+    void execute(const float* x, float* y, int threads) const;
+
+    const std::string& name() const { return name_; }
+    const std::vector<Layer>& layers() const { return layers_; }
+    int64_t input_elems() const { return layers_.front().input_elems(); }
+    int64_t output_elems() const { return layers_.back().output_elems(); }
+    uint64_t input_bytes() const { return layers_.front().input_bytes(); }
+    uint64_t output_bytes() const { return layers_.back().output_bytes(); }
+    std::vector<int64_t> input_shape() const {
+        return tconv::input_shape(layers_.front().problem());
+    }
+    std::vector<int64_t> output_shape() const {
+        return tconv::output_shape(layers_.back().problem());
+    }
+    // Scratch one execute() call holds: both ping-pong buffers (0 for a single layer).
+    uint64_t scratch_bytes() const;
+
+  private:
+    struct Scratch;  // the pool of ping-pong buffer pairs (model.cpp)
+    Model(std::string name, std::vector<Layer> layers);
+    void run(const float* x, float* y, int threads) const;  // threads 0: each layer's default
+    std::string name_;
+    std::vector<Layer> layers_;
+    std::shared_ptr<Scratch> scratch_;
+};
+
+// Implementations available on this machine, best first, capped by `max_isa` (or TCONV_MAX_ISA).
+Isa resolve_max_isa(const Options& options);
+
+struct CpuInfo {
+    std::string model;
+    bool avx2 = false, fma = false, avx512f = false, avx512bw = false, avx512vl = false,
+         avx512_bf16 = false, amx = false;
+    int threads = 1;  // OpenMP's default team size
+    Isa best_isa() const;
+};
+const CpuInfo& cpu_info();
+
+}  // namespace tconv

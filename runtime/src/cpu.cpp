@@ -1,0 +1,91 @@
+// CPU detection (once per process) and the ISA cap: Options::max_isa, else TCONV_MAX_ISA.
+#include <omp.h>
+
+#include <xbyak/xbyak_util.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "tconv/tconv.hpp"
+
+namespace tconv {
+
+static std::string brand_string() {
+    uint32_t regs[4];
+    Xbyak::util::Cpu::getCpuid(0x80000000u, regs);
+    if (regs[0] < 0x80000004u) return "unknown x86-64";
+    char brand[49] = {};
+    for (uint32_t leaf = 0; leaf < 3; ++leaf) {
+        Xbyak::util::Cpu::getCpuid(0x80000002u + leaf, regs);
+        std::memcpy(brand + 16 * leaf, regs, 16);
+    }
+    std::string s(brand);
+    size_t b = s.find_first_not_of(' '), e = s.find_last_not_of(' ');
+    return b == std::string::npos ? "unknown x86-64" : s.substr(b, e - b + 1);
+}
+
+const CpuInfo& cpu_info() {
+    static const CpuInfo info = [] {
+        using Xbyak::util::Cpu;
+        Cpu cpu;
+        CpuInfo c;
+        c.model = brand_string();
+        c.avx2 = cpu.has(Cpu::tAVX2);
+        c.fma = cpu.has(Cpu::tFMA);
+        c.avx512f = cpu.has(Cpu::tAVX512F);
+        c.avx512bw = cpu.has(Cpu::tAVX512BW);
+        c.avx512vl = cpu.has(Cpu::tAVX512VL);
+        c.avx512_bf16 = cpu.has(Cpu::tAVX512_BF16);
+        c.amx = cpu.has(Cpu::tAMX_TILE);
+        c.threads = omp_get_max_threads();
+        return c;
+    }();
+    return info;
+}
+
+Isa CpuInfo::best_isa() const {
+    if (avx512f && avx2 && fma) return Isa::avx512;
+    if (avx2 && fma) return Isa::avx2;
+    return Isa::scalar;
+}
+
+static Isa parse_isa(const std::string& s, const std::string& where) {
+    if (s == "avx512") return Isa::avx512;
+    if (s == "avx2") return Isa::avx2;
+    if (s == "scalar") return Isa::scalar;
+    throw Error(ErrorKind::invalid_argument,
+                where + "=" + s + " is not an ISA: use avx512, avx2 or scalar");
+}
+
+static std::string features_string(const CpuInfo& c) {
+    std::string f;
+    auto add = [&](bool has, const char* name) {
+        if (has) f += (f.empty() ? "" : ", ") + std::string(name);
+    };
+    add(c.avx2, "avx2");
+    add(c.fma, "fma");
+    add(c.avx512f, "avx512f");
+    return f.empty() ? "none of avx2, fma, avx512f" : f;
+}
+
+Isa resolve_max_isa(const Options& options) {
+    const CpuInfo& cpu = cpu_info();
+    Isa want = cpu.best_isa();
+    std::string source;
+    if (options.max_isa) {
+        want = *options.max_isa;
+        source = "the requested ISA " + std::string(to_string(want));
+    } else if (const char* env = std::getenv("TCONV_MAX_ISA"); env && *env) {
+        want = parse_isa(env, "TCONV_MAX_ISA");
+        source = "TCONV_MAX_ISA=" + std::string(env);
+    }
+    if (want > cpu.best_isa())
+        throw Error(ErrorKind::unsupported,
+                    source + " is not available on this CPU (" + cpu.model + ", has " +
+                        features_string(cpu) + "); the best it supports is " +
+                        std::string(to_string(cpu.best_isa())));
+    return want;
+}
+
+}  // namespace tconv

@@ -1,0 +1,37 @@
+// The seam between the dispatcher and the implementations (JIT per ISA, scalar reference).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "tconv/tconv.hpp"
+
+namespace tconv {
+
+class Impl {
+  public:
+    virtual ~Impl() = default;
+    // x, y in the user's layout; threads >= 1. Must be safe to call concurrently.
+    virtual void execute(const float* x, float* y, int threads) const = 0;
+    const Problem& problem() const { return problem_; }
+    const CompileReport& report() const { return report_; }
+    // The dispatcher adds why the implementations above this one declined.
+    CompileReport& mutable_report() { return report_; }
+
+  protected:
+    Problem problem_;
+    CompileReport report_;
+};
+
+// A factory returns nullptr and sets `why_not` when it declines a layer.
+using ImplFactory = std::unique_ptr<Impl> (*)(const Problem& p, const float* w, const float* b,
+                                              std::string& why_not);
+
+std::unique_ptr<Impl> make_reference_impl(const Problem& p, const float* w, const float* b,
+                                          std::string& why_not);
+std::unique_ptr<Impl> make_jit_avx512_impl(const Problem& p, const float* w, const float* b,
+                                           std::string& why_not);
+std::unique_ptr<Impl> make_jit_avx2_impl(const Problem& p, const float* w, const float* b,
+                                         std::string& why_not);
+
+}  // namespace tconv

@@ -1,0 +1,186 @@
+// The JIT implementations: plan, emit and pack at compile; at execute, copy the input into a
+// zero-halo channels-last buffer, then run each phase's kernels over output rows x channel
+// blocks, in parallel. Every output is written by exactly one kernel call, so results do not
+// depend on the thread count.
+#include "jit_impl.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "impl.hpp"
+#include "tconv/gen/kernel.hpp"
+#include "tconv/gen/plan.hpp"
+
+namespace tconv {
+
+namespace {
+
+struct FreeDeleter {
+    void operator()(float* p) const { std::free(p); }
+};
+using FloatBuffer = std::unique_ptr<float[], FreeDeleter>;
+
+// Cache-line aligned floats (uninitialised).
+FloatBuffer aligned_floats(int64_t n) {
+    const size_t bytes = (size_t(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
+    auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!p) throw std::bad_alloc();
+    return FloatBuffer(p);
+}
+
+class JitImpl final : public Impl, public JitCodeSource {
+  public:
+    JitImpl(const Problem& p, gen::Plan plan, const float* w, const float* b)
+        : plan_(std::move(plan)) {
+        problem_ = p;
+        for (const gen::KernelDesc& d : plan_.kernels) kernels_.push_back(gen::generate(d));
+        packed_w_ = aligned_floats(plan_.packed_weight_floats);
+        packed_b_ = aligned_floats(plan_.packed_bias_floats);
+        gen::pack_weights(p, plan_, w, packed_w_.get());
+        gen::pack_bias(p, plan_, b, packed_b_.get());
+
+        report_.implementation = std::string("jit_") + std::string(to_string(plan_.isa));
+        for (const auto& k : kernels_) {
+            report_.kernel_names.push_back(k->name());
+            report_.code_bytes += k->code_size();
+        }
+        report_.plan_lines = plan_.lines;
+        report_.packed_weight_bytes =
+            uint64_t(plan_.packed_weight_floats + plan_.packed_bias_floats) * sizeof(float);
+    }
+
+    void set_compile_us(double us) { report_.compile_us = us; }
+
+    std::vector<KernelCode> kernel_code() const override {
+        std::vector<KernelCode> out;
+        for (const auto& k : kernels_) out.push_back({k->name(), k->code(), k->code_size()});
+        return out;
+    }
+
+    void execute(const float* x, float* y, int threads) const override {
+        const int64_t img = plan_.padded[0] * plan_.padded[1] * plan_.padded[2] *
+                            plan_.ic_block * plan_.ic_blocks;
+        FloatBuffer xbuf = aligned_floats(plan_.batch * img);
+        copy_input(x, xbuf.get(), threads);
+        compute(xbuf.get(), y, threads);
+    }
+
+  private:
+    gen::Plan plan_;
+    std::vector<std::unique_ptr<gen::Kernel>> kernels_;
+    FloatBuffer packed_w_, packed_b_;
+
+    // The user's input into the zero-halo, channel-blocked buffer, one padded row per iteration.
+    void copy_input(const float* x, float* xbuf, int threads) const {
+        const gen::Dim3 I = plan_.in, P = plan_.padded, H = plan_.halo_lo;
+        const int64_t IC = plan_.ic, B = plan_.ic_block, NB = plan_.ic_blocks;
+        const int64_t rows = plan_.batch * NB * P[0] * P[1];
+        const bool cl = plan_.layout == Layout::channels_last;
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int64_t row = 0; row < rows; ++row) {
+            const int64_t id = (row / P[1]) % P[0] - H[0], ih = row % P[1] - H[1];
+            const int64_t blk = (row / (P[0] * P[1])) % NB, n = row / (P[0] * P[1] * NB);
+            float* dst = xbuf + row * P[2] * B;
+            std::memset(dst, 0, size_t(P[2] * B) * sizeof(float));
+            if (id < 0 || id >= I[0] || ih < 0 || ih >= I[1]) continue;
+            float* in = dst + H[2] * B;
+            const int64_t c0 = blk * B, nc = std::min(B, IC - c0);
+            if (cl) {
+                const float* src = x + (((n * I[0] + id) * I[1] + ih) * I[2]) * IC + c0;
+                for (int64_t w = 0; w < I[2]; ++w)
+                    std::memcpy(in + w * B, src + w * IC, size_t(nc) * sizeof(float));
+            } else {
+                const int64_t plane = I[0] * I[1] * I[2];
+                const float* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2];
+                for (int64_t c = 0; c < nc; ++c)
+                    for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = src[c * plane + w];
+            }
+        }
+    }
+
+    void compute(const float* xbuf, float* y, int threads) const {
+        const gen::Dim3 O = plan_.out, P = plan_.padded, H = plan_.halo_lo, S = plan_.stride,
+                        pb = plan_.pad_begin;
+        const int64_t OC = plan_.oc, VL = plan_.vlen, nb = plan_.oc_blocks;
+        const int64_t B = plan_.ic_block, ICP = B * plan_.ic_blocks;
+        const int64_t img = P[0] * P[1] * P[2] * ICP;
+        const int64_t items = plan_.batch * O[0] * O[1] * nb;
+        const bool cf = plan_.layout == Layout::channels_first;
+        const int64_t block_width = int64_t(plan_.n_oc) * VL;
+#pragma omp parallel num_threads(threads)
+        {
+            // channels_first: each output row is built channels-last here, then transposed.
+            FloatBuffer rowbuf = aligned_floats(cf ? O[2] * plan_.row_pitch : 1);
+#pragma omp for schedule(static)
+            for (int64_t item = 0; item < items; ++item) {
+                const int64_t ocb = item % nb, oh = (item / nb) % O[1],
+                              od = (item / (nb * O[1])) % O[0], n = item / (nb * O[1] * O[0]);
+                const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
+                const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
+                const int last = ocb == nb - 1 ? 1 : 0;
+                const int64_t oc0 = ocb * block_width;
+                float* yrow = cf ? rowbuf.get()
+                                 : y + (((n * O[0] + od) * O[1] + oh) * O[2]) * OC + oc0;
+                const int64_t pix = cf ? plan_.row_pitch : OC;
+                for (int64_t rw = 0; rw < S[2]; ++rw) {
+                    const gen::PhasePlan& ph = plan_.phase(rd, rh, rw);
+                    if (ph.m_count[2] == 0) continue;
+                    const int64_t mw = ph.m_lo[2];
+                    gen::KernelArgs a;
+                    a.x = ph.has_taps() ? xbuf + n * img +
+                                              (((md + H[0]) * P[1] + mh + H[1]) * P[2] + mw + H[2]) * B
+                                        : xbuf;
+                    a.w = packed_w_.get() + ph.w_offset + ocb * ICP * ph.taps_total() * block_width;
+                    a.bias = packed_b_.get() + oc0;
+                    a.y = yrow + (S[2] * mw + rw - pb[2]) * pix;
+                    if (ph.w_blocks > 0) {
+                        a.blocks = ph.w_blocks;
+                        (*kernels_[size_t(ph.kernel[0][last])])(a);
+                    }
+                    if (ph.kernel[1][last] >= 0) {
+                        const int64_t done = ph.w_blocks * plan_.ur;
+                        if (ph.has_taps()) a.x += done * B;
+                        a.y += done * S[2] * pix;
+                        a.blocks = 1;
+                        (*kernels_[size_t(ph.kernel[1][last])])(a);
+                    }
+                }
+                if (cf) {
+                    const int64_t plane = O[0] * O[1] * O[2];
+                    const int64_t valid = std::min(block_width, OC - oc0);
+                    float* dst = y + (n * OC + oc0) * plane + (od * O[1] + oh) * O[2];
+                    for (int64_t c = 0; c < valid; ++c)
+                        for (int64_t w = 0; w < O[2]; ++w)
+                            dst[c * plane + w] = rowbuf[size_t(w * plan_.row_pitch + c)];
+                }
+            }
+        }
+    }
+};
+
+std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, const float* b,
+                                    std::string& why_not) {
+    const auto t0 = std::chrono::steady_clock::now();
+    gen::Plan plan;
+    if (!gen::plan(p, isa, plan, why_not)) return nullptr;
+    auto impl = std::make_unique<JitImpl>(p, std::move(plan), w, b);
+    impl->set_compile_us(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    return impl;
+}
+
+}  // namespace
+
+std::unique_ptr<Impl> make_jit_avx512_impl(const Problem& p, const float* w, const float* b,
+                                           std::string& why_not) {
+    return make_jit_impl(Isa::avx512, p, w, b, why_not);
+}
+
+std::unique_ptr<Impl> make_jit_avx2_impl(const Problem& p, const float* w, const float* b,
+                                         std::string& why_not) {
+    return make_jit_impl(Isa::avx2, p, w, b, why_not);
+}
+
+}  // namespace tconv

@@ -1,0 +1,90 @@
+// Layer: the dispatcher walks the implementation list, best first; the first that accepts the
+// layer serves it, and every one above it says why it declined.
+#include <omp.h>
+
+#include <array>
+#include <chrono>
+
+#include "impl.hpp"
+
+namespace tconv {
+
+namespace {
+
+struct ImplEntry {
+    Isa isa;
+    const char* name;
+    ImplFactory make;
+};
+
+constexpr std::array<ImplEntry, 3> kImplementations{{
+    {Isa::avx512, "jit_avx512", make_jit_avx512_impl},
+    {Isa::avx2, "jit_avx2", make_jit_avx2_impl},
+    {Isa::scalar, "reference", make_reference_impl},
+}};
+
+void check_pointers(const Problem& p, const float* weights, const float* bias) {
+    if (!weights)
+        throw Error(ErrorKind::invalid_argument, p.name + ": weights must not be null");
+    if (p.bias && !bias)
+        throw Error(ErrorKind::invalid_argument,
+                    p.name + ": the layer has \"bias\": true but no bias was given (expected " +
+                        shape_string(bias_shape(p)) + ")");
+    if (!p.bias && bias)
+        throw Error(ErrorKind::invalid_argument,
+                    p.name + ": a bias was given but the layer has \"bias\": false");
+}
+
+}  // namespace
+
+Layer::Layer(std::shared_ptr<const Impl> impl, Options options)
+    : impl_(std::move(impl)), options_(options) {}
+
+Layer Layer::compile(const Problem& problem, const float* weights, const float* bias,
+                     const Options& options) {
+    check_pointers(problem, weights, bias);
+    const Isa cap = resolve_max_isa(options);
+    std::vector<std::string> declined;
+    for (const ImplEntry& e : kImplementations) {
+        if (e.isa > cap) {
+            declined.push_back(std::string(e.name) + ": above the ISA cap (" +
+                               std::string(to_string(cap)) + ")");
+            continue;
+        }
+        std::string why_not;
+        auto t0 = std::chrono::steady_clock::now();
+        std::unique_ptr<Impl> impl = e.make(problem, weights, bias, why_not);
+        if (!impl) {
+            declined.push_back(std::string(e.name) + ": " + why_not);
+            continue;
+        }
+        CompileReport& r = impl->mutable_report();
+        if (r.compile_us == 0)
+            r.compile_us =
+                std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                    .count();
+        r.declined = std::move(declined);
+        return Layer(std::shared_ptr<const Impl>(std::move(impl)), options);
+    }
+    throw Error(ErrorKind::internal, problem.name + ": no implementation accepted the layer");
+}
+
+void Layer::execute(const float* x, float* y) const {
+    execute(x, y, options_.threads > 0 ? options_.threads : omp_get_max_threads());
+}
+
+void Layer::execute(const float* x, float* y, int threads) const {
+    const Problem& p = impl_->problem();
+    if (!x || !y)
+        throw Error(ErrorKind::invalid_argument,
+                    p.name + ": execute needs non-null input and output pointers");
+    if (threads < 1)
+        throw Error(ErrorKind::invalid_argument,
+                    p.name + ": thread count must be >= 1, got " + std::to_string(threads));
+    impl_->execute(x, y, threads);
+}
+
+const Problem& Layer::problem() const { return impl_->problem(); }
+const CompileReport& Layer::report() const { return impl_->report(); }
+
+}  // namespace tconv

@@ -1,0 +1,147 @@
+// The oracle: the gather form of the definition, y[o] = b + sum x[i] * w[k] over i*S - pb + k*D = o,
+// accumulated in double. Deliberately plain; speed only matters enough to verify real layers.
+#include <omp.h>
+
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "tconv/reference.hpp"
+
+namespace tconv {
+
+double apply_activation(const Problem& p, double v) {
+    switch (p.activation) {
+        case Activation::none: return v;
+        case Activation::relu: return v > 0 ? v : 0.0;
+        case Activation::leaky_relu: return v > 0 ? v : v * double(p.negative_slope);
+        case Activation::sigmoid: return 1.0 / (1.0 + std::exp(-v));
+        case Activation::tanh: return std::tanh(v);
+    }
+    return v;
+}
+
+namespace {
+
+// The problem as 3 spatial dims (D, H, W); a lower rank gets leading dims of size 1.
+struct Geometry3 {
+    int64_t in[3], out[3], k[3], s[3], d[3], pb[3];
+};
+
+Geometry3 to_3d(const Problem& p) {
+    Geometry3 g{};
+    for (int j = 0; j < 3; ++j) {
+        int i = j - (3 - p.rank);  // index into the problem's arrays, < 0 for a padded dim
+        g.in[j] = i < 0 ? 1 : p.input[i];
+        g.out[j] = i < 0 ? 1 : p.output[i];
+        g.k[j] = i < 0 ? 1 : p.kernel[i];
+        g.s[j] = i < 0 ? 1 : p.stride[i];
+        g.d[j] = i < 0 ? 1 : p.dilation[i];
+        g.pb[j] = i < 0 ? 0 : p.pad_begin[i];
+    }
+    return g;
+}
+
+// For one dim and each output coordinate o: the (tap k, input i) pairs with i*S - pb + k*D = o.
+using Contributions = std::vector<std::vector<std::pair<int64_t, int64_t>>>;
+
+Contributions contributions(int64_t out, int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb) {
+    Contributions c(static_cast<size_t>(out));
+    for (int64_t o = 0; o < out; ++o)
+        for (int64_t kk = 0; kk < k; ++kk) {
+            int64_t t = o + pb - kk * d;
+            if (t < 0 || t % s != 0) continue;  // t >= 0 first: % of a negative is implementation-sign
+            int64_t i = t / s;
+            if (i < in) c[size_t(o)].emplace_back(kk, i);
+        }
+    return c;
+}
+
+}  // namespace
+
+void reference_conv_transpose(const Problem& p, const float* x, const float* w, const float* b,
+                              float* y, int threads) {
+    const Geometry3 g = to_3d(p);
+    Contributions cd[3];
+    for (int j = 0; j < 3; ++j) cd[j] = contributions(g.out[j], g.in[j], g.k[j], g.s[j], g.d[j], g.pb[j]);
+
+    const int64_t IC = p.in_channels, OC = p.out_channels;
+    const int64_t icg = p.ic_per_group(), ocg = p.oc_per_group();
+    const int64_t in_sp = g.in[0] * g.in[1] * g.in[2];
+    const int64_t out_sp = g.out[0] * g.out[1] * g.out[2];
+    const int64_t k_sp = g.k[0] * g.k[1] * g.k[2];
+    const bool cl = p.layout == Layout::channels_last;
+    // Element offsets of (n, c, spatial index) in the user's layout.
+    auto x_at = [&](int64_t n, int64_t c, int64_t sp) {
+        return cl ? (n * in_sp + sp) * IC + c : (n * IC + c) * in_sp + sp;
+    };
+    auto y_at = [&](int64_t n, int64_t c, int64_t sp) {
+        return cl ? (n * out_sp + sp) * OC + c : (n * OC + c) * out_sp + sp;
+    };
+
+    const int nthreads = threads > 0 ? threads : omp_get_max_threads();
+#pragma omp parallel for collapse(2) schedule(dynamic) num_threads(nthreads)
+    for (int64_t n = 0; n < p.batch; ++n)
+        for (int64_t oc = 0; oc < OC; ++oc) {
+            const int64_t grp = oc / ocg, oc_in = oc % ocg;
+            for (int64_t od = 0; od < g.out[0]; ++od)
+                for (int64_t oh = 0; oh < g.out[1]; ++oh)
+                    for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+                        double acc = b ? double(b[oc]) : 0.0;
+                        for (int64_t icl = 0; icl < icg; ++icl) {
+                            const int64_t ic = grp * icg + icl;
+                            const float* wk = w + (ic * ocg + oc_in) * k_sp;
+                            for (auto [kd, id] : cd[0][size_t(od)])
+                                for (auto [kh, ih] : cd[1][size_t(oh)])
+                                    for (auto [kw, iw] : cd[2][size_t(ow)]) {
+                                        int64_t isp = (id * g.in[1] + ih) * g.in[2] + iw;
+                                        int64_t ksp = (kd * g.k[1] + kh) * g.k[2] + kw;
+                                        acc += double(x[x_at(n, ic, isp)]) * double(wk[ksp]);
+                                    }
+                        }
+                        int64_t osp = (od * g.out[1] + oh) * g.out[2] + ow;
+                        y[y_at(n, oc, osp)] = float(apply_activation(p, acc));
+                    }
+        }
+}
+
+Deviation deviation_from_reference(const Problem& p, const float* x, const float* w,
+                                   const float* b, const float* got, const float* want) {
+    const size_t n_out = size_t(p.output_elems());
+    std::vector<float> own_want;
+    if (!want) {
+        own_want.resize(n_out);
+        reference_conv_transpose(p, x, w, b, own_want.data());
+        want = own_want.data();
+    }
+    // The term magnitudes: the same sums over |x|, |w|, |b|, without activation.
+    auto abs_copy = [](const float* v, int64_t n) {
+        std::vector<float> a(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) a[size_t(i)] = std::fabs(v[i]);
+        return a;
+    };
+    Problem abs_p = p;
+    abs_p.activation = Activation::none;
+    std::vector<float> ax = abs_copy(x, p.input_elems()), aw = abs_copy(w, p.weight_elems());
+    std::vector<float> ab = b ? abs_copy(b, p.out_channels) : std::vector<float>{};
+    std::vector<float> mag(n_out);
+    reference_conv_transpose(abs_p, ax.data(), aw.data(), b ? ab.data() : nullptr, mag.data());
+
+    Deviation d;
+    for (size_t i = 0; i < n_out; ++i) {
+        double err = std::fabs(double(got[i]) - double(want[i]));
+        double scale = double(mag[i]) + std::fabs(double(want[i]));
+        double rel = scale > 0 ? err / scale : (err > 0 ? INFINITY : 0.0);
+        if (std::isnan(err)) rel = err = INFINITY;  // NaN never passes
+        if (err > d.max_abs) d.max_abs = err;
+        if (d.worst < 0 || rel > d.max_rel) {
+            d.max_rel = rel;
+            d.worst = int64_t(i);
+            d.got = got[i];
+            d.want = want[i];
+        }
+    }
+    return d;
+}
+
+}  // namespace tconv

@@ -1,0 +1,98 @@
+#include "helpers.hpp"
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace tconv::test {
+
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+    std::random_device rd;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        fs::path p = fs::temp_directory_path() / ("tconv_test_" + std::to_string(rd()));
+        if (fs::create_directory(p)) {
+            path = p;
+            return;
+        }
+    }
+    throw std::runtime_error("cannot create a temporary directory");
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+}
+
+std::string TempDir::write(const std::string& name, const std::string& text) const {
+    std::string f = file(name);
+    std::ofstream(f, std::ios::binary) << text;
+    return f;
+}
+
+static std::string shell_quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+static std::string slurp(const std::string& f) {
+    std::ifstream in(f, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+CliResult run_cli(const std::vector<std::string>& args) {
+#ifndef TCONV_CLI
+    (void)args;
+    throw std::runtime_error("tests built without the tconv CLI");
+#else
+    TempDir tmp;
+    std::string cmd = shell_quote(TCONV_CLI);
+    for (const auto& a : args) cmd += " " + shell_quote(a);
+    cmd += " </dev/null >" + shell_quote(tmp.file("out")) + " 2>" + shell_quote(tmp.file("err"));
+    int status = std::system(cmd.c_str());
+    CliResult r;
+    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status)) r.exit_code = 128 + WTERMSIG(status);
+    r.out = slurp(tmp.file("out"));
+    r.err = slurp(tmp.file("err"));
+    return r;
+#endif
+}
+
+std::vector<float> random_vector(size_t n, uint64_t seed) {
+    std::mt19937_64 gen(seed);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    std::vector<float> v(n);
+    for (auto& x : v) x = dist(gen);
+    return v;
+}
+
+LayerData random_layer_data(const Problem& p, uint64_t seed) {
+    return {random_vector(size_t(p.input_elems()), seed * 3 + 1),
+            random_vector(size_t(p.weight_elems()), seed * 3 + 2),
+            random_vector(size_t(p.bias_elems()), seed * 3 + 3)};
+}
+
+std::string compare_to_reference(const Problem& p, const LayerData& d, const float* got,
+                                 double tol) {
+    Deviation dev = deviation_from_reference(p, d.x.data(), d.w.data(),
+                                             p.bias ? d.b.data() : nullptr, got);
+    if (dev.max_rel <= tol) return "";
+    std::ostringstream os;
+    os << p.name << ": element " << dev.worst << " of " << p.output_elems() << ": got " << dev.got
+       << ", want " << dev.want << " (relative error " << dev.max_rel << " > " << tol << ")";
+    return os.str();
+}
+
+Problem problem_from_json(const std::string& json) {
+    return parse_config(json, "<test>").layers.at(0);
+}
+
+}  // namespace tconv::test

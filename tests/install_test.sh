@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Installs a built tree into a temporary prefix, then builds and runs what a consumer would:
+# examples/ through find_package(tconv), and a C program through pkg-config when it is installed.
+#   install_test.sh <build dir> <source dir> <cmake> <C compiler> <libdir, e.g. lib>
+set -euo pipefail
+
+build=$1 source=$2 cmake=$3 cc=$4 libdir=$5
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tconv_install.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/prefix
+
+step() { echo "== $*"; }
+fail() { echo "install test: $*" >&2; exit 1; }
+# Runs a command quietly; on failure shows its output and stops.
+quiet() {
+    local what=$1 log=$tmp/$2.log
+    shift 2
+    "$@" >"$log" 2>&1 || { cat "$log"; fail "$what failed"; }
+}
+
+step "cmake --install into $prefix"
+quiet install install "$cmake" --install "$build" --prefix "$prefix"
+for f in include/tconv/tconv.h include/tconv/tconv.hpp include/tconv/problem.hpp \
+         include/tconv/config.hpp "$libdir/libtconv.a" "$libdir/cmake/tconv/tconvConfig.cmake" \
+         "$libdir/pkgconfig/tconv.pc" bin/tconv; do
+    [ -e "$prefix/$f" ] || fail "$f is not installed"
+done
+ls "$prefix/$libdir"/libtconv.so* >/dev/null 2>&1 || fail "libtconv.so is not installed"
+if [ -e "$prefix/include/tconv/gen/plan.hpp" ]; then
+    fail "the internal header gen/plan.hpp is installed"
+fi
+
+step "configure and build examples/ against the installed package"
+quiet configure configure "$cmake" -S "$source/examples" -B "$tmp/examples" \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix"
+quiet build build "$cmake" --build "$tmp/examples" -j 2
+
+step "run embed"
+"$tmp/examples/embed" | tee "$tmp/embed.out"
+grep -q '^implementation: ' "$tmp/embed.out" || fail "embed printed no implementation"
+grep -q '^checksum: ' "$tmp/embed.out" || fail "embed printed no checksum"
+if [ -x "$tmp/examples/embed_static" ]; then
+    step "run embed_static"
+    "$tmp/examples/embed_static" >"$tmp/embed_static.out"
+    # Same library code, same data: the same numbers.
+    diff "$tmp/embed.out" "$tmp/embed_static.out" || fail "static and shared builds disagree"
+    ldd "$tmp/examples/embed_static" >"$tmp/ldd.out"
+    if grep -q libtconv "$tmp/ldd.out"; then fail "embed_static loads libtconv.so"; fi
+fi
+
+step "the shared library's consumers need neither fmt, xbyak nor nlohmann-json"
+quiet "configure without fmt" configure-nofmt "$cmake" -S "$source/examples" \
+    -B "$tmp/examples-nofmt" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_DISABLE_FIND_PACKAGE_fmt=ON -DCMAKE_DISABLE_FIND_PACKAGE_xbyak=ON \
+    -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON
+quiet "build without fmt" build-nofmt "$cmake" --build "$tmp/examples-nofmt" --target embed
+"$tmp/examples-nofmt/embed" >/dev/null
+
+step "run generator"
+"$tmp/examples/generator" "$tmp/image.ppm"
+size=$(stat -c %s "$tmp/image.ppm")
+header=$(printf 'P6\n64 64\n255\n' | wc -c)
+want=$((header + 64 * 64 * 3))
+[ "$size" -eq "$want" ] || fail "image.ppm has $size bytes, want $want"
+[ "$(head -c 2 "$tmp/image.ppm")" = P6 ] || fail "image.ppm is not a binary PPM"
+
+if command -v pkg-config >/dev/null; then
+    step "build a C program with pkg-config"
+    cat >"$tmp/hello.c" <<'C'
+#include <stdio.h>
+#include "tconv/tconv.h"
+int main(void) {
+    const char* config = "{\"in_channels\": 1, \"out_channels\": 1, \"input_size\": [2, 2],"
+                         " \"kernel_size\": 3, \"stride\": 2, \"padding\": 1, \"bias\": false}";
+    const float x[4] = {1, 2, 3, 4}, w[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    float y[9];
+    tconv_layer* layer = NULL;
+    if (tconv_layer_create(config, w, NULL, &layer) != TCONV_OK ||
+        tconv_layer_execute(layer, x, y) != TCONV_OK) {
+        fprintf(stderr, "%s\n", tconv_last_error());
+        return 1;
+    }
+    tconv_layer_destroy(layer);
+    printf("%g %g %g\n", y[0], y[4], y[8]);
+    return 0;
+}
+C
+    export PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig"
+    # shellcheck disable=SC2046  # pkg-config output is meant to be split into flags
+    "$cc" -std=c11 -o "$tmp/hello" "$tmp/hello.c" $(pkg-config --cflags --libs tconv)
+    out=$(LD_LIBRARY_PATH="$prefix/$libdir" "$tmp/hello")
+    [ "$out" = "5 36 20" ] || fail "the pkg-config program printed '$out', want '5 36 20'"
+    echo "$out"
+else
+    step "pkg-config is not installed: skipping the pkg-config check"
+fi
+step "ok"

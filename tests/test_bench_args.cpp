@@ -1,0 +1,111 @@
+// `tconv bench` options and the expansion of config directories.
+#ifdef TCONV_HAVE_BENCH
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "bench_args.hpp"
+#include "helpers.hpp"
+
+using namespace tconv::bench;
+using tconv::Error;
+
+namespace {
+
+// The message of the Error `args` raises, or "" when they parse.
+std::string parse_error(const std::vector<std::string>& args) {
+    try {
+        parse_bench_args(args);
+    } catch (const Error& e) {
+        CHECK(e.kind() == tconv::ErrorKind::invalid_argument);
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("bench args: defaults") {
+    const BenchArgs a = parse_bench_args({"configs"});
+    CHECK(a.inputs == std::vector<std::string>{"configs"});
+    CHECK(a.threads == 0);
+    CHECK(a.json_path.empty());
+    CHECK(!a.markdown);
+    CHECK(!a.layout);
+    CHECK(!a.isa);
+    CHECK(a.min_time == 0.2);
+    CHECK(a.peers);
+    CHECK(a.layers.empty());
+    CHECK(!a.help);
+}
+
+TEST_CASE("bench args: every option, both spellings") {
+    const BenchArgs a = parse_bench_args(
+        {"a.json", "--threads", "3", "--json=out.json", "--markdown", "dir", "--layout",
+         "channels_last", "--isa=avx2", "--min-time", "0.5", "--no-peers", "--layer", "x",
+         "--layer=y"});
+    CHECK(a.inputs == std::vector<std::string>{"a.json", "dir"});
+    CHECK(a.threads == 3);
+    CHECK(a.json_path == "out.json");
+    CHECK(a.markdown);
+    CHECK(a.layout == tconv::Layout::channels_last);
+    CHECK(a.isa == tconv::Isa::avx2);
+    CHECK(a.min_time == 0.5);
+    CHECK(!a.peers);
+    CHECK(a.layers == std::vector<std::string>{"x", "y"});
+    CHECK(parse_bench_args({"--help"}).help);  // no config needed for help
+}
+
+TEST_CASE("bench args: errors name the option and the value") {
+    struct Case {
+        std::vector<std::string> args;
+        std::string expected;
+    };
+    const Case cases[] = {
+        {{}, "no config given"},
+        {{"a.json", "--fast"}, "unknown option '--fast'"},
+        {{"a.json", "--threads"}, "--threads needs a value"},
+        {{"a.json", "--threads", "0"}, "got '0'"},
+        {{"a.json", "--threads", "2x"}, "got '2x'"},
+        {{"a.json", "--threads=-1"}, "got '-1'"},
+        {{"a.json", "--min-time", "-1"}, "--min-time expects seconds"},
+        {{"a.json", "--min-time", "nan"}, "got 'nan'"},
+        {{"a.json", "--isa", "sse"}, "--isa expects one of avx512, avx2, scalar, got 'sse'"},
+        {{"a.json", "--layout", "nchw"}, "channels_first, channels_last, got 'nchw'"},
+        {{"a.json", "--markdown=yes"}, "--markdown takes no value"},
+        {{"a.json", "--json="}, "--json needs a file name"},
+        {{"a.json", "--layer", ""}, "--layer needs a layer name"},
+    };
+    for (const Case& c : cases) {
+        std::string joined;
+        for (const auto& s : c.args) joined += s + " ";
+        INFO("args: ", joined);
+        const std::string message = parse_error(c.args);
+        CHECK_MESSAGE(message.find(c.expected) != std::string::npos, message);
+    }
+}
+
+TEST_CASE("bench inputs: directories expand to their sorted .json files") {
+    tconv::test::TempDir dir;
+    dir.write("b.json", "{}");
+    dir.write("a.json", "{}");
+    dir.write("notes.txt", "");
+    const std::string file = dir.write("single.cfg", "{}");
+    const auto files = expand_inputs({dir.path.string(), file});
+    REQUIRE(files.size() == 3);
+    CHECK(files[0] == dir.file("a.json"));
+    CHECK(files[1] == dir.file("b.json"));
+    CHECK(files[2] == file);  // a file named directly is taken whatever its extension
+}
+
+TEST_CASE("bench inputs: a missing path or a directory without configs is an error") {
+    tconv::test::TempDir dir;
+    CHECK_THROWS_WITH_AS(expand_inputs({dir.file("missing.json")}),
+                         doctest::Contains("does not exist"), Error);
+    CHECK_THROWS_WITH_AS(expand_inputs({dir.path.string()}), doctest::Contains("holds no .json"),
+                         Error);
+}
+
+#endif

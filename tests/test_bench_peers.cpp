@@ -1,0 +1,101 @@
+// The bench's comparators must compute the same layer as tconv: checked against the reference
+// on small layers that exercise every conversion (weight layout, groups, pads, dilation,
+// output_padding, layouts, activations). Peers missing from this build are skipped.
+#ifdef TCONV_HAVE_BENCH
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "bench_peak.hpp"
+#include "bench_peer.hpp"
+#include "helpers.hpp"
+
+using namespace tconv::bench;
+
+namespace {
+
+const char* const kLayers[] = {
+    R"({"name": "groups_2d", "in_channels": 4, "out_channels": 6, "groups": 2,
+        "input_size": [5, 4], "kernel_size": [3, 2], "stride": [2, 1], "padding": [1, 0]})",
+    R"({"name": "dilated_1d_nwc", "in_channels": 3, "out_channels": 5, "input_size": [7],
+        "kernel_size": 3, "stride": 3, "dilation": 2, "output_padding": 1,
+        "activation": "relu", "layout": "channels_last"})",
+    R"({"name": "pads_nhwc", "batch": 2, "in_channels": 8, "out_channels": 3,
+        "input_size": [4, 6], "kernel_size": 4, "stride": 2, "pads": [0, 1, 1, 0],
+        "bias": false, "layout": "channels_last"})",
+    R"({"name": "leaky_3d", "in_channels": 4, "out_channels": 4, "groups": 4,
+        "input_size": [3, 3, 2], "kernel_size": 2, "stride": 2, "activation": "leaky_relu",
+        "negative_slope": 0.2})",
+    R"({"name": "tanh_2d", "in_channels": 5, "out_channels": 7, "input_size": [3, 3],
+        "kernel_size": 3, "stride": 1, "padding": 1, "activation": "tanh"})",
+    R"({"name": "sigmoid_1d", "in_channels": 2, "out_channels": 2, "input_size": [9],
+        "kernel_size": 5, "stride": 2, "padding": 2, "output_padding": 1,
+        "activation": "sigmoid"})",
+};
+
+bool peer_built(const std::string& name) {
+#ifdef TCONV_HAVE_ONEDNN
+    if (name == "oneDNN") return true;
+#endif
+#ifdef TCONV_HAVE_XNNPACK
+    if (name == "XNNPACK") return true;
+#endif
+    return false;
+}
+
+// Layers XNNPACK cannot serve by design: 3D, and activations other than a clamp.
+bool xnnpack_serves(const tconv::Problem& p) {
+    return p.rank < 3 && (p.activation == tconv::Activation::none ||
+                          p.activation == tconv::Activation::relu);
+}
+
+}  // namespace
+
+TEST_CASE("bench peers compute the same layer as the reference") {
+    REQUIRE(all_peers().size() == 2);
+    for (const Peer& peer : all_peers()) {
+        const bool built = peer_built(peer.name);
+        for (const char* json : kLayers) {
+            const tconv::Problem p =
+                tconv::test::problem_from_json(std::string("{\"layers\": [") + json + "]}");
+            INFO("peer ", peer.name, ", layer ", p.name);
+            const tconv::test::LayerData d = tconv::test::random_layer_data(p, 42);
+            PeerSetup setup = peer.create({p, d.w.data(), p.bias ? d.b.data() : nullptr, 2});
+            if (!built) {
+                CHECK(setup.variants.empty());
+                CHECK(setup.unavailable == "not in this build");
+                continue;
+            }
+            const bool expected = std::string(peer.name) != "XNNPACK" || xnnpack_serves(p);
+            CHECK_MESSAGE(setup.variants.empty() != expected, setup.unavailable);
+            for (PeerVariant& v : setup.variants) {
+                INFO("variant ", v.variant, " (", v.impl, ")");
+                CHECK(!v.impl.empty());
+                CHECK(v.create_ms >= 0);
+                std::vector<float> y(size_t(p.output_elems()), -12345.f);
+                v.runner->set_input(d.x.data());
+                v.runner->run();
+                v.runner->get_output(y.data());
+                const std::string error = tconv::test::compare_to_reference(p, d, y.data(), 1e-4);
+                CHECK_MESSAGE(error.empty(), error);
+            }
+        }
+    }
+}
+
+TEST_CASE("bench FMA peak probe") {
+    CHECK(!measure_fma_peak(tconv::Isa::scalar, 1));
+    const tconv::CpuInfo& cpu = tconv::cpu_info();
+    if (cpu.avx2 && cpu.fma) {
+        const auto one = measure_fma_peak(tconv::Isa::avx2, 1);
+        REQUIRE(one);
+        // 8 lanes x 2 flops x at least one FMA per cycle at >= 1 GHz.
+        CHECK(*one > 16.0);
+        CHECK(*one < 8 * 2 * 4 * 6.0);  // no core retires 4 ymm FMAs per cycle at 6 GHz
+    }
+    if (!cpu.avx512f) CHECK(!measure_fma_peak(tconv::Isa::avx512, 1));
+}
+
+#endif

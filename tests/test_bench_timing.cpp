@@ -1,0 +1,78 @@
+// The bench's statistics and its interleaved timing loop.
+#ifdef TCONV_HAVE_BENCH
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include "bench_timing.hpp"
+#include "tconv/error.hpp"
+
+using namespace tconv::bench;
+
+TEST_CASE("bench median: odd, even and unsorted samples") {
+    CHECK(median({3.0}) == 3.0);
+    CHECK(median({5.0, 1.0, 3.0}) == 3.0);
+    CHECK(median({4.0, 1.0, 3.0, 2.0}) == 2.5);
+    CHECK(median({10.0, 1.0, 1.0, 1.0, 1000.0}) == 1.0);  // robust to outliers
+    CHECK_THROWS_AS(median({}), tconv::Error);
+}
+
+TEST_CASE("bench geometric mean") {
+    CHECK(geometric_mean({2.0, 8.0}) == doctest::Approx(4.0));
+    CHECK(geometric_mean({0.5, 2.0}) == doctest::Approx(1.0));
+    CHECK(geometric_mean({3.0}) == doctest::Approx(3.0));
+    CHECK_THROWS_AS(geometric_mean({}), tconv::Error);
+    CHECK_THROWS_AS(geometric_mean({1.0, 0.0}), tconv::Error);
+    CHECK_THROWS_AS(geometric_mean({1.0, -2.0}), tconv::Error);
+    CHECK_THROWS_AS(geometric_mean({1.0, INFINITY}), tconv::Error);
+}
+
+TEST_CASE("bench timing interleaves contenders and honours the repeat floor") {
+    std::string order;
+    TimingPolicy policy;
+    policy.min_time = 0;  // only the repeat count matters
+    policy.min_repeats = 5;
+    const auto samples =
+        time_interleaved({[&] { order += 'A'; }, [&] { order += 'B'; }}, policy);
+    REQUIRE(samples.size() == 2);
+    CHECK(samples[0].size() == 5);
+    CHECK(samples[1].size() == 5);
+    CHECK(order == "AB" + std::string("ABABABABAB"));  // warm-up, then alternating
+}
+
+TEST_CASE("bench timing runs each contender until its own time budget is spent") {
+    TimingPolicy policy;
+    policy.min_time = 0.02;
+    policy.min_repeats = 3;
+    int fast = 0, slow = 0;
+    auto spin = [](double seconds) {
+        const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+        while (std::chrono::steady_clock::now() < end) {
+        }
+    };
+    const auto samples = time_interleaved(
+        {[&] { ++fast; spin(0.001); }, [&] { ++slow; spin(0.01); }}, policy);
+    double fast_total = 0, slow_total = 0;
+    for (double s : samples[0]) fast_total += s;
+    for (double s : samples[1]) slow_total += s;
+    CHECK(fast_total >= 0.02);
+    CHECK(slow_total >= 0.02);
+    CHECK(samples[1].size() >= 3);
+    CHECK(samples[0].size() > samples[1].size());  // the fast one is not held to the slow pace
+    CHECK(fast == int(samples[0].size()) + 1);     // + the warm-up run
+    CHECK(slow == int(samples[1].size()) + 1);
+}
+
+TEST_CASE("bench timing stops at the repeat cap") {
+    TimingPolicy policy;
+    policy.min_time = 3600;
+    policy.min_repeats = 1;
+    policy.max_repeats = 7;
+    const auto samples = time_interleaved({[] {}}, policy);
+    CHECK(samples[0].size() == 7);
+}
+
+#endif

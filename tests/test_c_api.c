@@ -1,0 +1,287 @@
+/* The C API from plain C11: results computed by hand, every NULL argument, bad configs, missing
+   bias, per-thread error messages. Exits non-zero on the first failed check. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tconv/tconv.h"
+
+static int g_failures = 0;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed; last error: \"%s\"\n", __FILE__, \
+                    __LINE__, #cond, tconv_last_error());                            \
+            ++g_failures;                                                            \
+        }                                                                            \
+    } while (0)
+
+/* A failing call: the status, and a message holding `part`. */
+#define CHECK_FAILS(call, status, part)                                                   \
+    do {                                                                                  \
+        tconv_status s_ = (call);                                                         \
+        if (s_ != (status) || !strstr(tconv_last_error(), (part))) {                      \
+            fprintf(stderr, "%s:%d: %s returned %s, want %s with a message holding "      \
+                    "\"%s\"; message: \"%s\"\n", __FILE__, __LINE__, #call,                \
+                    tconv_status_string(s_), tconv_status_string(status), (part),         \
+                    tconv_last_error());                                                  \
+            ++g_failures;                                                                 \
+        }                                                                                 \
+    } while (0)
+
+static int near(float got, float want) { return fabsf(got - want) <= 1e-5f * (1 + fabsf(want)); }
+
+/* The textbook example: 2x2 input, 3x3 kernel 1..9, stride 2, padding 1. Scattering each input
+   times the kernel at stride 2 into a 5x5 grid and cropping one cell per side gives
+   [[5, 14, 10], [14, 36, 24], [15, 34, 20]]. */
+static const char* kTextbook =
+    "{\"in_channels\": 1, \"out_channels\": 1, \"input_size\": [2, 2], \"kernel_size\": 3,"
+    " \"stride\": 2, \"padding\": 1, \"bias\": false}";
+
+static void test_textbook(void) {
+    const float x[4] = {1, 2, 3, 4};
+    const float w[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    const float want[9] = {5, 14, 10, 14, 36, 24, 15, 34, 20};
+    tconv_layer* layer = NULL;
+    CHECK(tconv_layer_create(kTextbook, w, NULL, &layer) == TCONV_OK);
+    CHECK(layer != NULL);
+    if (!layer) return;
+
+    int64_t in_elems = 0, out_elems = 0, w_elems = -1, b_elems = -1;
+    CHECK(tconv_layer_shape(layer, &in_elems, &out_elems) == TCONV_OK);
+    CHECK(in_elems == 4 && out_elems == 9);
+    CHECK(tconv_layer_param_elems(layer, &w_elems, &b_elems) == TCONV_OK);
+    CHECK(w_elems == 9 && b_elems == 0);
+    int64_t dims[TCONV_MAX_DIMS];
+    int ndims = 0;
+    CHECK(tconv_layer_output_dims(layer, dims, &ndims) == TCONV_OK);
+    CHECK(ndims == 4 && dims[0] == 1 && dims[1] == 1 && dims[2] == 3 && dims[3] == 3);
+    CHECK(tconv_layer_input_dims(layer, dims, &ndims) == TCONV_OK);
+    CHECK(ndims == 4 && dims[2] == 2 && dims[3] == 2);
+    const char* impl = tconv_layer_implementation(layer);
+    CHECK(impl != NULL && impl[0] != '\0');
+
+    float y[9];
+    for (int i = 0; i < 9; ++i) y[i] = NAN;
+    CHECK(tconv_layer_execute(layer, x, y) == TCONV_OK);
+    for (int i = 0; i < 9; ++i) CHECK(near(y[i], want[i]));
+    for (int i = 0; i < 9; ++i) y[i] = NAN;
+    CHECK(tconv_layer_execute_threads(layer, x, y, 1) == TCONV_OK);
+    for (int i = 0; i < 9; ++i) CHECK(near(y[i], want[i]));
+    CHECK_FAILS(tconv_layer_execute_threads(layer, x, y, 0), TCONV_INVALID_ARGUMENT, "thread");
+    tconv_layer_destroy(layer);
+}
+
+/* 1D, two output channels, bias and relu: y[oc][o] = relu(b[oc] + sum_i x[i] * w[oc][o - i]). */
+static void test_bias_relu(void) {
+    const char* config =
+        "{\"in_channels\": 1, \"out_channels\": 2, \"input_size\": [3], \"kernel_size\": 2,"
+        " \"activation\": \"relu\"}";
+    const float x[3] = {1, -2, 3};
+    const float w[4] = {1, 1, -1, 2}; /* [IC=1, OC=2, K=2] */
+    const float b[2] = {0.5f, -1};
+    /* oc 0: [1, -1, 1, 3] + 0.5 -> [1.5, 0, 1.5, 3.5]; oc 1: [-1, 4, -7, 6] - 1 -> [0, 3, 0, 5] */
+    const float want[8] = {1.5f, 0, 1.5f, 3.5f, 0, 3, 0, 5};
+    tconv_layer* layer = NULL;
+    CHECK_FAILS(tconv_layer_create(config, w, NULL, &layer), TCONV_INVALID_ARGUMENT, "bias");
+    CHECK(layer == NULL);
+    CHECK(tconv_layer_create(config, w, b, &layer) == TCONV_OK);
+    if (!layer) return;
+    float y[8];
+    CHECK(tconv_layer_execute(layer, x, y) == TCONV_OK);
+    for (int i = 0; i < 8; ++i) CHECK(near(y[i], want[i]));
+    tconv_layer_destroy(layer);
+
+    /* A bias for a layer without one is refused too. */
+    CHECK_FAILS(tconv_layer_create(kTextbook, w, b, &layer), TCONV_INVALID_ARGUMENT, "bias");
+}
+
+static void test_options(void) {
+    const char* two_layers =
+        "{\"layers\": ["
+        " {\"name\": \"up\", \"in_channels\": 1, \"out_channels\": 1, \"input_size\": [2, 2],"
+        "  \"kernel_size\": 3, \"stride\": 2, \"padding\": 1, \"bias\": false},"
+        " {\"name\": \"other\", \"in_channels\": 2, \"out_channels\": 2, \"input_size\": [4],"
+        "  \"kernel_size\": 2}]}";
+    const float x[4] = {1, 2, 3, 4};
+    const float w[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    tconv_layer* layer = NULL;
+    CHECK_FAILS(tconv_layer_create(two_layers, w, NULL, &layer), TCONV_INVALID_ARGUMENT, "up");
+
+    tconv_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.layer_name = "nope";
+    CHECK_FAILS(tconv_layer_create_ex(two_layers, &opt, w, NULL, &layer), TCONV_INVALID_ARGUMENT,
+                "other");
+    opt.layer_name = "up";
+    opt.max_isa = "sse9";
+    CHECK_FAILS(tconv_layer_create_ex(two_layers, &opt, w, NULL, &layer), TCONV_INVALID_ARGUMENT,
+                "sse9");
+    opt.max_isa = "scalar";
+    opt.threads = 1;
+    CHECK(tconv_layer_create_ex(two_layers, &opt, w, NULL, &layer) == TCONV_OK);
+    if (!layer) return;
+    CHECK(strcmp(tconv_layer_implementation(layer), "reference") == 0);
+    CHECK(tconv_layer_kernel_name(layer, 0) == NULL); /* the reference emits no kernel */
+    float y[9];
+    CHECK(tconv_layer_execute(layer, x, y) == TCONV_OK);
+    CHECK(near(y[4], 36) && near(y[8], 20));
+    tconv_layer_destroy(layer);
+}
+
+static void test_invalid_configs(void) {
+    const float w[9] = {0};
+    tconv_layer* layer = (tconv_layer*)&g_failures; /* must be reset to NULL on failure */
+    CHECK_FAILS(tconv_layer_create("{\"in_channels\": 1, \"out_channels\": 1, \"input_size\": [2],"
+                                   " \"kernel_size\": 3, \"strides\": 2}",
+                                   w, NULL, &layer),
+                TCONV_INVALID_CONFIG, "strides");
+    CHECK(layer == NULL);
+    CHECK_FAILS(tconv_layer_create("{\"in_channels\": 1, \"out_channels\": 1, \"input_size\": [2],"
+                                   " \"kernel_size\": 3, \"stride\": 0}",
+                                   w, NULL, &layer),
+                TCONV_INVALID_CONFIG, "stride");
+    CHECK_FAILS(tconv_layer_create("{\"out_channels\": 1, \"input_size\": [2], \"kernel_size\": 3}",
+                                   w, NULL, &layer),
+                TCONV_INVALID_CONFIG, "in_channels");
+    CHECK_FAILS(tconv_layer_create("{\"in_channels\": 1,", w, NULL, &layer), TCONV_INVALID_CONFIG,
+                "<string>");
+    CHECK_FAILS(tconv_layer_create_from_file("/nonexistent/tconv.json", NULL, w, NULL, &layer),
+                TCONV_INVALID_ARGUMENT, "/nonexistent/tconv.json");
+}
+
+static void test_null_arguments(void) {
+    const float x[4] = {1, 2, 3, 4};
+    const float w[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    float y[9];
+    int64_t a = 0, b = 0;
+    int dims_n = 0;
+    int64_t dims[TCONV_MAX_DIMS];
+    tconv_layer* layer = NULL;
+
+    CHECK_FAILS(tconv_layer_create(NULL, w, NULL, &layer), TCONV_INVALID_ARGUMENT, "config_json");
+    CHECK_FAILS(tconv_layer_create(kTextbook, NULL, NULL, &layer), TCONV_INVALID_ARGUMENT,
+                "weights");
+    CHECK_FAILS(tconv_layer_create(kTextbook, w, NULL, NULL), TCONV_INVALID_ARGUMENT, "out");
+    CHECK_FAILS(tconv_layer_create_from_file(NULL, NULL, w, NULL, &layer), TCONV_INVALID_ARGUMENT,
+                "config_path");
+    CHECK_FAILS(tconv_layer_execute(NULL, x, y), TCONV_INVALID_ARGUMENT, "layer");
+    CHECK_FAILS(tconv_layer_shape(NULL, &a, &b), TCONV_INVALID_ARGUMENT, "layer");
+    CHECK_FAILS(tconv_layer_param_elems(NULL, &a, &b), TCONV_INVALID_ARGUMENT, "layer");
+    CHECK_FAILS(tconv_layer_input_dims(NULL, dims, &dims_n), TCONV_INVALID_ARGUMENT, "layer");
+    CHECK(tconv_layer_implementation(NULL) == NULL);
+    CHECK(tconv_layer_kernel_name(NULL, 0) == NULL);
+    tconv_layer_destroy(NULL);
+    tconv_model_destroy(NULL);
+
+    CHECK(tconv_layer_create(kTextbook, w, NULL, &layer) == TCONV_OK);
+    if (!layer) return;
+    CHECK_FAILS(tconv_layer_execute(layer, NULL, y), TCONV_INVALID_ARGUMENT, "input");
+    CHECK_FAILS(tconv_layer_execute(layer, x, NULL), TCONV_INVALID_ARGUMENT, "output");
+    CHECK_FAILS(tconv_layer_execute_threads(layer, NULL, y, 1), TCONV_INVALID_ARGUMENT, "input");
+    CHECK_FAILS(tconv_layer_shape(layer, NULL, &b), TCONV_INVALID_ARGUMENT, "in_elems");
+    CHECK_FAILS(tconv_layer_shape(layer, &a, NULL), TCONV_INVALID_ARGUMENT, "out_elems");
+    CHECK_FAILS(tconv_layer_param_elems(layer, NULL, &b), TCONV_INVALID_ARGUMENT, "weight_elems");
+    CHECK_FAILS(tconv_layer_param_elems(layer, &a, NULL), TCONV_INVALID_ARGUMENT, "bias_elems");
+    CHECK_FAILS(tconv_layer_output_dims(layer, NULL, &dims_n), TCONV_INVALID_ARGUMENT, "dims");
+    CHECK_FAILS(tconv_layer_output_dims(layer, dims, NULL), TCONV_INVALID_ARGUMENT, "ndims");
+    tconv_layer_destroy(layer);
+}
+
+/* A two-layer chain: 1x2x2 -> (textbook) 1x3x3 -> (k2, s1, bias) 2x4x4. The model must equal
+   the two layers run one after the other. */
+static void test_model(void) {
+    const char* chain =
+        "{\"name\": \"pair\", \"chain\": true, \"layers\": ["
+        " {\"in_channels\": 1, \"out_channels\": 1, \"input_size\": [2, 2], \"kernel_size\": 3,"
+        "  \"stride\": 2, \"padding\": 1, \"bias\": false},"
+        " {\"in_channels\": 1, \"out_channels\": 2, \"input_size\": [3, 3], \"kernel_size\": 2}]}";
+    const float x[4] = {1, 2, 3, 4};
+    const float w0[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    const float w1[8] = {1, -1, 0.5f, 2, -2, 1, 0, 3};
+    const float b1[2] = {0.25f, -0.5f};
+    const float* weights[2] = {w0, w1};
+    const float* biases[2] = {NULL, b1};
+    tconv_model* model = NULL;
+
+    CHECK_FAILS(tconv_model_create(chain, NULL, 2, weights, NULL, &model), TCONV_INVALID_ARGUMENT,
+                "bias");
+    CHECK_FAILS(tconv_model_create(chain, NULL, 1, weights, biases, &model),
+                TCONV_INVALID_ARGUMENT, "1 weight tensors given for 2 layers");
+    CHECK_FAILS(tconv_model_create(NULL, NULL, 2, weights, biases, &model), TCONV_INVALID_ARGUMENT,
+                "config_json");
+    CHECK_FAILS(tconv_model_create(chain, NULL, 2, NULL, biases, &model), TCONV_INVALID_ARGUMENT,
+                "weights");
+    CHECK_FAILS(tconv_model_create(kTextbook, NULL, 1, weights, NULL, NULL),
+                TCONV_INVALID_ARGUMENT, "out");
+    CHECK(tconv_model_create(chain, NULL, 2, weights, biases, &model) == TCONV_OK);
+    if (!model) return;
+
+    int64_t in_elems = 0, out_elems = 0;
+    size_t count = 0;
+    CHECK(tconv_model_shape(model, &in_elems, &out_elems) == TCONV_OK);
+    CHECK(in_elems == 4 && out_elems == 32);
+    CHECK(tconv_model_layer_count(model, &count) == TCONV_OK && count == 2);
+    const tconv_layer* l0 = NULL;
+    const tconv_layer* l1 = NULL;
+    CHECK(tconv_model_layer(model, 0, &l0) == TCONV_OK && l0 != NULL);
+    CHECK(tconv_model_layer(model, 1, &l1) == TCONV_OK && l1 != NULL);
+    CHECK_FAILS(tconv_model_layer(model, 2, &l1), TCONV_INVALID_ARGUMENT, "index 2");
+    CHECK_FAILS(tconv_model_execute(model, NULL, NULL), TCONV_INVALID_ARGUMENT, "input");
+    CHECK_FAILS(tconv_model_execute(NULL, x, NULL), TCONV_INVALID_ARGUMENT, "model");
+    if (!l0 || !l1) return;
+
+    float mid[9], want[32], got[32];
+    CHECK(tconv_layer_execute(l0, x, mid) == TCONV_OK);
+    CHECK(near(mid[4], 36)); /* the textbook centre */
+    CHECK(tconv_layer_execute(l1, mid, want) == TCONV_OK);
+    /* Output channel 0 at (0, 0) is b + mid[0] * w1[0][0][0] = 0.25 + 5 * 1. */
+    CHECK(near(want[0], 5.25f));
+    CHECK(tconv_model_execute(model, x, got) == TCONV_OK);
+    for (int i = 0; i < 32; ++i) CHECK(near(got[i], want[i]));
+    tconv_model_destroy(model);
+
+    /* Several layers without "chain": true are not a model. */
+    const char* not_chain =
+        "{\"layers\": [{\"in_channels\": 1, \"out_channels\": 1, \"input_size\": [2],"
+        " \"kernel_size\": 2}, {\"in_channels\": 1, \"out_channels\": 1, \"input_size\": [3],"
+        " \"kernel_size\": 2}]}";
+    CHECK_FAILS(tconv_model_create(not_chain, NULL, 2, weights, NULL, &model),
+                TCONV_INVALID_CONFIG, "chain");
+    CHECK(model == NULL);
+}
+
+static void* other_thread(void* arg) {
+    (void)arg;
+    /* Messages are per thread: this one has had no failure. */
+    return (void*)(strcmp(tconv_last_error(), "") == 0 ? "ok" : NULL);
+}
+
+int main(void) {
+    CHECK(strcmp(tconv_last_error(), "") == 0);
+    CHECK(strcmp(tconv_status_string(TCONV_INVALID_CONFIG), "TCONV_INVALID_CONFIG") == 0);
+    CHECK(strlen(tconv_version()) >= 5);
+    test_textbook();
+    CHECK(strcmp(tconv_last_error(), "") != 0); /* the thread-count failure above */
+    test_bias_relu();
+    test_options();
+    test_invalid_configs();
+    test_null_arguments();
+    test_model();
+
+    pthread_t t;
+    void* result = NULL;
+    CHECK(pthread_create(&t, NULL, other_thread, NULL) == 0);
+    CHECK(pthread_join(t, &result) == 0);
+    CHECK(result != NULL);
+
+    if (g_failures) {
+        fprintf(stderr, "test_c_api: %d check(s) failed\n", g_failures);
+        return 1;
+    }
+    printf("test_c_api: all checks passed\n");
+    return 0;
+}

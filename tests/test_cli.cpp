@@ -1,0 +1,176 @@
+// The `tconv` command as a user runs it: exit codes, messages, and output files that appear
+// whole or not at all.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "helpers.hpp"
+
+using namespace tconv;
+using tconv::test::run_cli;
+using tconv::test::TempDir;
+
+namespace {
+
+// The textbook layer: 2x2 input, 3x3 kernel, stride 2, padding 1, no bias.
+const char* kTextbook = R"({"in_channels": 1, "out_channels": 1, "input_size": [2, 2],
+                            "kernel_size": 3, "stride": 2, "padding": 1, "bias": false})";
+
+struct Fixture {
+    TempDir dir;
+    std::string config, x, w;
+    Fixture() {
+        config = dir.write("layer.json", kTextbook);
+        x = dir.file("x.npy");
+        w = dir.file("w.npy");
+        const float xs[] = {1, 2, 3, 4}, ws[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+        write_npy(x, {1, 1, 2, 2}, xs);
+        write_npy(w, {1, 1, 3, 3}, ws);
+    }
+};
+
+std::string slurp(const std::string& f) {
+    std::ifstream in(f, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+TEST_CASE("cli: run computes the textbook example and writes the output") {
+    Fixture f;
+    for (std::string isa : {"avx512", "avx2", "scalar"}) {
+        if (isa != "scalar" && Isa(isa == "avx512" ? 2 : 1) > cpu_info().best_isa()) continue;
+        INFO("isa " << isa);
+        std::string y = f.dir.file("y_" + isa + ".npy");
+        auto r = run_cli({"run", f.config, "--input", f.x, "--weights", f.w, "--output", y,
+                          "--isa", isa, "--threads", "2"});
+        CHECK_MESSAGE(r.exit_code == 0, r.err);
+        Tensor t = read_npy(y);
+        CHECK(t.shape == std::vector<int64_t>{1, 1, 3, 3});
+        CHECK(t.data == std::vector<float>{5, 14, 10, 14, 36, 24, 15, 34, 20});
+    }
+}
+
+TEST_CASE("cli: a failed run leaves no new file and an existing output untouched") {
+    Fixture f;
+    std::string y = f.dir.file("y.npy");
+    // Weights of the wrong shape: exit 2, a message naming the file and both shapes, no file.
+    std::string bad_w = f.dir.file("bad_w.npy");
+    const float ws[8] = {};
+    write_npy(bad_w, {1, 1, 2, 4}, ws);
+    auto r = run_cli({"run", f.config, "--input", f.x, "--weights", bad_w, "--output", y});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("tconv: error: ") == 0);
+    CHECK(r.err.find("bad_w.npy") != std::string::npos);
+    CHECK(r.err.find("[1, 1, 3, 3]") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(y));
+
+    std::ofstream(y) << "previous";
+    r = run_cli({"run", f.config, "--input", f.dir.file("missing.npy"), "--weights", f.w,
+                 "--output", y});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("missing.npy") != std::string::npos);
+    CHECK(slurp(y) == "previous");
+    // Only the files the test made are in the directory: no temporary left behind.
+    int files = 0;
+    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(f.dir.path)) ++files;
+    CHECK(files == 5);  // layer.json x.npy w.npy bad_w.npy y.npy
+}
+
+TEST_CASE("cli: bias is required exactly when the layer has one") {
+    Fixture f;
+    std::string with_bias = f.dir.write("bias.json", R"({"in_channels": 1, "out_channels": 1,
+        "input_size": [2, 2], "kernel_size": 3, "stride": 2, "padding": 1})");
+    auto r = run_cli({"run", with_bias, "--input", f.x, "--weights", f.w, "--output", f.dir.file("y.npy")});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--bias") != std::string::npos);
+    CHECK(r.err.find("[1]") != std::string::npos);
+
+    std::string b = f.dir.file("b.npy");
+    const float bs[] = {0.5f};
+    write_npy(b, {1}, bs);
+    r = run_cli({"run", f.config, "--input", f.x, "--weights", f.w, "--bias", b, "--output",
+                 f.dir.file("y.npy")});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("\"bias\": false") != std::string::npos);
+
+    r = run_cli({"run", with_bias, "--input", f.x, "--weights", f.w, "--bias", b, "--output",
+                 f.dir.file("y.npy")});
+    CHECK_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(read_npy(f.dir.file("y.npy")).data[4] == 36.5f);
+}
+
+TEST_CASE("cli: usage errors exit 2 with a message and a hint") {
+    Fixture f;
+    struct Case {
+        std::vector<std::string> args;
+        std::string message;
+    };
+    const std::vector<Case> cases = {
+        {{}, "usage: tconv"},
+        {{"frobnicate"}, "unknown command 'frobnicate'"},
+        {{"rnu"}, "did you mean 'run'?"},
+        {{"run", f.config, "--inptu", f.x}, "unknown option --inptu (did you mean --input?)"},
+        {{"run", f.config, "--weights", f.w, "--output", "y.npy"}, "missing required option --input"},
+        {{"run", "--input", f.x}, "expected exactly one CONFIG"},
+        {{"run", f.config, "--input"}, "option --input needs a value"},
+        {{"run", f.config, "--input", f.x, "--input", f.x}, "option --input given twice"},
+        {{"run", f.config, "--input", f.x, "--weights", f.w, "--output", "y.npy", "--threads", "0"},
+         "--threads 0: must be an integer from 1 to 1024"},
+        {{"run", f.config, "--input", f.x, "--weights", f.w, "--output", "y.npy", "--isa", "sse"},
+         "--isa sse: must be avx512, avx2 or scalar"},
+        {{"run", f.config, "--input", f.x, "--weights", f.w, "--output", "y.npy", "--layer", "nope"},
+         "no layer named \"nope\""},
+        {{"verify"}, "expected at least one CONFIG"},
+        {{"compile", f.dir.file("none.json")}, "none.json: no such file or directory"},
+        {{"info", "--isa", "avx1024"}, "--isa avx1024"},
+    };
+    for (const auto& c : cases) {
+        std::string joined;
+        for (const auto& a : c.args) joined += a + " ";
+        INFO("tconv " << joined);
+        auto r = run_cli(c.args);
+        CHECK(r.exit_code == 2);
+        CHECK_MESSAGE(r.err.find(c.message) != std::string::npos, r.err);
+    }
+}
+
+TEST_CASE("cli: every subcommand has --help") {
+    for (std::string cmd : {"info", "run", "verify", "compile", "bench"}) {
+        INFO(cmd);
+        auto r = run_cli({cmd, "--help"});
+        CHECK(r.exit_code == 0);
+        CHECK(r.out.find("usage: tconv " + cmd) != std::string::npos);
+    }
+    auto r = run_cli({"--help"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("Commands:") != std::string::npos);
+}
+
+TEST_CASE("cli: info names the CPU and its features") {
+    auto r = run_cli({"info"});
+    CHECK(r.exit_code == 0);
+    for (const char* key : {"cpu:", "avx2:", "fma:", "avx512f:", "avx512bw:", "avx512vl:",
+                            "avx512_bf16:", "amx:", "threads:", "isa in use:"})
+        CHECK_MESSAGE(r.out.find(key) != std::string::npos, key);
+}
+
+TEST_CASE("cli: verify passes on valid layers and compile describes them") {
+    Fixture f;
+    std::string cfg = f.dir.write("two.json", R"({"name": "two", "layers": [
+        {"name": "a", "in_channels": 3, "out_channels": 5, "input_size": [5, 4], "kernel_size": 3,
+         "stride": 2, "padding": 1, "output_padding": 1, "activation": "relu"},
+        {"name": "b", "in_channels": 4, "out_channels": 2, "input_size": [6], "kernel_size": 4,
+         "stride": 3, "groups": 2, "layout": "channels_last"}]})");
+    auto r = run_cli({"verify", cfg});
+    CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
+    CHECK(r.out.find(" 0 mismatched") != std::string::npos);
+    r = run_cli({"compile", cfg});
+    CHECK_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(r.out.find("implementation:") != std::string::npos);
+    CHECK(r.out.find("a: [1, 3, 5, 4] -> [1, 5, 10, 8]") != std::string::npos);
+}

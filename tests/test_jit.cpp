@@ -1,0 +1,364 @@
+// The JIT against the reference: a structured sweep (one axis at a time around a few base
+// layers) plus a seeded random sample, on AVX-512 and AVX2; thread-count determinism, plan
+// choices, kernel names and W^X.
+#include <doctest/doctest.h>
+#include <xbyak/xbyak_util.h>
+
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "helpers.hpp"
+#include "impl.hpp"
+#include "jit_impl.hpp"
+#include "tconv/gen/plan.hpp"
+
+namespace tconv::test {
+namespace {
+
+bool cpu_has(Isa isa) {
+    static const Xbyak::util::Cpu cpu;
+    using C = Xbyak::util::Cpu;
+    if (isa == Isa::avx512) return cpu.has(C::tAVX512F);
+    return cpu.has(C::tAVX2) && cpu.has(C::tFMA);
+}
+
+std::unique_ptr<Impl> make_jit(Isa isa, const Problem& p, const LayerData& d, std::string& why) {
+    const float* b = p.bias ? d.b.data() : nullptr;
+    return isa == Isa::avx512 ? make_jit_avx512_impl(p, d.w.data(), b, why)
+                              : make_jit_avx2_impl(p, d.w.data(), b, why);
+}
+
+// A layer from per-dimension parameters (same value in every dim unless given per dim).
+struct Spec {
+    int rank = 2;
+    int64_t batch = 1, ic = 4, oc = 16;
+    std::vector<int64_t> in{5, 5}, k{3, 3}, s{2, 2}, d{1, 1}, pb{1, 1}, pe{1, 1}, op{0, 0};
+    Layout layout = Layout::channels_first;
+    Activation act = Activation::none;
+    bool bias = true;
+};
+
+std::vector<int64_t> fit(std::vector<int64_t> v, int rank) {
+    while (int(v.size()) < rank) v.push_back(v.back());
+    v.resize(size_t(rank));
+    return v;
+}
+
+// Returns false when the parameters make no valid layer.
+bool make_problem(Spec s, Problem& p) {
+    p = Problem{};
+    p.rank = s.rank;
+    p.batch = s.batch;
+    p.in_channels = s.ic;
+    p.out_channels = s.oc;
+    p.layout = s.layout;
+    p.activation = s.act;
+    p.negative_slope = 0.2f;
+    p.bias = s.bias;
+    auto in = fit(s.in, s.rank), k = fit(s.k, s.rank), st = fit(s.s, s.rank), d = fit(s.d, s.rank),
+         pb = fit(s.pb, s.rank), pe = fit(s.pe, s.rank), op = fit(s.op, s.rank);
+    std::ostringstream name;
+    name << "rank" << s.rank << " n" << s.batch << " ic" << s.ic << " oc" << s.oc;
+    for (int i = 0; i < s.rank; ++i) {
+        const size_t u = size_t(i);
+        if (op[u] >= st[u] && op[u] >= d[u]) return false;
+        if (pb[u] > d[u] * (k[u] - 1) || pe[u] > d[u] * (k[u] - 1)) return false;
+        p.input[u] = in[u];
+        p.kernel[u] = k[u];
+        p.stride[u] = st[u];
+        p.dilation[u] = d[u];
+        p.pad_begin[u] = pb[u];
+        p.pad_end[u] = pe[u];
+        p.output_padding[u] = op[u];
+        p.output[u] = output_extent(in[u], k[u], st[u], d[u], pb[u], pe[u], op[u]);
+        if (p.output[u] <= 0) return false;
+        name << " | in" << in[u] << " k" << k[u] << " s" << st[u] << " d" << d[u] << " p" << pb[u]
+             << "," << pe[u] << " op" << op[u] << " -> " << p.output[u];
+    }
+    name << " | " << to_string(s.layout) << " " << to_string(s.act) << (s.bias ? "" : " nobias");
+    p.name = name.str();
+    return true;
+}
+
+std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+}
+
+// Compiles `s` for `isa`, runs it and compares with the reference; returns "" on success.
+std::string check_layer(Isa isa, const Spec& s, uint64_t seed) {
+    Problem p;
+    if (!make_problem(s, p)) return "";
+    const LayerData d = random_layer_data(p, seed);
+    std::string why;
+    auto impl = make_jit(isa, p, d, why);
+    if (!impl) return p.name + ": declined: " + why;
+    std::vector<float> y(size_t(p.output_elems()), std::nanf(""));
+    impl->execute(d.x.data(), y.data(), 1);
+    std::string err = compare_to_reference(p, d, y.data());
+    if (!err.empty()) err += " [" + std::string(to_string(isa)) + ": " + join(impl->report().kernel_names) + "]";
+    return err;
+}
+
+const Isa kIsas[] = {Isa::avx512, Isa::avx2};
+
+// Base layers the structured sweep varies one axis at a time.
+std::vector<Spec> base_layers() {
+    Spec a;  // 2D, odd channels, stride 2 with output padding
+    a.ic = 5;
+    a.oc = 33;
+    a.in = {5, 6};
+    a.op = {1, 0};
+    Spec b;  // 1D, channels_last
+    b.rank = 1;
+    b.ic = 7;
+    b.oc = 17;
+    b.in = {9};
+    b.k = {4};
+    b.layout = Layout::channels_last;
+    Spec c;  // 3D
+    c.rank = 3;
+    c.ic = 3;
+    c.oc = 8;
+    c.in = {3, 4, 5};
+    c.op = {0, 1, 0};
+    return {a, b, c};
+}
+
+std::vector<Spec> sweep() {
+    std::vector<Spec> out;
+    for (const Spec& base : base_layers()) {
+        out.push_back(base);
+        for (int64_t k = 1; k <= 9; ++k) {
+            Spec s = base;
+            s.k = {k};
+            s.pb = s.pe = {k / 2};
+            out.push_back(s);
+        }
+        {
+            Spec s = base;
+            s.k = {16};
+            s.s = {8};
+            s.pb = s.pe = {4};
+            out.push_back(s);
+        }
+        for (int64_t st = 1; st <= 4; ++st) {
+            Spec s = base;
+            s.s = {st};
+            out.push_back(s);
+        }
+        for (int64_t dl = 1; dl <= 3; ++dl)
+            for (int64_t st : {1, 2, 3}) {
+                Spec s = base;
+                s.d = {dl};
+                s.s = {st};
+                out.push_back(s);
+            }
+        for (int64_t pad = 0; pad <= 2; ++pad)
+            for (int64_t pe = 0; pe <= 2; ++pe) {
+                Spec s = base;
+                s.pb = {pad};
+                s.pe = {pe};
+                out.push_back(s);
+            }
+        for (int64_t ch : {1, 3, 7, 8, 15, 16, 17, 33, 64}) {
+            Spec s = base;
+            s.oc = ch;
+            out.push_back(s);
+            s = base;
+            s.ic = ch;
+            out.push_back(s);
+        }
+        for (int64_t size : {1, 2, 5, 8, 31}) {
+            Spec s = base;
+            s.in = {size};
+            out.push_back(s);
+        }
+        for (Activation act : {Activation::relu, Activation::leaky_relu, Activation::sigmoid,
+                               Activation::tanh}) {
+            Spec s = base;
+            s.act = act;
+            out.push_back(s);
+        }
+        Spec s = base;
+        s.batch = 3;
+        out.push_back(s);
+        s = base;
+        s.layout = s.layout == Layout::channels_first ? Layout::channels_last : Layout::channels_first;
+        out.push_back(s);
+        s = base;
+        s.bias = false;
+        s.act = Activation::relu;
+        out.push_back(s);
+    }
+    return out;
+}
+
+std::vector<Spec> random_layers(int count, uint64_t seed) {
+    std::mt19937_64 g(seed);
+    auto pick = [&g](int64_t lo, int64_t hi) {
+        return std::uniform_int_distribution<int64_t>(lo, hi)(g);
+    };
+    const int64_t channels[] = {1, 3, 7, 8, 15, 16, 17, 33, 64};
+    const Activation acts[] = {Activation::none, Activation::relu, Activation::leaky_relu,
+                               Activation::sigmoid, Activation::tanh};
+    std::vector<Spec> out;
+    while (int(out.size()) < count) {
+        Spec s;
+        s.rank = int(pick(1, 3));
+        s.batch = pick(1, 3) == 3 ? 2 : 1;
+        s.ic = channels[pick(0, 8)];
+        s.oc = channels[pick(0, 8)];
+        s.layout = pick(0, 1) ? Layout::channels_last : Layout::channels_first;
+        s.act = acts[pick(0, 4)];
+        s.bias = pick(0, 4) != 0;
+        s.in.clear(); s.k.clear(); s.s.clear(); s.d.clear(); s.pb.clear(); s.pe.clear(); s.op.clear();
+        for (int i = 0; i < s.rank; ++i) {
+            const bool big = pick(0, 20) == 0;
+            const int64_t k = big ? 16 : pick(1, s.rank == 3 ? 4 : 9);
+            const int64_t st = big ? 8 : pick(1, 4), dl = big ? 1 : pick(1, 3);
+            s.in.push_back(pick(1, s.rank == 3 ? 5 : 9));
+            s.k.push_back(k);
+            s.s.push_back(st);
+            s.d.push_back(dl);
+            s.pb.push_back(pick(0, dl * (k - 1)));
+            s.pe.push_back(pick(0, dl * (k - 1)));
+            s.op.push_back(pick(0, std::max(st, dl) - 1));
+        }
+        Problem p;
+        if (make_problem(s, p) && p.output_elems() * p.in_channels < 2'000'000) out.push_back(s);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("jit: structured sweep against the reference") {
+    const std::vector<Spec> specs = sweep();
+    for (Isa isa : kIsas) {
+        if (!cpu_has(isa)) continue;
+        int failures = 0;
+        for (size_t i = 0; i < specs.size() && failures < 5; ++i) {
+            const std::string err = check_layer(isa, specs[i], 100 + i);
+            CHECK_MESSAGE(err.empty(), err);
+            failures += !err.empty();
+        }
+    }
+}
+
+TEST_CASE("jit: random layers against the reference") {
+    const std::vector<Spec> specs = random_layers(200, 20261122);
+    for (Isa isa : kIsas) {
+        if (!cpu_has(isa)) continue;
+        int failures = 0;
+        for (size_t i = 0; i < specs.size() && failures < 5; ++i) {
+            const std::string err = check_layer(isa, specs[i], 1000 + i);
+            CHECK_MESSAGE(err.empty(), err);
+            failures += !err.empty();
+        }
+    }
+}
+
+TEST_CASE("jit: results are bitwise equal for 1 and 2 threads") {
+    Spec s;
+    s.ic = 16;
+    s.oc = 40;
+    s.in = {7, 9};
+    s.k = {4};
+    s.pb = s.pe = {1};
+    s.batch = 2;
+    s.act = Activation::tanh;
+    for (Layout layout : {Layout::channels_first, Layout::channels_last})
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            s.layout = layout;
+            Problem p;
+            REQUIRE(make_problem(s, p));
+            const LayerData d = random_layer_data(p, 7);
+            std::string why;
+            auto impl = make_jit(isa, p, d, why);
+            REQUIRE_MESSAGE(impl, why);
+            std::vector<float> y1(size_t(p.output_elems())), y2(y1.size());
+            impl->execute(d.x.data(), y1.data(), 1);
+            impl->execute(d.x.data(), y2.data(), 2);
+            CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) == 0);
+        }
+}
+
+TEST_CASE("jit: plan choices, names and declines") {
+    Problem p;
+    Spec s;
+    s.ic = 256;
+    s.oc = 128;
+    s.in = {14, 14};
+    s.k = {4};
+    s.pb = s.pe = {1};
+    REQUIRE(make_problem(s, p));
+    for (Isa isa : kIsas) {
+        gen::Plan plan;
+        std::string why;
+        REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
+        const int regs = gen::vector_registers(isa);
+        INFO(to_string(isa), " ur ", plan.ur, " n_oc ", plan.n_oc);
+        CHECK(plan.ur * plan.n_oc + plan.n_oc + 1 <= regs);
+        CHECK(plan.ur * plan.n_oc >= (isa == Isa::avx512 ? 16 : 8));  // enough FMAs in flight
+        CHECK(plan.phases.size() == 4);
+        for (const auto& ph : plan.phases) CHECK(ph.taps_total() == 4);
+        CHECK(plan.kernels.size() >= 1);
+        const std::string name = gen::kernel_name(plan.kernels[0]);
+        CHECK(name.rfind("tconv_f32_cvec_k4x4_s2x2_t2x2_ur", 0) == 0);
+        CHECK(name.ends_with(std::string("__") + std::string(to_string(isa))));
+    }
+    // A phase no tap reaches (K < S) is bias + activation only.
+    s.k = {1};
+    s.pb = s.pe = {0};
+    s.s = {3};
+    REQUIRE(make_problem(s, p));
+    gen::Plan plan;
+    std::string why;
+    REQUIRE(gen::plan(p, Isa::avx512, plan, why));
+    int empty = 0;
+    for (const auto& ph : plan.phases) empty += !ph.has_taps();
+    CHECK(empty == 8);
+    // groups > 1 declines with a reason.
+    p.groups = 2;
+    CHECK_FALSE(gen::plan(p, Isa::avx512, plan, why));
+    CHECK(why.find("groups") != std::string::npos);
+}
+
+TEST_CASE("jit: code pages are read+execute, never writable" * doctest::skip(!cpu_has(Isa::avx2))) {
+    Spec s;
+    Problem p;
+    REQUIRE(make_problem(s, p));
+    const LayerData d = random_layer_data(p, 3);
+    std::string why;
+    auto impl = make_jit(cpu_has(Isa::avx512) ? Isa::avx512 : Isa::avx2, p, d, why);
+    REQUIRE_MESSAGE(impl, why);
+    auto* src = dynamic_cast<const JitCodeSource*>(impl.get());
+    REQUIRE(src);
+    const auto code = src->kernel_code();
+    REQUIRE(!code.empty());
+    for (const KernelCode& k : code) {
+        CHECK(k.size > 0);
+        const auto addr = reinterpret_cast<uintptr_t>(k.code);
+        std::ifstream maps("/proc/self/maps");
+        std::string line, perms;
+        while (std::getline(maps, line)) {
+            std::istringstream ls(line);
+            std::string range;
+            ls >> range >> perms;
+            const auto dash = range.find('-');
+            const uintptr_t lo = std::stoull(range.substr(0, dash), nullptr, 16);
+            const uintptr_t hi = std::stoull(range.substr(dash + 1), nullptr, 16);
+            if (addr >= lo && addr < hi) break;
+            perms.clear();
+        }
+        INFO(k.name);
+        CHECK(perms.substr(0, 3) == "r-x");
+    }
+}
+
+}  // namespace tconv::test
