@@ -3,11 +3,19 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-# Debian packages the build, the tests and the comparison bench need.
-PACKAGES := cmake g++ make libxbyak-dev libfmt-dev nlohmann-json3-dev doctest-dev \
-            libdnnl-dev libxnnpack-dev libpthreadpool-dev
+# Hardening builds, each in its own directory so they never disturb the Release build.
+SANITIZE_BUILD ?= build-sanitize
+TSAN_BUILD     ?= build-tsan
+FUZZ_BUILD     ?= build-fuzz
+FUZZ_SECONDS   ?= 60
 
-.PHONY: all deps build run test clean
+# Debian packages the build, the tests and the comparison bench need; clang, its sanitizer
+# runtime (libFuzzer) and valgrind serve the hardening targets, pkg-config the install test.
+PACKAGES := cmake g++ make libxbyak-dev libfmt-dev nlohmann-json3-dev doctest-dev \
+            libdnnl-dev libxnnpack-dev libpthreadpool-dev \
+            clang libclang-rt-14-dev valgrind pkg-config
+
+.PHONY: all deps build run test clean fuzz test-sanitize test-tsan test-valgrind
 
 all: build
 
@@ -37,5 +45,58 @@ run: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (generated kernels are not
+# instrumented; everything that calls them is). The install test only repackages the same code
+# and links consumers without the sanitizer runtime, so it is left out.
+test-sanitize: deps
+	cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	      -DTCONV_SANITIZE=address,undefined $(CMAKE_FLAGS)
+	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+	cd $(SANITIZE_BUILD) && \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) -E '^install$$'
+
+# ThreadSanitizer on the concurrency tests. GCC's libgomp synchronises with futexes TSan cannot
+# see, so OpenMP teams of more than one thread would report false races: OMP_NUM_THREADS=1 keeps
+# each execute() on its calling thread, while the tests' own std::threads still run at once.
+test-tsan: deps
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCONV_SANITIZE=thread \
+	      -DTCONV_INSTALL=OFF $(CMAKE_FLAGS)
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target tconv_tests
+	cd $(TSAN_BUILD) && OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -R 'concurrency'
+
+# Memcheck on the Release build. Valgrind cannot decode AVX-512, so the ISA is capped at AVX2
+# (Valgrind's CPUID hides AVX-512 too, so tests probing the CPU skip it). The slow sweeps, the
+# bench peers (oneDNN's own JIT) and the CLI tests (one process each) are left out to keep the
+# run to a few minutes; the CLI's code is the library's, which the rest exercises.
+VALGRIND_TESTS ?= *
+VALGRIND_EXCLUDE ?= *sweep*,*random layers*,bench*,cli:*,bad input*,install*
+test-valgrind: build
+	TCONV_MAX_ISA=avx2 OMP_NUM_THREADS=2 valgrind --tool=memcheck --error-exitcode=1 \
+	  --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+	  --track-origins=yes --quiet \
+	  $(BUILD)/tests/tconv_tests -tc='$(VALGRIND_TESTS)' -tce='$(VALGRIND_EXCLUDE)'
+
+# libFuzzer on the two parsers of untrusted bytes, FUZZ_SECONDS each. New inputs go to the build
+# directory's corpus; fuzz/corpus/ holds the committed seeds. A crash leaves its input in
+# $(FUZZ_BUILD)/artifacts/ and fails the target: add it to tests/fuzz_regressions/.
+FUZZ_TARGETS := config npy
+fuzz: deps
+	cmake -S fuzz -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	      -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts && \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s" && \
+	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t- \
+	    $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t 2>$(FUZZ_BUILD)/fuzz_$$t.log; \
+	  status=$$?; grep -E '^(stat::number_of_executed_units|stat::new_units_added)|^==[0-9]+==ERROR|SUMMARY' \
+	    $(FUZZ_BUILD)/fuzz_$$t.log; \
+	  if [ $$status -ne 0 ]; then tail -40 $(FUZZ_BUILD)/fuzz_$$t.log; exit 1; fi; \
+	done
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 
 #include <fmt/format.h>
@@ -62,6 +63,41 @@ double max_relative_error(const std::vector<float>& got, const std::vector<float
     return scale > 0 ? diff / scale : diff;
 }
 
+// Sets `peer` up on the layer (into `setup`) and checks each variant's output on `x` against
+// tconv's output `want`.
+PeerResult prepare_peer(const Peer& peer, const PeerLayer& layer, const std::vector<float>& x,
+                        const std::vector<float>& want, PeerSetup& setup) {
+    PeerResult pr;
+    pr.peer = peer.name;
+    try {
+        setup = peer.create(layer);
+        if (setup.variants.empty()) {
+            pr.reason = setup.unavailable;
+            return pr;
+        }
+        std::vector<float> got(want.size());
+        pr.status = PeerResult::Status::ok;
+        for (PeerVariant& v : setup.variants) {
+            v.runner->set_input(x.data());
+            v.runner->run();
+            v.runner->get_output(got.data());
+            const double err = max_relative_error(got, want);
+            pr.max_rel_error = std::max(pr.max_rel_error, err);
+            if (err > kAgreement) {
+                pr.status = PeerResult::Status::wrong;
+                pr.reason = fmt::format("max relative error {:.3g} ({} variant)", err, v.variant);
+            }
+            pr.variants.push_back({v.variant, v.impl, v.note, v.create_ms, 0, 0});
+        }
+    } catch (const std::exception& e) {  // a peer failing must not end the whole run
+        pr.status = PeerResult::Status::unavailable;
+        pr.reason = e.what();
+        pr.variants.clear();
+        setup.variants.clear();
+    }
+    return pr;
+}
+
 std::vector<BenchLayer> load_layers(const BenchArgs& args) {
     std::vector<BenchLayer> out;
     std::vector<bool> matched(args.layers.size(), false);
@@ -113,40 +149,13 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
     std::vector<std::pair<size_t, size_t>> slots;
     std::vector<PeerSetup> setups;
     for (const Peer& peer : peers ? all_peers() : std::vector<Peer>{}) {
-        PeerResult pr;
-        pr.peer = peer.name;
         PeerSetup setup;
-        try {
-            setup = peer.create({p, w.data(), bias, run.threads});
-            if (setup.variants.empty()) pr.reason = setup.unavailable;
-            std::vector<float> got(want.size());
-            for (PeerVariant& v : setup.variants) {
-                v.runner->set_input(x.data());
-                v.runner->run();
-                v.runner->get_output(got.data());
-                const double err = max_relative_error(got, want);
-                pr.max_rel_error = std::max(pr.max_rel_error, err);
-                if (err > kAgreement) {
-                    pr.status = PeerResult::Status::wrong;
-                    pr.reason = fmt::format("max relative error {:.3g} ({} variant)", err,
-                                            v.variant);
-                }
-                pr.variants.push_back({v.variant, v.impl, v.note, v.create_ms, 0, 0});
-            }
-            if (!setup.variants.empty() && pr.status != PeerResult::Status::wrong)
-                pr.status = PeerResult::Status::ok;
-        } catch (const std::exception& e) {
-            pr.status = PeerResult::Status::unavailable;
-            pr.reason = e.what();
-            pr.variants.clear();
-            setup.variants.clear();
-        }
-        const size_t k = r.peers.size();
+        PeerResult pr = prepare_peer(peer, {p, w.data(), bias, run.threads}, x, want, setup);
         if (pr.status == PeerResult::Status::ok) {
             for (size_t v = 0; v < setup.variants.size(); ++v) {
                 Runner* runner = setup.variants[v].runner.get();
                 runs.push_back([runner] { runner->run(); });
-                slots.push_back({k, v});
+                slots.push_back({r.peers.size(), v});
             }
         }
         r.peers.push_back(std::move(pr));
@@ -209,6 +218,13 @@ int bench_command(const std::vector<std::string>& argv) {
         return 0;
     }
     const std::vector<BenchLayer> layers = load_layers(args);
+    if (!args.json_path.empty()) {  // fail before a long run, not after it
+        const std::filesystem::path dir =
+            std::filesystem::absolute(args.json_path).parent_path();
+        if (!std::filesystem::is_directory(dir))
+            throw Error(ErrorKind::io, "bench: cannot write '" + args.json_path + "': directory '" +
+                                           dir.string() + "' does not exist");
+    }
 
     BenchRun run;
     run.threads = args.threads > 0 ? args.threads : std::max(1, cpu_info().threads);

@@ -1,7 +1,7 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <chrono>
+#include <ctime>
 #include <vector>
 
 #include <xbyak/xbyak.h>
@@ -54,16 +54,23 @@ class FmaLoop : public Xbyak::CodeGenerator {
 
 using LoopFn = void (*)(uint64_t);
 
-// Seconds the slowest of `threads` threads took to run `iterations`, all started together.
+// Seconds of CPU time the slowest of `threads` threads, started together, took to run
+// `iterations`. CPU time rather than wall time: on a machine shared with other work a thread
+// that is descheduled for a while would otherwise lower the peak, and the peak is meant to say
+// what the cores can do.
 double run_parallel(LoopFn fn, uint64_t iterations, int threads) {
     std::vector<double> seconds(size_t(threads), 0.0);
+    auto cpu_seconds = [] {
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+    };
 #pragma omp parallel num_threads(threads)
     {
 #pragma omp barrier
-        const auto t0 = std::chrono::steady_clock::now();
+        const double t0 = cpu_seconds();
         fn(iterations);
-        seconds[size_t(omp_get_thread_num())] =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        seconds[size_t(omp_get_thread_num())] = cpu_seconds() - t0;
     }
     return *std::max_element(seconds.begin(), seconds.end());
 }

@@ -79,7 +79,8 @@ std::string ratio_cell(std::optional<double> r) {
 
 // Milliseconds with a resolution that suits the size: layers span microseconds to seconds.
 std::string ms_cell(double ms) {
-    return ms >= 1 ? fmt::format("{:.3f}", ms) : fmt::format("{:.4f}", ms);
+    if (ms >= 1) return fmt::format("{:.3f}", ms);
+    return ms >= 0.01 ? fmt::format("{:.4f}", ms) : fmt::format("{:.6f}", ms);
 }
 
 struct Table {
@@ -257,7 +258,8 @@ std::string format_json(const BenchRun& run, const Summary& summary) {
             json variants = json::array();
             for (const VariantResult& v : p.variants)
                 variants.push_back({{"variant", v.variant}, {"impl", v.impl}, {"note", v.note},
-                                    {"create_ms", v.create_ms}, {"median_ms", v.median_ms},
+                                    {"create_ms", v.create_ms},
+                                    {"median_ms", v.repeats ? json(v.median_ms) : json(nullptr)},
                                     {"repeats", v.repeats}});
             const VariantResult* best = p.best_variant();
             static const char* status[] = {"ok", "n/a", "WRONG"};

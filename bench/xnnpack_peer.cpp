@@ -66,6 +66,11 @@ class XnnpackRunner : public Runner {
     pthreadpool_t pool_ = nullptr;
 };
 
+// By default pthreadpool's workers spin for a long while after each run, taking cores from
+// whichever contender the bench runs next; yielding them puts XNNPACK on the footing of a
+// library sharing the machine (tconv and oneDNN use OpenMP, whose workers spin only briefly).
+constexpr uint32_t kYieldWorkers = XNN_FLAG_YIELD_WORKERS;
+
 // PyTorch [g][i/g][o/g][kh][kw] -> XNNPACK [g][o/g][kh][kw][i/g].
 std::vector<float> xnnpack_weights(const Problem& p, const float* w) {
     const int64_t icg = p.ic_per_group(), ocg = p.oc_per_group(), ks = p.kernel_spatial();
@@ -113,8 +118,8 @@ PeerSetup create_xnnpack(const PeerLayer& layer) {
                 uint32_t(h(p.stride, 1)), uint32_t(w(p.stride)), uint32_t(h(p.dilation, 1)),
                 uint32_t(w(p.dilation)), uint32_t(p.groups), size_t(p.ic_per_group()),
                 size_t(p.oc_per_group()), size_t(p.in_channels), size_t(p.out_channels),
-                weights.data(), layer.bias ? layer.bias : zero_bias.data(), out_min, out_max, 0,
-                &runner->op_),
+                weights.data(), layer.bias ? layer.bias : zero_bias.data(), out_min, out_max,
+                kYieldWorkers, &runner->op_),
             "xnn_create_deconvolution2d_nhwc_f32");
         runner->pool_ = pthreadpool_create(size_t(layer.threads));
         XnnpackRunner::check(

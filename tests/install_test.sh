@@ -26,6 +26,16 @@ for f in include/tconv/tconv.h include/tconv/tconv.hpp include/tconv/problem.hpp
     [ -e "$prefix/$f" ] || fail "$f is not installed"
 done
 ls "$prefix/$libdir"/libtconv.so* >/dev/null 2>&1 || fail "libtconv.so is not installed"
+# The fmt, nlohmann-json and xbyak code compiled into libtconv.so stays private.
+if command -v nm >/dev/null; then
+    nm -D -C --defined-only "$prefix/$libdir/libtconv.so" >"$tmp/symbols"
+    grep -q ' tconv_layer_create$' "$tmp/symbols" || fail "libtconv.so does not export the C API"
+    own='^[0-9a-f]+ [A-Za-z] (fmt|nlohmann|Xbyak)::'  # defined in those namespaces
+    if grep -E -q "$own" "$tmp/symbols"; then
+        grep -E "$own" "$tmp/symbols" | head -5
+        fail "libtconv.so exports its dependencies' symbols"
+    fi
+fi
 if [ -e "$prefix/include/tconv/gen/plan.hpp" ]; then
     fail "the internal header gen/plan.hpp is installed"
 fi

@@ -229,10 +229,15 @@ static void test_model(void) {
     const tconv_layer* l1 = NULL;
     CHECK(tconv_model_layer(model, 0, &l0) == TCONV_OK && l0 != NULL);
     CHECK(tconv_model_layer(model, 1, &l1) == TCONV_OK && l1 != NULL);
-    CHECK_FAILS(tconv_model_layer(model, 2, &l1), TCONV_INVALID_ARGUMENT, "index 2");
+    const tconv_layer* past_end = l0;
+    CHECK_FAILS(tconv_model_layer(model, 2, &past_end), TCONV_INVALID_ARGUMENT, "index 2");
+    CHECK(past_end == NULL);
     CHECK_FAILS(tconv_model_execute(model, NULL, NULL), TCONV_INVALID_ARGUMENT, "input");
     CHECK_FAILS(tconv_model_execute(NULL, x, NULL), TCONV_INVALID_ARGUMENT, "model");
-    if (!l0 || !l1) return;
+    if (!l0 || !l1) {
+        tconv_model_destroy(model);
+        return;
+    }
 
     float mid[9], want[32], got[32];
     CHECK(tconv_layer_execute(l0, x, mid) == TCONV_OK);

@@ -89,12 +89,12 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 // Compiles `s` for `isa`, runs it and compares with the reference; returns "" on success.
-std::string check_layer(Isa isa, const Spec& s, uint64_t seed) {
+std::string check_layer(Isa isa, const Spec& s, uint64_t seed, const gen::PlanOverrides& tile = {}) {
     Problem p;
     if (!make_problem(s, p)) return "";
     const LayerData d = random_layer_data(p, seed);
     std::string why;
-    auto impl = make_jit(isa, p, d, why);
+    auto impl = make_jit_impl(isa, p, d.w.data(), p.bias ? d.b.data() : nullptr, why, tile);
     if (!impl) return p.name + ": declined: " + why;
     std::vector<float> y(size_t(p.output_elems()), std::nanf(""));
     impl->execute(d.x.data(), y.data(), 1);
@@ -186,6 +186,16 @@ std::vector<Spec> sweep() {
         Spec s = base;
         s.batch = 3;
         out.push_back(s);
+        if (base.rank < 3) {  // rows long enough to be split into W chunks
+            s = base;
+            s.ic = 128;
+            s.oc = 40;
+            s.in = {5, 250};
+            s.k = {5};
+            s.s = {3};
+            s.pb = s.pe = {2};
+            out.push_back(s);
+        }
         s = base;
         s.layout = s.layout == Layout::channels_first ? Layout::channels_last : Layout::channels_first;
         out.push_back(s);
@@ -236,30 +246,55 @@ std::vector<Spec> random_layers(int count, uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("jit: structured sweep against the reference") {
-    const std::vector<Spec> specs = sweep();
+// Both kernel shapes on every layer: the planner's choice, then each shape forced (a forced
+// shape may decline when its tile does not fit the registers).
+void check_all(const std::vector<Spec>& specs, uint64_t seed) {
     for (Isa isa : kIsas) {
         if (!cpu_has(isa)) continue;
-        int failures = 0;
-        for (size_t i = 0; i < specs.size() && failures < 5; ++i) {
-            const std::string err = check_layer(isa, specs[i], 100 + i);
-            CHECK_MESSAGE(err.empty(), err);
-            failures += !err.empty();
+        for (int shape : {0, 1, 2}) {
+            int failures = 0;
+            for (size_t i = 0; i < specs.size() && failures < 5; ++i) {
+                gen::PlanOverrides o;
+                o.shape = shape;
+                std::string err = check_layer(isa, specs[i], seed + i, o);
+                if (shape == 2 && err.find("declined") != std::string::npos) err.clear();
+                CHECK_MESSAGE(err.empty(), "shape ", shape, ": ", err);
+                failures += !err.empty();
+            }
+        }
+    }
+}
+
+TEST_CASE("jit: structured sweep against the reference") { check_all(sweep(), 100); }
+
+TEST_CASE("jit: every register tile against the reference") {
+    // Tiles the planner may not pick for these layers: W tails, oc tails, every n_oc; for the
+    // spatial shape, 1-4 vectors of m and channel blocks (declines when a tile does not fit).
+    for (const Spec& base : base_layers()) {
+        Spec s = base;
+        s.in = {11};
+        s.act = Activation::tanh;  // the largest epilogue register demand
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            const int regs = gen::vector_registers(isa);
+            for (int n = 1; n <= 4; ++n) {
+                for (int ur : {1, 2, 3, 5, 8, 13, 27}) {
+                    if (ur * n + n + 1 > regs || ur * n + 5 > regs) continue;
+                    const std::string err = check_layer(isa, s, 31 + ur * 8 + n, {ur, n, 1});
+                    CHECK_MESSAGE(err.empty(), "channel tile ur ", ur, " n_oc ", n, ": ", err);
+                }
+                for (int ur = 1; ur <= 4; ++ur) {
+                    std::string err = check_layer(isa, s, 77 + ur * 8 + n, {ur, n, 2});
+                    if (err.find("declined") != std::string::npos) err.clear();
+                    CHECK_MESSAGE(err.empty(), "spatial tile ur ", ur, " oc ", n, ": ", err);
+                }
+            }
         }
     }
 }
 
 TEST_CASE("jit: random layers against the reference") {
-    const std::vector<Spec> specs = random_layers(200, 20261122);
-    for (Isa isa : kIsas) {
-        if (!cpu_has(isa)) continue;
-        int failures = 0;
-        for (size_t i = 0; i < specs.size() && failures < 5; ++i) {
-            const std::string err = check_layer(isa, specs[i], 1000 + i);
-            CHECK_MESSAGE(err.empty(), err);
-            failures += !err.empty();
-        }
-    }
+    check_all(random_layers(200, 20261122), 1000);
 }
 
 TEST_CASE("jit: results are bitwise equal for 1 and 2 threads") {
@@ -303,14 +338,36 @@ TEST_CASE("jit: plan choices, names and declines") {
         REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
         const int regs = gen::vector_registers(isa);
         INFO(to_string(isa), " ur ", plan.ur, " n_oc ", plan.n_oc);
-        CHECK(plan.ur * plan.n_oc + plan.n_oc + 1 <= regs);
-        CHECK(plan.ur * plan.n_oc >= (isa == Isa::avx512 ? 16 : 8));  // enough FMAs in flight
+        const bool embedded = isa == Isa::avx512 && plan.n_oc == 1;  // no broadcast register
+        CHECK(plan.ur * plan.n_oc + plan.n_oc + (embedded ? 0 : 1) <= regs);
+        CHECK(plan.ur * plan.n_oc >= 8);  // enough independent FMAs in flight
+        CHECK(plan.shape == gen::KernelShape::channel_vec);
         CHECK(plan.phases.size() == 4);
         for (const auto& ph : plan.phases) CHECK(ph.taps_total() == 4);
         CHECK(plan.kernels.size() >= 1);
         const std::string name = gen::kernel_name(plan.kernels[0]);
         CHECK(name.rfind("tconv_f32_cvec_k4x4_s2x2_t2x2_ur", 0) == 0);
         CHECK(name.ends_with(std::string("__") + std::string(to_string(isa))));
+    }
+    // Few output channels (FSRCNN's last layer): spatial-vectorised, all W phases in one kernel.
+    {
+        Spec f;
+        f.ic = 56;
+        f.oc = 1;
+        f.in = {64, 64};
+        f.k = {9};
+        f.pb = f.pe = {4};
+        f.op = {1};
+        REQUIRE(make_problem(f, p));
+        for (Isa isa : kIsas) {
+            gen::Plan plan;
+            std::string why;
+            REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
+            CHECK(plan.shape == gen::KernelShape::spatial_vec);
+            REQUIRE(plan.kernels.size() == 2);  // r_h = 0 (5 x (5|4) taps) and r_h = 1 (4 x ...)
+            CHECK(gen::kernel_name(plan.kernels[0]).rfind("tconv_f32_svec_k9x9_s2x2_t5x5.4_ur", 0) == 0);
+            CHECK(gen::kernel_name(plan.kernels[1]).rfind("tconv_f32_svec_k9x9_s2x2_t4x5.4_ur", 0) == 0);
+        }
     }
     // A phase no tap reaches (K < S) is bias + activation only.
     s.k = {1};

@@ -8,6 +8,7 @@
 
 #include "isa_traits.hpp"
 #include "tconv/gen/kernel.hpp"
+#include "emitters.hpp"
 #include "vector_math.hpp"
 
 namespace tconv::gen {
@@ -62,7 +63,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         return Vmm(accumulators() + v);
     }
     Vmm vmm_bcast() const {
-        assert(accumulators() + d_.n_oc < T::registers);
+        assert(!embedded_broadcast() && accumulators() + d_.n_oc < T::registers);
         return Vmm(accumulators() + d_.n_oc);
     }
     // Epilogue scratch (the weight and broadcast registers are free by then).
@@ -101,35 +102,52 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         mov(reg_icb, d_.ic_blocks);
         Xbyak::Label l_icb, l_ic;
         L(l_icb);
-        mov(reg_ic, d_.ic_block);
+        const bool looped = d_.ic_unroll < d_.ic_block;
+        if (looped) mov(reg_ic, d_.ic_block / d_.ic_unroll);
         L(l_ic);
-        int tap = 0;
-        for (int td = 0; td < d_.taps[0]; ++td)
-            for (int th = 0; th < d_.taps[1]; ++th)
-                for (int tw = 0; tw < d_.taps[2]; ++tw, ++tap) {
-                    // i = m - c along each dim: the tap reads the tile's input shifted back by c.
-                    const int64_t cd = d_.c0[0] + td * d_.cstep[0];
-                    const int64_t ch = d_.c0[1] + th * d_.cstep[1];
-                    const int64_t cw = d_.c0[2] + tw * d_.cstep[2];
-                    const int64_t shift =
-                        -(cd * d_.x_stride[0] + ch * d_.x_stride[1] + cw * d_.x_stride[2]);
-                    fma_tap(tap, shift);
-                }
-        add(reg_w, int(d_.taps_total() * d_.n_oc * T::vlen * 4));
-        add(reg_xi, 4);
-        dec(reg_ic);
-        jnz(l_ic, T_NEAR);
-        add(reg_xi, int((d_.x_block_stride - d_.ic_block) * 4));
+        for (int u = 0; u < d_.ic_unroll; ++u) {
+            int tap = 0;
+            for (int td = 0; td < d_.taps[0]; ++td)
+                for (int th = 0; th < d_.taps[1]; ++th)
+                    for (int tw = 0; tw < d_.taps[2]; ++tw, ++tap) {
+                        // i = m - c per dim: the tap reads the tile's input shifted back by c.
+                        const int64_t cd = d_.c0[0] + td * d_.cstep[0];
+                        const int64_t ch = d_.c0[1] + th * d_.cstep[1];
+                        const int64_t cw = d_.c0[2] + tw * d_.cstep[2];
+                        const int64_t shift =
+                            -(cd * d_.x_stride[0] + ch * d_.x_stride[1] + cw * d_.x_stride[2]);
+                        fma_tap(u * d_.taps_total() + tap, shift + u);
+                    }
+        }
+        const int64_t w_step = d_.ic_unroll * d_.taps_total() * d_.n_oc * T::vlen * 4;
+        add(reg_w, int(w_step));
+        if (looped) {
+            add(reg_xi, int(d_.ic_unroll * 4));
+            dec(reg_ic);
+            jnz(l_ic, T_NEAR);
+            add(reg_xi, int((d_.x_block_stride - d_.ic_block) * 4));
+        } else {
+            add(reg_xi, int(d_.x_block_stride * 4));
+        }
         dec(reg_icb);
         jnz(l_icb, T_NEAR);
     }
 
-    // One (tap, input channel): n_oc weight loads, ur broadcasts, ur*n_oc FMAs.
-    void fma_tap(int tap, int64_t shift) {
+    // With one weight vector, AVX-512 FMAs take the input as an embedded {1to16} broadcast:
+    // no broadcast register, and no shuffle uop where vbroadcastss costs one (AMD Zen 4).
+    bool embedded_broadcast() const { return T::isa == Isa::avx512 && d_.n_oc == 1; }
+
+    // One (input channel, tap): n_oc weight loads (weight vector `wv` from reg_w), ur
+    // broadcasts (input `shift` floats from reg_xi), ur*n_oc FMAs.
+    void fma_tap(int64_t wv, int64_t shift) {
         for (int v = 0; v < d_.n_oc; ++v)
-            vmovups(vmm_wei(v), ptr[reg_w + int((tap * d_.n_oc + v) * T::vlen * 4)]);
+            vmovups(vmm_wei(v), ptr[reg_w + int((wv * d_.n_oc + v) * T::vlen * 4)]);
         for (int j = 0; j < d_.ur; ++j) {
             const int64_t off = (shift + j * d_.x_stride[2]) * 4;
+            if (embedded_broadcast()) {
+                vfmadd231ps(vmm_acc(j, 0), vmm_wei(0), ptr_b[reg_xi + int(off)]);
+                continue;
+            }
             vbroadcastss(vmm_bcast(), ptr[reg_xi + int(off)]);
             for (int v = 0; v < d_.n_oc; ++v) vfmadd231ps(vmm_acc(j, v), vmm_wei(v), vmm_bcast());
         }
@@ -161,44 +179,20 @@ class CvecGenerator : public Xbyak::CodeGenerator {
 size_t code_bound(const KernelDesc& d) {
     const size_t per_tap = size_t(d.n_oc + d.ur * (1 + d.n_oc));
     const size_t epilogue = size_t(d.ur * d.n_oc) * 48;
-    const size_t instructions = size_t(d.taps_total()) * per_tap + epilogue + 64;
+    const size_t instructions = size_t(d.ic_unroll * d.taps_total()) * per_tap + epilogue + 64;
     return instructions * 12 + size_t(Const::count) * 64 + 4096;
-}
-
-template <class T>
-std::unique_ptr<Xbyak::CodeGenerator> emit(const KernelDesc& d) {
-    auto g = std::make_unique<CvecGenerator<T>>(d, code_bound(d));
-    g->generate();
-    // W^X: the buffer was never executable while writable; now it becomes read+execute.
-    g->setProtectModeRE();
-    return g;
 }
 
 }  // namespace
 
-Kernel::Kernel(const KernelDesc& d, std::unique_ptr<Xbyak::CodeGenerator> code)
-    : desc_(d), name_(kernel_name(d)), code_(std::move(code)) {
-    fn_ = code_->getCode<KernelFn>();
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec(const KernelDesc& d) {
+    auto g = std::make_unique<CvecGenerator<T>>(d, code_bound(d));
+    g->generate();
+    return g;
 }
 
-Kernel::~Kernel() = default;
-
-const uint8_t* Kernel::code() const { return code_->getCode(); }
-size_t Kernel::code_size() const { return code_->getSize(); }
-
-std::unique_ptr<Kernel> generate(const KernelDesc& d) {
-    std::unique_ptr<Xbyak::CodeGenerator> code;
-    try {
-        if (d.isa == Isa::avx512)
-            code = emit<Avx512Traits>(d);
-        else if (d.isa == Isa::avx2)
-            code = emit<Avx2Traits>(d);
-        else
-            throw std::runtime_error("no code generator for ISA " + std::string(to_string(d.isa)));
-    } catch (const Xbyak::Error& e) {
-        throw std::runtime_error(kernel_name(d) + ": code generation failed: " + e.what());
-    }
-    return std::unique_ptr<Kernel>(new Kernel(d, std::move(code)));
-}
+template std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec<Avx512Traits>(const KernelDesc&);
+template std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec<Avx2Traits>(const KernelDesc&);
 
 }  // namespace tconv::gen

@@ -52,6 +52,15 @@ int activation_temps(Activation a) {
     return 4;
 }
 
+// Unrolls the channel loop of a block as far as ~512 FMAs of code: removes the loop overhead
+// from short bodies (one tap, small tiles) without bloating long ones.
+int ic_unroll(int64_t ic_block, int64_t fmas_per_channel) {
+    int best = 1;
+    for (int u = 1; u <= ic_block; ++u)
+        if (ic_block % u == 0 && u * fmas_per_channel <= 512) best = u;
+    return best;
+}
+
 std::string dims_string(const Problem& p, const Dim3& d) {
     std::string s;
     for (int i = 3 - p.rank; i < 3; ++i) s += (s.empty() ? "" : "x") + std::to_string(d[size_t(i)]);
@@ -70,9 +79,14 @@ size_t KernelDescHash::operator()(const KernelDesc& d) const {
         mix(d.taps[size_t(i)]); mix(d.c0[size_t(i)]); mix(d.cstep[size_t(i)]);
         mix(d.x_stride[size_t(i)]);
     }
-    mix(d.ur); mix(d.n_oc); mix(d.oc_tail); mix(d.ic_block); mix(d.ic_blocks); mix(d.x_block_stride); mix(d.y_pix); mix(d.bias);
+    mix(d.ur); mix(d.n_oc); mix(d.oc_tail); mix(d.ic_block); mix(d.ic_blocks); mix(d.ic_unroll); mix(d.x_block_stride); mix(d.y_pix); mix(d.bias);
     mix(int64_t(d.activation));
     mix(int64_t(std::hash<float>{}(d.negative_slope)));
+    mix(int64_t(d.shape));
+    mix(d.y_oc_stride);
+    for (const WPhaseTaps& t : d.w_phases) {
+        mix(t.count); mix(t.c0); mix(t.cstep);
+    }
     return h;
 }
 
@@ -82,18 +96,180 @@ std::string kernel_name(const KernelDesc& d) {
         for (int i = 3 - d.rank; i < 3; ++i) s += (s.empty() ? "" : "x") + std::to_string(v[size_t(i)]);
         return s;
     };
-    std::string n = "tconv_f32_cvec_k" + dims(d.kernel) + "_s" + dims(d.stride);
+    const bool svec = d.shape == KernelShape::spatial_vec;
+    std::string n = std::string(svec ? "tconv_f32_svec_k" : "tconv_f32_cvec_k") + dims(d.kernel) +
+                    "_s" + dims(d.stride);
     if (d.dilation != Dim3{1, 1, 1}) n += "_d" + dims(d.dilation);
     Dim3 t{d.taps[0], d.taps[1], d.taps[2]};
-    n += "_t" + dims(t);
+    if (svec) {
+        // Taps per dim, the W phases' counts joined by '.': t3x2.1 = 3 x (2 | 1).
+        std::string w;
+        for (const WPhaseTaps& p : d.w_phases) w += (w.empty() ? "" : ".") + std::to_string(p.count);
+        t[2] = 0;
+        std::string dh = d.rank == 1 ? "" : dims(t);
+        n += "_t" + (dh.empty() ? w : dh.substr(0, dh.rfind('x') + 1) + w);
+    } else {
+        n += "_t" + dims(t);
+    }
     if (d.c0 != Dim3{0, 0, 0}) n += "_c" + dims(d.c0);
     n += fmt::format("_ur{}_oc{}", d.ur, d.n_oc);
-    if (d.oc_tail != vector_length(d.isa)) n += fmt::format("_m{}", d.oc_tail);
+    if (!svec && d.oc_tail != vector_length(d.isa)) n += fmt::format("_m{}", d.oc_tail);
     if (d.activation != Activation::none) n += "_" + std::string(to_string(d.activation));
     return n + "__" + std::string(to_string(d.isa));
 }
 
-bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not) {
+namespace {
+
+// Registers a spatial_vec tile needs: accumulators oc x S_w phases x ur vectors, then ur input
+// vectors + 1 broadcast weight in the loop, or the interleave (output, index, permuted) /
+// activation temps after it.
+bool spatial_fits(int R, int n_oc, int64_t sw, int ur, Activation act) {
+    const int64_t acc = n_oc * sw * ur;
+    return acc + ur + 1 <= R && acc + std::max(3, activation_temps(act)) <= R;
+}
+
+// Shape B: lanes hold consecutive m of one output row; every W phase of the row in one kernel,
+// interleaved in registers into contiguous outputs. Fills the W halo, tiles and kernels.
+bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAxis>, 3>& axes,
+                  const std::array<std::vector<int64_t>, 3>& m_lo,
+                  const std::array<std::vector<int64_t>, 3>& m_count, const Dim3& kernel,
+                  const Dim3& dilation, const PlanOverrides& ov, std::string& why_not) {
+    const int R = vector_registers(pl.isa), VL = pl.vlen;
+    const int64_t SW = pl.stride[2];
+    pl.shape = KernelShape::spatial_vec;
+    // Output channels per tile: all of them when they fit with one vector of m per phase.
+    int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, pl.oc)) : int(pl.oc);
+    while (n > 1 && !spatial_fits(R, n, SW, 1, p.activation)) --n;
+    if (!spatial_fits(R, n, SW, 1, p.activation)) {
+        why_not = "a spatial tile does not fit the registers at this stride";
+        return false;
+    }
+    // W: every m of the row from the one producing o = 0.
+    const int64_t m0 = floor_div(pl.pad_begin[2], SW);
+    const int64_t m_last = floor_div(pl.out[2] - 1 + pl.pad_begin[2], SW);
+    const int64_t count = m_last - m0 + 1;
+    int ur = 1;
+    for (int u = 2; u <= 8; ++u)
+        if (spatial_fits(R, n, SW, u, p.activation) && (u - 1) * VL < count) ur = u;
+    if (ov.ur > 0) ur = ov.ur;
+    if (!spatial_fits(R, n, SW, ur, p.activation)) {
+        why_not = fmt::format("spatial tile ur={} x oc={} does not fit {} registers", ur, n, R);
+        return false;
+    }
+    pl.ur = ur;
+    pl.n_oc = n;
+    pl.oc_blocks = (pl.oc + n - 1) / n;
+    pl.n_oc_last = int(pl.oc - (pl.oc_blocks - 1) * n);
+    pl.row_m0 = m0;
+    pl.row_tiles = (count + ur * VL - 1) / (ur * VL);
+    pl.row_len = SW * pl.row_tiles * ur * VL;
+    const int64_t m_end = m0 + pl.row_tiles * ur * VL - 1;
+    int64_t lo = 0, hi = 0;
+    for (int64_t r = 0; r < SW; ++r) {
+        const TapAxis& a = axes[2][size_t(r)];
+        if (a.count == 0) continue;
+        lo = std::max(lo, a.c0 + (a.count - 1) * a.cstep - m0);
+        hi = std::max(hi, m_end - a.c0 - (pl.in[2] - 1));
+    }
+    pl.halo_lo[2] = lo;
+    pl.padded[2] = pl.in[2] + lo + hi;
+    // Channels-first buffer: one "block" per input channel.
+    pl.ic_block = 1;
+    pl.ic_blocks = pl.ic;
+    const Dim3 x_stride{pl.padded[1] * pl.padded[2], pl.padded[2], 1};
+    const int64_t chan = pl.padded[0] * x_stride[0];
+    if (double(chan) * double(pl.ic) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
+        why_not = "the padded input is too large for 32-bit displacements";
+        return false;
+    }
+
+    KernelDesc base;
+    base.shape = KernelShape::spatial_vec;
+    base.isa = pl.isa;
+    base.rank = p.rank;
+    base.kernel = kernel;
+    base.stride = pl.stride;
+    base.dilation = dilation;
+    base.ur = ur;
+    base.ic_block = 1;
+    base.ic_blocks = pl.ic;
+    base.ic_unroll = 1;
+    base.x_stride = x_stride;
+    base.x_block_stride = chan;
+    base.y_oc_stride = pl.row_len;
+    base.bias = p.bias;
+    base.activation = p.activation;
+    base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
+
+    int64_t w_off = 0;
+    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
+        for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
+            RowPhasePlan rp;
+            KernelDesc k = base;
+            const TapAxis &ad = axes[0][size_t(rd)], &ah = axes[1][size_t(rh)];
+            const bool dh = ad.count > 0 && ah.count > 0;
+            k.taps = {dh ? ad.count : 0, dh ? ah.count : 0, 0};
+            k.c0 = {ad.c0, ah.c0, 0};
+            k.cstep = {ad.count > 1 ? ad.cstep : 0, ah.count > 1 ? ah.cstep : 0, 0};
+            for (int64_t rw = 0; rw < SW; ++rw) {
+                const TapAxis& aw = axes[2][size_t(rw)];
+                WPhaseTaps t;
+                if (dh && aw.count > 0) t = {aw.count, aw.c0, aw.count > 1 ? aw.cstep : 0};
+                k.w_phases.push_back(t);
+                rp.taps += int64_t(k.taps[0]) * k.taps[1] * t.count;
+            }
+            rp.w_offset = w_off;
+            w_off += rp.taps * pl.ic * pl.oc;
+            if (m_count[0][size_t(rd)] * m_count[1][size_t(rh)] > 0) {
+                for (int last = 0; last < 2; ++last) {
+                    if (!last && pl.oc_blocks < 2) continue;
+                    k.n_oc = last ? pl.n_oc_last : pl.n_oc;
+                    rp.kernel[last] = -1;
+                    for (size_t i = 0; i < pl.kernels.size(); ++i)
+                        if (pl.kernels[i] == k) rp.kernel[last] = int(i);
+                    if (rp.kernel[last] < 0) {
+                        pl.kernels.push_back(k);
+                        rp.kernel[last] = int(pl.kernels.size() - 1);
+                    }
+                }
+            }
+            pl.row_phases.push_back(rp);
+        }
+    pl.packed_weight_floats = w_off;
+    pl.packed_bias_floats = pl.oc;
+    (void)m_lo;
+
+    pl.lines.push_back(fmt::format(
+        "spatial-vectorised: input {} x {} ch -> output {} x {} ch, {} stride phases",
+        dims_string(p, pl.in), pl.ic, dims_string(p, pl.out), pl.oc,
+        pl.stride[0] * pl.stride[1] * SW));
+    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
+        for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
+            const KernelDesc& k0 = base;
+            (void)k0;
+            std::string w;
+            for (int64_t rw = 0; rw < SW; ++rw)
+                w += (w.empty() ? "" : " ") + std::to_string(axes[2][size_t(rw)].count);
+            pl.lines.push_back(fmt::format("  rows r_d={} r_h={}: taps {}x{} x W phases ({}), {} taps",
+                                           rd, rh, axes[0][size_t(rd)].count,
+                                           axes[1][size_t(rh)].count, w,
+                                           pl.row_phases[size_t(rd * pl.stride[1] + rh)].taps));
+        }
+    pl.lines.push_back(fmt::format(
+        "tile {} x {} outputs of a row ({} W phases x {} vectors of m) x {} channels, {} tiles "
+        "per row; phases interleaved in registers (permutes), stored contiguously",
+        SW * ur * VL, n, SW, ur, n, pl.row_tiles));
+    pl.lines.push_back(fmt::format(
+        "loops: rows x oc blocks (threads) > W tiles > ic > taps (unrolled); input copied to a "
+        "zero-halo channels-first buffer {} x {} ch",
+        dims_string(p, pl.padded), pl.ic));
+    return true;
+}
+
+}  // namespace
+
+bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
+          const PlanOverrides& overrides) {
     if (isa != Isa::avx512 && isa != Isa::avx2) {
         why_not = "the JIT emits AVX-512 and AVX2 only";
         return false;
@@ -137,6 +313,19 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not) {
         pl.halo_lo[d] = lo;
         pl.padded[d] = I + lo + hi;
     }
+    // Few output channels waste most lanes of a channel vector: vectorise along W instead,
+    // when the W phases' accumulators fit.
+    const bool spatial =
+        overrides.shape == 2 ||
+        (overrides.shape == 0 && pl.oc * 2 <= pl.vlen &&
+         spatial_fits(vector_registers(isa), 1, pl.stride[2], 1, p.activation));
+    if (spatial) {
+        if (!plan_spatial(p, pl, axes, m_lo, m_count, kernel, dilation, overrides, why_not))
+            return false;
+        out = std::move(pl);
+        return true;
+    }
+
     // Input-channel blocks of at most 16 with minimal zero padding (17 -> 2 x 9, 3 -> 1 x 3).
     pl.ic_blocks = (pl.ic + 15) / 16;
     pl.ic_block = (pl.ic + pl.ic_blocks - 1) / pl.ic_blocks;
@@ -150,24 +339,34 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not) {
     }
 
     // The register tile: ur outputs along W x n_oc vectors of channels.
-    //   main loop: ur*n_oc accumulators + n_oc weights + 1 broadcast <= registers
+    //   main loop: ur*n_oc accumulators + n_oc weights + 1 broadcast <= registers (AVX-512 with
+    //              n_oc == 1 broadcasts inside the FMA: no broadcast register)
     //   epilogue:  ur*n_oc accumulators + activation temps (+1 AVX2 store mask) <= registers
-    // Chosen by a cost model in FMA slots: a tile step costs max(ur*n_oc, loads/2, 8) (8 FMAs
-    // in flight hide the latency), summed over every tile a layer runs, plus a per-call toll.
+    // Chosen by a cost model in FMA slots: a tile step (one input channel and tap) costs
+    // ur*n_oc FMAs plus a quarter slot per separate broadcast (Zen 4 spends a shuffle on it;
+    // small n_oc also re-reads the input per oc block) and per weight vector (streamed from
+    // L2 or further: large weights favour wide ur), at least (ur+n_oc)/2 loads, and at
+    // least 8 (FMAs in flight to hide the latency); summed over every tile a layer runs, plus
+    // a per-call toll.
     const int R = vector_registers(isa), VL = pl.vlen;
     pl.oc_vectors = (pl.oc + VL - 1) / VL;
     const int oc_tail = int(pl.oc - (pl.oc_vectors - 1) * VL);
     const int temps = activation_temps(p.activation) + (isa == Isa::avx2 && oc_tail != VL ? 1 : 0);
     int64_t max_row = 1;
     for (int64_t c : m_count[2]) max_row = std::max(max_row, c);
+    auto embedded = [isa](int n) { return isa == Isa::avx512 && n == 1; };
+    auto step = [&embedded](int u, int n) {
+        const double fma = u * n + (embedded(n) ? 0.0 : 0.25 * u) + 0.25 * n;
+        return std::max({fma, (u + n) / 2.0, 8.0});
+    };
+    auto fits = [&](int u, int n) {
+        return u * n + n + (embedded(n) ? 0 : 1) <= R && u * n + temps <= R;
+    };
     double best = std::numeric_limits<double>::infinity();
     int best_u = 0, best_n = 0;
     for (int n = 1; n <= std::min<int64_t>(pl.oc_vectors, 8); ++n) {
         for (int u = 1; u <= std::min<int64_t>(max_row, 32); ++u) {
-            if (u * n + n + 1 > R || u * n + temps > R) continue;
-            auto step = [](int uu, int nn) {
-                return std::max({double(uu * nn), (uu + nn) / 2.0, 8.0});
-            };
+            if (!fits(u, n)) continue;
             double cost = 0;
             const int64_t full_b = pl.oc_vectors / n, last_n = pl.oc_vectors % n;
             for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
@@ -193,11 +392,29 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not) {
         why_not = "no register tile fits the budget";
         return false;
     }
-    pl.ur = best_u;
-    pl.n_oc = best_n;
+    pl.ur = overrides.ur > 0 ? overrides.ur : best_u;
+    pl.n_oc = overrides.n_oc > 0 ? int(std::min<int64_t>(overrides.n_oc, pl.oc_vectors)) : best_n;
+    if (!fits(pl.ur, pl.n_oc)) {
+        why_not = fmt::format("tile ur={} x n_oc={} does not fit {} registers", pl.ur, pl.n_oc, R);
+        return false;
+    }
     pl.oc_blocks = (pl.oc_vectors + pl.n_oc - 1) / pl.n_oc;
     pl.n_oc_last = int(pl.oc_vectors - (pl.oc_blocks - 1) * pl.n_oc);
     pl.row_pitch = int64_t(pl.n_oc) * VL;
+    {
+        // ~96 KiB of input per chunk (its rows for every tap along D and H).
+        int64_t rows = 1;
+        for (size_t d = 0; d < 2; ++d) {
+            int64_t most = 1;
+            for (const TapAxis& a : axes[d]) most = std::max<int64_t>(most, a.count);
+            rows *= most;
+        }
+        const int64_t bytes_per_m = rows * pl.ic_block * pl.ic_blocks * 4;
+        const int64_t fit = std::max<int64_t>(1, (96 * 1024) / bytes_per_m / pl.ur) * pl.ur;
+        const int64_t whole = (max_row + pl.ur - 1) / pl.ur * pl.ur;
+        pl.w_chunk = std::min(fit, whole);
+        pl.w_chunks = (max_row + pl.w_chunk - 1) / pl.w_chunk;
+    }
 
     KernelDesc base;
     base.isa = isa;
@@ -252,6 +469,7 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not) {
                             if (!last && pl.oc_blocks < 2) continue;
                             k.ur = widths[wv];
                             k.n_oc = last ? pl.n_oc_last : pl.n_oc;
+                            k.ic_unroll = ic_unroll(pl.ic_block, ph.taps_total() * k.ur * k.n_oc);
                             k.oc_tail = last ? oc_tail : VL;
                             ph.kernel[wv][ob] = kernel_index(k);
                         }
@@ -280,26 +498,64 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not) {
         "(last {} vectors, {} lanes in its last)",
         pl.ur, pl.n_oc, pl.ur * pl.n_oc, R, pl.oc_blocks, pl.n_oc * VL, pl.n_oc_last, oc_tail));
     pl.lines.push_back(fmt::format(
-        "loops: rows x oc blocks (threads) > W tiles > ic blocks > ic > taps (unrolled); "
-        "weights per (phase, oc block, tap) {:.1f} KiB; input copied to a zero-halo buffer "
-        "{} x {} blocks of {} ch",
-        wkb, dims_string(p, pl.padded), pl.ic_blocks, pl.ic_block));
+        "loops: rows x {} W chunks of {} x oc blocks (threads) > W tiles > ic blocks > ic > "
+        "taps (unrolled); weights per (phase, oc block, tap) {:.1f} KiB; input copied to a "
+        "zero-halo buffer {} x {} blocks of {} ch",
+        pl.w_chunks, pl.w_chunk, wkb, dims_string(p, pl.padded), pl.ic_blocks, pl.ic_block));
     out = std::move(pl);
     return true;
 }
 
+namespace {
+
+// spatial_vec: per (r_d, r_h) and oc block, [ic][r_w][tap (d, h, w)][oc] scalars.
+void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packed) {
+    const int64_t K = p.kernel_spatial();
+    const Dim3 k3 = canonical(p, p.kernel, 1), d3 = canonical(p, p.dilation, 1);
+    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
+        for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
+            const RowPhasePlan& rp = pl.row_phases[size_t(rd * pl.stride[1] + rh)];
+            if (rp.taps == 0) continue;
+            const TapAxis ad = tap_axis(k3[0], pl.stride[0], d3[0], rd);
+            const TapAxis ah = tap_axis(k3[1], pl.stride[1], d3[1], rh);
+            for (int64_t b = 0; b < pl.oc_blocks; ++b) {
+                const int64_t n = b == pl.oc_blocks - 1 ? pl.n_oc_last : pl.n_oc, oc0 = b * pl.n_oc;
+                float* dst = packed + rp.w_offset + b * pl.ic * rp.taps * pl.n_oc;
+                for (int64_t ic = 0; ic < pl.ic; ++ic)
+                    for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
+                        const TapAxis aw = tap_axis(k3[2], pl.stride[2], d3[2], rw);
+                        for (int td = 0; td < ad.count; ++td)
+                            for (int th = 0; th < ah.count; ++th)
+                                for (int tw = 0; tw < aw.count; ++tw) {
+                                    const int64_t kd = ad.k0 + td * ad.kstep, kh = ah.k0 + th * ah.kstep,
+                                                  kw = aw.k0 + tw * aw.kstep;
+                                    for (int64_t j = 0; j < n; ++j)
+                                        *dst++ = w[(ic * pl.oc + oc0 + j) * K +
+                                                   (kd * k3[1] + kh) * k3[2] + kw];
+                                }
+                    }
+            }
+        }
+}
+
+}  // namespace
+
 void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packed) {
-    const int VL = pl.vlen;
-    const Dim3 K = canonical(p, p.kernel, 1);
-    std::fill(packed, packed + pl.packed_weight_floats, 0.0f);
-    for (const PhasePlan& ph : pl.phases) {
-        if (!ph.has_taps()) continue;
-        const int64_t taps = ph.taps_total();
-        for (int64_t b = 0; b < pl.oc_blocks; ++b) {
-            const int64_t nv = (b == pl.oc_blocks - 1) ? pl.n_oc_last : pl.n_oc;
-            const int64_t icp = pl.ic_blocks * pl.ic_block;  // channels past ic stay zero
-            float* dst = packed + ph.w_offset + b * icp * taps * pl.n_oc * VL;
-            for (int64_t ic = 0; ic < pl.ic; ++ic) {
+    if (pl.shape == KernelShape::spatial_vec) return pack_spatial(p, pl, w, packed);
+    const int64_t VL = pl.vlen, icp = pl.ic_blocks * pl.ic_block, K = p.kernel_spatial();
+    const Dim3 k3 = canonical(p, p.kernel, 1);
+    std::fill(packed, packed + pl.packed_weight_floats, 0.0f);  // padded channels stay zero
+    // Input channel outermost: its [OC][K] slab of the source stays in cache while every
+    // phase, oc block and tap takes its part.
+    for (int64_t ic = 0; ic < pl.ic; ++ic) {
+        const float* src = w + ic * pl.oc * K;
+        for (const PhasePlan& ph : pl.phases) {
+            if (!ph.has_taps()) continue;
+            const int64_t taps = ph.taps_total();
+            for (int64_t b = 0; b < pl.oc_blocks; ++b) {
+                const int64_t nv = (b == pl.oc_blocks - 1) ? pl.n_oc_last : pl.n_oc;
+                const int64_t oc0 = b * pl.n_oc * VL, ocn = std::min(nv * VL, pl.oc - oc0);
+                float* dst = packed + ph.w_offset + b * icp * taps * pl.n_oc * VL + ic * taps * nv * VL;
                 int64_t t = 0;
                 for (int td = 0; td < ph.taps[0].count; ++td)
                     for (int th = 0; th < ph.taps[1].count; ++th)
@@ -307,12 +563,9 @@ void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packe
                             const int64_t kd = ph.taps[0].k0 + td * ph.taps[0].kstep;
                             const int64_t kh = ph.taps[1].k0 + th * ph.taps[1].kstep;
                             const int64_t kw = ph.taps[2].k0 + tw * ph.taps[2].kstep;
-                            float* v = dst + (ic * taps + t) * nv * VL;
-                            for (int64_t j = 0; j < nv * VL; ++j) {
-                                const int64_t oc = b * pl.n_oc * VL + j;
-                                if (oc >= pl.oc) break;
-                                v[j] = w[(((ic * pl.oc + oc) * K[0] + kd) * K[1] + kh) * K[2] + kw];
-                            }
+                            const float* s = src + oc0 * K + (kd * k3[1] + kh) * k3[2] + kw;
+                            float* v = dst + t * nv * VL;
+                            for (int64_t j = 0; j < ocn; ++j) v[j] = s[j * K];
                         }
             }
         }

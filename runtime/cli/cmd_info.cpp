@@ -25,6 +25,10 @@ int cmd_info(const Argv& argv) {
                    flags_help(kFlags));
         return 0;
     }
+    // Configs are read and validated first: a bad file is an error alone, not after the report.
+    std::vector<Config> configs;
+    for (const std::string& file : config_files(args.positional)) configs.push_back(load_config(file));
+
     const CpuInfo& cpu = cpu_info();
     auto yes = [](bool b) { return b ? "yes" : "no"; };
     fmt::print("cpu:          {}\n", cpu.model);
@@ -40,8 +44,7 @@ int cmd_info(const Argv& argv) {
     fmt::print("isa in use:   {}{}\n", to_string(resolve_max_isa(options)),
                options.max_isa ? " (--isa)" : (env && *env ? " (TCONV_MAX_ISA)" : ""));
 
-    for (const std::string& file : config_files(args.positional)) {
-        Config config = load_config(file);
+    for (const Config& config : configs) {
         for (const Problem& p : config.layers) {
             std::vector<float> w(static_cast<size_t>(p.weight_elems())), b(static_cast<size_t>(p.bias_elems()));
             Layer layer = Layer::compile(p, w.data(), p.bias ? b.data() : nullptr, options);

@@ -75,14 +75,22 @@ tconv::Isa parse_isa(const char* s) {
                        "max_isa \"" + v + "\" is not an ISA: use avx512, avx2 or scalar");
 }
 
+// Thread counts beyond any real machine are refused: OpenMP would try to start them all and
+// the process would die rather than report an error. The CLI's --threads has the same bound.
+constexpr int kMaxThreads = 1024;
+
+void check_threads(int threads, int lo, const char* what) {
+    if (threads < lo || threads > kMaxThreads)
+        throw tconv::Error(tconv::ErrorKind::invalid_argument,
+                           std::string(what) + " must be from " + std::to_string(lo) + " to " +
+                               std::to_string(kMaxThreads) + ", got " + std::to_string(threads));
+}
+
 tconv::Options to_options(const tconv_options* o) {
     tconv::Options opt;
     if (!o) return opt;
     if (o->max_isa) opt.max_isa = parse_isa(o->max_isa);
-    if (o->threads < 0)
-        throw tconv::Error(tconv::ErrorKind::invalid_argument,
-                           "threads must be >= 0 (0: all cores), got " +
-                               std::to_string(o->threads));
+    check_threads(o->threads, 0, "options->threads (0: all cores)");
     opt.threads = o->threads;
     return opt;
 }
@@ -189,6 +197,7 @@ tconv_status tconv_layer_execute_threads(const tconv_layer* layer, const float* 
         require(layer, "tconv_layer_execute_threads", "layer");
         require(input, "tconv_layer_execute_threads", "input");
         require(output, "tconv_layer_execute_threads", "output");
+        check_threads(threads, 1, "tconv_layer_execute_threads: threads");
         layer->layer.execute(input, output, threads);
     });
 }

@@ -4,6 +4,7 @@
 // depend on the thread count.
 #include "jit_impl.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -28,6 +29,34 @@ FloatBuffer aligned_floats(int64_t n) {
     auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
     if (!p) throw std::bad_alloc();
     return FloatBuffer(p);
+}
+
+// Scratch owned by the calling thread and reused across calls (it grows to the largest layer
+// the thread has run): no page faults per call, and no sharing between concurrent callers.
+struct ThreadScratch {
+    FloatBuffer buf;
+    int64_t capacity = 0;
+    float* get(int64_t n) {
+        if (n > capacity) {
+            buf = aligned_floats(n);
+            capacity = n;
+        }
+        return buf.get();
+    }
+};
+
+// dst[c * dst_stride + w] = src[w * src_pitch + c] for w < width, c < channels, in tiles that
+// keep both sides within a few cache lines.
+void transpose_row(const float* src, int64_t src_pitch, int64_t width, int64_t channels,
+                   float* dst, int64_t dst_stride) {
+    constexpr int64_t kTile = 16;
+    for (int64_t w0 = 0; w0 < width; w0 += kTile) {
+        const int64_t w1 = std::min(width, w0 + kTile);
+        for (int64_t c = 0; c < channels; ++c) {
+            float* d = dst + c * dst_stride;
+            for (int64_t w = w0; w < w1; ++w) d[w] = src[w * src_pitch + c];
+        }
+    }
 }
 
 class JitImpl final : public Impl, public JitCodeSource {
@@ -62,9 +91,13 @@ class JitImpl final : public Impl, public JitCodeSource {
     void execute(const float* x, float* y, int threads) const override {
         const int64_t img = plan_.padded[0] * plan_.padded[1] * plan_.padded[2] *
                             plan_.ic_block * plan_.ic_blocks;
-        FloatBuffer xbuf = aligned_floats(plan_.batch * img);
-        copy_input(x, xbuf.get(), threads);
-        compute(xbuf.get(), y, threads);
+        thread_local ThreadScratch input;
+        float* xbuf = input.get(plan_.batch * img);
+        copy_input(x, xbuf, threads);
+        if (plan_.shape == gen::KernelShape::spatial_vec)
+            compute_spatial(xbuf, y, threads);
+        else
+            compute(xbuf, y, threads);
     }
 
   private:
@@ -100,34 +133,85 @@ class JitImpl final : public Impl, public JitCodeSource {
         }
     }
 
-    void compute(const float* xbuf, float* y, int threads) const {
+    // Shape B: per output row and oc block, one kernel call covers every W phase of the row into
+    // a row buffer [oc][row_len]; its valid part is then copied to the user's layout.
+    void compute_spatial(const float* xbuf, float* y, int threads) const {
         const gen::Dim3 O = plan_.out, P = plan_.padded, H = plan_.halo_lo, S = plan_.stride,
                         pb = plan_.pad_begin;
-        const int64_t OC = plan_.oc, VL = plan_.vlen, nb = plan_.oc_blocks;
-        const int64_t B = plan_.ic_block, ICP = B * plan_.ic_blocks;
-        const int64_t img = P[0] * P[1] * P[2] * ICP;
+        const int64_t OC = plan_.oc, nb = plan_.oc_blocks, img = P[0] * P[1] * P[2] * plan_.ic;
         const int64_t items = plan_.batch * O[0] * O[1] * nb;
+        const int64_t shift = pb[2] - S[2] * plan_.row_m0;  // row buffer index of o = 0
         const bool cf = plan_.layout == Layout::channels_first;
-        const int64_t block_width = int64_t(plan_.n_oc) * VL;
 #pragma omp parallel num_threads(threads)
         {
-            // channels_first: each output row is built channels-last here, then transposed.
-            FloatBuffer rowbuf = aligned_floats(cf ? O[2] * plan_.row_pitch : 1);
+            thread_local ThreadScratch row;
+            float* rowbuf = row.get(plan_.n_oc * plan_.row_len);
 #pragma omp for schedule(static)
             for (int64_t item = 0; item < items; ++item) {
                 const int64_t ocb = item % nb, oh = (item / nb) % O[1],
                               od = (item / (nb * O[1])) % O[0], n = item / (nb * O[1] * O[0]);
                 const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
                 const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
+                const gen::RowPhasePlan& rp = plan_.row_phases[size_t(rd * S[1] + rh)];
                 const int last = ocb == nb - 1 ? 1 : 0;
-                const int64_t oc0 = ocb * block_width;
-                float* yrow = cf ? rowbuf.get()
+                const int64_t oc0 = ocb * plan_.n_oc, noc = last ? plan_.n_oc_last : plan_.n_oc;
+                gen::KernelArgs a;
+                a.x = rp.taps > 0 ? xbuf + n * img +
+                                        ((md + H[0]) * P[1] + mh + H[1]) * P[2] + plan_.row_m0 + H[2]
+                                  : xbuf;
+                a.w = packed_w_.get() + rp.w_offset + ocb * plan_.ic * rp.taps * plan_.n_oc;
+                a.bias = packed_b_.get() + oc0;
+                a.y = rowbuf;
+                a.blocks = plan_.row_tiles;
+                (*kernels_[size_t(rp.kernel[last])])(a);
+                const int64_t plane = O[0] * O[1] * O[2], pix = (od * O[1] + oh) * O[2];
+                for (int64_t c = 0; c < noc; ++c) {
+                    const float* src = rowbuf + c * plan_.row_len + shift;
+                    if (cf) {
+                        std::memcpy(y + (n * OC + oc0 + c) * plane + pix, src,
+                                    size_t(O[2]) * sizeof(float));
+                    } else {
+                        float* dst = y + (n * plane + pix) * OC + oc0 + c;
+                        for (int64_t w = 0; w < O[2]; ++w) dst[w * OC] = src[w];
+                    }
+                }
+            }
+        }
+    }
+
+    void compute(const float* xbuf, float* y, int threads) const {
+        const gen::Dim3 O = plan_.out, P = plan_.padded, H = plan_.halo_lo, S = plan_.stride,
+                        pb = plan_.pad_begin;
+        const int64_t OC = plan_.oc, VL = plan_.vlen, nb = plan_.oc_blocks;
+        const int64_t B = plan_.ic_block, ICP = B * plan_.ic_blocks;
+        const int64_t img = P[0] * P[1] * P[2] * ICP;
+        const int64_t nc = plan_.w_chunks, chunk = plan_.w_chunk;
+        const int64_t items = plan_.batch * O[0] * O[1] * nc * nb;
+        const bool cf = plan_.layout == Layout::channels_first;
+        const int64_t block_width = int64_t(plan_.n_oc) * VL;
+#pragma omp parallel num_threads(threads)
+        {
+            // channels_first: each output row is built channels-last here, then transposed.
+            thread_local ThreadScratch row;
+            float* rowbuf = row.get(cf ? O[2] * plan_.row_pitch : 1);
+#pragma omp for schedule(static)
+            for (int64_t item = 0; item < items; ++item) {
+                // Order: oc blocks innermost, so consecutive items share a chunk's input.
+                const int64_t ocb = item % nb, c = (item / nb) % nc, row = item / (nb * nc);
+                const int64_t oh = row % O[1], od = (row / O[1]) % O[0], n = row / (O[1] * O[0]);
+                const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
+                const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
+                const int last = ocb == nb - 1 ? 1 : 0;
+                const int64_t oc0 = ocb * block_width, start = c * chunk;
+                float* yrow = cf ? rowbuf
                                  : y + (((n * O[0] + od) * O[1] + oh) * O[2]) * OC + oc0;
                 const int64_t pix = cf ? plan_.row_pitch : OC;
                 for (int64_t rw = 0; rw < S[2]; ++rw) {
                     const gen::PhasePlan& ph = plan_.phase(rd, rh, rw);
-                    if (ph.m_count[2] == 0) continue;
-                    const int64_t mw = ph.m_lo[2];
+                    if (ph.m_count[2] <= start) continue;
+                    const int64_t len = std::min(chunk, ph.m_count[2] - start);
+                    const int64_t full = len / plan_.ur;  // the tail only in the last chunk
+                    const int64_t mw = ph.m_lo[2] + start;
                     gen::KernelArgs a;
                     a.x = ph.has_taps() ? xbuf + n * img +
                                               (((md + H[0]) * P[1] + mh + H[1]) * P[2] + mw + H[2]) * B
@@ -135,43 +219,44 @@ class JitImpl final : public Impl, public JitCodeSource {
                     a.w = packed_w_.get() + ph.w_offset + ocb * ICP * ph.taps_total() * block_width;
                     a.bias = packed_b_.get() + oc0;
                     a.y = yrow + (S[2] * mw + rw - pb[2]) * pix;
-                    if (ph.w_blocks > 0) {
-                        a.blocks = ph.w_blocks;
+                    if (full > 0) {
+                        a.blocks = full;
                         (*kernels_[size_t(ph.kernel[0][last])])(a);
                     }
-                    if (ph.kernel[1][last] >= 0) {
-                        const int64_t done = ph.w_blocks * plan_.ur;
+                    if (len % plan_.ur != 0) {
+                        const int64_t done = full * plan_.ur;
                         if (ph.has_taps()) a.x += done * B;
                         a.y += done * S[2] * pix;
                         a.blocks = 1;
                         (*kernels_[size_t(ph.kernel[1][last])])(a);
                     }
                 }
-                if (cf) {
+                if (cf) {  // this chunk's outputs: [S_w * start, S_w * (start + chunk))
                     const int64_t plane = O[0] * O[1] * O[2];
                     const int64_t valid = std::min(block_width, OC - oc0);
-                    float* dst = y + (n * OC + oc0) * plane + (od * O[1] + oh) * O[2];
-                    for (int64_t c = 0; c < valid; ++c)
-                        for (int64_t w = 0; w < O[2]; ++w)
-                            dst[c * plane + w] = rowbuf[size_t(w * plan_.row_pitch + c)];
+                    const int64_t ow0 = std::min(O[2], S[2] * start);
+                    const int64_t ow1 = std::min(O[2], S[2] * (start + chunk));
+                    float* dst = y + (n * OC + oc0) * plane + (od * O[1] + oh) * O[2] + ow0;
+                    transpose_row(rowbuf + ow0 * plan_.row_pitch, plan_.row_pitch, ow1 - ow0,
+                                  valid, dst, plane);
                 }
             }
         }
     }
 };
 
+}  // namespace
+
 std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, const float* b,
-                                    std::string& why_not) {
+                                    std::string& why_not, const gen::PlanOverrides& overrides) {
     const auto t0 = std::chrono::steady_clock::now();
     gen::Plan plan;
-    if (!gen::plan(p, isa, plan, why_not)) return nullptr;
+    if (!gen::plan(p, isa, plan, why_not, overrides)) return nullptr;
     auto impl = std::make_unique<JitImpl>(p, std::move(plan), w, b);
     impl->set_compile_us(
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     return impl;
 }
-
-}  // namespace
 
 std::unique_ptr<Impl> make_jit_avx512_impl(const Problem& p, const float* w, const float* b,
                                            std::string& why_not) {

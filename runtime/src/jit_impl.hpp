@@ -3,8 +3,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "impl.hpp"
+#include "tconv/gen/plan.hpp"
 
 namespace tconv {
 
@@ -20,5 +24,10 @@ class JitCodeSource {
     virtual ~JitCodeSource() = default;
     virtual std::vector<KernelCode> kernel_code() const = 0;
 };
+
+// The JIT factory behind make_jit_avx512_impl / make_jit_avx2_impl, with planner overrides
+// (tests sweep tile shapes with it).
+std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, const float* b,
+                                    std::string& why_not, const gen::PlanOverrides& overrides = {});
 
 }  // namespace tconv

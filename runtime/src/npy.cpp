@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <new>
 #include <random>
 #include <string_view>
 #include <utility>
@@ -25,7 +26,6 @@ namespace tconv {
 
 using npy::fail;
 using npy::kMagic;
-using npy::kPrefixV1;
 using npy::kPrefixV2;
 using npy::quote_bytes;
 
@@ -83,6 +83,26 @@ void read_exactly(int fd, void* buf, size_t n, const std::string& path) {
         fail(ErrorKind::io, path, "unexpected end of file (was the file changed while reading?)");
 }
 
+// .npy data is little-endian; a no-op on x86-64.
+void to_native(std::vector<float>& v) {
+    if constexpr (std::endian::native == std::endian::big)
+        for (float& f : v) f = std::bit_cast<float>(__builtin_bswap32(std::bit_cast<uint32_t>(f)));
+}
+
+// The tensor's storage; failing to get it is a clear out_of_memory error naming the file.
+Tensor allocate(const npy::Header& h, const std::string& path) {
+    Tensor t;
+    t.shape = h.shape;
+    try {
+        t.data.resize(size_t(h.elements));
+    } catch (const std::bad_alloc&) {
+        fail(ErrorKind::out_of_memory, path,
+             fmt::format("out of memory: cannot allocate {} bytes for the tensor {}",
+                         h.elements * sizeof(float), shape_string(h.shape)));
+    }
+    return t;
+}
+
 uint32_t little_endian(const unsigned char* p, int bytes) {
     uint32_t v = 0;
     for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
@@ -91,26 +111,12 @@ uint32_t little_endian(const unsigned char* p, int bytes) {
 
 }  // namespace
 
-Tensor read_npy(const std::string& path, uint64_t max_bytes) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) fail(ErrorKind::io, path, fmt::format("cannot open: {}", std::strerror(errno)));
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0)
-        fail(ErrorKind::io, path, fmt::format("cannot read: {}", std::strerror(errno)));
-    if (S_ISDIR(st.st_mode))
-        fail(ErrorKind::io, path, "cannot read: it is a directory, expected a .npy file");
-    if (!S_ISREG(st.st_mode))
-        fail(ErrorKind::io, path, "cannot read: not a regular file, expected a .npy file");
-    const uint64_t file_size = uint64_t(st.st_size);
+namespace npy {
+
+Prefix parse_prefix(std::string_view head, uint64_t file_size, const std::string& path) {
     if (file_size == 0)
         fail(ErrorKind::invalid_argument, path,
              "the file is empty, expected a .npy file starting with \"\\x93NUMPY\"");
-
-    unsigned char prefix[kPrefixV2] = {};
-    const ssize_t r = read_full(fd.get(), prefix, sizeof prefix);
-    if (r < 0) fail(ErrorKind::io, path, fmt::format("cannot read: {}", std::strerror(errno)));
-    const size_t got = size_t(r);
-    std::string_view head(reinterpret_cast<const char*>(prefix), got);
     if (head.substr(0, kMagic.size()) != kMagic) {
         std::string hint;
         if (head.starts_with("PK\x03\x04"))
@@ -120,43 +126,40 @@ Tensor read_npy(const std::string& path, uint64_t max_bytes) {
                          "{}{}",
                          quote_bytes(head.substr(0, kMagic.size())), hint));
     }
-    if (got < kPrefixV1)
+    if (head.size() < kPrefixV1)
         fail(ErrorKind::invalid_argument, path,
              fmt::format("truncated .npy header: the file is {} bytes, too short for the "
                          "{}-byte prefix",
                          file_size, kPrefixV1));
-    const int major = prefix[6], minor = prefix[7];
+    const auto* bytes = reinterpret_cast<const unsigned char*>(head.data());
+    const int major = bytes[6], minor = bytes[7];
     if (!((major == 1 || major == 2 || major == 3) && minor == 0))
         fail(ErrorKind::invalid_argument, path,
              fmt::format("unsupported .npy format version {}.{} (expected 1.0, 2.0 or 3.0)",
                          major, minor));
-    const size_t prefix_size = major == 1 ? kPrefixV1 : kPrefixV2;
-    if (got < prefix_size)
+    Prefix p;
+    p.size = major == 1 ? kPrefixV1 : kPrefixV2;
+    if (head.size() < p.size)
         fail(ErrorKind::invalid_argument, path,
              fmt::format("truncated .npy header: the file is {} bytes, too short for the "
                          "{}-byte prefix of a version {}.0 file",
-                         file_size, prefix_size, major));
-    const uint64_t header_len = little_endian(prefix + 8, major == 1 ? 2 : 4);
-    if (header_len > file_size - prefix_size)
+                         file_size, p.size, major));
+    p.header_len = little_endian(bytes + 8, major == 1 ? 2 : 4);
+    if (p.header_len > file_size - p.size)
         fail(ErrorKind::invalid_argument, path,
              fmt::format("truncated .npy header: the prefix says the header is {} bytes, but "
                          "only {} bytes follow it",
-                         header_len, file_size - prefix_size));
-    if (header_len > kMaxHeaderBytes)
+                         p.header_len, file_size - p.size));
+    if (p.header_len > kMaxHeaderBytes)
         fail(ErrorKind::invalid_argument, path,
-             fmt::format("the .npy header is {} bytes, expected at most {}", header_len,
+             fmt::format("the .npy header is {} bytes, expected at most {}", p.header_len,
                          kMaxHeaderBytes));
+    return p;
+}
 
-    // The prefix read may have taken a couple of v1 header bytes already; reread from its end.
-    if (::lseek(fd.get(), off_t(prefix_size), SEEK_SET) < 0)
-        fail(ErrorKind::io, path, fmt::format("cannot read: {}", std::strerror(errno)));
-    std::string header(header_len, '\0');
-    read_exactly(fd.get(), header.data(), header.size(), path);
-    const npy::Header h = npy::parse_header(header, path);
-
-    const uint64_t data_offset = prefix_size + header_len;
-    const uint64_t need = h.elements * sizeof(float);
-    const uint64_t have = file_size - data_offset;
+uint64_t check_data_size(const Header& h, uint64_t have, uint64_t max_bytes,
+                         const std::string& path) {
+    const uint64_t need = h.elements * sizeof(float);  // parse_header checked it fits
     if (have < need)
         fail(ErrorKind::invalid_argument, path,
              fmt::format("the data is truncated: the header's shape {} needs {} bytes of float32 "
@@ -171,13 +174,54 @@ Tensor read_npy(const std::string& path, uint64_t max_bytes) {
         fail(ErrorKind::out_of_memory, path,
              fmt::format("the tensor {} is {} bytes, more than the limit of {} bytes",
                          shape_string(h.shape), need, max_bytes));
+    return need;
+}
 
-    Tensor t;
-    t.shape = h.shape;
-    t.data.resize(size_t(h.elements));
+Tensor parse_npy_bytes(std::string_view file, const std::string& name, uint64_t max_bytes) {
+    const Prefix prefix = parse_prefix(file.substr(0, kPrefixV2), file.size(), name);
+    const Header h = parse_header(file.substr(prefix.size, prefix.header_len), name);
+    const std::string_view data = file.substr(prefix.size + prefix.header_len);
+    const uint64_t need = check_data_size(h, data.size(), max_bytes, name);
+    Tensor t = allocate(h, name);
+    if (need > 0) std::memcpy(t.data.data(), data.data(), size_t(need));
+    to_native(t.data);
+    return t;
+}
+
+}  // namespace npy
+
+Tensor read_npy(const std::string& path, uint64_t max_bytes) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0)
+        fail(ErrorKind::io, path, fmt::format("cannot open: {}", std::strerror(errno)));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0)
+        fail(ErrorKind::io, path, fmt::format("cannot read: {}", std::strerror(errno)));
+    if (S_ISDIR(st.st_mode))
+        fail(ErrorKind::io, path, "cannot read: it is a directory, expected a .npy file");
+    if (!S_ISREG(st.st_mode))
+        fail(ErrorKind::io, path, "cannot read: not a regular file, expected a .npy file");
+    const uint64_t file_size = uint64_t(st.st_size);
+
+    // Only the prefix and the header are read before their sizes are checked against the file.
+    unsigned char head[kPrefixV2] = {};
+    const ssize_t r = file_size == 0 ? 0 : read_full(fd.get(), head, sizeof head);
+    if (r < 0) fail(ErrorKind::io, path, fmt::format("cannot read: {}", std::strerror(errno)));
+    const npy::Prefix prefix = npy::parse_prefix(
+        std::string_view(reinterpret_cast<const char*>(head), size_t(r)), file_size, path);
+
+    // The prefix read may have taken a couple of v1 header bytes already; reread from its end.
+    if (::lseek(fd.get(), off_t(prefix.size), SEEK_SET) < 0)
+        fail(ErrorKind::io, path, fmt::format("cannot read: {}", std::strerror(errno)));
+    std::string header(prefix.header_len, '\0');
+    read_exactly(fd.get(), header.data(), header.size(), path);
+    const npy::Header h = npy::parse_header(header, path);
+
+    const uint64_t need = npy::check_data_size(
+        h, file_size - prefix.size - prefix.header_len, max_bytes, path);
+    Tensor t = allocate(h, path);
     read_exactly(fd.get(), t.data.data(), size_t(need), path);
-    if constexpr (std::endian::native == std::endian::big)
-        for (float& f : t.data) f = std::bit_cast<float>(__builtin_bswap32(std::bit_cast<uint32_t>(f)));
+    to_native(t.data);
     return t;
 }
 

@@ -71,50 +71,54 @@ void reference_conv_transpose(const Problem& p, const float* x, const float* w, 
     const int64_t out_sp = g.out[0] * g.out[1] * g.out[2];
     const int64_t k_sp = g.k[0] * g.k[1] * g.k[2];
     const bool cl = p.layout == Layout::channels_last;
-    // Element offsets of (n, c, spatial index) in the user's layout.
-    auto x_at = [&](int64_t n, int64_t c, int64_t sp) {
-        return cl ? (n * in_sp + sp) * IC + c : (n * IC + c) * in_sp + sp;
-    };
-    auto y_at = [&](int64_t n, int64_t c, int64_t sp) {
-        return cl ? (n * out_sp + sp) * OC + c : (n * OC + c) * out_sp + sp;
-    };
+
+    // Copies with the input channel innermost, so each (output, tap) term sum over channels reads
+    // two contiguous rows: x as [N][spatial][IC], w as [OC][tap][IC/G].
+    std::vector<float> xt(static_cast<size_t>(p.input_elems()));
+    for (int64_t n = 0; n < p.batch; ++n)
+        for (int64_t c = 0; c < IC; ++c)
+            for (int64_t sp = 0; sp < in_sp; ++sp)
+                xt[size_t((n * in_sp + sp) * IC + c)] =
+                    x[cl ? (n * in_sp + sp) * IC + c : (n * IC + c) * in_sp + sp];
+    std::vector<float> wt(static_cast<size_t>(p.weight_elems()));
+    for (int64_t ic = 0; ic < IC; ++ic)
+        for (int64_t ocl = 0; ocl < ocg; ++ocl)
+            for (int64_t k = 0; k < k_sp; ++k) {
+                const int64_t oc = (ic / icg) * ocg + ocl;
+                wt[size_t((oc * k_sp + k) * icg + ic % icg)] = w[(ic * ocg + ocl) * k_sp + k];
+            }
 
     const int nthreads = threads > 0 ? threads : omp_get_max_threads();
 #pragma omp parallel for collapse(2) schedule(dynamic) num_threads(nthreads)
     for (int64_t n = 0; n < p.batch; ++n)
         for (int64_t oc = 0; oc < OC; ++oc) {
-            const int64_t grp = oc / ocg, oc_in = oc % ocg;
+            const float* x_group = xt.data() + n * in_sp * IC + (oc / ocg) * icg;
             for (int64_t od = 0; od < g.out[0]; ++od)
                 for (int64_t oh = 0; oh < g.out[1]; ++oh)
                     for (int64_t ow = 0; ow < g.out[2]; ++ow) {
-                        double acc = b ? double(b[oc]) : 0.0;
-                        for (int64_t icl = 0; icl < icg; ++icl) {
-                            const int64_t ic = grp * icg + icl;
-                            const float* wk = w + (ic * ocg + oc_in) * k_sp;
-                            for (auto [kd, id] : cd[0][size_t(od)])
-                                for (auto [kh, ih] : cd[1][size_t(oh)])
-                                    for (auto [kw, iw] : cd[2][size_t(ow)]) {
-                                        int64_t isp = (id * g.in[1] + ih) * g.in[2] + iw;
-                                        int64_t ksp = (kd * g.k[1] + kh) * g.k[2] + kw;
-                                        acc += double(x[x_at(n, ic, isp)]) * double(wk[ksp]);
-                                    }
-                        }
-                        int64_t osp = (od * g.out[1] + oh) * g.out[2] + ow;
-                        y[y_at(n, oc, osp)] = float(apply_activation(p, acc));
+                        // Four partial sums: a fixed order, so results stay reproducible, and
+                        // four times the speed of one dependent chain.
+                        double acc[4] = {b ? double(b[oc]) : 0.0, 0.0, 0.0, 0.0};
+                        for (auto [kd, id] : cd[0][size_t(od)])
+                            for (auto [kh, ih] : cd[1][size_t(oh)])
+                                for (auto [kw, iw] : cd[2][size_t(ow)]) {
+                                    const int64_t isp = (id * g.in[1] + ih) * g.in[2] + iw;
+                                    const int64_t ksp = (kd * g.k[1] + kh) * g.k[2] + kw;
+                                    const float* xr = x_group + isp * IC;
+                                    const float* wr = wt.data() + (oc * k_sp + ksp) * icg;
+                                    for (int64_t c = 0; c < icg; ++c)
+                                        acc[c & 3] += double(xr[c]) * double(wr[c]);
+                                }
+                        const int64_t osp = (od * g.out[1] + oh) * g.out[2] + ow;
+                        const double sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+                        y[cl ? (n * out_sp + osp) * OC + oc : (n * OC + oc) * out_sp + osp] =
+                            float(apply_activation(p, sum));
                     }
         }
 }
 
-Deviation deviation_from_reference(const Problem& p, const float* x, const float* w,
-                                   const float* b, const float* got, const float* want) {
-    const size_t n_out = size_t(p.output_elems());
-    std::vector<float> own_want;
-    if (!want) {
-        own_want.resize(n_out);
-        reference_conv_transpose(p, x, w, b, own_want.data());
-        want = own_want.data();
-    }
-    // The term magnitudes: the same sums over |x|, |w|, |b|, without activation.
+std::vector<float> reference_magnitudes(const Problem& p, const float* x, const float* w,
+                                        const float* b, int threads) {
     auto abs_copy = [](const float* v, int64_t n) {
         std::vector<float> a(static_cast<size_t>(n));
         for (int64_t i = 0; i < n; ++i) a[size_t(i)] = std::fabs(v[i]);
@@ -124,24 +128,40 @@ Deviation deviation_from_reference(const Problem& p, const float* x, const float
     abs_p.activation = Activation::none;
     std::vector<float> ax = abs_copy(x, p.input_elems()), aw = abs_copy(w, p.weight_elems());
     std::vector<float> ab = b ? abs_copy(b, p.out_channels) : std::vector<float>{};
-    std::vector<float> mag(n_out);
-    reference_conv_transpose(abs_p, ax.data(), aw.data(), b ? ab.data() : nullptr, mag.data());
+    std::vector<float> mag(static_cast<size_t>(p.output_elems()));
+    reference_conv_transpose(abs_p, ax.data(), aw.data(), b ? ab.data() : nullptr, mag.data(),
+                             threads);
+    return mag;
+}
 
+Deviation deviation(const float* got, const float* want, const float* magnitudes, int64_t n) {
     Deviation d;
-    for (size_t i = 0; i < n_out; ++i) {
+    for (int64_t i = 0; i < n; ++i) {
         double err = std::fabs(double(got[i]) - double(want[i]));
-        double scale = double(mag[i]) + std::fabs(double(want[i]));
+        double scale = double(magnitudes[i]) + std::fabs(double(want[i]));
         double rel = scale > 0 ? err / scale : (err > 0 ? INFINITY : 0.0);
         if (std::isnan(err)) rel = err = INFINITY;  // NaN never passes
         if (err > d.max_abs) d.max_abs = err;
         if (d.worst < 0 || rel > d.max_rel) {
             d.max_rel = rel;
-            d.worst = int64_t(i);
+            d.worst = i;
             d.got = got[i];
             d.want = want[i];
         }
     }
     return d;
+}
+
+Deviation deviation_from_reference(const Problem& p, const float* x, const float* w,
+                                   const float* b, const float* got, const float* want) {
+    std::vector<float> own_want;
+    if (!want) {
+        own_want.resize(static_cast<size_t>(p.output_elems()));
+        reference_conv_transpose(p, x, w, b, own_want.data());
+        want = own_want.data();
+    }
+    std::vector<float> mag = reference_magnitudes(p, x, w, b);
+    return deviation(got, want, mag.data(), p.output_elems());
 }
 
 }  // namespace tconv

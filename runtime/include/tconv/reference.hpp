@@ -2,6 +2,8 @@
 // every fast path is tested against.
 #pragma once
 
+#include <vector>
+
 #include "tconv/problem.hpp"
 
 namespace tconv {
@@ -13,15 +15,21 @@ namespace tconv {
 void reference_conv_transpose(const Problem& p, const float* x, const float* w, const float* b,
                               float* y, int threads = 0);
 
-// How far `got` is from the reference on the same data. The relative error of an element is
-// |got - want| / (sum of |x*w| over its terms + |bias| + |want|): a scale-free measure that stays
-// meaningful where terms cancel. `want` may be given to skip recomputing the reference.
+// How far `got` is from the reference. The relative error of an element is
+// |got - want| / (magnitude + |want|), where its magnitude is the sum of |x*w| over its terms plus
+// |bias|: a scale-free measure that stays meaningful where terms cancel.
 struct Deviation {
     double max_abs = 0;
     double max_rel = 0;
     int64_t worst = -1;  // index of the element with the largest relative error, -1 if none
     double got = 0, want = 0;  // at `worst`
 };
+
+// The magnitudes of every output element (the reference on |x|, |w|, |b|, no activation).
+std::vector<float> reference_magnitudes(const Problem& p, const float* x, const float* w,
+                                        const float* b, int threads = 0);
+Deviation deviation(const float* got, const float* want, const float* magnitudes, int64_t n);
+// Both steps, computing the reference when `want` is null.
 Deviation deviation_from_reference(const Problem& p, const float* x, const float* w,
                                    const float* b, const float* got, const float* want = nullptr);
 

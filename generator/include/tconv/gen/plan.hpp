@@ -27,17 +27,30 @@ using KernelFn = void (*)(const KernelArgs*);
 int vector_length(Isa isa);  // floats per vector register
 int vector_registers(Isa isa);
 
+// Channel-vectorised (lanes = output channels, ALGORITHM.md shape A) or spatial-vectorised
+// (lanes = consecutive outputs of a row, shape B, for few output channels).
+enum class KernelShape { channel_vec, spatial_vec };
+
+// The taps along W of one W phase (spatial_vec kernels run every W phase of a row).
+struct WPhaseTaps {
+    int count = 0;
+    int64_t c0 = 0, cstep = 0;
+    bool operator==(const WPhaseTaps&) const = default;
+};
+
 // Everything that changes the emitted bytes of a channel-vectorised kernel (and nothing else,
 // apart from the layer's kernel/stride/dilation, kept to name the kernel): the cache key.
 struct KernelDesc {
+    KernelShape shape = KernelShape::channel_vec;
     Isa isa = Isa::avx512;
     int rank = 2;
     Dim3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};
-    int ur = 1;       // outputs along W in the register tile
-    int n_oc = 1;     // vectors of output channels in the register tile
+    int ur = 1;       // channel_vec: outputs along W in the tile; spatial_vec: vectors of m
+    int n_oc = 1;     // channel_vec: vectors of output channels; spatial_vec: output channels
     int oc_tail = 0;  // lanes stored from the last vector (vlen when it is full)
     int64_t ic_block = 0;   // input channels per block (inner run-time loop)
     int64_t ic_blocks = 0;  // blocks (outer run-time loop); the last is zero-padded
+    int ic_unroll = 1;      // channels per inner-loop iteration (divides ic_block)
     std::array<int, 3> taps{0, 0, 0};  // taps per dim in this phase (all 0: bias only)
     Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
     Dim3 x_stride{0, 0, 0};            // input buffer strides in floats: plane, row, pixel
@@ -46,6 +59,10 @@ struct KernelDesc {
     bool bias = false;
     Activation activation = Activation::none;
     float negative_slope = 0.0f;
+    // spatial_vec only: taps along W per W phase (taps[2], c0[2], cstep[2] unused), and the
+    // row buffer's floats between output channels.
+    std::vector<WPhaseTaps> w_phases;
+    int64_t y_oc_stride = 0;
 
     int taps_total() const { return taps[0] * taps[1] * taps[2]; }
     bool operator==(const KernelDesc&) const = default;
@@ -78,7 +95,15 @@ struct PhasePlan {
     int64_t taps_total() const { return has_taps() ? int64_t(taps[0].count) * taps[1].count * taps[2].count : 0; }
 };
 
+// spatial_vec: the kernels and weights of the output rows of one (r_d, r_h).
+struct RowPhasePlan {
+    int kernel[2] = {-1, -1};  // [full oc block, last block]; -1 when no row has this phase
+    int64_t w_offset = 0;      // floats: packed weights [oc block][ic][r_w][tap][oc]
+    int64_t taps = 0;          // taps summed over the W phases
+};
+
 struct Plan {
+    KernelShape shape = KernelShape::channel_vec;
     Isa isa = Isa::avx512;
     int vlen = 16;
     Layout layout = Layout::channels_first;
@@ -93,7 +118,15 @@ struct Plan {
     int64_t oc_blocks = 0;       // ceil(oc_vectors / n_oc); the last may hold fewer vectors
     int n_oc_last = 0;           // vectors in the last oc block
     int64_t row_pitch = 0;       // channels_first: floats per pixel of the per-row output buffer
+    // Rows are split into chunks of w_chunk phase outputs m (a multiple of ur), so a chunk's
+    // input stays in L2 while every oc block reads it; chunk c holds outputs
+    // [S_w * c * w_chunk, S_w * (c + 1) * w_chunk).
+    int64_t w_chunk = 0, w_chunks = 1;
     std::vector<PhasePlan> phases;  // index (r_d * S_h + r_h) * S_w + r_w
+    // spatial_vec: rows of W outputs computed in tiles of ur*vlen m's from row_m0 into a row
+    // buffer [oc][row_len] (o = S_w*m + r - pb sits at S_w*(m - row_m0) + r).
+    int64_t row_m0 = 0, row_tiles = 0, row_len = 0;
+    std::vector<RowPhasePlan> row_phases;  // index r_d * S_h + r_h
     std::vector<KernelDesc> kernels;
     int64_t packed_weight_floats = 0;
     int64_t packed_bias_floats = 0;
@@ -104,8 +137,16 @@ struct Plan {
     }
 };
 
-// Plans the channel-vectorised path for `isa`; returns false with `why_not` when it declines.
-bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not);
+// Overrides of the planner's choices, for tests and tuning (0: the planner decides).
+struct PlanOverrides {
+    int ur = 0, n_oc = 0;
+    int shape = 0;  // 1: channel_vec, 2: spatial_vec
+};
+
+// Plans the channel-vectorised path for `isa`; returns false with `why_not` when it declines
+// (or when an override does not fit the register budget).
+bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
+          const PlanOverrides& overrides = {});
 
 // Packs PyTorch-layout weights [IC, OC, *K] into the order the kernels stream them, and the
 // bias padded to whole vectors (zeros without bias). Sizes: packed_weight/bias_floats.

@@ -1,0 +1,17 @@
+// The kernel emitters, one per kernel shape, each instantiated for AVX-512 and AVX2. They
+// return the code still writable; generate() makes it read+execute.
+#pragma once
+
+#include <memory>
+
+#include "isa_traits.hpp"
+#include "tconv/gen/plan.hpp"
+
+namespace tconv::gen {
+
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec(const KernelDesc& d);
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec(const KernelDesc& d);
+
+}  // namespace tconv::gen

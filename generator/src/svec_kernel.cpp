@@ -1,0 +1,229 @@
+// The spatial-vectorised kernel (ALGORITHM.md, shape B) for layers with few output channels:
+// lanes hold consecutive phase outputs m of one row, one accumulator per (channel, W phase,
+// vector of m); every W phase of the row in one kernel, so after the taps the phases are
+// interleaved in registers (permutes under masks) into contiguous outputs.
+#include <cassert>
+#include <cstddef>
+#include <map>
+#include <vector>
+
+#include "emitters.hpp"
+#include "vector_math.hpp"
+
+namespace tconv::gen {
+
+namespace {
+
+template <class T>
+class SvecGenerator : public Xbyak::CodeGenerator {
+    using Vmm = typename T::Vmm;
+
+  public:
+    SvecGenerator(const KernelDesc& d, size_t max_bytes)
+        : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d) {}
+
+    void generate() {
+        load_args();
+        Xbyak::Label l_tile;
+        L(l_tile);
+        zero_accumulators();
+        if (has_taps()) accumulate_taps();
+        epilogue();
+        add(reg_x, int(d_.ur * T::vlen * 4));
+        add(reg_y, int(phases() * d_.ur * T::vlen * 4));
+        dec(reg_blocks);
+        jnz(l_tile, T_NEAR);
+        vzeroupper();
+        ret();
+        math_.emit_constants();
+        emit_interleave_table();
+    }
+
+  private:
+    const KernelDesc& d_;
+    VectorMath<T> math_;
+    Xbyak::Label l_interleave_;
+    // General registers: caller-saved only.
+    const Xbyak::Reg64 reg_args = rdi;    // const KernelArgs*
+    const Xbyak::Reg64 reg_x = rsi;       // input (channel 0) at the tile's first m
+    const Xbyak::Reg64 reg_xi = rdx;      // input at the current channel
+    const Xbyak::Reg64 reg_w = rcx;       // packed scalar weights at the current channel
+    const Xbyak::Reg64 reg_y = r8;        // row buffer at the tile's first output
+    const Xbyak::Reg64 reg_bias = r9;     // bias of the block's first channel
+    const Xbyak::Reg64 reg_ic = r10;      // input channels left
+    const Xbyak::Reg64 reg_blocks = r11;  // tiles left
+    const Xbyak::Reg32 reg_mask = eax;    // epilogue: opmask bits
+
+    int phases() const { return int(d_.w_phases.size()); }
+    int accumulators() const { return d_.n_oc * phases() * d_.ur; }
+    bool has_taps() const {
+        for (const WPhaseTaps& t : d_.w_phases)
+            if (t.count > 0) return true;
+        return false;
+    }
+    Vmm vmm_acc(int oc, int r, int j) const {
+        assert(oc < d_.n_oc && r < phases() && j < d_.ur);
+        return Vmm((oc * phases() + r) * d_.ur + j);
+    }
+    // Loop: the tile's input vectors, then (AVX2) the broadcast weight.
+    Vmm vmm_x(int j) const {
+        assert(j < d_.ur && accumulators() + j < T::registers);
+        return Vmm(accumulators() + j);
+    }
+    Vmm vmm_wei() const {
+        assert(accumulators() + d_.ur < T::registers);
+        return Vmm(accumulators() + d_.ur);
+    }
+    // Epilogue scratch.
+    Vmm vmm_tmp(int i) const {
+        assert(accumulators() + i < T::registers);
+        return Vmm(accumulators() + i);
+    }
+
+    // Reads reg_args; writes reg_x, reg_y, reg_bias, reg_blocks.
+    void load_args() {
+        mov(reg_x, ptr[reg_args + offsetof(KernelArgs, x)]);
+        mov(reg_y, ptr[reg_args + offsetof(KernelArgs, y)]);
+        mov(reg_bias, ptr[reg_args + offsetof(KernelArgs, bias)]);
+        mov(reg_blocks, ptr[reg_args + offsetof(KernelArgs, blocks)]);
+    }
+
+    void zero_accumulators() {
+        for (int i = 0; i < accumulators(); ++i) math_.vzero(Vmm(i));
+    }
+
+    // The channel loop with every (W phase, tap) unrolled inside. Taps of different W phases
+    // at the same input offset share one load of the input vectors. Clobbers reg_xi, reg_w,
+    // reg_ic, the input and weight registers; updates the accumulators.
+    void accumulate_taps() {
+        mov(reg_w, ptr[reg_args + offsetof(KernelArgs, w)]);
+        mov(reg_xi, reg_x);
+        mov(reg_ic, d_.ic_blocks);
+        Xbyak::Label l_ic;
+        L(l_ic);
+        // Packed order per channel: [r_w][td][th][tw][oc]; first scalar of each W phase.
+        std::vector<int64_t> phase_base;
+        int64_t scalars = 0;
+        for (const WPhaseTaps& wp : d_.w_phases) {
+            phase_base.push_back(scalars);
+            scalars += int64_t(d_.taps[0]) * d_.taps[1] * wp.count * d_.n_oc;
+        }
+        for (int td = 0; td < d_.taps[0]; ++td)
+            for (int th = 0; th < d_.taps[1]; ++th) {
+                // (input offset c along W) -> the (phase, tap) pairs reading it.
+                std::map<int64_t, std::vector<std::pair<int, int>>> readers;
+                for (int r = 0; r < phases(); ++r) {
+                    const WPhaseTaps& wp = d_.w_phases[size_t(r)];
+                    for (int tw = 0; tw < wp.count; ++tw) readers[wp.c0 + tw * wp.cstep].push_back({r, tw});
+                }
+                const int64_t cd = d_.c0[0] + td * d_.cstep[0];
+                const int64_t ch = d_.c0[1] + th * d_.cstep[1];
+                for (const auto& [cw, list] : readers) {
+                    const int64_t shift =
+                        -(cd * d_.x_stride[0] + ch * d_.x_stride[1] + cw * d_.x_stride[2]);
+                    for (int j = 0; j < d_.ur; ++j)
+                        vmovups(vmm_x(j), ptr[reg_xi + int((shift + j * T::vlen) * 4)]);
+                    for (const auto& [r, tw] : list) {
+                        const int count = d_.w_phases[size_t(r)].count;
+                        const int64_t tap = (int64_t(td) * d_.taps[1] + th) * count + tw;
+                        fma_tap(r, phase_base[size_t(r)] + tap * d_.n_oc);
+                    }
+                }
+            }
+        add(reg_w, int(scalars * 4));
+        add(reg_xi, int(d_.x_block_stride * 4));
+        dec(reg_ic);
+        jnz(l_ic, T_NEAR);
+    }
+
+    // FMAs of one tap of W phase r into its accumulators: the input vectors are loaded, the
+    // n_oc weights start at scalar `scalar` of the channel.
+    void fma_tap(int r, int64_t scalar) {
+        for (int oc = 0; oc < d_.n_oc; ++oc) {
+            if constexpr (T::isa == Isa::avx512) {
+                const auto w = ptr_b[reg_w + int((scalar + oc) * 4)];
+                for (int j = 0; j < d_.ur; ++j) vfmadd231ps(vmm_acc(oc, r, j), vmm_x(j), w);
+            } else {
+                vbroadcastss(vmm_wei(), ptr[reg_w + int((scalar + oc) * 4)]);
+                for (int j = 0; j < d_.ur; ++j) vfmadd231ps(vmm_acc(oc, r, j), vmm_x(j), vmm_wei());
+            }
+        }
+    }
+
+    // Bias and activation in place, then per (channel, vector of m) the W phases interleaved
+    // into phases() contiguous output vectors. Clobbers the temps, reg_mask, k2.
+    void epilogue() {
+        for (int oc = 0; oc < d_.n_oc; ++oc)
+            for (int r = 0; r < phases(); ++r)
+                for (int j = 0; j < d_.ur; ++j) {
+                    const Vmm acc = vmm_acc(oc, r, j);
+                    if (d_.bias) {
+                        if constexpr (T::isa == Isa::avx512) {
+                            vaddps(acc, acc, ptr_b[reg_bias + oc * 4]);
+                        } else {
+                            vbroadcastss(vmm_tmp(0), ptr[reg_bias + oc * 4]);
+                            vaddps(acc, acc, vmm_tmp(0));
+                        }
+                    }
+                    math_.activation(acc, [this](int i) { return vmm_tmp(i); });
+                }
+        const int S = phases();
+        const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2);
+        for (int oc = 0; oc < d_.n_oc; ++oc)
+            for (int j = 0; j < d_.ur; ++j)
+                for (int q = 0; q < S; ++q) {
+                    // Output lane l of vector q is o = q*VL + l: phase o % S, lane o / S.
+                    vmovups(idx, ptr[rip + l_interleave_ + q * T::vlen * 4]);
+                    vpermps(out, idx, vmm_acc(oc, 0, j));
+                    for (int r = 1; r < S; ++r) {
+                        uint32_t mask = 0;
+                        for (int l = 0; l < T::vlen; ++l)
+                            if ((q * T::vlen + l) % S == r) mask |= 1u << l;
+                        if (!mask) continue;
+                        if constexpr (T::opmask) {
+                            mov(reg_mask, mask);
+                            kmovw(k2, reg_mask);
+                            vpermps(out | k2, idx, vmm_acc(oc, r, j));
+                        } else {
+                            vpermps(part, idx, vmm_acc(oc, r, j));
+                            vblendps(out, out, part, uint8_t(mask));
+                        }
+                    }
+                    const int64_t off = oc * d_.y_oc_stride + (j * S + q) * T::vlen;
+                    vmovups(ptr[reg_y + int(off * 4)], out);
+                }
+    }
+
+    // Per output vector q: lane l reads lane (q*VL + l) / S of its phase's accumulator.
+    void emit_interleave_table() {
+        align(64);
+        L(l_interleave_);
+        const int S = phases();
+        for (int q = 0; q < S; ++q)
+            for (int l = 0; l < T::vlen; ++l) dd(uint32_t((q * T::vlen + l) / S));
+    }
+};
+
+size_t code_bound(const KernelDesc& d) {
+    size_t taps = 0;
+    for (const WPhaseTaps& t : d.w_phases) taps += size_t(d.taps[0] * d.taps[1] * t.count);
+    const size_t S = d.w_phases.size();
+    const size_t per_tap = size_t(d.ur + d.n_oc * (d.ur + 1));
+    const size_t epilogue = size_t(d.n_oc * d.ur) * S * (48 + 4 * S);
+    const size_t instructions = taps * per_tap + epilogue + 64;
+    return instructions * 12 + size_t(Const::count) * 64 + S * 64 + 4096;
+}
+
+}  // namespace
+
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec(const KernelDesc& d) {
+    auto g = std::make_unique<SvecGenerator<T>>(d, code_bound(d));
+    g->generate();
+    return g;
+}
+
+template std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec<Avx512Traits>(const KernelDesc&);
+template std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec<Avx2Traits>(const KernelDesc&);
+
+}  // namespace tconv::gen
