@@ -193,7 +193,8 @@ options:
   --threads N          threads for every contender (default: all cores)
   --layout L           run every layer as channels_first or channels_last
                        (default: each layer's own layout)
-  --isa ISA            cap tconv's ISA and the peak probe: avx512, avx2 or scalar
+  --isa ISA            cap the ISA of tconv, oneDNN and the peak probe: avx512, avx2
+                       or scalar (oneDNN's floor is SSE4.1; XNNPACK is not capped)
   --min-time SECONDS   timed runs per contender and layer add up to at least this
                        (at least 5 runs; default 0.2)
   --layer NAME         only the layer(s) with this name (repeatable)
@@ -236,8 +237,10 @@ int bench_command(const std::vector<std::string>& argv) {
     run.cpu_model = cpu_info().model;
     run.min_time = args.min_time;
     run.peak_gflops = measure_fma_peak(run.isa, run.threads);
-    if (args.peers)
+    if (args.peers) {
         for (const Peer& peer : all_peers()) run.peer_names.push_back(peer.name);
+        if (args.isa) run.peer_isa = cap_onednn_isa(*args.isa);
+    }
 
     TimingPolicy policy;
     policy.min_time = args.min_time;

@@ -54,6 +54,9 @@ struct Peer {
 const std::vector<Peer>& all_peers();
 
 PeerSetup create_onednn(const PeerLayer& layer);
+// Caps oneDNN's ISA like tconv's (before any oneDNN primitive exists); returns what was done,
+// for the table's header, or "" when oneDNN is not in this build.
+std::string cap_onednn_isa(Isa isa);
 PeerSetup create_xnnpack(const PeerLayer& layer);
 
 }  // namespace tconv::bench

@@ -54,6 +54,7 @@ struct BenchRun {
     std::optional<double> peak_gflops;  // nullopt for scalar
     double min_time = 0;
     std::vector<std::string> peer_names;  // columns; empty with --no-peers
+    std::string peer_isa;                 // how the peers' ISA was capped, if at all
     std::vector<LayerResult> layers;
 };
 

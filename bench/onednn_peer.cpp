@@ -182,12 +182,24 @@ PeerSetup create_onednn(const PeerLayer& layer) {
     return out;
 }
 
+std::string cap_onednn_isa(Isa isa) {
+    // oneDNN has no scalar mode; SSE4.1 is its floor. No f32 code above AVX-512 to cap.
+    const dnnl::cpu_isa cap = isa == Isa::avx512 ? dnnl::cpu_isa::all
+                              : isa == Isa::avx2 ? dnnl::cpu_isa::avx2
+                                                 : dnnl::cpu_isa::sse41;
+    const char* name = isa == Isa::avx512 ? "avx512" : isa == Isa::avx2 ? "avx2" : "sse41";
+    if (dnnl::set_max_cpu_isa(cap) != dnnl::status::success)
+        return "oneDNN could not be capped (already initialised)";
+    return std::string("oneDNN capped at ") + name;
+}
+
 }  // namespace tconv::bench
 
 #else
 
 namespace tconv::bench {
 PeerSetup create_onednn(const PeerLayer&) { return {{}, "not in this build"}; }
+std::string cap_onednn_isa(Isa) { return ""; }
 }  // namespace tconv::bench
 
 #endif

@@ -55,10 +55,10 @@ class FmaLoop : public Xbyak::CodeGenerator {
 using LoopFn = void (*)(uint64_t);
 
 // Seconds of CPU time the slowest of `threads` threads, started together, took to run
-// `iterations`. CPU time rather than wall time: on a machine shared with other work a thread
+// `iterations`; `team` receives how many threads OpenMP actually started. CPU time rather than wall time: on a machine shared with other work a thread
 // that is descheduled for a while would otherwise lower the peak, and the peak is meant to say
 // what the cores can do.
-double run_parallel(LoopFn fn, uint64_t iterations, int threads) {
+double run_parallel(LoopFn fn, uint64_t iterations, int threads, int& team) {
     std::vector<double> seconds(size_t(threads), 0.0);
     auto cpu_seconds = [] {
         timespec ts{};
@@ -67,7 +67,8 @@ double run_parallel(LoopFn fn, uint64_t iterations, int threads) {
     };
 #pragma omp parallel num_threads(threads)
     {
-#pragma omp barrier
+#pragma omp single
+        team = omp_get_num_threads();  // the implied barrier starts all threads together
         const double t0 = cpu_seconds();
         fn(iterations);
         seconds[size_t(omp_get_thread_num())] = cpu_seconds() - t0;
@@ -92,16 +93,16 @@ std::optional<double> measure_fma_peak(Isa isa, int threads) {
     const double flops_per_iter =
         2.0 * (zmm ? 16 : 8) * code.chains() * FmaLoop::kUnroll;
 
-    // Many short trials (~5 ms), keeping the best: on a shared machine some trial runs without
-    // being descheduled, which a few long trials rarely do. The first trials also let the
-    // clock ramp up.
+    // Many short trials (~5 ms), keeping the best: the first ones let the clock ramp up, and
+    // the best is the least disturbed by other work on the machine.
     uint64_t iters = 20000;
-    const double calib = run_parallel(fn, iters, threads);
+    int team = threads;
+    const double calib = run_parallel(fn, iters, threads, team);
     iters = std::max<uint64_t>(1000, uint64_t(double(iters) * 0.005 / std::max(calib, 1e-6)));
     double best = 0;
     for (int trial = 0; trial < 30; ++trial) {
-        const double s = run_parallel(fn, iters, threads);
-        best = std::max(best, flops_per_iter * double(iters) * threads / s * 1e-9);
+        const double s = run_parallel(fn, iters, threads, team);
+        best = std::max(best, flops_per_iter * double(iters) * team / s * 1e-9);
     }
     return best;
 }

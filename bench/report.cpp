@@ -143,8 +143,9 @@ std::string header_lines(const BenchRun& run, const std::string& prefix) {
                                          *run.peak_gflops, to_string(run.isa), run.threads,
                                          run.threads == 1 ? "" : "s")
                            : std::string("n/a (scalar)");
-    return fmt::format("{}CPU: {}\n{}threads: {}, ISA cap: {}, peak: {}\n", prefix, run.cpu_model,
-                       prefix, run.threads, to_string(run.isa), peak);
+    return fmt::format("{}CPU: {}\n{}threads: {}, ISA cap: {}{}, peak: {}\n", prefix,
+                       run.cpu_model, prefix, run.threads, to_string(run.isa),
+                       run.peer_isa.empty() ? "" : " (" + run.peer_isa + ")", peak);
 }
 
 // Notes below the table: why a peer is n/a or WRONG, and what its timing means, each text once
@@ -294,6 +295,7 @@ std::string format_json(const BenchRun& run, const Summary& summary) {
     json doc = {{"cpu", run.cpu_model},
                 {"threads", run.threads},
                 {"isa", to_string(run.isa)},
+                {"peer_isa", run.peer_isa},
                 {"peak_gflops", opt(run.peak_gflops)},
                 {"min_time_s", run.min_time},
                 {"layers", layers},

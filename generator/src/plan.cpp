@@ -6,68 +6,15 @@
 
 #include <algorithm>
 #include <limits>
-#include <map>
-#include <numeric>
+
+#include "plan_util.hpp"
 
 namespace tconv::gen {
 
 int vector_length(Isa isa) { return isa == Isa::avx512 ? 16 : isa == Isa::avx2 ? 8 : 1; }
 int vector_registers(Isa isa) { return isa == Isa::avx512 ? 32 : 16; }
 
-namespace {
-
-int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
-int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
-
-Dim3 canonical(const Problem& p, const Dims& d, int64_t fill) {
-    Dim3 c{fill, fill, fill};
-    for (int i = 0; i < p.rank; ++i) c[size_t(3 - p.rank + i)] = d[size_t(i)];
-    return c;
-}
-
-// Taps of residue r along one dimension (ALGORITHM.md: k*D ≡ r mod S, c_k = (k*D - r) / S).
-TapAxis tap_axis(int64_t k, int64_t s, int64_t d, int64_t r) {
-    TapAxis a;
-    for (int64_t k0 = 0; k0 < k; ++k0) {
-        if ((k0 * d - r) % s != 0) continue;
-        a.k0 = k0;
-        a.kstep = s / std::gcd(d, s);
-        a.c0 = (k0 * d - r) / s;
-        a.cstep = a.kstep * d / s;
-        a.count = int((k - 1 - k0) / a.kstep + 1);
-        break;
-    }
-    return a;
-}
-
-// Vector registers the epilogue needs besides the accumulators (see emit_activation.hpp).
-int activation_temps(Activation a) {
-    switch (a) {
-        case Activation::none:
-        case Activation::relu: return 0;
-        case Activation::leaky_relu: return 1;
-        case Activation::sigmoid:
-        case Activation::tanh: return 4;
-    }
-    return 4;
-}
-
-// Unrolls the channel loop of a block as far as ~512 FMAs of code: removes the loop overhead
-// from short bodies (one tap, small tiles) without bloating long ones.
-int ic_unroll(int64_t ic_block, int64_t fmas_per_channel) {
-    int best = 1;
-    for (int u = 1; u <= ic_block; ++u)
-        if (ic_block % u == 0 && u * fmas_per_channel <= 512) best = u;
-    return best;
-}
-
-std::string dims_string(const Problem& p, const Dim3& d) {
-    std::string s;
-    for (int i = 3 - p.rank; i < 3; ++i) s += (s.empty() ? "" : "x") + std::to_string(d[size_t(i)]);
-    return s;
-}
-
-}  // namespace
+using namespace detail;
 
 size_t KernelDescHash::operator()(const KernelDesc& d) const {
     size_t h = 1469598103934665603ull;
@@ -117,156 +64,6 @@ std::string kernel_name(const KernelDesc& d) {
     if (d.activation != Activation::none) n += "_" + std::string(to_string(d.activation));
     return n + "__" + std::string(to_string(d.isa));
 }
-
-namespace {
-
-// Registers a spatial_vec tile needs: accumulators oc x S_w phases x ur vectors, then ur input
-// vectors + 1 broadcast weight in the loop, or the interleave (output, index, permuted) /
-// activation temps after it.
-bool spatial_fits(int R, int n_oc, int64_t sw, int ur, Activation act) {
-    const int64_t acc = n_oc * sw * ur;
-    return acc + ur + 1 <= R && acc + std::max(3, activation_temps(act)) <= R;
-}
-
-// Shape B: lanes hold consecutive m of one output row; every W phase of the row in one kernel,
-// interleaved in registers into contiguous outputs. Fills the W halo, tiles and kernels.
-bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAxis>, 3>& axes,
-                  const std::array<std::vector<int64_t>, 3>& m_lo,
-                  const std::array<std::vector<int64_t>, 3>& m_count, const Dim3& kernel,
-                  const Dim3& dilation, const PlanOverrides& ov, std::string& why_not) {
-    const int R = vector_registers(pl.isa), VL = pl.vlen;
-    const int64_t SW = pl.stride[2];
-    pl.shape = KernelShape::spatial_vec;
-    // Output channels per tile: all of them when they fit with one vector of m per phase.
-    int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, pl.oc)) : int(pl.oc);
-    while (n > 1 && !spatial_fits(R, n, SW, 1, p.activation)) --n;
-    if (!spatial_fits(R, n, SW, 1, p.activation)) {
-        why_not = "a spatial tile does not fit the registers at this stride";
-        return false;
-    }
-    // W: every m of the row from the one producing o = 0.
-    const int64_t m0 = floor_div(pl.pad_begin[2], SW);
-    const int64_t m_last = floor_div(pl.out[2] - 1 + pl.pad_begin[2], SW);
-    const int64_t count = m_last - m0 + 1;
-    int ur = 1;
-    for (int u = 2; u <= 8; ++u)
-        if (spatial_fits(R, n, SW, u, p.activation) && (u - 1) * VL < count) ur = u;
-    if (ov.ur > 0) ur = ov.ur;
-    if (!spatial_fits(R, n, SW, ur, p.activation)) {
-        why_not = fmt::format("spatial tile ur={} x oc={} does not fit {} registers", ur, n, R);
-        return false;
-    }
-    pl.ur = ur;
-    pl.n_oc = n;
-    pl.oc_blocks = (pl.oc + n - 1) / n;
-    pl.n_oc_last = int(pl.oc - (pl.oc_blocks - 1) * n);
-    pl.row_m0 = m0;
-    pl.row_tiles = (count + ur * VL - 1) / (ur * VL);
-    pl.row_len = SW * pl.row_tiles * ur * VL;
-    const int64_t m_end = m0 + pl.row_tiles * ur * VL - 1;
-    int64_t lo = 0, hi = 0;
-    for (int64_t r = 0; r < SW; ++r) {
-        const TapAxis& a = axes[2][size_t(r)];
-        if (a.count == 0) continue;
-        lo = std::max(lo, a.c0 + (a.count - 1) * a.cstep - m0);
-        hi = std::max(hi, m_end - a.c0 - (pl.in[2] - 1));
-    }
-    pl.halo_lo[2] = lo;
-    pl.padded[2] = pl.in[2] + lo + hi;
-    // Channels-first buffer: one "block" per input channel.
-    pl.ic_block = 1;
-    pl.ic_blocks = pl.ic;
-    const Dim3 x_stride{pl.padded[1] * pl.padded[2], pl.padded[2], 1};
-    const int64_t chan = pl.padded[0] * x_stride[0];
-    if (double(chan) * double(pl.ic) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
-        why_not = "the padded input is too large for 32-bit displacements";
-        return false;
-    }
-
-    KernelDesc base;
-    base.shape = KernelShape::spatial_vec;
-    base.isa = pl.isa;
-    base.rank = p.rank;
-    base.kernel = kernel;
-    base.stride = pl.stride;
-    base.dilation = dilation;
-    base.ur = ur;
-    base.ic_block = 1;
-    base.ic_blocks = pl.ic;
-    base.ic_unroll = 1;
-    base.x_stride = x_stride;
-    base.x_block_stride = chan;
-    base.y_oc_stride = pl.row_len;
-    base.bias = p.bias;
-    base.activation = p.activation;
-    base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
-
-    int64_t w_off = 0;
-    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
-        for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
-            RowPhasePlan rp;
-            KernelDesc k = base;
-            const TapAxis &ad = axes[0][size_t(rd)], &ah = axes[1][size_t(rh)];
-            const bool dh = ad.count > 0 && ah.count > 0;
-            k.taps = {dh ? ad.count : 0, dh ? ah.count : 0, 0};
-            k.c0 = {ad.c0, ah.c0, 0};
-            k.cstep = {ad.count > 1 ? ad.cstep : 0, ah.count > 1 ? ah.cstep : 0, 0};
-            for (int64_t rw = 0; rw < SW; ++rw) {
-                const TapAxis& aw = axes[2][size_t(rw)];
-                WPhaseTaps t;
-                if (dh && aw.count > 0) t = {aw.count, aw.c0, aw.count > 1 ? aw.cstep : 0};
-                k.w_phases.push_back(t);
-                rp.taps += int64_t(k.taps[0]) * k.taps[1] * t.count;
-            }
-            rp.w_offset = w_off;
-            w_off += rp.taps * pl.ic * pl.oc;
-            if (m_count[0][size_t(rd)] * m_count[1][size_t(rh)] > 0) {
-                for (int last = 0; last < 2; ++last) {
-                    if (!last && pl.oc_blocks < 2) continue;
-                    k.n_oc = last ? pl.n_oc_last : pl.n_oc;
-                    rp.kernel[last] = -1;
-                    for (size_t i = 0; i < pl.kernels.size(); ++i)
-                        if (pl.kernels[i] == k) rp.kernel[last] = int(i);
-                    if (rp.kernel[last] < 0) {
-                        pl.kernels.push_back(k);
-                        rp.kernel[last] = int(pl.kernels.size() - 1);
-                    }
-                }
-            }
-            pl.row_phases.push_back(rp);
-        }
-    pl.packed_weight_floats = w_off;
-    pl.packed_bias_floats = pl.oc;
-    (void)m_lo;
-
-    pl.lines.push_back(fmt::format(
-        "spatial-vectorised: input {} x {} ch -> output {} x {} ch, {} stride phases",
-        dims_string(p, pl.in), pl.ic, dims_string(p, pl.out), pl.oc,
-        pl.stride[0] * pl.stride[1] * SW));
-    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
-        for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
-            const KernelDesc& k0 = base;
-            (void)k0;
-            std::string w;
-            for (int64_t rw = 0; rw < SW; ++rw)
-                w += (w.empty() ? "" : " ") + std::to_string(axes[2][size_t(rw)].count);
-            pl.lines.push_back(fmt::format("  rows r_d={} r_h={}: taps {}x{} x W phases ({}), {} taps",
-                                           rd, rh, axes[0][size_t(rd)].count,
-                                           axes[1][size_t(rh)].count, w,
-                                           pl.row_phases[size_t(rd * pl.stride[1] + rh)].taps));
-        }
-    pl.lines.push_back(fmt::format(
-        "tile {} x {} outputs of a row ({} W phases x {} vectors of m) x {} channels, {} tiles "
-        "per row; phases interleaved in registers (permutes), stored contiguously",
-        SW * ur * VL, n, SW, ur, n, pl.row_tiles));
-    pl.lines.push_back(fmt::format(
-        "loops: rows x oc blocks (threads) > W tiles > ic > taps (unrolled); input copied to a "
-        "zero-halo channels-first buffer {} x {} ch",
-        dims_string(p, pl.padded), pl.ic));
-    return true;
-}
-
-}  // namespace
 
 bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
           const PlanOverrides& overrides) {
@@ -320,7 +117,7 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         (overrides.shape == 0 && pl.oc * 2 <= pl.vlen &&
          spatial_fits(vector_registers(isa), 1, pl.stride[2], 1, p.activation));
     if (spatial) {
-        if (!plan_spatial(p, pl, axes, m_lo, m_count, kernel, dilation, overrides, why_not))
+        if (!plan_spatial(p, pl, axes, m_count, kernel, dilation, overrides, why_not))
             return false;
         out = std::move(pl);
         return true;
@@ -504,77 +301,6 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         pl.w_chunks, pl.w_chunk, wkb, dims_string(p, pl.padded), pl.ic_blocks, pl.ic_block));
     out = std::move(pl);
     return true;
-}
-
-namespace {
-
-// spatial_vec: per (r_d, r_h) and oc block, [ic][r_w][tap (d, h, w)][oc] scalars.
-void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packed) {
-    const int64_t K = p.kernel_spatial();
-    const Dim3 k3 = canonical(p, p.kernel, 1), d3 = canonical(p, p.dilation, 1);
-    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
-        for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
-            const RowPhasePlan& rp = pl.row_phases[size_t(rd * pl.stride[1] + rh)];
-            if (rp.taps == 0) continue;
-            const TapAxis ad = tap_axis(k3[0], pl.stride[0], d3[0], rd);
-            const TapAxis ah = tap_axis(k3[1], pl.stride[1], d3[1], rh);
-            for (int64_t b = 0; b < pl.oc_blocks; ++b) {
-                const int64_t n = b == pl.oc_blocks - 1 ? pl.n_oc_last : pl.n_oc, oc0 = b * pl.n_oc;
-                float* dst = packed + rp.w_offset + b * pl.ic * rp.taps * pl.n_oc;
-                for (int64_t ic = 0; ic < pl.ic; ++ic)
-                    for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
-                        const TapAxis aw = tap_axis(k3[2], pl.stride[2], d3[2], rw);
-                        for (int td = 0; td < ad.count; ++td)
-                            for (int th = 0; th < ah.count; ++th)
-                                for (int tw = 0; tw < aw.count; ++tw) {
-                                    const int64_t kd = ad.k0 + td * ad.kstep, kh = ah.k0 + th * ah.kstep,
-                                                  kw = aw.k0 + tw * aw.kstep;
-                                    for (int64_t j = 0; j < n; ++j)
-                                        *dst++ = w[(ic * pl.oc + oc0 + j) * K +
-                                                   (kd * k3[1] + kh) * k3[2] + kw];
-                                }
-                    }
-            }
-        }
-}
-
-}  // namespace
-
-void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packed) {
-    if (pl.shape == KernelShape::spatial_vec) return pack_spatial(p, pl, w, packed);
-    const int64_t VL = pl.vlen, icp = pl.ic_blocks * pl.ic_block, K = p.kernel_spatial();
-    const Dim3 k3 = canonical(p, p.kernel, 1);
-    std::fill(packed, packed + pl.packed_weight_floats, 0.0f);  // padded channels stay zero
-    // Input channel outermost: its [OC][K] slab of the source stays in cache while every
-    // phase, oc block and tap takes its part.
-    for (int64_t ic = 0; ic < pl.ic; ++ic) {
-        const float* src = w + ic * pl.oc * K;
-        for (const PhasePlan& ph : pl.phases) {
-            if (!ph.has_taps()) continue;
-            const int64_t taps = ph.taps_total();
-            for (int64_t b = 0; b < pl.oc_blocks; ++b) {
-                const int64_t nv = (b == pl.oc_blocks - 1) ? pl.n_oc_last : pl.n_oc;
-                const int64_t oc0 = b * pl.n_oc * VL, ocn = std::min(nv * VL, pl.oc - oc0);
-                float* dst = packed + ph.w_offset + b * icp * taps * pl.n_oc * VL + ic * taps * nv * VL;
-                int64_t t = 0;
-                for (int td = 0; td < ph.taps[0].count; ++td)
-                    for (int th = 0; th < ph.taps[1].count; ++th)
-                        for (int tw = 0; tw < ph.taps[2].count; ++tw, ++t) {
-                            const int64_t kd = ph.taps[0].k0 + td * ph.taps[0].kstep;
-                            const int64_t kh = ph.taps[1].k0 + th * ph.taps[1].kstep;
-                            const int64_t kw = ph.taps[2].k0 + tw * ph.taps[2].kstep;
-                            const float* s = src + oc0 * K + (kd * k3[1] + kh) * k3[2] + kw;
-                            float* v = dst + t * nv * VL;
-                            for (int64_t j = 0; j < ocn; ++j) v[j] = s[j * K];
-                        }
-            }
-        }
-    }
-}
-
-void pack_bias(const Problem& p, const Plan& pl, const float* b, float* packed) {
-    std::fill(packed, packed + pl.packed_bias_floats, 0.0f);
-    if (p.bias && b) std::copy(b, b + pl.oc, packed);
 }
 
 }  // namespace tconv::gen

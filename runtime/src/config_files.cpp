@@ -16,9 +16,13 @@ std::vector<std::string> config_files(const std::vector<std::string>& files_or_d
         if (fs::is_directory(arg, ec)) {
             std::vector<std::string> found;
             for (const auto& e : fs::directory_iterator(arg, ec))
-                if (e.path().extension() == ".json" && !e.is_directory()) found.push_back(e.path().string());
-            if (ec) throw Error(ErrorKind::io, arg + ": cannot list the directory: " + ec.message());
-            if (found.empty()) throw Error(ErrorKind::invalid_argument, arg + ": no *.json configs in this directory");
+                if (e.path().extension() == ".json" && !e.is_directory())
+                    found.push_back(e.path().string());
+            if (ec)
+                throw Error(ErrorKind::io, arg + ": cannot list the directory: " + ec.message());
+            if (found.empty())
+                throw Error(ErrorKind::invalid_argument,
+                            arg + ": no *.json configs in this directory");
             std::sort(found.begin(), found.end());
             files.insert(files.end(), found.begin(), found.end());
         } else if (fs::exists(arg, ec)) {

@@ -1,0 +1,159 @@
+// Shape B planning: lanes hold consecutive phase outputs m of one row, for layers with few
+// output channels.
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "plan_util.hpp"
+
+namespace tconv::gen::detail {
+
+// Registers a spatial_vec tile needs: accumulators oc x S_w phases x ur vectors, then ur input
+// vectors + 1 broadcast weight in the loop, or the interleave (output, index, permuted) /
+// activation temps after it.
+bool spatial_fits(int R, int n_oc, int64_t sw, int ur, Activation act) {
+    const int64_t acc = n_oc * sw * ur;
+    return acc + ur + 1 <= R && acc + std::max(3, activation_temps(act)) <= R;
+}
+
+// Shape B: lanes hold consecutive m of one output row; every W phase of the row in one kernel,
+// interleaved in registers into contiguous outputs. Fills the W halo, tiles and kernels.
+bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAxis>, 3>& axes,
+                  const std::array<std::vector<int64_t>, 3>& m_count, const Dim3& kernel,
+                  const Dim3& dilation, const PlanOverrides& ov, std::string& why_not) {
+    const int R = vector_registers(pl.isa), VL = pl.vlen;
+    const int64_t SW = pl.stride[2];
+    pl.shape = KernelShape::spatial_vec;
+    // Output channels per tile: all of them when they fit with one vector of m per phase.
+    int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, pl.oc)) : int(pl.oc);
+    while (n > 1 && !spatial_fits(R, n, SW, 1, p.activation)) --n;
+    if (!spatial_fits(R, n, SW, 1, p.activation)) {
+        why_not = "a spatial tile does not fit the registers at this stride";
+        return false;
+    }
+    // W: every m of the row from the one producing o = 0.
+    const int64_t m0 = floor_div(pl.pad_begin[2], SW);
+    const int64_t m_last = floor_div(pl.out[2] - 1 + pl.pad_begin[2], SW);
+    const int64_t count = m_last - m0 + 1;
+    int ur = 1;
+    for (int u = 2; u <= 8; ++u)
+        if (spatial_fits(R, n, SW, u, p.activation) && (u - 1) * VL < count) ur = u;
+    if (ov.ur > 0) ur = ov.ur;
+    if (!spatial_fits(R, n, SW, ur, p.activation)) {
+        why_not = fmt::format("spatial tile ur={} x oc={} does not fit {} registers", ur, n, R);
+        return false;
+    }
+    pl.ur = ur;
+    pl.n_oc = n;
+    pl.oc_blocks = (pl.oc + n - 1) / n;
+    pl.n_oc_last = int(pl.oc - (pl.oc_blocks - 1) * n);
+    pl.row_m0 = m0;
+    pl.row_tiles = (count + ur * VL - 1) / (ur * VL);
+    pl.row_len = SW * pl.row_tiles * ur * VL;
+    const int64_t m_end = m0 + pl.row_tiles * ur * VL - 1;
+    int64_t lo = 0, hi = 0;
+    for (int64_t r = 0; r < SW; ++r) {
+        const TapAxis& a = axes[2][size_t(r)];
+        if (a.count == 0) continue;
+        lo = std::max(lo, a.c0 + (a.count - 1) * a.cstep - m0);
+        hi = std::max(hi, m_end - a.c0 - (pl.in[2] - 1));
+    }
+    pl.halo_lo[2] = lo;
+    pl.padded[2] = pl.in[2] + lo + hi;
+    // Channels-first buffer: one "block" per input channel.
+    pl.ic_block = 1;
+    pl.ic_blocks = pl.ic;
+    const Dim3 x_stride{pl.padded[1] * pl.padded[2], pl.padded[2], 1};
+    const int64_t chan = pl.padded[0] * x_stride[0];
+    if (double(chan) * double(pl.ic) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
+        why_not = "the padded input is too large for 32-bit displacements";
+        return false;
+    }
+
+    KernelDesc base;
+    base.shape = KernelShape::spatial_vec;
+    base.isa = pl.isa;
+    base.rank = p.rank;
+    base.kernel = kernel;
+    base.stride = pl.stride;
+    base.dilation = dilation;
+    base.ur = ur;
+    base.ic_block = 1;
+    base.ic_blocks = pl.ic;
+    base.ic_unroll = 1;
+    base.x_stride = x_stride;
+    base.x_block_stride = chan;
+    base.y_oc_stride = pl.row_len;
+    base.bias = p.bias;
+    base.activation = p.activation;
+    base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
+
+    int64_t w_off = 0;
+    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
+        for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
+            RowPhasePlan rp;
+            KernelDesc k = base;
+            const TapAxis &ad = axes[0][size_t(rd)], &ah = axes[1][size_t(rh)];
+            const bool dh = ad.count > 0 && ah.count > 0;
+            k.taps = {dh ? ad.count : 0, dh ? ah.count : 0, 0};
+            k.c0 = {ad.c0, ah.c0, 0};
+            k.cstep = {ad.count > 1 ? ad.cstep : 0, ah.count > 1 ? ah.cstep : 0, 0};
+            for (int64_t rw = 0; rw < SW; ++rw) {
+                const TapAxis& aw = axes[2][size_t(rw)];
+                WPhaseTaps t;
+                if (dh && aw.count > 0) t = {aw.count, aw.c0, aw.count > 1 ? aw.cstep : 0};
+                k.w_phases.push_back(t);
+                rp.taps += int64_t(k.taps[0]) * k.taps[1] * t.count;
+            }
+            rp.w_offset = w_off;
+            w_off += rp.taps * pl.ic * pl.oc;
+            if (m_count[0][size_t(rd)] * m_count[1][size_t(rh)] > 0) {
+                for (int last = 0; last < 2; ++last) {
+                    if (!last && pl.oc_blocks < 2) continue;
+                    k.n_oc = last ? pl.n_oc_last : pl.n_oc;
+                    rp.kernel[last] = -1;
+                    for (size_t i = 0; i < pl.kernels.size(); ++i)
+                        if (pl.kernels[i] == k) rp.kernel[last] = int(i);
+                    if (rp.kernel[last] < 0) {
+                        pl.kernels.push_back(k);
+                        rp.kernel[last] = int(pl.kernels.size() - 1);
+                    }
+                }
+            }
+            pl.row_phases.push_back(rp);
+        }
+    pl.packed_weight_floats = w_off;
+    pl.packed_bias_floats = pl.oc;
+
+    pl.lines.push_back(fmt::format(
+        "spatial-vectorised: input {} x {} ch -> output {} x {} ch, {} stride phases",
+        dims_string(p, pl.in), pl.ic, dims_string(p, pl.out), pl.oc,
+        pl.stride[0] * pl.stride[1] * SW));
+    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
+        for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
+            std::string w;
+            for (int64_t rw = 0; rw < SW; ++rw)
+                w += (w.empty() ? "" : " ") + std::to_string(axes[2][size_t(rw)].count);
+            const std::string rows = p.rank == 3   ? fmt::format("rows r_d={} r_h={}", rd, rh)
+                                     : p.rank == 2 ? fmt::format("rows r_h={}", rh)
+                                                   : std::string("the row");
+            const std::string dh = p.rank == 3   ? fmt::format("{}x{} x ", axes[0][size_t(rd)].count,
+                                                               axes[1][size_t(rh)].count)
+                                   : p.rank == 2 ? fmt::format("{} x ", axes[1][size_t(rh)].count)
+                                                 : std::string();
+            pl.lines.push_back(fmt::format("  {}: taps {}W phases ({}), {} in all", rows, dh, w,
+                                           pl.row_phases[size_t(rd * pl.stride[1] + rh)].taps));
+        }
+    pl.lines.push_back(fmt::format(
+        "tile {} x {} outputs of a row ({} W phases x {} vectors of m) x {} channels, {} tiles "
+        "per row; phases interleaved in registers (permutes), stored contiguously",
+        SW * ur * VL, n, SW, ur, n, pl.row_tiles));
+    pl.lines.push_back(fmt::format(
+        "loops: rows x oc blocks (threads) > W tiles > ic > taps (unrolled); input copied to a "
+        "zero-halo channels-first buffer {} x {} ch",
+        dims_string(p, pl.padded), pl.ic));
+    return true;
+}
+
+
+}  // namespace tconv::gen::detail

@@ -1,0 +1,71 @@
+// Helpers shared by the planner's files (not part of the generator's interface).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "tconv/gen/plan.hpp"
+
+namespace tconv::gen::detail {
+
+inline int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+inline int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+inline Dim3 canonical(const Problem& p, const Dims& d, int64_t fill) {
+    Dim3 c{fill, fill, fill};
+    for (int i = 0; i < p.rank; ++i) c[size_t(3 - p.rank + i)] = d[size_t(i)];
+    return c;
+}
+
+// Taps of residue r along one dimension (ALGORITHM.md: k*D ≡ r mod S, c_k = (k*D - r) / S).
+inline TapAxis tap_axis(int64_t k, int64_t s, int64_t d, int64_t r) {
+    TapAxis a;
+    for (int64_t k0 = 0; k0 < k; ++k0) {
+        if ((k0 * d - r) % s != 0) continue;
+        a.k0 = k0;
+        a.kstep = s / std::gcd(d, s);
+        a.c0 = (k0 * d - r) / s;
+        a.cstep = a.kstep * d / s;
+        a.count = int((k - 1 - k0) / a.kstep + 1);
+        break;
+    }
+    return a;
+}
+
+// Vector registers the epilogue needs besides the accumulators (see vector_math.hpp).
+inline int activation_temps(Activation a) {
+    switch (a) {
+        case Activation::none:
+        case Activation::relu: return 0;
+        case Activation::leaky_relu: return 1;
+        case Activation::sigmoid:
+        case Activation::tanh: return 4;
+    }
+    return 4;
+}
+
+// Unrolls the channel loop of a block as far as ~512 FMAs of code: removes the loop overhead
+// from short bodies (one tap, small tiles) without bloating long ones.
+inline int ic_unroll(int64_t ic_block, int64_t fmas_per_channel) {
+    int best = 1;
+    for (int u = 1; u <= ic_block; ++u)
+        if (ic_block % u == 0 && u * fmas_per_channel <= 512) best = u;
+    return best;
+}
+
+inline std::string dims_string(const Problem& p, const Dim3& d) {
+    std::string s;
+    for (int i = 3 - p.rank; i < 3; ++i) s += (s.empty() ? "" : "x") + std::to_string(d[size_t(i)]);
+    return s;
+}
+
+// Shape B planning (plan_spatial.cpp).
+bool spatial_fits(int R, int n_oc, int64_t sw, int ur, Activation act);
+bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAxis>, 3>& axes,
+                  const std::array<std::vector<int64_t>, 3>& m_count, const Dim3& kernel,
+                  const Dim3& dilation, const PlanOverrides& ov, std::string& why_not);
+
+}  // namespace tconv::gen::detail
