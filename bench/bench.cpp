@@ -101,7 +101,7 @@ PeerResult prepare_peer(const Peer& peer, const PeerLayer& layer, const std::vec
 std::vector<BenchLayer> load_layers(const BenchArgs& args) {
     std::vector<BenchLayer> out;
     std::vector<bool> matched(args.layers.size(), false);
-    for (const std::string& file : expand_inputs(args.inputs)) {
+    for (const std::string& file : config_files(args.inputs)) {
         const Config config = load_config(file);
         for (Problem p : config.layers) {
             if (!args.layers.empty()) {

@@ -1,4 +1,4 @@
-// The options of `tconv bench`, parsed and checked; and the config files they name.
+// The options of `tconv bench`, parsed and checked.
 #pragma once
 
 #include <optional>
@@ -22,11 +22,8 @@ struct BenchArgs {
     bool help = false;
 };
 
-// Accepts `--opt value` and `--opt=value`. Throws Error(invalid_argument) naming the option.
+// Accepts `--opt value` and `--opt=value` (the CLI's parser). Throws Error(invalid_argument)
+// naming the option.
 BenchArgs parse_bench_args(const std::vector<std::string>& args);
-
-// Files as given, directories replaced by their *.json files in name order. Throws Error when a
-// path is missing or a directory holds no .json file.
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs);
 
 }  // namespace tconv::bench

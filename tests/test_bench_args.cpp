@@ -65,18 +65,20 @@ TEST_CASE("bench args: errors name the option and the value") {
     };
     const Case cases[] = {
         {{}, "no config given"},
-        {{"a.json", "--fast"}, "unknown option '--fast'"},
-        {{"a.json", "--threads"}, "--threads needs a value"},
-        {{"a.json", "--threads", "0"}, "got '0'"},
-        {{"a.json", "--threads", "2x"}, "got '2x'"},
-        {{"a.json", "--threads=-1"}, "got '-1'"},
-        {{"a.json", "--min-time", "-1"}, "--min-time expects seconds"},
-        {{"a.json", "--min-time", "nan"}, "got 'nan'"},
-        {{"a.json", "--isa", "sse"}, "--isa expects one of avx512, avx2, scalar, got 'sse'"},
-        {{"a.json", "--layout", "nchw"}, "channels_first, channels_last, got 'nchw'"},
-        {{"a.json", "--markdown=yes"}, "--markdown takes no value"},
-        {{"a.json", "--json="}, "--json needs a file name"},
-        {{"a.json", "--layer", ""}, "--layer needs a layer name"},
+        {{"a.json", "--fast"}, "unknown option --fast"},
+        {{"a.json", "--theads", "2"}, "(did you mean --threads?)"},
+        {{"a.json", "--threads"}, "option --threads needs a value"},
+        {{"a.json", "--threads", "0"}, "--threads 0: must be an integer from 1 to 1024"},
+        {{"a.json", "--threads", "2x"}, "--threads 2x:"},
+        {{"a.json", "--threads=-1"}, "--threads -1:"},
+        {{"a.json", "--threads", "1", "--threads", "2"}, "option --threads given twice"},
+        {{"a.json", "--min-time", "-1"}, "--min-time -1: must be a number from 0 to 3600"},
+        {{"a.json", "--min-time", "nan"}, "--min-time nan:"},
+        {{"a.json", "--isa", "sse"}, "--isa sse: must be avx512, avx2 or scalar"},
+        {{"a.json", "--layout", "nchw"}, "--layout nchw: must be one of channels_first, channels_last"},
+        {{"a.json", "--markdown=yes"}, "option --markdown takes no value"},
+        {{"a.json", "--json="}, "option --json needs a non-empty value"},
+        {{"a.json", "--layer", ""}, "option --layer needs a non-empty value"},
     };
     for (const Case& c : cases) {
         std::string joined;
@@ -87,25 +89,25 @@ TEST_CASE("bench args: errors name the option and the value") {
     }
 }
 
-TEST_CASE("bench inputs: directories expand to their sorted .json files") {
+TEST_CASE("config files: directories expand to their sorted .json files") {
     tconv::test::TempDir dir;
     dir.write("b.json", "{}");
     dir.write("a.json", "{}");
     dir.write("notes.txt", "");
     const std::string file = dir.write("single.cfg", "{}");
-    const auto files = expand_inputs({dir.path.string(), file});
+    const auto files = tconv::config_files({dir.path.string(), file});
     REQUIRE(files.size() == 3);
     CHECK(files[0] == dir.file("a.json"));
     CHECK(files[1] == dir.file("b.json"));
     CHECK(files[2] == file);  // a file named directly is taken whatever its extension
 }
 
-TEST_CASE("bench inputs: a missing path or a directory without configs is an error") {
+TEST_CASE("config files: a missing path or a directory without configs is an error") {
     tconv::test::TempDir dir;
-    CHECK_THROWS_WITH_AS(expand_inputs({dir.file("missing.json")}),
-                         doctest::Contains("does not exist"), Error);
-    CHECK_THROWS_WITH_AS(expand_inputs({dir.path.string()}), doctest::Contains("holds no .json"),
-                         Error);
+    CHECK_THROWS_WITH_AS(tconv::config_files({dir.file("missing.json")}),
+                         doctest::Contains("no such file or directory"), Error);
+    CHECK_THROWS_WITH_AS(tconv::config_files({dir.path.string()}),
+                         doctest::Contains("no *.json configs"), Error);
 }
 
 #endif

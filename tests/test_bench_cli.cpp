@@ -60,7 +60,7 @@ TEST_CASE("tconv bench usage errors exit 2 with a message") {
     CHECK(contains(none.err, "tconv: error: bench: no config given"));
     const auto bad = tconv::test::run_cli({"bench", "x.json", "--threads", "many"});
     CHECK(bad.exit_code == 2);
-    CHECK(contains(bad.err, "--threads expects a whole number"));
+    CHECK(contains(bad.err, "--threads many: must be an integer from 1 to 1024"));
 }
 
 #endif

@@ -174,3 +174,27 @@ TEST_CASE("cli: verify passes on valid layers and compile describes them") {
     CHECK(r.out.find("implementation:") != std::string::npos);
     CHECK(r.out.find("a: [1, 3, 5, 4] -> [1, 5, 10, 8]") != std::string::npos);
 }
+
+TEST_CASE("cli: compile --dump writes each kernel's code, named as the kernel") {
+    if (cpu_info().best_isa() == Isa::scalar) return;  // no JIT on this CPU: nothing to dump
+    Fixture f;
+    std::string cfg = f.dir.write("big.json", R"({"in_channels": 32, "out_channels": 32,
+        "input_size": [6, 6], "kernel_size": 4, "stride": 2, "padding": 1})");
+    std::string dump = f.dir.file("dump");
+    auto r = run_cli({"compile", cfg, "--dump", dump});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    int files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dump)) {
+        ++files;
+        const std::string name = e.path().stem().string();
+        CHECK(r.out.find("kernel: " + name) != std::string::npos);
+        CHECK(e.path().extension() == ".bin");
+        CHECK(std::filesystem::file_size(e.path()) > 64);
+    }
+    CHECK(files >= 1);
+    // A path that cannot be a directory: exit 2, nothing half-written.
+    std::string blocker = f.dir.write("file", "x");
+    r = run_cli({"compile", cfg, "--dump", blocker + "/sub"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--dump") != std::string::npos);
+}

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <sstream>
 
 #include "tconv/error.hpp"
 
@@ -24,6 +25,20 @@ std::string Args::required(const std::string& flag) const {
     return *v;
 }
 
+std::vector<std::string> Args::all(const std::string& flag) const {
+    auto it = lists.find(flag);
+    return it == lists.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::optional<std::string> Args::choice(const std::string& flag,
+                                        const std::vector<std::string>& allowed) const {
+    auto v = value(flag);
+    if (!v || std::find(allowed.begin(), allowed.end(), *v) != allowed.end()) return v;
+    std::string names;
+    for (const auto& a : allowed) names += (names.empty() ? "" : ", ") + a;
+    throw usage(command, flag + " " + *v + ": must be one of " + names);
+}
+
 std::optional<int> Args::threads() const {
     auto v = value("--threads");
     if (!v) return std::nullopt;
@@ -43,13 +58,16 @@ std::optional<Isa> Args::isa() const {
     throw usage(command, "--isa " + *v + ": must be avx512, avx2 or scalar");
 }
 
-std::optional<double> Args::positive_number(const std::string& flag) const {
+std::optional<double> Args::number(const std::string& flag, double lo, double hi) const {
     auto v = value(flag);
     if (!v) return std::nullopt;
     double d = 0;
     auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), d);
-    if (ec != std::errc() || end != v->data() + v->size() || !(d > 0) || d > 1e6)
-        throw usage(command, flag + " " + *v + ": must be a positive number");
+    if (ec != std::errc() || end != v->data() + v->size() || !(d >= lo && d <= hi)) {
+        std::ostringstream range;
+        range << lo << " to " << hi;
+        throw usage(command, flag + " " + *v + ": must be a number from " + range.str());
+    }
     return d;
 }
 
@@ -111,7 +129,8 @@ Args parse_args(const std::string& command, const std::vector<std::string>& argv
             throw usage(command, "unknown option " + name +
                                      (hint.empty() ? "" : " (did you mean " + hint + "?)"));
         }
-        if (a.has(name)) throw usage(command, "option " + name + " given twice");
+        if (a.has(name) && !f->repeatable)
+            throw usage(command, "option " + name + " given twice");
         if (!f->takes_value) {
             if (inline_value) throw usage(command, "option " + name + " takes no value");
             a.switches[name] = true;
@@ -122,7 +141,8 @@ Args parse_args(const std::string& command, const std::vector<std::string>& argv
             value = argv[++i];
         }
         if (value.empty()) throw usage(command, "option " + name + " needs a non-empty value");
-        a.values[name] = value;
+        if (f->repeatable) a.lists[name].push_back(value);
+        else a.values[name] = value;
     }
     return a;
 }

@@ -15,6 +15,7 @@ struct Flag {
     std::string name;   // with the leading "--"
     bool takes_value;
     std::string help;   // one line; for flags with a value, starts with the value's name
+    bool repeatable = false;  // may be given several times (values kept in order)
 };
 
 struct Args {
@@ -22,9 +23,17 @@ struct Args {
     std::vector<std::string> positional;
     std::map<std::string, std::string> values;  // flags with a value
     std::map<std::string, bool> switches;       // flags without a value that were given
+    std::map<std::string, std::vector<std::string>> lists;  // repeatable flags
     bool help = false;
 
-    bool has(const std::string& flag) const { return values.count(flag) || switches.count(flag); }
+    bool has(const std::string& flag) const {
+        return values.count(flag) || switches.count(flag) || lists.count(flag);
+    }
+    // Every value of a repeatable flag, in order.
+    std::vector<std::string> all(const std::string& flag) const;
+    // A value that must be one of `allowed`; absent -> std::nullopt.
+    std::optional<std::string> choice(const std::string& flag,
+                                      const std::vector<std::string>& allowed) const;
     std::optional<std::string> value(const std::string& flag) const;
     // The value of a required flag; an Error naming it when absent.
     std::string required(const std::string& flag) const;
@@ -32,8 +41,8 @@ struct Args {
     std::optional<int> threads() const;
     // --isa avx512|avx2|scalar; absent -> std::nullopt.
     std::optional<Isa> isa() const;
-    // A positive number (e.g. seconds); absent -> std::nullopt.
-    std::optional<double> positive_number(const std::string& flag) const;
+    // A number within [lo, hi] (e.g. seconds); absent -> std::nullopt.
+    std::optional<double> number(const std::string& flag, double lo, double hi) const;
 };
 
 Args parse_args(const std::string& command, const std::vector<std::string>& argv,

@@ -1,6 +1,8 @@
 // tconv compile: plan and JIT-compile each layer; print what serves it and how.
 #include <fmt/core.h>
 
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "args.hpp"
@@ -12,15 +14,45 @@ namespace tconv::cli {
 static const std::vector<Flag> kFlags = {
     {"--isa", true, "ISA  cap the implementation: avx512, avx2 or scalar"},
     {"--layer", true, "NAME  compile only this layer"},
+    {"--dump", true, "DIR  write each kernel's raw code to DIR/NAME.bin (created if missing)"},
 };
+
+// Raw code for `objdump -D -b binary -mi386:x86-64 FILE`; each file written whole or not at all.
+static void dump_kernels(const Layer& layer, const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec || !fs::is_directory(dir))
+        throw Error(ErrorKind::io, "compile: --dump " + dir + ": cannot create the directory" +
+                                       (ec ? ": " + ec.message() : ""));
+    for (const auto& k : layer.kernel_binaries()) {
+        const std::string path = (fs::path(dir) / (k.name + ".bin")).string();
+        const std::string tmp = path + ".tmp";
+        {
+            std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+            out.write(reinterpret_cast<const char*>(k.code.data()), std::streamsize(k.code.size()));
+            if (!out.flush()) {
+                fs::remove(tmp, ec);
+                throw Error(ErrorKind::io, "compile: cannot write " + path);
+            }
+        }
+        fs::rename(tmp, path, ec);
+        if (ec) {
+            fs::remove(tmp, ec);
+            throw Error(ErrorKind::io, "compile: cannot write " + path);
+        }
+        fmt::print("  dumped: {} ({} bytes)\n", path, k.code.size());
+    }
+}
 
 int cmd_compile(const Argv& argv) {
     Args args = parse_args("compile", argv, kFlags);
     if (args.help) {
-        fmt::print("usage: tconv compile CONFIG-or-DIR... [--isa ISA] [--layer NAME]\n\n"
+        fmt::print("usage: tconv compile CONFIG-or-DIR... [--isa ISA] [--layer NAME] [--dump DIR]\n\n"
                    "Plans and JIT-compiles each layer and prints the implementation, the kernels,\n"
                    "phases and taps, the register tile and blocking, code and packed-weight bytes\n"
-                   "and the compile time.\n\n{}",
+                   "and the compile time. --dump writes each kernel's machine code so that\n"
+                   "`objdump -D -b binary -mi386:x86-64 FILE` disassembles it.\n\n{}",
                    flags_help(kFlags));
         return 0;
     }
@@ -45,8 +77,10 @@ int cmd_compile(const Argv& argv) {
             for (const auto& d : r.declined) fmt::print("  declined: {}\n", d);
             for (const auto& k : r.kernel_names) fmt::print("  kernel: {}\n", k);
             for (const auto& l : r.plan_lines) fmt::print("  {}\n", l);
-            fmt::print("  code bytes: {}, packed weight bytes: {}, compile time: {:.1f} us\n\n",
+            fmt::print("  code bytes: {}, packed weight bytes: {}, compile time: {:.1f} us\n",
                        r.code_bytes, r.packed_weight_bytes, r.compile_us);
+            if (auto dir = args.value("--dump")) dump_kernels(layer, *dir);
+            fmt::print("\n");
         }
     }
     return 0;

@@ -37,8 +37,8 @@ int cmd_verify(const Argv& argv) {
     }
     if (args.positional.empty())
         throw Error(ErrorKind::invalid_argument, "verify: expected at least one CONFIG (see 'tconv verify --help')");
-    const double tolerance = args.positive_number("--tolerance").value_or(1e-5);
-    const double seed = args.positive_number("--seed").value_or(1);
+    const double tolerance = args.number("--tolerance", 0, 1).value_or(1e-5);
+    const double seed = args.number("--seed", 0, 1e15).value_or(1);
     const int threads = args.threads().value_or(cpu_info().threads);
     const std::string only = args.value("--layer").value_or("");
 

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "impl.hpp"
+#include "jit_impl.hpp"
 
 namespace tconv {
 
@@ -86,5 +87,13 @@ void Layer::execute(const float* x, float* y, int threads) const {
 
 const Problem& Layer::problem() const { return impl_->problem(); }
 const CompileReport& Layer::report() const { return impl_->report(); }
+
+std::vector<Layer::KernelBinary> Layer::kernel_binaries() const {
+    std::vector<KernelBinary> out;
+    if (auto* jit = dynamic_cast<const JitCodeSource*>(impl_.get()))
+        for (const KernelCode& k : jit->kernel_code())
+            out.push_back({k.name, std::vector<uint8_t>(k.code, k.code + k.size)});
+    return out;
+}
 
 }  // namespace tconv

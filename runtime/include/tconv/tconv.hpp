@@ -72,6 +72,13 @@ class Layer {
     // names are in report().kernel_names.
     const std::string& implementation() const { return report().implementation; }
     const CompileReport& report() const;
+    // The machine code of each emitted kernel (empty for the reference), e.g. for disassembly:
+    // `objdump -D -b binary -mi386:x86-64 FILE`.
+    struct KernelBinary {
+        std::string name;
+        std::vector<uint8_t> code;
+    };
+    std::vector<KernelBinary> kernel_binaries() const;
 
   private:
     explicit Layer(std::shared_ptr<const Impl> impl, Options options);
