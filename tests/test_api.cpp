@@ -186,3 +186,42 @@ TEST_CASE("api: perf map lines name each registered kernel") {
 }
 
 }  // namespace tconv::test
+
+TEST_CASE("api: a Problem built in code is checked by the config rules") {
+    tconv::Problem p;
+    p.name = "coded";
+    p.in_channels = 4;
+    p.out_channels = 6;
+    p.rank = 2;
+    p.input = {5, 5, 1};
+    p.kernel = {3, 3, 1};
+    p.stride = {2, 2, 1};
+    for (int d = 0; d < 2; ++d) p.output[d] = tconv::output_extent(5, 3, 2, 1, 0, 0, 0);
+    std::vector<float> w(size_t(p.weight_elems())), b(6);
+    CHECK_NOTHROW(tconv::Layer::compile(p, w.data(), b.data()));
+
+    auto message = [&](const tconv::Problem& q) -> std::string {
+        try {
+            tconv::Layer::compile(q, w.data(), b.data());
+        } catch (const tconv::Error& e) {
+            CHECK(e.kind() == tconv::ErrorKind::invalid_config);
+            return e.what();
+        }
+        return "";
+    };
+    tconv::Problem q = p;
+    q.stride[1] = 0;
+    CHECK(message(q).find("stride[1]=0") != std::string::npos);
+    q = p;
+    q.output[0] = 12;
+    CHECK(message(q).find("output[0]=12 must be the derived size 11") != std::string::npos);
+    q = p;
+    q.groups = 4;  // does not divide 6
+    CHECK(message(q).find("groups") != std::string::npos);
+    q = p;
+    q.rank = 0;
+    CHECK(message(q).find("rank=0") != std::string::npos);
+    q = p;
+    q.in_channels = -3;
+    CHECK(message(q).find("in_channels=-3") != std::string::npos);
+}

@@ -43,6 +43,7 @@ Layer::Layer(std::shared_ptr<const Impl> impl, Options options)
 
 Layer Layer::compile(const Problem& problem, const float* weights, const float* bias,
                      const Options& options) {
+    validate_problem(problem);
     check_pointers(problem, weights, bias);
     const Isa cap = resolve_max_isa(options);
     std::vector<std::string> declined;

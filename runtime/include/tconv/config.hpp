@@ -30,6 +30,10 @@ Config parse_config(std::string_view json_text, std::string_view source,
 // Reads a file (errors name it) and parses it.
 Config load_config(const std::string& path, const ConfigLimits& limits = {});
 
+// Checks a Problem built in code (not parsed) by every rule a config obeys; `output` must be the
+// derived size. The Error names the layer, the field, the value and the rule.
+void validate_problem(const Problem& problem, const ConfigLimits& limits = {});
+
 // Expands each argument that is a directory into its *.json files (sorted); files stay as given.
 // A missing path or a directory without configs is an Error naming it.
 std::vector<std::string> config_files(const std::vector<std::string>& files_or_dirs);
