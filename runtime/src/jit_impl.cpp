@@ -13,7 +13,9 @@
 #include <new>
 
 #include "impl.hpp"
+#include "perf_map.hpp"
 #include "tconv/gen/kernel.hpp"
+#include "tconv/gen/kernel_cache.hpp"
 #include "tconv/gen/plan.hpp"
 
 namespace tconv {
@@ -71,7 +73,11 @@ class JitImpl final : public Impl, public JitCodeSource {
     JitImpl(const Problem& p, gen::Plan plan, const float* w, const float* b)
         : plan_(std::move(plan)) {
         problem_ = p;
-        for (const gen::KernelDesc& d : plan_.kernels) kernels_.push_back(gen::generate(d));
+        for (const gen::KernelDesc& d : plan_.kernels) {
+            kernels_.push_back(gen::cached_kernel(d));
+            perf_map_register(kernels_.back()->code(), kernels_.back()->code_size(),
+                              kernels_.back()->name());
+        }
         packed_w_ = aligned_floats(plan_.packed_weight_floats);
         packed_b_ = aligned_floats(plan_.packed_bias_floats);
         gen::pack_weights(p, plan_, w, packed_w_.get());
@@ -109,7 +115,7 @@ class JitImpl final : public Impl, public JitCodeSource {
 
   private:
     gen::Plan plan_;
-    std::vector<std::unique_ptr<gen::Kernel>> kernels_;
+    std::vector<std::shared_ptr<const gen::Kernel>> kernels_;  // shared through the cache
     FloatBuffer packed_w_, packed_b_;
 
     // The user's input into the zero-halo, channel-blocked buffer

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <unordered_set>
 
 namespace tconv {
 
@@ -15,6 +16,8 @@ namespace {
 std::mutex g_mutex;
 std::FILE* g_file = nullptr;  // opened on first use, kept open for the life of the process
 pid_t g_pid = 0;              // the process g_file belongs to: a forked child opens its own map
+// Kernels come from the process-wide cache, so many layers share one: list each code block once.
+std::unordered_set<const void*> g_listed;
 
 }  // namespace
 
@@ -37,7 +40,7 @@ void perf_map_register(const void* code, size_t size, const std::string& name) {
         g_file = std::fopen(perf_map_path().c_str(), "a");
         g_pid = ::getpid();
     }
-    if (!g_file) return;
+    if (!g_file || !g_listed.insert(code).second) return;
     std::fprintf(g_file, "%" PRIxPTR " %zx %s\n", reinterpret_cast<uintptr_t>(code), size,
                  clean.c_str());
     std::fflush(g_file);  // perf may read the map while the process still runs
