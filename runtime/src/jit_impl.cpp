@@ -102,6 +102,11 @@ class JitImpl final : public Impl, public JitCodeSource {
     }
 
     void execute(const float* x, float* y, int threads) const override {
+        // Waking a thread costs microseconds: give each at least ~20 us of work, so tiny layers
+        // run on the calling thread alone. Every output has one owner whatever the count, so
+        // the result does not change.
+        constexpr double kFlopsPerThread = 2e6;
+        threads = int(std::clamp(problem_.flops() / kFlopsPerThread, 1.0, double(threads)));
         const int64_t img = plan_.padded[0] * plan_.padded[1] * plan_.padded[2] *
                             plan_.ic_block * plan_.ic_blocks;
         thread_local ThreadScratch input;
@@ -127,7 +132,7 @@ class JitImpl final : public Impl, public JitCodeSource {
         const int64_t rows = plan_.batch * P[0] * P[1], row_len = P[2] * B;
         const int64_t block_stride = P[0] * P[1] * row_len, plane = I[0] * I[1] * I[2];
         const bool cl = plan_.layout == Layout::channels_last;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
         for (int64_t row = 0; row < rows; ++row) {
             const int64_t n = row / (P[0] * P[1]), prow = row % (P[0] * P[1]);
             const int64_t id = prow / P[1] - H[0], ih = prow % P[1] - H[1];
@@ -170,7 +175,7 @@ class JitImpl final : public Impl, public JitCodeSource {
         const int64_t items = plan_.batch * O[0] * O[1] * nb;
         const int64_t shift = pb[2] - S[2] * plan_.row_m0;  // row buffer index of o = 0
         const bool cf = plan_.layout == Layout::channels_first;
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (threads > 1)
         {
             thread_local ThreadScratch row;
             float* rowbuf = row.get(plan_.n_oc * plan_.row_len);
@@ -217,7 +222,7 @@ class JitImpl final : public Impl, public JitCodeSource {
         const int64_t items = plan_.batch * O[0] * O[1] * nc * nb;
         const bool cf = plan_.layout == Layout::channels_first;
         const int64_t block_width = int64_t(plan_.n_oc) * VL;
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (threads > 1)
         {
             // channels_first: each output row is built channels-last here, then transposed.
             thread_local ThreadScratch row;
