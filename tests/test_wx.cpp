@@ -37,6 +37,8 @@ std::vector<std::string> writable_and_executable() {
     return bad;
 }
 
+bool on_valgrind() { return RUNNING_ON_VALGRIND != 0; }
+
 std::vector<Isa> jit_isas() {
     std::vector<Isa> isas;
     const Isa cap = resolve_max_isa({});
@@ -53,7 +55,7 @@ const char* const kLayer = R"({"in_channels": 16, "out_channels": 32, "input_siz
 // Valgrind runs the program from its own read-write-execute translation cache, which shows up
 // in /proc/self/maps: the check only means something natively.
 TEST_CASE("wx: no mapping is writable and executable after or during JIT compilation" *
-          doctest::skip(RUNNING_ON_VALGRIND != 0)) {
+          doctest::skip(on_valgrind())) {
     const std::vector<Isa> isas = jit_isas();
     if (isas.empty()) return;  // no JIT on this CPU (or capped to scalar): nothing to check
     REQUIRE(std::ifstream("/proc/self/maps").good());
@@ -67,23 +69,31 @@ TEST_CASE("wx: no mapping is writable and executable after or during JIT compila
     }
     for (const std::string& line : writable_and_executable()) FAIL_CHECK("W+X mapping: " << line);
 
-    // Scan while another thread compiles and frees layers over and over.
-    std::atomic<bool> stop{false};
+    // Scan while another thread compiles layers of distinct shapes: compiled kernels are cached
+    // per shape, so each of these emits new code rather than reusing the first layer's.
+    std::atomic<bool> done{false};
     std::atomic<int> compiled{0};
     std::thread compiler([&] {
-        while (!stop.load()) {
-            for (Isa isa : isas) Layer::compile(p, d.w.data(), d.b.data(), Options{isa, 0});
-            compiled.fetch_add(1);
-        }
+        for (int k = 1; k <= 7; ++k)
+            for (int s = 1; s <= 3; ++s) {
+                const Problem q = problem_from_json(
+                    R"({"in_channels": 8, "out_channels": 24, "input_size": [5, 7], "kernel_size": )" +
+                    std::to_string(k) + R"(, "stride": )" + std::to_string(s) + "}");
+                const LayerData e = random_layer_data(q, uint64_t(k * 3 + s));
+                for (Isa isa : isas) Layer::compile(q, e.w.data(), e.b.data(), Options{isa, 0});
+                compiled.fetch_add(1);
+            }
+        done = true;
     });
     std::vector<std::string> seen;
-    for (int scan = 0; scan < 400 && seen.empty(); ++scan) {
+    int scans = 0;
+    do {
         seen = writable_and_executable();
-        if (scan >= 100 && compiled.load() >= 20) break;
-    }
-    stop = true;
+        ++scans;
+    } while (seen.empty() && !done.load());
     compiler.join();
-    CHECK(compiled.load() > 0);
+    CHECK(compiled.load() == 21);
+    INFO(scans << " scans of /proc/self/maps while compiling");
     for (const std::string& line : seen) FAIL_CHECK("W+X mapping during compilation: " << line);
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "isa_traits.hpp"
+#include "plan_util.hpp"
 #include "tconv/gen/plan.hpp"
 
 namespace tconv::gen {
@@ -29,17 +30,8 @@ class VectorMath {
   public:
     VectorMath(Xbyak::CodeGenerator& g, const KernelDesc& d) : g_(g), d_(d) {}
 
-    // Vector registers activation() needs besides its operand.
-    static int activation_temps(Activation a) {
-        switch (a) {
-            case Activation::none:
-            case Activation::relu: return 0;
-            case Activation::leaky_relu: return 1;
-            case Activation::sigmoid:
-            case Activation::tanh: return 4;
-        }
-        return 4;
-    }
+    // Vector registers activation() needs besides its operand (the planner budgets the same).
+    static int activation_temps(Activation a) { return detail::activation_temps(a); }
 
     Xbyak::Address constant(Const c) const {
         return g_.ptr[g_.rip + label_ + int(c) * T::vlen * 4];
