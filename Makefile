@@ -70,9 +70,10 @@ test-tsan: deps
 # Memcheck on the Release build. Valgrind cannot decode AVX-512, so the ISA is capped at AVX2
 # (Valgrind's CPUID hides AVX-512 too, so tests probing the CPU skip it). The slow sweeps, the
 # bench peers (oneDNN's own JIT) and the CLI tests (one process each) are left out to keep the
-# run to a few minutes; the CLI's code is the library's, which the rest exercises.
+# run to a few minutes; the CLI's code is the library's, which the rest exercises. The perf map
+# tests share one map file per process, so they only pass one per process (as CTest runs them).
 VALGRIND_TESTS ?= *
-VALGRIND_EXCLUDE ?= *sweep*,*random layers*,bench*,cli:*,bad input*,install*
+VALGRIND_EXCLUDE ?= *sweep*,*random layers*,bench*,cli:*,bad input*,install*,perf map*
 test-valgrind: build
 	TCONV_MAX_ISA=avx2 OMP_NUM_THREADS=2 valgrind --tool=memcheck --error-exitcode=1 \
 	  --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \

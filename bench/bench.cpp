@@ -146,6 +146,7 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
 
     // Contender 0 is tconv; then every correct peer variant, remembered by (peer, variant).
     std::vector<std::function<void()>> runs{[&] { tconv_runner.run(); }};
+    std::vector<std::function<void(bool)>> idle{nullptr};
     std::vector<std::pair<size_t, size_t>> slots;
     std::vector<PeerSetup> setups;
     for (const Peer& peer : peers ? all_peers() : std::vector<Peer>{}) {
@@ -155,6 +156,8 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
             for (size_t v = 0; v < setup.variants.size(); ++v) {
                 Runner* runner = setup.variants[v].runner.get();
                 runs.push_back([runner] { runner->run(); });
+                idle.push_back([runner](bool paused) { paused ? runner->pause() : runner->resume(); });
+                runner->pause();  // nothing of it runs while the others are timed
                 slots.push_back({r.peers.size(), v});
             }
         }
@@ -162,7 +165,7 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
         setups.push_back(std::move(setup));  // keeps the runners alive through the timing
     }
 
-    const std::vector<std::vector<double>> samples = time_interleaved(runs, policy);
+    const std::vector<std::vector<double>> samples = time_interleaved(runs, policy, idle);
     r.median_ms = median(samples[0]) * 1e3;
     r.repeats = int(samples[0].size());
     r.gflops = p.flops() / (r.median_ms * 1e-3) * 1e-9;

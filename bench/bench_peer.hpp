@@ -20,6 +20,11 @@ class Runner {
     virtual void set_input(const float* x) = 0;  // x: input_elems() floats, user layout
     virtual void run() = 0;
     virtual void get_output(float* y) = 0;  // y: output_elems() floats, user layout
+    // Untimed, around each batch of runs: release (pause) and reacquire (resume) what would
+    // compete with the other contenders while this one waits, i.e. a thread pool whose idle
+    // workers spin. Runners start resumed.
+    virtual void pause() {}
+    virtual void resume() {}
 };
 
 struct PeerVariant {

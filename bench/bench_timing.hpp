@@ -17,13 +17,23 @@ struct TimingPolicy {
     double min_time = 0.2;  // seconds of timed runs per contender
     int min_repeats = 5;
     int max_repeats = 1000000;  // guards against a near-zero time looping forever
+    // A sample is the mean of a batch of back-to-back runs lasting at least this long (one run
+    // when a run is longer), so that a microsecond layer is not timed against clock overhead...
+    double batch_time = 0.005;
+    // ...and between two contenders the machine rests this long, so that one contender's thread
+    // pool (OpenMP or pthreadpool workers still spinning after its run) does not steal the cores
+    // of the next one. Neither the batching nor the rest changes what is timed.
+    double settle_time = 0.002;
 };
 
-// Warms every contender up once, then runs rounds A B C, A B C, ...; a contender leaves the
-// rounds once its timed runs add up to `min_time` and it has `min_repeats` of them (so a fast
-// contender is not held to the repeat count of a slow one). Returns each contender's samples in
-// seconds, in the order of `runs`.
-std::vector<std::vector<double>> time_interleaved(const std::vector<std::function<void()>>& runs,
-                                                  const TimingPolicy& policy);
+// Warms every contender up once (which also sizes its batch), then runs rounds A B C, A B C, ...
+// of one batch each; a contender leaves the rounds once its timed runs add up to `min_time` and
+// it has `min_repeats` samples (so a fast contender is not held to the repeat count of a slow
+// one). Returns each contender's samples (seconds per run), in the order of `runs`.
+// `idle`, when given, has one hook per contender: idle[i](false) before each of its batches and
+// idle[i](true) after, both untimed (see Runner::pause).
+std::vector<std::vector<double>> time_interleaved(
+    const std::vector<std::function<void()>>& runs, const TimingPolicy& policy,
+    const std::vector<std::function<void(bool)>>& idle = {});
 
 }  // namespace tconv::bench

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "bench_timing.hpp"
 #include "tconv/error.hpp"
@@ -28,10 +29,28 @@ double geometric_mean(const std::vector<double>& values) {
     return std::exp(log_sum / double(values.size()));
 }
 
-std::vector<std::vector<double>> time_interleaved(const std::vector<std::function<void()>>& runs,
-                                                  const TimingPolicy& policy) {
+std::vector<std::vector<double>> time_interleaved(
+    const std::vector<std::function<void()>>& runs, const TimingPolicy& policy,
+    const std::vector<std::function<void(bool)>>& idle) {
+    auto set_idle = [&](size_t i, bool paused) {
+        if (i < idle.size() && idle[i]) idle[i](paused);
+    };
     using clock = std::chrono::steady_clock;
-    for (const auto& run : runs) run();  // warm-up: caches, page faults, lazy initialisation
+    auto seconds_since = [](clock::time_point t0) {
+        return std::chrono::duration<double>(clock::now() - t0).count();
+    };
+    // Warm-up (caches, page faults, lazy initialisation), which also sizes each batch.
+    std::vector<int64_t> batch(runs.size(), 1);
+    for (size_t i = 0; i < runs.size(); ++i) {
+        set_idle(i, false);
+        const auto t0 = clock::now();
+        runs[i]();
+        const double once = seconds_since(t0);
+        set_idle(i, true);
+        if (policy.batch_time > once)
+            batch[i] = std::min<int64_t>(int64_t(std::ceil(policy.batch_time / std::max(once, 1e-9))),
+                                         policy.max_repeats);
+    }
 
     std::vector<std::vector<double>> samples(runs.size());
     std::vector<double> total(runs.size(), 0.0);
@@ -43,10 +62,14 @@ std::vector<std::vector<double>> time_interleaved(const std::vector<std::functio
         any_left = false;
         for (size_t i = 0; i < runs.size(); ++i) {
             if (done(i)) continue;
+            if (runs.size() > 1 && policy.settle_time > 0)
+                std::this_thread::sleep_for(std::chrono::duration<double>(policy.settle_time));
+            set_idle(i, false);
             const auto t0 = clock::now();
-            runs[i]();
-            const double s = std::chrono::duration<double>(clock::now() - t0).count();
-            samples[i].push_back(s);
+            for (int64_t k = 0; k < batch[i]; ++k) runs[i]();
+            const double s = seconds_since(t0);
+            set_idle(i, true);
+            samples[i].push_back(s / double(batch[i]));
             total[i] += s;
             any_left = any_left || !done(i);
         }

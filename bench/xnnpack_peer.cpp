@@ -47,6 +47,15 @@ class XnnpackRunner : public Runner {
             to_channels_last(x, x_.data(), p_.batch, p_.in_channels, p_.input_spatial());
     }
     void run() override { check(xnn_run_operator(op_, pool_), "xnn_run_operator"); }
+    // pthreadpool's workers spin between runs even when asked to yield, taking a core from the
+    // next contender on a small machine: the pool exists only while XNNPACK is being timed.
+    void pause() override {
+        if (pool_) pthreadpool_destroy(pool_);
+        pool_ = nullptr;
+    }
+    void resume() override {
+        if (!pool_) pool_ = pthreadpool_create(threads_);
+    }
     void get_output(float* y) override {
         if (p_.layout == Layout::channels_last)
             std::memcpy(y, y_.data(), y_.size() * sizeof(float));
@@ -64,6 +73,7 @@ class XnnpackRunner : public Runner {
     std::vector<float> x_, y_;  // NHWC buffers bound to the operator at setup: never resized
     xnn_operator_t op_ = nullptr;
     pthreadpool_t pool_ = nullptr;
+    size_t threads_ = 1;
 };
 
 // By default pthreadpool's workers spin for a long while after each run, taking cores from
@@ -121,7 +131,8 @@ PeerSetup create_xnnpack(const PeerLayer& layer) {
                 weights.data(), layer.bias ? layer.bias : zero_bias.data(), out_min, out_max,
                 kYieldWorkers, &runner->op_),
             "xnn_create_deconvolution2d_nhwc_f32");
-        runner->pool_ = pthreadpool_create(size_t(layer.threads));
+        runner->threads_ = size_t(layer.threads);
+        runner->pool_ = pthreadpool_create(runner->threads_);
         XnnpackRunner::check(
             xnn_setup_deconvolution2d_nhwc_f32(
                 runner->op_, size_t(p.batch), size_t(h(p.input, 1)), size_t(w(p.input)),

@@ -35,6 +35,7 @@ TEST_CASE("bench timing interleaves contenders and honours the repeat floor") {
     TimingPolicy policy;
     policy.min_time = 0;  // only the repeat count matters
     policy.min_repeats = 5;
+    policy.batch_time = 0;  // one run per sample: the order is the point here
     const auto samples =
         time_interleaved({[&] { order += 'A'; }, [&] { order += 'B'; }}, policy);
     REQUIRE(samples.size() == 2);
@@ -47,6 +48,7 @@ TEST_CASE("bench timing runs each contender until its own time budget is spent")
     TimingPolicy policy;
     policy.min_time = 0.02;
     policy.min_repeats = 3;
+    policy.batch_time = 0;
     int fast = 0, slow = 0;
     auto spin = [](double seconds) {
         const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
@@ -66,11 +68,32 @@ TEST_CASE("bench timing runs each contender until its own time budget is spent")
     CHECK(slow == int(samples[1].size()) + 1);
 }
 
+TEST_CASE("bench timing batches short runs and reports the time of one run") {
+    TimingPolicy policy;
+    policy.min_time = 0.02;
+    policy.min_repeats = 5;
+    policy.batch_time = 0.004;
+    int runs = 0;
+    auto spin = [](double seconds) {
+        const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+        while (std::chrono::steady_clock::now() < end) {
+        }
+    };
+    const auto samples = time_interleaved({[&] { ++runs; spin(0.0005); }}, policy);
+    REQUIRE(samples[0].size() >= 5);
+    CHECK(runs >= 1 + 8 * int(samples[0].size()));  // batches of about 8 runs of 0.5 ms
+    for (double s : samples[0]) {
+        CHECK(s >= 0.0005);
+        CHECK(s < 0.002);
+    }
+}
+
 TEST_CASE("bench timing stops at the repeat cap") {
     TimingPolicy policy;
     policy.min_time = 3600;
     policy.min_repeats = 1;
     policy.max_repeats = 7;
+    policy.batch_time = 0;
     const auto samples = time_interleaved({[] {}}, policy);
     CHECK(samples[0].size() == 7);
 }

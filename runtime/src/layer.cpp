@@ -80,9 +80,9 @@ void Layer::execute(const float* x, float* y, int threads) const {
     if (!x || !y)
         throw Error(ErrorKind::invalid_argument,
                     p.name + ": execute needs non-null input and output pointers");
-    if (threads < 1)
+    if (threads < 1 || threads > 1024)  // OpenMP would try to start them all
         throw Error(ErrorKind::invalid_argument,
-                    p.name + ": thread count must be >= 1, got " + std::to_string(threads));
+                    p.name + ": thread count must be from 1 to 1024, got " + std::to_string(threads));
     impl_->execute(x, y, threads);
 }
 
