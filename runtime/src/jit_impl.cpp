@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -52,7 +53,20 @@ struct ThreadScratch {
         }
         return buf.get();
     }
+    // For use inside an OpenMP region, which no exception may leave: nullptr when out of memory.
+    float* try_get(int64_t n) noexcept {
+        try {
+            return get(n);
+        } catch (...) {
+            return nullptr;
+        }
+    }
 };
+
+Error row_buffer_error(const Problem& p) {
+    return Error(ErrorKind::out_of_memory,
+                 p.name + ": out of memory: cannot allocate a thread's output row buffer");
+}
 
 // dst[c * dst_stride + w] = src[w * src_pitch + c] for w < width, c < channels, in tiles that
 // keep both sides within a few cache lines.
@@ -175,12 +189,15 @@ class JitImpl final : public Impl, public JitCodeSource {
         const int64_t items = plan_.batch * O[0] * O[1] * nb;
         const int64_t shift = pb[2] - S[2] * plan_.row_m0;  // row buffer index of o = 0
         const bool cf = plan_.layout == Layout::channels_first;
+        std::atomic<bool> out_of_memory{false};
 #pragma omp parallel num_threads(threads) if (threads > 1)
         {
             thread_local ThreadScratch row;
-            float* rowbuf = row.get(plan_.n_oc * plan_.row_len);
+            float* rowbuf = row.try_get(plan_.n_oc * plan_.row_len);
+            if (!rowbuf) out_of_memory = true;
 #pragma omp for schedule(static)
             for (int64_t item = 0; item < items; ++item) {
+                if (!rowbuf) continue;
                 const int64_t ocb = item % nb, oh = (item / nb) % O[1],
                               od = (item / (nb * O[1])) % O[0], n = item / (nb * O[1] * O[0]);
                 const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
@@ -210,6 +227,7 @@ class JitImpl final : public Impl, public JitCodeSource {
                 }
             }
         }
+        if (out_of_memory) throw row_buffer_error(problem_);
     }
 
     void compute(const float* xbuf, float* y, int threads) const {
@@ -222,13 +240,16 @@ class JitImpl final : public Impl, public JitCodeSource {
         const int64_t items = plan_.batch * O[0] * O[1] * nc * nb;
         const bool cf = plan_.layout == Layout::channels_first;
         const int64_t block_width = int64_t(plan_.n_oc) * VL;
+        std::atomic<bool> out_of_memory{false};
 #pragma omp parallel num_threads(threads) if (threads > 1)
         {
             // channels_first: each output row is built channels-last here, then transposed.
             thread_local ThreadScratch row;
-            float* rowbuf = row.get(cf ? O[2] * plan_.row_pitch : 1);
+            float* rowbuf = row.try_get(cf ? O[2] * plan_.row_pitch : 1);
+            if (!rowbuf) out_of_memory = true;
 #pragma omp for schedule(static)
             for (int64_t item = 0; item < items; ++item) {
+                if (!rowbuf) continue;
                 // Order: oc blocks innermost, so consecutive items share a chunk's input.
                 const int64_t ocb = item % nb, c = (item / nb) % nc, row = item / (nb * nc);
                 const int64_t oh = row % O[1], od = (row / O[1]) % O[0], n = row / (O[1] * O[0]);
@@ -275,6 +296,7 @@ class JitImpl final : public Impl, public JitCodeSource {
                 }
             }
         }
+        if (out_of_memory) throw row_buffer_error(problem_);
     }
 };
 
@@ -285,6 +307,16 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
     const auto t0 = std::chrono::steady_clock::now();
     gen::Plan plan;
     if (!gen::plan(p, isa, plan, why_not, overrides)) return nullptr;
+    // Packing pads channels to whole vectors: check the packed size against the tensor limit
+    // before allocating it (the reference then serves the layer with the unpadded weights).
+    const uint64_t packed_bytes =
+        uint64_t(plan.packed_weight_floats + plan.packed_bias_floats) * sizeof(float);
+    if (packed_bytes > ConfigLimits{}.max_tensor_bytes) {
+        why_not = "packed weights would need " + std::to_string(packed_bytes) +
+                  " bytes, over the tensor limit of " +
+                  std::to_string(ConfigLimits{}.max_tensor_bytes) + " bytes";
+        return nullptr;
+    }
     auto impl = std::make_unique<JitImpl>(p, std::move(plan), w, b);
     impl->set_compile_us(
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
