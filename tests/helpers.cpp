@@ -91,6 +91,18 @@ std::string compare_to_reference(const Problem& p, const LayerData& d, const flo
     return os.str();
 }
 
+std::string npy_bytes(int major, const std::string& dict, const std::string& data) {
+    const size_t prefix = major == 1 ? 10 : 12;
+    std::string header = dict;
+    while ((prefix + header.size() + 1) % 64 != 0) header += ' ';
+    header += '\n';
+    std::string f = "\x93NUMPY";
+    f += char(major);
+    f += char(0);
+    for (size_t i = 0; i < prefix - 8; ++i) f += char((header.size() >> (8 * i)) & 0xff);
+    return f + header + data;
+}
+
 Problem problem_from_json(const std::string& json) {
     return parse_config(json, "<test>").layers.at(0);
 }

@@ -45,6 +45,10 @@ LayerData random_layer_data(const Problem& p, uint64_t seed);
 std::string compare_to_reference(const Problem& p, const LayerData& d, const float* got,
                                  double tol = 1e-5);
 
+// The bytes of a .npy file as NumPy lays it out: magic, version `major`.0, little-endian header
+// length, the dict padded with spaces and '\n' to a multiple of 64 bytes, then `data`.
+std::string npy_bytes(int major, const std::string& dict, const std::string& data);
+
 // A problem from inline JSON (one layer), validated as a config file would be.
 Problem problem_from_json(const std::string& json);
 

@@ -54,15 +54,7 @@ std::string floats(size_t n) {
 
 // A .npy file with the given header dict (padded as NumPy pads it) and data bytes.
 std::string npy(const std::string& dict, const std::string& data, int major = 1) {
-    const size_t prefix = major == 1 ? 10 : 12;
-    std::string header = dict;
-    while ((prefix + header.size() + 1) % 64 != 0) header += ' ';
-    header += '\n';
-    std::string f = "\x93NUMPY";
-    f += char(major);
-    f += char(0);
-    for (size_t i = 0; i < prefix - 8; ++i) f += char((header.size() >> (8 * i)) & 0xff);
-    return f + header + data;
+    return tconv::test::npy_bytes(major, dict, data);
 }
 
 std::string dict(const std::string& shape, const std::string& descr = "<f4",

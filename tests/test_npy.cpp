@@ -39,15 +39,7 @@ std::string float_bytes(const std::vector<float>& v) {
 // A file laid out as NumPy lays it out: magic, version, little-endian header length, the dict
 // padded with spaces and '\n' to a multiple of 64 bytes, then `data`.
 std::string npy_file(int major, const std::string& dict, const std::string& data) {
-    const size_t prefix = major == 1 ? 10 : 12;
-    std::string header = dict;
-    while ((prefix + header.size() + 1) % 64 != 0) header += ' ';
-    header += '\n';
-    std::string f = "\x93NUMPY";
-    f += char(major);
-    f += char(0);
-    for (size_t i = 0; i < prefix - 8; ++i) f += char((header.size() >> (8 * i)) & 0xff);
-    return f + header + data;
+    return tconv::test::npy_bytes(major, dict, data);
 }
 
 std::string dict_for(const std::string& descr, const std::string& shape, bool fortran = false) {
