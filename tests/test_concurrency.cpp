@@ -73,7 +73,7 @@ std::vector<Case> single_threaded(Isa isa) {
         Case c{problem_from_json(json), {}, {}};
         c.d = random_layer_data(c.p, seed++);
         const Layer l = Layer::compile(c.p, c.d.w.data(), c.p.bias ? c.d.b.data() : nullptr,
-                                       Options{isa, 1});
+                                       Options{isa, 1, {}});
         c.want.resize(size_t(c.p.output_elems()));
         l.execute(c.d.x.data(), c.want.data(), 1);
         cases.push_back(std::move(c));
@@ -95,7 +95,7 @@ TEST_CASE("concurrency: compiling the same and different layers from 8 threads a
             const Case& c = cases[size_t(i) % cases.size()];
             for (int repeat = 0; repeat < 3; ++repeat) {
                 const Layer l = Layer::compile(c.p, c.d.w.data(),
-                                               c.p.bias ? c.d.b.data() : nullptr, Options{isa, 1});
+                                               c.p.bias ? c.d.b.data() : nullptr, Options{isa, 1, {}});
                 got[size_t(i)].assign(size_t(c.p.output_elems()), -1.0f);
                 l.execute(c.d.x.data(), got[size_t(i)].data(), 1);
                 impl[size_t(i)] = l.implementation();
@@ -115,7 +115,7 @@ TEST_CASE("concurrency: one shared Layer executed from 8 threads at once") {
         for (const Case& c : cases) {
             INFO("layer " << c.p.name);
             const Layer shared = Layer::compile(c.p, c.d.w.data(),
-                                                c.p.bias ? c.d.b.data() : nullptr, Options{isa, 0});
+                                                c.p.bias ? c.d.b.data() : nullptr, Options{isa, 0, {}});
             std::vector<std::vector<float>> got(kThreads);
             std::atomic<int> mismatches{0};
             run_together([&](int i) {

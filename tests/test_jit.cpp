@@ -26,8 +26,8 @@ bool cpu_has(Isa isa) {
 
 std::unique_ptr<Impl> make_jit(Isa isa, const Problem& p, const LayerData& d, std::string& why) {
     const float* b = p.bias ? d.b.data() : nullptr;
-    return isa == Isa::avx512 ? make_jit_avx512_impl(p, d.w.data(), b, why)
-                              : make_jit_avx2_impl(p, d.w.data(), b, why);
+    return isa == Isa::avx512 ? make_jit_avx512_impl(p, d.w.data(), b, {}, why)
+                              : make_jit_avx2_impl(p, d.w.data(), b, {}, why);
 }
 
 // A layer from per-dimension parameters (same value in every dim unless given per dim).
@@ -94,7 +94,7 @@ std::string check_layer(Isa isa, const Spec& s, uint64_t seed, const gen::PlanOv
     if (!make_problem(s, p)) return "";
     const LayerData d = random_layer_data(p, seed);
     std::string why;
-    auto impl = make_jit_impl(isa, p, d.w.data(), p.bias ? d.b.data() : nullptr, why, tile);
+    auto impl = make_jit_impl(isa, p, d.w.data(), p.bias ? d.b.data() : nullptr, {}, why, tile);
     if (!impl) return p.name + ": declined: " + why;
     std::vector<float> y(size_t(p.output_elems()), std::nanf(""));
     impl->execute(d.x.data(), y.data(), 1);

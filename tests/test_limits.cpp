@@ -241,3 +241,27 @@ TEST_CASE("limits: absurd thread counts are refused by the C API, not attempted"
 }
 
 }  // namespace tconv::test
+
+TEST_CASE("limits: padded packed weights over the limit are refused before they are allocated") {
+    if (tconv::cpu_info().best_isa() == tconv::Isa::scalar) return;
+    // 17 output channels pad to 32 lanes: packing doubles the weights, past a 200-byte limit that
+    // every user tensor (weights 136 B, output 68 B) stays under.
+    const tconv::Problem p = tconv::test::problem_from_json(R"({"in_channels": 2,
+        "out_channels": 17, "input_size": [1], "kernel_size": 1, "bias": false})");
+    const std::vector<float> w(size_t(p.weight_elems()), 1.0f), x{1.0f, 2.0f};
+    tconv::Options options;
+    options.limits.max_tensor_bytes = 200;
+    const tconv::Layer layer = tconv::Layer::compile(p, w.data(), nullptr, options);
+    CHECK(layer.report().implementation == "reference");
+    bool said = false;
+    for (const std::string& d : layer.report().declined)
+        said = said || d.find("packed weights would need") != std::string::npos;
+    CHECK(said);
+    std::vector<float> y(17);
+    layer.execute(x.data(), y.data());
+    CHECK(y[16] == 3.0f);
+    // The same limit refuses a user tensor over it, with the tensor named.
+    options.limits.max_tensor_bytes = 100;
+    CHECK_THROWS_WITH_AS(tconv::Layer::compile(p, w.data(), nullptr, options),
+                         doctest::Contains("weights"), tconv::Error);
+}

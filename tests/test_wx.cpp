@@ -64,7 +64,7 @@ TEST_CASE("wx: no mapping is writable and executable after or during JIT compila
 
     std::vector<Layer> layers;
     for (Isa isa : isas) {
-        layers.push_back(Layer::compile(p, d.w.data(), d.b.data(), Options{isa, 0}));
+        layers.push_back(Layer::compile(p, d.w.data(), d.b.data(), Options{isa, 0, {}}));
         CHECK(layers.back().implementation() == "jit_" + std::string(to_string(isa)));
     }
     for (const std::string& line : writable_and_executable()) FAIL_CHECK("W+X mapping: " << line);
@@ -80,7 +80,7 @@ TEST_CASE("wx: no mapping is writable and executable after or during JIT compila
                     R"({"in_channels": 8, "out_channels": 24, "input_size": [5, 7], "kernel_size": )" +
                     std::to_string(k) + R"(, "stride": )" + std::to_string(s) + "}");
                 const LayerData e = random_layer_data(q, uint64_t(k * 3 + s));
-                for (Isa isa : isas) Layer::compile(q, e.w.data(), e.b.data(), Options{isa, 0});
+                for (Isa isa : isas) Layer::compile(q, e.w.data(), e.b.data(), Options{isa, 0, {}});
                 compiled.fetch_add(1);
             }
         done = true;

@@ -25,13 +25,13 @@ class Impl {
 
 // A factory returns nullptr and sets `why_not` when it declines a layer.
 using ImplFactory = std::unique_ptr<Impl> (*)(const Problem& p, const float* w, const float* b,
-                                              std::string& why_not);
+                                              const ConfigLimits& limits, std::string& why_not);
 
 std::unique_ptr<Impl> make_reference_impl(const Problem& p, const float* w, const float* b,
-                                          std::string& why_not);
+                                          const ConfigLimits& limits, std::string& why_not);
 std::unique_ptr<Impl> make_jit_avx512_impl(const Problem& p, const float* w, const float* b,
-                                           std::string& why_not);
+                                           const ConfigLimits& limits, std::string& why_not);
 std::unique_ptr<Impl> make_jit_avx2_impl(const Problem& p, const float* w, const float* b,
-                                         std::string& why_not);
+                                         const ConfigLimits& limits, std::string& why_not);
 
 }  // namespace tconv

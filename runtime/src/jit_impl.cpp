@@ -303,7 +303,8 @@ class JitImpl final : public Impl, public JitCodeSource {
 }  // namespace
 
 std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, const float* b,
-                                    std::string& why_not, const gen::PlanOverrides& overrides) {
+                                    const ConfigLimits& limits, std::string& why_not,
+                                    const gen::PlanOverrides& overrides) {
     const auto t0 = std::chrono::steady_clock::now();
     gen::Plan plan;
     if (!gen::plan(p, isa, plan, why_not, overrides)) return nullptr;
@@ -311,10 +312,10 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
     // before allocating it (the reference then serves the layer with the unpadded weights).
     const uint64_t packed_bytes =
         uint64_t(plan.packed_weight_floats + plan.packed_bias_floats) * sizeof(float);
-    if (packed_bytes > ConfigLimits{}.max_tensor_bytes) {
+    if (packed_bytes > limits.max_tensor_bytes) {
         why_not = "packed weights would need " + std::to_string(packed_bytes) +
-                  " bytes, over the tensor limit of " +
-                  std::to_string(ConfigLimits{}.max_tensor_bytes) + " bytes";
+                  " bytes, over the tensor limit of " + std::to_string(limits.max_tensor_bytes) +
+                  " bytes";
         return nullptr;
     }
     auto impl = std::make_unique<JitImpl>(p, std::move(plan), w, b);
@@ -324,13 +325,13 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
 }
 
 std::unique_ptr<Impl> make_jit_avx512_impl(const Problem& p, const float* w, const float* b,
-                                           std::string& why_not) {
-    return make_jit_impl(Isa::avx512, p, w, b, why_not);
+                                           const ConfigLimits& limits, std::string& why_not) {
+    return make_jit_impl(Isa::avx512, p, w, b, limits, why_not);
 }
 
 std::unique_ptr<Impl> make_jit_avx2_impl(const Problem& p, const float* w, const float* b,
-                                         std::string& why_not) {
-    return make_jit_impl(Isa::avx2, p, w, b, why_not);
+                                         const ConfigLimits& limits, std::string& why_not) {
+    return make_jit_impl(Isa::avx2, p, w, b, limits, why_not);
 }
 
 }  // namespace tconv

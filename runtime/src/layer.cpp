@@ -43,7 +43,7 @@ Layer::Layer(std::shared_ptr<const Impl> impl, Options options)
 
 Layer Layer::compile(const Problem& problem, const float* weights, const float* bias,
                      const Options& options) {
-    validate_problem(problem);
+    validate_problem(problem, options.limits);
     check_pointers(problem, weights, bias);
     const Isa cap = resolve_max_isa(options);
     std::vector<std::string> declined;
@@ -55,7 +55,7 @@ Layer Layer::compile(const Problem& problem, const float* weights, const float* 
         }
         std::string why_not;
         auto t0 = std::chrono::steady_clock::now();
-        std::unique_ptr<Impl> impl = e.make(problem, weights, bias, why_not);
+        std::unique_ptr<Impl> impl = e.make(problem, weights, bias, options.limits, why_not);
         if (!impl) {
             declined.push_back(std::string(e.name) + ": " + why_not);
             continue;

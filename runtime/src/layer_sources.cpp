@@ -31,13 +31,13 @@ Layer Layer::compile(const Config& config, const float* weights, const float* bi
 Layer Layer::compile_json(std::string_view json, const float* weights, const float* bias,
                           const Options& options, const std::string& layer) {
     const std::string source = "<string>";
-    const Config config = parse_config(json, source);
+    const Config config = parse_config(json, source, options.limits);
     return compile(pick_layer(config, layer, source), weights, bias, options);
 }
 
 Layer Layer::compile_file(const std::string& path, const float* weights, const float* bias,
                           const Options& options, const std::string& layer) {
-    const Config config = load_config(path);
+    const Config config = load_config(path, options.limits);
     return compile(pick_layer(config, layer, path), weights, bias, options);
 }
 

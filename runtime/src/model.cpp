@@ -121,26 +121,26 @@ Model Model::compile(const Config& config, const std::vector<std::span<const flo
 
 Model Model::compile_json(std::string_view json, const std::vector<const float*>& weights,
                           const std::vector<const float*>& biases, const Options& options) {
-    return compile(parse_config(json, "<string>"), weights, biases, options);
+    return compile(parse_config(json, "<string>", options.limits), weights, biases, options);
 }
 
 Model Model::compile_json(std::string_view json,
                           const std::vector<std::span<const float>>& weights,
                           const std::vector<std::span<const float>>& biases,
                           const Options& options) {
-    return compile(parse_config(json, "<string>"), weights, biases, options);
+    return compile(parse_config(json, "<string>", options.limits), weights, biases, options);
 }
 
 Model Model::compile_file(const std::string& path, const std::vector<const float*>& weights,
                           const std::vector<const float*>& biases, const Options& options) {
-    return compile(load_config(path), weights, biases, options);
+    return compile(load_config(path, options.limits), weights, biases, options);
 }
 
 Model Model::compile_file(const std::string& path,
                           const std::vector<std::span<const float>>& weights,
                           const std::vector<std::span<const float>>& biases,
                           const Options& options) {
-    return compile(load_config(path), weights, biases, options);
+    return compile(load_config(path, options.limits), weights, biases, options);
 }
 
 uint64_t Model::scratch_bytes() const {

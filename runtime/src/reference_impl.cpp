@@ -29,7 +29,9 @@ class ReferenceImpl final : public Impl {
 
 }  // namespace
 
+// Its copies of weights and bias are the user's tensors, already checked against the limits.
 std::unique_ptr<Impl> make_reference_impl(const Problem& p, const float* w, const float* b,
+                                          const ConfigLimits& /*limits*/,
                                           std::string& /*why_not*/) {
     return std::make_unique<ReferenceImpl>(p, w, b);
 }

@@ -24,6 +24,9 @@ struct Options {
     std::optional<Isa> max_isa;
     // Threads used by execute() when the call does not say; 0: all cores (OpenMP default).
     int threads = 0;
+    // Size limits for configs parsed by compile_json/compile_file and for every tensor the
+    // layer allocates, packed weights included (16 GiB each by default).
+    ConfigLimits limits;
 };
 
 // One line of `tconv compile`: what serves a layer, and why better ones declined.
