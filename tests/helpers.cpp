@@ -2,6 +2,12 @@
 
 #include <sys/wait.h>
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -102,6 +108,8 @@ std::string npy_bytes(int major, const std::string& dict, const std::string& dat
     for (size_t i = 0; i < prefix - 8; ++i) f += char((header.size() >> (8 * i)) & 0xff);
     return f + header + data;
 }
+
+bool running_under_valgrind() { return RUNNING_ON_VALGRIND != 0; }
 
 Problem problem_from_json(const std::string& json) {
     return parse_config(json, "<test>").layers.at(0);

@@ -49,6 +49,10 @@ std::string compare_to_reference(const Problem& p, const LayerData& d, const flo
 // length, the dict padded with spaces and '\n' to a multiple of 64 bytes, then `data`.
 std::string npy_bytes(int major, const std::string& dict, const std::string& data);
 
+// True inside Valgrind, whose own code cache is writable and executable and which cannot apply
+// address-space limits the way the kernel does.
+bool running_under_valgrind();
+
 // A problem from inline JSON (one layer), validated as a config file would be.
 Problem problem_from_json(const std::string& json);
 

@@ -17,11 +17,6 @@
 #include "npy_format.hpp"
 #include "tconv/tconv.h"
 
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#else
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 namespace tconv::test {
 namespace {
@@ -32,7 +27,7 @@ bool address_space_limits_work() {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     return false;
 #else
-    return RUNNING_ON_VALGRIND == 0;
+    return !running_under_valgrind();
 #endif
 }
 

@@ -13,11 +13,6 @@
 
 #include "helpers.hpp"
 
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#else
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 namespace tconv::test {
 namespace {
@@ -37,7 +32,7 @@ std::vector<std::string> writable_and_executable() {
     return bad;
 }
 
-bool on_valgrind() { return RUNNING_ON_VALGRIND != 0; }
+bool on_valgrind() { return running_under_valgrind(); }
 
 std::vector<Isa> jit_isas() {
     std::vector<Isa> isas;
