@@ -323,6 +323,89 @@ TEST_CASE("jit: results are bitwise equal for 1 and 2 threads") {
         }
 }
 
+TEST_CASE("jit: oc groups and image groups against the reference") {
+    // Weight-heavy layers run oc blocks in groups and large images one group at a time; force
+    // the smallest groups on small layers (several oc blocks, a batch of 3) on both threads.
+    for (Spec s : base_layers()) {
+        s.batch = 3;
+        s.oc = 70;
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            for (int64_t group : {1, 2}) {
+                gen::PlanOverrides o;
+                o.n_oc = 1;
+                o.oc_group = group;
+                o.batch_group = group;
+                CHECK_MESSAGE(check_layer(isa, s, 500 + group, o).empty(), "groups of ", group);
+                o.shape = 2;  // the spatial shape groups images only
+                o.n_oc = 0;
+                std::string err = check_layer(isa, s, 600 + group, o);
+                if (err.find("declined") != std::string::npos) err.clear();
+                CHECK_MESSAGE(err.empty(), "spatial, groups of ", group);
+            }
+        }
+    }
+}
+
+TEST_CASE("jit: a single input pixel runs as a matrix product") {
+    // DCGAN's first layer: 1x1 input, no padding, so output = kernel. Every rank, both layouts,
+    // a batch, odd channel counts, bias and activation, 1 and 2 threads.
+    for (int rank = 1; rank <= 3; ++rank)
+        for (Layout layout : {Layout::channels_first, Layout::channels_last})
+            for (Isa isa : kIsas) {
+                if (!cpu_has(isa)) continue;
+                Spec s;
+                s.rank = rank;
+                s.batch = rank == 2 ? 3 : 1;
+                s.ic = 5;
+                s.oc = 17;
+                s.in = {1};
+                s.k = {rank == 3 ? 2 : 4};
+                s.s = {1 + rank % 2};
+                s.pb = s.pe = s.op = {0};
+                s.layout = layout;
+                s.act = rank == 1 ? Activation::tanh : Activation::leaky_relu;
+                s.bias = rank != 3;
+                Problem p;
+                REQUIRE(make_problem(s, p));
+                const LayerData d = random_layer_data(p, 40 + rank);
+                std::string why;
+                auto impl = make_jit(isa, p, d, why);
+                REQUIRE_MESSAGE(impl, why);
+                const auto& lines = impl->report().plan_lines;
+                REQUIRE(!lines.empty());
+                CHECK(lines[0].find("matrix product") != std::string::npos);
+                std::vector<float> y1(size_t(p.output_elems())), y2(y1.size());
+                impl->execute(d.x.data(), y1.data(), 1);
+                impl->execute(d.x.data(), y2.data(), 2);
+                CHECK_MESSAGE(compare_to_reference(p, d, y1.data()).empty(), p.name);
+                CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) == 0);
+            }
+    // Near misses take the phase path and stay exact: padding, output padding, dilation.
+    Spec s;
+    s.ic = 6;
+    s.oc = 20;
+    s.in = {1};
+    s.k = {3};
+    s.pb = s.pe = s.op = {0};
+    Spec pad = s, op = s, dil = s;
+    pad.pb = {1};
+    op.op = {1};
+    dil.d = {2};
+    for (const Spec& t : {pad, op, dil})
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            Problem p;
+            REQUIRE(make_problem(t, p));
+            const LayerData d = random_layer_data(p, 9);
+            std::string why;
+            auto impl = make_jit(isa, p, d, why);
+            REQUIRE_MESSAGE(impl, why);
+            CHECK(impl->report().plan_lines[0].find("matrix product") == std::string::npos);
+            CHECK(check_layer(isa, t, 9).empty());
+        }
+}
+
 TEST_CASE("jit: plan choices, names and declines") {
     Problem p;
     Spec s;

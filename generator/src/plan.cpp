@@ -276,6 +276,12 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
             }
     pl.packed_weight_floats = w_off;
     pl.packed_bias_floats = pl.oc_vectors * VL;
+    const int64_t block_bytes = w_off * 4 / pl.oc_blocks;
+    pl.oc_group = std::clamp<int64_t>(detail::kL2WeightBudget / std::max<int64_t>(block_bytes, 1),
+                                      1, pl.oc_blocks);
+    pl.batch_group = detail::batch_group(pl);
+    if (overrides.oc_group > 0) pl.oc_group = std::min(overrides.oc_group, pl.oc_blocks);
+    if (overrides.batch_group > 0) pl.batch_group = std::min(overrides.batch_group, pl.batch);
 
     // Human-readable plan.
     pl.lines.push_back(fmt::format(
@@ -295,10 +301,11 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         "(last {} vectors, {} lanes in its last)",
         pl.ur, pl.n_oc, pl.ur * pl.n_oc, R, pl.oc_blocks, pl.n_oc * VL, pl.n_oc_last, oc_tail));
     pl.lines.push_back(fmt::format(
-        "loops: rows x {} W chunks of {} x oc blocks (threads) > W tiles > ic blocks > ic > "
-        "taps (unrolled); weights per (phase, oc block, tap) {:.1f} KiB; input copied to a "
-        "zero-halo buffer {} x {} blocks of {} ch",
-        pl.w_chunks, pl.w_chunk, wkb, dims_string(p, pl.padded), pl.ic_blocks, pl.ic_block));
+        "loops: groups of {} images > groups of {} oc blocks > rows x {} W chunks of {} x oc "
+        "blocks (threads) > W tiles > ic blocks > ic > taps (unrolled); weights per (phase, "
+        "oc block, tap) {:.1f} KiB; input copied to a zero-halo buffer {} x {} blocks of {} ch",
+        pl.batch_group, pl.oc_group, pl.w_chunks, pl.w_chunk, wkb, dims_string(p, pl.padded),
+        pl.ic_blocks, pl.ic_block));
     out = std::move(pl);
     return true;
 }

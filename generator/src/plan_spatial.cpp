@@ -124,6 +124,7 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
         }
     pl.packed_weight_floats = w_off;
     pl.packed_bias_floats = pl.oc;
+    pl.batch_group = ov.batch_group > 0 ? std::min(ov.batch_group, pl.batch) : batch_group(pl);
 
     pl.lines.push_back(fmt::format(
         "spatial-vectorised: input {} x {} ch -> output {} x {} ch, {} stride phases",
@@ -149,9 +150,9 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
         "per row; phases interleaved in registers (permutes), stored contiguously",
         SW * ur * VL, n, SW, ur, n, pl.row_tiles));
     pl.lines.push_back(fmt::format(
-        "loops: rows x oc blocks (threads) > W tiles > ic > taps (unrolled); input copied to a "
-        "zero-halo channels-first buffer {} x {} ch",
-        dims_string(p, pl.padded), pl.ic));
+        "loops: groups of {} images > rows x oc blocks (threads) > W tiles > ic > taps "
+        "(unrolled); input copied to a zero-halo channels-first buffer {} x {} ch",
+        pl.batch_group, dims_string(p, pl.padded), pl.ic));
     return true;
 }
 

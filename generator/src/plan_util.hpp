@@ -56,6 +56,17 @@ inline int ic_unroll(int64_t ic_block, int64_t fmas_per_channel) {
     return best;
 }
 
+// Cache budgets of a 1 MiB L2 (Zen 4 and Skylake-SP alike): half for one group of weights,
+// three quarters for the zero-halo input of a group of images.
+inline constexpr int64_t kL2WeightBudget = 512 * 1024, kL2InputBudget = 768 * 1024;
+
+// Images per group: those whose zero-halo input fits kL2InputBudget, at least one.
+inline int64_t batch_group(const Plan& pl) {
+    const int64_t image_bytes =
+        pl.padded[0] * pl.padded[1] * pl.padded[2] * pl.ic_block * pl.ic_blocks * 4;
+    return std::clamp<int64_t>(kL2InputBudget / std::max<int64_t>(image_bytes, 1), 1, pl.batch);
+}
+
 inline std::string dims_string(const Problem& p, const Dim3& d) {
     std::string s;
     for (int i = 3 - p.rank; i < 3; ++i) s += (s.empty() ? "" : "x") + std::to_string(d[size_t(i)]);

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <new>
 
+#include <omp.h>
+
 #include "impl.hpp"
 #include "perf_map.hpp"
 #include "tconv/gen/kernel.hpp"
@@ -82,11 +84,32 @@ void transpose_row(const float* src, int64_t src_pitch, int64_t width, int64_t c
     }
 }
 
+// Runs body(begin, end) -> bool over contiguous shares of [0, n), one per thread; on the
+// calling thread alone when threads == 1 (entering an OpenMP region costs about a microsecond,
+// as much as a tiny layer's whole work). False when any share returned false: no exception
+// may leave an OpenMP region, so bodies report failure instead.
+template <class Body>
+bool for_shares(int threads, int64_t n, const Body& body) {
+    if (threads <= 1 || n <= 1) return body(int64_t(0), n);
+    std::atomic<bool> ok{true};
+#pragma omp parallel num_threads(threads)
+    {
+        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+        if (begin < end && !body(begin, end)) ok = false;
+    }
+    return ok;
+}
+
 class JitImpl final : public Impl, public JitCodeSource {
   public:
-    JitImpl(const Problem& p, gen::Plan plan, const float* w, const float* b)
+    // `planned` is the problem the plan was made for: the user's own, or its pointwise form
+    // (see as_pointwise), whose weights w and bias b are then already rearranged.
+    JitImpl(const Problem& user, const Problem& planned, gen::Plan plan, const float* w,
+            const float* b)
         : plan_(std::move(plan)) {
-        problem_ = p;
+        problem_ = user;
+        const Problem& p = planned;
         for (const gen::KernelDesc& d : plan_.kernels) {
             kernels_.push_back(gen::cached_kernel(d));
             perf_map_register(kernels_.back()->code(), kernels_.back()->code_size(),
@@ -124,12 +147,15 @@ class JitImpl final : public Impl, public JitCodeSource {
         const int64_t img = plan_.padded[0] * plan_.padded[1] * plan_.padded[2] *
                             plan_.ic_block * plan_.ic_blocks;
         thread_local ThreadScratch input;
-        float* xbuf = input.get(plan_.batch * img);
-        copy_input(x, xbuf, threads);
-        if (plan_.shape == gen::KernelShape::spatial_vec)
-            compute_spatial(xbuf, y, threads);
-        else
-            compute(xbuf, y, threads);
+        float* xbuf = input.get(plan_.batch_group * img);
+        for (int64_t n0 = 0; n0 < plan_.batch; n0 += plan_.batch_group) {
+            const int64_t n1 = std::min(plan_.batch, n0 + plan_.batch_group);
+            copy_input(x, xbuf, n0, n1, threads);
+            const bool ok = plan_.shape == gen::KernelShape::spatial_vec
+                                ? compute_spatial(xbuf, y, n0, n1, threads)
+                                : compute(xbuf, y, n0, n1, threads);
+            if (!ok) throw row_buffer_error(problem_);
+        }
     }
 
   private:
@@ -137,76 +163,73 @@ class JitImpl final : public Impl, public JitCodeSource {
     std::vector<std::shared_ptr<const gen::Kernel>> kernels_;  // shared through the cache
     FloatBuffer packed_w_, packed_b_;
 
-    // The user's input into the zero-halo, channel-blocked buffer
-    // [n][ic block][D][H][W][ic_block] (ic_block 1: channels-first), one padded row of every
-    // block per iteration.
-    void copy_input(const float* x, float* xbuf, int threads) const {
+    // Images [n0, n1) of the user's input into the zero-halo, channel-blocked buffer
+    // [n - n0][ic block][D][H][W][ic_block] (ic_block 1: channels-first), one padded row of
+    // every block per item.
+    void copy_input(const float* x, float* xbuf, int64_t n0, int64_t n1, int threads) const {
         const gen::Dim3 I = plan_.in, P = plan_.padded, H = plan_.halo_lo;
         const int64_t IC = plan_.ic, B = plan_.ic_block, NB = plan_.ic_blocks;
-        const int64_t rows = plan_.batch * P[0] * P[1], row_len = P[2] * B;
+        const int64_t row_len = P[2] * B;
         const int64_t block_stride = P[0] * P[1] * row_len, plane = I[0] * I[1] * I[2];
         const bool cl = plan_.layout == Layout::channels_last;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-        for (int64_t row = 0; row < rows; ++row) {
-            const int64_t n = row / (P[0] * P[1]), prow = row % (P[0] * P[1]);
-            const int64_t id = prow / P[1] - H[0], ih = prow % P[1] - H[1];
-            float* first = xbuf + n * NB * block_stride + prow * row_len;
-            const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
-            for (int64_t blk = 0; blk < NB; ++blk) {
-                float* dst = first + blk * block_stride;
-                if (!inside) {
-                    std::memset(dst, 0, size_t(row_len) * sizeof(float));
-                    continue;
-                }
-                std::memset(dst, 0, size_t(H[2] * B) * sizeof(float));
-                std::memset(dst + (H[2] + I[2]) * B, 0,
-                            size_t((P[2] - H[2] - I[2]) * B) * sizeof(float));
-                float* in = dst + H[2] * B;
-                const int64_t c0 = blk * B, nc = std::min(B, IC - c0);
-                if (cl) {
-                    const float* src = x + (((n * I[0] + id) * I[1] + ih) * I[2]) * IC + c0;
-                    for (int64_t w = 0; w < I[2]; ++w) {
-                        for (int64_t c = 0; c < nc; ++c) in[w * B + c] = src[w * IC + c];
-                        for (int64_t c = nc; c < B; ++c) in[w * B + c] = 0.0f;
+        for_shares(threads, (n1 - n0) * P[0] * P[1], [&](int64_t begin, int64_t end) {
+            for (int64_t row = begin; row < end; ++row) {
+                const int64_t n = n0 + row / (P[0] * P[1]), prow = row % (P[0] * P[1]);
+                const int64_t id = prow / P[1] - H[0], ih = prow % P[1] - H[1];
+                float* first = xbuf + (n - n0) * NB * block_stride + prow * row_len;
+                const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
+                for (int64_t blk = 0; blk < NB; ++blk) {
+                    float* dst = first + blk * block_stride;
+                    if (!inside) {
+                        std::memset(dst, 0, size_t(row_len) * sizeof(float));
+                        continue;
                     }
-                } else {
-                    const float* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2];
-                    for (int64_t c = 0; c < nc; ++c)
-                        for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = src[c * plane + w];
-                    for (int64_t c = nc; c < B; ++c)
-                        for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = 0.0f;
+                    std::memset(dst, 0, size_t(H[2] * B) * sizeof(float));
+                    std::memset(dst + (H[2] + I[2]) * B, 0,
+                                size_t((P[2] - H[2] - I[2]) * B) * sizeof(float));
+                    float* in = dst + H[2] * B;
+                    const int64_t c0 = blk * B, nc = std::min(B, IC - c0);
+                    if (cl) {
+                        const float* src = x + (((n * I[0] + id) * I[1] + ih) * I[2]) * IC + c0;
+                        for (int64_t w = 0; w < I[2]; ++w) {
+                            for (int64_t c = 0; c < nc; ++c) in[w * B + c] = src[w * IC + c];
+                            for (int64_t c = nc; c < B; ++c) in[w * B + c] = 0.0f;
+                        }
+                    } else {
+                        const float* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2];
+                        for (int64_t c = 0; c < nc; ++c)
+                            for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = src[c * plane + w];
+                        for (int64_t c = nc; c < B; ++c)
+                            for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = 0.0f;
+                    }
                 }
             }
-        }
+            return true;
+        });
     }
 
     // Shape B: per output row and oc block, one kernel call covers every W phase of the row into
     // a row buffer [oc][row_len]; its valid part is then copied to the user's layout.
-    void compute_spatial(const float* xbuf, float* y, int threads) const {
+    bool compute_spatial(const float* xbuf, float* y, int64_t n0, int64_t n1, int threads) const {
         const gen::Dim3 O = plan_.out, P = plan_.padded, H = plan_.halo_lo, S = plan_.stride,
                         pb = plan_.pad_begin;
         const int64_t OC = plan_.oc, nb = plan_.oc_blocks, img = P[0] * P[1] * P[2] * plan_.ic;
-        const int64_t items = plan_.batch * O[0] * O[1] * nb;
         const int64_t shift = pb[2] - S[2] * plan_.row_m0;  // row buffer index of o = 0
         const bool cf = plan_.layout == Layout::channels_first;
-        std::atomic<bool> out_of_memory{false};
-#pragma omp parallel num_threads(threads) if (threads > 1)
-        {
+        return for_shares(threads, (n1 - n0) * O[0] * O[1] * nb, [&](int64_t begin, int64_t end) {
             thread_local ThreadScratch row;
             float* rowbuf = row.try_get(plan_.n_oc * plan_.row_len);
-            if (!rowbuf) out_of_memory = true;
-#pragma omp for schedule(static)
-            for (int64_t item = 0; item < items; ++item) {
-                if (!rowbuf) continue;
+            if (!rowbuf) return false;
+            for (int64_t item = begin; item < end; ++item) {
                 const int64_t ocb = item % nb, oh = (item / nb) % O[1],
-                              od = (item / (nb * O[1])) % O[0], n = item / (nb * O[1] * O[0]);
+                              od = (item / (nb * O[1])) % O[0], n = n0 + item / (nb * O[1] * O[0]);
                 const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
                 const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
                 const gen::RowPhasePlan& rp = plan_.row_phases[size_t(rd * S[1] + rh)];
                 const int last = ocb == nb - 1 ? 1 : 0;
                 const int64_t oc0 = ocb * plan_.n_oc, noc = last ? plan_.n_oc_last : plan_.n_oc;
                 gen::KernelArgs a;
-                a.x = rp.taps > 0 ? xbuf + n * img +
+                a.x = rp.taps > 0 ? xbuf + (n - n0) * img +
                                         ((md + H[0]) * P[1] + mh + H[1]) * P[2] + plan_.row_m0 + H[2]
                                   : xbuf;
                 a.w = packed_w_.get() + rp.w_offset + ocb * plan_.ic * rp.taps * plan_.n_oc;
@@ -226,33 +249,35 @@ class JitImpl final : public Impl, public JitCodeSource {
                     }
                 }
             }
-        }
-        if (out_of_memory) throw row_buffer_error(problem_);
+            return true;
+        });
     }
 
-    void compute(const float* xbuf, float* y, int threads) const {
+    // Shape A over images [n0, n1). Items run in the order (oc group, image row, W chunk, oc
+    // block within the group): a group's weights stay in L2 while the rows stream past, and
+    // consecutive items share a chunk's input. Threads take contiguous shares of the items.
+    bool compute(const float* xbuf, float* y, int64_t n0, int64_t n1, int threads) const {
         const gen::Dim3 O = plan_.out, P = plan_.padded, H = plan_.halo_lo, S = plan_.stride,
                         pb = plan_.pad_begin;
         const int64_t OC = plan_.oc, VL = plan_.vlen, nb = plan_.oc_blocks;
         const int64_t B = plan_.ic_block, ICP = B * plan_.ic_blocks;
         const int64_t img = P[0] * P[1] * P[2] * ICP;
-        const int64_t nc = plan_.w_chunks, chunk = plan_.w_chunk;
-        const int64_t items = plan_.batch * O[0] * O[1] * nc * nb;
+        const int64_t nc = plan_.w_chunks, chunk = plan_.w_chunk, g = plan_.oc_group;
+        const int64_t rows_chunks = (n1 - n0) * O[0] * O[1] * nc;
         const bool cf = plan_.layout == Layout::channels_first;
         const int64_t block_width = int64_t(plan_.n_oc) * VL;
-        std::atomic<bool> out_of_memory{false};
-#pragma omp parallel num_threads(threads) if (threads > 1)
-        {
+        return for_shares(threads, rows_chunks * nb, [&](int64_t begin, int64_t end) {
             // channels_first: each output row is built channels-last here, then transposed.
             thread_local ThreadScratch row;
             float* rowbuf = row.try_get(cf ? O[2] * plan_.row_pitch : 1);
-            if (!rowbuf) out_of_memory = true;
-#pragma omp for schedule(static)
-            for (int64_t item = 0; item < items; ++item) {
-                if (!rowbuf) continue;
-                // Order: oc blocks innermost, so consecutive items share a chunk's input.
-                const int64_t ocb = item % nb, c = (item / nb) % nc, row = item / (nb * nc);
-                const int64_t oh = row % O[1], od = (row / O[1]) % O[0], n = row / (O[1] * O[0]);
+            if (!rowbuf) return false;
+            for (int64_t item = begin; item < end; ++item) {
+                const int64_t grp = item / (g * rows_chunks), local = item - grp * g * rows_chunks;
+                const int64_t gsize = std::min(g, nb - grp * g);
+                const int64_t ocb = grp * g + local % gsize, rc = local / gsize;
+                const int64_t c = rc % nc, row = rc / nc;
+                const int64_t oh = row % O[1], od = (row / O[1]) % O[0];
+                const int64_t n = n0 + row / (O[1] * O[0]);
                 const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
                 const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
                 const int last = ocb == nb - 1 ? 1 : 0;
@@ -267,7 +292,7 @@ class JitImpl final : public Impl, public JitCodeSource {
                     const int64_t full = len / plan_.ur;  // the tail only in the last chunk
                     const int64_t mw = ph.m_lo[2] + start;
                     gen::KernelArgs a;
-                    a.x = ph.has_taps() ? xbuf + n * img +
+                    a.x = ph.has_taps() ? xbuf + (n - n0) * img +
                                               (((md + H[0]) * P[1] + mh + H[1]) * P[2] + mw + H[2]) * B
                                         : xbuf;
                     a.w = packed_w_.get() + ph.w_offset + ocb * ICP * ph.taps_total() * block_width;
@@ -295,10 +320,58 @@ class JitImpl final : public Impl, public JitCodeSource {
                                   valid, dst, plane);
                 }
             }
-        }
-        if (out_of_memory) throw row_buffer_error(problem_);
+            return true;
+        });
     }
 };
+
+// A layer whose input is a single pixel, without padding or dilation (DCGAN's first layer),
+// is a matrix product: y[n][oc][k] = sum_ic x[n][ic] * w[ic][oc][k]. The phase planner would
+// run every tap over a zero halo; instead it is planned as a pointwise (1-tap) layer over one
+// row of `batch` pixels with OC*K channels, channels-last, whose buffers are the user's own:
+// channels-first output channels are (oc, k), channels-last ones (k, oc).
+bool is_single_pixel_product(const Problem& p) {
+    if (p.groups != 1 || p.input_spatial() != 1) return false;
+    for (int d = 0; d < p.rank; ++d)
+        if (p.pad_begin[d] || p.pad_end[d] || p.output_padding[d] || p.dilation[d] != 1 ||
+            p.output[d] != p.kernel[d])
+            return false;
+    return true;
+}
+
+Problem as_pointwise(const Problem& p) {
+    Problem q;
+    q.name = p.name;
+    q.batch = 1;
+    q.in_channels = p.in_channels;
+    q.out_channels = p.out_channels * p.kernel_spatial();
+    q.rank = 1;
+    q.input = q.output = {p.batch, 1, 1};
+    q.bias = p.bias;
+    q.activation = p.activation;
+    q.negative_slope = p.negative_slope;
+    q.layout = Layout::channels_last;
+    return q;
+}
+
+// The pointwise form's weights [IC][OC*K] and bias [OC*K] in its channel order.
+void pointwise_tensors(const Problem& p, const float* w, const float* b, std::vector<float>& qw,
+                       std::vector<float>& qb) {
+    const int64_t OC = p.out_channels, K = p.kernel_spatial();
+    const bool cl = p.layout == Layout::channels_last;
+    if (cl) {
+        qw.resize(size_t(p.in_channels * OC * K));
+        for (int64_t ic = 0; ic < p.in_channels; ++ic)
+            for (int64_t oc = 0; oc < OC; ++oc)
+                for (int64_t k = 0; k < K; ++k)
+                    qw[size_t((ic * K + k) * OC + oc)] = w[(ic * OC + oc) * K + k];
+    }
+    if (p.bias && b) {
+        qb.resize(size_t(OC * K));
+        for (int64_t oc = 0; oc < OC; ++oc)
+            for (int64_t k = 0; k < K; ++k) qb[size_t(cl ? k * OC + oc : oc * K + k)] = b[oc];
+    }
+}
 
 }  // namespace
 
@@ -306,8 +379,10 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
                                     const ConfigLimits& limits, std::string& why_not,
                                     const gen::PlanOverrides& overrides) {
     const auto t0 = std::chrono::steady_clock::now();
+    const bool pointwise = is_single_pixel_product(p);
+    const Problem planned = pointwise ? as_pointwise(p) : p;
     gen::Plan plan;
-    if (!gen::plan(p, isa, plan, why_not, overrides)) return nullptr;
+    if (!gen::plan(planned, isa, plan, why_not, overrides)) return nullptr;
     // Packing pads channels to whole vectors: check the packed size against the tensor limit
     // before allocating it (the reference then serves the layer with the unpadded weights).
     const uint64_t packed_bytes =
@@ -318,7 +393,16 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
                   " bytes";
         return nullptr;
     }
-    auto impl = std::make_unique<JitImpl>(p, std::move(plan), w, b);
+    std::vector<float> qw, qb;
+    if (pointwise) {
+        pointwise_tensors(p, w, b, qw, qb);
+        if (!qw.empty()) w = qw.data();
+        if (!qb.empty()) b = qb.data();
+        plan.lines.insert(plan.lines.begin(),
+                          "single input pixel, no padding: a matrix product, planned as a "
+                          "pointwise layer over the batch with out_channels x kernel channels");
+    }
+    auto impl = std::make_unique<JitImpl>(p, planned, std::move(plan), w, b);
     impl->set_compile_us(
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     return impl;

@@ -122,6 +122,13 @@ struct Plan {
     // input stays in L2 while every oc block reads it; chunk c holds outputs
     // [S_w * c * w_chunk, S_w * (c + 1) * w_chunk).
     int64_t w_chunk = 0, w_chunks = 1;
+    // Weight-heavy layers run oc blocks in groups of oc_group whose packed weights stay in L2
+    // while every row streams past them: the input is then re-read from L3 once per group
+    // instead of all the weights once per row.
+    int64_t oc_group = 1;
+    // Images copied and computed together: as many as keep their zero-halo input within L2
+    // (at least one), so a batch does not evict its own input before it is used.
+    int64_t batch_group = 1;
     std::vector<PhasePlan> phases;  // index (r_d * S_h + r_h) * S_w + r_w
     // spatial_vec: rows of W outputs computed in tiles of ur*vlen m's from row_m0 into a row
     // buffer [oc][row_len] (o = S_w*m + r - pb sits at S_w*(m - row_m0) + r).
@@ -141,6 +148,7 @@ struct Plan {
 struct PlanOverrides {
     int ur = 0, n_oc = 0;
     int shape = 0;  // 1: channel_vec, 2: spatial_vec
+    int64_t oc_group = 0, batch_group = 0;  // clamped to [1, oc blocks] and [1, batch]
 };
 
 // Plans the channel-vectorised path for `isa`; returns false with `why_not` when it declines
