@@ -17,6 +17,7 @@
 
 #include "impl.hpp"
 #include "perf_map.hpp"
+#include "transpose.hpp"
 #include "tconv/gen/kernel.hpp"
 #include "tconv/gen/kernel_cache.hpp"
 #include "tconv/gen/plan.hpp"
@@ -68,20 +69,6 @@ struct ThreadScratch {
 Error row_buffer_error(const Problem& p) {
     return Error(ErrorKind::out_of_memory,
                  p.name + ": out of memory: cannot allocate a thread's output row buffer");
-}
-
-// dst[c * dst_stride + w] = src[w * src_pitch + c] for w < width, c < channels, in tiles that
-// keep both sides within a few cache lines.
-void transpose_row(const float* src, int64_t src_pitch, int64_t width, int64_t channels,
-                   float* dst, int64_t dst_stride) {
-    constexpr int64_t kTile = 16;
-    for (int64_t w0 = 0; w0 < width; w0 += kTile) {
-        const int64_t w1 = std::min(width, w0 + kTile);
-        for (int64_t c = 0; c < channels; ++c) {
-            float* d = dst + c * dst_stride;
-            for (int64_t w = w0; w < w1; ++w) d[w] = src[w * src_pitch + c];
-        }
-    }
 }
 
 // Runs body(begin, end) -> bool over contiguous shares of [0, n), one per thread; on the
@@ -139,10 +126,10 @@ class JitImpl final : public Impl, public JitCodeSource {
     }
 
     void execute(const float* x, float* y, int threads) const override {
-        // Waking a thread costs microseconds: give each at least ~20 us of work, so tiny layers
+        // Waking a thread costs microseconds: give each at least ~5 us of work, so tiny layers
         // run on the calling thread alone. Every output has one owner whatever the count, so
         // the result does not change.
-        constexpr double kFlopsPerThread = 2e6;
+        constexpr double kFlopsPerThread = 0.5e6;
         threads = int(std::clamp(problem_.flops() / kFlopsPerThread, 1.0, double(threads)));
         const int64_t img = plan_.padded[0] * plan_.padded[1] * plan_.padded[2] *
                             plan_.ic_block * plan_.ic_blocks;
@@ -197,8 +184,7 @@ class JitImpl final : public Impl, public JitCodeSource {
                         }
                     } else {
                         const float* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2];
-                        for (int64_t c = 0; c < nc; ++c)
-                            for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = src[c * plane + w];
+                        transpose_avx2(src, plane, nc, I[2], in, B);
                         for (int64_t c = nc; c < B; ++c)
                             for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = 0.0f;
                     }
@@ -316,8 +302,8 @@ class JitImpl final : public Impl, public JitCodeSource {
                     const int64_t ow0 = std::min(O[2], S[2] * start);
                     const int64_t ow1 = std::min(O[2], S[2] * (start + chunk));
                     float* dst = y + (n * OC + oc0) * plane + (od * O[1] + oh) * O[2] + ow0;
-                    transpose_row(rowbuf + ow0 * plan_.row_pitch, plan_.row_pitch, ow1 - ow0,
-                                  valid, dst, plane);
+                    transpose_avx2(rowbuf + ow0 * plan_.row_pitch, plan_.row_pitch, ow1 - ow0,
+                                   valid, dst, plane);
                 }
             }
             return true;

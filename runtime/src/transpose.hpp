@@ -1,0 +1,15 @@
+// Layout changes around the JIT kernels: channels-first tensors to and from the pixel-major
+// buffers the kernels read and write.
+#pragma once
+
+#include <cstdint>
+
+namespace tconv {
+
+// dst[j * dst_stride + i] = src[i * src_stride + j] for i < rows, j < cols. In 8x8 register
+// tiles (a scalar loop would move one float per load and store, a few GB/s); AVX2 required,
+// which every JIT implementation has.
+void transpose_avx2(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
+                    int64_t dst_stride);
+
+}  // namespace tconv
