@@ -178,10 +178,7 @@ class JitImpl final : public Impl, public JitCodeSource {
                     const int64_t c0 = blk * B, nc = std::min(B, IC - c0);
                     if (cl) {
                         const float* src = x + (((n * I[0] + id) * I[1] + ih) * I[2]) * IC + c0;
-                        for (int64_t w = 0; w < I[2]; ++w) {
-                            for (int64_t c = 0; c < nc; ++c) in[w * B + c] = src[w * IC + c];
-                            for (int64_t c = nc; c < B; ++c) in[w * B + c] = 0.0f;
-                        }
+                        copy_rows_avx2(src, IC, I[2], nc, in, B, B);
                     } else {
                         const float* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2];
                         transpose_avx2(src, plane, nc, I[2], in, B);

@@ -44,4 +44,17 @@ __attribute__((target("avx2"))) void transpose_avx2(const float* src, int64_t sr
         for (int64_t j = 0; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
 }
 
+__attribute__((target("avx2"))) void copy_rows_avx2(const float* src, int64_t src_pitch,
+                                                    int64_t rows, int64_t cols, float* dst,
+                                                    int64_t dst_pitch, int64_t dst_cols) {
+    const int64_t cols8 = cols / 8 * 8;
+    for (int64_t i = 0; i < rows; ++i) {
+        const float* s = src + i * src_pitch;
+        float* d = dst + i * dst_pitch;
+        for (int64_t j = 0; j < cols8; j += 8) _mm256_storeu_ps(d + j, _mm256_loadu_ps(s + j));
+        for (int64_t j = cols8; j < cols; ++j) d[j] = s[j];
+        for (int64_t j = cols; j < dst_cols; ++j) d[j] = 0.0f;
+    }
+}
+
 }  // namespace tconv

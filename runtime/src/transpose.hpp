@@ -12,4 +12,9 @@ namespace tconv {
 void transpose_avx2(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
                     int64_t dst_stride);
 
+// dst[i * dst_pitch + j] = j < cols ? src[i * src_pitch + j] : 0 for i < rows, j < dst_cols:
+// one channel block of each pixel of a channels-last row, zero-padded. AVX2 required.
+void copy_rows_avx2(const float* src, int64_t src_pitch, int64_t rows, int64_t cols, float* dst,
+                    int64_t dst_pitch, int64_t dst_cols);
+
 }  // namespace tconv
