@@ -87,7 +87,7 @@ PeerResult prepare_peer(const Peer& peer, const PeerLayer& layer, const std::vec
                 pr.status = PeerResult::Status::wrong;
                 pr.reason = fmt::format("max relative error {:.3g} ({} variant)", err, v.variant);
             }
-            pr.variants.push_back({v.variant, v.impl, v.note, v.create_ms, 0, 0});
+            pr.variants.push_back({v.variant, v.impl, v.note, v.create_ms, 0, 0, std::nullopt});
         }
     } catch (const std::exception& e) {  // a peer failing must not end the whole run
         pr.status = PeerResult::Status::unavailable;
@@ -144,10 +144,15 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
     tconv_runner.run();
     tconv_runner.get_output(want.data());
 
-    // Contender 0 is tconv; then every correct peer variant, remembered by (peer, variant).
+    // Contender 0 is tconv; then every correct peer variant, remembered by (peer, variant),
+    // and its deconvolution alone when its run converts layouts.
+    struct Slot {
+        size_t peer, variant;
+        bool deconv_only;
+    };
     std::vector<std::function<void()>> runs{[&] { tconv_runner.run(); }};
     std::vector<std::function<void(bool)>> idle{nullptr};
-    std::vector<std::pair<size_t, size_t>> slots;
+    std::vector<Slot> slots;
     std::vector<PeerSetup> setups;
     for (const Peer& peer : peers ? all_peers() : std::vector<Peer>{}) {
         PeerSetup setup;
@@ -155,10 +160,16 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
         if (pr.status == PeerResult::Status::ok) {
             for (size_t v = 0; v < setup.variants.size(); ++v) {
                 Runner* runner = setup.variants[v].runner.get();
+                auto hook = [runner](bool paused) { paused ? runner->pause() : runner->resume(); };
                 runs.push_back([runner] { runner->run(); });
-                idle.push_back([runner](bool paused) { paused ? runner->pause() : runner->resume(); });
+                idle.push_back(hook);
+                slots.push_back({r.peers.size(), v, false});
+                if (std::function<void()> deconv = runner->deconv_only()) {
+                    runs.push_back(std::move(deconv));
+                    idle.push_back(hook);
+                    slots.push_back({r.peers.size(), v, true});
+                }
                 runner->pause();  // nothing of it runs while the others are timed
-                slots.push_back({r.peers.size(), v});
             }
         }
         r.peers.push_back(std::move(pr));
@@ -171,12 +182,17 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
     r.gflops = p.flops() / (r.median_ms * 1e-3) * 1e-9;
     if (run.peak_gflops) r.percent_of_peak = 100.0 * r.gflops / *run.peak_gflops;
     for (size_t i = 0; i < slots.size(); ++i) {
-        PeerResult& pr = r.peers[slots[i].first];
-        VariantResult& v = pr.variants[slots[i].second];
-        v.median_ms = median(samples[i + 1]) * 1e3;
+        PeerResult& pr = r.peers[slots[i].peer];
+        VariantResult& v = pr.variants[slots[i].variant];
+        const double ms = median(samples[i + 1]) * 1e3;
+        if (slots[i].deconv_only) {
+            v.deconv_only_ms = ms;
+            continue;
+        }
+        v.median_ms = ms;
         v.repeats = int(samples[i + 1].size());
         if (pr.best < 0 || v.median_ms < pr.variants[size_t(pr.best)].median_ms)
-            pr.best = int(slots[i].second);
+            pr.best = int(slots[i].variant);
     }
     return r;
 }
@@ -208,8 +224,10 @@ options:
 columns: compile us = tconv's plan + generate + pack time; ms = median time of one run;
 % peak = GFLOP/s against the measured FMA peak of the ISA cap and thread count; <peer> ms =
 the peer's fastest variant (oneDNN: plain user layouts or `any` formats with reorders not
-timed); create ms = the peer's setup (primitive/operator creation and weight packing);
-ratio = peer ms / tconv ms (> 1: tconv is faster).
+timed; XNNPACK: NHWC, with the transposes from and to channels_first timed); create ms =
+the peer's setup (primitive/operator creation and weight packing); ratio = peer ms /
+tconv ms (> 1: tconv is faster). The JSON adds deconv_only_ms: XNNPACK without its
+transposes.
 
 exit status: 0 when done, 1 when a peer disagreed with tconv, 2 on a usage or config error.
 )";

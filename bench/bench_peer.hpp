@@ -3,6 +3,7 @@
 // them all, interleaved with tconv, and reports the fastest.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,15 +12,20 @@
 
 namespace tconv::bench {
 
-// One runnable contender. Only run() is timed: set_input/get_output convert between the user's
-// layout and whatever the contender computes in, so conversions the user would not need to do
-// themselves stay out of the timing (as benchdnn does for oneDNN's reorders).
+// One runnable contender. Only run() is timed, and it takes the input and leaves the output in
+// the user's layout: a peer that computes in another layout converts inside run() (XNNPACK's
+// NCHW <-> NHWC transposes). set_input/get_output copy between the user's buffers and the
+// runner's, and hold what stays untimed by design (oneDNN's reorders to the blocked formats of
+// its `any` variant, as benchdnn does).
 class Runner {
   public:
     virtual ~Runner() = default;
     virtual void set_input(const float* x) = 0;  // x: input_elems() floats, user layout
     virtual void run() = 0;
     virtual void get_output(float* y) = 0;  // y: output_elems() floats, user layout
+    // When run() converts layouts around the deconvolution: the deconvolution alone, on the
+    // buffers run() fills, timed only to show the split in the report. Empty otherwise.
+    virtual std::function<void()> deconv_only() { return {}; }
     // Untimed, around each batch of runs: release (pause) and reacquire (resume) what would
     // compete with the other contenders while this one waits, i.e. a thread pool whose idle
     // workers spin. Runners start resumed.

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -40,6 +41,18 @@ TEST_CASE("tconv bench runs a config, peers agree, JSON is written") {
     const std::string text((std::istreambuf_iterator<char>(f)), {});
     CHECK(contains(text, "\"name\": \"up2x\""));
     CHECK(contains(text, "\"summary\""));
+#ifdef TCONV_HAVE_XNNPACK
+    // channels_first: XNNPACK's times include its transposes, and the JSON splits them off
+    CHECK(contains(r.out, "XNNPACK ran NHWC; its times include NCHW <-> NHWC transposes"));
+    // keys are sorted: the peer's deconv_only_ms comes just before its name
+    const size_t xnnpack = text.find("\"peer\": \"XNNPACK\"");
+    REQUIRE(xnnpack != std::string::npos);
+    const std::string key = "\"deconv_only_ms\": ";
+    const size_t split = text.rfind(key, xnnpack);
+    REQUIRE(split != std::string::npos);
+    CHECK(std::isdigit(static_cast<unsigned char>(text[split + key.size()])));
+    CHECK(!contains(r.out, "layout conversion not timed"));
+#endif
 }
 
 TEST_CASE("tconv bench --layer, --no-peers and --markdown") {

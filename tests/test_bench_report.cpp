@@ -20,7 +20,8 @@ PeerResult ok_peer(const std::string& name, double ms) {
     PeerResult p;
     p.peer = name;
     p.status = PeerResult::Status::ok;
-    p.variants = {{"plain", "impl_a", "", 1.0, ms * 2, 5}, {"any", "impl_b", "", 1.0, ms, 5}};
+    p.variants = {{"plain", "impl_a", "", 1.0, ms * 2, 5, std::nullopt},
+                  {"any", "impl_b", "", 1.0, ms, 5, ms / 4}};
     p.best = 1;
     return p;
 }
@@ -122,6 +123,9 @@ TEST_CASE("bench renderings carry the figures") {
     CHECK(json.find("\"slowest_layer\": \"L2\"") != std::string::npos);
     CHECK(json.find("\"status\": \"WRONG\"") != std::string::npos);
     CHECK(json.find("\"peak_gflops\": 100.0") != std::string::npos);
+    // the best variant's time without its layout conversions, and none for the other
+    CHECK(json.find("\"deconv_only_ms\": 0.25") != std::string::npos);
+    CHECK(json.find("\"deconv_only_ms\": null") != std::string::npos);
 }
 
 TEST_CASE("bench JSON is written atomically") {
