@@ -40,38 +40,82 @@ void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packe
         }
 }
 
-}  // namespace
+// channel_vec: [phase][oc block][ic (padded)][tap][n_oc * vlen]. A part is one oc block and a
+// run of input channels (~8K source floats: fine-grained enough to share among threads). Each
+// channel's [oc][K] slice of the block is read from memory once while every phase takes its
+// taps, and each phase's destination is written sequentially: few streams, no zero-fill pass.
+constexpr int64_t kPartFloats = 8192;
 
-void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packed) {
-    if (pl.shape == KernelShape::spatial_vec) return pack_spatial(p, pl, w, packed);
+int64_t ic_per_part(const Problem& p, const Plan& pl) {
+    return std::max<int64_t>(1, kPartFloats / (int64_t(pl.n_oc) * pl.vlen * p.kernel_spatial()));
+}
+
+int64_t ic_parts(const Problem& p, const Plan& pl) {
+    const int64_t icp = pl.ic_blocks * pl.ic_block, run = ic_per_part(p, pl);
+    return (icp + run - 1) / run;
+}
+
+// One input channel's taps of one phase: [tap][width], lanes past ocn zero.
+void pack_taps(const PhasePlan& ph, const Dim3& k3, const float* src, int64_t ocn, int64_t width,
+               float* dst) {
+    const int64_t K = k3[0] * k3[1] * k3[2];
+    for (int td = 0; td < ph.taps[0].count; ++td)
+        for (int th = 0; th < ph.taps[1].count; ++th)
+            for (int tw = 0; tw < ph.taps[2].count; ++tw) {
+                const int64_t kd = ph.taps[0].k0 + td * ph.taps[0].kstep;
+                const int64_t kh = ph.taps[1].k0 + th * ph.taps[1].kstep;
+                const int64_t kw = ph.taps[2].k0 + tw * ph.taps[2].kstep;
+                const float* s = src + (kd * k3[1] + kh) * k3[2] + kw;
+                for (int64_t j = 0; j < ocn; ++j) dst[j] = s[j * K];
+                std::fill(dst + ocn, dst + width, 0.0f);
+                dst += width;
+            }
+}
+
+// Input channels [ic0, ic1) of oc block b, every phase; channels past the layer's (the last ic
+// block's padding) are zero.
+void pack_part(const Problem& p, const Plan& pl, const float* w, float* packed, int64_t b,
+               int64_t ic0, int64_t ic1) {
     const int64_t VL = pl.vlen, icp = pl.ic_blocks * pl.ic_block, K = p.kernel_spatial();
     const Dim3 k3 = canonical(p, p.kernel, 1);
-    std::fill(packed, packed + pl.packed_weight_floats, 0.0f);  // padded channels stay zero
-    // Input channel outermost: its [OC][K] slab of the source stays in cache while every
-    // phase, oc block and tap takes its part.
-    for (int64_t ic = 0; ic < pl.ic; ++ic) {
-        const float* src = w + ic * pl.oc * K;
+    const int64_t nv = b == pl.oc_blocks - 1 ? pl.n_oc_last : pl.n_oc, width = nv * VL;
+    const int64_t oc0 = b * pl.n_oc * VL, ocn = std::min(width, pl.oc - oc0);
+    for (int64_t ic = ic0; ic < ic1; ++ic) {
+        const float* src = w + (ic * pl.oc + oc0) * K;
         for (const PhasePlan& ph : pl.phases) {
-            if (!ph.has_taps()) continue;
             const int64_t taps = ph.taps_total();
-            for (int64_t b = 0; b < pl.oc_blocks; ++b) {
-                const int64_t nv = (b == pl.oc_blocks - 1) ? pl.n_oc_last : pl.n_oc;
-                const int64_t oc0 = b * pl.n_oc * VL, ocn = std::min(nv * VL, pl.oc - oc0);
-                float* dst = packed + ph.w_offset + b * icp * taps * pl.n_oc * VL + ic * taps * nv * VL;
-                int64_t t = 0;
-                for (int td = 0; td < ph.taps[0].count; ++td)
-                    for (int th = 0; th < ph.taps[1].count; ++th)
-                        for (int tw = 0; tw < ph.taps[2].count; ++tw, ++t) {
-                            const int64_t kd = ph.taps[0].k0 + td * ph.taps[0].kstep;
-                            const int64_t kh = ph.taps[1].k0 + th * ph.taps[1].kstep;
-                            const int64_t kw = ph.taps[2].k0 + tw * ph.taps[2].kstep;
-                            const float* s = src + oc0 * K + (kd * k3[1] + kh) * k3[2] + kw;
-                            float* v = dst + t * nv * VL;
-                            for (int64_t j = 0; j < ocn; ++j) v[j] = s[j * K];
-                        }
-            }
+            if (taps == 0) continue;
+            float* dst = packed + ph.w_offset + (b * icp * pl.n_oc * VL + ic * width) * taps;
+            if (ic < pl.ic)
+                pack_taps(ph, k3, src, ocn, width, dst);
+            else
+                std::fill(dst, dst + taps * width, 0.0f);
         }
     }
+}
+
+}  // namespace
+
+int64_t pack_weight_parts(const Problem& p, const Plan& pl) {
+    return pl.shape == KernelShape::spatial_vec ? 1 : pl.oc_blocks * ic_parts(p, pl);
+}
+
+void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packed,
+                  int64_t first_part, int64_t end_part) {
+    if (pl.shape == KernelShape::spatial_vec) {
+        if (first_part == 0 && end_part > 0) pack_spatial(p, pl, w, packed);
+        return;
+    }
+    const int64_t parts = ic_parts(p, pl), run = ic_per_part(p, pl);
+    const int64_t icp = pl.ic_blocks * pl.ic_block;
+    for (int64_t part = first_part; part < end_part; ++part) {
+        const int64_t b = part / parts, ic0 = part % parts * run, ic1 = std::min(icp, ic0 + run);
+        pack_part(p, pl, w, packed, b, ic0, ic1);
+    }
+}
+
+void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packed) {
+    pack_weights(p, pl, w, packed, 0, pack_weight_parts(p, pl));
 }
 
 void pack_bias(const Problem& p, const Plan& pl, const float* b, float* packed) {
