@@ -1,5 +1,5 @@
 // Weight packing: every packed float against the layout the kernels read, written out directly
-// from its index; any split into parts gives the same bytes.
+// from its index; any split into parts, and any compile thread count, gives the same bytes.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -123,4 +123,25 @@ TEST_CASE("pack: any split into parts, in any order, gives the same bytes") {
             CHECK(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)) == 0);
         }
     }
+}
+
+TEST_CASE("pack: compiling with 1 or 2 threads gives bitwise equal results") {
+    if (cpu_info().best_isa() == Isa::scalar) return;  // no JIT here
+    // Packed weights of 4 MiB: enough for compile to share the packing between threads.
+    const Problem p = test::problem_from_json(R"({"in_channels": 256, "out_channels": 260,
+        "input_size": [3, 4], "kernel_size": 4, "stride": 2, "padding": 1})");
+    const test::LayerData d = test::random_layer_data(p, 9);
+    std::vector<std::vector<float>> outputs;
+    for (int threads : {1, 2}) {
+        Options o;
+        o.threads = threads;
+        const Layer layer = Layer::compile(p, d.w.data(), d.b.data(), o);
+        REQUIRE(layer.report().implementation.rfind("jit_", 0) == 0);
+        std::vector<float> y(size_t(p.output_elems()));
+        layer.execute(d.x.data(), y.data(), 1);
+        CHECK(test::compare_to_reference(p, d, y.data()) == "");
+        outputs.push_back(std::move(y));
+    }
+    CHECK(std::memcmp(outputs[0].data(), outputs[1].data(), outputs[0].size() * sizeof(float)) ==
+          0);
 }

@@ -4,6 +4,7 @@
 // depend on the thread count.
 #include "jit_impl.hpp"
 
+#include <omp.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -82,9 +83,23 @@ void transpose_row(const float* src, int64_t src_pitch, int64_t width, int64_t c
     }
 }
 
+// Packing streams megabytes through memory, so large layers split it across threads (at least
+// ~0.5 MB each: waking a thread costs microseconds). Each part writes its own floats, so the
+// bytes do not depend on the thread count.
+void pack_weights(const Problem& p, const gen::Plan& plan, const float* w, float* packed,
+                  int threads) {
+    constexpr int64_t kFloatsPerThread = int64_t(1) << 17;
+    const int64_t parts = gen::pack_weight_parts(p, plan);
+    threads = int(std::clamp<int64_t>(plan.packed_weight_floats / kFloatsPerThread, 1,
+                                      std::min<int64_t>(threads, parts)));
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t part = 0; part < parts; ++part)
+        gen::pack_weights(p, plan, w, packed, part, part + 1);
+}
+
 class JitImpl final : public Impl, public JitCodeSource {
   public:
-    JitImpl(const Problem& p, gen::Plan plan, const float* w, const float* b)
+    JitImpl(const Problem& p, gen::Plan plan, const float* w, const float* b, int threads)
         : plan_(std::move(plan)) {
         problem_ = p;
         for (const gen::KernelDesc& d : plan_.kernels) {
@@ -94,7 +109,7 @@ class JitImpl final : public Impl, public JitCodeSource {
         }
         packed_w_ = aligned_floats(plan_.packed_weight_floats);
         packed_b_ = aligned_floats(plan_.packed_bias_floats);
-        gen::pack_weights(p, plan_, w, packed_w_.get());
+        pack_weights(p, plan_, w, packed_w_.get(), threads);
         gen::pack_bias(p, plan_, b, packed_b_.get());
 
         report_.implementation = std::string("jit_") + std::string(to_string(plan_.isa));
@@ -303,7 +318,7 @@ class JitImpl final : public Impl, public JitCodeSource {
 }  // namespace
 
 std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, const float* b,
-                                    const ConfigLimits& limits, std::string& why_not,
+                                    const Options& options, std::string& why_not,
                                     const gen::PlanOverrides& overrides) {
     const auto t0 = std::chrono::steady_clock::now();
     gen::Plan plan;
@@ -312,26 +327,27 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
     // before allocating it (the reference then serves the layer with the unpadded weights).
     const uint64_t packed_bytes =
         uint64_t(plan.packed_weight_floats + plan.packed_bias_floats) * sizeof(float);
-    if (packed_bytes > limits.max_tensor_bytes) {
+    if (packed_bytes > options.limits.max_tensor_bytes) {
         why_not = "packed weights would need " + std::to_string(packed_bytes) +
-                  " bytes, over the tensor limit of " + std::to_string(limits.max_tensor_bytes) +
-                  " bytes";
+                  " bytes, over the tensor limit of " +
+                  std::to_string(options.limits.max_tensor_bytes) + " bytes";
         return nullptr;
     }
-    auto impl = std::make_unique<JitImpl>(p, std::move(plan), w, b);
+    const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+    auto impl = std::make_unique<JitImpl>(p, std::move(plan), w, b, threads);
     impl->set_compile_us(
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     return impl;
 }
 
 std::unique_ptr<Impl> make_jit_avx512_impl(const Problem& p, const float* w, const float* b,
-                                           const ConfigLimits& limits, std::string& why_not) {
-    return make_jit_impl(Isa::avx512, p, w, b, limits, why_not);
+                                           const Options& options, std::string& why_not) {
+    return make_jit_impl(Isa::avx512, p, w, b, options, why_not);
 }
 
 std::unique_ptr<Impl> make_jit_avx2_impl(const Problem& p, const float* w, const float* b,
-                                         const ConfigLimits& limits, std::string& why_not) {
-    return make_jit_impl(Isa::avx2, p, w, b, limits, why_not);
+                                         const Options& options, std::string& why_not) {
+    return make_jit_impl(Isa::avx2, p, w, b, options, why_not);
 }
 
 }  // namespace tconv

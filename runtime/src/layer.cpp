@@ -55,7 +55,7 @@ Layer Layer::compile(const Problem& problem, const float* weights, const float* 
         }
         std::string why_not;
         auto t0 = std::chrono::steady_clock::now();
-        std::unique_ptr<Impl> impl = e.make(problem, weights, bias, options.limits, why_not);
+        std::unique_ptr<Impl> impl = e.make(problem, weights, bias, options, why_not);
         if (!impl) {
             declined.push_back(std::string(e.name) + ": " + why_not);
             continue;

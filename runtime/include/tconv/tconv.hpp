@@ -22,7 +22,8 @@ struct Options {
     // Highest ISA the dispatcher may pick; unset: TCONV_MAX_ISA from the environment, else the
     // best the CPU has. Asking for an ISA the CPU lacks is an Error (unsupported).
     std::optional<Isa> max_isa;
-    // Threads used by execute() when the call does not say; 0: all cores (OpenMP default).
+    // Threads used by execute() when the call does not say, and to pack large layers' weights
+    // at compile; 0: all cores (OpenMP default).
     int threads = 0;
     // Size limits for configs parsed by compile_json/compile_file and for every tensor the
     // layer allocates, packed weights included (16 GiB each by default).
