@@ -83,16 +83,17 @@ void transpose_row(const float* src, int64_t src_pitch, int64_t width, int64_t c
     }
 }
 
-// Packing streams megabytes through memory, so large layers split it across threads (at least
-// ~0.5 MB each: waking a thread costs microseconds). Each part writes its own floats, so the
-// bytes do not depend on the thread count.
+// Packing streams megabytes through memory, so large layers share it among threads (each at
+// least ~2 MB: waking a thread can cost as much as packing a small layer). Parts are handed out
+// one at a time, so a thread that starts late or stalls on page faults holds up little. Each part
+// writes its own floats: the bytes do not depend on the thread count.
 void pack_weights(const Problem& p, const gen::Plan& plan, const float* w, float* packed,
                   int threads) {
-    constexpr int64_t kFloatsPerThread = int64_t(1) << 17;
+    constexpr int64_t kFloatsPerThread = int64_t(1) << 19;
     const int64_t parts = gen::pack_weight_parts(p, plan);
     threads = int(std::clamp<int64_t>(plan.packed_weight_floats / kFloatsPerThread, 1,
                                       std::min<int64_t>(threads, parts)));
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
     for (int64_t part = 0; part < parts; ++part)
         gen::pack_weights(p, plan, w, packed, part, part + 1);
 }
