@@ -125,16 +125,16 @@ TEST_CASE("pack: any split into parts, in any order, gives the same bytes") {
     }
 }
 
-TEST_CASE("pack: compiling with 1 or 2 threads gives bitwise equal results") {
+TEST_CASE("pack: compiling with 1 or 2 threads gives bitwise equal results; bad counts refused") {
     if (cpu_info().best_isa() == Isa::scalar) return;  // no JIT here
-    // Packed weights of 4 MiB: enough for compile to share the packing between threads.
+    // Packed weights of 4 MiB: enough for compile to share the packing among threads.
     const Problem p = test::problem_from_json(R"({"in_channels": 256, "out_channels": 260,
         "input_size": [3, 4], "kernel_size": 4, "stride": 2, "padding": 1})");
     const test::LayerData d = test::random_layer_data(p, 9);
     std::vector<std::vector<float>> outputs;
     for (int threads : {1, 2}) {
         Options o;
-        o.threads = threads;
+        o.compile_threads = threads;
         const Layer layer = Layer::compile(p, d.w.data(), d.b.data(), o);
         REQUIRE(layer.report().implementation.rfind("jit_", 0) == 0);
         std::vector<float> y(size_t(p.output_elems()));
@@ -144,4 +144,10 @@ TEST_CASE("pack: compiling with 1 or 2 threads gives bitwise equal results") {
     }
     CHECK(std::memcmp(outputs[0].data(), outputs[1].data(), outputs[0].size() * sizeof(float)) ==
           0);
+    for (int bad : {-1, 1025}) {
+        Options o;
+        o.compile_threads = bad;
+        CHECK_THROWS_WITH(Layer::compile(p, d.w.data(), d.b.data(), o),
+                          doctest::Contains("compile_threads must be from 0"));
+    }
 }

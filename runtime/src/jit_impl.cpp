@@ -335,7 +335,8 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
                   std::to_string(options.limits.max_tensor_bytes) + " bytes";
         return nullptr;
     }
-    const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+    const int threads =
+        options.compile_threads > 0 ? options.compile_threads : omp_get_max_threads();
     auto impl = std::make_unique<JitImpl>(p, std::move(plan), w, b, threads);
     impl->set_compile_us(
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());

@@ -22,12 +22,15 @@ struct Options {
     // Highest ISA the dispatcher may pick; unset: TCONV_MAX_ISA from the environment, else the
     // best the CPU has. Asking for an ISA the CPU lacks is an Error (unsupported).
     std::optional<Isa> max_isa;
-    // Threads used by execute() when the call does not say, and to pack large layers' weights
-    // at compile; 0: all cores (OpenMP default).
+    // Threads used by execute() when the call does not say; 0: all cores (OpenMP default).
     int threads = 0;
     // Size limits for configs parsed by compile_json/compile_file and for every tensor the
     // layer allocates, packed weights included (16 GiB each by default).
     ConfigLimits limits;
+    // Threads that pack a large layer's weights at compile; 0: all cores. One by default:
+    // packing is bound by memory and page faults, and on a busy machine waiting for a second
+    // thread to be scheduled can cost more than it saves. The packed bytes never depend on it.
+    int compile_threads = 1;
 };
 
 // One line of `tconv compile`: what serves a layer, and why better ones declined.
