@@ -29,7 +29,7 @@ class VectorMath {
     using Vmm = typename T::Vmm;
 
   public:
-    VectorMath(Xbyak::CodeGenerator& g, const KernelDesc& d) : g_(g), d_(d) {}
+    VectorMath(Xbyak::CodeGenerator& g, const KernelDesc& d) : g_(g), d_(d) { slots_.fill(-1); }
 
     // Vector registers activation() needs besides its operand (the planner budgets the same).
     static int activation_temps(Activation a) { return detail::activation_temps(a); }
@@ -124,15 +124,9 @@ class VectorMath {
     Xbyak::CodeGenerator& g_;
     const KernelDesc& d_;
     Xbyak::Label label_;
-    std::array<int, size_t(Const::count)> slots_ = filled(-1);
-    std::array<Const, size_t(Const::count)> order_{};
+    std::array<int, size_t(Const::count)> slots_;  // table slot per constant; -1: unused
+    std::array<Const, size_t(Const::count)> order_{};  // the constants used, by slot
     int used_ = 0;
-
-    static std::array<int, size_t(Const::count)> filled(int v) {
-        std::array<int, size_t(Const::count)> a;
-        a.fill(v);
-        return a;
-    }
 
     void bit_and(const Vmm& d, const Vmm& a, const Xbyak::Address& b) {
         if constexpr (T::isa == Isa::avx512) g_.vpandd(d, a, b);

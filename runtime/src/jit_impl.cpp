@@ -84,10 +84,10 @@ void transpose_row(const float* src, int64_t src_pitch, int64_t width, int64_t c
     }
 }
 
-// Packing streams megabytes through memory, so large layers share it among threads (each at
-// least ~2 MB: waking a thread can cost as much as packing a small layer). Parts are handed out
-// one at a time, so a thread that starts late or stalls on page faults holds up little. Each part
-// writes its own floats: the bytes do not depend on the thread count.
+// Packing streams megabytes through memory: given threads, large layers share it (at least ~2 MB
+// each: waking a thread can cost as much as packing a small layer). Parts are handed out one at a
+// time, so a thread that starts late or stalls on page faults holds up little. Each part writes
+// its own floats: the bytes do not depend on the thread count.
 void pack_weights(const Problem& p, const gen::Plan& plan, const float* w, float* packed,
                   int threads) {
     constexpr int64_t kFloatsPerThread = int64_t(1) << 19;
