@@ -1,5 +1,8 @@
 // Weight and bias packing: into the order the kernels stream them, once per layer.
+#include <xmmintrin.h>
+
 #include <algorithm>
+#include <vector>
 
 #include "plan_util.hpp"
 
@@ -40,38 +43,112 @@ void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packe
         }
 }
 
+// channel_vec: [phase][oc block][ic (padded)][tap][n_oc * vlen]. Every kernel position k is one
+// tap of one phase, so packing a channel's [oc][K] slice of an oc block is a transpose into K
+// destination rows. A part is one oc block and a run of input channels (~8K source floats:
+// fine-grained enough to share among threads); each phase's destination is written
+// sequentially, with no separate zero-fill pass.
+constexpr int64_t kPartFloats = 8192;
+
+int64_t ic_per_part(const Problem& p, const Plan& pl) {
+    return std::max<int64_t>(1, kPartFloats / (int64_t(pl.n_oc) * pl.vlen * p.kernel_spatial()));
+}
+
+int64_t ic_parts(const Problem& p, const Plan& pl) {
+    const int64_t icp = pl.ic_blocks * pl.ic_block, run = ic_per_part(p, pl);
+    return (icp + run - 1) / run;
+}
+
+// Where kernel position k goes in oc block b: row k of input channel ic starts at
+// packed + first[k] + ic * step[k].
+struct TapRows {
+    std::vector<int64_t> first, step;
+};
+
+TapRows tap_rows(const Problem& p, const Plan& pl, int64_t b, int64_t width) {
+    const int64_t K = p.kernel_spatial(), icp = pl.ic_blocks * pl.ic_block;
+    const Dim3 k3 = canonical(p, p.kernel, 1);
+    TapRows r{std::vector<int64_t>(size_t(K)), std::vector<int64_t>(size_t(K))};
+    for (const PhasePlan& ph : pl.phases) {
+        const int64_t taps = ph.taps_total();
+        const int64_t block = ph.w_offset + b * icp * taps * pl.n_oc * pl.vlen;
+        int64_t t = 0;
+        for (int td = 0; td < ph.taps[0].count; ++td)
+            for (int th = 0; th < ph.taps[1].count; ++th)
+                for (int tw = 0; tw < ph.taps[2].count; ++tw, ++t) {
+                    const int64_t kd = ph.taps[0].k0 + td * ph.taps[0].kstep;
+                    const int64_t kh = ph.taps[1].k0 + th * ph.taps[1].kstep;
+                    const int64_t kw = ph.taps[2].k0 + tw * ph.taps[2].kstep;
+                    const size_t k = size_t((kd * k3[1] + kh) * k3[2] + kw);
+                    r.first[k] = block + t * width;
+                    r.step[k] = taps * width;
+                }
+    }
+    return r;
+}
+
+// rows[k][j] = src[j * K + k] for j < n, k < K: 4x4 SSE transposes, scalar at the edges.
+void transpose_to_rows(const float* src, int64_t n, int64_t K, float* const* rows) {
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float* s = src + j * K;
+        int64_t k = 0;
+        for (; k + 4 <= K; k += 4) {
+            __m128 r0 = _mm_loadu_ps(s + k), r1 = _mm_loadu_ps(s + K + k);
+            __m128 r2 = _mm_loadu_ps(s + 2 * K + k), r3 = _mm_loadu_ps(s + 3 * K + k);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            _mm_storeu_ps(rows[k] + j, r0);
+            _mm_storeu_ps(rows[k + 1] + j, r1);
+            _mm_storeu_ps(rows[k + 2] + j, r2);
+            _mm_storeu_ps(rows[k + 3] + j, r3);
+        }
+        for (; k < K; ++k)
+            for (int64_t i = 0; i < 4; ++i) rows[k][j + i] = s[i * K + k];
+    }
+    for (; j < n; ++j)
+        for (int64_t k = 0; k < K; ++k) rows[k][j] = src[j * K + k];
+}
+
+// Input channels [ic0, ic1) of oc block b. Lanes past the last output channel and channels past
+// the layer's (the last ic block's padding) are zero.
+void pack_part(const Problem& p, const Plan& pl, const float* w, float* packed, int64_t b,
+               int64_t ic0, int64_t ic1) {
+    const int64_t K = p.kernel_spatial();
+    const int64_t width = (b == pl.oc_blocks - 1 ? pl.n_oc_last : pl.n_oc) * pl.vlen;
+    const int64_t oc0 = b * pl.n_oc * pl.vlen, ocn = std::min(width, pl.oc - oc0);
+    const TapRows tr = tap_rows(p, pl, b, width);
+    std::vector<float*> rows(static_cast<size_t>(K));
+    for (int64_t ic = ic0; ic < ic1; ++ic) {
+        for (size_t k = 0; k < rows.size(); ++k) rows[k] = packed + tr.first[k] + ic * tr.step[k];
+        const int64_t valid = ic < pl.ic ? ocn : 0;
+        if (valid > 0) transpose_to_rows(w + (ic * pl.oc + oc0) * K, valid, K, rows.data());
+        if (valid < width)
+            for (float* row : rows) std::fill(row + valid, row + width, 0.0f);
+    }
+}
+
 }  // namespace
 
-void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packed) {
-    if (pl.shape == KernelShape::spatial_vec) return pack_spatial(p, pl, w, packed);
-    const int64_t VL = pl.vlen, icp = pl.ic_blocks * pl.ic_block, K = p.kernel_spatial();
-    const Dim3 k3 = canonical(p, p.kernel, 1);
-    std::fill(packed, packed + pl.packed_weight_floats, 0.0f);  // padded channels stay zero
-    // Input channel outermost: its [OC][K] slab of the source stays in cache while every
-    // phase, oc block and tap takes its part.
-    for (int64_t ic = 0; ic < pl.ic; ++ic) {
-        const float* src = w + ic * pl.oc * K;
-        for (const PhasePlan& ph : pl.phases) {
-            if (!ph.has_taps()) continue;
-            const int64_t taps = ph.taps_total();
-            for (int64_t b = 0; b < pl.oc_blocks; ++b) {
-                const int64_t nv = (b == pl.oc_blocks - 1) ? pl.n_oc_last : pl.n_oc;
-                const int64_t oc0 = b * pl.n_oc * VL, ocn = std::min(nv * VL, pl.oc - oc0);
-                float* dst = packed + ph.w_offset + b * icp * taps * pl.n_oc * VL + ic * taps * nv * VL;
-                int64_t t = 0;
-                for (int td = 0; td < ph.taps[0].count; ++td)
-                    for (int th = 0; th < ph.taps[1].count; ++th)
-                        for (int tw = 0; tw < ph.taps[2].count; ++tw, ++t) {
-                            const int64_t kd = ph.taps[0].k0 + td * ph.taps[0].kstep;
-                            const int64_t kh = ph.taps[1].k0 + th * ph.taps[1].kstep;
-                            const int64_t kw = ph.taps[2].k0 + tw * ph.taps[2].kstep;
-                            const float* s = src + oc0 * K + (kd * k3[1] + kh) * k3[2] + kw;
-                            float* v = dst + t * nv * VL;
-                            for (int64_t j = 0; j < ocn; ++j) v[j] = s[j * K];
-                        }
-            }
-        }
+int64_t pack_weight_parts(const Problem& p, const Plan& pl) {
+    return pl.shape == KernelShape::spatial_vec ? 1 : pl.oc_blocks * ic_parts(p, pl);
+}
+
+void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packed,
+                  int64_t first_part, int64_t end_part) {
+    if (pl.shape == KernelShape::spatial_vec) {
+        if (first_part == 0 && end_part > 0) pack_spatial(p, pl, w, packed);
+        return;
     }
+    const int64_t parts = ic_parts(p, pl), run = ic_per_part(p, pl);
+    const int64_t icp = pl.ic_blocks * pl.ic_block;
+    for (int64_t part = first_part; part < end_part; ++part) {
+        const int64_t b = part / parts, ic0 = part % parts * run, ic1 = std::min(icp, ic0 + run);
+        pack_part(p, pl, w, packed, b, ic0, ic1);
+    }
+}
+
+void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packed) {
+    pack_weights(p, pl, w, packed, 0, pack_weight_parts(p, pl));
 }
 
 void pack_bias(const Problem& p, const Plan& pl, const float* b, float* packed) {

@@ -2,6 +2,7 @@
 // vectorised exp) and the constant table they read, emitted after a kernel's code.
 #pragma once
 
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -28,13 +29,20 @@ class VectorMath {
     using Vmm = typename T::Vmm;
 
   public:
-    VectorMath(Xbyak::CodeGenerator& g, const KernelDesc& d) : g_(g), d_(d) {}
+    VectorMath(Xbyak::CodeGenerator& g, const KernelDesc& d) : g_(g), d_(d) { slots_.fill(-1); }
 
     // Vector registers activation() needs besides its operand (the planner budgets the same).
     static int activation_temps(Activation a) { return detail::activation_temps(a); }
 
-    Xbyak::Address constant(Const c) const {
-        return g_.ptr[g_.rip + label_ + int(c) * T::vlen * 4];
+    // A constant's slot in the table is given at its first use: the table holds only the
+    // constants the kernel reads (none for most), which keeps emission short.
+    Xbyak::Address constant(Const c) {
+        int& slot = slots_[size_t(c)];
+        if (slot < 0) {
+            slot = used_;
+            order_[size_t(used_++)] = c;
+        }
+        return g_.ptr[g_.rip + label_ + slot * T::vlen * 4];
     }
 
     void vzero(const Vmm& v) {
@@ -69,15 +77,17 @@ class VectorMath {
         }
     }
 
+    // The table of the constants used, after the kernel's code.
     void emit_constants() {
+        if (used_ == 0) return;
         g_.align(64);
         g_.L(label_);
         auto put = [this](uint32_t bits) {
             for (int i = 0; i < T::vlen; ++i) g_.dd(bits);
         };
         auto putf = [&put](float f) { put(std::bit_cast<uint32_t>(f)); };
-        for (int c = 0; c < int(Const::count); ++c) {
-            switch (Const(c)) {
+        for (int i = 0; i < used_; ++i) {
+            switch (order_[size_t(i)]) {
                 case Const::zero: putf(0.0f); break;
                 case Const::one: putf(1.0f); break;
                 case Const::two: putf(2.0f); break;
@@ -114,6 +124,9 @@ class VectorMath {
     Xbyak::CodeGenerator& g_;
     const KernelDesc& d_;
     Xbyak::Label label_;
+    std::array<int, size_t(Const::count)> slots_;  // table slot per constant; -1: unused
+    std::array<Const, size_t(Const::count)> order_{};  // the constants used, by slot
+    int used_ = 0;
 
     void bit_and(const Vmm& d, const Vmm& a, const Xbyak::Address& b) {
         if constexpr (T::isa == Isa::avx512) g_.vpandd(d, a, b);

@@ -1,8 +1,10 @@
 // tconv compile: plan and JIT-compile each layer; print what serves it and how.
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <random>
 
 #include "args.hpp"
@@ -16,6 +18,17 @@ static const std::vector<Flag> kFlags = {
     {"--layer", true, "NAME  compile only this layer"},
     {"--dump", true, "DIR  write each kernel's raw code to DIR/NAME.bin (created if missing)"},
 };
+
+// The closing line: what compiling every layer at startup costs.
+static void print_summary(std::vector<double> compile_us) {
+    if (compile_us.empty()) return;
+    std::sort(compile_us.begin(), compile_us.end());
+    const size_t n = compile_us.size();
+    const double total = std::accumulate(compile_us.begin(), compile_us.end(), 0.0);
+    const double median = (compile_us[(n - 1) / 2] + compile_us[n / 2]) / 2;
+    fmt::print("compiled {} layer{}: total compile time {:.1f} us, median {:.1f} us\n", n,
+               n == 1 ? "" : "s", total, median);
+}
 
 // Raw code for `objdump -D -b binary -mi386:x86-64 FILE`; each file written whole or not at all.
 static void dump_kernels(const Layer& layer, const std::string& dir) {
@@ -51,7 +64,8 @@ int cmd_compile(const Argv& argv) {
         fmt::print("usage: tconv compile CONFIG-or-DIR... [--isa ISA] [--layer NAME] [--dump DIR]\n\n"
                    "Plans and JIT-compiles each layer and prints the implementation, the kernels,\n"
                    "phases and taps, the register tile and blocking, code and packed-weight bytes\n"
-                   "and the compile time. --dump writes each kernel's machine code so that\n"
+                   "and the compile time; then the number of layers and their total and median\n"
+                   "compile time. --dump writes each kernel's machine code so that\n"
                    "`objdump -D -b binary -mi386:x86-64 FILE` disassembles it.\n\n{}",
                    flags_help(kFlags));
         return 0;
@@ -61,6 +75,7 @@ int cmd_compile(const Argv& argv) {
     Options options;
     options.max_isa = args.isa();
     const std::string only = args.value("--layer").value_or("");
+    std::vector<double> compile_us;
     for (const std::string& file : config_files(args.positional)) {
         Config config = load_config(file);
         for (const Problem& p : select_layers(config, only, file)) {
@@ -71,6 +86,7 @@ int cmd_compile(const Argv& argv) {
             for (auto& v : b) v = dist(gen);
             Layer layer = Layer::compile(p, w.data(), p.bias ? b.data() : nullptr, options);
             const CompileReport& r = layer.report();
+            compile_us.push_back(r.compile_us);
             fmt::print("{}: {} -> {}, weights {}\n", p.name, shape_string(input_shape(p)),
                        shape_string(output_shape(p)), shape_string(weight_shape(p)));
             fmt::print("  implementation: {}\n", r.implementation);
@@ -83,6 +99,7 @@ int cmd_compile(const Argv& argv) {
             fmt::print("\n");
         }
     }
+    print_summary(std::move(compile_us));
     return 0;
 }
 

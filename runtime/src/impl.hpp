@@ -23,15 +23,16 @@ class Impl {
     CompileReport report_;
 };
 
-// A factory returns nullptr and sets `why_not` when it declines a layer.
+// A factory returns nullptr and sets `why_not` when it declines a layer. `options` carries the
+// size limits and the threads compile may use.
 using ImplFactory = std::unique_ptr<Impl> (*)(const Problem& p, const float* w, const float* b,
-                                              const ConfigLimits& limits, std::string& why_not);
+                                              const Options& options, std::string& why_not);
 
 std::unique_ptr<Impl> make_reference_impl(const Problem& p, const float* w, const float* b,
-                                          const ConfigLimits& limits, std::string& why_not);
+                                          const Options& options, std::string& why_not);
 std::unique_ptr<Impl> make_jit_avx512_impl(const Problem& p, const float* w, const float* b,
-                                           const ConfigLimits& limits, std::string& why_not);
+                                           const Options& options, std::string& why_not);
 std::unique_ptr<Impl> make_jit_avx2_impl(const Problem& p, const float* w, const float* b,
-                                         const ConfigLimits& limits, std::string& why_not);
+                                         const Options& options, std::string& why_not);
 
 }  // namespace tconv

@@ -4,6 +4,7 @@
 // depend on the thread count.
 #include "jit_impl.hpp"
 
+#include <omp.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -31,12 +32,13 @@ struct FreeDeleter {
 };
 using FloatBuffer = std::unique_ptr<float[], FreeDeleter>;
 
-// Cache-line aligned floats (uninitialised). Large buffers ask for transparent huge pages:
-// fewer page faults when packing megabytes of weights, fewer TLB misses when streaming them.
+// Cache-line aligned floats (uninitialised). Buffers from 1 MB ask for transparent huge pages:
+// packing weights into fresh memory is dominated by page faults, and one fault maps 512 times
+// more; streaming them misses the TLB less. The cost: up to 2x the memory of a 1 MB buffer.
 FloatBuffer aligned_floats(int64_t n) {
     constexpr size_t kHuge = size_t(2) << 20;
     const size_t want = size_t(n > 0 ? n : 1) * sizeof(float);
-    const size_t align = want >= 2 * kHuge ? kHuge : 64;
+    const size_t align = want >= kHuge / 2 ? kHuge : 64;
     const size_t bytes = (want + align - 1) / align * align;
     auto* p = static_cast<float*>(std::aligned_alloc(align, bytes));
     if (!p) throw std::bad_alloc();
@@ -88,12 +90,28 @@ bool for_shares(int threads, int64_t n, const Body& body) {
     return ok;
 }
 
+// Packing streams megabytes through memory: given threads, large layers share it (at least ~2 MB
+// each: waking a thread can cost as much as packing a small layer). Parts are handed out one at a
+// time, so a thread that starts late or stalls on page faults holds up little. Each part writes
+// its own floats: the bytes do not depend on the thread count.
+void pack_weights(const Problem& p, const gen::Plan& plan, const float* w, float* packed,
+                  int threads) {
+    constexpr int64_t kFloatsPerThread = int64_t(1) << 19;
+    const int64_t parts = gen::pack_weight_parts(p, plan);
+    threads = int(std::clamp<int64_t>(plan.packed_weight_floats / kFloatsPerThread, 1,
+                                      std::min<int64_t>(threads, parts)));
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
+    for (int64_t part = 0; part < parts; ++part)
+        gen::pack_weights(p, plan, w, packed, part, part + 1);
+}
+
 class JitImpl final : public Impl, public JitCodeSource {
   public:
     // `planned` is the problem the plan was made for: the user's own, or its pointwise form
-    // (see as_pointwise), whose weights w and bias b are then already rearranged.
+    // (see as_pointwise), whose weights w and bias b are then already rearranged. `threads`
+    // pack the weights.
     JitImpl(const Problem& user, const Problem& planned, gen::Plan plan, const float* w,
-            const float* b)
+            const float* b, int threads)
         : plan_(std::move(plan)) {
         problem_ = user;
         const Problem& p = planned;
@@ -104,7 +122,7 @@ class JitImpl final : public Impl, public JitCodeSource {
         }
         packed_w_ = aligned_floats(plan_.packed_weight_floats);
         packed_b_ = aligned_floats(plan_.packed_bias_floats);
-        gen::pack_weights(p, plan_, w, packed_w_.get());
+        pack_weights(p, plan_, w, packed_w_.get(), threads);
         gen::pack_bias(p, plan_, b, packed_b_.get());
 
         report_.implementation = std::string("jit_") + std::string(to_string(plan_.isa));
@@ -359,7 +377,7 @@ void pointwise_tensors(const Problem& p, const float* w, const float* b, std::ve
 }  // namespace
 
 std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, const float* b,
-                                    const ConfigLimits& limits, std::string& why_not,
+                                    const Options& options, std::string& why_not,
                                     const gen::PlanOverrides& overrides) {
     const auto t0 = std::chrono::steady_clock::now();
     const bool pointwise = is_single_pixel_product(p);
@@ -370,10 +388,10 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
     // before allocating it (the reference then serves the layer with the unpadded weights).
     const uint64_t packed_bytes =
         uint64_t(plan.packed_weight_floats + plan.packed_bias_floats) * sizeof(float);
-    if (packed_bytes > limits.max_tensor_bytes) {
+    if (packed_bytes > options.limits.max_tensor_bytes) {
         why_not = "packed weights would need " + std::to_string(packed_bytes) +
-                  " bytes, over the tensor limit of " + std::to_string(limits.max_tensor_bytes) +
-                  " bytes";
+                  " bytes, over the tensor limit of " +
+                  std::to_string(options.limits.max_tensor_bytes) + " bytes";
         return nullptr;
     }
     std::vector<float> qw, qb;
@@ -385,20 +403,22 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
                           "single input pixel, no padding: a matrix product, planned as a "
                           "pointwise layer over the batch with out_channels x kernel channels");
     }
-    auto impl = std::make_unique<JitImpl>(p, planned, std::move(plan), w, b);
+    const int threads =
+        options.compile_threads > 0 ? options.compile_threads : omp_get_max_threads();
+    auto impl = std::make_unique<JitImpl>(p, planned, std::move(plan), w, b, threads);
     impl->set_compile_us(
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     return impl;
 }
 
 std::unique_ptr<Impl> make_jit_avx512_impl(const Problem& p, const float* w, const float* b,
-                                           const ConfigLimits& limits, std::string& why_not) {
-    return make_jit_impl(Isa::avx512, p, w, b, limits, why_not);
+                                           const Options& options, std::string& why_not) {
+    return make_jit_impl(Isa::avx512, p, w, b, options, why_not);
 }
 
 std::unique_ptr<Impl> make_jit_avx2_impl(const Problem& p, const float* w, const float* b,
-                                         const ConfigLimits& limits, std::string& why_not) {
-    return make_jit_impl(Isa::avx2, p, w, b, limits, why_not);
+                                         const Options& options, std::string& why_not) {
+    return make_jit_impl(Isa::avx2, p, w, b, options, why_not);
 }
 
 }  // namespace tconv

@@ -28,7 +28,7 @@ class JitCodeSource {
 // The JIT factory behind make_jit_avx512_impl / make_jit_avx2_impl, with planner overrides
 // (tests sweep tile shapes with it).
 std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, const float* b,
-                                    const ConfigLimits& limits, std::string& why_not,
+                                    const Options& options, std::string& why_not,
                                     const gen::PlanOverrides& overrides = {});
 
 }  // namespace tconv

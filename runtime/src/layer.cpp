@@ -45,6 +45,10 @@ Layer Layer::compile(const Problem& problem, const float* weights, const float* 
                      const Options& options) {
     validate_problem(problem, options.limits);
     check_pointers(problem, weights, bias);
+    if (options.compile_threads < 0 || options.compile_threads > 1024)
+        throw Error(ErrorKind::invalid_argument,
+                    problem.name + ": compile_threads must be from 0 (all cores) to 1024, got " +
+                        std::to_string(options.compile_threads));
     const Isa cap = resolve_max_isa(options);
     std::vector<std::string> declined;
     for (const ImplEntry& e : kImplementations) {
@@ -55,7 +59,7 @@ Layer Layer::compile(const Problem& problem, const float* weights, const float* 
         }
         std::string why_not;
         auto t0 = std::chrono::steady_clock::now();
-        std::unique_ptr<Impl> impl = e.make(problem, weights, bias, options.limits, why_not);
+        std::unique_ptr<Impl> impl = e.make(problem, weights, bias, options, why_not);
         if (!impl) {
             declined.push_back(std::string(e.name) + ": " + why_not);
             continue;

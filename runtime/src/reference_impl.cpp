@@ -31,7 +31,7 @@ class ReferenceImpl final : public Impl {
 
 // Its copies of weights and bias are the user's tensors, already checked against the limits.
 std::unique_ptr<Impl> make_reference_impl(const Problem& p, const float* w, const float* b,
-                                          const ConfigLimits& /*limits*/,
+                                          const Options& /*options*/,
                                           std::string& /*why_not*/) {
     return std::make_unique<ReferenceImpl>(p, w, b);
 }

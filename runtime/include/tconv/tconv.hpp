@@ -27,6 +27,10 @@ struct Options {
     // Size limits for configs parsed by compile_json/compile_file and for every tensor the
     // layer allocates, packed weights included (16 GiB each by default).
     ConfigLimits limits;
+    // Threads that pack a large layer's weights at compile; 0: all cores. One by default:
+    // packing is bound by memory and page faults, and on a busy machine waiting for a second
+    // thread to be scheduled can cost more than it saves. The packed bytes never depend on it.
+    int compile_threads = 1;
 };
 
 // One line of `tconv compile`: what serves a layer, and why better ones declined.

@@ -159,6 +159,11 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
 // Packs PyTorch-layout weights [IC, OC, *K] into the order the kernels stream them, and the
 // bias padded to whole vectors (zeros without bias). Sizes: packed_weight/bias_floats.
 void pack_weights(const Problem& p, const Plan& plan, const float* w, float* packed);
+// The same in independent parts [0, pack_weight_parts): each writes its own floats of `packed`,
+// so parts may be packed concurrently, and any split gives the same bytes.
+int64_t pack_weight_parts(const Problem& p, const Plan& plan);
+void pack_weights(const Problem& p, const Plan& plan, const float* w, float* packed,
+                  int64_t first_part, int64_t end_part);
 void pack_bias(const Problem& p, const Plan& plan, const float* b, float* packed);
 
 }  // namespace tconv::gen
