@@ -174,7 +174,8 @@ TEST_CASE("cli: verify passes on valid layers and compile describes them") {
     CHECK(r.out.find("implementation:") != std::string::npos);
     CHECK(r.out.find("a: [1, 3, 5, 4] -> [1, 5, 10, 8]") != std::string::npos);
     CHECK(r.out.find("\ncompiled 2 layers: total compile time ") != std::string::npos);
-    CHECK(r.out.find(" us, median ") != std::string::npos);
+    CHECK(r.out.find(" us), median ") != std::string::npos);
+    CHECK(r.out.find(", weight packing ") != std::string::npos);
     r = run_cli({"compile", cfg, "--layer", "b"});
     CHECK(r.out.find("\ncompiled 1 layer: total compile time ") != std::string::npos);
 }

@@ -120,10 +120,13 @@ class JitImpl final : public Impl, public JitCodeSource {
             perf_map_register(kernels_.back()->code(), kernels_.back()->code_size(),
                               kernels_.back()->name());
         }
+        const auto t0 = std::chrono::steady_clock::now();
         packed_w_ = aligned_floats(plan_.packed_weight_floats);
         packed_b_ = aligned_floats(plan_.packed_bias_floats);
         pack_weights(p, plan_, w, packed_w_.get(), threads);
         gen::pack_bias(p, plan_, b, packed_b_.get());
+        report_.pack_us = std::chrono::duration<double, std::micro>(
+                              std::chrono::steady_clock::now() - t0).count();
 
         report_.implementation = std::string("jit_") + std::string(to_string(plan_.isa));
         for (const auto& k : kernels_) {

@@ -42,6 +42,7 @@ struct CompileReport {
     uint64_t code_bytes = 0;
     uint64_t packed_weight_bytes = 0;
     double compile_us = 0;                   // plan + generate + pack
+    double pack_us = 0;                      // of which packing the weights
 };
 
 class Impl;  // an implementation serving one layer (runtime/src/impl.hpp)
