@@ -73,22 +73,22 @@ Error row_buffer_error(const Problem& p) {
                  p.name + ": out of memory: cannot allocate a thread's output row buffer");
 }
 
-// Runs body(begin, end) -> bool over contiguous shares of [0, n), one per thread; on the
-// calling thread alone when threads == 1 (entering an OpenMP region costs about a microsecond,
-// as much as a tiny layer's whole work). False when any share returned false: no exception
-// may leave an OpenMP region, so bodies report failure instead.
+// Runs body(t, nt) on a team of `threads` OpenMP threads (t = 0..nt-1), or on the calling
+// thread alone as body(0, 1) when threads == 1: entering an OpenMP region costs about a
+// microsecond, as much as a tiny layer's whole work. No exception may leave an OpenMP region:
+// bodies report failure through their own flags.
 template <class Body>
-bool for_shares(int threads, int64_t n, const Body& body) {
-    if (threads <= 1 || n <= 1) return body(int64_t(0), n);
-    std::atomic<bool> ok{true};
+void on_team(int threads, const Body& body) {
+    if (threads <= 1) return body(0, 1);
 #pragma omp parallel num_threads(threads)
-    {
-        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-        const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
-        if (begin < end && !body(begin, end)) ok = false;
-    }
-    return ok;
+    body(omp_get_thread_num(), omp_get_num_threads());
 }
+
+// Thread t's contiguous share [begin, end) of n items.
+struct Share {
+    int64_t begin, end;
+    Share(int64_t n, int t, int nt) : begin(n * t / nt), end(n * (t + 1) / nt) {}
+};
 
 // Packing streams megabytes through memory: given threads, large layers share it (at least ~2 MB
 // each: waking a thread can cost as much as packing a small layer). Parts are handed out one at a
@@ -156,14 +156,26 @@ class JitImpl final : public Impl, public JitCodeSource {
                             plan_.ic_block * plan_.ic_blocks;
         thread_local ThreadScratch input;
         float* xbuf = input.get(plan_.batch_group * img);
-        for (int64_t n0 = 0; n0 < plan_.batch; n0 += plan_.batch_group) {
-            const int64_t n1 = std::min(plan_.batch, n0 + plan_.batch_group);
-            copy_input(x, xbuf, n0, n1, threads);
-            const bool ok = plan_.shape == gen::KernelShape::spatial_vec
-                                ? compute_spatial(xbuf, y, n0, n1, threads)
-                                : compute(xbuf, y, n0, n1, threads);
-            if (!ok) throw row_buffer_error(problem_);
-        }
+        std::atomic<bool> out_of_memory{false};
+        // One team for the whole call: per group of images, every thread copies its share of
+        // the input, waits for the others, then computes its share of the outputs.
+        on_team(threads, [&](int t, int nt) {
+            for (int64_t n0 = 0; n0 < plan_.batch; n0 += plan_.batch_group) {
+                const int64_t n1 = std::min(plan_.batch, n0 + plan_.batch_group);
+                copy_input(x, xbuf, n0, n1, t, nt);
+                if (nt > 1) {
+#pragma omp barrier
+                }
+                const bool ok = plan_.shape == gen::KernelShape::spatial_vec
+                                    ? compute_spatial(xbuf, y, n0, n1, t, nt)
+                                    : compute(xbuf, y, n0, n1, t, nt);
+                if (!ok) out_of_memory = true;
+                if (nt > 1) {  // the next group's copy overwrites this group's input
+#pragma omp barrier
+                }
+            }
+        });
+        if (out_of_memory) throw row_buffer_error(problem_);
     }
 
   private:
@@ -171,96 +183,90 @@ class JitImpl final : public Impl, public JitCodeSource {
     std::vector<std::shared_ptr<const gen::Kernel>> kernels_;  // shared through the cache
     FloatBuffer packed_w_, packed_b_;
 
-    // Images [n0, n1) of the user's input into the zero-halo, channel-blocked buffer
-    // [n - n0][ic block][D][H][W][ic_block] (ic_block 1: channels-first), one padded row of
-    // every block per item.
-    void copy_input(const float* x, float* xbuf, int64_t n0, int64_t n1, int threads) const {
+    // Thread t's share of images [n0, n1) of the user's input into the zero-halo,
+    // channel-blocked buffer [n - n0][ic block][D][H][W][ic_block] (ic_block 1: channels-first),
+    // one padded row of one block per item (blocks give 1D layers, a single row, work to split).
+    void copy_input(const float* x, float* xbuf, int64_t n0, int64_t n1, int t, int nt) const {
         const gen::Dim3 I = plan_.in, P = plan_.padded, H = plan_.halo_lo;
         const int64_t IC = plan_.ic, B = plan_.ic_block, NB = plan_.ic_blocks;
         const int64_t row_len = P[2] * B;
         const int64_t block_stride = P[0] * P[1] * row_len, plane = I[0] * I[1] * I[2];
         const bool cl = plan_.layout == Layout::channels_last;
-        for_shares(threads, (n1 - n0) * P[0] * P[1], [&](int64_t begin, int64_t end) {
-            for (int64_t row = begin; row < end; ++row) {
-                const int64_t n = n0 + row / (P[0] * P[1]), prow = row % (P[0] * P[1]);
-                const int64_t id = prow / P[1] - H[0], ih = prow % P[1] - H[1];
-                float* first = xbuf + (n - n0) * NB * block_stride + prow * row_len;
-                const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
-                for (int64_t blk = 0; blk < NB; ++blk) {
-                    float* dst = first + blk * block_stride;
-                    if (!inside) {
-                        std::memset(dst, 0, size_t(row_len) * sizeof(float));
-                        continue;
-                    }
-                    std::memset(dst, 0, size_t(H[2] * B) * sizeof(float));
-                    std::memset(dst + (H[2] + I[2]) * B, 0,
-                                size_t((P[2] - H[2] - I[2]) * B) * sizeof(float));
-                    float* in = dst + H[2] * B;
-                    const int64_t c0 = blk * B, nc = std::min(B, IC - c0);
-                    if (cl) {
-                        const float* src = x + (((n * I[0] + id) * I[1] + ih) * I[2]) * IC + c0;
-                        copy_rows_avx2(src, IC, I[2], nc, in, B, B);
-                    } else {
-                        const float* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2];
-                        transpose_avx2(src, plane, nc, I[2], in, B);
-                        for (int64_t c = nc; c < B; ++c)
-                            for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = 0.0f;
-                    }
-                }
+        const Share share((n1 - n0) * P[0] * P[1] * NB, t, nt);
+        for (int64_t item = share.begin; item < share.end; ++item) {
+            const int64_t blk = item % NB, row = item / NB;
+            const int64_t n = n0 + row / (P[0] * P[1]), prow = row % (P[0] * P[1]);
+            const int64_t id = prow / P[1] - H[0], ih = prow % P[1] - H[1];
+            float* dst = xbuf + ((n - n0) * NB + blk) * block_stride + prow * row_len;
+            if (id < 0 || id >= I[0] || ih < 0 || ih >= I[1]) {
+                std::memset(dst, 0, size_t(row_len) * sizeof(float));
+                continue;
             }
-            return true;
-        });
+            std::memset(dst, 0, size_t(H[2] * B) * sizeof(float));
+            std::memset(dst + (H[2] + I[2]) * B, 0,
+                        size_t((P[2] - H[2] - I[2]) * B) * sizeof(float));
+            float* in = dst + H[2] * B;
+            const int64_t c0 = blk * B, nc = std::min(B, IC - c0);
+            if (cl) {
+                const float* src = x + (((n * I[0] + id) * I[1] + ih) * I[2]) * IC + c0;
+                copy_rows_avx2(src, IC, I[2], nc, in, B, B);
+            } else {
+                const float* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2];
+                transpose_avx2(src, plane, nc, I[2], in, B);
+                for (int64_t c = nc; c < B; ++c)
+                    for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = 0.0f;
+            }
+        }
     }
 
     // Shape B: per output row and oc block, one kernel call covers every W phase of the row into
     // a row buffer [oc][row_len]; its valid part is then copied to the user's layout.
-    bool compute_spatial(const float* xbuf, float* y, int64_t n0, int64_t n1, int threads) const {
+    bool compute_spatial(const float* xbuf, float* y, int64_t n0, int64_t n1, int t, int nt) const {
         const gen::Dim3 O = plan_.out, P = plan_.padded, H = plan_.halo_lo, S = plan_.stride,
                         pb = plan_.pad_begin;
         const int64_t OC = plan_.oc, nb = plan_.oc_blocks, img = P[0] * P[1] * P[2] * plan_.ic;
         const int64_t shift = pb[2] - S[2] * plan_.row_m0;  // row buffer index of o = 0
         const bool cf = plan_.layout == Layout::channels_first;
-        return for_shares(threads, (n1 - n0) * O[0] * O[1] * nb, [&](int64_t begin, int64_t end) {
-            thread_local ThreadScratch row;
-            float* rowbuf = row.try_get(plan_.n_oc * plan_.row_len);
-            if (!rowbuf) return false;
-            for (int64_t item = begin; item < end; ++item) {
-                const int64_t ocb = item % nb, oh = (item / nb) % O[1],
-                              od = (item / (nb * O[1])) % O[0], n = n0 + item / (nb * O[1] * O[0]);
-                const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
-                const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
-                const gen::RowPhasePlan& rp = plan_.row_phases[size_t(rd * S[1] + rh)];
-                const int last = ocb == nb - 1 ? 1 : 0;
-                const int64_t oc0 = ocb * plan_.n_oc, noc = last ? plan_.n_oc_last : plan_.n_oc;
-                gen::KernelArgs a;
-                a.x = rp.taps > 0 ? xbuf + (n - n0) * img +
-                                        ((md + H[0]) * P[1] + mh + H[1]) * P[2] + plan_.row_m0 + H[2]
-                                  : xbuf;
-                a.w = packed_w_.get() + rp.w_offset + ocb * plan_.ic * rp.taps * plan_.n_oc;
-                a.bias = packed_b_.get() + oc0;
-                a.y = rowbuf;
-                a.blocks = plan_.row_tiles;
-                (*kernels_[size_t(rp.kernel[last])])(a);
-                const int64_t plane = O[0] * O[1] * O[2], pix = (od * O[1] + oh) * O[2];
-                for (int64_t c = 0; c < noc; ++c) {
-                    const float* src = rowbuf + c * plan_.row_len + shift;
-                    if (cf) {
-                        std::memcpy(y + (n * OC + oc0 + c) * plane + pix, src,
-                                    size_t(O[2]) * sizeof(float));
-                    } else {
-                        float* dst = y + (n * plane + pix) * OC + oc0 + c;
-                        for (int64_t w = 0; w < O[2]; ++w) dst[w * OC] = src[w];
-                    }
+        const Share share((n1 - n0) * O[0] * O[1] * nb, t, nt);
+        thread_local ThreadScratch row;
+        float* rowbuf = row.try_get(plan_.n_oc * plan_.row_len);
+        if (!rowbuf) return false;
+        for (int64_t item = share.begin; item < share.end; ++item) {
+            const int64_t ocb = item % nb, oh = (item / nb) % O[1],
+                          od = (item / (nb * O[1])) % O[0], n = n0 + item / (nb * O[1] * O[0]);
+            const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
+            const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
+            const gen::RowPhasePlan& rp = plan_.row_phases[size_t(rd * S[1] + rh)];
+            const int last = ocb == nb - 1 ? 1 : 0;
+            const int64_t oc0 = ocb * plan_.n_oc, noc = last ? plan_.n_oc_last : plan_.n_oc;
+            gen::KernelArgs a;
+            a.x = rp.taps > 0 ? xbuf + (n - n0) * img +
+                                    ((md + H[0]) * P[1] + mh + H[1]) * P[2] + plan_.row_m0 + H[2]
+                              : xbuf;
+            a.w = packed_w_.get() + rp.w_offset + ocb * plan_.ic * rp.taps * plan_.n_oc;
+            a.bias = packed_b_.get() + oc0;
+            a.y = rowbuf;
+            a.blocks = plan_.row_tiles;
+            (*kernels_[size_t(rp.kernel[last])])(a);
+            const int64_t plane = O[0] * O[1] * O[2], pix = (od * O[1] + oh) * O[2];
+            for (int64_t c = 0; c < noc; ++c) {
+                const float* src = rowbuf + c * plan_.row_len + shift;
+                if (cf) {
+                    std::memcpy(y + (n * OC + oc0 + c) * plane + pix, src,
+                                size_t(O[2]) * sizeof(float));
+                } else {
+                    float* dst = y + (n * plane + pix) * OC + oc0 + c;
+                    for (int64_t w = 0; w < O[2]; ++w) dst[w * OC] = src[w];
                 }
             }
-            return true;
-        });
+        }
+        return true;
     }
 
     // Shape A over images [n0, n1). Items run in the order (oc group, image row, W chunk, oc
     // block within the group): a group's weights stay in L2 while the rows stream past, and
     // consecutive items share a chunk's input. Threads take contiguous shares of the items.
-    bool compute(const float* xbuf, float* y, int64_t n0, int64_t n1, int threads) const {
+    bool compute(const float* xbuf, float* y, int64_t n0, int64_t n1, int t, int nt) const {
         const gen::Dim3 O = plan_.out, P = plan_.padded, H = plan_.halo_lo, S = plan_.stride,
                         pb = plan_.pad_begin;
         const int64_t OC = plan_.oc, VL = plan_.vlen, nb = plan_.oc_blocks;
@@ -270,62 +276,61 @@ class JitImpl final : public Impl, public JitCodeSource {
         const int64_t rows_chunks = (n1 - n0) * O[0] * O[1] * nc;
         const bool cf = plan_.layout == Layout::channels_first;
         const int64_t block_width = int64_t(plan_.n_oc) * VL;
-        return for_shares(threads, rows_chunks * nb, [&](int64_t begin, int64_t end) {
-            // channels_first: each output row is built channels-last here, then transposed.
-            thread_local ThreadScratch row;
-            float* rowbuf = row.try_get(cf ? O[2] * plan_.row_pitch : 1);
-            if (!rowbuf) return false;
-            for (int64_t item = begin; item < end; ++item) {
-                const int64_t grp = item / (g * rows_chunks), local = item - grp * g * rows_chunks;
-                const int64_t gsize = std::min(g, nb - grp * g);
-                const int64_t ocb = grp * g + local % gsize, rc = local / gsize;
-                const int64_t c = rc % nc, row = rc / nc;
-                const int64_t oh = row % O[1], od = (row / O[1]) % O[0];
-                const int64_t n = n0 + row / (O[1] * O[0]);
-                const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
-                const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
-                const int last = ocb == nb - 1 ? 1 : 0;
-                const int64_t oc0 = ocb * block_width, start = c * chunk;
-                float* yrow = cf ? rowbuf
-                                 : y + (((n * O[0] + od) * O[1] + oh) * O[2]) * OC + oc0;
-                const int64_t pix = cf ? plan_.row_pitch : OC;
-                for (int64_t rw = 0; rw < S[2]; ++rw) {
-                    const gen::PhasePlan& ph = plan_.phase(rd, rh, rw);
-                    if (ph.m_count[2] <= start) continue;
-                    const int64_t len = std::min(chunk, ph.m_count[2] - start);
-                    const int64_t full = len / plan_.ur;  // the tail only in the last chunk
-                    const int64_t mw = ph.m_lo[2] + start;
-                    gen::KernelArgs a;
-                    a.x = ph.has_taps() ? xbuf + (n - n0) * img +
-                                              (((md + H[0]) * P[1] + mh + H[1]) * P[2] + mw + H[2]) * B
-                                        : xbuf;
-                    a.w = packed_w_.get() + ph.w_offset + ocb * ICP * ph.taps_total() * block_width;
-                    a.bias = packed_b_.get() + oc0;
-                    a.y = yrow + (S[2] * mw + rw - pb[2]) * pix;
-                    if (full > 0) {
-                        a.blocks = full;
-                        (*kernels_[size_t(ph.kernel[0][last])])(a);
-                    }
-                    if (len % plan_.ur != 0) {
-                        const int64_t done = full * plan_.ur;
-                        if (ph.has_taps()) a.x += done * B;
-                        a.y += done * S[2] * pix;
-                        a.blocks = 1;
-                        (*kernels_[size_t(ph.kernel[1][last])])(a);
-                    }
+        const Share share(rows_chunks * nb, t, nt);
+        // channels_first: each output row is built channels-last here, then transposed.
+        thread_local ThreadScratch row;
+        float* rowbuf = row.try_get(cf ? O[2] * plan_.row_pitch : 1);
+        if (!rowbuf) return false;
+        for (int64_t item = share.begin; item < share.end; ++item) {
+            const int64_t grp = item / (g * rows_chunks), local = item - grp * g * rows_chunks;
+            const int64_t gsize = std::min(g, nb - grp * g);
+            const int64_t ocb = grp * g + local % gsize, rc = local / gsize;
+            const int64_t c = rc % nc, row = rc / nc;
+            const int64_t oh = row % O[1], od = (row / O[1]) % O[0];
+            const int64_t n = n0 + row / (O[1] * O[0]);
+            const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
+            const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
+            const int last = ocb == nb - 1 ? 1 : 0;
+            const int64_t oc0 = ocb * block_width, start = c * chunk;
+            float* yrow = cf ? rowbuf
+                             : y + (((n * O[0] + od) * O[1] + oh) * O[2]) * OC + oc0;
+            const int64_t pix = cf ? plan_.row_pitch : OC;
+            for (int64_t rw = 0; rw < S[2]; ++rw) {
+                const gen::PhasePlan& ph = plan_.phase(rd, rh, rw);
+                if (ph.m_count[2] <= start) continue;
+                const int64_t len = std::min(chunk, ph.m_count[2] - start);
+                const int64_t full = len / plan_.ur;  // the tail only in the last chunk
+                const int64_t mw = ph.m_lo[2] + start;
+                gen::KernelArgs a;
+                a.x = ph.has_taps() ? xbuf + (n - n0) * img +
+                                          (((md + H[0]) * P[1] + mh + H[1]) * P[2] + mw + H[2]) * B
+                                    : xbuf;
+                a.w = packed_w_.get() + ph.w_offset + ocb * ICP * ph.taps_total() * block_width;
+                a.bias = packed_b_.get() + oc0;
+                a.y = yrow + (S[2] * mw + rw - pb[2]) * pix;
+                if (full > 0) {
+                    a.blocks = full;
+                    (*kernels_[size_t(ph.kernel[0][last])])(a);
                 }
-                if (cf) {  // this chunk's outputs: [S_w * start, S_w * (start + chunk))
-                    const int64_t plane = O[0] * O[1] * O[2];
-                    const int64_t valid = std::min(block_width, OC - oc0);
-                    const int64_t ow0 = std::min(O[2], S[2] * start);
-                    const int64_t ow1 = std::min(O[2], S[2] * (start + chunk));
-                    float* dst = y + (n * OC + oc0) * plane + (od * O[1] + oh) * O[2] + ow0;
-                    transpose_avx2(rowbuf + ow0 * plan_.row_pitch, plan_.row_pitch, ow1 - ow0,
-                                   valid, dst, plane);
+                if (len % plan_.ur != 0) {
+                    const int64_t done = full * plan_.ur;
+                    if (ph.has_taps()) a.x += done * B;
+                    a.y += done * S[2] * pix;
+                    a.blocks = 1;
+                    (*kernels_[size_t(ph.kernel[1][last])])(a);
                 }
             }
-            return true;
-        });
+            if (cf) {  // this chunk's outputs: [S_w * start, S_w * (start + chunk))
+                const int64_t plane = O[0] * O[1] * O[2];
+                const int64_t valid = std::min(block_width, OC - oc0);
+                const int64_t ow0 = std::min(O[2], S[2] * start);
+                const int64_t ow1 = std::min(O[2], S[2] * (start + chunk));
+                float* dst = y + (n * OC + oc0) * plane + (od * O[1] + oh) * O[2] + ow0;
+                transpose_avx2(rowbuf + ow0 * plan_.row_pitch, plan_.row_pitch, ow1 - ow0,
+                               valid, dst, plane);
+            }
+        }
+        return true;
     }
 };
 
