@@ -192,6 +192,9 @@ class JitImpl final : public Impl, public JitCodeSource {
         const int64_t row_len = P[2] * B;
         const int64_t block_stride = P[0] * P[1] * row_len, plane = I[0] * I[1] * I[2];
         const bool cl = plan_.layout == Layout::channels_last;
+        // Channels-last input into one-channel blocks (the spatial kernels' channels-first
+        // buffer) is a transpose of whole rows: one item per row.
+        if (cl && B == 1) return copy_rows_to_channels_first(x, xbuf, n0, n1, t, nt);
         const Share share((n1 - n0) * P[0] * P[1] * NB, t, nt);
         for (int64_t item = share.begin; item < share.end; ++item) {
             const int64_t blk = item % NB, row = item / NB;
@@ -216,6 +219,31 @@ class JitImpl final : public Impl, public JitCodeSource {
                 for (int64_t c = nc; c < B; ++c)
                     for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = 0.0f;
             }
+        }
+    }
+
+    void copy_rows_to_channels_first(const float* x, float* xbuf, int64_t n0, int64_t n1, int t,
+                                     int nt) const {
+        const gen::Dim3 I = plan_.in, P = plan_.padded, H = plan_.halo_lo;
+        const int64_t IC = plan_.ic, row_len = P[2], chan = P[0] * P[1] * row_len;
+        const Share share((n1 - n0) * P[0] * P[1], t, nt);
+        for (int64_t row = share.begin; row < share.end; ++row) {
+            const int64_t n = n0 + row / (P[0] * P[1]), prow = row % (P[0] * P[1]);
+            const int64_t id = prow / P[1] - H[0], ih = prow % P[1] - H[1];
+            float* first = xbuf + (n - n0) * IC * chan + prow * row_len;
+            const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
+            for (int64_t c = 0; c < IC; ++c) {
+                float* dst = first + c * chan;
+                if (!inside) {
+                    std::memset(dst, 0, size_t(row_len) * sizeof(float));
+                    continue;
+                }
+                std::memset(dst, 0, size_t(H[2]) * sizeof(float));
+                std::memset(dst + H[2] + I[2], 0, size_t(P[2] - H[2] - I[2]) * sizeof(float));
+            }
+            if (inside)
+                transpose_avx2(x + (((n * I[0] + id) * I[1] + ih) * I[2]) * IC, IC, I[2], IC,
+                               first + H[2], chan);
         }
     }
 
@@ -249,15 +277,13 @@ class JitImpl final : public Impl, public JitCodeSource {
             a.blocks = plan_.row_tiles;
             (*kernels_[size_t(rp.kernel[last])])(a);
             const int64_t plane = O[0] * O[1] * O[2], pix = (od * O[1] + oh) * O[2];
-            for (int64_t c = 0; c < noc; ++c) {
-                const float* src = rowbuf + c * plan_.row_len + shift;
-                if (cf) {
-                    std::memcpy(y + (n * OC + oc0 + c) * plane + pix, src,
-                                size_t(O[2]) * sizeof(float));
-                } else {
-                    float* dst = y + (n * plane + pix) * OC + oc0 + c;
-                    for (int64_t w = 0; w < O[2]; ++w) dst[w * OC] = src[w];
-                }
+            if (cf) {
+                for (int64_t c = 0; c < noc; ++c)
+                    std::memcpy(y + (n * OC + oc0 + c) * plane + pix,
+                                rowbuf + c * plan_.row_len + shift, size_t(O[2]) * sizeof(float));
+            } else {
+                transpose_avx2(rowbuf + shift, plan_.row_len, noc, O[2],
+                               y + (n * plane + pix) * OC + oc0, OC);
             }
         }
         return true;
