@@ -46,15 +46,20 @@ FloatBuffer aligned_floats(int64_t n) {
     return FloatBuffer(p);
 }
 
-// Scratch owned by the calling thread and reused across calls (it grows to the largest layer
-// the thread has run): no page faults per call, and no sharing between concurrent callers.
+// Scratch owned by a thread and reused across calls (it grows to the largest layer the thread
+// has run): no page faults per call, and no sharing between concurrent callers.
 struct ThreadScratch {
     FloatBuffer buf;
     int64_t capacity = 0;
+    // The layer whose zero halo the buffer holds (0: none): that layer, running again on this
+    // thread, copies only the interior (the halo never changes; for tiny layers it is most of
+    // the copy).
+    uint64_t halo_owner = 0;
     float* get(int64_t n) {
         if (n > capacity) {
             buf = aligned_floats(n);
             capacity = n;
+            halo_owner = 0;
         }
         return buf.get();
     }
@@ -67,6 +72,21 @@ struct ThreadScratch {
         }
     }
 };
+
+// A thread's scratch: the input buffer (of the thread that calls execute) and the output row
+// buffer (of every thread of the team). One thread_local: one TLS lookup per call.
+struct Scratch {
+    ThreadScratch input, row;
+};
+Scratch& thread_scratch() {
+    thread_local Scratch s;
+    return s;
+}
+
+uint64_t next_layer_id() {
+    static std::atomic<uint64_t> next{1};
+    return next++;
+}
 
 Error row_buffer_error(const Problem& p) {
     return Error(ErrorKind::out_of_memory,
@@ -154,15 +174,16 @@ class JitImpl final : public Impl, public JitCodeSource {
         threads = int(std::clamp(problem_.flops() / kFlopsPerThread, 1.0, double(threads)));
         const int64_t img = plan_.padded[0] * plan_.padded[1] * plan_.padded[2] *
                             plan_.ic_block * plan_.ic_blocks;
-        thread_local ThreadScratch input;
+        ThreadScratch& input = thread_scratch().input;
         float* xbuf = input.get(plan_.batch_group * img);
+        const bool halo_ready = input.halo_owner == id_;
         std::atomic<bool> out_of_memory{false};
         // One team for the whole call: per group of images, every thread copies its share of
         // the input, waits for the others, then computes its share of the outputs.
         on_team(threads, [&](int t, int nt) {
             for (int64_t n0 = 0; n0 < plan_.batch; n0 += plan_.batch_group) {
                 const int64_t n1 = std::min(plan_.batch, n0 + plan_.batch_group);
-                copy_input(x, xbuf, n0, n1, t, nt);
+                copy_input(x, xbuf, n0, n1, t, nt, halo_ready);
                 if (nt > 1) {
 #pragma omp barrier
                 }
@@ -175,10 +196,12 @@ class JitImpl final : public Impl, public JitCodeSource {
                 }
             }
         });
+        input.halo_owner = id_;
         if (out_of_memory) throw row_buffer_error(problem_);
     }
 
   private:
+    const uint64_t id_ = next_layer_id();  // names this layer's halo in a thread's scratch
     gen::Plan plan_;
     std::vector<std::shared_ptr<const gen::Kernel>> kernels_;  // shared through the cache
     FloatBuffer packed_w_, packed_b_;
@@ -186,7 +209,9 @@ class JitImpl final : public Impl, public JitCodeSource {
     // Thread t's share of images [n0, n1) of the user's input into the zero-halo,
     // channel-blocked buffer [n - n0][ic block][D][H][W][ic_block] (ic_block 1: channels-first),
     // one padded row of one block per item (blocks give 1D layers, a single row, work to split).
-    void copy_input(const float* x, float* xbuf, int64_t n0, int64_t n1, int t, int nt) const {
+    // With `halo_ready` the buffer already holds this layer's zeros: only the interior is copied.
+    void copy_input(const float* x, float* xbuf, int64_t n0, int64_t n1, int t, int nt,
+                    bool halo_ready) const {
         const gen::Dim3 I = plan_.in, P = plan_.padded, H = plan_.halo_lo;
         const int64_t IC = plan_.ic, B = plan_.ic_block, NB = plan_.ic_blocks;
         const int64_t row_len = P[2] * B;
@@ -194,20 +219,24 @@ class JitImpl final : public Impl, public JitCodeSource {
         const bool cl = plan_.layout == Layout::channels_last;
         // Channels-last input into one-channel blocks (the spatial kernels' channels-first
         // buffer) is a transpose of whole rows: one item per row.
-        if (cl && B == 1) return copy_rows_to_channels_first(x, xbuf, n0, n1, t, nt);
+        if (cl && B == 1) return copy_rows_to_channels_first(x, xbuf, n0, n1, t, nt, halo_ready);
         const Share share((n1 - n0) * P[0] * P[1] * NB, t, nt);
         for (int64_t item = share.begin; item < share.end; ++item) {
             const int64_t blk = item % NB, row = item / NB;
             const int64_t n = n0 + row / (P[0] * P[1]), prow = row % (P[0] * P[1]);
             const int64_t id = prow / P[1] - H[0], ih = prow % P[1] - H[1];
             float* dst = xbuf + ((n - n0) * NB + blk) * block_stride + prow * row_len;
-            if (id < 0 || id >= I[0] || ih < 0 || ih >= I[1]) {
-                std::memset(dst, 0, size_t(row_len) * sizeof(float));
-                continue;
+            const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
+            if (!halo_ready) {
+                if (!inside) {
+                    std::memset(dst, 0, size_t(row_len) * sizeof(float));
+                    continue;
+                }
+                std::memset(dst, 0, size_t(H[2] * B) * sizeof(float));
+                std::memset(dst + (H[2] + I[2]) * B, 0,
+                            size_t((P[2] - H[2] - I[2]) * B) * sizeof(float));
             }
-            std::memset(dst, 0, size_t(H[2] * B) * sizeof(float));
-            std::memset(dst + (H[2] + I[2]) * B, 0,
-                        size_t((P[2] - H[2] - I[2]) * B) * sizeof(float));
+            if (!inside) continue;
             float* in = dst + H[2] * B;
             const int64_t c0 = blk * B, nc = std::min(B, IC - c0);
             if (cl) {
@@ -216,14 +245,15 @@ class JitImpl final : public Impl, public JitCodeSource {
             } else {
                 const float* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2];
                 transpose_avx2(src, plane, nc, I[2], in, B);
-                for (int64_t c = nc; c < B; ++c)
-                    for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = 0.0f;
+                if (!halo_ready)
+                    for (int64_t c = nc; c < B; ++c)
+                        for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = 0.0f;
             }
         }
     }
 
     void copy_rows_to_channels_first(const float* x, float* xbuf, int64_t n0, int64_t n1, int t,
-                                     int nt) const {
+                                     int nt, bool halo_ready) const {
         const gen::Dim3 I = plan_.in, P = plan_.padded, H = plan_.halo_lo;
         const int64_t IC = plan_.ic, row_len = P[2], chan = P[0] * P[1] * row_len;
         const Share share((n1 - n0) * P[0] * P[1], t, nt);
@@ -232,7 +262,7 @@ class JitImpl final : public Impl, public JitCodeSource {
             const int64_t id = prow / P[1] - H[0], ih = prow % P[1] - H[1];
             float* first = xbuf + (n - n0) * IC * chan + prow * row_len;
             const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
-            for (int64_t c = 0; c < IC; ++c) {
+            for (int64_t c = 0; c < IC && !halo_ready; ++c) {
                 float* dst = first + c * chan;
                 if (!inside) {
                     std::memset(dst, 0, size_t(row_len) * sizeof(float));
@@ -256,8 +286,7 @@ class JitImpl final : public Impl, public JitCodeSource {
         const int64_t shift = pb[2] - S[2] * plan_.row_m0;  // row buffer index of o = 0
         const bool cf = plan_.layout == Layout::channels_first;
         const Share share((n1 - n0) * O[0] * O[1] * nb, t, nt);
-        thread_local ThreadScratch row;
-        float* rowbuf = row.try_get(plan_.n_oc * plan_.row_len);
+        float* rowbuf = thread_scratch().row.try_get(plan_.n_oc * plan_.row_len);
         if (!rowbuf) return false;
         for (int64_t item = share.begin; item < share.end; ++item) {
             const int64_t ocb = item % nb, oh = (item / nb) % O[1],
@@ -304,8 +333,7 @@ class JitImpl final : public Impl, public JitCodeSource {
         const int64_t block_width = int64_t(plan_.n_oc) * VL;
         const Share share(rows_chunks * nb, t, nt);
         // channels_first: each output row is built channels-last here, then transposed.
-        thread_local ThreadScratch row;
-        float* rowbuf = row.try_get(cf ? O[2] * plan_.row_pitch : 1);
+        float* rowbuf = thread_scratch().row.try_get(cf ? O[2] * plan_.row_pitch : 1);
         if (!rowbuf) return false;
         for (int64_t item = share.begin; item < share.end; ++item) {
             const int64_t grp = item / (g * rows_chunks), local = item - grp * g * rows_chunks;
