@@ -134,6 +134,7 @@ class JitImpl final : public Impl, public JitCodeSource {
             const float* b, int threads)
         : plan_(std::move(plan)) {
         problem_ = user;
+        useful_threads_ = int(std::clamp(user.flops() / 0.5e6, 1.0, 1024.0));
         const Problem& p = planned;
         for (const gen::KernelDesc& d : plan_.kernels) {
             kernels_.push_back(gen::cached_kernel(d));
@@ -167,11 +168,7 @@ class JitImpl final : public Impl, public JitCodeSource {
     }
 
     void execute(const float* x, float* y, int threads) const override {
-        // Waking a thread costs microseconds: give each at least ~5 us of work, so tiny layers
-        // run on the calling thread alone. Every output has one owner whatever the count, so
-        // the result does not change.
-        constexpr double kFlopsPerThread = 0.5e6;
-        threads = int(std::clamp(problem_.flops() / kFlopsPerThread, 1.0, double(threads)));
+        threads = std::min(threads, useful_threads_);
         const int64_t img = plan_.padded[0] * plan_.padded[1] * plan_.padded[2] *
                             plan_.ic_block * plan_.ic_blocks;
         ThreadScratch& input = thread_scratch().input;
@@ -202,6 +199,10 @@ class JitImpl final : public Impl, public JitCodeSource {
 
   private:
     const uint64_t id_ = next_layer_id();  // names this layer's halo in a thread's scratch
+    // Waking a thread costs microseconds: each gets at least ~5 us of work, so tiny layers run
+    // on the calling thread alone. Every output has one owner whatever the count, so the
+    // result does not change.
+    int useful_threads_ = 1;
     gen::Plan plan_;
     std::vector<std::shared_ptr<const gen::Kernel>> kernels_;  // shared through the cache
     FloatBuffer packed_w_, packed_b_;
