@@ -323,6 +323,40 @@ TEST_CASE("jit: results are bitwise equal for 1 and 2 threads") {
         }
 }
 
+TEST_CASE("jit: thread shares balanced by channel vectors cover every output once") {
+    // Shares are cut by vectors of channels, not items: with a partial last block and oc
+    // groups, every thread count must still compute each output exactly once.
+    Spec s = base_layers()[0];
+    s.batch = 2;
+    s.oc = 70;  // AVX-512: 5 vectors; AVX2: 9
+    for (Isa isa : kIsas) {
+        if (!cpu_has(isa)) continue;
+        for (int n_oc : {1, 2, 3})
+            for (int64_t group : {1, 2, 0}) {
+                Problem p;
+                REQUIRE(make_problem(s, p));
+                const LayerData d = random_layer_data(p, 70 + n_oc);
+                gen::PlanOverrides o;
+                o.ur = 3;  // fits both register files with up to 3 vectors
+                o.n_oc = n_oc;
+                o.oc_group = group;
+                o.shape = 1;
+                std::string why;
+                auto impl = make_jit_impl(isa, p, d.w.data(), d.b.data(), {}, why, o);
+                REQUIRE_MESSAGE(impl, why);
+                std::vector<float> y1(size_t(p.output_elems()), std::nanf(""));
+                impl->execute(d.x.data(), y1.data(), 1);
+                CHECK(compare_to_reference(p, d, y1.data()).empty());
+                for (int threads : {2, 3, 7}) {
+                    std::vector<float> yt(y1.size(), std::nanf(""));
+                    impl->execute(d.x.data(), yt.data(), threads);
+                    CHECK_MESSAGE(std::memcmp(y1.data(), yt.data(), y1.size() * sizeof(float)) == 0,
+                                  to_string(isa), " n_oc ", n_oc, " group ", group, " threads ", threads);
+                }
+            }
+    }
+}
+
 TEST_CASE("jit: oc groups and image groups against the reference") {
     // Weight-heavy layers run oc blocks in groups and large images one group at a time; force
     // the smallest groups on small layers (several oc blocks, a batch of 3) on both threads.

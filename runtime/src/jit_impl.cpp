@@ -107,6 +107,7 @@ void on_team(int threads, const Body& body) {
 // Thread t's contiguous share [begin, end) of n items.
 struct Share {
     int64_t begin, end;
+    Share(int64_t b, int64_t e) : begin(b), end(e) {}
     Share(int64_t n, int t, int nt) : begin(n * t / nt), end(n * (t + 1) / nt) {}
 };
 
@@ -319,9 +320,26 @@ class JitImpl final : public Impl, public JitCodeSource {
         return true;
     }
 
+    // The first shape-A item at or after `work` vectors of channel-block work, in compute()'s
+    // order: the last block of a layer may hold fewer vectors (DCGAN 256->128 in blocks of
+    // 3, 3, 2), so equal item counts would leave one thread up to a block's share behind.
+    // Groups before the last hold only full blocks; the partial block, if any, is the last.
+    int64_t item_at(int64_t work, int64_t rows_chunks) const {
+        const int64_t g = plan_.oc_group, nb = plan_.oc_blocks, full = plan_.n_oc;
+        const int64_t groups = (nb + g - 1) / g;
+        const int64_t grp = std::min(groups - 1, work / (rows_chunks * g * full));
+        const int64_t gsize = std::min(g, nb - grp * g);
+        const int64_t vectors = grp == groups - 1 ? (gsize - 1) * full + plan_.n_oc_last : g * full;
+        const int64_t rest = work - rows_chunks * grp * g * full;
+        const int64_t rc = rest / vectors;
+        const int64_t j = (rest - rc * vectors + full - 1) / full;  // rounds up to a whole item
+        return grp * g * rows_chunks + std::min(rows_chunks * gsize, rc * gsize + std::min(j, gsize));
+    }
+
     // Shape A over images [n0, n1). Items run in the order (oc group, image row, W chunk, oc
     // block within the group): a group's weights stay in L2 while the rows stream past, and
-    // consecutive items share a chunk's input. Threads take contiguous shares of the items.
+    // consecutive items share a chunk's input. Threads take contiguous shares of the items,
+    // balanced by their vectors of channels (see item_at).
     bool compute(const float* xbuf, float* y, int64_t n0, int64_t n1, int t, int nt) const {
         const gen::Dim3 O = plan_.out, P = plan_.padded, H = plan_.halo_lo, S = plan_.stride,
                         pb = plan_.pad_begin;
@@ -332,7 +350,8 @@ class JitImpl final : public Impl, public JitCodeSource {
         const int64_t rows_chunks = (n1 - n0) * O[0] * O[1] * nc;
         const bool cf = plan_.layout == Layout::channels_first;
         const int64_t block_width = int64_t(plan_.n_oc) * VL;
-        const Share share(rows_chunks * nb, t, nt);
+        const int64_t work = rows_chunks * plan_.oc_vectors;
+        const Share share{item_at(work * t / nt, rows_chunks), item_at(work * (t + 1) / nt, rows_chunks)};
         // channels_first: each output row is built channels-last here, then transposed.
         float* rowbuf = thread_scratch().row.try_get(cf ? O[2] * plan_.row_pitch : 1);
         if (!rowbuf) return false;
