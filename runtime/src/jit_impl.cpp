@@ -8,10 +8,12 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 
 #include <omp.h>
@@ -103,6 +105,24 @@ void on_team(int threads, const Body& body) {
 #pragma omp parallel num_threads(threads)
     body(omp_get_thread_num(), omp_get_num_threads());
 }
+
+// The mixed-radix digits of an item index, least significant first, stepped without division
+// (a tiny layer's call is short enough for per-item divisions to show): loops decode their
+// first item once, then call next().
+template <size_t N>
+struct Odometer {
+    std::array<int64_t, N> radix, digit{};
+    Odometer(const std::array<int64_t, N>& r, int64_t index) : radix(r) {
+        for (size_t i = 0; i < N; ++i) {
+            digit[i] = index % radix[i];
+            index /= radix[i];
+        }
+    }
+    void next() {
+        for (size_t i = 0; i < N && ++digit[i] == radix[i]; ++i) digit[i] = 0;
+    }
+};
+inline constexpr int64_t kUnbounded = std::numeric_limits<int64_t>::max();
 
 // Thread t's contiguous share [begin, end) of n items.
 struct Share {
@@ -223,10 +243,11 @@ class JitImpl final : public Impl, public JitCodeSource {
         // buffer) is a transpose of whole rows: one item per row.
         if (cl && B == 1) return copy_rows_to_channels_first(x, xbuf, n0, n1, t, nt, halo_ready);
         const Share share((n1 - n0) * P[0] * P[1] * NB, t, nt);
-        for (int64_t item = share.begin; item < share.end; ++item) {
-            const int64_t blk = item % NB, row = item / NB;
-            const int64_t n = n0 + row / (P[0] * P[1]), prow = row % (P[0] * P[1]);
-            const int64_t id = prow / P[1] - H[0], ih = prow % P[1] - H[1];
+        Odometer<4> at({NB, P[1], P[0], kUnbounded}, share.begin);  // block, row, plane, image
+        for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
+            const int64_t blk = at.digit[0], n = n0 + at.digit[3];
+            const int64_t prow = at.digit[2] * P[1] + at.digit[1];
+            const int64_t id = at.digit[2] - H[0], ih = at.digit[1] - H[1];
             float* dst = xbuf + ((n - n0) * NB + blk) * block_stride + prow * row_len;
             const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
             if (!halo_ready) {
@@ -290,9 +311,9 @@ class JitImpl final : public Impl, public JitCodeSource {
         const Share share((n1 - n0) * O[0] * O[1] * nb, t, nt);
         float* rowbuf = thread_scratch().row.try_get(plan_.n_oc * plan_.row_len);
         if (!rowbuf) return false;
-        for (int64_t item = share.begin; item < share.end; ++item) {
-            const int64_t ocb = item % nb, oh = (item / nb) % O[1],
-                          od = (item / (nb * O[1])) % O[0], n = n0 + item / (nb * O[1] * O[0]);
+        Odometer<4> at({nb, O[1], O[0], kUnbounded}, share.begin);  // block, row, plane, image
+        for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
+            const int64_t ocb = at.digit[0], oh = at.digit[1], od = at.digit[2], n = n0 + at.digit[3];
             const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
             const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
             const gen::RowPhasePlan& rp = plan_.row_phases[size_t(rd * S[1] + rh)];
