@@ -103,6 +103,34 @@ std::string check_layer(Isa isa, const Spec& s, uint64_t seed, const gen::PlanOv
     return err;
 }
 
+// A spec compiled for `isa` with its random data; fails the test case when it makes no valid
+// layer or the JIT declines it.
+struct Compiled {
+    Problem p;
+    LayerData d;
+    std::unique_ptr<Impl> impl;
+};
+Compiled compile_spec(Isa isa, const Spec& s, uint64_t seed, const gen::PlanOverrides& o = {}) {
+    Compiled c;
+    REQUIRE(make_problem(s, c.p));
+    c.d = random_layer_data(c.p, seed);
+    std::string why;
+    c.impl = make_jit_impl(isa, c.p, c.d.w.data(), c.p.bias ? c.d.b.data() : nullptr, {}, why, o);
+    REQUIRE_MESSAGE(c.impl, why);
+    return c;
+}
+
+// Output of one run on `threads` threads, pre-filled with NaN so that a missed output shows.
+std::vector<float> run(const Compiled& c, int threads) {
+    std::vector<float> y(size_t(c.p.output_elems()), std::nanf(""));
+    c.impl->execute(c.d.x.data(), y.data(), threads);
+    return y;
+}
+
+bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
 const Isa kIsas[] = {Isa::avx512, Isa::avx2};
 
 // Base layers the structured sweep varies one axis at a time.
@@ -310,16 +338,8 @@ TEST_CASE("jit: results are bitwise equal for 1 and 2 threads") {
         for (Isa isa : kIsas) {
             if (!cpu_has(isa)) continue;
             s.layout = layout;
-            Problem p;
-            REQUIRE(make_problem(s, p));
-            const LayerData d = random_layer_data(p, 7);
-            std::string why;
-            auto impl = make_jit(isa, p, d, why);
-            REQUIRE_MESSAGE(impl, why);
-            std::vector<float> y1(size_t(p.output_elems())), y2(y1.size());
-            impl->execute(d.x.data(), y1.data(), 1);
-            impl->execute(d.x.data(), y2.data(), 2);
-            CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) == 0);
+            const Compiled c = compile_spec(isa, s, 7);
+            CHECK(bitwise_equal(run(c, 1), run(c, 2)));
         }
 }
 
@@ -333,26 +353,17 @@ TEST_CASE("jit: thread shares balanced by channel vectors cover every output onc
         if (!cpu_has(isa)) continue;
         for (int n_oc : {1, 2, 3})
             for (int64_t group : {1, 2, 0}) {
-                Problem p;
-                REQUIRE(make_problem(s, p));
-                const LayerData d = random_layer_data(p, 70 + n_oc);
                 gen::PlanOverrides o;
                 o.ur = 3;  // fits both register files with up to 3 vectors
                 o.n_oc = n_oc;
                 o.oc_group = group;
                 o.shape = 1;
-                std::string why;
-                auto impl = make_jit_impl(isa, p, d.w.data(), d.b.data(), {}, why, o);
-                REQUIRE_MESSAGE(impl, why);
-                std::vector<float> y1(size_t(p.output_elems()), std::nanf(""));
-                impl->execute(d.x.data(), y1.data(), 1);
-                CHECK(compare_to_reference(p, d, y1.data()).empty());
-                for (int threads : {2, 3, 7}) {
-                    std::vector<float> yt(y1.size(), std::nanf(""));
-                    impl->execute(d.x.data(), yt.data(), threads);
-                    CHECK_MESSAGE(std::memcmp(y1.data(), yt.data(), y1.size() * sizeof(float)) == 0,
-                                  to_string(isa), " n_oc ", n_oc, " group ", group, " threads ", threads);
-                }
+                const Compiled c = compile_spec(isa, s, 70 + n_oc, o);
+                const std::vector<float> y1 = run(c, 1);
+                CHECK(compare_to_reference(c.p, c.d, y1.data()).empty());
+                for (int threads : {2, 3, 7})
+                    CHECK_MESSAGE(bitwise_equal(y1, run(c, threads)), to_string(isa), " n_oc ",
+                                  n_oc, " group ", group, " threads ", threads);
             }
     }
 }
@@ -395,24 +406,12 @@ TEST_CASE("jit: layers sharing a thread's scratch stay exact") {
     }
     for (Isa isa : kIsas) {
         if (!cpu_has(isa)) continue;
-        std::vector<Problem> problems;
-        std::vector<LayerData> data;
-        std::vector<std::unique_ptr<Impl>> impls;
-        for (const Spec& s : specs) {
-            problems.emplace_back();
-            REQUIRE(make_problem(s, problems.back()));
-            data.push_back(random_layer_data(problems.back(), 300 + problems.size()));
-            std::string why;
-            impls.push_back(make_jit(isa, problems.back(), data.back(), why));
-            REQUIRE_MESSAGE(impls.back(), why);
-        }
+        std::vector<Compiled> layers;
+        for (const Spec& s : specs) layers.push_back(compile_spec(isa, s, 300 + layers.size()));
         const size_t order[] = {0, 0, 1, 0, 2, 3, 3, 1, 4, 5, 0, 5, 5, 2};
         for (size_t i : order) {
-            const size_t k = i % impls.size();
-            std::vector<float> y(size_t(problems[k].output_elems()), std::nanf(""));
-            impls[k]->execute(data[k].x.data(), y.data(), 1);
-            CHECK_MESSAGE(compare_to_reference(problems[k], data[k], y.data()).empty(),
-                          problems[k].name);
+            const Compiled& c = layers[i % layers.size()];
+            CHECK_MESSAGE(compare_to_reference(c.p, c.d, run(c, 1).data()).empty(), c.p.name);
         }
     }
 }
@@ -436,20 +435,13 @@ TEST_CASE("jit: a single input pixel runs as a matrix product") {
                 s.layout = layout;
                 s.act = rank == 1 ? Activation::tanh : Activation::leaky_relu;
                 s.bias = rank != 3;
-                Problem p;
-                REQUIRE(make_problem(s, p));
-                const LayerData d = random_layer_data(p, 40 + rank);
-                std::string why;
-                auto impl = make_jit(isa, p, d, why);
-                REQUIRE_MESSAGE(impl, why);
-                const auto& lines = impl->report().plan_lines;
+                const Compiled c = compile_spec(isa, s, 40 + rank);
+                const auto& lines = c.impl->report().plan_lines;
                 REQUIRE(!lines.empty());
                 CHECK(lines[0].find("matrix product") != std::string::npos);
-                std::vector<float> y1(size_t(p.output_elems())), y2(y1.size());
-                impl->execute(d.x.data(), y1.data(), 1);
-                impl->execute(d.x.data(), y2.data(), 2);
-                CHECK_MESSAGE(compare_to_reference(p, d, y1.data()).empty(), p.name);
-                CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) == 0);
+                const std::vector<float> y1 = run(c, 1);
+                CHECK_MESSAGE(compare_to_reference(c.p, c.d, y1.data()).empty(), c.p.name);
+                CHECK(bitwise_equal(y1, run(c, 2)));
             }
     // Near misses take the phase path and stay exact: padding, output padding, dilation.
     Spec s;
@@ -465,14 +457,9 @@ TEST_CASE("jit: a single input pixel runs as a matrix product") {
     for (const Spec& t : {pad, op, dil})
         for (Isa isa : kIsas) {
             if (!cpu_has(isa)) continue;
-            Problem p;
-            REQUIRE(make_problem(t, p));
-            const LayerData d = random_layer_data(p, 9);
-            std::string why;
-            auto impl = make_jit(isa, p, d, why);
-            REQUIRE_MESSAGE(impl, why);
-            CHECK(impl->report().plan_lines[0].find("matrix product") == std::string::npos);
-            CHECK(check_layer(isa, t, 9).empty());
+            const Compiled c = compile_spec(isa, t, 9);
+            CHECK(c.impl->report().plan_lines[0].find("matrix product") == std::string::npos);
+            CHECK(compare_to_reference(c.p, c.d, run(c, 1).data()).empty());
         }
 }
 
