@@ -5,21 +5,17 @@
 #include "jit_impl.hpp"
 
 #include <omp.h>
-#include <sys/mman.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
-#include <limits>
-#include <new>
-
-#include <omp.h>
 
 #include "impl.hpp"
 #include "perf_map.hpp"
+#include "pointwise.hpp"
+#include "scratch.hpp"
+#include "team.hpp"
 #include "transpose.hpp"
 #include "tconv/gen/kernel.hpp"
 #include "tconv/gen/kernel_cache.hpp"
@@ -28,62 +24,6 @@
 namespace tconv {
 
 namespace {
-
-struct FreeDeleter {
-    void operator()(float* p) const { std::free(p); }
-};
-using FloatBuffer = std::unique_ptr<float[], FreeDeleter>;
-
-// Cache-line aligned floats (uninitialised). Buffers from 1 MB ask for transparent huge pages:
-// packing weights into fresh memory is dominated by page faults, and one fault maps 512 times
-// more; streaming them misses the TLB less. The cost: up to 2x the memory of a 1 MB buffer.
-FloatBuffer aligned_floats(int64_t n) {
-    constexpr size_t kHuge = size_t(2) << 20;
-    const size_t want = size_t(n > 0 ? n : 1) * sizeof(float);
-    const size_t align = want >= kHuge / 2 ? kHuge : 64;
-    const size_t bytes = (want + align - 1) / align * align;
-    auto* p = static_cast<float*>(std::aligned_alloc(align, bytes));
-    if (!p) throw std::bad_alloc();
-    if (align == kHuge) madvise(p, bytes, MADV_HUGEPAGE);  // advisory: failure is harmless
-    return FloatBuffer(p);
-}
-
-// Scratch owned by a thread and reused across calls (it grows to the largest layer the thread
-// has run): no page faults per call, and no sharing between concurrent callers.
-struct ThreadScratch {
-    FloatBuffer buf;
-    int64_t capacity = 0;
-    // The layer whose zero halo the buffer holds (0: none): that layer, running again on this
-    // thread, copies only the interior (the halo never changes; for tiny layers it is most of
-    // the copy).
-    uint64_t halo_owner = 0;
-    float* get(int64_t n) {
-        if (n > capacity) {
-            buf = aligned_floats(n);
-            capacity = n;
-            halo_owner = 0;
-        }
-        return buf.get();
-    }
-    // For use inside an OpenMP region, which no exception may leave: nullptr when out of memory.
-    float* try_get(int64_t n) noexcept {
-        try {
-            return get(n);
-        } catch (...) {
-            return nullptr;
-        }
-    }
-};
-
-// A thread's scratch: the input buffer (of the thread that calls execute) and the output row
-// buffer (of every thread of the team). One thread_local: one TLS lookup per call.
-struct Scratch {
-    ThreadScratch input, row;
-};
-Scratch& thread_scratch() {
-    thread_local Scratch s;
-    return s;
-}
 
 uint64_t next_layer_id() {
     static std::atomic<uint64_t> next{1};
@@ -94,42 +34,6 @@ Error row_buffer_error(const Problem& p) {
     return Error(ErrorKind::out_of_memory,
                  p.name + ": out of memory: cannot allocate a thread's output row buffer");
 }
-
-// Runs body(t, nt) on a team of `threads` OpenMP threads (t = 0..nt-1), or on the calling
-// thread alone as body(0, 1) when threads == 1: entering an OpenMP region costs about a
-// microsecond, as much as a tiny layer's whole work. No exception may leave an OpenMP region:
-// bodies report failure through their own flags.
-template <class Body>
-void on_team(int threads, const Body& body) {
-    if (threads <= 1) return body(0, 1);
-#pragma omp parallel num_threads(threads)
-    body(omp_get_thread_num(), omp_get_num_threads());
-}
-
-// The mixed-radix digits of an item index, least significant first, stepped without division
-// (a tiny layer's call is short enough for per-item divisions to show): loops decode their
-// first item once, then call next().
-template <size_t N>
-struct Odometer {
-    std::array<int64_t, N> radix, digit{};
-    Odometer(const std::array<int64_t, N>& r, int64_t index) : radix(r) {
-        for (size_t i = 0; i < N; ++i) {
-            digit[i] = index % radix[i];
-            index /= radix[i];
-        }
-    }
-    void next() {
-        for (size_t i = 0; i < N && ++digit[i] == radix[i]; ++i) digit[i] = 0;
-    }
-};
-inline constexpr int64_t kUnbounded = std::numeric_limits<int64_t>::max();
-
-// Thread t's contiguous share [begin, end) of n items.
-struct Share {
-    int64_t begin, end;
-    Share(int64_t b, int64_t e) : begin(b), end(e) {}
-    Share(int64_t n, int t, int nt) : begin(n * t / nt), end(n * (t + 1) / nt) {}
-};
 
 // Packing streams megabytes through memory: given threads, large layers share it (at least ~2 MB
 // each: waking a thread can cost as much as packing a small layer). Parts are handed out one at a
@@ -428,54 +332,6 @@ class JitImpl final : public Impl, public JitCodeSource {
         return true;
     }
 };
-
-// A layer whose input is a single pixel, without padding or dilation (DCGAN's first layer),
-// is a matrix product: y[n][oc][k] = sum_ic x[n][ic] * w[ic][oc][k]. The phase planner would
-// run every tap over a zero halo; instead it is planned as a pointwise (1-tap) layer over one
-// row of `batch` pixels with OC*K channels, channels-last, whose buffers are the user's own:
-// channels-first output channels are (oc, k), channels-last ones (k, oc).
-bool is_single_pixel_product(const Problem& p) {
-    if (p.groups != 1 || p.input_spatial() != 1) return false;
-    for (int d = 0; d < p.rank; ++d)
-        if (p.pad_begin[d] || p.pad_end[d] || p.output_padding[d] || p.dilation[d] != 1 ||
-            p.output[d] != p.kernel[d])
-            return false;
-    return true;
-}
-
-Problem as_pointwise(const Problem& p) {
-    Problem q;
-    q.name = p.name;
-    q.batch = 1;
-    q.in_channels = p.in_channels;
-    q.out_channels = p.out_channels * p.kernel_spatial();
-    q.rank = 1;
-    q.input = q.output = {p.batch, 1, 1};
-    q.bias = p.bias;
-    q.activation = p.activation;
-    q.negative_slope = p.negative_slope;
-    q.layout = Layout::channels_last;
-    return q;
-}
-
-// The pointwise form's weights [IC][OC*K] and bias [OC*K] in its channel order.
-void pointwise_tensors(const Problem& p, const float* w, const float* b, std::vector<float>& qw,
-                       std::vector<float>& qb) {
-    const int64_t OC = p.out_channels, K = p.kernel_spatial();
-    const bool cl = p.layout == Layout::channels_last;
-    if (cl) {
-        qw.resize(size_t(p.in_channels * OC * K));
-        for (int64_t ic = 0; ic < p.in_channels; ++ic)
-            for (int64_t oc = 0; oc < OC; ++oc)
-                for (int64_t k = 0; k < K; ++k)
-                    qw[size_t((ic * K + k) * OC + oc)] = w[(ic * OC + oc) * K + k];
-    }
-    if (p.bias && b) {
-        qb.resize(size_t(OC * K));
-        for (int64_t oc = 0; oc < OC; ++oc)
-            for (int64_t k = 0; k < K; ++k) qb[size_t(cl ? k * OC + oc : oc * K + k)] = b[oc];
-    }
-}
 
 }  // namespace
 

@@ -1,0 +1,49 @@
+#include "pointwise.hpp"
+
+#include <vector>
+
+namespace tconv {
+
+bool is_single_pixel_product(const Problem& p) {
+    if (p.groups != 1 || p.input_spatial() != 1) return false;
+    for (int d = 0; d < p.rank; ++d)
+        if (p.pad_begin[d] || p.pad_end[d] || p.output_padding[d] || p.dilation[d] != 1 ||
+            p.output[d] != p.kernel[d])
+            return false;
+    return true;
+}
+
+Problem as_pointwise(const Problem& p) {
+    Problem q;
+    q.name = p.name;
+    q.batch = 1;
+    q.in_channels = p.in_channels;
+    q.out_channels = p.out_channels * p.kernel_spatial();
+    q.rank = 1;
+    q.input = q.output = {p.batch, 1, 1};
+    q.bias = p.bias;
+    q.activation = p.activation;
+    q.negative_slope = p.negative_slope;
+    q.layout = Layout::channels_last;
+    return q;
+}
+
+void pointwise_tensors(const Problem& p, const float* w, const float* b, std::vector<float>& qw,
+                       std::vector<float>& qb) {
+    const int64_t OC = p.out_channels, K = p.kernel_spatial();
+    const bool cl = p.layout == Layout::channels_last;
+    if (cl) {
+        qw.resize(size_t(p.in_channels * OC * K));
+        for (int64_t ic = 0; ic < p.in_channels; ++ic)
+            for (int64_t oc = 0; oc < OC; ++oc)
+                for (int64_t k = 0; k < K; ++k)
+                    qw[size_t((ic * K + k) * OC + oc)] = w[(ic * OC + oc) * K + k];
+    }
+    if (p.bias && b) {
+        qb.resize(size_t(OC * K));
+        for (int64_t oc = 0; oc < OC; ++oc)
+            for (int64_t k = 0; k < K; ++k) qb[size_t(cl ? k * OC + oc : oc * K + k)] = b[oc];
+    }
+}
+
+}  // namespace tconv

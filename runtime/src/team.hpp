@@ -1,0 +1,49 @@
+// Splitting a call's work over an OpenMP team: contiguous shares, stepped without division.
+#pragma once
+
+#include <omp.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+namespace tconv {
+
+// Runs body(t, nt) on a team of `threads` OpenMP threads (t = 0..nt-1), or on the calling
+// thread alone as body(0, 1) when threads == 1: entering an OpenMP region costs about a
+// microsecond, as much as a tiny layer's whole work. No exception may leave an OpenMP region:
+// bodies report failure through their own flags.
+template <class Body>
+void on_team(int threads, const Body& body) {
+    if (threads <= 1) return body(0, 1);
+#pragma omp parallel num_threads(threads)
+    body(omp_get_thread_num(), omp_get_num_threads());
+}
+
+// The mixed-radix digits of an item index, least significant first, stepped without division
+// (a tiny layer's call is short enough for per-item divisions to show): loops decode their
+// first item once, then call next().
+template <size_t N>
+struct Odometer {
+    std::array<int64_t, N> radix, digit{};
+    Odometer(const std::array<int64_t, N>& r, int64_t index) : radix(r) {
+        for (size_t i = 0; i < N; ++i) {
+            digit[i] = index % radix[i];
+            index /= radix[i];
+        }
+    }
+    void next() {
+        for (size_t i = 0; i < N && ++digit[i] == radix[i]; ++i) digit[i] = 0;
+    }
+};
+inline constexpr int64_t kUnbounded = std::numeric_limits<int64_t>::max();
+
+// Thread t's contiguous share [begin, end) of n items.
+struct Share {
+    int64_t begin, end;
+    Share(int64_t b, int64_t e) : begin(b), end(e) {}
+    Share(int64_t n, int t, int nt) : begin(n * t / nt), end(n * (t + 1) / nt) {}
+};
+
+}  // namespace tconv
