@@ -137,16 +137,20 @@ class SvecGenerator : public Xbyak::CodeGenerator {
     }
 
     // FMAs of one tap of W phase r into its accumulators: the input vectors are loaded, the
-    // n_oc weights start at scalar `scalar` of the channel.
+    // n_oc weights start at scalar `scalar` of the channel. A weight used by several FMAs is
+    // broadcast once into a register: as an embedded {1to16} operand every FMA would load it
+    // again, and the unaligned input loads already keep the load ports busy.
     void fma_tap(int r, int64_t scalar) {
         for (int oc = 0; oc < d_.n_oc; ++oc) {
+            const auto w = reg_w + int((scalar + oc) * 4);
             if constexpr (T::isa == Isa::avx512) {
-                const auto w = ptr_b[reg_w + int((scalar + oc) * 4)];
-                for (int j = 0; j < d_.ur; ++j) vfmadd231ps(vmm_acc(oc, r, j), vmm_x(j), w);
-            } else {
-                vbroadcastss(vmm_wei(), ptr[reg_w + int((scalar + oc) * 4)]);
-                for (int j = 0; j < d_.ur; ++j) vfmadd231ps(vmm_acc(oc, r, j), vmm_x(j), vmm_wei());
+                if (d_.ur == 1) {
+                    vfmadd231ps(vmm_acc(oc, r, 0), vmm_x(0), ptr_b[w]);
+                    continue;
+                }
             }
+            vbroadcastss(vmm_wei(), ptr[w]);
+            for (int j = 0; j < d_.ur; ++j) vfmadd231ps(vmm_acc(oc, r, j), vmm_x(j), vmm_wei());
         }
     }
 

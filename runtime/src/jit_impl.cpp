@@ -171,7 +171,10 @@ class JitImpl final : public Impl, public JitCodeSource {
                 copy_rows_avx2(src, IC, I[2], nc, in, B, B);
             } else {
                 const float* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2];
-                transpose_avx2(src, plane, nc, I[2], in, B);
+                if (B == 1)  // one-channel blocks (the spatial kernels): a plain row copy
+                    std::memcpy(in, src, size_t(I[2]) * sizeof(float));
+                else
+                    transpose_avx2(src, plane, nc, I[2], in, B);
                 if (!halo_ready)
                     for (int64_t c = nc; c < B; ++c)
                         for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = 0.0f;
