@@ -113,7 +113,7 @@ class JitImpl final : public Impl, public JitCodeSource {
                                     ? compute_spatial(xbuf, y, n0, n1, t, nt)
                                     : compute(xbuf, y, n0, n1, t, nt);
                 if (!ok) out_of_memory = true;
-                if (nt > 1) {  // the next group's copy overwrites this group's input
+                if (nt > 1 && n1 < plan_.batch) {  // the next copy overwrites this input
 #pragma omp barrier
                 }
             }
@@ -279,7 +279,8 @@ class JitImpl final : public Impl, public JitCodeSource {
         const bool cf = plan_.layout == Layout::channels_first;
         const int64_t block_width = int64_t(plan_.n_oc) * VL;
         const int64_t work = rows_chunks * plan_.oc_vectors;
-        const Share share{item_at(work * t / nt, rows_chunks), item_at(work * (t + 1) / nt, rows_chunks)};
+        const Share share{item_at(work * t / nt, rows_chunks),
+                          item_at(work * (t + 1) / nt, rows_chunks)};
         // channels_first: each output row is built channels-last here, then transposed.
         float* rowbuf = thread_scratch().row.try_get(cf ? O[2] * plan_.row_pitch : 1);
         if (!rowbuf) return false;
