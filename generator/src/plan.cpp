@@ -280,9 +280,8 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     const int64_t block_bytes = w_off * 4 / pl.oc_blocks;
     pl.oc_group = std::clamp<int64_t>(detail::kL2WeightBudget / std::max<int64_t>(block_bytes, 1),
                                       1, pl.oc_blocks);
-    pl.batch_group = detail::batch_group(pl);
     if (overrides.oc_group > 0) pl.oc_group = std::min(overrides.oc_group, pl.oc_blocks);
-    if (overrides.batch_group > 0) pl.batch_group = std::min(overrides.batch_group, pl.batch);
+    pl.batch_group = detail::batch_group(pl, overrides);
 
     // Human-readable plan.
     pl.lines.push_back(fmt::format(

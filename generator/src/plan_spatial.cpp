@@ -124,8 +124,7 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
         }
     pl.packed_weight_floats = w_off;
     pl.packed_bias_floats = pl.oc;
-    pl.batch_group =
-        ov.batch_group > 0 ? std::min(ov.batch_group, pl.batch) : batch_group(pl);
+    pl.batch_group = batch_group(pl, ov);
 
     pl.lines.push_back(fmt::format(
         "spatial-vectorised: input {} x {} ch -> output {} x {} ch, {} stride phases",

@@ -60,8 +60,10 @@ inline int ic_unroll(int64_t ic_block, int64_t fmas_per_channel) {
 // three quarters for the zero-halo input of a group of images.
 inline constexpr int64_t kL2WeightBudget = 512 * 1024, kL2InputBudget = 768 * 1024;
 
-// Images per group: those whose zero-halo input fits kL2InputBudget, at least one.
-inline int64_t batch_group(const Plan& pl) {
+// Images per group: those whose zero-halo input fits kL2InputBudget, at least one (or the
+// override, at most the batch).
+inline int64_t batch_group(const Plan& pl, const PlanOverrides& ov) {
+    if (ov.batch_group > 0) return std::min(ov.batch_group, pl.batch);
     const int64_t image_bytes =
         pl.padded[0] * pl.padded[1] * pl.padded[2] * pl.ic_block * pl.ic_blocks * 4;
     return std::clamp<int64_t>(kL2InputBudget / std::max<int64_t>(image_bytes, 1), 1, pl.batch);
