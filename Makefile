@@ -1,4 +1,4 @@
-# One-command set-up on a fresh Debian 12 machine: `make run`, `make test`.
+# One-command set-up on a fresh Debian 12 or 13 machine: `make run`, `make test`.
 BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -10,28 +10,42 @@ FUZZ_BUILD     ?= build-fuzz
 FUZZ_SECONDS   ?= 60
 
 # Debian packages the build, the tests and the comparison bench need; clang, its sanitizer
-# runtime (libFuzzer) and valgrind serve the hardening targets, pkg-config the install test.
+# runtime (libFuzzer; libclang-rt-dev follows the release's default clang), its OpenMP (the
+# differential fuzzer links the whole library) and valgrind serve the hardening targets,
+# pkg-config the install test. Names common to Debian 12 and 13.
 PACKAGES := cmake g++ make libxbyak-dev libfmt-dev nlohmann-json3-dev doctest-dev \
             libdnnl-dev libxnnpack-dev libpthreadpool-dev \
-            clang libclang-rt-14-dev valgrind pkg-config
+            clang libclang-rt-dev libomp-dev valgrind pkg-config
+# Installed where the release has them (ONNX Runtime: Debian 13 on), skipped where it has not.
+OPTIONAL_PACKAGES := libonnxruntime-dev
 
-.PHONY: all deps build run test clean fuzz test-sanitize test-tsan test-valgrind
+# Arguments of `make bench-debian13`, after `tconv bench configs/`.
+BENCH_ARGS ?=
+
+.PHONY: all deps build run test clean fuzz test-sanitize test-tsan test-valgrind \
+        test-debian13 bench-debian13
 
 all: build
 
 # Installs only what is missing. As root: apt-get update once, then install. Otherwise print
-# the exact command and stop.
+# the exact command and stop. An optional package is installed when apt knows a candidate for
+# it (after that update); one this release lacks is skipped without asking the archive again.
 deps:
-	@missing=$$(for p in $(PACKAGES); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
-	  done); \
-	if [ -n "$$missing" ]; then \
+	@installed() { dpkg-query -W -f='$${Status}' $$1 2>/dev/null | grep -q 'install ok installed'; }; \
+	available() { apt-cache policy $$1 2>/dev/null | grep -q 'Candidate: [^(]'; }; \
+	missing=$$(for p in $(PACKAGES); do installed $$p || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" != 0 ]; then \
+	  echo "Missing packages. Run: sudo apt-get update && sudo apt-get install -y" $$missing; \
+	  exit 1; \
+	fi; \
+	if [ -n "$$missing" ]; then apt-get update -qq || exit 1; fi; \
+	optional=$$(for p in $(OPTIONAL_PACKAGES); do installed $$p || ! available $$p || echo $$p; done); \
+	if [ -n "$$missing$$optional" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "Installing: $$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	    echo "Installing:" $$missing $$optional; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing $$optional || exit 1; \
 	  else \
-	    echo "Missing packages. Run: sudo apt-get update && sudo apt-get install -y $$missing"; \
-	    exit 1; \
+	    echo "Optional packages this release has: sudo apt-get install -y" $$optional; \
 	  fi; \
 	fi
 
@@ -80,10 +94,13 @@ test-valgrind: build
 	  --track-origins=yes --quiet \
 	  $(BUILD)/tests/tconv_tests -tc='$(VALGRIND_TESTS)' -tce='$(VALGRIND_EXCLUDE)'
 
-# libFuzzer on the two parsers of untrusted bytes, FUZZ_SECONDS each. New inputs go to the build
-# directory's corpus; fuzz/corpus/ holds the committed seeds. A crash leaves its input in
-# $(FUZZ_BUILD)/artifacts/ and fails the target: add it to tests/fuzz_regressions/.
-FUZZ_TARGETS := config npy
+# libFuzzer on the two parsers of untrusted bytes and on the kernels against the reference
+# (differential), FUZZ_SECONDS each. New inputs go to the build directory's corpus; fuzz/corpus/
+# holds the committed seeds. A crash leaves its input in $(FUZZ_BUILD)/artifacts/ and fails the
+# target: add it to tests/fuzz_regressions/ (a differential mismatch as the config line it prints).
+# The differential target keeps every kernel it generates in the library's process-wide cache
+# (about 2 MB/s of growth, not a leak), so it gets a higher RSS limit.
+FUZZ_TARGETS := config npy differential
 fuzz: deps
 	cmake -S fuzz -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	      -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang
@@ -91,13 +108,27 @@ fuzz: deps
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts && \
 	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s" && \
-	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	  rss=2048; [ $$t != differential ] || rss=8192; \
+	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=$$rss \
 	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t- \
 	    $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t 2>$(FUZZ_BUILD)/fuzz_$$t.log; \
-	  status=$$?; grep -E '^(stat::number_of_executed_units|stat::new_units_added)|^==[0-9]+==ERROR|SUMMARY' \
-	    $(FUZZ_BUILD)/fuzz_$$t.log; \
-	  if [ $$status -ne 0 ]; then tail -40 $(FUZZ_BUILD)/fuzz_$$t.log; exit 1; fi; \
+	  status=$$?; grep -E -e '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' \
+	    -e '^==[0-9]+==ERROR|SUMMARY|Test unit written' \
+	    -e '^(fuzz_differential|config): |^  (kernel|worst element) ' $(FUZZ_BUILD)/fuzz_$$t.log; \
+	  if [ $$status -ne 0 ]; then echo "fuzz_$$t: crashes: 1 (libFuzzer stops at the first)"; \
+	    tail -40 $(FUZZ_BUILD)/fuzz_$$t.log; exit 1; fi; \
+	  echo "fuzz_$$t: crashes: 0"; \
 	done
+
+# The same `make test` on Debian 13 (trixie), from a clean clone of HEAD, in a minimal root that
+# debootstrap makes once and keeps in $$TCONV_CACHE_DIR (default ~/.cache/tconv), outside the
+# work tree. `make bench-debian13` runs `tconv bench configs/ $$BENCH_ARGS` there: against the
+# newest oneDNN, XNNPACK and ONNX Runtime. Both need root (debootstrap, chroot).
+test-debian13:
+	scripts/debian13.sh test
+
+bench-debian13:
+	scripts/debian13.sh bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(SANITIZE_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -121,7 +121,8 @@ std::vector<BenchLayer> load_layers(const BenchArgs& args) {
 }
 
 LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& options,
-                        const BenchRun& run, const TimingPolicy& policy, bool peers) {
+                        const BenchRun& run, const TimingPolicy& policy,
+                        const std::vector<Peer>& peers) {
     const Problem& p = item.problem;
     std::mt19937_64 rng(0x7c0f + index);  // fixed per position: reruns see the same data
     const std::vector<float> x = random_values(size_t(p.input_elems()), rng);
@@ -154,7 +155,7 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
     std::vector<std::function<void(bool)>> idle{nullptr};
     std::vector<Slot> slots;
     std::vector<PeerSetup> setups;
-    for (const Peer& peer : peers ? all_peers() : std::vector<Peer>{}) {
+    for (const Peer& peer : peers) {
         PeerSetup setup;
         PeerResult pr = prepare_peer(peer, {p, w.data(), bias, run.threads}, x, want, setup);
         if (pr.status == PeerResult::Status::ok) {
@@ -203,7 +204,8 @@ std::string bench_help() {
     return R"(usage: tconv bench CONFIG-or-DIR... [options]
 
 Times every layer of the given configs (a directory stands for its *.json files) with tconv
-and, side by side, with oneDNN and XNNPACK when this build has them. Each layer gets seeded
+and, side by side, with oneDNN, XNNPACK and ONNX Runtime when this build has them (the
+header names each peer's version). Each layer gets seeded
 random weights and inputs; the contenders run interleaved (A B A B ...) after a warm-up and
 the median time is reported. Every peer's output is first checked against tconv's and marked
 WRONG when it differs by more than 1e-3 relative to max |y|.
@@ -224,9 +226,11 @@ options:
 columns: compile us = tconv's plan + generate + pack time; ms = median time of one run;
 % peak = GFLOP/s against the measured FMA peak of the ISA cap and thread count; <peer> ms =
 the peer's fastest variant (oneDNN: plain user layouts or `any` formats with reorders not
-timed; XNNPACK: NHWC, with the transposes from and to channels_first timed); create ms =
-the peer's setup (primitive/operator creation and weight packing); ratio = peer ms /
-tconv ms (> 1: tconv is faster). The JSON adds deconv_only_ms: XNNPACK without its
+timed; XNNPACK: NHWC, with the transposes from and to channels_first timed; ONNX Runtime:
+a one-node model on its default CPU provider, channels_first only); create ms = the peer's
+setup (primitive/operator/session creation and weight packing); ratio = peer ms / tconv ms
+(> 1: tconv is faster); best peer, vs best = the fastest peer that agreed with tconv, and
+tconv's ratio to it. The JSON adds deconv_only_ms: XNNPACK without its
 transposes.
 
 exit status: 0 when done, 1 when a peer disagreed with tconv, 2 on a usage or config error.
@@ -258,8 +262,19 @@ int bench_command(const std::vector<std::string>& argv) {
     run.cpu_model = cpu_info().model;
     run.min_time = args.min_time;
     run.peak_gflops = measure_fma_peak(run.isa, run.threads);
+    // Peers this build lacks get no column, only a word in the header.
+    std::vector<Peer> peers;
     if (args.peers) {
-        for (const Peer& peer : all_peers()) run.peer_names.push_back(peer.name);
+        for (const Peer& peer : all_peers()) {
+            const std::string version = peer.version();
+            if (version == kNotInThisBuild) {
+                run.peer_versions.push_back(std::string(peer.name) + ": " + version);
+                continue;
+            }
+            run.peer_versions.push_back(version);
+            peers.push_back(peer);
+            run.peer_names.push_back(peer.name);
+        }
         if (args.isa) run.peer_isa = cap_onednn_isa(*args.isa);
     }
 
@@ -269,7 +284,7 @@ int bench_command(const std::vector<std::string>& argv) {
     for (size_t i = 0; i < layers.size(); ++i) {
         if (progress)
             fmt::print(stderr, "\r\033[K[{}/{}] {}", i + 1, layers.size(), layers[i].problem.name);
-        run.layers.push_back(bench_layer(layers[i], i, options, run, policy, args.peers));
+        run.layers.push_back(bench_layer(layers[i], i, options, run, policy, peers));
     }
     if (progress) fmt::print(stderr, "\r\033[K");
 

@@ -55,9 +55,15 @@ struct PeerLayer {
     int threads;
 };
 
+// What a peer missing from this build answers, as its version and as its reason.
+inline constexpr const char* kNotInThisBuild = "not in this build";
+
 struct Peer {
     const char* name;
     PeerSetup (*create)(const PeerLayer& layer);
+    // The library and version this build compares with, e.g. "oneDNN 3.7.2", or "not in this
+    // build"; printed in the table's header.
+    std::string (*version)();
 };
 
 // Every peer the bench knows, in column order; one missing from this build answers every
@@ -65,9 +71,14 @@ struct Peer {
 const std::vector<Peer>& all_peers();
 
 PeerSetup create_onednn(const PeerLayer& layer);
+std::string onednn_version();
 // Caps oneDNN's ISA like tconv's (before any oneDNN primitive exists); returns what was done,
 // for the table's header, or "" when oneDNN is not in this build.
 std::string cap_onednn_isa(Isa isa);
 PeerSetup create_xnnpack(const PeerLayer& layer);
+std::string xnnpack_version();
+// ONNX Runtime's default CPU provider (MLAS) on a one-node ConvTranspose model; channels_first.
+PeerSetup create_onnxruntime(const PeerLayer& layer);
+std::string onnxruntime_version();
 
 }  // namespace tconv::bench

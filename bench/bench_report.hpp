@@ -47,6 +47,8 @@ struct LayerResult {
 
     // peer time / tconv time: > 1 means tconv is faster. nullopt unless the peer ran correctly.
     std::optional<double> ratio(const PeerResult& peer) const;
+    // The fastest peer that ran correctly (the smallest ratio), or nullptr.
+    const PeerResult* best_peer() const;
 };
 
 struct BenchRun {
@@ -56,6 +58,9 @@ struct BenchRun {
     std::optional<double> peak_gflops;  // nullopt for scalar
     double min_time = 0;
     std::vector<std::string> peer_names;  // columns; empty with --no-peers
+    // Every peer the bench knows, e.g. "oneDNN 3.7.2" or "not in this build", in all_peers()
+    // order; the columns (peer_names) are those in this build.
+    std::vector<std::string> peer_versions;
     std::string peer_isa;                 // how the peers' ISA was capped, if at all
     std::vector<LayerResult> layers;
 };

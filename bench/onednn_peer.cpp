@@ -1,6 +1,7 @@
 // oneDNN's deconvolution (forward_inference) on the same layer: once in the user's plain layouts
-// and once with `any` formats (oneDNN picks blocked layouts; the activation reorders are left out
-// of the timing, weights are reordered once at creation).
+// and once with `any` formats (oneDNN picks blocked layouts, brgemm ones included; the activation
+// reorders are left out of the timing, weights are reordered once at creation). oneDNN 2.x and
+// 3.x are both spoken: 3.0 dropped the operation descriptors and the post-op scale.
 #include "bench_peer.hpp"
 
 #ifdef TCONV_HAVE_ONEDNN
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <unordered_map>
 
+#include <fmt/format.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 namespace tconv::bench {
@@ -15,6 +17,38 @@ namespace {
 
 using dnnl::memory;
 using Tag = memory::format_tag;
+
+memory::dims dims_of(const memory::desc& d) {
+#if DNNL_VERSION_MAJOR >= 3
+    return d.get_dims();
+#else
+    return d.dims();
+#endif
+}
+
+void append_eltwise(dnnl::post_ops& ops, dnnl::algorithm alg, float alpha) {
+#if DNNL_VERSION_MAJOR >= 3
+    ops.append_eltwise(alg, alpha, 0.f);
+#else
+    ops.append_eltwise(1.f, alg, alpha, 0.f);
+#endif
+}
+
+dnnl::deconvolution_forward::primitive_desc deconvolution_pd(
+    const dnnl::engine& eng, const memory::desc& src, const memory::desc& w,
+    const memory::desc& bias, const memory::desc& dst, const memory::dims& strides,
+    const memory::dims& dilates, const memory::dims& pad_l, const memory::dims& pad_r,
+    const dnnl::primitive_attr& attr) {
+    const auto prop = dnnl::prop_kind::forward_inference;
+    const auto alg = dnnl::algorithm::deconvolution_direct;
+#if DNNL_VERSION_MAJOR >= 3
+    return {eng, prop, alg, src, w, bias, dst, strides, dilates, pad_l, pad_r, attr};
+#else
+    const dnnl::deconvolution_forward::desc d(prop, alg, src, w, bias, dst, strides, dilates,
+                                              pad_l, pad_r);
+    return {d, attr, eng};
+#endif
+}
 
 memory::dims spatial(const Problem& p, const Dims& d, int64_t offset = 0) {
     memory::dims out;
@@ -56,17 +90,16 @@ memory::desc user_weights_desc(const Problem& p) {
 }
 
 dnnl::primitive_attr activation_attr(const Problem& p) {
+    using dnnl::algorithm;
     dnnl::post_ops ops;
     switch (p.activation) {
         case Activation::none: break;
-        case Activation::relu: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); break;
+        case Activation::relu: append_eltwise(ops, algorithm::eltwise_relu, 0.f); break;
         case Activation::leaky_relu:
-            ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, p.negative_slope, 0.f);
+            append_eltwise(ops, algorithm::eltwise_relu, p.negative_slope);
             break;
-        case Activation::sigmoid:
-            ops.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f);
-            break;
-        case Activation::tanh: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_tanh, 0.f, 0.f); break;
+        case Activation::sigmoid: append_eltwise(ops, algorithm::eltwise_logistic, 0.f); break;
+        case Activation::tanh: append_eltwise(ops, algorithm::eltwise_tanh, 0.f); break;
     }
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
@@ -84,7 +117,7 @@ class OnednnRunner : public Runner {
         if (bias) {
             const memory::desc bias_desc = pd.bias_desc();
             bias_ = memory(bias_desc, eng);
-            memory user_bias(memory::desc(bias_desc.dims(), memory::data_type::f32, Tag::a),
+            memory user_bias(memory::desc(dims_of(bias_desc), memory::data_type::f32, Tag::a),
                              eng, const_cast<float*>(bias));
             dnnl::reorder(user_bias, bias_).execute(strm_, user_bias, bias_);
         }
@@ -143,10 +176,8 @@ PeerSetup create_onednn(const PeerLayer& layer) {
                 p.bias ? (src == src_user ? memory::desc({p.out_channels}, f32, Tag::a)
                                           : memory::desc({p.out_channels}, f32, Tag::any))
                        : memory::desc();
-            const dnnl::deconvolution_forward::desc d(
-                dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, src, w,
-                bias, dst, strides, dilates, pad_l, pad_r);
-            const dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng);
+            const dnnl::deconvolution_forward::primitive_desc pd =
+                deconvolution_pd(eng, src, w, bias, dst, strides, dilates, pad_l, pad_r, attr);
             PeerVariant v;
             v.variant = name;
             v.impl = pd.impl_info_str();
@@ -167,9 +198,9 @@ PeerSetup create_onednn(const PeerLayer& layer) {
         } catch (const dnnl::error&) {
             // no implementation for plain layouts: the `any` variant may still have one
         }
-        const memory::desc src_any(src_user.dims(), f32, Tag::any);
-        const memory::desc dst_any(dst_user.dims(), f32, Tag::any);
-        const memory::desc w_any(w_user.dims(), f32, Tag::any);
+        const memory::desc src_any(dims_of(src_user), f32, Tag::any);
+        const memory::desc dst_any(dims_of(dst_user), f32, Tag::any);
+        const memory::desc w_any(dims_of(w_user), f32, Tag::any);
         try_variant("any", src_any, w_any, dst_any);
         // oneDNN's reference code can take minutes on a large layer; when the other variant has
         // an optimised implementation, timing the reference would tell nothing.
@@ -182,9 +213,19 @@ PeerSetup create_onednn(const PeerLayer& layer) {
     return out;
 }
 
+std::string onednn_version() {
+    const dnnl_version_t* v = dnnl_version();
+    return fmt::format("oneDNN {}.{}.{}", v->major, v->minor, v->patch);
+}
+
 std::string cap_onednn_isa(Isa isa) {
     // oneDNN has no scalar mode; SSE4.1 is its floor. No f32 code above AVX-512 to cap.
-    const dnnl::cpu_isa cap = isa == Isa::avx512 ? dnnl::cpu_isa::all
+#if DNNL_VERSION_MAJOR >= 3
+    const dnnl::cpu_isa all_isas = dnnl::cpu_isa::isa_default;  // 3.x's "no cap"
+#else
+    const dnnl::cpu_isa all_isas = dnnl::cpu_isa::all;
+#endif
+    const dnnl::cpu_isa cap = isa == Isa::avx512 ? all_isas
                               : isa == Isa::avx2 ? dnnl::cpu_isa::avx2
                                                  : dnnl::cpu_isa::sse41;
     const char* name = isa == Isa::avx512 ? "avx512" : isa == Isa::avx2 ? "avx2" : "sse41";
@@ -198,7 +239,8 @@ std::string cap_onednn_isa(Isa isa) {
 #else
 
 namespace tconv::bench {
-PeerSetup create_onednn(const PeerLayer&) { return {{}, "not in this build"}; }
+PeerSetup create_onednn(const PeerLayer&) { return {{}, kNotInThisBuild}; }
+std::string onednn_version() { return kNotInThisBuild; }
 std::string cap_onednn_isa(Isa) { return ""; }
 }  // namespace tconv::bench
 

@@ -3,7 +3,10 @@
 namespace tconv::bench {
 
 const std::vector<Peer>& all_peers() {
-    static const std::vector<Peer> peers{{"oneDNN", &create_onednn}, {"XNNPACK", &create_xnnpack}};
+    static const std::vector<Peer> peers{{"oneDNN", &create_onednn, &onednn_version},
+                                         {"XNNPACK", &create_xnnpack, &xnnpack_version},
+                                         {"ONNX Runtime", &create_onnxruntime,
+                                          &onnxruntime_version}};
     return peers;
 }
 

@@ -19,6 +19,17 @@ std::optional<double> LayerResult::ratio(const PeerResult& peer) const {
     return v->median_ms / median_ms;
 }
 
+const PeerResult* LayerResult::best_peer() const {
+    const PeerResult* best = nullptr;
+    std::optional<double> best_ratio;
+    for (const PeerResult& p : peers)
+        if (auto r = ratio(p); r && (!best_ratio || *r < *best_ratio)) {
+            best = &p;
+            best_ratio = r;
+        }
+    return best;
+}
+
 Summary summarize(const BenchRun& run) {
     Summary s;
     std::vector<double> best_ratios;
@@ -34,10 +45,9 @@ Summary summarize(const BenchRun& run) {
                            int(ratios.size())});
     }
     for (const LayerResult& l : run.layers) {
-        std::optional<double> best;  // the fastest correct peer is the smallest ratio
-        for (const PeerResult& p : l.peers)
-            if (auto r = l.ratio(p); r && (!best || *r < *best)) best = r;
-        if (!best) continue;
+        const PeerResult* best_peer = l.best_peer();
+        if (!best_peer) continue;
+        const std::optional<double> best = l.ratio(*best_peer);
         best_ratios.push_back(*best);
         if (!s.slowest_ratio || *best < *s.slowest_ratio) {
             s.slowest_ratio = best;
@@ -109,6 +119,10 @@ Table build_table(const BenchRun& run) {
         col(peer + " create ms", true);
         col("ratio", true);
     }
+    if (!run.peer_names.empty()) {
+        col("best peer", false);
+        col("vs best", true);
+    }
     for (const LayerResult& l : run.layers) {
         std::vector<std::string> r{l.name,
                                    shapes(l.problem),
@@ -132,6 +146,11 @@ Table build_table(const BenchRun& run) {
                 r.insert(r.end(), {"-", "-", "-"});
             }
         }
+        if (!run.peer_names.empty()) {
+            const PeerResult* best = l.best_peer();
+            r.push_back(best ? best->peer : "-");
+            r.push_back(ratio_cell(best ? l.ratio(*best) : std::nullopt));
+        }
         t.rows.push_back(std::move(r));
     }
     return t;
@@ -143,9 +162,16 @@ std::string header_lines(const BenchRun& run, const std::string& prefix) {
                                          *run.peak_gflops, to_string(run.isa), run.threads,
                                          run.threads == 1 ? "" : "s")
                            : std::string("n/a (scalar)");
-    return fmt::format("{}CPU: {}\n{}threads: {}, ISA cap: {}{}, peak: {}\n", prefix,
-                       run.cpu_model, prefix, run.threads, to_string(run.isa),
-                       run.peer_isa.empty() ? "" : " (" + run.peer_isa + ")", peak);
+    std::string out = fmt::format("{}CPU: {}\n{}threads: {}, ISA cap: {}{}, peak: {}\n", prefix,
+                                  run.cpu_model, prefix, run.threads, to_string(run.isa),
+                                  run.peer_isa.empty() ? "" : " (" + run.peer_isa + ")", peak);
+    if (!run.peer_versions.empty()) {
+        std::string versions;
+        for (const std::string& v : run.peer_versions)
+            versions += (versions.empty() ? "" : ", ") + v;
+        out += fmt::format("{}peers: {}\n", prefix, versions);
+    }
+    return out;
 }
 
 // Notes below the table: why a peer is n/a or WRONG, and what its timing means, each text once
@@ -266,6 +292,7 @@ std::string format_json(const BenchRun& run, const Summary& summary) {
             const VariantResult* best = p.best_variant();
             static const char* status[] = {"ok", "n/a", "WRONG"};
             peers.push_back({{"peer", p.peer},
+                             {"best", &p == l.best_peer()},
                              {"status", status[int(p.status)]},
                              {"reason", p.reason},
                              {"max_rel_error", p.max_rel_error},
@@ -298,6 +325,7 @@ std::string format_json(const BenchRun& run, const Summary& summary) {
                 {"threads", run.threads},
                 {"isa", to_string(run.isa)},
                 {"peer_isa", run.peer_isa},
+                {"peer_versions", run.peer_versions},
                 {"peak_gflops", opt(run.peak_gflops)},
                 {"min_time_s", run.min_time},
                 {"layers", layers},

@@ -1,6 +1,9 @@
 // XNNPACK's deconvolution2d_nhwc_f32 on the same layer. XNNPACK computes in NHWC only: a
 // channels_first layer is transposed in and out within the timed run, 1D layers run as H = 1,
-// 3D layers are not served, and only a min/max clamp can be fused (none, relu).
+// 3D layers are not served, and only a min/max clamp can be fused (none, relu). Two API
+// generations (TCONV_XNNPACK_API, told apart at configure time): 2022 sets an operator up in one
+// call; 2024 splits it into reshape + setup, takes code and weights caches, and has a transpose
+// operator of its own.
 #include "bench_peer.hpp"
 
 #ifdef TCONV_HAVE_XNNPACK
@@ -22,7 +25,8 @@
 namespace tconv::bench {
 namespace {
 
-// This XNNPACK (early 2022) has no transpose operator; its channel shuffle can express one
+#if TCONV_XNNPACK_API < 2024
+// The 2022 XNNPACK has no transpose operator; its channel shuffle can express one
 // but splits work only across the batch, so one thread at batch 1. The layout conversion is
 // therefore a cache-blocked transpose of 4x4 SSE blocks, parallelised on XNNPACK's own thread
 // pool as its operators are: what an XNNPACK user with NCHW tensors would write at best.
@@ -67,6 +71,7 @@ void transpose(pthreadpool_t pool, const float* src, float* dst, int64_t batch, 
     pthreadpool_parallelize_3d_tile_2d(pool, &transpose_tile, &job, size_t(batch), size_t(rows),
                                        size_t(cols), kTransposeTile, kTransposeTile, flags);
 }
+#endif
 
 // In channels_first, run() takes the user's NCHW input and returns NCHW output like the other
 // contenders: NCHW -> NHWC, the deconvolution, NHWC -> NCHW, all timed. channels_last is
@@ -78,7 +83,8 @@ class XnnpackRunner : public Runner {
           y_(size_t(p.output_elems())), user_x_(convert_ ? x_.size() : 0),
           user_y_(convert_ ? y_.size() : 0) {}
     ~XnnpackRunner() override {
-        if (op_) xnn_delete_operator(op_);
+        for (xnn_operator_t op : {op_, to_nhwc_, to_nchw_})
+            if (op) xnn_delete_operator(op);
         if (pool_) pthreadpool_destroy(pool_);
     }
 
@@ -89,11 +95,17 @@ class XnnpackRunner : public Runner {
         if (!convert_) return run_deconvolution();
         // The workers stay awake into the deconvolution; the last step yields them, as the
         // deconvolution itself does when it runs alone.
+#if TCONV_XNNPACK_API >= 2024
+        check(xnn_run_operator(to_nhwc_, pool_), "xnn_run_operator (transpose)");
+        run_deconvolution();
+        check(xnn_run_operator(to_nchw_, pool_), "xnn_run_operator (transpose)");
+#else
         transpose(pool_, user_x_.data(), x_.data(), p_.batch, p_.in_channels,
                   p_.input_spatial(), 0);
         run_deconvolution();
         transpose(pool_, y_.data(), user_y_.data(), p_.batch, p_.output_spatial(),
                   p_.out_channels, PTHREADPOOL_FLAG_YIELD_WORKERS);
+#endif
     }
     std::function<void()> deconv_only() override {
         if (!convert_) return {};
@@ -124,6 +136,7 @@ class XnnpackRunner : public Runner {
     std::vector<float> x_, y_;            // NHWC, bound to the operator at setup: never resized
     std::vector<float> user_x_, user_y_;  // NCHW, channels_first only
     xnn_operator_t op_ = nullptr;
+    xnn_operator_t to_nhwc_ = nullptr, to_nchw_ = nullptr;  // 2024 API, channels_first only
     pthreadpool_t pool_ = nullptr;
     size_t threads_ = 1;
 };
@@ -173,32 +186,73 @@ PeerSetup create_xnnpack(const PeerLayer& layer) {
         auto runner = std::make_unique<XnnpackRunner>(p);
         const std::vector<float> weights = xnnpack_weights(p, layer.weights);
         const std::vector<float> zero_bias(size_t(p.out_channels), 0.f);
+        const uint32_t pad_top = uint32_t(h(p.pad_begin, 0)), pad_right = uint32_t(w(p.pad_end)),
+                       pad_bottom = uint32_t(h(p.pad_end, 0)), pad_left = uint32_t(w(p.pad_begin));
         XnnpackRunner::check(
             xnn_create_deconvolution2d_nhwc_f32(
-                uint32_t(h(p.pad_begin, 0)), uint32_t(w(p.pad_end)), uint32_t(h(p.pad_end, 0)),
-                uint32_t(w(p.pad_begin)), uint32_t(h(p.kernel, 1)), uint32_t(w(p.kernel)),
-                uint32_t(h(p.stride, 1)), uint32_t(w(p.stride)), uint32_t(h(p.dilation, 1)),
-                uint32_t(w(p.dilation)), uint32_t(p.groups), size_t(p.ic_per_group()),
-                size_t(p.oc_per_group()), size_t(p.in_channels), size_t(p.out_channels),
-                weights.data(), layer.bias ? layer.bias : zero_bias.data(), out_min, out_max,
-                kYieldWorkers, &runner->op_),
+                pad_top, pad_right, pad_bottom, pad_left, uint32_t(h(p.kernel, 1)),
+                uint32_t(w(p.kernel)), uint32_t(h(p.stride, 1)), uint32_t(w(p.stride)),
+                uint32_t(h(p.dilation, 1)), uint32_t(w(p.dilation)), uint32_t(p.groups),
+                size_t(p.ic_per_group()), size_t(p.oc_per_group()), size_t(p.in_channels),
+                size_t(p.out_channels), weights.data(),
+                layer.bias ? layer.bias : zero_bias.data(), out_min, out_max, kYieldWorkers,
+#if TCONV_XNNPACK_API >= 2024
+                /*code_cache=*/nullptr, /*weights_cache=*/nullptr,
+#endif
+                &runner->op_),
             "xnn_create_deconvolution2d_nhwc_f32");
         runner->threads_ = size_t(layer.threads);
         runner->pool_ = pthreadpool_create(runner->threads_);
+        const size_t batch = size_t(p.batch), in_h = size_t(h(p.input, 1)),
+                     in_w = size_t(w(p.input));
+        const uint32_t adj_h = uint32_t(h(p.output_padding, 0)),
+                       adj_w = uint32_t(w(p.output_padding));
+#if TCONV_XNNPACK_API >= 2024
+        size_t out_h = 0, out_w = 0;
         XnnpackRunner::check(
-            xnn_setup_deconvolution2d_nhwc_f32(
-                runner->op_, size_t(p.batch), size_t(h(p.input, 1)), size_t(w(p.input)),
-                uint32_t(h(p.output_padding, 0)), uint32_t(w(p.output_padding)),
-                runner->x_.data(), runner->y_.data(), runner->pool_),
+            xnn_reshape_deconvolution2d_nhwc_f32(runner->op_, batch, in_h, in_w, adj_h, adj_w,
+                                                 &out_h, &out_w, runner->pool_),
+            "xnn_reshape_deconvolution2d_nhwc_f32");
+        XnnpackRunner::check(
+            xnn_setup_deconvolution2d_nhwc_f32(runner->op_, runner->x_.data(), runner->y_.data()),
             "xnn_setup_deconvolution2d_nhwc_f32");
+        if (p.layout == Layout::channels_first) {
+            // [N][C][spatial] <-> [N][spatial][C] with XNNPACK's own transpose operator.
+            auto transpose_op = [&](xnn_operator_t& op, const float* from, float* to,
+                                    size_t rows, size_t cols, uint32_t flags) {
+                const size_t shape[3] = {batch, rows, cols}, perm[3] = {0, 2, 1};
+                XnnpackRunner::check(xnn_create_transpose_nd_x32(flags, &op),
+                                     "xnn_create_transpose_nd_x32");
+                XnnpackRunner::check(
+                    xnn_reshape_transpose_nd_x32(op, 3, shape, perm, runner->pool_),
+                    "xnn_reshape_transpose_nd_x32");
+                XnnpackRunner::check(xnn_setup_transpose_nd_x32(op, from, to),
+                                     "xnn_setup_transpose_nd_x32");
+            };
+            transpose_op(runner->to_nhwc_, runner->user_x_.data(), runner->x_.data(),
+                         size_t(p.in_channels), size_t(p.input_spatial()), 0);
+            transpose_op(runner->to_nchw_, runner->y_.data(), runner->user_y_.data(),
+                         size_t(p.output_spatial()), size_t(p.out_channels), kYieldWorkers);
+        }
+#else
+        XnnpackRunner::check(
+            xnn_setup_deconvolution2d_nhwc_f32(runner->op_, batch, in_h, in_w, adj_h, adj_w,
+                                               runner->x_.data(), runner->y_.data(),
+                                               runner->pool_),
+            "xnn_setup_deconvolution2d_nhwc_f32");
+#endif
         PeerVariant v;
         v.variant = "nhwc";
         v.impl = "deconvolution2d_nhwc_f32";
         if (p.layout == Layout::channels_first)
             v.note = std::string(one_d ? "ran NWC as H = 1; its times include NCW <-> NWC"
                                        : "ran NHWC; its times include NCHW <-> NHWC") +
+#if TCONV_XNNPACK_API >= 2024
+                     " transposes (its transpose_nd_x32 operator)";
+#else
                      " transposes, cache-blocked on its thread pool (this XNNPACK has no "
                      "transpose operator)";
+#endif
         else if (one_d)
             v.note = "ran NWC as H = 1";
         v.create_ms =
@@ -212,12 +266,15 @@ PeerSetup create_xnnpack(const PeerLayer& layer) {
     return out;
 }
 
+std::string xnnpack_version() { return TCONV_XNNPACK_VERSION; }
+
 }  // namespace tconv::bench
 
 #else
 
 namespace tconv::bench {
-PeerSetup create_xnnpack(const PeerLayer&) { return {{}, "not in this build"}; }
+PeerSetup create_xnnpack(const PeerLayer&) { return {{}, kNotInThisBuild}; }
+std::string xnnpack_version() { return kNotInThisBuild; }
 }  // namespace tconv::bench
 
 #endif

@@ -1,10 +1,12 @@
 // The bench's comparators must compute the same layer as tconv: checked against the reference
 // on small layers that exercise every conversion (weight layout, groups, pads, dilation,
-// output_padding, layouts, activations). Peers missing from this build are skipped.
+// output_padding, layouts, activations, and for ONNX Runtime the model built in memory).
+// Peers missing from this build are skipped.
 #ifdef TCONV_HAVE_BENCH
 
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <functional>
 #include <string>
 #include <vector>
@@ -39,6 +41,13 @@ const char* const kLayers[] = {
     R"({"name": "sigmoid_1d", "in_channels": 2, "out_channels": 2, "input_size": [9],
         "kernel_size": 5, "stride": 2, "padding": 2, "output_padding": 1,
         "activation": "sigmoid"})",
+    // channels_first with dilation, asymmetric pads, output_padding and no bias; 3D with bias
+    R"({"name": "dilated_pads_nchw", "in_channels": 6, "out_channels": 4, "groups": 2,
+        "input_size": [5, 4], "kernel_size": [3, 2], "stride": [2, 3], "dilation": [2, 1],
+        "pads": [1, 0, 0, 2], "output_padding": [1, 2], "bias": false, "activation": "relu"})",
+    R"({"name": "sigmoid_3d", "in_channels": 3, "out_channels": 2, "input_size": [2, 3, 4],
+        "kernel_size": [2, 3, 3], "stride": [1, 2, 2], "dilation": [2, 1, 1], "padding": [0, 1, 1],
+        "output_padding": [0, 1, 0], "activation": "sigmoid"})",
 };
 
 bool peer_built(const std::string& name) {
@@ -47,6 +56,9 @@ bool peer_built(const std::string& name) {
 #endif
 #ifdef TCONV_HAVE_XNNPACK
     if (name == "XNNPACK") return true;
+#endif
+#ifdef TCONV_HAVE_ONNXRUNTIME
+    if (name == "ONNX Runtime") return true;
 #endif
     return false;
 }
@@ -57,10 +69,17 @@ bool xnnpack_serves(const tconv::Problem& p) {
                           p.activation == tconv::Activation::relu);
 }
 
+// Which layers each peer serves: ONNX Runtime is NCHW only.
+bool peer_serves(const std::string& peer, const tconv::Problem& p) {
+    if (peer == "XNNPACK") return xnnpack_serves(p);
+    if (peer == "ONNX Runtime") return p.layout == tconv::Layout::channels_first;
+    return true;
+}
+
 }  // namespace
 
 TEST_CASE("bench peers compute the same layer as the reference") {
-    REQUIRE(all_peers().size() == 2);
+    REQUIRE(all_peers().size() == 3);
     for (const Peer& peer : all_peers()) {
         const bool built = peer_built(peer.name);
         for (const char* json : kLayers) {
@@ -74,8 +93,7 @@ TEST_CASE("bench peers compute the same layer as the reference") {
                 CHECK(setup.unavailable == "not in this build");
                 continue;
             }
-            const bool expected = std::string(peer.name) != "XNNPACK" || xnnpack_serves(p);
-            CHECK_MESSAGE(setup.variants.empty() != expected, setup.unavailable);
+            CHECK_MESSAGE(setup.variants.empty() != peer_serves(peer.name, p), setup.unavailable);
             for (PeerVariant& v : setup.variants) {
                 INFO("variant ", v.variant, " (", v.impl, ")");
                 CHECK(!v.impl.empty());
@@ -100,6 +118,17 @@ TEST_CASE("bench peers compute the same layer as the reference") {
                 }
             }
         }
+    }
+}
+
+TEST_CASE("bench ONNX Runtime peer names its version") {
+    const std::string version = onnxruntime_version();
+    if (peer_built("ONNX Runtime")) {
+        REQUIRE(version.size() > 13);
+        CHECK(version.rfind("ONNX Runtime ", 0) == 0);  // the table's header relies on the name
+        CHECK(std::isdigit(static_cast<unsigned char>(version[13])));
+    } else {
+        CHECK(version == "not in this build");
     }
 }
 

@@ -54,6 +54,7 @@ BenchRun sample_run() {
     run.isa = tconv::Isa::avx2;
     run.peak_gflops = 100.0;
     run.peer_names = {"P", "Q"};
+    run.peer_versions = {"P 1.2.3", "Q 4.5", "R: not in this build"};
     // ratios: L1 P 4, Q 1;  L2 P 0.5, Q n/a;  L3 P WRONG, Q 2.
     run.layers.push_back(layer("L1", 1.0, {ok_peer("P", 4.0), ok_peer("Q", 1.0)}));
     run.layers.push_back(
@@ -67,6 +68,9 @@ BenchRun sample_run() {
 
 TEST_CASE("bench summary: geometric means per peer and over the best peer, slowest layer") {
     const BenchRun run = sample_run();
+    CHECK(run.layers[0].best_peer() == &run.layers[0].peers[1]);
+    CHECK(run.layers[1].best_peer() == &run.layers[1].peers[0]);
+    CHECK(run.layers[2].best_peer() == &run.layers[2].peers[1]);
     CHECK(*run.layers[0].ratio(run.layers[0].peers[0]) == doctest::Approx(4.0));
     CHECK(!run.layers[1].ratio(run.layers[1].peers[1]));
     CHECK(!run.layers[2].ratio(run.layers[2].peers[0]));  // WRONG never counts
@@ -118,11 +122,20 @@ TEST_CASE("bench renderings carry the figures") {
     const std::string md = format_markdown(run, s);
     CHECK(md.find("| layer | in -> out |") != std::string::npos);
     CHECK(md.find("| --- | --- |") != std::string::npos);
+    // the header names what each column ran, and the peers this build lacks
+    CHECK(md.find("peers: P 1.2.3, Q 4.5, R: not in this build\n") != std::string::npos);
+    // the fastest correct peer per layer (L1: Q at 1x; L2: P, Q n/a; L3: Q, P WRONG)
+    CHECK(md.find("| best peer | vs best |") != std::string::npos);
+    CHECK(md.find("| Q | 1.00x |\n") != std::string::npos);
+    CHECK(md.find("| P | 0.50x |\n") != std::string::npos);
+    CHECK(md.find("| Q | 2.00x |\n") != std::string::npos);
 
     const std::string json = format_json(run, s);
     CHECK(json.find("\"slowest_layer\": \"L2\"") != std::string::npos);
     CHECK(json.find("\"status\": \"WRONG\"") != std::string::npos);
     CHECK(json.find("\"peak_gflops\": 100.0") != std::string::npos);
+    CHECK(json.find("\"P 1.2.3\"") != std::string::npos);
+    CHECK(json.find("\"best\": true") != std::string::npos);
     // the best variant's time without its layout conversions, and none for the other
     CHECK(json.find("\"deconv_only_ms\": 0.25") != std::string::npos);
     CHECK(json.find("\"deconv_only_ms\": null") != std::string::npos);
