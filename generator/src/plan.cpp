@@ -37,6 +37,48 @@ size_t KernelDescHash::operator()(const KernelDesc& d) const {
     return h;
 }
 
+size_t KernelDescHash::operator()(const DwKernelDesc& d) const {
+    size_t h = 1099511628211ull;
+    auto mix = [&h](int64_t v) { h = (h ^ size_t(v)) * 1099511628211ull; };
+    mix(int64_t(d.isa));
+    mix(d.rank);
+    for (size_t i = 0; i < 3; ++i) {
+        mix(d.kernel[i]); mix(d.stride[i]); mix(d.dilation[i]);
+        mix(d.taps[i]); mix(d.c0[i]); mix(d.cstep[i]); mix(d.x_stride[i]);
+    }
+    mix(d.ur); mix(d.oc_tail); mix(d.y_pix); mix(d.bias);
+    mix(int64_t(d.activation));
+    mix(int64_t(std::hash<float>{}(d.negative_slope)));
+    return h;
+}
+
+size_t KernelDescHash::operator()(const AnyKernelDesc& d) const {
+    return std::visit([this](const auto& x) { return (*this)(x); }, d) ^ d.index();
+}
+
+namespace {
+std::string dims_of(int rank, const Dim3& v) {
+    std::string s;
+    for (int i = 3 - rank; i < 3; ++i) s += (s.empty() ? "" : "x") + std::to_string(v[size_t(i)]);
+    return s;
+}
+}  // namespace
+
+std::string kernel_name(const DwKernelDesc& d) {
+    std::string n = "tconv_f32_dw_k" + dims_of(d.rank, d.kernel) + "_s" + dims_of(d.rank, d.stride);
+    if (d.dilation != Dim3{1, 1, 1}) n += "_d" + dims_of(d.rank, d.dilation);
+    n += "_t" + dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]});
+    if (d.c0 != Dim3{0, 0, 0}) n += "_c" + dims_of(d.rank, d.c0);
+    n += fmt::format("_ur{}", d.ur);
+    if (d.oc_tail != vector_length(d.isa)) n += fmt::format("_m{}", d.oc_tail);
+    if (d.activation != Activation::none) n += "_" + std::string(to_string(d.activation));
+    return n + "__" + std::string(to_string(d.isa));
+}
+
+std::string kernel_name(const AnyKernelDesc& d) {
+    return std::visit([](const auto& x) { return kernel_name(x); }, d);
+}
+
 std::string kernel_name(const KernelDesc& d) {
     auto dims = [&](const Dim3& v) {
         std::string s;
@@ -71,10 +113,6 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         why_not = "the JIT emits AVX-512 and AVX2 only";
         return false;
     }
-    if (p.groups != 1) {
-        why_not = "groups > 1 is served by the reference";
-        return false;
-    }
     Plan pl;
     pl.isa = isa;
     pl.vlen = vector_length(isa);
@@ -82,6 +120,9 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     pl.batch = p.batch;
     pl.ic = p.in_channels;
     pl.oc = p.out_channels;
+    pl.groups = p.groups;
+    pl.ic_g = pl.ic / pl.groups;
+    pl.oc_g = pl.oc / pl.groups;
     pl.in = canonical(p, p.input, 1);
     pl.out = canonical(p, p.output, 1);
     pl.stride = canonical(p, p.stride, 1);
@@ -110,12 +151,25 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         pl.halo_lo[d] = lo;
         pl.padded[d] = I + lo + hi;
     }
+    // One input channel per group, few output channels each: the channel kernel would use one
+    // lane in a vector per group; the depthwise kernel fills the lanes with several groups.
+    if (overrides.shape == 3 && (pl.groups == 1 || pl.ic_g != 1)) {
+        why_not = "the depthwise kernel needs groups > 1 with one input channel each";
+        return false;
+    }
+    if (overrides.shape == 3 ||
+        (overrides.shape == 0 && pl.groups > 1 && pl.ic_g == 1 && pl.oc_g < pl.vlen)) {
+        if (!plan_depthwise(p, pl, axes, m_lo, m_count, kernel, dilation, overrides, why_not))
+            return false;
+        out = std::move(pl);
+        return true;
+    }
     // Few output channels waste most lanes of a channel vector: vectorise along W instead,
     // when the W phases' accumulators fit.
     const bool spatial =
-        overrides.shape == 2 ||
+        pl.groups == 1 && (overrides.shape == 2 ||
         (overrides.shape == 0 && pl.oc * 2 <= pl.vlen &&
-         spatial_fits(vector_registers(isa), 1, pl.stride[2], 1, p.activation));
+         spatial_fits(vector_registers(isa), 1, pl.stride[2], 1, p.activation)));
     if (spatial) {
         if (!plan_spatial(p, pl, axes, m_count, kernel, dilation, overrides, why_not))
             return false;
@@ -123,13 +177,20 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         return true;
     }
 
-    // Input-channel blocks of at most 16 with minimal zero padding (17 -> 2 x 9, 3 -> 1 x 3).
-    pl.ic_blocks = (pl.ic + 15) / 16;
-    pl.ic_block = (pl.ic + pl.ic_blocks - 1) / pl.ic_blocks;
+    // Input-channel blocks of at most 16 with minimal zero padding (17 -> 2 x 9, 3 -> 1 x 3),
+    // per group: a kernel call reduces over its group's blocks only.
+    const int64_t G = pl.groups;
+    pl.ic_blocks = (pl.ic_g + 15) / 16;
+    pl.ic_block = (pl.ic_g + pl.ic_blocks - 1) / pl.ic_blocks;
+    pl.w_rows = pl.ic_block * pl.ic_blocks;
     const int64_t icb = pl.ic_block;
+    for (int64_t g = 0; g < G; ++g)
+        for (int64_t b = 0; b < pl.ic_blocks; ++b)
+            pl.in_blocks.push_back(
+                {g * pl.ic_g + b * icb, std::min(icb, pl.ic_g - b * icb), 1});
     const Dim3 x_stride{pl.padded[1] * pl.padded[2] * icb, pl.padded[2] * icb, icb};
     const int64_t x_block_stride = pl.padded[0] * x_stride[0];
-    if (double(x_block_stride) * double(pl.ic_blocks) * 4.0 >
+    if (double(x_block_stride) * double(G * pl.ic_blocks) * 4.0 >
         double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
         return false;
@@ -147,8 +208,9 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     // least (ur+n_oc)/2 loads, and at least 8 (FMAs in flight to hide the latency); summed
     // over every tile a layer runs, plus a per-call toll.
     const int R = vector_registers(isa), VL = pl.vlen;
-    pl.oc_vectors = (pl.oc + VL - 1) / VL;
-    const int oc_tail = int(pl.oc - (pl.oc_vectors - 1) * VL);
+    const int64_t ovg = (pl.oc_g + VL - 1) / VL;  // vectors per group
+    pl.oc_vectors = G * ovg;
+    const int oc_tail = int(pl.oc_g - (ovg - 1) * VL);
     const int temps = activation_temps(p.activation) + (isa == Isa::avx2 && oc_tail != VL ? 1 : 0);
     int64_t max_row = 1;
     for (int64_t c : m_count[2]) max_row = std::max(max_row, c);
@@ -162,11 +224,11 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     };
     double best = std::numeric_limits<double>::infinity();
     int best_u = 0, best_n = 0;
-    for (int n = 1; n <= std::min<int64_t>(pl.oc_vectors, 8); ++n) {
+    for (int n = 1; n <= std::min<int64_t>(ovg, 8); ++n) {
         for (int u = 1; u <= std::min<int64_t>(max_row, 32); ++u) {
             if (!fits(u, n)) continue;
             double cost = 0;
-            const int64_t full_b = pl.oc_vectors / n, last_n = pl.oc_vectors % n;
+            const int64_t full_b = ovg / n, last_n = ovg % n;
             for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
                 const int64_t cw = m_count[2][size_t(rw)];
                 const int64_t full_w = cw / u, tail_w = cw % u;
@@ -191,13 +253,26 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         return false;
     }
     pl.ur = overrides.ur > 0 ? overrides.ur : best_u;
-    pl.n_oc = overrides.n_oc > 0 ? int(std::min<int64_t>(overrides.n_oc, pl.oc_vectors)) : best_n;
+    pl.n_oc = overrides.n_oc > 0 ? int(std::min<int64_t>(overrides.n_oc, ovg)) : best_n;
     if (!fits(pl.ur, pl.n_oc)) {
         why_not = fmt::format("tile ur={} x n_oc={} does not fit {} registers", pl.ur, pl.n_oc, R);
         return false;
     }
-    pl.oc_blocks = (pl.oc_vectors + pl.n_oc - 1) / pl.n_oc;
-    pl.n_oc_last = int(pl.oc_vectors - (pl.oc_blocks - 1) * pl.n_oc);
+    const int64_t nbg = (ovg + pl.n_oc - 1) / pl.n_oc;  // blocks per group
+    pl.oc_blocks = G * nbg;
+    pl.n_oc_last = int(ovg - (nbg - 1) * pl.n_oc);
+    for (int64_t g = 0; g < G; ++g)
+        for (int64_t b = 0; b < nbg; ++b) {
+            OcBlock blk;
+            blk.group = g;
+            blk.x_block = g * pl.ic_blocks;
+            blk.oc0 = g * pl.oc_g + b * pl.n_oc * VL;
+            blk.valid = std::min<int64_t>(pl.n_oc * VL, pl.oc_g - b * pl.n_oc * VL);
+            blk.vector0 = g * ovg + b * pl.n_oc;
+            blk.last = b == nbg - 1 ? 1 : 0;
+            blk.vectors = blk.last ? pl.n_oc_last : pl.n_oc;
+            pl.blocks.push_back(blk);
+        }
     pl.row_pitch = int64_t(pl.n_oc) * VL;
     {
         // ~96 KiB of input per chunk (its rows for every tap along D and H).
@@ -207,7 +282,7 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
             for (const TapAxis& a : axes[d]) most = std::max<int64_t>(most, a.count);
             rows *= most;
         }
-        const int64_t bytes_per_m = rows * pl.ic_block * pl.ic_blocks * 4;
+        const int64_t bytes_per_m = rows * pl.w_rows * 4;
         const int64_t fit = std::max<int64_t>(1, (96 * 1024) / bytes_per_m / pl.ur) * pl.ur;
         const int64_t whole = (max_row + pl.ur - 1) / pl.ur * pl.ur;
         pl.w_chunk = std::min(fit, whole);
@@ -229,12 +304,6 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     base.activation = p.activation;
     base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
 
-    auto kernel_index = [&pl](const KernelDesc& d) {
-        for (size_t i = 0; i < pl.kernels.size(); ++i)
-            if (pl.kernels[i] == d) return int(i);
-        pl.kernels.push_back(d);
-        return int(pl.kernels.size() - 1);
-    };
     int64_t w_off = 0;
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
@@ -264,12 +333,12 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
                         if (widths[wv] == 0 || (wv == 0 && ph.w_blocks == 0)) continue;
                         for (int ob = 0; ob < 2; ++ob) {
                             const bool last = ob == 1;
-                            if (!last && pl.oc_blocks < 2) continue;
+                            if (!last && nbg < 2) continue;
                             k.ur = widths[wv];
                             k.n_oc = last ? pl.n_oc_last : pl.n_oc;
                             k.ic_unroll = ic_unroll(pl.ic_block, ph.taps_total() * k.ur * k.n_oc);
                             k.oc_tail = last ? oc_tail : VL;
-                            ph.kernel[wv][ob] = kernel_index(k);
+                            ph.kernel[wv][ob] = kernel_index(pl, k);
                         }
                     }
                 }
@@ -295,7 +364,12 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
                                        dims_string(p, ph.m_count),
                                        ph.has_taps() ? "" : " (bias + activation only)"));
     }
-    const double wkb = double(pl.ic) * double(pl.n_oc) * VL * 4.0 / 1024.0;
+    const double wkb = double(pl.w_rows) * double(pl.n_oc) * VL * 4.0 / 1024.0;
+    if (G > 1)
+        pl.lines.push_back(fmt::format("{} groups of {} -> {} channels, each its own oc blocks and "
+                                       "weights{}", G, pl.ic_g, pl.oc_g,
+                                       oc_tail < VL / 2 ? " (few channels per group: most lanes "
+                                                          "of each vector idle)" : ""));
     pl.lines.push_back(fmt::format(
         "tile ur={} x n_oc={} ({} accumulators of {} registers), {} oc blocks of {} channels "
         "(last {} vectors, {} lanes in its last)",

@@ -63,6 +63,8 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
     // Channels-first buffer: one "block" per input channel.
     pl.ic_block = 1;
     pl.ic_blocks = pl.ic;
+    pl.w_rows = pl.ic;
+    for (int64_t c = 0; c < pl.ic; ++c) pl.in_blocks.push_back({c, 1, 1});
     const Dim3 x_stride{pl.padded[1] * pl.padded[2], pl.padded[2], 1};
     const int64_t chan = pl.padded[0] * x_stride[0];
     if (double(chan) * double(pl.ic) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
@@ -111,13 +113,7 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
                 for (int last = 0; last < 2; ++last) {
                     if (!last && pl.oc_blocks < 2) continue;
                     k.n_oc = last ? pl.n_oc_last : pl.n_oc;
-                    rp.kernel[last] = -1;
-                    for (size_t i = 0; i < pl.kernels.size(); ++i)
-                        if (pl.kernels[i] == k) rp.kernel[last] = int(i);
-                    if (rp.kernel[last] < 0) {
-                        pl.kernels.push_back(k);
-                        rp.kernel[last] = int(pl.kernels.size() - 1);
-                    }
+                    rp.kernel[last] = kernel_index(pl, k);
                 }
             }
             pl.row_phases.push_back(rp);

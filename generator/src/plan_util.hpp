@@ -64,9 +64,16 @@ inline constexpr int64_t kL2WeightBudget = 512 * 1024, kL2InputBudget = 768 * 10
 // override, at most the batch).
 inline int64_t batch_group(const Plan& pl, const PlanOverrides& ov) {
     if (ov.batch_group > 0) return std::min(ov.batch_group, pl.batch);
-    const int64_t image_bytes =
-        pl.padded[0] * pl.padded[1] * pl.padded[2] * pl.ic_block * pl.ic_blocks * 4;
+    const int64_t image_bytes = pl.input_image_floats() * 4;
     return std::clamp<int64_t>(kL2InputBudget / std::max<int64_t>(image_bytes, 1), 1, pl.batch);
+}
+
+// The index of `d` in the plan's kernels, added when new: layers share equal kernels.
+inline int kernel_index(Plan& pl, const AnyKernelDesc& d) {
+    for (size_t i = 0; i < pl.kernels.size(); ++i)
+        if (pl.kernels[i] == d) return int(i);
+    pl.kernels.push_back(d);
+    return int(pl.kernels.size() - 1);
 }
 
 inline std::string dims_string(const Problem& p, const Dim3& d) {
@@ -74,6 +81,13 @@ inline std::string dims_string(const Problem& p, const Dim3& d) {
     for (int i = 3 - p.rank; i < 3; ++i) s += (s.empty() ? "" : "x") + std::to_string(d[size_t(i)]);
     return s;
 }
+
+// Depthwise planning (plan_depthwise.cpp).
+bool depthwise_fits(int R, int ur, Activation act, bool avx2_tail);
+bool plan_depthwise(const Problem& p, Plan& pl, const std::array<std::vector<TapAxis>, 3>& axes,
+                    const std::array<std::vector<int64_t>, 3>& m_lo,
+                    const std::array<std::vector<int64_t>, 3>& m_count, const Dim3& kernel,
+                    const Dim3& dilation, const PlanOverrides& ov, std::string& why_not);
 
 // Shape B planning (plan_spatial.cpp).
 bool spatial_fits(int R, int n_oc, int64_t sw, int ur, Activation act);
