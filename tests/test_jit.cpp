@@ -674,6 +674,35 @@ TEST_CASE("jit: plan choices, names and declines") {
         CHECK((b.oc0 + b.valid - 1) / 20 == b.group);
         CHECK(plan.in_blocks[size_t(b.x_block)].first == 6 * b.group);
     }
+    // Few channels per group: lanes along W in channels_first (no transposes), channels in
+    // lanes across groups for channels_last depthwise, one group's channels in lanes else.
+    struct Choice {
+        int64_t groups, ic, oc;
+        Layout layout;
+        gen::KernelShape shape;
+        const char* name;
+    };
+    const Choice choices[] = {
+        {64, 64, 64, Layout::channels_first, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
+        {64, 64, 64, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dw_k4x4_s2x2_t2x2_"},
+        {32, 256, 256, Layout::channels_first, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
+        {32, 256, 256, Layout::channels_last, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
+        {4, 64, 128, Layout::channels_first, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
+    };
+    for (const Choice& c : choices) {
+        s.groups = c.groups;
+        s.ic = c.ic;
+        s.oc = c.oc;
+        s.layout = c.layout;
+        s.k = {4};
+        s.s = {2};
+        s.pb = s.pe = {1};
+        REQUIRE(make_problem(s, p));
+        REQUIRE(gen::plan(p, Isa::avx512, plan, why));
+        INFO(p.name);
+        CHECK(plan.shape == c.shape);
+        CHECK(gen::kernel_name(plan.kernels[0]).rfind(c.name, 0) == 0);
+    }
 }
 
 TEST_CASE("jit: code pages are read+execute, never writable" * doctest::skip(!cpu_has(Isa::avx2))) {

@@ -45,10 +45,10 @@ TEST_CASE("kernel cache: identical layers share kernels, concurrent requests gen
 TEST_CASE("kernel cache: keys of different families never meet") {
     if (cpu_info().best_isa() == Isa::scalar) return;
     // A depthwise layer and a grouped one of the same geometry: distinct kernels, each named
-    // by its family.
+    // by its family (channels_last: channels-first depthwise layers take the spatial kernel).
     const char* layers[] = {
         R"({"in_channels": 24, "out_channels": 24, "groups": 24, "input_size": [6, 7],
-            "kernel_size": 4, "stride": 2, "padding": 1})",
+            "kernel_size": 4, "stride": 2, "padding": 1, "layout": "channels_last"})",
         R"({"in_channels": 48, "out_channels": 48, "groups": 2, "input_size": [6, 7],
             "kernel_size": 4, "stride": 2, "padding": 1})"};
     std::vector<std::string> names;

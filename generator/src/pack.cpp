@@ -13,7 +13,7 @@ using detail::tap_axis;
 
 namespace {
 
-// spatial_vec: per (r_d, r_h) and oc block, [ic][r_w][tap (d, h, w)][oc] scalars.
+// spatial_vec: per (r_d, r_h) and oc block, [ic of its group][r_w][tap (d, h, w)][oc] scalars.
 void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packed) {
     const int64_t K = p.kernel_spatial();
     const Dim3 k3 = canonical(p, p.kernel, 1), d3 = canonical(p, p.dilation, 1);
@@ -23,10 +23,10 @@ void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packe
             if (rp.taps == 0) continue;
             const TapAxis ad = tap_axis(k3[0], pl.stride[0], d3[0], rd);
             const TapAxis ah = tap_axis(k3[1], pl.stride[1], d3[1], rh);
-            for (int64_t b = 0; b < pl.oc_blocks; ++b) {
-                const int64_t n = b == pl.oc_blocks - 1 ? pl.n_oc_last : pl.n_oc, oc0 = b * pl.n_oc;
-                float* dst = packed + rp.w_offset + b * pl.ic * rp.taps * pl.n_oc;
-                for (int64_t ic = 0; ic < pl.ic; ++ic)
+            for (const OcBlock& blk : pl.blocks) {
+                const int64_t n = blk.valid, oc0 = blk.oc0 - blk.group * pl.oc_g;
+                float* dst = packed + rp.w_offset + blk.oc0 * pl.ic_g * rp.taps;
+                for (int64_t ic = 0; ic < pl.ic_g; ++ic)
                     for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
                         const TapAxis aw = tap_axis(k3[2], pl.stride[2], d3[2], rw);
                         for (int td = 0; td < ad.count; ++td)
@@ -35,8 +35,8 @@ void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packe
                                     const int64_t kd = ad.k0 + td * ad.kstep, kh = ah.k0 + th * ah.kstep,
                                                   kw = aw.k0 + tw * aw.kstep;
                                     for (int64_t j = 0; j < n; ++j)
-                                        *dst++ = w[(ic * pl.oc + oc0 + j) * K +
-                                                   (kd * k3[1] + kh) * k3[2] + kw];
+                                        *dst++ = w[((blk.group * pl.ic_g + ic) * pl.oc_g +
+                                                    oc0 + j) * K + (kd * k3[1] + kh) * k3[2] + kw];
                                 }
                     }
             }
@@ -186,10 +186,6 @@ void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packe
 void pack_bias(const Problem& p, const Plan& pl, const float* b, float* packed) {
     std::fill(packed, packed + pl.packed_bias_floats, 0.0f);
     if (!p.bias || !b) return;
-    if (pl.shape == KernelShape::spatial_vec) {
-        std::copy(b, b + pl.oc, packed);
-        return;
-    }
     for (size_t i = 0; i < pl.blocks.size(); ++i)  // each block's vectors padded with zeros
         std::copy(b + pl.blocks[i].oc0, b + pl.blocks[i].oc0 + pl.blocks[i].valid,
                   packed + pl.bias_offset(int64_t(i)));

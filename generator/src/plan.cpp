@@ -157,8 +157,13 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         why_not = "the depthwise kernel needs groups > 1 with one input channel each";
         return false;
     }
-    if (overrides.shape == 3 ||
-        (overrides.shape == 0 && pl.groups > 1 && pl.ic_g == 1 && pl.oc_g < pl.vlen)) {
+    // Channels-first depthwise and few-channel groups go to the spatial kernel below: lanes
+    // along W, with no transposes of the input or output.
+    const bool few_per_group = pl.groups > 1 && pl.oc_g * 2 <= pl.vlen && pl.ic_g <= pl.vlen;
+    const bool spatial_fit = spatial_fits(vector_registers(isa), 1, pl.stride[2], 1, p.activation);
+    const bool cf_spatial = p.layout == Layout::channels_first && few_per_group && spatial_fit;
+    if (overrides.shape == 3 || (overrides.shape == 0 && pl.groups > 1 && pl.ic_g == 1 &&
+                                 pl.oc_g < pl.vlen && !cf_spatial)) {
         if (!plan_depthwise(p, pl, axes, m_lo, m_count, kernel, dilation, overrides, why_not))
             return false;
         out = std::move(pl);
@@ -167,9 +172,9 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     // Few output channels waste most lanes of a channel vector: vectorise along W instead,
     // when the W phases' accumulators fit.
     const bool spatial =
-        pl.groups == 1 && (overrides.shape == 2 ||
-        (overrides.shape == 0 && pl.oc * 2 <= pl.vlen &&
-         spatial_fits(vector_registers(isa), 1, pl.stride[2], 1, p.activation)));
+        overrides.shape == 2 ||
+        (overrides.shape == 0 && (cf_spatial || (pl.groups == 1 && pl.oc * 2 <= pl.vlen &&
+                                                 spatial_fit)));
     if (spatial) {
         if (!plan_spatial(p, pl, axes, m_count, kernel, dilation, overrides, why_not))
             return false;

@@ -24,8 +24,8 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
     const int R = vector_registers(pl.isa), VL = pl.vlen;
     const int64_t SW = pl.stride[2];
     pl.shape = KernelShape::spatial_vec;
-    // Output channels per tile: all of them when they fit with one vector of m per phase.
-    int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, pl.oc)) : int(pl.oc);
+    // Output channels per tile: all of the group's when they fit with one vector of m per phase.
+    int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, pl.oc_g)) : int(pl.oc_g);
     while (n > 1 && !spatial_fits(R, n, SW, 1, p.activation)) --n;
     if (!spatial_fits(R, n, SW, 1, p.activation)) {
         why_not = "a spatial tile does not fit the registers at this stride";
@@ -45,8 +45,21 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
     }
     pl.ur = ur;
     pl.n_oc = n;
-    pl.oc_blocks = (pl.oc + n - 1) / n;
-    pl.n_oc_last = int(pl.oc - (pl.oc_blocks - 1) * n);
+    // Blocks of n channels per group, each reading its group's ic_g input channels.
+    const int64_t nbg = (pl.oc_g + n - 1) / n;
+    pl.oc_blocks = pl.groups * nbg;
+    pl.n_oc_last = int(pl.oc_g - (nbg - 1) * n);
+    for (int64_t g = 0; g < pl.groups; ++g)
+        for (int64_t b = 0; b < nbg; ++b) {
+            OcBlock blk;
+            blk.group = g;
+            blk.x_block = g * pl.ic_g;
+            blk.oc0 = g * pl.oc_g + b * n;
+            blk.last = b == nbg - 1 ? 1 : 0;
+            blk.valid = blk.vectors = blk.last ? pl.n_oc_last : n;
+            blk.vector0 = blk.oc0;  // one "vector" per channel: weights and bias by channel
+            pl.blocks.push_back(blk);
+        }
     pl.row_m0 = m0;
     pl.row_tiles = (count + ur * VL - 1) / (ur * VL);
     pl.row_len = SW * pl.row_tiles * ur * VL;
@@ -63,7 +76,7 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
     // Channels-first buffer: one "block" per input channel.
     pl.ic_block = 1;
     pl.ic_blocks = pl.ic;
-    pl.w_rows = pl.ic;
+    pl.w_rows = pl.ic_g;
     for (int64_t c = 0; c < pl.ic; ++c) pl.in_blocks.push_back({c, 1, 1});
     const Dim3 x_stride{pl.padded[1] * pl.padded[2], pl.padded[2], 1};
     const int64_t chan = pl.padded[0] * x_stride[0];
@@ -81,7 +94,7 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
     base.dilation = dilation;
     base.ur = ur;
     base.ic_block = 1;
-    base.ic_blocks = pl.ic;
+    base.ic_blocks = pl.ic_g;
     base.ic_unroll = 1;
     base.x_stride = x_stride;
     base.x_block_stride = chan;
@@ -108,10 +121,10 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
                 rp.taps += int64_t(k.taps[0]) * k.taps[1] * t.count;
             }
             rp.w_offset = w_off;
-            w_off += rp.taps * pl.ic * pl.oc;
+            w_off += rp.taps * pl.ic_g * pl.oc;
             if (m_count[0][size_t(rd)] * m_count[1][size_t(rh)] > 0) {
                 for (int last = 0; last < 2; ++last) {
-                    if (!last && pl.oc_blocks < 2) continue;
+                    if (!last && nbg < 2) continue;
                     k.n_oc = last ? pl.n_oc_last : pl.n_oc;
                     rp.kernel[last] = kernel_index(pl, k);
                 }
@@ -123,8 +136,9 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
     pl.batch_group = batch_group(pl, ov);
 
     pl.lines.push_back(fmt::format(
-        "spatial-vectorised: input {} x {} ch -> output {} x {} ch, {} stride phases",
+        "spatial-vectorised: input {} x {} ch -> output {} x {} ch{}, {} stride phases",
         dims_string(p, pl.in), pl.ic, dims_string(p, pl.out), pl.oc,
+        pl.groups > 1 ? fmt::format(" in {} groups of {} -> {}", pl.groups, pl.ic_g, pl.oc_g) : "",
         pl.stride[0] * pl.stride[1] * SW));
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {

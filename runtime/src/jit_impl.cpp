@@ -230,9 +230,8 @@ class JitImpl final : public Impl, public JitCodeSource {
     // Shape B: per output row and oc block, one kernel call covers every W phase of the row into
     // a row buffer [oc][row_len]; its valid part is then copied to the user's layout.
     bool compute_spatial(const float* xbuf, float* y, int64_t n0, int64_t n1, int t, int nt) const {
-        const gen::Dim3 O = plan_.out, P = plan_.padded, H = plan_.halo_lo, S = plan_.stride,
-                        pb = plan_.pad_begin;
-        const int64_t OC = plan_.oc, nb = plan_.oc_blocks, img = P[0] * P[1] * P[2] * plan_.ic;
+        const gen::Dim3 O = plan_.out, H = plan_.halo_lo, S = plan_.stride, pb = plan_.pad_begin;
+        const int64_t OC = plan_.oc, nb = plan_.oc_blocks, img = plan_.input_image_floats();
         const int64_t shift = pb[2] - S[2] * plan_.row_m0;  // row buffer index of o = 0
         const bool cf = plan_.layout == Layout::channels_first;
         const Share share((n1 - n0) * O[0] * O[1] * nb, t, nt);
@@ -244,14 +243,16 @@ class JitImpl final : public Impl, public JitCodeSource {
             const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
             const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
             const gen::RowPhasePlan& rp = plan_.row_phases[size_t(rd * S[1] + rh)];
-            const int last = ocb == nb - 1 ? 1 : 0;
-            const int64_t oc0 = ocb * plan_.n_oc, noc = last ? plan_.n_oc_last : plan_.n_oc;
+            const gen::OcBlock& blk = plan_.blocks[size_t(ocb)];
+            const int last = blk.last;
+            const int64_t oc0 = blk.oc0, noc = blk.valid;
             gen::KernelArgs a;
             a.x = rp.taps > 0 ? xbuf + (n - n0) * img +
-                                    ((md + H[0]) * P[1] + mh + H[1]) * P[2] + plan_.row_m0 + H[2]
+                                    plan_.input_offset(blk.x_block, md + H[0], mh + H[1],
+                                                       plan_.row_m0 + H[2])
                               : xbuf;
-            a.w = packed_w_.get() + rp.w_offset + ocb * plan_.ic * rp.taps * plan_.n_oc;
-            a.bias = packed_b_.get() + oc0;
+            a.w = packed_w_.get() + rp.w_offset + oc0 * plan_.ic_g * rp.taps;
+            a.bias = packed_b_.get() + plan_.bias_offset(ocb);
             a.y = rowbuf;
             a.blocks = plan_.row_tiles;
             (*kernels_[size_t(rp.kernel[last])])(a);

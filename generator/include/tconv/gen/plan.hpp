@@ -205,11 +205,17 @@ struct Plan {
     int64_t input_offset(int64_t in_block, int64_t pd, int64_t ph, int64_t pw) const {
         return in_block * input_block_floats() + ((pd * padded[1] + ph) * padded[2] + pw) * ic_block;
     }
-    // Channel shape: packed weights of (phase, oc block), [w_rows][tap][vectors * vlen].
+    // Channel and depthwise shapes: packed weights of (phase, oc block),
+    // [w_rows][tap][vectors * vlen] (the spatial shape's are per row phase, RowPhasePlan).
     int64_t weight_offset(const PhasePlan& ph, int64_t block) const {
         return ph.w_offset + blocks[size_t(block)].vector0 * vlen * w_rows * ph.taps_total();
     }
-    int64_t bias_offset(int64_t block) const { return blocks[size_t(block)].vector0 * vlen; }
+    // Packed bias of an oc block: whole vectors per block (channel and depthwise shapes), or
+    // one float per channel (spatial shape).
+    int64_t bias_offset(int64_t block) const {
+        const OcBlock& b = blocks[size_t(block)];
+        return shape == KernelShape::spatial_vec ? b.oc0 : b.vector0 * vlen;
+    }
 };
 
 // Overrides of the planner's choices, for tests and tuning (0: the planner decides).
