@@ -62,7 +62,7 @@ TEST_CASE("kernel cache: keys of different families never meet") {
         names.push_back(k->name());
     }
     CHECK(names[0].rfind("tconv_f32_dw_k4x4_s2x2_t2x2_ur", 0) == 0);
-    CHECK(names[1].rfind("tconv_f32_cvec_k4x4_s2x2_t2x2_ur", 0) == 0);
+    CHECK(names[1].rfind("tconv_f32_cvec_k4x4_s2x2_g2_t2x2_ur", 0) == 0);
 }
 
 TEST_CASE("kernel cache: a second Layer of the same geometry compiles no new kernel") {

@@ -1,7 +1,7 @@
 // The depthwise kernel: each lane is its own channel, so there is no reduction over input
 // channels; a tile of ur outputs along W of one stride phase x one vector of channels. Per tap
 // one weight vector is loaded and every output of the tile takes one FMA whose input operand
-// is read from memory at an immediate offset (docs/ALGORITHM.md, "Depthwise"). One generator
+// is read from memory at an immediate offset (docs/ALGORITHM.md §4). One generator
 // for AVX-512 and AVX2.
 #include <cassert>
 #include <cstddef>

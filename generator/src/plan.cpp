@@ -31,6 +31,7 @@ size_t KernelDescHash::operator()(const KernelDesc& d) const {
     mix(int64_t(std::hash<float>{}(d.negative_slope)));
     mix(int64_t(d.shape));
     mix(d.y_oc_stride);
+    mix(d.groups);
     for (const WPhaseTaps& t : d.w_phases) {
         mix(t.count); mix(t.c0); mix(t.cstep);
     }
@@ -89,6 +90,7 @@ std::string kernel_name(const KernelDesc& d) {
     std::string n = std::string(svec ? "tconv_f32_svec_k" : "tconv_f32_cvec_k") + dims(d.kernel) +
                     "_s" + dims(d.stride);
     if (d.dilation != Dim3{1, 1, 1}) n += "_d" + dims(d.dilation);
+    if (d.groups > 1) n += fmt::format("_g{}", d.groups);
     Dim3 t{d.taps[0], d.taps[1], d.taps[2]};
     if (svec) {
         // Taps per dim, the W phases' counts joined by '.': t3x2.1 = 3 x (2 | 1).
@@ -305,6 +307,7 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     base.x_stride = x_stride;
     base.x_block_stride = x_block_stride;
     base.y_pix = pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
+    base.groups = G;
     base.bias = p.bias;
     base.activation = p.activation;
     base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;

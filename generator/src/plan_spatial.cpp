@@ -99,6 +99,7 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
     base.x_stride = x_stride;
     base.x_block_stride = chan;
     base.y_oc_stride = pl.row_len;
+    base.groups = pl.groups;
     base.bias = p.bias;
     base.activation = p.activation;
     base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;

@@ -20,7 +20,8 @@ inline Dim3 canonical(const Problem& p, const Dims& d, int64_t fill) {
     return c;
 }
 
-// Taps of residue r along one dimension (ALGORITHM.md: k*D ≡ r mod S, c_k = (k*D - r) / S).
+// Taps of residue r along one dimension (docs/ALGORITHM.md §2: k*D ≡ r mod S,
+// c_k = (k*D - r) / S).
 inline TapAxis tap_axis(int64_t k, int64_t s, int64_t d, int64_t r) {
     TapAxis a;
     for (int64_t k0 = 0; k0 < k; ++k0) {

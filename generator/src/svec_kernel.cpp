@@ -1,4 +1,4 @@
-// The spatial-vectorised kernel (ALGORITHM.md, shape B) for layers with few output channels:
+// The spatial-vectorised kernel (docs/ALGORITHM.md §4) for layers with few output channels:
 // lanes hold consecutive phase outputs m of one row, one accumulator per (channel, W phase,
 // vector of m); every W phase of the row in one kernel, so after the taps the phases are
 // interleaved in registers (permutes under masks) into contiguous outputs.

@@ -309,13 +309,8 @@ class JitImpl final : public Impl, public JitCodeSource {
         // channels_first: each output row is built channels-last here, then transposed.
         float* rowbuf = thread_scratch().row.try_get(cf ? O[2] * plan_.row_pitch : 1);
         if (!rowbuf) return false;
-        for (int64_t item = share.begin; item < share.end; ++item) {
-            const int64_t grp = item / (g * rows_chunks), local = item - grp * g * rows_chunks;
-            const int64_t gsize = std::min(g, nb - grp * g);
-            const int64_t ocb = grp * g + local % gsize, rc = local / gsize;
-            const int64_t c = rc % nc, row = rc / nc;
-            const int64_t oh = row % O[1], od = (row / O[1]) % O[0];
-            const int64_t n = n0 + row / (O[1] * O[0]);
+        // One item: oc block ocb of W chunk c of output row (n, od, oh).
+        auto run = [&](int64_t ocb, int64_t c, int64_t oh, int64_t od, int64_t n) {
             const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
             const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
             const gen::OcBlock& blk = plan_.blocks[size_t(ocb)];
@@ -359,6 +354,19 @@ class JitImpl final : public Impl, public JitCodeSource {
                 transpose_avx2(rowbuf + ow0 * plan_.row_pitch, plan_.row_pitch, ow1 - ow0,
                                valid, dst, plane);
             }
+        };
+        if (g >= nb) {  // one oc group: items stepped without divisions (depthwise items are short)
+            Odometer<5> at({nb, nc, O[1], O[0], kUnbounded}, share.begin);
+            for (int64_t item = share.begin; item < share.end; ++item, at.next())
+                run(at.digit[0], at.digit[1], at.digit[2], at.digit[3], n0 + at.digit[4]);
+            return true;
+        }
+        for (int64_t item = share.begin; item < share.end; ++item) {
+            const int64_t grp = item / (g * rows_chunks), local = item - grp * g * rows_chunks;
+            const int64_t gsize = std::min(g, nb - grp * g);
+            const int64_t rc = local / gsize, row = rc / nc;
+            run(grp * g + local % gsize, rc % nc, row % O[1], (row / O[1]) % O[0],
+                n0 + row / (O[1] * O[0]));
         }
         return true;
     }

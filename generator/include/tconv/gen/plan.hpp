@@ -28,7 +28,7 @@ using KernelFn = void (*)(const KernelArgs*);
 int vector_length(Isa isa);  // floats per vector register
 int vector_registers(Isa isa);
 
-// Channel-vectorised (lanes = output channels, docs/ALGORITHM.md shape A), spatial-vectorised
+// Channel-vectorised (lanes = output channels; docs/ALGORITHM.md §4), spatial-vectorised
 // (lanes = consecutive outputs of a row, shape B, for few output channels) or depthwise (lanes =
 // channels, one input channel per output channel: no reduction over input channels).
 enum class KernelShape { channel_vec, spatial_vec, depthwise };
@@ -65,6 +65,9 @@ struct KernelDesc {
     // row buffer's floats between output channels.
     std::vector<WPhaseTaps> w_phases;
     int64_t y_oc_stride = 0;
+    // The layer's groups: the code of one group's kernel does not depend on them, but the name
+    // says which layers a kernel serves (`_g32_`).
+    int64_t groups = 1;
 
     int taps_total() const { return taps[0] * taps[1] * taps[2]; }
     bool operator==(const KernelDesc&) const = default;
