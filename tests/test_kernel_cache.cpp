@@ -1,4 +1,4 @@
-// The process-wide kernel cache: one generation per distinct KernelDesc, shared by every caller.
+// The process-wide kernel cache: one generation per distinct descriptor, shared by every caller.
 #include <doctest/doctest.h>
 
 #include <unistd.h>

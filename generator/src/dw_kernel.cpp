@@ -21,7 +21,7 @@ class DwGenerator : public Xbyak::CodeGenerator {
 
   public:
     DwGenerator(const DwKernelDesc& d, size_t max_bytes)
-        : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d) {}
+        : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d.activation, d.negative_slope, d.oc_tail) {}
 
     void generate() {
         load_args();

@@ -10,9 +10,9 @@
 namespace tconv::gen {
 
 template <class T>
-std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec(const KernelDesc& d);
+std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec(const ChannelKernelDesc& d);
 template <class T>
-std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec(const KernelDesc& d);
+std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec(const SpatialKernelDesc& d);
 template <class T>
 std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise(const DwKernelDesc& d);
 

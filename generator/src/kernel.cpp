@@ -10,8 +10,13 @@ namespace tconv::gen {
 namespace {
 
 template <class T>
-std::unique_ptr<Xbyak::CodeGenerator> emit_family(const KernelDesc& d) {
-    return d.shape == KernelShape::spatial_vec ? emit_spatial_vec<T>(d) : emit_channel_vec<T>(d);
+std::unique_ptr<Xbyak::CodeGenerator> emit_family(const ChannelKernelDesc& d) {
+    return emit_channel_vec<T>(d);
+}
+
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_family(const SpatialKernelDesc& d) {
+    return emit_spatial_vec<T>(d);
 }
 
 template <class T>

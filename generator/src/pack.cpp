@@ -23,9 +23,10 @@ void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packe
             if (rp.taps == 0) continue;
             const TapAxis ad = tap_axis(k3[0], pl.stride[0], d3[0], rd);
             const TapAxis ah = tap_axis(k3[1], pl.stride[1], d3[1], rh);
-            for (const OcBlock& blk : pl.blocks) {
+            for (size_t b = 0; b < pl.blocks.size(); ++b) {
+                const OcBlock& blk = pl.blocks[b];
                 const int64_t n = blk.valid, oc0 = blk.oc0 - blk.group * pl.oc_g;
-                float* dst = packed + rp.w_offset + blk.oc0 * pl.ic_g * rp.taps;
+                float* dst = packed + pl.row_weight_offset(rp, int64_t(b));
                 for (int64_t ic = 0; ic < pl.ic_g; ++ic)
                     for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
                         const TapAxis aw = tap_axis(k3[2], pl.stride[2], d3[2], rw);

@@ -17,10 +17,12 @@ bool depthwise_fits(int R, int ur, Activation act, bool avx2_tail) {
 // Lanes hold vlen consecutive output channels; with a channel multiplier M (out_channels =
 // M x groups) the input buffer repeats each input channel M times (InBlock::expand), so lane l
 // of every tap reads the input of its own output channel.
-bool plan_depthwise(const Problem& p, Plan& pl, const std::array<std::vector<TapAxis>, 3>& axes,
-                    const std::array<std::vector<int64_t>, 3>& m_lo,
-                    const std::array<std::vector<int64_t>, 3>& m_count, const Dim3& kernel,
-                    const Dim3& dilation, const PlanOverrides& ov, std::string& why_not) {
+bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+                    std::string& why_not) {
+    const auto& axes = ax.axes;
+    const auto& m_lo = ax.m_lo;
+    const auto& m_count = ax.m_count;
+    const Dim3 kernel = ax.kernel, dilation = ax.dilation;
     const int R = vector_registers(pl.isa), VL = pl.vlen;
     pl.shape = KernelShape::depthwise;
     const int64_t C = pl.oc, M = pl.oc_g, nb = (C + VL - 1) / VL;

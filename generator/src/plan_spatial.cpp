@@ -18,9 +18,11 @@ bool spatial_fits(int R, int n_oc, int64_t sw, int ur, Activation act) {
 
 // Shape B: lanes hold consecutive m of one output row; every W phase of the row in one kernel,
 // interleaved in registers into contiguous outputs. Fills the W halo, tiles and kernels.
-bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAxis>, 3>& axes,
-                  const std::array<std::vector<int64_t>, 3>& m_count, const Dim3& kernel,
-                  const Dim3& dilation, const PlanOverrides& ov, std::string& why_not) {
+bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+                  std::string& why_not) {
+    const auto& axes = ax.axes;
+    const auto& m_count = ax.m_count;
+    const Dim3 kernel = ax.kernel, dilation = ax.dilation;
     const int R = vector_registers(pl.isa), VL = pl.vlen;
     const int64_t SW = pl.stride[2];
     pl.shape = KernelShape::spatial_vec;
@@ -85,17 +87,14 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
         return false;
     }
 
-    KernelDesc base;
-    base.shape = KernelShape::spatial_vec;
+    SpatialKernelDesc base;
     base.isa = pl.isa;
     base.rank = p.rank;
     base.kernel = kernel;
     base.stride = pl.stride;
     base.dilation = dilation;
     base.ur = ur;
-    base.ic_block = 1;
     base.ic_blocks = pl.ic_g;
-    base.ic_unroll = 1;
     base.x_stride = x_stride;
     base.x_block_stride = chan;
     base.y_oc_stride = pl.row_len;
@@ -108,7 +107,7 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
             RowPhasePlan rp;
-            KernelDesc k = base;
+            SpatialKernelDesc k = base;
             const TapAxis &ad = axes[0][size_t(rd)], &ah = axes[1][size_t(rh)];
             const bool dh = ad.count > 0 && ah.count > 0;
             k.taps = {dh ? ad.count : 0, dh ? ah.count : 0, 0};

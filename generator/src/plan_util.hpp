@@ -83,17 +83,22 @@ inline std::string dims_string(const Problem& p, const Dim3& d) {
     return s;
 }
 
-// Depthwise planning (plan_depthwise.cpp).
-bool depthwise_fits(int R, int ur, Activation act, bool avx2_tail);
-bool plan_depthwise(const Problem& p, Plan& pl, const std::array<std::vector<TapAxis>, 3>& axes,
-                    const std::array<std::vector<int64_t>, 3>& m_lo,
-                    const std::array<std::vector<int64_t>, 3>& m_count, const Dim3& kernel,
-                    const Dim3& dilation, const PlanOverrides& ov, std::string& why_not);
+// The stride phases of every dimension (index: residue r), from the planner's first step.
+struct PhaseAxes {
+    std::array<std::vector<TapAxis>, 3> axes;          // taps of residue r
+    std::array<std::vector<int64_t>, 3> m_lo, m_count;  // its outputs m
+    Dim3 kernel{1, 1, 1}, dilation{1, 1, 1};
+};
 
-// Shape B planning (plan_spatial.cpp).
+// The families' planners: each fills the plan after the shared steps (phases, halo, family),
+// or declines with why_not.
+bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+                  std::string& why_not);
+bool depthwise_fits(int R, int ur, Activation act, bool avx2_tail);
+bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+                    std::string& why_not);
 bool spatial_fits(int R, int n_oc, int64_t sw, int ur, Activation act);
-bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAxis>, 3>& axes,
-                  const std::array<std::vector<int64_t>, 3>& m_count, const Dim3& kernel,
-                  const Dim3& dilation, const PlanOverrides& ov, std::string& why_not);
+bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+                  std::string& why_not);
 
 }  // namespace tconv::gen::detail

@@ -29,10 +29,9 @@ class VectorMath {
     using Vmm = typename T::Vmm;
 
   public:
-    // D: any kernel descriptor (its activation, negative_slope and oc_tail are read).
-    template <class D>
-    VectorMath(Xbyak::CodeGenerator& g, const D& d)
-        : g_(g), activation_(d.activation), negative_slope_(d.negative_slope), oc_tail_(d.oc_tail) {
+    // `oc_tail`: lanes of Const::tail_mask set (kernels that never store a tail pass 0).
+    VectorMath(Xbyak::CodeGenerator& g, Activation activation, float negative_slope, int oc_tail)
+        : g_(g), activation_(activation), negative_slope_(negative_slope), oc_tail_(oc_tail) {
         slots_.fill(-1);
     }
 

@@ -251,7 +251,7 @@ class JitImpl final : public Impl, public JitCodeSource {
                                     plan_.input_offset(blk.x_block, md + H[0], mh + H[1],
                                                        plan_.row_m0 + H[2])
                               : xbuf;
-            a.w = packed_w_.get() + rp.w_offset + oc0 * plan_.ic_g * rp.taps;
+            a.w = packed_w_.get() + plan_.row_weight_offset(rp, ocb);
             a.bias = packed_b_.get() + plan_.bias_offset(ocb);
             a.y = rowbuf;
             a.blocks = plan_.row_tiles;

@@ -1,5 +1,5 @@
 // Planning: from a layer to its stride phases, the register tile and the kernels to emit.
-// Everything here is decided once per layer; generate() only emits what a KernelDesc says.
+// Everything here is decided once per layer; generate() only emits what a descriptor says.
 #pragma once
 
 #include <array>
@@ -9,105 +9,15 @@
 #include <variant>
 #include <vector>
 
+#include "tconv/gen/kernel_desc.hpp"
 #include "tconv/problem.hpp"
 
 namespace tconv::gen {
 
-using Dim3 = std::array<int64_t, 3>;  // canonical (D, H, W); rank < 3 leads with size-1 dims
-
-// What a kernel reads at run time: one ABI for every kernel, read with offsetof.
-struct KernelArgs {
-    const float* x;     // input tile: channels-last buffer at the tile's first output m
-    const float* w;     // packed weights of (phase, oc block): [ic][tap][n_oc * vlen]
-    const float* bias;  // packed bias at the block's first channel (padded to whole vectors)
-    float* y;           // output of the tile's first m, first channel of the block
-    int64_t blocks;     // ur-wide tiles to run along W, each advancing x and y
-};
-using KernelFn = void (*)(const KernelArgs*);
-
-int vector_length(Isa isa);  // floats per vector register
-int vector_registers(Isa isa);
-
-// Channel-vectorised (lanes = output channels; docs/ALGORITHM.md §4), spatial-vectorised
-// (lanes = consecutive outputs of a row, shape B, for few output channels) or depthwise (lanes =
-// channels, one input channel per output channel: no reduction over input channels).
+// Channel-vectorised (lanes = output channels), spatial-vectorised (lanes = consecutive outputs
+// of a row, for few output channels) or depthwise (lanes = channels, one input channel per
+// output channel): docs/ALGORITHM.md §4.
 enum class KernelShape { channel_vec, spatial_vec, depthwise };
-
-// The taps along W of one W phase (spatial_vec kernels run every W phase of a row).
-struct WPhaseTaps {
-    int count = 0;
-    int64_t c0 = 0, cstep = 0;
-    bool operator==(const WPhaseTaps&) const = default;
-};
-
-// Everything that changes the emitted bytes of a channel-vectorised kernel (and nothing else,
-// apart from the layer's kernel/stride/dilation, kept to name the kernel): the cache key.
-struct KernelDesc {
-    KernelShape shape = KernelShape::channel_vec;
-    Isa isa = Isa::avx512;
-    int rank = 2;
-    Dim3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};
-    int ur = 1;       // channel_vec: outputs along W in the tile; spatial_vec: vectors of m
-    int n_oc = 1;     // channel_vec: vectors of output channels; spatial_vec: output channels
-    int oc_tail = 0;  // lanes stored from the last vector (vlen when it is full)
-    int64_t ic_block = 0;   // input channels per block (inner run-time loop)
-    int64_t ic_blocks = 0;  // blocks (outer run-time loop); the last is zero-padded
-    int ic_unroll = 1;      // channels per inner-loop iteration (divides ic_block)
-    std::array<int, 3> taps{0, 0, 0};  // taps per dim in this phase (all 0: bias only)
-    Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
-    Dim3 x_stride{0, 0, 0};            // input buffer strides in floats: plane, row, pixel
-    int64_t x_block_stride = 0;        // floats between input-channel blocks
-    int64_t y_pix = 0;                 // floats between outputs m and m + 1 of a phase
-    bool bias = false;
-    Activation activation = Activation::none;
-    float negative_slope = 0.0f;
-    // spatial_vec only: taps along W per W phase (taps[2], c0[2], cstep[2] unused), and the
-    // row buffer's floats between output channels.
-    std::vector<WPhaseTaps> w_phases;
-    int64_t y_oc_stride = 0;
-    // The layer's groups: the code of one group's kernel does not depend on them, but the name
-    // says which layers a kernel serves (`_g32_`).
-    int64_t groups = 1;
-
-    int taps_total() const { return taps[0] * taps[1] * taps[2]; }
-    bool operator==(const KernelDesc&) const = default;
-};
-
-// Everything that changes the emitted bytes of a depthwise kernel: ur outputs along W of one
-// stride phase x one vector of channels, each lane its own channel. The input buffer is
-// channels-last in blocks of one vector; the taps' offsets are immediates.
-struct DwKernelDesc {
-    Isa isa = Isa::avx512;
-    int rank = 2;
-    Dim3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};  // for the name only
-    int ur = 1;
-    int oc_tail = 0;  // lanes stored (vlen when full)
-    std::array<int, 3> taps{0, 0, 0};
-    Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
-    Dim3 x_stride{0, 0, 0};            // input buffer strides in floats: plane, row, pixel
-    int64_t y_pix = 0;                 // floats between outputs m and m + 1 of a phase
-    bool bias = false;
-    Activation activation = Activation::none;
-    float negative_slope = 0.0f;
-
-    int taps_total() const { return taps[0] * taps[1] * taps[2]; }
-    bool operator==(const DwKernelDesc&) const = default;
-};
-
-// Any family's descriptor: the kernel cache's key.
-using AnyKernelDesc = std::variant<KernelDesc, DwKernelDesc>;
-
-struct KernelDescHash {
-    size_t operator()(const KernelDesc& d) const;
-    size_t operator()(const DwKernelDesc& d) const;
-    size_t operator()(const AnyKernelDesc& d) const;
-};
-
-// A readable name, shape first then the ISA: tconv_f32_cvec_k4x4_s2x2_t2x2_ur14_oc2__avx512,
-// tconv_f32_dw_k4x4_s2x2_t2x2_ur28__avx512.
-std::string kernel_name(const KernelDesc& d);
-std::string kernel_name(const DwKernelDesc& d);
-std::string kernel_name(const AnyKernelDesc& d);
 
 // The taps of one phase residue along one dimension: k = k0 + t*kstep, i = m - (c0 + t*cstep).
 struct TapAxis {
@@ -212,6 +122,10 @@ struct Plan {
     // [w_rows][tap][vectors * vlen] (the spatial shape's are per row phase, RowPhasePlan).
     int64_t weight_offset(const PhasePlan& ph, int64_t block) const {
         return ph.w_offset + blocks[size_t(block)].vector0 * vlen * w_rows * ph.taps_total();
+    }
+    // Spatial shape: packed weights of (row phase, oc block), [ic of the group][r_w][tap][oc].
+    int64_t row_weight_offset(const RowPhasePlan& rp, int64_t block) const {
+        return rp.w_offset + blocks[size_t(block)].oc0 * ic_g * rp.taps;
     }
     // Packed bias of an oc block: whole vectors per block (channel and depthwise shapes), or
     // one float per channel (spatial shape).
