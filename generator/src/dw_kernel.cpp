@@ -1,8 +1,9 @@
 // The depthwise kernel: each lane is its own channel, so there is no reduction over input
-// channels; a tile of ur outputs along W of one stride phase x one vector of channels. Per tap
-// one weight vector is loaded and every output of the tile takes one FMA whose input operand
-// is read from memory at an immediate offset (docs/ALGORITHM.md §4). One generator
-// for AVX-512 and AVX2.
+// channels; a tile of ur outputs along W of one stride phase x n_oc vectors of channels (a
+// pixel's channels are adjacent in the input buffer and the output, so a tile reads and writes
+// whole lines). Per tap and vector one weight vector is loaded and every output of the tile
+// takes one FMA whose input operand is read from memory at an immediate offset
+// (docs/ALGORITHM.md §4). One generator for AVX-512 and AVX2.
 #include <cassert>
 #include <cstddef>
 
@@ -51,20 +52,21 @@ class DwGenerator : public Xbyak::CodeGenerator {
     const Xbyak::Reg64 reg_blocks = r11;  // tiles left
     const Xbyak::Reg64 reg_tmp = rax;     // scratch before the tile loop
 
-    Vmm vmm_acc(int j) const {
-        assert(j >= 0 && j < d_.ur);
-        return Vmm(j);
+    int accumulators() const { return d_.ur * d_.n_oc; }
+    Vmm vmm_acc(int j, int v) const {
+        assert(j >= 0 && j < d_.ur && v >= 0 && v < d_.n_oc);
+        return Vmm(j * d_.n_oc + v);
     }
-    // Two weight registers used in turn, so a tap's weight load does not wait for the previous
-    // tap's FMAs to issue.
-    Vmm vmm_wei(int t) const {
-        assert(d_.ur + 2 <= T::registers);
-        return Vmm(d_.ur + (t & 1));
+    // Two weight registers used in turn, so a weight load does not wait for the FMAs of the
+    // previous one to issue.
+    Vmm vmm_wei(int i) const {
+        assert(accumulators() + 2 <= T::registers);
+        return Vmm(accumulators() + (i & 1));
     }
     // Epilogue scratch (the weight registers are free by then).
     Vmm vmm_tmp(int i) const {
-        assert(i >= 0 && d_.ur + i < T::registers);
-        return Vmm(d_.ur + i);
+        assert(i >= 0 && accumulators() + i < T::registers);
+        return Vmm(accumulators() + i);
     }
     bool tail_masked() const { return d_.oc_tail != T::vlen; }
 
@@ -85,11 +87,13 @@ class DwGenerator : public Xbyak::CodeGenerator {
 
     // Writes every accumulator.
     void zero_accumulators() {
-        for (int j = 0; j < d_.ur; ++j) math_.vzero(vmm_acc(j));
+        for (int j = 0; j < d_.ur; ++j)
+            for (int v = 0; v < d_.n_oc; ++v) math_.vzero(vmm_acc(j, v));
     }
 
-    // Every tap, unrolled: one weight load from reg_w, then ur FMAs reading the input at
-    // reg_x shifted back by the tap's offset. Reads reg_x, reg_w; clobbers the weight registers.
+    // Every tap and vector, unrolled: one weight load from reg_w ([tap][n_oc * vlen]), then ur
+    // FMAs reading the input at reg_x shifted back by the tap's offset. Reads reg_x, reg_w;
+    // clobbers the weight registers.
     void accumulate_taps() {
         int tap = 0;
         for (int td = 0; td < d_.taps[0]; ++td)
@@ -100,37 +104,42 @@ class DwGenerator : public Xbyak::CodeGenerator {
                     const int64_t cw = d_.c0[2] + tw * d_.cstep[2];
                     const int64_t shift =
                         -(cd * d_.x_stride[0] + ch * d_.x_stride[1] + cw * d_.x_stride[2]);
-                    const Vmm w = vmm_wei(tap);
-                    vmovups(w, ptr[reg_w + tap * T::vlen * 4]);
-                    for (int j = 0; j < d_.ur; ++j)
-                        vfmadd231ps(vmm_acc(j), w,
-                                    ptr[reg_x + int((shift + j * d_.x_stride[2]) * 4)]);
+                    for (int v = 0; v < d_.n_oc; ++v) {
+                        const Vmm w = vmm_wei(tap * d_.n_oc + v);
+                        vmovups(w, ptr[reg_w + (tap * d_.n_oc + v) * T::vlen * 4]);
+                        for (int j = 0; j < d_.ur; ++j)
+                            vfmadd231ps(
+                                vmm_acc(j, v), w,
+                                ptr[reg_x + int((shift + j * d_.x_stride[2] + v * T::vlen) * 4)]);
+                    }
                 }
     }
 
     // Bias, activation and the store of the tile. Reads reg_bias, reg_y; clobbers the temps.
     void epilogue() {
         const int act_temps = VectorMath<T>::activation_temps(d_.activation);
-        for (int j = 0; j < d_.ur; ++j) {
-            const Vmm acc = vmm_acc(j);
-            if (d_.bias) vaddps(acc, acc, ptr[reg_bias]);
-            math_.activation(acc, [this](int i) { return vmm_tmp(i); });
-            const auto dst = ptr[reg_y + int(j * d_.y_pix * 4)];
-            if (!tail_masked()) {
-                vmovups(dst, acc);
-            } else if constexpr (T::opmask) {
-                vmovups(dst | k1, acc);
-            } else {
-                const Vmm mask = vmm_tmp(act_temps);
-                vmovups(mask, math_.constant(Const::tail_mask));
-                vmaskmovps(dst, mask, acc);
+        for (int j = 0; j < d_.ur; ++j)
+            for (int v = 0; v < d_.n_oc; ++v) {
+                const Vmm acc = vmm_acc(j, v);
+                if (d_.bias) vaddps(acc, acc, ptr[reg_bias + v * T::vlen * 4]);
+                math_.activation(acc, [this](int i) { return vmm_tmp(i); });
+                const auto dst = ptr[reg_y + int((j * d_.y_pix + v * T::vlen) * 4)];
+                if (!tail_masked() || v < d_.n_oc - 1) {
+                    vmovups(dst, acc);
+                } else if constexpr (T::opmask) {
+                    vmovups(dst | k1, acc);
+                } else {
+                    const Vmm mask = vmm_tmp(act_temps);
+                    vmovups(mask, math_.constant(Const::tail_mask));
+                    vmaskmovps(dst, mask, acc);
+                }
             }
-        }
     }
 };
 
 size_t code_bound(const DwKernelDesc& d) {
-    const size_t instructions = size_t(d.taps_total()) * size_t(1 + d.ur) + size_t(d.ur) * 48 + 64;
+    const size_t instructions =
+        size_t(d.taps_total() * d.n_oc) * size_t(1 + d.ur) + size_t(d.ur * d.n_oc) * 48 + 64;
     return instructions * 12 + size_t(Const::count) * 64 + 4096;
 }
 

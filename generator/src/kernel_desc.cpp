@@ -79,7 +79,7 @@ size_t KernelDescHash::operator()(const SpatialKernelDesc& d) const {
 size_t KernelDescHash::operator()(const DwKernelDesc& d) const {
     Mixer m;
     m.common(d);
-    m(d.oc_tail), m(d.y_pix);
+    m(d.n_oc), m(d.oc_tail), m(d.y_pix);
     return m.h;
 }
 
@@ -105,7 +105,7 @@ std::string kernel_name(const SpatialKernelDesc& d) {
 }
 
 std::string kernel_name(const DwKernelDesc& d) {
-    std::string tile = fmt::format("_ur{}", d.ur);
+    std::string tile = fmt::format("_ur{}_oc{}", d.ur, d.n_oc);
     if (d.oc_tail != vector_length(d.isa)) tile += fmt::format("_m{}", d.oc_tail);
     return name_head("dw", d, 1) + "_t" + dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) +
            name_tail(d, tile);

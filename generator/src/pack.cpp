@@ -44,8 +44,8 @@ void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packe
         }
 }
 
-// depthwise: per phase and vector of channels, [tap][vlen]; lane l of block b is output
-// channel c = b * vlen + l, whose only input channel is c / multiplier, so its weights are
+// depthwise: per phase and block of channel vectors, [tap][vectors * vlen]; lane l of a block is
+// output channel c = oc0 + l, whose only input channel is c / multiplier, so its weights are
 // PyTorch's [c][K] row (zero past the last channel).
 void pack_depthwise(const Problem& p, const Plan& pl, const float* w, float* packed) {
     const int64_t K = p.kernel_spatial(), VL = pl.vlen;
@@ -60,8 +60,9 @@ void pack_depthwise(const Problem& p, const Plan& pl, const float* w, float* pac
                         const int64_t kh = ph.taps[1].k0 + th * ph.taps[1].kstep;
                         const int64_t kw = ph.taps[2].k0 + tw * ph.taps[2].kstep;
                         const int64_t k = (kd * k3[1] + kh) * k3[2] + kw;
-                        for (int64_t l = 0; l < VL; ++l) {
-                            const int64_t c = b * VL + l;
+                        const OcBlock& blk = pl.blocks[size_t(b)];
+                        for (int64_t l = 0; l < blk.vectors * VL; ++l) {
+                            const int64_t c = blk.oc0 + l;
                             *dst++ = c < pl.oc ? w[c * K + k] : 0.0f;
                         }
                     }

@@ -8,10 +8,10 @@
 
 namespace tconv::gen::detail {
 
-// Registers a depthwise tile needs: ur accumulators + 2 weight registers in the loop; ur
+// Registers a depthwise tile needs: ur x n accumulators + 2 weight registers in the loop; the
 // accumulators + the activation temps (+ the AVX2 tail mask) in the epilogue.
-bool depthwise_fits(int R, int ur, Activation act, bool avx2_tail) {
-    return ur + std::max(2, activation_temps(act) + (avx2_tail ? 1 : 0)) <= R;
+bool depthwise_fits(int R, int ur, int n, Activation act, bool avx2_tail) {
+    return ur * n + std::max(2, activation_temps(act) + (avx2_tail ? 1 : 0)) <= R;
 }
 
 // Lanes hold vlen consecutive output channels; with a channel multiplier M (out_channels =
@@ -27,45 +27,53 @@ bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanO
     pl.shape = KernelShape::depthwise;
     const int64_t C = pl.oc, M = pl.oc_g, nb = (C + VL - 1) / VL;
     const int oc_tail = int(C - (nb - 1) * VL);
-    pl.ic_block = VL;
+    // The input buffer: one block of every channel, padded to whole vectors, so a pixel's
+    // channels are adjacent as in the output.
+    pl.ic_block = nb * VL;
     pl.ic_blocks = 1;
     pl.w_rows = 1;
-    for (int64_t b = 0; b < nb; ++b) pl.in_blocks.push_back({b * VL, std::min<int64_t>(VL, C - b * VL), M});
-    const Dim3 x_stride{pl.padded[1] * pl.padded[2] * VL, pl.padded[2] * VL, VL};
+    pl.in_blocks.push_back({0, C, M});
+    const Dim3 x_stride{pl.padded[1] * pl.padded[2] * pl.ic_block, pl.padded[2] * pl.ic_block,
+                        pl.ic_block};
     if (double(pl.input_block_floats()) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
         return false;
     }
 
-    // The tile: as many outputs along W as the registers hold (each tap's weight load is shared
-    // by them), then evened out so the W tail is not a sliver.
+    // The tile: up to 4 vectors of channels (whole lines of a pixel per store), then as many
+    // outputs along W as the registers hold (each weight load is shared by them), evened out
+    // so the W tail is not a sliver.
     const bool avx2_tail = pl.isa == Isa::avx2 && oc_tail != VL;
     int64_t max_row = 1;
     for (int64_t c : m_count[2]) max_row = std::max(max_row, c);
+    int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, nb)) : int(std::min<int64_t>(nb, 4));
+    while (n > 1 && !depthwise_fits(R, 3, n, p.activation, avx2_tail)) --n;
     int ur_max = 1;
-    while (ur_max < max_row && depthwise_fits(R, ur_max + 1, p.activation, avx2_tail)) ++ur_max;
+    while (ur_max < max_row && depthwise_fits(R, ur_max + 1, n, p.activation, avx2_tail)) ++ur_max;
     const int64_t tiles = (max_row + ur_max - 1) / ur_max;
     pl.ur = ov.ur > 0 ? ov.ur : int((max_row + tiles - 1) / tiles);
-    if (!depthwise_fits(R, pl.ur, p.activation, avx2_tail)) {
-        why_not = fmt::format("depthwise tile ur={} does not fit {} registers", pl.ur, R);
+    if (!depthwise_fits(R, pl.ur, n, p.activation, avx2_tail)) {
+        why_not = fmt::format("depthwise tile ur={} x {} vectors does not fit {} registers", pl.ur,
+                              n, R);
         return false;
     }
-    pl.n_oc = 1;
-    pl.n_oc_last = 1;
-    pl.oc_vectors = pl.oc_blocks = nb;
-    for (int64_t b = 0; b < nb; ++b) {
+    pl.n_oc = n;
+    pl.oc_vectors = nb;
+    pl.oc_blocks = (nb + n - 1) / n;
+    pl.n_oc_last = int(nb - (pl.oc_blocks - 1) * n);
+    for (int64_t b = 0; b < pl.oc_blocks; ++b) {
         OcBlock blk;
-        blk.group = b * VL / M;  // the first lane's group
-        blk.x_block = b;
-        blk.oc0 = b * VL;
-        blk.valid = std::min<int64_t>(VL, C - b * VL);
-        blk.vector0 = b;
-        blk.vectors = 1;
-        blk.last = blk.valid < VL ? 1 : 0;
+        blk.oc0 = b * n * VL;
+        blk.group = blk.oc0 / M;  // the first lane's group
+        blk.x_lane = blk.oc0;     // the buffer's lanes are the output channels
+        blk.last = b == pl.oc_blocks - 1 ? 1 : 0;
+        blk.vectors = blk.last ? pl.n_oc_last : n;
+        blk.valid = std::min<int64_t>(blk.vectors * VL, C - blk.oc0);
+        blk.vector0 = b * n;
         pl.blocks.push_back(blk);
     }
-    pl.row_pitch = VL;
-    // Each block reads its own input: nothing to share between the blocks of a row chunk.
+    pl.row_pitch = int64_t(n) * VL;
+    // Every block of a row chunk reads other channels: nothing to share between them.
     pl.w_chunk = (max_row + pl.ur - 1) / pl.ur * pl.ur;
     pl.w_chunks = 1;
 
@@ -92,7 +100,7 @@ bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanO
                     ph.m_count[d] = m_count[d][size_t(ph.r[d])];
                 }
                 ph.w_offset = w_off;
-                w_off += ph.taps_total() * nb * VL;
+                w_off += ph.taps_total() * nb * VL;  // [block][tap][block's vectors * VL]
                 const int64_t cw = ph.m_count[2];
                 ph.w_blocks = cw / pl.ur;
                 if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
@@ -107,9 +115,9 @@ bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanO
                     for (int wv = 0; wv < 2; ++wv) {
                         if (widths[wv] == 0 || (wv == 0 && ph.w_blocks == 0)) continue;
                         for (int last = 0; last < 2; ++last) {
-                            if (last == 1 && oc_tail == VL) continue;
-                            if (last == 0 && nb == 1 && oc_tail != VL) continue;
+                            if (last == 0 && pl.oc_blocks < 2) continue;
                             k.ur = widths[wv];
+                            k.n_oc = last ? pl.n_oc_last : pl.n_oc;
                             k.oc_tail = last ? oc_tail : VL;
                             ph.kernel[wv][last] = kernel_index(pl, k);
                         }
@@ -119,7 +127,7 @@ bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanO
             }
     pl.packed_weight_floats = w_off;
     pl.packed_bias_floats = nb * VL;
-    pl.oc_group = nb;  // a few KiB of weights in all
+    pl.oc_group = pl.oc_blocks;  // a few KiB of weights in all
     pl.batch_group = batch_group(pl, ov);
 
     pl.lines.push_back(fmt::format(
@@ -136,10 +144,11 @@ bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanO
                                        ph.has_taps() ? "" : " (bias + activation only)"));
     }
     pl.lines.push_back(fmt::format(
-        "tile ur={} x 1 vector of {} channels ({} lanes in the last of {}); loops: groups of {} "
-        "images > rows x channel vectors (threads) > W tiles > taps (unrolled); input copied to "
-        "a zero-halo buffer {} x {} vectors of channels{}",
-        pl.ur, VL, oc_tail, nb, pl.batch_group, dims_string(p, pl.padded), nb,
+        "tile ur={} x {} vectors of {} channels, {} blocks ({} lanes in the last vector); loops: "
+        "groups of {} images > rows x channel blocks (threads) > W tiles > taps (unrolled); "
+        "input copied to a zero-halo channels-last buffer {} x {} channels{}",
+        pl.ur, pl.n_oc, VL, pl.oc_blocks, oc_tail, pl.batch_group, dims_string(p, pl.padded),
+        pl.ic_block,
         M > 1 ? fmt::format(", each input channel repeated {} times", M) : ""));
     return true;
 }

@@ -328,7 +328,7 @@ class JitImpl final : public Impl, public JitCodeSource {
                 gen::KernelArgs a;
                 a.x = ph.has_taps() ? xbuf + (n - n0) * img +
                                           plan_.input_offset(blk.x_block, md + H[0], mh + H[1],
-                                                             mw + H[2])
+                                                             mw + H[2]) + blk.x_lane
                                     : xbuf;
                 a.w = packed_w_.get() + plan_.weight_offset(ph, ocb);
                 a.bias = packed_b_.get() + plan_.bias_offset(ocb);

@@ -85,15 +85,16 @@ struct SpatialKernelDesc {
     bool operator==(const SpatialKernelDesc&) const = default;
 };
 
-// Depthwise (docs/ALGORITHM.md §4, `dw`): ur outputs along W of one stride phase x one vector
+// Depthwise (docs/ALGORITHM.md §4, `dw`): ur outputs along W of one stride phase x n_oc vectors
 // of channels, each lane its own channel: no reduction over input channels. The input buffer is
-// channels-last in blocks of one vector; the taps' offsets are immediates.
+// channels-last, lane for lane with the output channels; the taps' offsets are immediates.
 struct DwKernelDesc {
     Isa isa = Isa::avx512;
     int rank = 2;
     Dim3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};  // for the name
     int ur = 1;
-    int oc_tail = 0;  // lanes stored (vlen when full)
+    int n_oc = 1;     // vectors of channels
+    int oc_tail = 0;  // lanes stored from the last vector (vlen when full)
     std::array<int, 3> taps{0, 0, 0};
     Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
     Dim3 x_stride{0, 0, 0};            // input buffer strides in floats: plane, row, pixel

@@ -52,6 +52,7 @@ struct RowPhasePlan {
 struct OcBlock {
     int64_t group = 0;
     int64_t x_block = 0;  // the input buffer's first channel block of the block's group
+    int64_t x_lane = 0;   // lanes into that block's pixels where the block's inputs start
     int64_t oc0 = 0;      // first output channel
     int64_t valid = 0;    // output channels it writes (lanes past them are zero padding)
     int64_t vector0 = 0;  // vectors of channels in the blocks before it
