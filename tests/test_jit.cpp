@@ -432,10 +432,9 @@ TEST_CASE("jit: every register tile against the reference") {
         s.act = Activation::tanh;  // the largest epilogue register demand
         for (Isa isa : kIsas) {
             if (!cpu_has(isa)) continue;
-            const int regs = gen::vector_registers(isa);
             for (int n = 1; n <= 4; ++n) {
                 for (int ur : {1, 2, 3, 5, 8, 13, 27}) {
-                    if (ur * n + n + 1 > regs || ur * n + 5 > regs) continue;
+                    if (!gen::channel_tile_fits(isa, ur, n, s.act, true)) continue;
                     const std::string err = check_layer(isa, s, 31 + ur * 8 + n, {ur, n, 1});
                     CHECK_MESSAGE(err.empty(), "channel tile ur ", ur, " n_oc ", n, ": ", err);
                 }
@@ -447,6 +446,32 @@ TEST_CASE("jit: every register tile against the reference") {
             }
         }
     }
+}
+
+TEST_CASE("jit: every depthwise tile against the reference") {
+    // 1-4 channel vectors (a partial last block, a masked last vector) x W widths with tails,
+    // the largest epilogue, both layouts, a channel multiplier.
+    Spec s = base_layers()[0];
+    s.in = {4, 11};
+    s.act = Activation::tanh;
+    for (int64_t mult : {1, 2})
+        for (Layout layout : {Layout::channels_first, Layout::channels_last})
+            for (Isa isa : kIsas) {
+                if (!cpu_has(isa)) continue;
+                s.groups = s.ic = 39;  // AVX-512: 3 vectors, the last of 7 (or 14) lanes
+                s.oc = 39 * mult;
+                s.layout = layout;
+                for (int n = 1; n <= 4; ++n)
+                    for (int ur : {1, 2, 3, 5, 9, 13}) {
+                        if (!gen::depthwise_tile_fits(isa, ur, n, s.act, true)) continue;
+                        gen::PlanOverrides o;
+                        o.shape = 3;
+                        o.ur = ur;
+                        o.n_oc = n;
+                        const std::string err = check_layer(isa, s, 900 + ur * 8 + n, o);
+                        CHECK_MESSAGE(err.empty(), "depthwise tile ur ", ur, " x ", n, ": ", err);
+                    }
+            }
 }
 
 TEST_CASE("jit: random layers against the reference") {

@@ -55,7 +55,7 @@ bool choose_family(const Problem& p, const Plan& pl, const PlanOverrides& ov, Ke
     // with no transposes of the input or output.
     const bool few_per_group = pl.groups > 1 && pl.oc_g * 2 <= pl.vlen && pl.ic_g <= pl.vlen;
     const bool spatial_fit =
-        spatial_fits(vector_registers(pl.isa), 1, pl.stride[2], 1, p.activation);
+        spatial_tile_fits(pl.isa, 1, 1, pl.stride[2], p.activation);
     const bool cf_spatial = p.layout == Layout::channels_first && few_per_group && spatial_fit;
     if (ov.shape == 3 || (ov.shape == 0 && pl.groups > 1 && pl.ic_g == 1 && pl.oc_g < pl.vlen &&
                           !cf_spatial))

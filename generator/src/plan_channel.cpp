@@ -30,7 +30,7 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
                 {g * pl.ic_g + b * icb, std::min(icb, pl.ic_g - b * icb), 1});
     const Dim3 x_stride{pl.padded[1] * pl.padded[2] * icb, pl.padded[2] * icb, icb};
     const int64_t x_block_stride = pl.padded[0] * x_stride[0];
-    if (double(x_block_stride) * double(G * pl.ic_blocks) * 4.0 >
+    if (double(x_block_stride) * double(pl.ic_blocks) * 4.0 >
         double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
         return false;
@@ -51,16 +51,15 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
     const int64_t ovg = (pl.oc_g + VL - 1) / VL;  // vectors per group
     pl.oc_vectors = G * ovg;
     const int oc_tail = int(pl.oc_g - (ovg - 1) * VL);
-    const int temps = activation_temps(p.activation) + (isa == Isa::avx2 && oc_tail != VL ? 1 : 0);
+    const bool avx2_tail = isa == Isa::avx2 && oc_tail != VL;
     int64_t max_row = 1;
     for (int64_t c : m_count[2]) max_row = std::max(max_row, c);
-    auto embedded = [isa](int n) { return isa == Isa::avx512 && n == 1; };
     auto step = [](int u, int n) {
         const double fma = u * n + 0.25 * u + 0.25 * n;
         return std::max({fma, (u + n) / 2.0, 8.0});
     };
     auto fits = [&](int u, int n) {
-        return u * n + n + (embedded(n) ? 0 : 1) <= R && u * n + temps <= R;
+        return channel_tile_fits(isa, u, n, p.activation, avx2_tail);
     };
     double best = std::numeric_limits<double>::infinity();
     int best_u = 0, best_n = 0;

@@ -8,12 +8,6 @@
 
 namespace tconv::gen::detail {
 
-// Registers a depthwise tile needs: ur x n accumulators + 2 weight registers in the loop; the
-// accumulators + the activation temps (+ the AVX2 tail mask) in the epilogue.
-bool depthwise_fits(int R, int ur, int n, Activation act, bool avx2_tail) {
-    return ur * n + std::max(2, activation_temps(act) + (avx2_tail ? 1 : 0)) <= R;
-}
-
 // Lanes hold vlen consecutive output channels; with a channel multiplier M (out_channels =
 // M x groups) the input buffer repeats each input channel M times (InBlock::expand), so lane l
 // of every tap reads the input of its own output channel.
@@ -47,12 +41,12 @@ bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanO
     int64_t max_row = 1;
     for (int64_t c : m_count[2]) max_row = std::max(max_row, c);
     int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, nb)) : int(std::min<int64_t>(nb, 4));
-    while (n > 1 && !depthwise_fits(R, 3, n, p.activation, avx2_tail)) --n;
+    while (n > 1 && !depthwise_tile_fits(pl.isa, 3, n, p.activation, avx2_tail)) --n;
     int ur_max = 1;
-    while (ur_max < max_row && depthwise_fits(R, ur_max + 1, n, p.activation, avx2_tail)) ++ur_max;
+    while (ur_max < max_row && depthwise_tile_fits(pl.isa, ur_max + 1, n, p.activation, avx2_tail)) ++ur_max;
     const int64_t tiles = (max_row + ur_max - 1) / ur_max;
     pl.ur = ov.ur > 0 ? ov.ur : int((max_row + tiles - 1) / tiles);
-    if (!depthwise_fits(R, pl.ur, n, p.activation, avx2_tail)) {
+    if (!depthwise_tile_fits(pl.isa, pl.ur, n, p.activation, avx2_tail)) {
         why_not = fmt::format("depthwise tile ur={} x {} vectors does not fit {} registers", pl.ur,
                               n, R);
         return false;

@@ -8,14 +8,6 @@
 
 namespace tconv::gen::detail {
 
-// Registers a spatial_vec tile needs: accumulators oc x S_w phases x ur vectors, then ur input
-// vectors + 1 broadcast weight in the loop, or the interleave (output, index, permuted) /
-// activation temps after it.
-bool spatial_fits(int R, int n_oc, int64_t sw, int ur, Activation act) {
-    const int64_t acc = n_oc * sw * ur;
-    return acc + ur + 1 <= R && acc + std::max(3, activation_temps(act)) <= R;
-}
-
 // Shape B: lanes hold consecutive m of one output row; every W phase of the row in one kernel,
 // interleaved in registers into contiguous outputs. Fills the W halo, tiles and kernels.
 bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
@@ -28,8 +20,8 @@ bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
     pl.shape = KernelShape::spatial_vec;
     // Output channels per tile: all of the group's when they fit with one vector of m per phase.
     int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, pl.oc_g)) : int(pl.oc_g);
-    while (n > 1 && !spatial_fits(R, n, SW, 1, p.activation)) --n;
-    if (!spatial_fits(R, n, SW, 1, p.activation)) {
+    while (n > 1 && !spatial_tile_fits(pl.isa, 1, n, SW, p.activation)) --n;
+    if (!spatial_tile_fits(pl.isa, 1, n, SW, p.activation)) {
         why_not = "a spatial tile does not fit the registers at this stride";
         return false;
     }
@@ -39,9 +31,9 @@ bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
     const int64_t count = m_last - m0 + 1;
     int ur = 1;
     for (int u = 2; u <= 8; ++u)
-        if (spatial_fits(R, n, SW, u, p.activation) && (u - 1) * VL < count) ur = u;
+        if (spatial_tile_fits(pl.isa, u, n, SW, p.activation) && (u - 1) * VL < count) ur = u;
     if (ov.ur > 0) ur = ov.ur;
-    if (!spatial_fits(R, n, SW, ur, p.activation)) {
+    if (!spatial_tile_fits(pl.isa, ur, n, SW, p.activation)) {
         why_not = fmt::format("spatial tile ur={} x oc={} does not fit {} registers", ur, n, R);
         return false;
     }
@@ -82,7 +74,7 @@ bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
     for (int64_t c = 0; c < pl.ic; ++c) pl.in_blocks.push_back({c, 1, 1});
     const Dim3 x_stride{pl.padded[1] * pl.padded[2], pl.padded[2], 1};
     const int64_t chan = pl.padded[0] * x_stride[0];
-    if (double(chan) * double(pl.ic) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
+    if (double(chan) * double(pl.ic_g) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
         return false;
     }

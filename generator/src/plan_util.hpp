@@ -94,10 +94,8 @@ struct PhaseAxes {
 // or declines with why_not.
 bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
                   std::string& why_not);
-bool depthwise_fits(int R, int ur, int n, Activation act, bool avx2_tail);
 bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
                     std::string& why_not);
-bool spatial_fits(int R, int n_oc, int64_t sw, int ur, Activation act);
 bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
                   std::string& why_not);
 

@@ -136,6 +136,13 @@ struct Plan {
     }
 };
 
+// The register budgets of the kernel families (docs/ALGORITHM.md §4), shared by the planners
+// and the tests: whether a tile fits `isa`'s vector registers with the epilogue of `act`
+// (avx2_tail: AVX2 stores a partial last vector under a mask held in a register).
+bool channel_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail);
+bool spatial_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act);
+bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail);
+
 // Overrides of the planner's choices, for tests and tuning (0: the planner decides).
 struct PlanOverrides {
     int ur = 0, n_oc = 0;
