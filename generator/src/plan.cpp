@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "plan_util.hpp"
+#include "tconv/gen/lowering.hpp"
 
 namespace tconv::gen {
 
@@ -71,10 +72,9 @@ bool choose_family(const Problem& p, const Plan& pl, const PlanOverrides& ov, Ke
     return true;
 }
 
-}  // namespace
-
-bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
-          const PlanOverrides& overrides) {
+// Steps 1-5 for the problem itself.
+bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
+                const PlanOverrides& overrides) {
     if (isa != Isa::avx512 && isa != Isa::avx2) {
         why_not = "the JIT emits AVX-512 and AVX2 only";
         return false;
@@ -97,11 +97,26 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     KernelShape family{};
     if (!choose_family(p, pl, overrides, family, why_not)) return false;
     // Steps 3-5 per family: tile, chunking and cache groups, kernels and the description.
-    const bool ok = family == KernelShape::depthwise     ? plan_depthwise(p, pl, ax, overrides, why_not)
-                    : family == KernelShape::spatial_vec ? plan_spatial(p, pl, ax, overrides, why_not)
-                                                         : plan_channel(p, pl, ax, overrides, why_not);
+    const bool ok = family == KernelShape::depthwise ? plan_depthwise(p, pl, ax, overrides, why_not)
+                    : family == KernelShape::spatial_vec
+                        ? plan_spatial(p, pl, ax, overrides, why_not)
+                        : plan_channel(p, pl, ax, overrides, why_not);
     if (!ok) return false;
     out = std::move(pl);
+    return true;
+}
+
+}  // namespace
+
+bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
+          const PlanOverrides& overrides) {
+    if (!is_single_pixel_product(p)) return plan_steps(p, isa, out, why_not, overrides);
+    const Problem q = as_pointwise(p);
+    if (!plan_steps(q, isa, out, why_not, overrides)) return false;
+    out.lowered = q;
+    out.lines.insert(out.lines.begin(),
+                     "single input pixel, no padding: a matrix product, planned as a pointwise "
+                     "layer over the batch with out_channels x kernel channels");
     return true;
 }
 

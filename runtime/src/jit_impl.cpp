@@ -13,12 +13,12 @@
 
 #include "impl.hpp"
 #include "perf_map.hpp"
-#include "pointwise.hpp"
 #include "scratch.hpp"
 #include "team.hpp"
 #include "transpose.hpp"
 #include "tconv/gen/kernel.hpp"
 #include "tconv/gen/kernel_cache.hpp"
+#include "tconv/gen/lowering.hpp"
 #include "tconv/gen/plan.hpp"
 
 namespace tconv {
@@ -53,7 +53,7 @@ void pack_weights(const Problem& p, const gen::Plan& plan, const float* w, float
 class JitImpl final : public Impl, public JitCodeSource {
   public:
     // `planned` is the problem the plan was made for: the user's own, or its pointwise form
-    // (see as_pointwise), whose weights w and bias b are then already rearranged; `kernels`
+    // (Plan::lowered), whose weights w and bias b are then already rearranged; `kernels`
     // are the plan's, in its order. `threads` pack the weights.
     JitImpl(const Problem& user, const Problem& planned, gen::Plan plan,
             std::vector<std::shared_ptr<const gen::Kernel>> kernels, const float* w,
@@ -378,10 +378,9 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
                                     const Options& options, std::string& why_not,
                                     const gen::PlanOverrides& overrides) {
     const auto t0 = std::chrono::steady_clock::now();
-    const bool pointwise = is_single_pixel_product(p);
-    const Problem planned = pointwise ? as_pointwise(p) : p;
     gen::Plan plan;
-    if (!gen::plan(planned, isa, plan, why_not, overrides)) return nullptr;
+    if (!gen::plan(p, isa, plan, why_not, overrides)) return nullptr;
+    const Problem planned = plan.lowered ? *plan.lowered : p;
     // Packing pads channels to whole vectors: check the packed size against the tensor limit
     // before allocating it (the reference then serves the layer with the unpadded weights).
     const uint64_t packed_bytes =
@@ -393,13 +392,10 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
         return nullptr;
     }
     std::vector<float> qw, qb;
-    if (pointwise) {
-        pointwise_tensors(p, w, b, qw, qb);
+    if (plan.lowered) {
+        gen::pointwise_tensors(p, w, b, qw, qb);
         if (!qw.empty()) w = qw.data();
         if (!qb.empty()) b = qb.data();
-        plan.lines.insert(plan.lines.begin(),
-                          "single input pixel, no padding: a matrix product, planned as a "
-                          "pointwise layer over the batch with out_channels x kernel channels");
     }
     // A descriptor the generator cannot emit declines the layer: the next implementation
     // serves it.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -108,6 +109,9 @@ struct Plan {
     int64_t packed_weight_floats = 0;
     int64_t packed_bias_floats = 0;
     std::vector<std::string> lines;  // human-readable: shape, phases, tile, blocking
+    // The problem planned instead of the layer's, when it was lowered (lowering.hpp): packing
+    // and the run time then see this problem and its rearranged tensors.
+    std::optional<Problem> lowered;
 
     const PhasePlan& phase(int64_t rd, int64_t rh, int64_t rw) const {
         return phases[size_t((rd * stride[1] + rh) * stride[2] + rw)];
