@@ -307,7 +307,8 @@ std::vector<Spec> grouped_sweep() {
             s = g;
             s.batch = 3;
             out.push_back(s);
-            s.layout = s.layout == Layout::channels_first ? Layout::channels_last : Layout::channels_first;
+            s.layout = s.layout == Layout::channels_first ? Layout::channels_last
+                                                          : Layout::channels_first;
             out.push_back(s);
             s = g;
             s.bias = false;
@@ -346,7 +347,7 @@ std::vector<Spec> random_grouped_layers(int count, uint64_t seed) {
         s.layout = pick(0, 1) ? Layout::channels_last : Layout::channels_first;
         s.act = acts[pick(0, 4)];
         s.bias = pick(0, 1) != 0;
-        s.in.clear(); s.k.clear(); s.s.clear(); s.d.clear(); s.pb.clear(); s.pe.clear(); s.op.clear();
+        for (auto* v : {&s.in, &s.k, &s.s, &s.d, &s.pb, &s.pe, &s.op}) v->clear();
         for (int i = 0; i < s.rank; ++i) {
             const int64_t k = pick(1, 5), st = pick(1, 4), dl = pick(1, 3);
             s.in.push_back(pick(1, s.rank == 3 ? 5 : 9));

@@ -55,7 +55,8 @@ TEST_CASE("kernel cache: keys of different families never meet") {
     for (const char* json : layers) {
         gen::Plan plan;
         std::string why_not;
-        REQUIRE_MESSAGE(gen::plan(test::problem_from_json(json), Isa::avx2, plan, why_not), why_not);
+        const Problem p = test::problem_from_json(json);
+        REQUIRE_MESSAGE(gen::plan(p, Isa::avx2, plan, why_not), why_not);
         REQUIRE(!plan.kernels.empty());
         const auto k = gen::cached_kernel(plan.kernels[0]);
         CHECK(k->desc() == plan.kernels[0]);

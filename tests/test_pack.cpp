@@ -69,7 +69,8 @@ std::string check_channel_vec(const Problem& p, const gen::Plan& pl, const std::
                                 : 0.0f;
                         const size_t at = size_t(ph.w_offset + before * icp * taps +
                                                  (ic * taps + t) * width + lane);
-                        if (at >= packed.size()) return "float " + std::to_string(at) + " is past the end";
+                        if (at >= packed.size())
+                            return "float " + std::to_string(at) + " is past the end";
                         seen[at] = 1;
                         if (std::memcmp(&packed[at], &want, sizeof(float)) != 0)
                             return "float " + std::to_string(at) + " (ic " + std::to_string(ic) +

@@ -23,7 +23,8 @@ struct Mixer {
     void common(const D& d) {
         (*this)(int64_t(d.isa));
         (*this)(d.rank);
-        dims(d.kernel), dims(d.stride), dims(d.dilation), dims(d.c0), dims(d.cstep), dims(d.x_stride);
+        dims(d.kernel), dims(d.stride), dims(d.dilation);
+        dims(d.c0), dims(d.cstep), dims(d.x_stride);
         for (int t : d.taps) (*this)(t);
         (*this)(d.ur);
         (*this)(d.bias);

@@ -43,7 +43,9 @@ bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanO
     int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, nb)) : int(std::min<int64_t>(nb, 4));
     while (n > 1 && !depthwise_tile_fits(pl.isa, 3, n, p.activation, avx2_tail)) --n;
     int ur_max = 1;
-    while (ur_max < max_row && depthwise_tile_fits(pl.isa, ur_max + 1, n, p.activation, avx2_tail)) ++ur_max;
+    while (ur_max < max_row &&
+           depthwise_tile_fits(pl.isa, ur_max + 1, n, p.activation, avx2_tail))
+        ++ur_max;
     const int64_t tiles = (max_row + ur_max - 1) / ur_max;
     pl.ur = ov.ur > 0 ? ov.ur : int((max_row + tiles - 1) / tiles);
     if (!depthwise_tile_fits(pl.isa, pl.ur, n, p.activation, avx2_tail)) {

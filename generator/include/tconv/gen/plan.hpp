@@ -121,7 +121,8 @@ struct Plan {
     int64_t input_block_floats() const { return padded[0] * padded[1] * padded[2] * ic_block; }
     int64_t input_image_floats() const { return input_block_floats() * int64_t(in_blocks.size()); }
     int64_t input_offset(int64_t in_block, int64_t pd, int64_t ph, int64_t pw) const {
-        return in_block * input_block_floats() + ((pd * padded[1] + ph) * padded[2] + pw) * ic_block;
+        return in_block * input_block_floats() +
+               ((pd * padded[1] + ph) * padded[2] + pw) * ic_block;
     }
     // Channel and depthwise shapes: packed weights of (phase, oc block),
     // [w_rows][tap][vectors * vlen] (the spatial shape's are per row phase, RowPhasePlan).
