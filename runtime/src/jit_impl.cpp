@@ -140,8 +140,8 @@ class JitImpl final : public Impl, public JitCodeSource {
                     bool halo_ready) const {
         const gen::Dim3 I = plan_.in, P = plan_.padded, H = plan_.halo_lo;
         const int64_t IC = plan_.ic, B = plan_.ic_block, NB = int64_t(plan_.in_blocks.size());
-        const int64_t row_len = P[2] * B;
-        const int64_t block_stride = plan_.input_block_floats(), plane = I[0] * I[1] * I[2];
+        const int64_t row_len = P[2] * B, img = plan_.input_image_floats();
+        const int64_t plane = I[0] * I[1] * I[2];
         const bool cl = plan_.layout == Layout::channels_last;
         // Channels-last input into one-channel blocks (the spatial kernels' channels-first
         // buffer) is a transpose of whole rows: one item per row.
@@ -150,9 +150,9 @@ class JitImpl final : public Impl, public JitCodeSource {
         Odometer<4> at({NB, P[1], P[0], kUnbounded}, share.begin);  // block, row, plane, image
         for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
             const int64_t blk = at.digit[0], n = n0 + at.digit[3];
-            const int64_t prow = at.digit[2] * P[1] + at.digit[1];
             const int64_t id = at.digit[2] - H[0], ih = at.digit[1] - H[1];
-            float* dst = xbuf + ((n - n0) * NB + blk) * block_stride + prow * row_len;
+            float* dst =
+                xbuf + (n - n0) * img + plan_.input_offset(blk, at.digit[2], at.digit[1], 0);
             const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
             if (!halo_ready) {
                 if (!inside) {
@@ -205,12 +205,13 @@ class JitImpl final : public Impl, public JitCodeSource {
     void copy_rows_to_channels_first(const float* x, float* xbuf, int64_t n0, int64_t n1, int t,
                                      int nt, bool halo_ready) const {
         const gen::Dim3 I = plan_.in, P = plan_.padded, H = plan_.halo_lo;
-        const int64_t IC = plan_.ic, row_len = P[2], chan = P[0] * P[1] * row_len;
+        const int64_t IC = plan_.ic, row_len = P[2], chan = plan_.input_block_floats();
         const Share share((n1 - n0) * P[0] * P[1], t, nt);
         for (int64_t row = share.begin; row < share.end; ++row) {
             const int64_t n = n0 + row / (P[0] * P[1]), prow = row % (P[0] * P[1]);
             const int64_t id = prow / P[1] - H[0], ih = prow % P[1] - H[1];
-            float* first = xbuf + (n - n0) * IC * chan + prow * row_len;
+            float* first = xbuf + (n - n0) * plan_.input_image_floats() +
+                           plan_.input_offset(0, prow / P[1], prow % P[1], 0);
             const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
             for (int64_t c = 0; c < IC && !halo_ready; ++c) {
                 float* dst = first + c * chan;
