@@ -66,6 +66,24 @@ TEST_CASE("kernel cache: keys of different families never meet") {
     CHECK(names[1].rfind("tconv_f32_cvec_k4x4_s2x2_g2_t2x2_ur", 0) == 0);
 }
 
+TEST_CASE("kernel cache: a descriptor no generator emits throws, every time, and is not kept") {
+    // The JIT implementation turns this into a decline: the next implementation serves the layer.
+    gen::ChannelKernelDesc c;
+    gen::SpatialKernelDesc s;
+    gen::DwKernelDesc d;
+    c.isa = s.isa = d.isa = Isa::scalar;
+    for (const gen::AnyKernelDesc& desc : {gen::AnyKernelDesc(c), gen::AnyKernelDesc(s),
+                                           gen::AnyKernelDesc(d)}) {
+        const gen::KernelCacheStats before = gen::kernel_cache_stats();
+        for (int attempt = 0; attempt < 2; ++attempt)
+            CHECK_THROWS_WITH_AS(gen::cached_kernel(desc), doctest::Contains("no code generator"),
+                                 std::runtime_error);
+        const gen::KernelCacheStats after = gen::kernel_cache_stats();
+        CHECK(after.entries == before.entries);
+        CHECK(after.misses == before.misses + 2);
+    }
+}
+
 TEST_CASE("kernel cache: a second Layer of the same geometry compiles no new kernel") {
     if (cpu_info().best_isa() == Isa::scalar) return;
     Problem p = test::problem_from_json(R"({"in_channels": 21, "out_channels": 29,
