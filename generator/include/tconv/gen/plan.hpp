@@ -3,9 +3,9 @@
 #pragma once
 
 #include <array>
-#include <optional>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -47,16 +47,16 @@ struct RowPhasePlan {
     int64_t taps = 0;          // taps summed over the W phases
 };
 
-// One block of output channels of the channel shape: what one kernel call computes, and where
-// its input, packed weights, bias and outputs sit. Grouped layers have blocks per group; a
-// block never spans two groups.
+// One block of output channels: what one kernel call computes, and where its input, packed
+// weights, bias and outputs sit. Grouped layers have blocks per group; a block never spans two
+// groups, except depthwise blocks, whose lanes hold channels of several groups.
 struct OcBlock {
     int64_t group = 0;
     int64_t x_block = 0;  // the input buffer's first channel block of the block's group
     int64_t x_lane = 0;   // lanes into that block's pixels where the block's inputs start
     int64_t oc0 = 0;      // first output channel
     int64_t valid = 0;    // output channels it writes (lanes past them are zero padding)
-    int64_t vector0 = 0;  // vectors of channels in the blocks before it
+    int64_t vector0 = 0;  // vectors of channels in the blocks before it (spatial: channels)
     int vectors = 0;
     int last = 0;         // kernel column: 0 a full block, 1 its group's last block
 };
