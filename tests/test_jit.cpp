@@ -33,7 +33,7 @@ std::unique_ptr<Impl> make_jit(Isa isa, const Problem& p, const LayerData& d, st
 // A layer from per-dimension parameters (same value in every dim unless given per dim).
 struct Spec {
     int rank = 2;
-    int64_t batch = 1, ic = 4, oc = 16;
+    int64_t batch = 1, ic = 4, oc = 16, groups = 1;  // ic and oc: totals over the groups
     std::vector<int64_t> in{5, 5}, k{3, 3}, s{2, 2}, d{1, 1}, pb{1, 1}, pe{1, 1}, op{0, 0};
     Layout layout = Layout::channels_first;
     Activation act = Activation::none;
@@ -53,6 +53,7 @@ bool make_problem(Spec s, Problem& p) {
     p.batch = s.batch;
     p.in_channels = s.ic;
     p.out_channels = s.oc;
+    p.groups = s.groups;
     p.layout = s.layout;
     p.activation = s.act;
     p.negative_slope = 0.2f;
@@ -61,6 +62,7 @@ bool make_problem(Spec s, Problem& p) {
          pb = fit(s.pb, s.rank), pe = fit(s.pe, s.rank), op = fit(s.op, s.rank);
     std::ostringstream name;
     name << "rank" << s.rank << " n" << s.batch << " ic" << s.ic << " oc" << s.oc;
+    if (s.groups > 1) name << " groups" << s.groups;
     for (int i = 0; i < s.rank; ++i) {
         const size_t u = size_t(i);
         if (op[u] >= st[u] && op[u] >= d[u]) return false;
@@ -235,6 +237,133 @@ std::vector<Spec> sweep() {
     return out;
 }
 
+// Grouped layers: the base layers with channels per group around the vector widths (1, 7, 8,
+// 9, 16, 17), depthwise (one input channel per group, channel multipliers 1-3), and every
+// feature of the structured sweep applied to a grouped and a depthwise layer.
+std::vector<Spec> grouped_sweep() {
+    std::vector<Spec> out;
+    for (const Spec& base : base_layers()) {
+        for (int64_t g : {2, 3})
+            for (int64_t icg : {1, 3, 8, 17})
+                for (int64_t ocg : {1, 7, 8, 9, 16, 17}) {
+                    Spec s = base;
+                    s.groups = g;
+                    s.ic = g * icg;
+                    s.oc = g * ocg;
+                    out.push_back(s);
+                }
+        for (int64_t g : {1, 5, 8, 16, 17, 24, 33})
+            for (int64_t mult : {1, 2, 3}) {
+                Spec s = base;
+                s.groups = g;
+                s.ic = g;
+                s.oc = g * mult;
+                out.push_back(s);
+            }
+        Spec grouped = base, dw = base;
+        grouped.groups = 4;
+        grouped.ic = 4 * 5;
+        grouped.oc = 4 * 9;
+        dw.groups = dw.ic = 24;
+        dw.oc = 24;
+        for (const Spec& g : {grouped, dw}) {
+            for (int64_t k : {1, 2, 4, 5, 7}) {
+                Spec s = g;
+                s.k = {k};
+                s.pb = s.pe = {k / 2};
+                out.push_back(s);
+            }
+            Spec s = g;
+            s.k = {16};
+            s.s = {8};
+            s.pb = s.pe = {4};
+            out.push_back(s);
+            for (int64_t st = 1; st <= 4; ++st)
+                for (int64_t dl = 1; dl <= 3; ++dl) {
+                    s = g;
+                    s.s = {st};
+                    s.d = {dl};
+                    s.op = {std::max(st, dl) - 1};
+                    out.push_back(s);
+                }
+            for (int64_t pb = 0; pb <= 2; ++pb)
+                for (int64_t pe = 0; pe <= 2; ++pe) {
+                    s = g;
+                    s.pb = {pb};
+                    s.pe = {pe};
+                    out.push_back(s);
+                }
+            for (Activation act : {Activation::relu, Activation::leaky_relu, Activation::sigmoid,
+                                   Activation::tanh}) {
+                s = g;
+                s.act = act;
+                out.push_back(s);
+            }
+            for (int64_t size : {1, 2, 31}) {
+                s = g;
+                s.in = {size};
+                out.push_back(s);
+            }
+            s = g;
+            s.batch = 3;
+            out.push_back(s);
+            s.layout = s.layout == Layout::channels_first ? Layout::channels_last
+                                                          : Layout::channels_first;
+            out.push_back(s);
+            s = g;
+            s.bias = false;
+            s.act = Activation::relu;
+            out.push_back(s);
+        }
+    }
+    return out;
+}
+
+// Random grouped layers drawn like the release check's: groups of 1-12 channels each way, or
+// (one in five) depthwise with multiplier 1 or 2.
+std::vector<Spec> random_grouped_layers(int count, uint64_t seed) {
+    std::mt19937_64 g(seed);
+    auto pick = [&g](int64_t lo, int64_t hi) {
+        return std::uniform_int_distribution<int64_t>(lo, hi)(g);
+    };
+    const int ranks[] = {1, 2, 2, 2, 3};
+    const int64_t group_counts[] = {1, 1, 1, 2, 3, 4, 8}, dw_groups[] = {8, 16, 24};
+    const Activation acts[] = {Activation::none, Activation::relu, Activation::leaky_relu,
+                               Activation::sigmoid, Activation::tanh};
+    std::vector<Spec> out;
+    while (int(out.size()) < count) {
+        Spec s;
+        s.rank = ranks[pick(0, 4)];
+        if (pick(0, 4) == 0) {
+            s.groups = dw_groups[pick(0, 2)];
+            s.ic = s.groups;
+            s.oc = s.groups * pick(1, 2);
+        } else {
+            s.groups = group_counts[pick(0, 6)];
+            s.ic = s.groups * pick(1, 12);
+            s.oc = s.groups * pick(1, 12);
+        }
+        s.batch = pick(1, 2);
+        s.layout = pick(0, 1) ? Layout::channels_last : Layout::channels_first;
+        s.act = acts[pick(0, 4)];
+        s.bias = pick(0, 1) != 0;
+        for (auto* v : {&s.in, &s.k, &s.s, &s.d, &s.pb, &s.pe, &s.op}) v->clear();
+        for (int i = 0; i < s.rank; ++i) {
+            const int64_t k = pick(1, 5), st = pick(1, 4), dl = pick(1, 3);
+            s.in.push_back(pick(1, s.rank == 3 ? 5 : 9));
+            s.k.push_back(k);
+            s.s.push_back(st);
+            s.d.push_back(dl);
+            s.pb.push_back(pick(0, dl * (k - 1)));
+            s.pe.push_back(pick(0, dl * (k - 1)));
+            s.op.push_back(pick(0, std::max(st, dl) - 1));
+        }
+        Problem p;
+        if (make_problem(s, p)) out.push_back(s);
+    }
+    return out;
+}
+
 std::vector<Spec> random_layers(int count, uint64_t seed) {
     std::mt19937_64 g(seed);
     auto pick = [&g](int64_t lo, int64_t hi) {
@@ -274,18 +403,18 @@ std::vector<Spec> random_layers(int count, uint64_t seed) {
 
 }  // namespace
 
-// Both kernel shapes on every layer: the planner's choice, then each shape forced (a forced
-// shape may decline when its tile does not fit the registers).
+// Every kernel family on every layer: the planner's choice, then each family forced (a forced
+// spatial or depthwise family may decline: its tile does not fit, or the layer is not depthwise).
 void check_all(const std::vector<Spec>& specs, uint64_t seed) {
     for (Isa isa : kIsas) {
         if (!cpu_has(isa)) continue;
-        for (int shape : {0, 1, 2}) {
+        for (int shape : {0, 1, 2, 3}) {
             int failures = 0;
             for (size_t i = 0; i < specs.size() && failures < 5; ++i) {
                 gen::PlanOverrides o;
                 o.shape = shape;
                 std::string err = check_layer(isa, specs[i], seed + i, o);
-                if (shape == 2 && err.find("declined") != std::string::npos) err.clear();
+                if (shape >= 2 && err.find("declined") != std::string::npos) err.clear();
                 CHECK_MESSAGE(err.empty(), "shape ", shape, ": ", err);
                 failures += !err.empty();
             }
@@ -304,10 +433,9 @@ TEST_CASE("jit: every register tile against the reference") {
         s.act = Activation::tanh;  // the largest epilogue register demand
         for (Isa isa : kIsas) {
             if (!cpu_has(isa)) continue;
-            const int regs = gen::vector_registers(isa);
             for (int n = 1; n <= 4; ++n) {
                 for (int ur : {1, 2, 3, 5, 8, 13, 27}) {
-                    if (ur * n + n + 1 > regs || ur * n + 5 > regs) continue;
+                    if (!gen::channel_tile_fits(isa, ur, n, s.act, true)) continue;
                     const std::string err = check_layer(isa, s, 31 + ur * 8 + n, {ur, n, 1});
                     CHECK_MESSAGE(err.empty(), "channel tile ur ", ur, " n_oc ", n, ": ", err);
                 }
@@ -321,8 +449,42 @@ TEST_CASE("jit: every register tile against the reference") {
     }
 }
 
+TEST_CASE("jit: every depthwise tile against the reference") {
+    // 1-4 channel vectors (a partial last block, a masked last vector) x W widths with tails,
+    // the largest epilogue, both layouts, a channel multiplier.
+    Spec s = base_layers()[0];
+    s.in = {4, 11};
+    s.act = Activation::tanh;
+    for (int64_t mult : {1, 2})
+        for (Layout layout : {Layout::channels_first, Layout::channels_last})
+            for (Isa isa : kIsas) {
+                if (!cpu_has(isa)) continue;
+                s.groups = s.ic = 39;  // AVX-512: 3 vectors, the last of 7 (or 14) lanes
+                s.oc = 39 * mult;
+                s.layout = layout;
+                for (int n = 1; n <= 4; ++n)
+                    for (int ur : {1, 2, 3, 5, 9, 13}) {
+                        if (!gen::depthwise_tile_fits(isa, ur, n, s.act, true)) continue;
+                        gen::PlanOverrides o;
+                        o.shape = 3;
+                        o.ur = ur;
+                        o.n_oc = n;
+                        const std::string err = check_layer(isa, s, 900 + ur * 8 + n, o);
+                        CHECK_MESSAGE(err.empty(), "depthwise tile ur ", ur, " x ", n, ": ", err);
+                    }
+            }
+}
+
 TEST_CASE("jit: random layers against the reference") {
     check_all(random_layers(200, 20261122), 1000);
+}
+
+TEST_CASE("jit: grouped and depthwise layers against the reference") {
+    check_all(grouped_sweep(), 2000);
+}
+
+TEST_CASE("jit: random grouped layers against the reference") {
+    check_all(random_grouped_layers(300, 20261203), 3000);
 }
 
 TEST_CASE("jit: results are bitwise equal for 1 and 2 threads") {
@@ -346,9 +508,14 @@ TEST_CASE("jit: results are bitwise equal for 1 and 2 threads") {
 TEST_CASE("jit: thread shares balanced by channel vectors cover every output once") {
     // Shares are cut by vectors of channels, not items: with a partial last block and oc
     // groups, every thread count must still compute each output exactly once.
-    Spec s = base_layers()[0];
-    s.batch = 2;
-    s.oc = 70;  // AVX-512: 5 vectors; AVX2: 9
+    Spec dense = base_layers()[0];
+    dense.batch = 2;
+    dense.oc = 70;  // AVX-512: 5 vectors; AVX2: 9
+    Spec grouped = dense;  // a partial last block in every group
+    grouped.groups = 3;
+    grouped.ic = 6;
+    grouped.oc = 3 * 23;
+    for (const Spec& s : {dense, grouped})
     for (Isa isa : kIsas) {
         if (!cpu_has(isa)) continue;
         for (int n_oc : {1, 2, 3})
@@ -520,10 +687,48 @@ TEST_CASE("jit: plan choices, names and declines") {
     int empty = 0;
     for (const auto& ph : plan.phases) empty += !ph.has_taps();
     CHECK(empty == 8);
-    // groups > 1 declines with a reason.
-    p.groups = 2;
-    CHECK_FALSE(gen::plan(p, Isa::avx512, plan, why));
-    CHECK(why.find("groups") != std::string::npos);
+    // Groups: every oc block lies in one group and reads that group's input blocks.
+    s.ic = 12;
+    s.oc = 40;
+    s.groups = 2;
+    REQUIRE(make_problem(s, p));
+    REQUIRE(gen::plan(p, Isa::avx512, plan, why));
+    CHECK(plan.shape == gen::KernelShape::channel_vec);
+    REQUIRE(plan.in_blocks.size() == 2);  // one block of 6 channels per group
+    for (const gen::OcBlock& b : plan.blocks) {
+        CHECK(b.oc0 / 20 == b.group);
+        CHECK((b.oc0 + b.valid - 1) / 20 == b.group);
+        CHECK(plan.in_blocks[size_t(b.x_block)].first == 6 * b.group);
+    }
+    // Few channels per group: lanes along W in channels_first (no transposes), channels in
+    // lanes across groups for channels_last depthwise, one group's channels in lanes else.
+    struct Choice {
+        int64_t groups, ic, oc;
+        Layout layout;
+        gen::KernelShape shape;
+        const char* name;
+    };
+    const Choice choices[] = {
+        {64, 64, 64, Layout::channels_first, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
+        {64, 64, 64, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dw_k4x4_s2x2_t2x2_"},
+        {32, 256, 256, Layout::channels_first, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
+        {32, 256, 256, Layout::channels_last, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
+        {4, 64, 128, Layout::channels_first, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
+    };
+    for (const Choice& c : choices) {
+        s.groups = c.groups;
+        s.ic = c.ic;
+        s.oc = c.oc;
+        s.layout = c.layout;
+        s.k = {4};
+        s.s = {2};
+        s.pb = s.pe = {1};
+        REQUIRE(make_problem(s, p));
+        REQUIRE(gen::plan(p, Isa::avx512, plan, why));
+        INFO(p.name);
+        CHECK(plan.shape == c.shape);
+        CHECK(gen::kernel_name(plan.kernels[0]).rfind(c.name, 0) == 0);
+    }
 }
 
 TEST_CASE("jit: code pages are read+execute, never writable" * doctest::skip(!cpu_has(Isa::avx2))) {

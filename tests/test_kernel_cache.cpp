@@ -1,4 +1,4 @@
-// The process-wide kernel cache: one generation per distinct KernelDesc, shared by every caller.
+// The process-wide kernel cache: one generation per distinct descriptor, shared by every caller.
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -25,7 +25,7 @@ TEST_CASE("kernel cache: identical layers share kernels, concurrent requests gen
     std::string why_not;
     REQUIRE_MESSAGE(gen::plan(p, Isa::avx2, plan, why_not), why_not);
     REQUIRE(!plan.kernels.empty());
-    const gen::KernelDesc& d = plan.kernels[0];
+    const gen::AnyKernelDesc& d = plan.kernels[0];
 
     const gen::KernelCacheStats before = gen::kernel_cache_stats();
     std::vector<std::shared_ptr<const gen::Kernel>> got(8);
@@ -40,6 +40,48 @@ TEST_CASE("kernel cache: identical layers share kernels, concurrent requests gen
     CHECK(after.hits == before.hits + 7);
     CHECK(after.entries == before.entries + 1);
     CHECK(got[0]->name() == gen::kernel_name(d));
+}
+
+TEST_CASE("kernel cache: keys of different families never meet") {
+    if (cpu_info().best_isa() == Isa::scalar) return;
+    // A depthwise layer and a grouped one of the same geometry: distinct kernels, each named
+    // by its family (channels_last: channels-first depthwise layers take the spatial kernel).
+    const char* layers[] = {
+        R"({"in_channels": 24, "out_channels": 24, "groups": 24, "input_size": [6, 7],
+            "kernel_size": 4, "stride": 2, "padding": 1, "layout": "channels_last"})",
+        R"({"in_channels": 48, "out_channels": 48, "groups": 2, "input_size": [6, 7],
+            "kernel_size": 4, "stride": 2, "padding": 1})"};
+    std::vector<std::string> names;
+    for (const char* json : layers) {
+        gen::Plan plan;
+        std::string why_not;
+        const Problem p = test::problem_from_json(json);
+        REQUIRE_MESSAGE(gen::plan(p, Isa::avx2, plan, why_not), why_not);
+        REQUIRE(!plan.kernels.empty());
+        const auto k = gen::cached_kernel(plan.kernels[0]);
+        CHECK(k->desc() == plan.kernels[0]);
+        names.push_back(k->name());
+    }
+    CHECK(names[0].rfind("tconv_f32_dw_k4x4_s2x2_t2x2_ur", 0) == 0);
+    CHECK(names[1].rfind("tconv_f32_cvec_k4x4_s2x2_g2_t2x2_ur", 0) == 0);
+}
+
+TEST_CASE("kernel cache: a descriptor no generator emits throws, every time, and is not kept") {
+    // The JIT implementation turns this into a decline: the next implementation serves the layer.
+    gen::ChannelKernelDesc c;
+    gen::SpatialKernelDesc s;
+    gen::DwKernelDesc d;
+    c.isa = s.isa = d.isa = Isa::scalar;
+    for (const gen::AnyKernelDesc& desc : {gen::AnyKernelDesc(c), gen::AnyKernelDesc(s),
+                                           gen::AnyKernelDesc(d)}) {
+        const gen::KernelCacheStats before = gen::kernel_cache_stats();
+        for (int attempt = 0; attempt < 2; ++attempt)
+            CHECK_THROWS_WITH_AS(gen::cached_kernel(desc), doctest::Contains("no code generator"),
+                                 std::runtime_error);
+        const gen::KernelCacheStats after = gen::kernel_cache_stats();
+        CHECK(after.entries == before.entries);
+        CHECK(after.misses == before.misses + 2);
+    }
 }
 
 TEST_CASE("kernel cache: a second Layer of the same geometry compiles no new kernel") {

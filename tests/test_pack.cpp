@@ -27,21 +27,31 @@ const char* const kLayers[] = {
         "stride": 4, "dilation": 2, "padding": 1})",
     R"({"in_channels": 3, "out_channels": 257, "input_size": [7], "kernel_size": 5, "stride": 1,
         "padding": 2})",
+    // Groups: several blocks per group with a partial last one, and few channels per group.
+    R"({"in_channels": 10, "out_channels": 66, "groups": 2, "input_size": [4, 5],
+        "kernel_size": 3, "stride": 2, "padding": 1})",
+    R"({"in_channels": 21, "out_channels": 9, "groups": 3, "input_size": [6], "kernel_size": 4,
+        "stride": 3})",
 };
 
-// The expected value of every packed float, by its coordinates: [phase][oc block][ic (padded)]
-// [tap (d, h, w)][n_oc * vlen]; zero for padded channels and lanes. Returns "" when all match
-// (and every float of the buffer was written), else the first mismatch.
+// The expected value of every packed float, by its coordinates: [phase][group][oc block of the
+// group][ic of the group (padded)][tap (d, h, w)][n_oc * vlen]; zero for padded channels and
+// lanes. Returns "" when all match (and every float of the buffer was written), else the first
+// mismatch.
 std::string check_channel_vec(const Problem& p, const gen::Plan& pl, const std::vector<float>& w,
                               const std::vector<float>& packed) {
-    const int64_t VL = pl.vlen, icp = pl.ic_blocks * pl.ic_block, OC = pl.oc;
+    const int64_t VL = pl.vlen, icp = pl.ic_blocks * pl.ic_block;
+    const int64_t G = p.groups, ICG = p.in_channels / G, OCG = p.out_channels / G;
+    const int64_t ovg = (OCG + VL - 1) / VL, nbg = (ovg + pl.n_oc - 1) / pl.n_oc;
     int64_t k3[3] = {1, 1, 1};
     for (int i = 0; i < p.rank; ++i) k3[3 - p.rank + i] = p.kernel[size_t(i)];
     std::vector<char> seen(packed.size(), 0);
     for (const gen::PhasePlan& ph : pl.phases) {
         const int64_t taps = ph.taps_total();
-        for (int64_t b = 0; b < pl.oc_blocks; ++b) {
-            const int64_t width = (b == pl.oc_blocks - 1 ? pl.n_oc_last : pl.n_oc) * VL;
+        for (int64_t gb = 0; gb < G * nbg; ++gb) {
+            const int64_t g = gb / nbg, b = gb % nbg;
+            const int64_t width = (b == nbg - 1 ? ovg - (nbg - 1) * pl.n_oc : pl.n_oc) * VL;
+            const int64_t before = (g * ovg + b * pl.n_oc) * VL;  // lanes of the blocks before
             for (int64_t ic = 0; ic < icp; ++ic)
                 for (int64_t t = 0; t < taps; ++t)
                     for (int64_t lane = 0; lane < width; ++lane) {
@@ -51,14 +61,16 @@ std::string check_channel_vec(const Problem& p, const gen::Plan& pl, const std::
                         const int64_t kd = ph.taps[0].k0 + td * ph.taps[0].kstep;
                         const int64_t kh = ph.taps[1].k0 + th * ph.taps[1].kstep;
                         const int64_t kw = ph.taps[2].k0 + tw * ph.taps[2].kstep;
-                        const int64_t oc = b * pl.n_oc * VL + lane;
+                        const int64_t oc = b * pl.n_oc * VL + lane;  // within the group
                         const float want =
-                            ic < pl.ic && oc < OC
-                                ? w[size_t(((ic * OC + oc) * k3[0] + kd) * k3[1] * k3[2] +
-                                           kh * k3[2] + kw)]
+                            ic < ICG && oc < OCG
+                                ? w[size_t((((g * ICG + ic) * OCG + oc) * k3[0] + kd) * k3[1] *
+                                               k3[2] + kh * k3[2] + kw)]
                                 : 0.0f;
-                        const size_t at = size_t(ph.w_offset + b * icp * taps * pl.n_oc * VL +
+                        const size_t at = size_t(ph.w_offset + before * icp * taps +
                                                  (ic * taps + t) * width + lane);
+                        if (at >= packed.size())
+                            return "float " + std::to_string(at) + " is past the end";
                         seen[at] = 1;
                         if (std::memcmp(&packed[at], &want, sizeof(float)) != 0)
                             return "float " + std::to_string(at) + " (ic " + std::to_string(ic) +

@@ -1,4 +1,4 @@
-// The channel-vectorised kernel (ALGORITHM.md, shape A): a register tile of ur outputs along W x
+// The channel-vectorised kernel (docs/ALGORITHM.md §4): a register tile of ur outputs along W x
 // n_oc vectors of output channels for one stride phase; a run-time loop over input channels, the
 // phase's taps unrolled with their input offsets as immediates; bias, activation and a masked
 // channel-tail store in the epilogue. One generator for AVX-512 and AVX2.
@@ -20,8 +20,8 @@ class CvecGenerator : public Xbyak::CodeGenerator {
     using Vmm = typename T::Vmm;
 
   public:
-    CvecGenerator(const KernelDesc& d, size_t max_bytes)
-        : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d) {}
+    CvecGenerator(const ChannelKernelDesc& d, size_t max_bytes)
+        : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d.activation, d.negative_slope, d.oc_tail) {}
 
     void generate() {
         load_args();
@@ -40,7 +40,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
     }
 
   private:
-    const KernelDesc& d_;
+    const ChannelKernelDesc& d_;
     VectorMath<T> math_;
     // General registers: caller-saved only, so no prologue saves anything.
     const Xbyak::Reg64 reg_args = rdi;    // const KernelArgs*
@@ -176,7 +176,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
     }
 };
 
-size_t code_bound(const KernelDesc& d) {
+size_t code_bound(const ChannelKernelDesc& d) {
     const size_t per_tap = size_t(d.n_oc + d.ur * (1 + d.n_oc));
     const size_t epilogue = size_t(d.ur * d.n_oc) * 48;
     const size_t instructions = size_t(d.ic_unroll * d.taps_total()) * per_tap + epilogue + 64;
@@ -186,13 +186,13 @@ size_t code_bound(const KernelDesc& d) {
 }  // namespace
 
 template <class T>
-std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec(const KernelDesc& d) {
+std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec(const ChannelKernelDesc& d) {
     auto g = std::make_unique<CvecGenerator<T>>(d, code_bound(d));
     g->generate();
     return g;
 }
 
-template std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec<Avx512Traits>(const KernelDesc&);
-template std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec<Avx2Traits>(const KernelDesc&);
+template std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec<Avx512Traits>(const ChannelKernelDesc&);
+template std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec<Avx2Traits>(const ChannelKernelDesc&);
 
 }  // namespace tconv::gen

@@ -1,4 +1,4 @@
-// The kernel emitters, one per kernel shape, each instantiated for AVX-512 and AVX2. They
+// The kernel emitters, one per kernel family, each instantiated for AVX-512 and AVX2. They
 // return the code still writable; generate() makes it read+execute.
 #pragma once
 
@@ -10,8 +10,10 @@
 namespace tconv::gen {
 
 template <class T>
-std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec(const KernelDesc& d);
+std::unique_ptr<Xbyak::CodeGenerator> emit_channel_vec(const ChannelKernelDesc& d);
 template <class T>
-std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec(const KernelDesc& d);
+std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec(const SpatialKernelDesc& d);
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise(const DwKernelDesc& d);
 
 }  // namespace tconv::gen

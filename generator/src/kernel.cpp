@@ -1,4 +1,4 @@
-// generate(): emit the kernel a KernelDesc describes, then flip its pages to read+execute.
+// generate(): emit the kernel a descriptor describes, then flip its pages to read+execute.
 #include "tconv/gen/kernel.hpp"
 
 #include <stdexcept>
@@ -10,8 +10,23 @@ namespace tconv::gen {
 namespace {
 
 template <class T>
-std::unique_ptr<Xbyak::CodeGenerator> emit(const KernelDesc& d) {
-    auto g = d.shape == KernelShape::spatial_vec ? emit_spatial_vec<T>(d) : emit_channel_vec<T>(d);
+std::unique_ptr<Xbyak::CodeGenerator> emit_family(const ChannelKernelDesc& d) {
+    return emit_channel_vec<T>(d);
+}
+
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_family(const SpatialKernelDesc& d) {
+    return emit_spatial_vec<T>(d);
+}
+
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_family(const DwKernelDesc& d) {
+    return emit_depthwise<T>(d);
+}
+
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit(const AnyKernelDesc& d) {
+    auto g = std::visit([](const auto& x) { return emit_family<T>(x); }, d);
     // W^X: the buffer was never executable while writable; now it becomes read+execute.
     g->setProtectModeRE();
     return g;
@@ -19,7 +34,7 @@ std::unique_ptr<Xbyak::CodeGenerator> emit(const KernelDesc& d) {
 
 }  // namespace
 
-Kernel::Kernel(const KernelDesc& d, std::unique_ptr<Xbyak::CodeGenerator> code)
+Kernel::Kernel(const AnyKernelDesc& d, std::unique_ptr<Xbyak::CodeGenerator> code)
     : desc_(d), name_(kernel_name(d)), code_(std::move(code)) {
     fn_ = code_->getCode<KernelFn>();
 }
@@ -29,15 +44,16 @@ Kernel::~Kernel() = default;
 const uint8_t* Kernel::code() const { return code_->getCode(); }
 size_t Kernel::code_size() const { return code_->getSize(); }
 
-std::unique_ptr<Kernel> generate(const KernelDesc& d) {
+std::unique_ptr<Kernel> generate(const AnyKernelDesc& d) {
     std::unique_ptr<Xbyak::CodeGenerator> code;
+    const Isa isa = std::visit([](const auto& x) { return x.isa; }, d);
     try {
-        if (d.isa == Isa::avx512)
+        if (isa == Isa::avx512)
             code = emit<Avx512Traits>(d);
-        else if (d.isa == Isa::avx2)
+        else if (isa == Isa::avx2)
             code = emit<Avx2Traits>(d);
         else
-            throw std::runtime_error("no code generator for ISA " + std::string(to_string(d.isa)));
+            throw std::runtime_error("no code generator for ISA " + std::string(to_string(isa)));
     } catch (const Xbyak::Error& e) {
         throw std::runtime_error(kernel_name(d) + ": code generation failed: " + e.what());
     }

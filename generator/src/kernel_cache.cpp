@@ -10,7 +10,7 @@ namespace {
 
 struct Cache {
     std::mutex mutex;
-    std::unordered_map<KernelDesc, std::shared_future<std::shared_ptr<const Kernel>>,
+    std::unordered_map<AnyKernelDesc, std::shared_future<std::shared_ptr<const Kernel>>,
                        KernelDescHash>
         kernels;
     KernelCacheStats stats;
@@ -23,7 +23,7 @@ Cache& cache() {
 
 }  // namespace
 
-std::shared_ptr<const Kernel> cached_kernel(const KernelDesc& d) {
+std::shared_ptr<const Kernel> cached_kernel(const AnyKernelDesc& d) {
     Cache& c = cache();
     std::promise<std::shared_ptr<const Kernel>> promise;
     std::shared_future<std::shared_ptr<const Kernel>> future;

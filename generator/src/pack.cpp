@@ -13,7 +13,7 @@ using detail::tap_axis;
 
 namespace {
 
-// spatial_vec: per (r_d, r_h) and oc block, [ic][r_w][tap (d, h, w)][oc] scalars.
+// spatial_vec: per (r_d, r_h) and oc block, [ic of its group][r_w][tap (d, h, w)][oc] scalars.
 void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packed) {
     const int64_t K = p.kernel_spatial();
     const Dim3 k3 = canonical(p, p.kernel, 1), d3 = canonical(p, p.dilation, 1);
@@ -23,10 +23,11 @@ void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packe
             if (rp.taps == 0) continue;
             const TapAxis ad = tap_axis(k3[0], pl.stride[0], d3[0], rd);
             const TapAxis ah = tap_axis(k3[1], pl.stride[1], d3[1], rh);
-            for (int64_t b = 0; b < pl.oc_blocks; ++b) {
-                const int64_t n = b == pl.oc_blocks - 1 ? pl.n_oc_last : pl.n_oc, oc0 = b * pl.n_oc;
-                float* dst = packed + rp.w_offset + b * pl.ic * rp.taps * pl.n_oc;
-                for (int64_t ic = 0; ic < pl.ic; ++ic)
+            for (size_t b = 0; b < pl.blocks.size(); ++b) {
+                const OcBlock& blk = pl.blocks[b];
+                const int64_t n = blk.valid, oc0 = blk.oc0 - blk.group * pl.oc_g;
+                float* dst = packed + pl.row_weight_offset(rp, int64_t(b));
+                for (int64_t ic = 0; ic < pl.ic_g; ++ic)
                     for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
                         const TapAxis aw = tap_axis(k3[2], pl.stride[2], d3[2], rw);
                         for (int td = 0; td < ad.count; ++td)
@@ -35,15 +36,41 @@ void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packe
                                     const int64_t kd = ad.k0 + td * ad.kstep, kh = ah.k0 + th * ah.kstep,
                                                   kw = aw.k0 + tw * aw.kstep;
                                     for (int64_t j = 0; j < n; ++j)
-                                        *dst++ = w[(ic * pl.oc + oc0 + j) * K +
-                                                   (kd * k3[1] + kh) * k3[2] + kw];
+                                        *dst++ = w[((blk.group * pl.ic_g + ic) * pl.oc_g +
+                                                    oc0 + j) * K + (kd * k3[1] + kh) * k3[2] + kw];
                                 }
                     }
             }
         }
 }
 
-// channel_vec: [phase][oc block][ic (padded)][tap][n_oc * vlen]. Every kernel position k is one
+// depthwise: per phase and block of channel vectors, [tap][vectors * vlen]; lane l of a block is
+// output channel c = oc0 + l, whose only input channel is c / multiplier, so its weights are
+// PyTorch's [c][K] row (zero past the last channel).
+void pack_depthwise(const Problem& p, const Plan& pl, const float* w, float* packed) {
+    const int64_t K = p.kernel_spatial(), VL = pl.vlen;
+    const Dim3 k3 = canonical(p, p.kernel, 1);
+    for (const PhasePlan& ph : pl.phases)
+        for (int64_t b = 0; b < pl.oc_blocks; ++b) {
+            float* dst = packed + pl.weight_offset(ph, b);
+            for (int td = 0; td < ph.taps[0].count; ++td)
+                for (int th = 0; th < ph.taps[1].count; ++th)
+                    for (int tw = 0; tw < ph.taps[2].count; ++tw) {
+                        const int64_t kd = ph.taps[0].k0 + td * ph.taps[0].kstep;
+                        const int64_t kh = ph.taps[1].k0 + th * ph.taps[1].kstep;
+                        const int64_t kw = ph.taps[2].k0 + tw * ph.taps[2].kstep;
+                        const int64_t k = (kd * k3[1] + kh) * k3[2] + kw;
+                        const OcBlock& blk = pl.blocks[size_t(b)];
+                        for (int64_t l = 0; l < blk.vectors * VL; ++l) {
+                            const int64_t c = blk.oc0 + l;
+                            *dst++ = c < pl.oc ? w[c * K + k] : 0.0f;
+                        }
+                    }
+        }
+}
+
+// channel_vec: [phase][oc block][ic of its group (padded)][tap][vectors * vlen] (Plan::
+// weight_offset). Every kernel position k is one
 // tap of one phase, so packing a channel's [oc][K] slice of an oc block is a transpose into K
 // destination rows. A part is one oc block and a run of input channels (~8K source floats:
 // fine-grained enough to share among threads); each phase's destination is written
@@ -55,8 +82,8 @@ int64_t ic_per_part(const Problem& p, const Plan& pl) {
 }
 
 int64_t ic_parts(const Problem& p, const Plan& pl) {
-    const int64_t icp = pl.ic_blocks * pl.ic_block, run = ic_per_part(p, pl);
-    return (icp + run - 1) / run;
+    const int64_t run = ic_per_part(p, pl);
+    return (pl.w_rows + run - 1) / run;
 }
 
 // Where kernel position k goes in oc block b: row k of input channel ic starts at
@@ -66,12 +93,12 @@ struct TapRows {
 };
 
 TapRows tap_rows(const Problem& p, const Plan& pl, int64_t b, int64_t width) {
-    const int64_t K = p.kernel_spatial(), icp = pl.ic_blocks * pl.ic_block;
+    const int64_t K = p.kernel_spatial();
     const Dim3 k3 = canonical(p, p.kernel, 1);
     TapRows r{std::vector<int64_t>(size_t(K)), std::vector<int64_t>(size_t(K))};
     for (const PhasePlan& ph : pl.phases) {
         const int64_t taps = ph.taps_total();
-        const int64_t block = ph.w_offset + b * icp * taps * pl.n_oc * pl.vlen;
+        const int64_t block = pl.weight_offset(ph, b);
         int64_t t = 0;
         for (int td = 0; td < ph.taps[0].count; ++td)
             for (int th = 0; th < ph.taps[1].count; ++th)
@@ -109,19 +136,22 @@ void transpose_to_rows(const float* src, int64_t n, int64_t K, float* const* row
         for (int64_t k = 0; k < K; ++k) rows[k][j] = src[j * K + k];
 }
 
-// Input channels [ic0, ic1) of oc block b. Lanes past the last output channel and channels past
-// the layer's (the last ic block's padding) are zero.
+// Input channels [ic0, ic1) of its group for oc block b. Lanes past the group's last output
+// channel and channels past the group's (the last ic block's padding) are zero. PyTorch's
+// weights are [ic][oc of the group][K].
 void pack_part(const Problem& p, const Plan& pl, const float* w, float* packed, int64_t b,
                int64_t ic0, int64_t ic1) {
     const int64_t K = p.kernel_spatial();
-    const int64_t width = (b == pl.oc_blocks - 1 ? pl.n_oc_last : pl.n_oc) * pl.vlen;
-    const int64_t oc0 = b * pl.n_oc * pl.vlen, ocn = std::min(width, pl.oc - oc0);
+    const OcBlock& blk = pl.blocks[size_t(b)];
+    const int64_t width = blk.vectors * pl.vlen;
+    const int64_t oc0 = blk.oc0 - blk.group * pl.oc_g;  // within the group
     const TapRows tr = tap_rows(p, pl, b, width);
     std::vector<float*> rows(static_cast<size_t>(K));
     for (int64_t ic = ic0; ic < ic1; ++ic) {
         for (size_t k = 0; k < rows.size(); ++k) rows[k] = packed + tr.first[k] + ic * tr.step[k];
-        const int64_t valid = ic < pl.ic ? ocn : 0;
-        if (valid > 0) transpose_to_rows(w + (ic * pl.oc + oc0) * K, valid, K, rows.data());
+        const int64_t valid = ic < pl.ic_g ? blk.valid : 0;
+        const int64_t src = (blk.group * pl.ic_g + ic) * pl.oc_g + oc0;
+        if (valid > 0) transpose_to_rows(w + src * K, valid, K, rows.data());
         if (valid < width)
             for (float* row : rows) std::fill(row + valid, row + width, 0.0f);
     }
@@ -130,7 +160,7 @@ void pack_part(const Problem& p, const Plan& pl, const float* w, float* packed, 
 }  // namespace
 
 int64_t pack_weight_parts(const Problem& p, const Plan& pl) {
-    return pl.shape == KernelShape::spatial_vec ? 1 : pl.oc_blocks * ic_parts(p, pl);
+    return pl.shape == KernelShape::channel_vec ? pl.oc_blocks * ic_parts(p, pl) : 1;
 }
 
 void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packed,
@@ -139,10 +169,14 @@ void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packe
         if (first_part == 0 && end_part > 0) pack_spatial(p, pl, w, packed);
         return;
     }
+    if (pl.shape == KernelShape::depthwise) {
+        if (first_part == 0 && end_part > 0) pack_depthwise(p, pl, w, packed);
+        return;
+    }
     const int64_t parts = ic_parts(p, pl), run = ic_per_part(p, pl);
-    const int64_t icp = pl.ic_blocks * pl.ic_block;
     for (int64_t part = first_part; part < end_part; ++part) {
-        const int64_t b = part / parts, ic0 = part % parts * run, ic1 = std::min(icp, ic0 + run);
+        const int64_t b = part / parts, ic0 = part % parts * run;
+        const int64_t ic1 = std::min(pl.w_rows, ic0 + run);
         pack_part(p, pl, w, packed, b, ic0, ic1);
     }
 }
@@ -153,7 +187,10 @@ void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packe
 
 void pack_bias(const Problem& p, const Plan& pl, const float* b, float* packed) {
     std::fill(packed, packed + pl.packed_bias_floats, 0.0f);
-    if (p.bias && b) std::copy(b, b + pl.oc, packed);
+    if (!p.bias || !b) return;
+    for (size_t i = 0; i < pl.blocks.size(); ++i)  // each block's vectors padded with zeros
+        std::copy(b + pl.blocks[i].oc0, b + pl.blocks[i].oc0 + pl.blocks[i].valid,
+                  packed + pl.bias_offset(int64_t(i)));
 }
 
 }  // namespace tconv::gen

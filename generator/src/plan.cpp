@@ -1,78 +1,82 @@
-// The planner: stride phases, the input halo, the register tile from the register budget, and
-// the distinct kernels a layer needs.
+// The planner's shared steps: stride phases and the input halo, then the kernel family, whose
+// own planner (plan_channel.cpp, plan_spatial.cpp, plan_depthwise.cpp) does the rest.
 #include "tconv/gen/plan.hpp"
 
-#include <fmt/format.h>
-
 #include <algorithm>
-#include <limits>
 
 #include "plan_util.hpp"
+#include "tconv/gen/lowering.hpp"
 
 namespace tconv::gen {
 
-int vector_length(Isa isa) { return isa == Isa::avx512 ? 16 : isa == Isa::avx2 ? 8 : 1; }
-int vector_registers(Isa isa) { return isa == Isa::avx512 ? 32 : 16; }
-
 using namespace detail;
 
-size_t KernelDescHash::operator()(const KernelDesc& d) const {
-    size_t h = 1469598103934665603ull;
-    auto mix = [&h](int64_t v) { h = (h ^ size_t(v)) * 1099511628211ull; };
-    mix(int64_t(d.isa));
-    mix(d.rank);
-    for (int i = 0; i < 3; ++i) {
-        mix(d.kernel[size_t(i)]); mix(d.stride[size_t(i)]); mix(d.dilation[size_t(i)]);
-        mix(d.taps[size_t(i)]); mix(d.c0[size_t(i)]); mix(d.cstep[size_t(i)]);
-        mix(d.x_stride[size_t(i)]);
+namespace {
+
+// Step 1, per dimension and residue: taps and the phase's output range; the halo covers every
+// read (docs/ALGORITHM.md §2).
+PhaseAxes phase_axes(const Problem& p, Plan& pl) {
+    PhaseAxes ax;
+    ax.kernel = canonical(p, p.kernel, 1);
+    ax.dilation = canonical(p, p.dilation, 1);
+    for (size_t d = 0; d < 3; ++d) {
+        const int64_t S = pl.stride[d], O = pl.out[d], pb = pl.pad_begin[d], I = pl.in[d];
+        int64_t lo = 0, hi = 0;
+        for (int64_t r = 0; r < S; ++r) {
+            TapAxis a = tap_axis(ax.kernel[d], S, ax.dilation[d], r);
+            const int64_t first = ceil_div(pb - r, S), last = floor_div(O - 1 + pb - r, S);
+            const int64_t count = std::max<int64_t>(0, last - first + 1);
+            if (a.count > 0 && count > 0) {
+                const int64_t i_min = first - (a.c0 + (a.count - 1) * a.cstep), i_max = last - a.c0;
+                lo = std::max(lo, -i_min);
+                hi = std::max(hi, i_max - (I - 1));
+            }
+            ax.axes[d].push_back(a);
+            ax.m_lo[d].push_back(first);
+            ax.m_count[d].push_back(count);
+        }
+        pl.halo_lo[d] = lo;
+        pl.padded[d] = I + lo + hi;
     }
-    mix(d.ur); mix(d.n_oc); mix(d.oc_tail); mix(d.ic_block); mix(d.ic_blocks); mix(d.ic_unroll); mix(d.x_block_stride); mix(d.y_pix); mix(d.bias);
-    mix(int64_t(d.activation));
-    mix(int64_t(std::hash<float>{}(d.negative_slope)));
-    mix(int64_t(d.shape));
-    mix(d.y_oc_stride);
-    for (const WPhaseTaps& t : d.w_phases) {
-        mix(t.count); mix(t.c0); mix(t.cstep);
-    }
-    return h;
+    return ax;
 }
 
-std::string kernel_name(const KernelDesc& d) {
-    auto dims = [&](const Dim3& v) {
-        std::string s;
-        for (int i = 3 - d.rank; i < 3; ++i) s += (s.empty() ? "" : "x") + std::to_string(v[size_t(i)]);
-        return s;
-    };
-    const bool svec = d.shape == KernelShape::spatial_vec;
-    std::string n = std::string(svec ? "tconv_f32_svec_k" : "tconv_f32_cvec_k") + dims(d.kernel) +
-                    "_s" + dims(d.stride);
-    if (d.dilation != Dim3{1, 1, 1}) n += "_d" + dims(d.dilation);
-    Dim3 t{d.taps[0], d.taps[1], d.taps[2]};
-    if (svec) {
-        // Taps per dim, the W phases' counts joined by '.': t3x2.1 = 3 x (2 | 1).
-        std::string w;
-        for (const WPhaseTaps& p : d.w_phases) w += (w.empty() ? "" : ".") + std::to_string(p.count);
-        t[2] = 0;
-        std::string dh = d.rank == 1 ? "" : dims(t);
-        n += "_t" + (dh.empty() ? w : dh.substr(0, dh.rfind('x') + 1) + w);
-    } else {
-        n += "_t" + dims(t);
-    }
-    if (d.c0 != Dim3{0, 0, 0}) n += "_c" + dims(d.c0);
-    n += fmt::format("_ur{}_oc{}", d.ur, d.n_oc);
-    if (!svec && d.oc_tail != vector_length(d.isa)) n += fmt::format("_m{}", d.oc_tail);
-    if (d.activation != Activation::none) n += "_" + std::string(to_string(d.activation));
-    return n + "__" + std::string(to_string(d.isa));
-}
-
-bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
-          const PlanOverrides& overrides) {
-    if (isa != Isa::avx512 && isa != Isa::avx2) {
-        why_not = "the JIT emits AVX-512 and AVX2 only";
+// Step 2, the kernel family: depthwise when lanes can hold channels of several groups,
+// spatial when lanes along W waste fewer, else channel (docs/ALGORITHM.md §4). Overrides force
+// a family; false when the forced family cannot serve the layer.
+bool choose_family(const Problem& p, const Plan& pl, const PlanOverrides& ov, KernelShape& family,
+                   std::string& why_not) {
+    // One input channel per group, few output channels each: the channel kernel would use one
+    // lane in a vector per group; the depthwise kernel fills the lanes with several groups.
+    if (ov.shape == 3 && (pl.groups == 1 || pl.ic_g != 1)) {
+        why_not = "the depthwise kernel needs groups > 1 with one input channel each";
         return false;
     }
-    if (p.groups != 1) {
-        why_not = "groups > 1 is served by the reference";
+    // Channels-first depthwise and few-channel groups take the spatial kernel: lanes along W,
+    // with no transposes of the input or output.
+    const bool few_per_group = pl.groups > 1 && pl.oc_g * 2 <= pl.vlen && pl.ic_g <= pl.vlen;
+    const bool spatial_fit =
+        spatial_tile_fits(pl.isa, 1, 1, pl.stride[2], p.activation);
+    const bool cf_spatial = p.layout == Layout::channels_first && few_per_group && spatial_fit;
+    if (ov.shape == 3 || (ov.shape == 0 && pl.groups > 1 && pl.ic_g == 1 && pl.oc_g < pl.vlen &&
+                          !cf_spatial))
+        family = KernelShape::depthwise;
+    // Few output channels waste most lanes of a channel vector: vectorise along W instead,
+    // when the W phases' accumulators fit.
+    else if (ov.shape == 2 ||
+             (ov.shape == 0 &&
+              (cf_spatial || (pl.groups == 1 && pl.oc * 2 <= pl.vlen && spatial_fit))))
+        family = KernelShape::spatial_vec;
+    else
+        family = KernelShape::channel_vec;
+    return true;
+}
+
+// Steps 1-5 for the problem itself.
+bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
+                const PlanOverrides& overrides) {
+    if (isa != Isa::avx512 && isa != Isa::avx2) {
+        why_not = "the JIT emits AVX-512 and AVX2 only";
         return false;
     }
     Plan pl;
@@ -82,231 +86,37 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     pl.batch = p.batch;
     pl.ic = p.in_channels;
     pl.oc = p.out_channels;
+    pl.groups = p.groups;
+    pl.ic_g = pl.ic / pl.groups;
+    pl.oc_g = pl.oc / pl.groups;
     pl.in = canonical(p, p.input, 1);
     pl.out = canonical(p, p.output, 1);
     pl.stride = canonical(p, p.stride, 1);
     pl.pad_begin = canonical(p, p.pad_begin, 0);
-    const Dim3 kernel = canonical(p, p.kernel, 1), dilation = canonical(p, p.dilation, 1);
-
-    // Per dimension and residue: taps and the phase's output range; the halo covers every read.
-    std::array<std::vector<TapAxis>, 3> axes;
-    std::array<std::vector<int64_t>, 3> m_lo, m_count;
-    for (size_t d = 0; d < 3; ++d) {
-        const int64_t S = pl.stride[d], O = pl.out[d], pb = pl.pad_begin[d], I = pl.in[d];
-        int64_t lo = 0, hi = 0;
-        for (int64_t r = 0; r < S; ++r) {
-            TapAxis a = tap_axis(kernel[d], S, dilation[d], r);
-            const int64_t first = ceil_div(pb - r, S), last = floor_div(O - 1 + pb - r, S);
-            const int64_t count = std::max<int64_t>(0, last - first + 1);
-            if (a.count > 0 && count > 0) {
-                const int64_t i_min = first - (a.c0 + (a.count - 1) * a.cstep), i_max = last - a.c0;
-                lo = std::max(lo, -i_min);
-                hi = std::max(hi, i_max - (I - 1));
-            }
-            axes[d].push_back(a);
-            m_lo[d].push_back(first);
-            m_count[d].push_back(count);
-        }
-        pl.halo_lo[d] = lo;
-        pl.padded[d] = I + lo + hi;
-    }
-    // Few output channels waste most lanes of a channel vector: vectorise along W instead,
-    // when the W phases' accumulators fit.
-    const bool spatial =
-        overrides.shape == 2 ||
-        (overrides.shape == 0 && pl.oc * 2 <= pl.vlen &&
-         spatial_fits(vector_registers(isa), 1, pl.stride[2], 1, p.activation));
-    if (spatial) {
-        if (!plan_spatial(p, pl, axes, m_count, kernel, dilation, overrides, why_not))
-            return false;
-        out = std::move(pl);
-        return true;
-    }
-
-    // Input-channel blocks of at most 16 with minimal zero padding (17 -> 2 x 9, 3 -> 1 x 3).
-    pl.ic_blocks = (pl.ic + 15) / 16;
-    pl.ic_block = (pl.ic + pl.ic_blocks - 1) / pl.ic_blocks;
-    const int64_t icb = pl.ic_block;
-    const Dim3 x_stride{pl.padded[1] * pl.padded[2] * icb, pl.padded[2] * icb, icb};
-    const int64_t x_block_stride = pl.padded[0] * x_stride[0];
-    if (double(x_block_stride) * double(pl.ic_blocks) * 4.0 >
-        double(std::numeric_limits<int32_t>::max())) {
-        why_not = "the padded input is too large for 32-bit displacements";
-        return false;
-    }
-
-    // The register tile: ur outputs along W x n_oc vectors of channels.
-    //   main loop: ur*n_oc accumulators + n_oc weights + 1 broadcast <= registers (AVX-512 with
-    //              n_oc == 1 broadcasts inside the FMA: no broadcast register)
-    //   epilogue:  ur*n_oc accumulators + activation temps (+1 AVX2 store mask) <= registers
-    // Chosen by a cost model in FMA slots: a tile step (one input channel and tap) costs
-    // ur*n_oc FMAs plus a quarter slot per broadcast, separate or embedded in the FMA (Zen 4
-    // spends a shuffle on either; small n_oc also re-reads the input per oc block: measured,
-    // 1-vector tiles ran 3-8% slower than 7x2 or 6x4 on U-Net, CycleGAN and HiFi-GAN layers)
-    // and per weight vector (streamed from L2 or further: large weights favour wide ur), at
-    // least (ur+n_oc)/2 loads, and at least 8 (FMAs in flight to hide the latency); summed
-    // over every tile a layer runs, plus a per-call toll.
-    const int R = vector_registers(isa), VL = pl.vlen;
-    pl.oc_vectors = (pl.oc + VL - 1) / VL;
-    const int oc_tail = int(pl.oc - (pl.oc_vectors - 1) * VL);
-    const int temps = activation_temps(p.activation) + (isa == Isa::avx2 && oc_tail != VL ? 1 : 0);
-    int64_t max_row = 1;
-    for (int64_t c : m_count[2]) max_row = std::max(max_row, c);
-    auto embedded = [isa](int n) { return isa == Isa::avx512 && n == 1; };
-    auto step = [](int u, int n) {
-        const double fma = u * n + 0.25 * u + 0.25 * n;
-        return std::max({fma, (u + n) / 2.0, 8.0});
-    };
-    auto fits = [&](int u, int n) {
-        return u * n + n + (embedded(n) ? 0 : 1) <= R && u * n + temps <= R;
-    };
-    double best = std::numeric_limits<double>::infinity();
-    int best_u = 0, best_n = 0;
-    for (int n = 1; n <= std::min<int64_t>(pl.oc_vectors, 8); ++n) {
-        for (int u = 1; u <= std::min<int64_t>(max_row, 32); ++u) {
-            if (!fits(u, n)) continue;
-            double cost = 0;
-            const int64_t full_b = pl.oc_vectors / n, last_n = pl.oc_vectors % n;
-            for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
-                const int64_t cw = m_count[2][size_t(rw)];
-                const int64_t full_w = cw / u, tail_w = cw % u;
-                double taps = std::max(axes[2][size_t(rw)].count, 1);
-                double row = 0;
-                for (auto [nn, cnt] : {std::pair{n, full_b}, std::pair{int(last_n), int64_t(1)}}) {
-                    if (nn == 0 || cnt == 0) continue;
-                    double c = full_w * step(u, nn) + (tail_w ? step(int(tail_w), nn) : 0.0);
-                    row += cnt * (c * taps * double(pl.ic_block * pl.ic_blocks) + 40.0 * (full_w + (tail_w ? 1 : 0)));
-                }
-                cost += row;
-            }
-            if (cost < best * 0.999) {
-                best = cost;
-                best_u = u;
-                best_n = n;
-            }
-        }
-    }
-    if (best_n == 0) {
-        why_not = "no register tile fits the budget";
-        return false;
-    }
-    pl.ur = overrides.ur > 0 ? overrides.ur : best_u;
-    pl.n_oc = overrides.n_oc > 0 ? int(std::min<int64_t>(overrides.n_oc, pl.oc_vectors)) : best_n;
-    if (!fits(pl.ur, pl.n_oc)) {
-        why_not = fmt::format("tile ur={} x n_oc={} does not fit {} registers", pl.ur, pl.n_oc, R);
-        return false;
-    }
-    pl.oc_blocks = (pl.oc_vectors + pl.n_oc - 1) / pl.n_oc;
-    pl.n_oc_last = int(pl.oc_vectors - (pl.oc_blocks - 1) * pl.n_oc);
-    pl.row_pitch = int64_t(pl.n_oc) * VL;
-    {
-        // ~96 KiB of input per chunk (its rows for every tap along D and H).
-        int64_t rows = 1;
-        for (size_t d = 0; d < 2; ++d) {
-            int64_t most = 1;
-            for (const TapAxis& a : axes[d]) most = std::max<int64_t>(most, a.count);
-            rows *= most;
-        }
-        const int64_t bytes_per_m = rows * pl.ic_block * pl.ic_blocks * 4;
-        const int64_t fit = std::max<int64_t>(1, (96 * 1024) / bytes_per_m / pl.ur) * pl.ur;
-        const int64_t whole = (max_row + pl.ur - 1) / pl.ur * pl.ur;
-        pl.w_chunk = std::min(fit, whole);
-        pl.w_chunks = (max_row + pl.w_chunk - 1) / pl.w_chunk;
-    }
-
-    KernelDesc base;
-    base.isa = isa;
-    base.rank = p.rank;
-    base.kernel = kernel;
-    base.stride = pl.stride;
-    base.dilation = dilation;
-    base.ic_block = pl.ic_block;
-    base.ic_blocks = pl.ic_blocks;
-    base.x_stride = x_stride;
-    base.x_block_stride = x_block_stride;
-    base.y_pix = pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
-    base.bias = p.bias;
-    base.activation = p.activation;
-    base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
-
-    auto kernel_index = [&pl](const KernelDesc& d) {
-        for (size_t i = 0; i < pl.kernels.size(); ++i)
-            if (pl.kernels[i] == d) return int(i);
-        pl.kernels.push_back(d);
-        return int(pl.kernels.size() - 1);
-    };
-    int64_t w_off = 0;
-    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
-        for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
-            for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
-                PhasePlan ph;
-                ph.r = {rd, rh, rw};
-                const Dim3 r = ph.r;
-                for (size_t d = 0; d < 3; ++d) {
-                    ph.taps[d] = axes[d][size_t(r[d])];
-                    ph.m_lo[d] = m_lo[d][size_t(r[d])];
-                    ph.m_count[d] = m_count[d][size_t(r[d])];
-                }
-                ph.w_offset = w_off;
-                w_off += ph.taps_total() * pl.ic_blocks * pl.ic_block * pl.oc_vectors * VL;
-                const int64_t cw = ph.m_count[2];
-                ph.w_blocks = cw / pl.ur;
-                if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
-                    KernelDesc k = base;
-                    if (ph.has_taps())
-                        for (size_t d = 0; d < 3; ++d) {
-                            k.taps[d] = ph.taps[d].count;
-                            k.c0[d] = ph.taps[d].c0;
-                            k.cstep[d] = ph.taps[d].count > 1 ? ph.taps[d].cstep : 0;
-                        }
-                    const int widths[2] = {pl.ur, int(cw % pl.ur)};
-                    for (int wv = 0; wv < 2; ++wv) {
-                        if (widths[wv] == 0 || (wv == 0 && ph.w_blocks == 0)) continue;
-                        for (int ob = 0; ob < 2; ++ob) {
-                            const bool last = ob == 1;
-                            if (!last && pl.oc_blocks < 2) continue;
-                            k.ur = widths[wv];
-                            k.n_oc = last ? pl.n_oc_last : pl.n_oc;
-                            k.ic_unroll = ic_unroll(pl.ic_block, ph.taps_total() * k.ur * k.n_oc);
-                            k.oc_tail = last ? oc_tail : VL;
-                            ph.kernel[wv][ob] = kernel_index(k);
-                        }
-                    }
-                }
-                pl.phases.push_back(ph);
-            }
-    pl.packed_weight_floats = w_off;
-    pl.packed_bias_floats = pl.oc_vectors * VL;
-    const int64_t block_bytes = w_off * 4 / pl.oc_blocks;
-    pl.oc_group = std::clamp<int64_t>(detail::kL2WeightBudget / std::max<int64_t>(block_bytes, 1),
-                                      1, pl.oc_blocks);
-    if (overrides.oc_group > 0) pl.oc_group = std::min(overrides.oc_group, pl.oc_blocks);
-    pl.batch_group = detail::batch_group(pl, overrides);
-
-    // Human-readable plan.
-    pl.lines.push_back(fmt::format(
-        "channel-vectorised: input {} x {} ch -> output {} x {} ch, {} stride phases",
-        dims_string(p, pl.in), pl.ic, dims_string(p, pl.out), pl.oc, pl.phases.size()));
-    for (const PhasePlan& ph : pl.phases) {
-        Dim3 t{ph.taps[0].count, ph.taps[1].count, ph.taps[2].count};
-        if (!ph.has_taps()) t = {0, 0, 0};
-        pl.lines.push_back(fmt::format("  phase r={}: taps {} ({}), outputs {}{}", dims_string(p, ph.r),
-                                       dims_string(p, t), ph.taps_total(),
-                                       dims_string(p, ph.m_count),
-                                       ph.has_taps() ? "" : " (bias + activation only)"));
-    }
-    const double wkb = double(pl.ic) * double(pl.n_oc) * VL * 4.0 / 1024.0;
-    pl.lines.push_back(fmt::format(
-        "tile ur={} x n_oc={} ({} accumulators of {} registers), {} oc blocks of {} channels "
-        "(last {} vectors, {} lanes in its last)",
-        pl.ur, pl.n_oc, pl.ur * pl.n_oc, R, pl.oc_blocks, pl.n_oc * VL, pl.n_oc_last, oc_tail));
-    pl.lines.push_back(fmt::format(
-        "loops: groups of {} images > groups of {} oc blocks > rows x {} W chunks of {} x oc "
-        "blocks (threads) > W tiles > ic blocks > ic > taps (unrolled); weights per (phase, "
-        "oc block, tap) {:.1f} KiB; input copied to a zero-halo buffer {} x {} blocks of {} ch",
-        pl.batch_group, pl.oc_group, pl.w_chunks, pl.w_chunk, wkb, dims_string(p, pl.padded),
-        pl.ic_blocks, pl.ic_block));
+    const PhaseAxes ax = phase_axes(p, pl);
+    KernelShape family{};
+    if (!choose_family(p, pl, overrides, family, why_not)) return false;
+    // Steps 3-5 per family: tile, chunking and cache groups, kernels and the description.
+    const bool ok = family == KernelShape::depthwise ? plan_depthwise(p, pl, ax, overrides, why_not)
+                    : family == KernelShape::spatial_vec
+                        ? plan_spatial(p, pl, ax, overrides, why_not)
+                        : plan_channel(p, pl, ax, overrides, why_not);
+    if (!ok) return false;
     out = std::move(pl);
+    return true;
+}
+
+}  // namespace
+
+bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
+          const PlanOverrides& overrides) {
+    if (!is_single_pixel_product(p)) return plan_steps(p, isa, out, why_not, overrides);
+    const Problem q = as_pointwise(p);
+    if (!plan_steps(q, isa, out, why_not, overrides)) return false;
+    out.lowered = q;
+    out.lines.insert(out.lines.begin(),
+                     "single input pixel, no padding: a matrix product, planned as a pointwise "
+                     "layer over the batch with out_channels x kernel channels");
     return true;
 }
 

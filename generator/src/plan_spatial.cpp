@@ -8,26 +8,20 @@
 
 namespace tconv::gen::detail {
 
-// Registers a spatial_vec tile needs: accumulators oc x S_w phases x ur vectors, then ur input
-// vectors + 1 broadcast weight in the loop, or the interleave (output, index, permuted) /
-// activation temps after it.
-bool spatial_fits(int R, int n_oc, int64_t sw, int ur, Activation act) {
-    const int64_t acc = n_oc * sw * ur;
-    return acc + ur + 1 <= R && acc + std::max(3, activation_temps(act)) <= R;
-}
-
 // Shape B: lanes hold consecutive m of one output row; every W phase of the row in one kernel,
 // interleaved in registers into contiguous outputs. Fills the W halo, tiles and kernels.
-bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAxis>, 3>& axes,
-                  const std::array<std::vector<int64_t>, 3>& m_count, const Dim3& kernel,
-                  const Dim3& dilation, const PlanOverrides& ov, std::string& why_not) {
+bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+                  std::string& why_not) {
+    const auto& axes = ax.axes;
+    const auto& m_count = ax.m_count;
+    const Dim3 kernel = ax.kernel, dilation = ax.dilation;
     const int R = vector_registers(pl.isa), VL = pl.vlen;
     const int64_t SW = pl.stride[2];
     pl.shape = KernelShape::spatial_vec;
-    // Output channels per tile: all of them when they fit with one vector of m per phase.
-    int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, pl.oc)) : int(pl.oc);
-    while (n > 1 && !spatial_fits(R, n, SW, 1, p.activation)) --n;
-    if (!spatial_fits(R, n, SW, 1, p.activation)) {
+    // Output channels per tile: all of the group's when they fit with one vector of m per phase.
+    int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, pl.oc_g)) : int(pl.oc_g);
+    while (n > 1 && !spatial_tile_fits(pl.isa, 1, n, SW, p.activation)) --n;
+    if (!spatial_tile_fits(pl.isa, 1, n, SW, p.activation)) {
         why_not = "a spatial tile does not fit the registers at this stride";
         return false;
     }
@@ -37,16 +31,29 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
     const int64_t count = m_last - m0 + 1;
     int ur = 1;
     for (int u = 2; u <= 8; ++u)
-        if (spatial_fits(R, n, SW, u, p.activation) && (u - 1) * VL < count) ur = u;
+        if (spatial_tile_fits(pl.isa, u, n, SW, p.activation) && (u - 1) * VL < count) ur = u;
     if (ov.ur > 0) ur = ov.ur;
-    if (!spatial_fits(R, n, SW, ur, p.activation)) {
+    if (!spatial_tile_fits(pl.isa, ur, n, SW, p.activation)) {
         why_not = fmt::format("spatial tile ur={} x oc={} does not fit {} registers", ur, n, R);
         return false;
     }
     pl.ur = ur;
     pl.n_oc = n;
-    pl.oc_blocks = (pl.oc + n - 1) / n;
-    pl.n_oc_last = int(pl.oc - (pl.oc_blocks - 1) * n);
+    // Blocks of n channels per group, each reading its group's ic_g input channels.
+    const int64_t nbg = (pl.oc_g + n - 1) / n;
+    pl.oc_blocks = pl.groups * nbg;
+    pl.n_oc_last = int(pl.oc_g - (nbg - 1) * n);
+    for (int64_t g = 0; g < pl.groups; ++g)
+        for (int64_t b = 0; b < nbg; ++b) {
+            OcBlock blk;
+            blk.group = g;
+            blk.x_block = g * pl.ic_g;
+            blk.oc0 = g * pl.oc_g + b * n;
+            blk.last = b == nbg - 1 ? 1 : 0;
+            blk.valid = blk.vectors = blk.last ? pl.n_oc_last : n;
+            blk.vector0 = blk.oc0;  // one "vector" per channel: weights and bias by channel
+            pl.blocks.push_back(blk);
+        }
     pl.row_m0 = m0;
     pl.row_tiles = (count + ur * VL - 1) / (ur * VL);
     pl.row_len = SW * pl.row_tiles * ur * VL;
@@ -63,27 +70,27 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
     // Channels-first buffer: one "block" per input channel.
     pl.ic_block = 1;
     pl.ic_blocks = pl.ic;
+    pl.w_rows = pl.ic_g;
+    for (int64_t c = 0; c < pl.ic; ++c) pl.in_blocks.push_back({c, 1, 1});
     const Dim3 x_stride{pl.padded[1] * pl.padded[2], pl.padded[2], 1};
     const int64_t chan = pl.padded[0] * x_stride[0];
-    if (double(chan) * double(pl.ic) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
+    if (double(chan) * double(pl.ic_g) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
         return false;
     }
 
-    KernelDesc base;
-    base.shape = KernelShape::spatial_vec;
+    SpatialKernelDesc base;
     base.isa = pl.isa;
     base.rank = p.rank;
     base.kernel = kernel;
     base.stride = pl.stride;
     base.dilation = dilation;
     base.ur = ur;
-    base.ic_block = 1;
-    base.ic_blocks = pl.ic;
-    base.ic_unroll = 1;
+    base.ic_blocks = pl.ic_g;
     base.x_stride = x_stride;
     base.x_block_stride = chan;
     base.y_oc_stride = pl.row_len;
+    base.groups = pl.groups;
     base.bias = p.bias;
     base.activation = p.activation;
     base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
@@ -92,7 +99,7 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
             RowPhasePlan rp;
-            KernelDesc k = base;
+            SpatialKernelDesc k = base;
             const TapAxis &ad = axes[0][size_t(rd)], &ah = axes[1][size_t(rh)];
             const bool dh = ad.count > 0 && ah.count > 0;
             k.taps = {dh ? ad.count : 0, dh ? ah.count : 0, 0};
@@ -106,18 +113,12 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
                 rp.taps += int64_t(k.taps[0]) * k.taps[1] * t.count;
             }
             rp.w_offset = w_off;
-            w_off += rp.taps * pl.ic * pl.oc;
+            w_off += rp.taps * pl.ic_g * pl.oc;
             if (m_count[0][size_t(rd)] * m_count[1][size_t(rh)] > 0) {
                 for (int last = 0; last < 2; ++last) {
-                    if (!last && pl.oc_blocks < 2) continue;
+                    if (!last && nbg < 2) continue;
                     k.n_oc = last ? pl.n_oc_last : pl.n_oc;
-                    rp.kernel[last] = -1;
-                    for (size_t i = 0; i < pl.kernels.size(); ++i)
-                        if (pl.kernels[i] == k) rp.kernel[last] = int(i);
-                    if (rp.kernel[last] < 0) {
-                        pl.kernels.push_back(k);
-                        rp.kernel[last] = int(pl.kernels.size() - 1);
-                    }
+                    rp.kernel[last] = kernel_index(pl, k);
                 }
             }
             pl.row_phases.push_back(rp);
@@ -127,8 +128,9 @@ bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAx
     pl.batch_group = batch_group(pl, ov);
 
     pl.lines.push_back(fmt::format(
-        "spatial-vectorised: input {} x {} ch -> output {} x {} ch, {} stride phases",
+        "spatial-vectorised: input {} x {} ch -> output {} x {} ch{}, {} stride phases",
         dims_string(p, pl.in), pl.ic, dims_string(p, pl.out), pl.oc,
+        pl.groups > 1 ? fmt::format(" in {} groups of {} -> {}", pl.groups, pl.ic_g, pl.oc_g) : "",
         pl.stride[0] * pl.stride[1] * SW));
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {

@@ -20,7 +20,8 @@ inline Dim3 canonical(const Problem& p, const Dims& d, int64_t fill) {
     return c;
 }
 
-// Taps of residue r along one dimension (ALGORITHM.md: k*D ≡ r mod S, c_k = (k*D - r) / S).
+// Taps of residue r along one dimension (docs/ALGORITHM.md §2: k*D ≡ r mod S,
+// c_k = (k*D - r) / S).
 inline TapAxis tap_axis(int64_t k, int64_t s, int64_t d, int64_t r) {
     TapAxis a;
     for (int64_t k0 = 0; k0 < k; ++k0) {
@@ -64,9 +65,16 @@ inline constexpr int64_t kL2WeightBudget = 512 * 1024, kL2InputBudget = 768 * 10
 // override, at most the batch).
 inline int64_t batch_group(const Plan& pl, const PlanOverrides& ov) {
     if (ov.batch_group > 0) return std::min(ov.batch_group, pl.batch);
-    const int64_t image_bytes =
-        pl.padded[0] * pl.padded[1] * pl.padded[2] * pl.ic_block * pl.ic_blocks * 4;
+    const int64_t image_bytes = pl.input_image_floats() * 4;
     return std::clamp<int64_t>(kL2InputBudget / std::max<int64_t>(image_bytes, 1), 1, pl.batch);
+}
+
+// The index of `d` in the plan's kernels, added when new: layers share equal kernels.
+inline int kernel_index(Plan& pl, const AnyKernelDesc& d) {
+    for (size_t i = 0; i < pl.kernels.size(); ++i)
+        if (pl.kernels[i] == d) return int(i);
+    pl.kernels.push_back(d);
+    return int(pl.kernels.size() - 1);
 }
 
 inline std::string dims_string(const Problem& p, const Dim3& d) {
@@ -75,10 +83,20 @@ inline std::string dims_string(const Problem& p, const Dim3& d) {
     return s;
 }
 
-// Shape B planning (plan_spatial.cpp).
-bool spatial_fits(int R, int n_oc, int64_t sw, int ur, Activation act);
-bool plan_spatial(const Problem& p, Plan& pl, const std::array<std::vector<TapAxis>, 3>& axes,
-                  const std::array<std::vector<int64_t>, 3>& m_count, const Dim3& kernel,
-                  const Dim3& dilation, const PlanOverrides& ov, std::string& why_not);
+// The stride phases of every dimension (index: residue r), from the planner's first step.
+struct PhaseAxes {
+    std::array<std::vector<TapAxis>, 3> axes;          // taps of residue r
+    std::array<std::vector<int64_t>, 3> m_lo, m_count;  // its outputs m
+    Dim3 kernel{1, 1, 1}, dilation{1, 1, 1};
+};
+
+// The families' planners: each fills the plan after the shared steps (phases, halo, family),
+// or declines with why_not.
+bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+                  std::string& why_not);
+bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+                    std::string& why_not);
+bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+                  std::string& why_not);
 
 }  // namespace tconv::gen::detail

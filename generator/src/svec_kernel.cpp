@@ -1,4 +1,4 @@
-// The spatial-vectorised kernel (ALGORITHM.md, shape B) for layers with few output channels:
+// The spatial-vectorised kernel (docs/ALGORITHM.md §4) for layers with few output channels:
 // lanes hold consecutive phase outputs m of one row, one accumulator per (channel, W phase,
 // vector of m); every W phase of the row in one kernel, so after the taps the phases are
 // interleaved in registers (permutes under masks) into contiguous outputs.
@@ -19,8 +19,8 @@ class SvecGenerator : public Xbyak::CodeGenerator {
     using Vmm = typename T::Vmm;
 
   public:
-    SvecGenerator(const KernelDesc& d, size_t max_bytes)
-        : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d) {}
+    SvecGenerator(const SpatialKernelDesc& d, size_t max_bytes)
+        : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d.activation, d.negative_slope, 0) {}
 
     void generate() {
         load_args();
@@ -40,7 +40,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
     }
 
   private:
-    const KernelDesc& d_;
+    const SpatialKernelDesc& d_;
     VectorMath<T> math_;
     Xbyak::Label l_interleave_;
     // General registers: caller-saved only.
@@ -208,7 +208,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
     }
 };
 
-size_t code_bound(const KernelDesc& d) {
+size_t code_bound(const SpatialKernelDesc& d) {
     size_t taps = 0;
     for (const WPhaseTaps& t : d.w_phases) taps += size_t(d.taps[0] * d.taps[1] * t.count);
     const size_t S = d.w_phases.size();
@@ -221,13 +221,13 @@ size_t code_bound(const KernelDesc& d) {
 }  // namespace
 
 template <class T>
-std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec(const KernelDesc& d) {
+std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec(const SpatialKernelDesc& d) {
     auto g = std::make_unique<SvecGenerator<T>>(d, code_bound(d));
     g->generate();
     return g;
 }
 
-template std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec<Avx512Traits>(const KernelDesc&);
-template std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec<Avx2Traits>(const KernelDesc&);
+template std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec<Avx512Traits>(const SpatialKernelDesc&);
+template std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec<Avx2Traits>(const SpatialKernelDesc&);
 
 }  // namespace tconv::gen

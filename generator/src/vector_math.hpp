@@ -29,7 +29,11 @@ class VectorMath {
     using Vmm = typename T::Vmm;
 
   public:
-    VectorMath(Xbyak::CodeGenerator& g, const KernelDesc& d) : g_(g), d_(d) { slots_.fill(-1); }
+    // `oc_tail`: lanes of Const::tail_mask set (kernels that never store a tail pass 0).
+    VectorMath(Xbyak::CodeGenerator& g, Activation activation, float negative_slope, int oc_tail)
+        : g_(g), activation_(activation), negative_slope_(negative_slope), oc_tail_(oc_tail) {
+        slots_.fill(-1);
+    }
 
     // Vector registers activation() needs besides its operand (the planner budgets the same).
     static int activation_temps(Activation a) { return detail::activation_temps(a); }
@@ -53,7 +57,7 @@ class VectorMath {
     // a = activation(a); clobbers tmp(0 .. activation_temps - 1).
     template <class TempFn>
     void activation(const Vmm& a, TempFn tmp) {
-        switch (d_.activation) {
+        switch (activation_) {
             case Activation::none: break;
             case Activation::relu: g_.vmaxps(a, a, constant(Const::zero)); break;
             case Activation::leaky_relu: {
@@ -111,9 +115,9 @@ class VectorMath {
                 case Const::tanh_c7: putf(-17.0f / 315); break;
                 case Const::tanh_c5: putf(2.0f / 15); break;
                 case Const::tanh_c3: putf(-1.0f / 3); break;
-                case Const::slope: putf(d_.negative_slope); break;
+                case Const::slope: putf(negative_slope_); break;
                 case Const::tail_mask:
-                    for (int i = 0; i < T::vlen; ++i) g_.dd(i < d_.oc_tail ? 0xffffffffu : 0u);
+                    for (int i = 0; i < T::vlen; ++i) g_.dd(i < oc_tail_ ? 0xffffffffu : 0u);
                     break;
                 case Const::count: break;
             }
@@ -122,7 +126,9 @@ class VectorMath {
 
   private:
     Xbyak::CodeGenerator& g_;
-    const KernelDesc& d_;
+    const Activation activation_;
+    const float negative_slope_;
+    const int oc_tail_;
     Xbyak::Label label_;
     std::array<int, size_t(Const::count)> slots_;  // table slot per constant; -1: unused
     std::array<Const, size_t(Const::count)> order_{};  // the constants used, by slot

@@ -1,4 +1,4 @@
-// A compiled kernel: machine code emitted for one KernelDesc, in read+execute memory.
+// A compiled kernel: machine code emitted for one descriptor, in read+execute memory.
 #pragma once
 
 #include <cstddef>
@@ -23,22 +23,22 @@ class Kernel {
     KernelFn fn() const { return fn_; }
     void operator()(const KernelArgs& a) const { fn_(&a); }
     const std::string& name() const { return name_; }
-    const KernelDesc& desc() const { return desc_; }
+    const AnyKernelDesc& desc() const { return desc_; }
     // The raw code, e.g. for dumping to a file and disassembling.
     const uint8_t* code() const;
     size_t code_size() const;
 
   private:
-    friend std::unique_ptr<Kernel> generate(const KernelDesc& d);
-    Kernel(const KernelDesc& d, std::unique_ptr<Xbyak::CodeGenerator> code);
-    KernelDesc desc_;
+    friend std::unique_ptr<Kernel> generate(const AnyKernelDesc& d);
+    Kernel(const AnyKernelDesc& d, std::unique_ptr<Xbyak::CodeGenerator> code);
+    AnyKernelDesc desc_;
     std::string name_;
     std::unique_ptr<Xbyak::CodeGenerator> code_;
     KernelFn fn_ = nullptr;
 };
 
-// Emits the channel-vectorised kernel `d` describes; the code is read+execute, never writable
-// and executable at once. Throws std::runtime_error if emission fails.
-std::unique_ptr<Kernel> generate(const KernelDesc& d);
+// Emits the kernel `d` describes; the code is read+execute, never writable and executable at
+// once. Throws std::runtime_error if emission fails (callers decline the layer then).
+std::unique_ptr<Kernel> generate(const AnyKernelDesc& d);
 
 }  // namespace tconv::gen

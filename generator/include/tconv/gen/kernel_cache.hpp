@@ -1,4 +1,4 @@
-// The process-wide kernel cache: one compiled Kernel per distinct KernelDesc.
+// The process-wide kernel cache: one compiled Kernel per distinct descriptor (of any family).
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,7 @@ namespace tconv::gen {
 // The kernel for `d`, generated on first request. Generation runs outside the cache's lock;
 // concurrent requests for the same desc wait for the one generation under way. A failed
 // generation is not cached (the next request tries again) and rethrows to every waiter.
-std::shared_ptr<const Kernel> cached_kernel(const KernelDesc& d);
+std::shared_ptr<const Kernel> cached_kernel(const AnyKernelDesc& d);
 
 struct KernelCacheStats {
     uint64_t hits = 0;     // requests served by a kernel generated (or being generated) before

@@ -1,79 +1,24 @@
 // Planning: from a layer to its stride phases, the register tile and the kernels to emit.
-// Everything here is decided once per layer; generate() only emits what a KernelDesc says.
+// Everything here is decided once per layer; generate() only emits what a descriptor says.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
+#include "tconv/gen/kernel_desc.hpp"
 #include "tconv/problem.hpp"
 
 namespace tconv::gen {
 
-using Dim3 = std::array<int64_t, 3>;  // canonical (D, H, W); rank < 3 leads with size-1 dims
-
-// What a kernel reads at run time: one ABI for every kernel, read with offsetof.
-struct KernelArgs {
-    const float* x;     // input tile: channels-last buffer at the tile's first output m
-    const float* w;     // packed weights of (phase, oc block): [ic][tap][n_oc * vlen]
-    const float* bias;  // packed bias at the block's first channel (padded to whole vectors)
-    float* y;           // output of the tile's first m, first channel of the block
-    int64_t blocks;     // ur-wide tiles to run along W, each advancing x and y
-};
-using KernelFn = void (*)(const KernelArgs*);
-
-int vector_length(Isa isa);  // floats per vector register
-int vector_registers(Isa isa);
-
-// Channel-vectorised (lanes = output channels, ALGORITHM.md shape A) or spatial-vectorised
-// (lanes = consecutive outputs of a row, shape B, for few output channels).
-enum class KernelShape { channel_vec, spatial_vec };
-
-// The taps along W of one W phase (spatial_vec kernels run every W phase of a row).
-struct WPhaseTaps {
-    int count = 0;
-    int64_t c0 = 0, cstep = 0;
-    bool operator==(const WPhaseTaps&) const = default;
-};
-
-// Everything that changes the emitted bytes of a channel-vectorised kernel (and nothing else,
-// apart from the layer's kernel/stride/dilation, kept to name the kernel): the cache key.
-struct KernelDesc {
-    KernelShape shape = KernelShape::channel_vec;
-    Isa isa = Isa::avx512;
-    int rank = 2;
-    Dim3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};
-    int ur = 1;       // channel_vec: outputs along W in the tile; spatial_vec: vectors of m
-    int n_oc = 1;     // channel_vec: vectors of output channels; spatial_vec: output channels
-    int oc_tail = 0;  // lanes stored from the last vector (vlen when it is full)
-    int64_t ic_block = 0;   // input channels per block (inner run-time loop)
-    int64_t ic_blocks = 0;  // blocks (outer run-time loop); the last is zero-padded
-    int ic_unroll = 1;      // channels per inner-loop iteration (divides ic_block)
-    std::array<int, 3> taps{0, 0, 0};  // taps per dim in this phase (all 0: bias only)
-    Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
-    Dim3 x_stride{0, 0, 0};            // input buffer strides in floats: plane, row, pixel
-    int64_t x_block_stride = 0;        // floats between input-channel blocks
-    int64_t y_pix = 0;                 // floats between outputs m and m + 1 of a phase
-    bool bias = false;
-    Activation activation = Activation::none;
-    float negative_slope = 0.0f;
-    // spatial_vec only: taps along W per W phase (taps[2], c0[2], cstep[2] unused), and the
-    // row buffer's floats between output channels.
-    std::vector<WPhaseTaps> w_phases;
-    int64_t y_oc_stride = 0;
-
-    int taps_total() const { return taps[0] * taps[1] * taps[2]; }
-    bool operator==(const KernelDesc&) const = default;
-};
-
-struct KernelDescHash {
-    size_t operator()(const KernelDesc& d) const;
-};
-
-// A readable name, shape first then the ISA: tconv_f32_cvec_k4x4_s2x2_t2x2_ur14_oc2__avx512.
-std::string kernel_name(const KernelDesc& d);
+// Channel-vectorised (lanes = output channels), spatial-vectorised (lanes = consecutive outputs
+// of a row, for few output channels) or depthwise (lanes = channels, one input channel per
+// output channel): docs/ALGORITHM.md §4.
+enum class KernelShape { channel_vec, spatial_vec, depthwise };
 
 // The taps of one phase residue along one dimension: k = k0 + t*kstep, i = m - (c0 + t*cstep).
 struct TapAxis {
@@ -102,21 +47,47 @@ struct RowPhasePlan {
     int64_t taps = 0;          // taps summed over the W phases
 };
 
+// One block of output channels: what one kernel call computes, and where its input, packed
+// weights, bias and outputs sit. Grouped layers have blocks per group; a block never spans two
+// groups, except depthwise blocks, whose lanes hold channels of several groups.
+struct OcBlock {
+    int64_t group = 0;
+    int64_t x_block = 0;  // the input buffer's first channel block of the block's group
+    int64_t x_lane = 0;   // lanes into that block's pixels where the block's inputs start
+    int64_t oc0 = 0;      // first output channel
+    int64_t valid = 0;    // output channels it writes (lanes past them are zero padding)
+    int64_t vector0 = 0;  // vectors of channels in the blocks before it (spatial: channels)
+    int vectors = 0;
+    int last = 0;         // kernel column: 0 a full block, 1 its group's last block
+};
+
+// One channel block of the zero-halo input buffer: lane l holds the user's input channel
+// (first + l) / expand, for l < lanes; the other lanes are zero. expand > 1 repeats each
+// channel for the output channels it feeds (depthwise with a channel multiplier).
+struct InBlock {
+    int64_t first = 0, lanes = 0, expand = 1;
+};
+
 struct Plan {
     KernelShape shape = KernelShape::channel_vec;
     Isa isa = Isa::avx512;
     int vlen = 16;
     Layout layout = Layout::channels_first;
     int64_t batch = 1, ic = 0, oc = 0;
+    int64_t groups = 1, ic_g = 0, oc_g = 0;  // channels per group
     Dim3 in{1, 1, 1}, out{1, 1, 1}, stride{1, 1, 1}, pad_begin{0, 0, 0};
     // The input buffer: [batch][ic block][padded D][padded H][padded W][ic_block], zero halo
     // and zero channels past ic; blocking keeps a tile's broadcasts within a few cache lines.
     Dim3 halo_lo{0, 0, 0}, padded{1, 1, 1};
-    int64_t ic_block = 0, ic_blocks = 0;
+    // ic_blocks blocks of ic_block channels per group (input rows of the packed weights: a
+    // block's weights hold ic_block * ic_blocks rows per tap; depthwise kernels read one).
+    int64_t ic_block = 0, ic_blocks = 0, w_rows = 0;
+    std::vector<InBlock> in_blocks;  // every group's blocks, group after group
     int ur = 1, n_oc = 1;
-    int64_t oc_vectors = 0;      // ceil(oc / vlen)
-    int64_t oc_blocks = 0;       // ceil(oc_vectors / n_oc); the last may hold fewer vectors
-    int n_oc_last = 0;           // vectors in the last oc block
+    int64_t oc_vectors = 0;      // vectors of output channels, summed over the groups
+    int64_t oc_blocks = 0;       // blocks of at most n_oc vectors (== blocks.size())
+    int n_oc_last = 0;           // vectors in each group's last block
+    std::vector<OcBlock> blocks;
     int64_t row_pitch = 0;       // channels_first: floats per pixel of the per-row output buffer
     // Rows are split into chunks of w_chunk phase outputs m (a multiple of ur), so a chunk's
     // input stays in L2 while every oc block reads it; chunk c holds outputs
@@ -134,20 +105,53 @@ struct Plan {
     // buffer [oc][row_len] (o = S_w*m + r - pb sits at S_w*(m - row_m0) + r).
     int64_t row_m0 = 0, row_tiles = 0, row_len = 0;
     std::vector<RowPhasePlan> row_phases;  // index r_d * S_h + r_h
-    std::vector<KernelDesc> kernels;
+    std::vector<AnyKernelDesc> kernels;
     int64_t packed_weight_floats = 0;
     int64_t packed_bias_floats = 0;
     std::vector<std::string> lines;  // human-readable: shape, phases, tile, blocking
+    // The problem planned instead of the layer's, when it was lowered (lowering.hpp): packing
+    // and the run time then see this problem and its rearranged tensors.
+    std::optional<Problem> lowered;
 
     const PhasePlan& phase(int64_t rd, int64_t rh, int64_t rw) const {
         return phases[size_t((rd * stride[1] + rh) * stride[2] + rw)];
     }
+    // The layouts, owned here: packing, the run-time copy and the kernels' pointers use these.
+    // The input buffer of one image: [in block][padded D][padded H][padded W][ic_block].
+    int64_t input_block_floats() const { return padded[0] * padded[1] * padded[2] * ic_block; }
+    int64_t input_image_floats() const { return input_block_floats() * int64_t(in_blocks.size()); }
+    int64_t input_offset(int64_t in_block, int64_t pd, int64_t ph, int64_t pw) const {
+        return in_block * input_block_floats() +
+               ((pd * padded[1] + ph) * padded[2] + pw) * ic_block;
+    }
+    // Channel and depthwise shapes: packed weights of (phase, oc block),
+    // [w_rows][tap][vectors * vlen] (the spatial shape's are per row phase, RowPhasePlan).
+    int64_t weight_offset(const PhasePlan& ph, int64_t block) const {
+        return ph.w_offset + blocks[size_t(block)].vector0 * vlen * w_rows * ph.taps_total();
+    }
+    // Spatial shape: packed weights of (row phase, oc block), [ic of the group][r_w][tap][oc].
+    int64_t row_weight_offset(const RowPhasePlan& rp, int64_t block) const {
+        return rp.w_offset + blocks[size_t(block)].oc0 * ic_g * rp.taps;
+    }
+    // Packed bias of an oc block: whole vectors per block (channel and depthwise shapes), or
+    // one float per channel (spatial shape).
+    int64_t bias_offset(int64_t block) const {
+        const OcBlock& b = blocks[size_t(block)];
+        return shape == KernelShape::spatial_vec ? b.oc0 : b.vector0 * vlen;
+    }
 };
+
+// The register budgets of the kernel families (docs/ALGORITHM.md §4), shared by the planners
+// and the tests: whether a tile fits `isa`'s vector registers with the epilogue of `act`
+// (avx2_tail: AVX2 stores a partial last vector under a mask held in a register).
+bool channel_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail);
+bool spatial_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act);
+bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail);
 
 // Overrides of the planner's choices, for tests and tuning (0: the planner decides).
 struct PlanOverrides {
     int ur = 0, n_oc = 0;
-    int shape = 0;  // 1: channel_vec, 2: spatial_vec
+    int shape = 0;  // 1: channel_vec, 2: spatial_vec, 3: depthwise
     int64_t oc_group = 0, batch_group = 0;  // clamped to [1, oc blocks] and [1, batch]
 };
 

@@ -1,11 +1,12 @@
-// Single-pixel layers as matrix products: the problem the JIT plans instead, and its tensors.
+// Lowerings: layers planned as another problem. A single-pixel layer is a matrix product; plan()
+// plans its pointwise form and records it in Plan::lowered, the caller rearranges the tensors.
 #pragma once
 
 #include <vector>
 
 #include "tconv/problem.hpp"
 
-namespace tconv {
+namespace tconv::gen {
 
 // A layer whose input is a single pixel, without padding or dilation (DCGAN's first layer),
 // is a matrix product: y[n][oc][k] = sum_ic x[n][ic] * w[ic][oc][k]. The phase planner would
@@ -20,4 +21,4 @@ Problem as_pointwise(const Problem& p);
 void pointwise_tensors(const Problem& p, const float* w, const float* b, std::vector<float>& qw,
                        std::vector<float>& qb);
 
-}  // namespace tconv
+}  // namespace tconv::gen

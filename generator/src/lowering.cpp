@@ -1,8 +1,8 @@
-#include "pointwise.hpp"
+#include "tconv/gen/lowering.hpp"
 
 #include <vector>
 
-namespace tconv {
+namespace tconv::gen {
 
 bool is_single_pixel_product(const Problem& p) {
     if (p.groups != 1 || p.input_spatial() != 1) return false;
@@ -46,4 +46,4 @@ void pointwise_tensors(const Problem& p, const float* w, const float* b, std::ve
     }
 }
 
-}  // namespace tconv
+}  // namespace tconv::gen

@@ -1,0 +1,128 @@
+// The kernel families' descriptors: each holds everything that changes a family's emitted bytes
+// (plus the layer geometry its name shows), has its own equality, hash and name, and is the key
+// of the kernel cache. Every family is called through one ABI, KernelArgs.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "tconv/problem.hpp"
+
+namespace tconv::gen {
+
+using Dim3 = std::array<int64_t, 3>;  // canonical (D, H, W); rank < 3 leads with size-1 dims
+
+// What a kernel reads at run time: one ABI for every kernel, read with offsetof.
+struct KernelArgs {
+    const float* x;     // input tile: the zero-halo buffer at the tile's first output m
+    const float* w;     // packed weights of (phase, oc block)
+    const float* bias;  // packed bias at the block's first channel
+    float* y;           // output of the tile's first m, first channel of the block
+    int64_t blocks;     // tiles to run along W, each advancing x and y
+};
+using KernelFn = void (*)(const KernelArgs*);
+
+int vector_length(Isa isa);  // floats per vector register
+int vector_registers(Isa isa);
+
+// Channel-vectorised (docs/ALGORITHM.md §4, `cvec`): a tile of ur outputs along W of one stride
+// phase x n_oc vectors of output channels, a run-time loop over the group's input channels.
+struct ChannelKernelDesc {
+    Isa isa = Isa::avx512;
+    int rank = 2;
+    Dim3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};  // for the name
+    int64_t groups = 1;  // for the name: one group's code does not depend on the others
+    int ur = 1;          // outputs along W in the tile
+    int n_oc = 1;        // vectors of output channels
+    int oc_tail = 0;     // lanes stored from the last vector (vlen when it is full)
+    int64_t ic_block = 0;   // input channels per block (inner run-time loop)
+    int64_t ic_blocks = 0;  // blocks (outer run-time loop); the last is zero-padded
+    int ic_unroll = 1;      // channels per inner-loop iteration (divides ic_block)
+    std::array<int, 3> taps{0, 0, 0};  // taps per dim in this phase (all 0: bias only)
+    Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
+    Dim3 x_stride{0, 0, 0};            // input buffer strides in floats: plane, row, pixel
+    int64_t x_block_stride = 0;        // floats between input-channel blocks
+    int64_t y_pix = 0;                 // floats between outputs m and m + 1 of a phase
+    bool bias = false;
+    Activation activation = Activation::none;
+    float negative_slope = 0.0f;
+
+    int taps_total() const { return taps[0] * taps[1] * taps[2]; }
+    bool operator==(const ChannelKernelDesc&) const = default;
+};
+
+// The taps along W of one W phase (a spatial kernel runs every W phase of a row).
+struct WPhaseTaps {
+    int count = 0;
+    int64_t c0 = 0, cstep = 0;
+    bool operator==(const WPhaseTaps&) const = default;
+};
+
+// Spatial-vectorised (docs/ALGORITHM.md §4, `svec`): ur vectors of consecutive outputs m of one
+// row for every W phase x n_oc output channels, into a row buffer [oc][y_oc_stride].
+struct SpatialKernelDesc {
+    Isa isa = Isa::avx512;
+    int rank = 2;
+    Dim3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};  // for the name
+    int64_t groups = 1;                                        // for the name
+    int ur = 1;             // vectors of m per W phase
+    int n_oc = 1;           // output channels
+    int64_t ic_blocks = 0;  // input channels of the group (run-time loop)
+    std::array<int, 3> taps{0, 0, 0};  // taps along D and H (taps[2] unused: see w_phases)
+    Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // along D and H as in ChannelKernelDesc
+    Dim3 x_stride{0, 0, 0};            // channels-first input buffer: plane, row, 1
+    int64_t x_block_stride = 0;        // floats between input channels
+    std::vector<WPhaseTaps> w_phases;  // taps along W per W phase
+    int64_t y_oc_stride = 0;           // row buffer floats between output channels
+    bool bias = false;
+    Activation activation = Activation::none;
+    float negative_slope = 0.0f;
+
+    bool operator==(const SpatialKernelDesc&) const = default;
+};
+
+// Depthwise (docs/ALGORITHM.md §4, `dw`): ur outputs along W of one stride phase x n_oc vectors
+// of channels, each lane its own channel: no reduction over input channels. The input buffer is
+// channels-last, lane for lane with the output channels; the taps' offsets are immediates.
+struct DwKernelDesc {
+    Isa isa = Isa::avx512;
+    int rank = 2;
+    Dim3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};  // for the name
+    int ur = 1;
+    int n_oc = 1;     // vectors of channels
+    int oc_tail = 0;  // lanes stored from the last vector (vlen when full)
+    std::array<int, 3> taps{0, 0, 0};
+    Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
+    Dim3 x_stride{0, 0, 0};            // input buffer strides in floats: plane, row, pixel
+    int64_t y_pix = 0;                 // floats between outputs m and m + 1 of a phase
+    bool bias = false;
+    Activation activation = Activation::none;
+    float negative_slope = 0.0f;
+
+    int taps_total() const { return taps[0] * taps[1] * taps[2]; }
+    bool operator==(const DwKernelDesc&) const = default;
+};
+
+// Any family's descriptor: the kernel cache's key.
+using AnyKernelDesc = std::variant<ChannelKernelDesc, SpatialKernelDesc, DwKernelDesc>;
+
+struct KernelDescHash {
+    size_t operator()(const ChannelKernelDesc& d) const;
+    size_t operator()(const SpatialKernelDesc& d) const;
+    size_t operator()(const DwKernelDesc& d) const;
+    size_t operator()(const AnyKernelDesc& d) const;
+};
+
+// A readable name, family and shape first then the ISA, e.g.
+// tconv_f32_cvec_k4x4_s2x2_t2x2_ur14_oc2__avx512, tconv_f32_svec_k9x9_s2x2_t5x5.4_ur4_oc1__avx512,
+// tconv_f32_dw_k4x4_s2x2_t2x2_ur28__avx512.
+std::string kernel_name(const ChannelKernelDesc& d);
+std::string kernel_name(const SpatialKernelDesc& d);
+std::string kernel_name(const DwKernelDesc& d);
+std::string kernel_name(const AnyKernelDesc& d);
+
+}  // namespace tconv::gen

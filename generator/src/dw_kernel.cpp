@@ -1,0 +1,158 @@
+// The depthwise kernel: each lane is its own channel, so there is no reduction over input
+// channels; a tile of ur outputs along W of one stride phase x n_oc vectors of channels (a
+// pixel's channels are adjacent in the input buffer and the output, so a tile reads and writes
+// whole lines). Per tap and vector one weight vector is loaded and every output of the tile
+// takes one FMA whose input operand is read from memory at an immediate offset
+// (docs/ALGORITHM.md §4). One generator for AVX-512 and AVX2.
+#include <cassert>
+#include <cstddef>
+
+#include "emitters.hpp"
+#include "isa_traits.hpp"
+#include "tconv/gen/kernel.hpp"
+#include "vector_math.hpp"
+
+namespace tconv::gen {
+
+namespace {
+
+template <class T>
+class DwGenerator : public Xbyak::CodeGenerator {
+    using Vmm = typename T::Vmm;
+
+  public:
+    DwGenerator(const DwKernelDesc& d, size_t max_bytes)
+        : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d.activation, d.negative_slope, d.oc_tail) {}
+
+    void generate() {
+        load_args();
+        Xbyak::Label l_tile;
+        L(l_tile);
+        zero_accumulators();
+        accumulate_taps();
+        epilogue();
+        add(reg_x, int(d_.ur * d_.x_stride[2] * 4));
+        add(reg_y, int(d_.ur * d_.y_pix * 4));
+        dec(reg_blocks);
+        jnz(l_tile, T_NEAR);
+        vzeroupper();
+        ret();
+        math_.emit_constants();
+    }
+
+  private:
+    const DwKernelDesc& d_;
+    VectorMath<T> math_;
+    // General registers: caller-saved only, so no prologue saves anything.
+    const Xbyak::Reg64 reg_args = rdi;    // const KernelArgs*
+    const Xbyak::Reg64 reg_x = rsi;       // input at the current tile's first output
+    const Xbyak::Reg64 reg_w = rcx;       // packed weights of the phase: [tap][vlen]
+    const Xbyak::Reg64 reg_y = r8;        // output of the current tile
+    const Xbyak::Reg64 reg_bias = r9;     // packed bias of the channel vector
+    const Xbyak::Reg64 reg_blocks = r11;  // tiles left
+    const Xbyak::Reg64 reg_tmp = rax;     // scratch before the tile loop
+
+    int accumulators() const { return d_.ur * d_.n_oc; }
+    Vmm vmm_acc(int j, int v) const {
+        assert(j >= 0 && j < d_.ur && v >= 0 && v < d_.n_oc);
+        return Vmm(j * d_.n_oc + v);
+    }
+    // Two weight registers used in turn, so a weight load does not wait for the FMAs of the
+    // previous one to issue.
+    Vmm vmm_wei(int i) const {
+        assert(accumulators() + 2 <= T::registers);
+        return Vmm(accumulators() + (i & 1));
+    }
+    // Epilogue scratch (the weight registers are free by then).
+    Vmm vmm_tmp(int i) const {
+        assert(i >= 0 && accumulators() + i < T::registers);
+        return Vmm(accumulators() + i);
+    }
+    bool tail_masked() const { return d_.oc_tail != T::vlen; }
+
+    // Reads reg_args; writes reg_x, reg_w, reg_y, reg_bias, reg_blocks and (AVX-512 tail) k1.
+    void load_args() {
+        mov(reg_x, ptr[reg_args + offsetof(KernelArgs, x)]);
+        mov(reg_w, ptr[reg_args + offsetof(KernelArgs, w)]);
+        mov(reg_y, ptr[reg_args + offsetof(KernelArgs, y)]);
+        mov(reg_bias, ptr[reg_args + offsetof(KernelArgs, bias)]);
+        mov(reg_blocks, ptr[reg_args + offsetof(KernelArgs, blocks)]);
+        if constexpr (T::opmask) {
+            if (tail_masked()) {
+                mov(reg_tmp.cvt32(), (1u << d_.oc_tail) - 1);
+                kmovw(k1, reg_tmp.cvt32());
+            }
+        }
+    }
+
+    // Writes every accumulator.
+    void zero_accumulators() {
+        for (int j = 0; j < d_.ur; ++j)
+            for (int v = 0; v < d_.n_oc; ++v) math_.vzero(vmm_acc(j, v));
+    }
+
+    // Every tap and vector, unrolled: one weight load from reg_w ([tap][n_oc * vlen]), then ur
+    // FMAs reading the input at reg_x shifted back by the tap's offset. Reads reg_x, reg_w;
+    // clobbers the weight registers.
+    void accumulate_taps() {
+        int tap = 0;
+        for (int td = 0; td < d_.taps[0]; ++td)
+            for (int th = 0; th < d_.taps[1]; ++th)
+                for (int tw = 0; tw < d_.taps[2]; ++tw, ++tap) {
+                    const int64_t cd = d_.c0[0] + td * d_.cstep[0];
+                    const int64_t ch = d_.c0[1] + th * d_.cstep[1];
+                    const int64_t cw = d_.c0[2] + tw * d_.cstep[2];
+                    const int64_t shift =
+                        -(cd * d_.x_stride[0] + ch * d_.x_stride[1] + cw * d_.x_stride[2]);
+                    for (int v = 0; v < d_.n_oc; ++v) {
+                        const Vmm w = vmm_wei(tap * d_.n_oc + v);
+                        vmovups(w, ptr[reg_w + (tap * d_.n_oc + v) * T::vlen * 4]);
+                        for (int j = 0; j < d_.ur; ++j)
+                            vfmadd231ps(
+                                vmm_acc(j, v), w,
+                                ptr[reg_x + int((shift + j * d_.x_stride[2] + v * T::vlen) * 4)]);
+                    }
+                }
+    }
+
+    // Bias, activation and the store of the tile. Reads reg_bias, reg_y; clobbers the temps.
+    void epilogue() {
+        const int act_temps = VectorMath<T>::activation_temps(d_.activation);
+        for (int j = 0; j < d_.ur; ++j)
+            for (int v = 0; v < d_.n_oc; ++v) {
+                const Vmm acc = vmm_acc(j, v);
+                if (d_.bias) vaddps(acc, acc, ptr[reg_bias + v * T::vlen * 4]);
+                math_.activation(acc, [this](int i) { return vmm_tmp(i); });
+                const auto dst = ptr[reg_y + int((j * d_.y_pix + v * T::vlen) * 4)];
+                if (!tail_masked() || v < d_.n_oc - 1) {
+                    vmovups(dst, acc);
+                } else if constexpr (T::opmask) {
+                    vmovups(dst | k1, acc);
+                } else {
+                    const Vmm mask = vmm_tmp(act_temps);
+                    vmovups(mask, math_.constant(Const::tail_mask));
+                    vmaskmovps(dst, mask, acc);
+                }
+            }
+    }
+};
+
+size_t code_bound(const DwKernelDesc& d) {
+    const size_t instructions =
+        size_t(d.taps_total() * d.n_oc) * size_t(1 + d.ur) + size_t(d.ur * d.n_oc) * 48 + 64;
+    return instructions * 12 + size_t(Const::count) * 64 + 4096;
+}
+
+}  // namespace
+
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise(const DwKernelDesc& d) {
+    auto g = std::make_unique<DwGenerator<T>>(d, code_bound(d));
+    g->generate();
+    return g;
+}
+
+template std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise<Avx512Traits>(const DwKernelDesc&);
+template std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise<Avx2Traits>(const DwKernelDesc&);
+
+}  // namespace tconv::gen

@@ -1,0 +1,119 @@
+// The descriptors' hashes and names (one per family).
+#include "tconv/gen/kernel_desc.hpp"
+
+#include <fmt/format.h>
+
+#include <functional>
+
+namespace tconv::gen {
+
+int vector_length(Isa isa) { return isa == Isa::avx512 ? 16 : isa == Isa::avx2 ? 8 : 1; }
+int vector_registers(Isa isa) { return isa == Isa::avx512 ? 32 : 16; }
+
+namespace {
+
+// FNV-1a over the fields, one 64-bit value at a time.
+struct Mixer {
+    size_t h = 1469598103934665603ull;
+    void operator()(int64_t v) { h = (h ^ size_t(v)) * 1099511628211ull; }
+    void dims(const Dim3& v) {
+        for (int64_t x : v) (*this)(x);
+    }
+    template <class D>
+    void common(const D& d) {
+        (*this)(int64_t(d.isa));
+        (*this)(d.rank);
+        dims(d.kernel), dims(d.stride), dims(d.dilation);
+        dims(d.c0), dims(d.cstep), dims(d.x_stride);
+        for (int t : d.taps) (*this)(t);
+        (*this)(d.ur);
+        (*this)(d.bias);
+        (*this)(int64_t(d.activation));
+        (*this)(int64_t(std::hash<float>{}(d.negative_slope)));
+    }
+};
+
+std::string dims_of(int rank, const Dim3& v) {
+    std::string s;
+    for (int i = 3 - rank; i < 3; ++i) s += (s.empty() ? "" : "x") + std::to_string(v[size_t(i)]);
+    return s;
+}
+
+// "tconv_f32_<family>_k.._s..[_d..][_g..]": what every family's name starts with.
+template <class D>
+std::string name_head(const char* family, const D& d, int64_t groups) {
+    std::string n = fmt::format("tconv_f32_{}_k{}_s{}", family, dims_of(d.rank, d.kernel),
+                                dims_of(d.rank, d.stride));
+    if (d.dilation != Dim3{1, 1, 1}) n += "_d" + dims_of(d.rank, d.dilation);
+    if (groups > 1) n += fmt::format("_g{}", groups);
+    return n;
+}
+
+// "[_c..]" then the tile, "[_activation]__isa": the tail of every family's name.
+template <class D>
+std::string name_tail(const D& d, const std::string& tile) {
+    std::string n;
+    if (d.c0 != Dim3{0, 0, 0}) n += "_c" + dims_of(d.rank, d.c0);
+    n += tile;
+    if (d.activation != Activation::none) n += "_" + std::string(to_string(d.activation));
+    return n + "__" + std::string(to_string(d.isa));
+}
+
+}  // namespace
+
+size_t KernelDescHash::operator()(const ChannelKernelDesc& d) const {
+    Mixer m;
+    m.common(d);
+    m(d.groups), m(d.n_oc), m(d.oc_tail), m(d.ic_block), m(d.ic_blocks), m(d.ic_unroll);
+    m(d.x_block_stride), m(d.y_pix);
+    return m.h;
+}
+
+size_t KernelDescHash::operator()(const SpatialKernelDesc& d) const {
+    Mixer m;
+    m.common(d);
+    m(d.groups), m(d.n_oc), m(d.ic_blocks), m(d.x_block_stride), m(d.y_oc_stride);
+    for (const WPhaseTaps& t : d.w_phases) m(t.count), m(t.c0), m(t.cstep);
+    return m.h;
+}
+
+size_t KernelDescHash::operator()(const DwKernelDesc& d) const {
+    Mixer m;
+    m.common(d);
+    m(d.n_oc), m(d.oc_tail), m(d.y_pix);
+    return m.h;
+}
+
+size_t KernelDescHash::operator()(const AnyKernelDesc& d) const {
+    return std::visit([this](const auto& x) { return (*this)(x); }, d) ^ d.index();
+}
+
+std::string kernel_name(const ChannelKernelDesc& d) {
+    std::string tile = fmt::format("_ur{}_oc{}", d.ur, d.n_oc);
+    if (d.oc_tail != vector_length(d.isa)) tile += fmt::format("_m{}", d.oc_tail);
+    return name_head("cvec", d, d.groups) + "_t" +
+           dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) + name_tail(d, tile);
+}
+
+std::string kernel_name(const SpatialKernelDesc& d) {
+    // Taps per dim, the W phases' counts joined by '.': t3x2.1 = 3 x (2 | 1).
+    std::string w;
+    for (const WPhaseTaps& p : d.w_phases) w += (w.empty() ? "" : ".") + std::to_string(p.count);
+    const std::string dh = d.rank == 1 ? "" : dims_of(d.rank, Dim3{d.taps[0], d.taps[1], 0});
+    const std::string t = dh.empty() ? w : dh.substr(0, dh.rfind('x') + 1) + w;
+    return name_head("svec", d, d.groups) + "_t" + t +
+           name_tail(d, fmt::format("_ur{}_oc{}", d.ur, d.n_oc));
+}
+
+std::string kernel_name(const DwKernelDesc& d) {
+    std::string tile = fmt::format("_ur{}_oc{}", d.ur, d.n_oc);
+    if (d.oc_tail != vector_length(d.isa)) tile += fmt::format("_m{}", d.oc_tail);
+    return name_head("dw", d, 1) + "_t" + dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) +
+           name_tail(d, tile);
+}
+
+std::string kernel_name(const AnyKernelDesc& d) {
+    return std::visit([](const auto& x) { return kernel_name(x); }, d);
+}
+
+}  // namespace tconv::gen

@@ -1,0 +1,152 @@
+// Depthwise planning: one input channel per group, so each output channel reads one input
+// channel and lanes can hold channels of different groups side by side.
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "plan_util.hpp"
+
+namespace tconv::gen::detail {
+
+// Lanes hold vlen consecutive output channels; with a channel multiplier M (out_channels =
+// M x groups) the input buffer repeats each input channel M times (InBlock::expand), so lane l
+// of every tap reads the input of its own output channel.
+bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+                    std::string& why_not) {
+    const auto& axes = ax.axes;
+    const auto& m_lo = ax.m_lo;
+    const auto& m_count = ax.m_count;
+    const Dim3 kernel = ax.kernel, dilation = ax.dilation;
+    const int R = vector_registers(pl.isa), VL = pl.vlen;
+    pl.shape = KernelShape::depthwise;
+    const int64_t C = pl.oc, M = pl.oc_g, nb = (C + VL - 1) / VL;
+    const int oc_tail = int(C - (nb - 1) * VL);
+    // The input buffer: one block of every channel, padded to whole vectors, so a pixel's
+    // channels are adjacent as in the output.
+    pl.ic_block = nb * VL;
+    pl.ic_blocks = 1;
+    pl.w_rows = 1;
+    pl.in_blocks.push_back({0, C, M});
+    const Dim3 x_stride{pl.padded[1] * pl.padded[2] * pl.ic_block, pl.padded[2] * pl.ic_block,
+                        pl.ic_block};
+    if (double(pl.input_block_floats()) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
+        why_not = "the padded input is too large for 32-bit displacements";
+        return false;
+    }
+
+    // The tile: up to 4 vectors of channels (whole lines of a pixel per store), then as many
+    // outputs along W as the registers hold (each weight load is shared by them), evened out
+    // so the W tail is not a sliver.
+    const bool avx2_tail = pl.isa == Isa::avx2 && oc_tail != VL;
+    int64_t max_row = 1;
+    for (int64_t c : m_count[2]) max_row = std::max(max_row, c);
+    int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, nb)) : int(std::min<int64_t>(nb, 4));
+    while (n > 1 && !depthwise_tile_fits(pl.isa, 3, n, p.activation, avx2_tail)) --n;
+    int ur_max = 1;
+    while (ur_max < max_row &&
+           depthwise_tile_fits(pl.isa, ur_max + 1, n, p.activation, avx2_tail))
+        ++ur_max;
+    const int64_t tiles = (max_row + ur_max - 1) / ur_max;
+    pl.ur = ov.ur > 0 ? ov.ur : int((max_row + tiles - 1) / tiles);
+    if (!depthwise_tile_fits(pl.isa, pl.ur, n, p.activation, avx2_tail)) {
+        why_not = fmt::format("depthwise tile ur={} x {} vectors does not fit {} registers", pl.ur,
+                              n, R);
+        return false;
+    }
+    pl.n_oc = n;
+    pl.oc_vectors = nb;
+    pl.oc_blocks = (nb + n - 1) / n;
+    pl.n_oc_last = int(nb - (pl.oc_blocks - 1) * n);
+    for (int64_t b = 0; b < pl.oc_blocks; ++b) {
+        OcBlock blk;
+        blk.oc0 = b * n * VL;
+        blk.group = blk.oc0 / M;  // the first lane's group
+        blk.x_lane = blk.oc0;     // the buffer's lanes are the output channels
+        blk.last = b == pl.oc_blocks - 1 ? 1 : 0;
+        blk.vectors = blk.last ? pl.n_oc_last : n;
+        blk.valid = std::min<int64_t>(blk.vectors * VL, C - blk.oc0);
+        blk.vector0 = b * n;
+        pl.blocks.push_back(blk);
+    }
+    pl.row_pitch = int64_t(n) * VL;
+    // Every block of a row chunk reads other channels: nothing to share between them.
+    pl.w_chunk = (max_row + pl.ur - 1) / pl.ur * pl.ur;
+    pl.w_chunks = 1;
+
+    DwKernelDesc base;
+    base.isa = pl.isa;
+    base.rank = p.rank;
+    base.kernel = kernel;
+    base.stride = pl.stride;
+    base.dilation = dilation;
+    base.x_stride = x_stride;
+    base.y_pix = pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
+    base.bias = p.bias;
+    base.activation = p.activation;
+    base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
+    int64_t w_off = 0;
+    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
+        for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
+            for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
+                PhasePlan ph;
+                ph.r = {rd, rh, rw};
+                for (size_t d = 0; d < 3; ++d) {
+                    ph.taps[d] = axes[d][size_t(ph.r[d])];
+                    ph.m_lo[d] = m_lo[d][size_t(ph.r[d])];
+                    ph.m_count[d] = m_count[d][size_t(ph.r[d])];
+                }
+                ph.w_offset = w_off;
+                w_off += ph.taps_total() * nb * VL;  // [block][tap][block's vectors * VL]
+                const int64_t cw = ph.m_count[2];
+                ph.w_blocks = cw / pl.ur;
+                if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
+                    DwKernelDesc k = base;
+                    if (ph.has_taps())
+                        for (size_t d = 0; d < 3; ++d) {
+                            k.taps[d] = ph.taps[d].count;
+                            k.c0[d] = ph.taps[d].c0;
+                            k.cstep[d] = ph.taps[d].count > 1 ? ph.taps[d].cstep : 0;
+                        }
+                    const int widths[2] = {pl.ur, int(cw % pl.ur)};
+                    for (int wv = 0; wv < 2; ++wv) {
+                        if (widths[wv] == 0 || (wv == 0 && ph.w_blocks == 0)) continue;
+                        for (int last = 0; last < 2; ++last) {
+                            if (last == 0 && pl.oc_blocks < 2) continue;
+                            k.ur = widths[wv];
+                            k.n_oc = last ? pl.n_oc_last : pl.n_oc;
+                            k.oc_tail = last ? oc_tail : VL;
+                            ph.kernel[wv][last] = kernel_index(pl, k);
+                        }
+                    }
+                }
+                pl.phases.push_back(ph);
+            }
+    pl.packed_weight_floats = w_off;
+    pl.packed_bias_floats = nb * VL;
+    pl.oc_group = pl.oc_blocks;  // a few KiB of weights in all
+    pl.batch_group = batch_group(pl, ov);
+
+    pl.lines.push_back(fmt::format(
+        "depthwise: input {} x {} ch -> output {} x {} ch ({} groups, channel multiplier {}), {} "
+        "stride phases",
+        dims_string(p, pl.in), pl.ic, dims_string(p, pl.out), pl.oc, pl.groups, M,
+        pl.phases.size()));
+    for (const PhasePlan& ph : pl.phases) {
+        Dim3 t{ph.taps[0].count, ph.taps[1].count, ph.taps[2].count};
+        if (!ph.has_taps()) t = {0, 0, 0};
+        pl.lines.push_back(fmt::format("  phase r={}: taps {} ({}), outputs {}{}",
+                                       dims_string(p, ph.r), dims_string(p, t), ph.taps_total(),
+                                       dims_string(p, ph.m_count),
+                                       ph.has_taps() ? "" : " (bias + activation only)"));
+    }
+    pl.lines.push_back(fmt::format(
+        "tile ur={} x {} vectors of {} channels, {} blocks ({} lanes in the last vector); loops: "
+        "groups of {} images > rows x channel blocks (threads) > W tiles > taps (unrolled); "
+        "input copied to a zero-halo channels-last buffer {} x {} channels{}",
+        pl.ur, pl.n_oc, VL, pl.oc_blocks, oc_tail, pl.batch_group, dims_string(p, pl.padded),
+        pl.ic_block,
+        M > 1 ? fmt::format(", each input channel repeated {} times", M) : ""));
+    return true;
+}
+
+}  // namespace tconv::gen::detail

@@ -1,0 +1,32 @@
+// The register budgets of the kernel families (docs/ALGORITHM.md §4): what a tile needs in its
+// main loop and in its epilogue. The planners choose tiles with these, the tests sweep them.
+#include <algorithm>
+
+#include "plan_util.hpp"
+
+namespace tconv::gen {
+
+bool channel_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail) {
+    const int R = vector_registers(isa);
+    // Main loop: accumulators + one register per weight vector + the broadcast input, which
+    // AVX-512 with one weight vector folds into the FMA's memory operand.
+    const bool embedded = isa == Isa::avx512 && n_oc == 1;
+    const int temps = detail::activation_temps(act) + (avx2_tail ? 1 : 0);
+    return ur * n_oc + n_oc + (embedded ? 0 : 1) <= R && ur * n_oc + temps <= R;
+}
+
+bool spatial_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act) {
+    // Accumulators per output channel, W phase and vector of m; in the loop ur input vectors
+    // and a broadcast weight; after it the interleave's three temporaries or the activation's.
+    const int64_t acc = n_oc * w_phases * ur;
+    const int R = vector_registers(isa);
+    return acc + ur + 1 <= R && acc + std::max(3, detail::activation_temps(act)) <= R;
+}
+
+bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail) {
+    // Accumulators + two weight registers used in turn; the epilogue's temporaries.
+    return ur * n_oc + std::max(2, detail::activation_temps(act) + (avx2_tail ? 1 : 0)) <=
+           vector_registers(isa);
+}
+
+}  // namespace tconv::gen
