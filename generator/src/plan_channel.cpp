@@ -14,7 +14,6 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
     pl.shape = KernelShape::channel_vec;
     const Isa isa = pl.isa;
     const auto& axes = ax.axes;
-    const auto& m_lo = ax.m_lo;
     const auto& m_count = ax.m_count;
     const Dim3 kernel = ax.kernel, dilation = ax.dilation;
     // Input-channel blocks of at most 16 with minimal zero padding (17 -> 2 x 9, 3 -> 1 x 3),
@@ -148,26 +147,14 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
             for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
-                PhasePlan ph;
-                ph.r = {rd, rh, rw};
-                const Dim3 r = ph.r;
-                for (size_t d = 0; d < 3; ++d) {
-                    ph.taps[d] = axes[d][size_t(r[d])];
-                    ph.m_lo[d] = m_lo[d][size_t(r[d])];
-                    ph.m_count[d] = m_count[d][size_t(r[d])];
-                }
+                PhasePlan ph = ax.phase({rd, rh, rw});
                 ph.w_offset = w_off;
                 w_off += ph.taps_total() * pl.ic_blocks * pl.ic_block * pl.oc_vectors * VL;
                 const int64_t cw = ph.m_count[2];
                 ph.w_blocks = cw / pl.ur;
                 if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
                     ChannelKernelDesc k = base;
-                    if (ph.has_taps())
-                        for (size_t d = 0; d < 3; ++d) {
-                            k.taps[d] = ph.taps[d].count;
-                            k.c0[d] = ph.taps[d].c0;
-                            k.cstep[d] = ph.taps[d].count > 1 ? ph.taps[d].cstep : 0;
-                        }
+                    set_taps(k, ph);
                     const int widths[2] = {pl.ur, int(cw % pl.ur)};
                     for (int wv = 0; wv < 2; ++wv) {
                         if (widths[wv] == 0 || (wv == 0 && ph.w_blocks == 0)) continue;

@@ -13,8 +13,6 @@ namespace tconv::gen::detail {
 // of every tap reads the input of its own output channel.
 bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
                     std::string& why_not) {
-    const auto& axes = ax.axes;
-    const auto& m_lo = ax.m_lo;
     const auto& m_count = ax.m_count;
     const Dim3 kernel = ax.kernel, dilation = ax.dilation;
     const int R = vector_registers(pl.isa), VL = pl.vlen;
@@ -88,25 +86,14 @@ bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanO
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
             for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
-                PhasePlan ph;
-                ph.r = {rd, rh, rw};
-                for (size_t d = 0; d < 3; ++d) {
-                    ph.taps[d] = axes[d][size_t(ph.r[d])];
-                    ph.m_lo[d] = m_lo[d][size_t(ph.r[d])];
-                    ph.m_count[d] = m_count[d][size_t(ph.r[d])];
-                }
+                PhasePlan ph = ax.phase({rd, rh, rw});
                 ph.w_offset = w_off;
                 w_off += ph.taps_total() * nb * VL;  // [block][tap][block's vectors * VL]
                 const int64_t cw = ph.m_count[2];
                 ph.w_blocks = cw / pl.ur;
                 if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
                     DwKernelDesc k = base;
-                    if (ph.has_taps())
-                        for (size_t d = 0; d < 3; ++d) {
-                            k.taps[d] = ph.taps[d].count;
-                            k.c0[d] = ph.taps[d].c0;
-                            k.cstep[d] = ph.taps[d].count > 1 ? ph.taps[d].cstep : 0;
-                        }
+                    set_taps(k, ph);
                     const int widths[2] = {pl.ur, int(cw % pl.ur)};
                     for (int wv = 0; wv < 2; ++wv) {
                         if (widths[wv] == 0 || (wv == 0 && ph.w_blocks == 0)) continue;

@@ -88,7 +88,30 @@ struct PhaseAxes {
     std::array<std::vector<TapAxis>, 3> axes;          // taps of residue r
     std::array<std::vector<int64_t>, 3> m_lo, m_count;  // its outputs m
     Dim3 kernel{1, 1, 1}, dilation{1, 1, 1};
+
+    // The phase of residues r: its taps and outputs per dimension (kernels and weights unset).
+    PhasePlan phase(const Dim3& r) const {
+        PhasePlan ph;
+        ph.r = r;
+        for (size_t d = 0; d < 3; ++d) {
+            ph.taps[d] = axes[d][size_t(r[d])];
+            ph.m_lo[d] = m_lo[d][size_t(r[d])];
+            ph.m_count[d] = m_count[d][size_t(r[d])];
+        }
+        return ph;
+    }
 };
+
+// A phase's taps into a kernel descriptor (the channel and depthwise families share the fields).
+template <class Desc>
+void set_taps(Desc& k, const PhasePlan& ph) {
+    if (!ph.has_taps()) return;
+    for (size_t d = 0; d < 3; ++d) {
+        k.taps[d] = ph.taps[d].count;
+        k.c0[d] = ph.taps[d].c0;
+        k.cstep[d] = ph.taps[d].count > 1 ? ph.taps[d].cstep : 0;
+    }
+}
 
 // The families' planners: each fills the plan after the shared steps (phases, halo, family),
 // or declines with why_not.
