@@ -58,22 +58,22 @@ if [ ! -x "$root/usr/bin/make" ]; then
 fi
 cp /etc/resolv.conf "$root/etc/resolv.conf"  # the package step inside reaches the archive
 
-# What runs inside: a clean environment, the project at /root/tconv (a fresh clone of HEAD) or,
+# What runs inside: a clean environment, the project at /srv/tconv (a fresh clone of HEAD) or,
 # for `shell`, the work tree at /src/tconv.
 inside=(/usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
         HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" CI="${CI:-}" DEBIAN_FRONTEND=noninteractive)
 quoted_args=$(printf ' %q' "$@")
 case $command in
-  test)  script="cd /root/tconv && make test" ;;
-  bench) script="cd /root/tconv && make build >/root/tconv-build.log 2>&1 ||
-                 { tail -30 /root/tconv-build.log; exit 2; }
+  test)  script="cd /srv/tconv && make test" ;;
+  bench) script="cd /srv/tconv && make build >/srv/tconv-build.log 2>&1 ||
+                 { tail -30 /srv/tconv-build.log; exit 2; }
                  build/tconv bench configs/$quoted_args" ;;
   shell) script=${*:-bash} ;;
 esac
 if [ "$command" != shell ]; then
-  rm -rf "$root/root/tconv"
+  rm -rf "$root/srv/tconv"
   git -C "$top" rev-parse --verify -q HEAD >/dev/null || die "$top has no commit to clone"
-  git clone -q --no-hardlinks "$top" "$root/root/tconv"
+  git clone -q --no-hardlinks "$top" "$root/srv/tconv"
   echo "debian13: $(git -C "$top" log -1 --format='%h %s') on $(cat "$root/etc/debian_version")"
 fi
 mkdir -p "$root/src/tconv"
