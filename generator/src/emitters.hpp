@@ -15,5 +15,7 @@ template <class T>
 std::unique_ptr<Xbyak::CodeGenerator> emit_spatial_vec(const SpatialKernelDesc& d);
 template <class T>
 std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise(const DwKernelDesc& d);
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise_cf(const DwPlaneKernelDesc& d);
 
 }  // namespace tconv::gen

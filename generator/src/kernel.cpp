@@ -25,6 +25,11 @@ std::unique_ptr<Xbyak::CodeGenerator> emit_family(const DwKernelDesc& d) {
 }
 
 template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_family(const DwPlaneKernelDesc& d) {
+    return emit_depthwise_cf<T>(d);
+}
+
+template <class T>
 std::unique_ptr<Xbyak::CodeGenerator> emit(const AnyKernelDesc& d) {
     auto g = std::visit([](const auto& x) { return emit_family<T>(x); }, d);
     // W^X: the buffer was never executable while writable; now it becomes read+execute.

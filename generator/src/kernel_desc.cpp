@@ -84,6 +84,15 @@ size_t KernelDescHash::operator()(const DwKernelDesc& d) const {
     return m.h;
 }
 
+size_t KernelDescHash::operator()(const DwPlaneKernelDesc& d) const {
+    Mixer m;
+    m.common(d);
+    for (const DwRowTaps& r : d.rows) m(r.count), m(r.c0), m(r.cstep), m(r.w_offset);
+    for (const WPhaseTaps& t : d.w_phases) m(t.count), m(t.c0), m(t.cstep);
+    m(d.w_rot), m(d.width), m(d.y_row);
+    return m.h;
+}
+
 size_t KernelDescHash::operator()(const AnyKernelDesc& d) const {
     return std::visit([this](const auto& x) { return (*this)(x); }, d) ^ d.index();
 }
@@ -110,6 +119,24 @@ std::string kernel_name(const DwKernelDesc& d) {
     if (d.oc_tail != vector_length(d.isa)) tile += fmt::format("_m{}", d.oc_tail);
     return name_head("dw", d, 1) + "_t" + dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) +
            name_tail(d, tile);
+}
+
+std::string kernel_name(const DwPlaneKernelDesc& d) {
+    // Taps per dim as in svec (rows of a group joined by '.' when they differ: t2.1x2.2), the
+    // row width, the rows of a group when it is the layer's last, shorter one.
+    auto joined = [](const auto& list) {
+        std::string s;
+        for (const auto& t : list) s += (s.empty() ? "" : ".") + std::to_string(t.count);
+        return s;
+    };
+    std::string t = d.rank == 3 ? std::to_string(d.taps[0]) + "x" : "";
+    bool same = true;
+    for (const DwRowTaps& r : d.rows) same = same && r.count == d.rows[0].count;
+    if (d.rank >= 2) t += (same ? std::to_string(d.rows[0].count) : joined(d.rows)) + "x";
+    std::string tile = fmt::format("_w{}", d.width);
+    if (int64_t(d.rows.size()) != d.stride[1]) tile += fmt::format("_r{}", d.rows.size());
+    tile += fmt::format("_ur{}", d.ur);
+    return name_head("dwcf", d, 1) + "_t" + t + joined(d.w_phases) + name_tail(d, tile);
 }
 
 std::string kernel_name(const AnyKernelDesc& d) {

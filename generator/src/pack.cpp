@@ -69,6 +69,34 @@ void pack_depthwise(const Problem& p, const Plan& pl, const float* w, float* pac
         }
 }
 
+// depthwise_cf: per output channel c, [r_d][r_h][r_w][td][th][tw] scalars (Plan::
+// plane_weight_offset); its only input channel is c / multiplier, so its weights are PyTorch's
+// [c][K] row.
+void pack_depthwise_cf(const Problem& p, const Plan& pl, const float* w, float* packed) {
+    const int64_t K = p.kernel_spatial();
+    const Dim3 k3 = canonical(p, p.kernel, 1), d3 = canonical(p, p.dilation, 1);
+    for (int64_t c = 0; c < pl.oc; ++c) {
+        float* dst = packed + pl.plane_weight_offset(c, 0);
+        for (int64_t rd = 0; rd < pl.stride[0]; ++rd) {
+            const TapAxis ad = tap_axis(k3[0], pl.stride[0], d3[0], rd);
+            for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
+                const TapAxis ah = tap_axis(k3[1], pl.stride[1], d3[1], rh);
+                for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
+                    const TapAxis aw = tap_axis(k3[2], pl.stride[2], d3[2], rw);
+                    for (int td = 0; td < ad.count; ++td)
+                        for (int th = 0; th < ah.count; ++th)
+                            for (int tw = 0; tw < aw.count; ++tw) {
+                                const int64_t kd = ad.k0 + td * ad.kstep,
+                                              kh = ah.k0 + th * ah.kstep,
+                                              kw = aw.k0 + tw * aw.kstep;
+                                *dst++ = w[c * K + (kd * k3[1] + kh) * k3[2] + kw];
+                            }
+                }
+            }
+        }
+    }
+}
+
 // channel_vec: [phase][oc block][ic of its group (padded)][tap][vectors * vlen] (Plan::
 // weight_offset). Every kernel position k is one
 // tap of one phase, so packing a channel's [oc][K] slice of an oc block is a transpose into K
@@ -171,6 +199,10 @@ void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packe
     }
     if (pl.shape == KernelShape::depthwise) {
         if (first_part == 0 && end_part > 0) pack_depthwise(p, pl, w, packed);
+        return;
+    }
+    if (pl.shape == KernelShape::depthwise_cf) {
+        if (first_part == 0 && end_part > 0) pack_depthwise_cf(p, pl, w, packed);
         return;
     }
     const int64_t parts = ic_parts(p, pl), run = ic_per_part(p, pl);

@@ -52,8 +52,22 @@ bool choose_family(const Problem& p, const Plan& pl, const PlanOverrides& ov, Ke
         why_not = "the depthwise kernel needs groups > 1 with one input channel each";
         return false;
     }
-    // Channels-first depthwise and few-channel groups take the spatial kernel: lanes along W,
-    // with no transposes of the input or output.
+    // Channels-first depthwise layers take the dw family's channels-first kernel: lanes along
+    // W of one channel's plane, no transposes, each output written once into the user's rows.
+    const bool dw_layer = p.layout == Layout::channels_first && pl.groups > 1 && pl.ic_g == 1;
+    if (ov.shape == 4 && !dw_layer) {
+        why_not = "the channels-first depthwise kernel needs a channels_first layer with groups > "
+                  "1 and one input channel each";
+        return false;
+    }
+    if (ov.shape == 4 ||
+        (ov.shape == 0 && dw_layer && pl.oc_g < pl.vlen &&
+         depthwise_cf_tile_fits(pl.isa, 1, pl.stride[2], p.activation, pl.isa == Isa::avx2))) {
+        family = KernelShape::depthwise_cf;
+        return true;
+    }
+    // Channels-first few-channel groups take the spatial kernel: lanes along W, with no
+    // transposes of the input or output.
     const bool few_per_group = pl.groups > 1 && pl.oc_g * 2 <= pl.vlen && pl.ic_g <= pl.vlen;
     const bool spatial_fit =
         spatial_tile_fits(pl.isa, 1, 1, pl.stride[2], p.activation);
@@ -97,7 +111,9 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     KernelShape family{};
     if (!choose_family(p, pl, overrides, family, why_not)) return false;
     // Steps 3-5 per family: tile, chunking and cache groups, kernels and the description.
-    const bool ok = family == KernelShape::depthwise ? plan_depthwise(p, pl, ax, overrides, why_not)
+    const bool ok = family == KernelShape::depthwise_cf
+                        ? plan_depthwise_cf(p, pl, ax, overrides, why_not)
+                    : family == KernelShape::depthwise ? plan_depthwise(p, pl, ax, overrides, why_not)
                     : family == KernelShape::spatial_vec
                         ? plan_spatial(p, pl, ax, overrides, why_not)
                         : plan_channel(p, pl, ax, overrides, why_not);

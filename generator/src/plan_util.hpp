@@ -119,6 +119,8 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
                   std::string& why_not);
 bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
                     std::string& why_not);
+bool plan_depthwise_cf(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+                       std::string& why_not);
 bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
                   std::string& why_not);
 

@@ -29,4 +29,13 @@ bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_ta
            vector_registers(isa);
 }
 
+bool depthwise_cf_tile_fits(Isa isa, int ur, int64_t w_phases, Activation act, bool avx2_tail) {
+    // As the spatial tile of one channel; the epilogue's interleave (out, index, part) also
+    // holds the AVX2 store mask of a row's last vector.
+    const int64_t acc = w_phases * ur;
+    const int R = vector_registers(isa);
+    return acc + ur + 1 <= R &&
+           acc + std::max(3 + (avx2_tail ? 1 : 0), detail::activation_temps(act)) <= R;
+}
+
 }  // namespace tconv::gen

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "emitters.hpp"
+#include "phase_interleave.hpp"
 #include "vector_math.hpp"
 
 namespace tconv::gen {
@@ -36,13 +37,13 @@ class SvecGenerator : public Xbyak::CodeGenerator {
         vzeroupper();
         ret();
         math_.emit_constants();
-        emit_interleave_table();
+        interleave_.emit_table();
     }
 
   private:
     const SpatialKernelDesc& d_;
     VectorMath<T> math_;
-    Xbyak::Label l_interleave_;
+    PhaseInterleave<T> interleave_{*this, int(d_.w_phases.size()), 0};
     // General registers: caller-saved only.
     const Xbyak::Reg64 reg_args = rdi;    // const KernelArgs*
     const Xbyak::Reg64 reg_x = rsi;       // input (channel 0) at the tile's first m
@@ -176,35 +177,11 @@ class SvecGenerator : public Xbyak::CodeGenerator {
         for (int oc = 0; oc < d_.n_oc; ++oc)
             for (int j = 0; j < d_.ur; ++j)
                 for (int q = 0; q < S; ++q) {
-                    // Output lane l of vector q is o = q*VL + l: phase o % S, lane o / S.
-                    vmovups(idx, ptr[rip + l_interleave_ + q * T::vlen * 4]);
-                    vpermps(out, idx, vmm_acc(oc, 0, j));
-                    for (int r = 1; r < S; ++r) {
-                        uint32_t mask = 0;
-                        for (int l = 0; l < T::vlen; ++l)
-                            if ((q * T::vlen + l) % S == r) mask |= 1u << l;
-                        if (!mask) continue;
-                        if constexpr (T::opmask) {
-                            mov(reg_mask, mask);
-                            kmovw(k2, reg_mask);
-                            vpermps(out | k2, idx, vmm_acc(oc, r, j));
-                        } else {
-                            vpermps(part, idx, vmm_acc(oc, r, j));
-                            vblendps(out, out, part, uint8_t(mask));
-                        }
-                    }
+                    interleave_.emit(out, idx, part, reg_mask, q,
+                                     [&](int r) { return vmm_acc(oc, r, j); });
                     const int64_t off = oc * d_.y_oc_stride + (j * S + q) * T::vlen;
                     vmovups(ptr[reg_y + int(off * 4)], out);
                 }
-    }
-
-    // Per output vector q: lane l reads lane (q*VL + l) / S of its phase's accumulator.
-    void emit_interleave_table() {
-        align(64);
-        L(l_interleave_);
-        const int S = phases();
-        for (int q = 0; q < S; ++q)
-            for (int l = 0; l < T::vlen; ++l) dd(uint32_t((q * T::vlen + l) / S));
     }
 };
 

@@ -95,6 +95,14 @@ class JitImpl final : public Impl, public JitCodeSource {
 
     void execute(const float* x, float* y, int threads) const override {
         threads = std::min(threads, useful_threads_);
+        if (plan_.shape == gen::KernelShape::depthwise_cf) {  // no shared input buffer
+            std::atomic<bool> out_of_memory{false};
+            on_team(threads, [&](int t, int nt) {
+                if (!compute_planes(x, y, t, nt)) out_of_memory = true;
+            });
+            if (out_of_memory) throw row_buffer_error(problem_);
+            return;
+        }
         const int64_t img = plan_.input_image_floats();
         ThreadScratch& input = thread_scratch().input;
         float* xbuf = input.get(plan_.batch_group * img);
@@ -226,6 +234,60 @@ class JitImpl final : public Impl, public JitCodeSource {
                 transpose_avx2(x + (((n * I[0] + id) * I[1] + ih) * I[2]) * IC, IC, I[2], IC,
                                first + H[2], chan);
         }
+    }
+
+    // depthwise_cf: thread t's share of the (image, output channel) items. A channel's input
+    // is copied into the thread's own zero-halo plane (input block 0 of the plan's layout) once
+    // for the output channels reading it; then per output plane od, one kernel call runs the
+    // full groups of S_h rows and one the last, shorter group. The halo stays zero across
+    // channels and calls: only the interior is ever written.
+    bool compute_planes(const float* x, float* y, int t, int nt) const {
+        const gen::Dim3 I = plan_.in, O = plan_.out, H = plan_.halo_lo, S = plan_.stride;
+        const int64_t OC = plan_.oc, in_plane = I[0] * I[1] * I[2], out_plane = O[0] * O[1] * O[2];
+        ThreadScratch& scratch = thread_scratch().plane;
+        float* buf = scratch.try_get(plan_.input_block_floats());
+        if (!buf) return false;
+        if (scratch.halo_owner != id_) {
+            std::memset(buf, 0, size_t(plan_.input_block_floats()) * sizeof(float));
+            scratch.halo_owner = id_;
+        }
+        const Share share(plan_.batch * OC, t, nt);
+        int64_t copied = -1;  // the (image, input channel) the plane holds
+        for (int64_t item = share.begin; item < share.end; ++item) {
+            const int64_t n = item / OC, c = item % OC;
+            const gen::OcBlock& blk = plan_.blocks[size_t(c)];
+            const int64_t src = n * plan_.ic + blk.x_block;
+            if (src != copied) {
+                for (int64_t id = 0; id < I[0]; ++id)
+                    for (int64_t ih = 0; ih < I[1]; ++ih)
+                        std::memcpy(buf + plan_.input_offset(0, id + H[0], ih + H[1], H[2]),
+                                    x + src * in_plane + (id * I[1] + ih) * I[2],
+                                    size_t(I[2]) * sizeof(float));
+                copied = src;
+            }
+            for (int64_t od = 0; od < O[0]; ++od) {
+                const int64_t rd = (od + plan_.pad_begin[0]) % S[0];
+                const int64_t md = (od + plan_.pad_begin[0]) / S[0];
+                const gen::PlanePhasePlan& pp = plan_.plane_phases[size_t(rd)];
+                gen::KernelArgs a;
+                a.x = pp.has_taps ? buf + plan_.input_offset(0, md + H[0], H[1], H[2]) : buf;
+                a.w = packed_w_.get() + plan_.plane_weight_offset(c, rd);
+                a.bias = packed_b_.get() + plan_.bias_offset(c);
+                a.y = y + (n * OC + c) * out_plane + od * O[1] * O[2];
+                if (pp.kernel[0] >= 0) {
+                    a.blocks = plan_.row_groups;
+                    (*kernels_[size_t(pp.kernel[0])])(a);
+                }
+                if (pp.kernel[1] >= 0) {  // the rows after the full groups
+                    if (pp.has_taps)
+                        a.x = buf + plan_.input_offset(0, md + H[0], H[1] + plan_.row_groups, H[2]);
+                    a.y += plan_.row_groups * S[1] * O[2];
+                    a.blocks = 1;
+                    (*kernels_[size_t(pp.kernel[1])])(a);
+                }
+            }
+        }
+        return true;
     }
 
     // Shape B: per output row and oc block, one kernel call covers every W phase of the row into

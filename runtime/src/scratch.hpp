@@ -58,10 +58,11 @@ struct ThreadScratch {
     }
 };
 
-// A thread's scratch: the input buffer (of the thread that calls execute) and the output row
-// buffer (of every thread of the team). One thread_local: one TLS lookup per call.
+// A thread's scratch: the input buffer (of the thread that calls execute), the output row
+// buffer and the one-channel input plane (of every thread of the team). One thread_local: one
+// TLS lookup per call.
 struct Scratch {
-    ThreadScratch input, row;
+    ThreadScratch input, row, plane;
 };
 inline Scratch& thread_scratch() {
     thread_local Scratch s;

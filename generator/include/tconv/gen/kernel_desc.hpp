@@ -107,22 +107,59 @@ struct DwKernelDesc {
     bool operator==(const DwKernelDesc&) const = default;
 };
 
+// The taps along H of one output row of a channels-first depthwise row group: i_h = k - (c0 +
+// t * cstep) for the group k, and where the row's H phase starts in a channel's packed weights.
+struct DwRowTaps {
+    int count = 0;
+    int64_t c0 = 0, cstep = 0;
+    int64_t w_offset = 0;  // floats from the D phase's weights to the row's H phase
+    bool operator==(const DwRowTaps&) const = default;
+};
+
+// Depthwise, channels-first (docs/ALGORITHM.md §4, `dwcf`): one channel's output planes of one
+// D phase, read from that channel's zero-halo plane. Lanes hold consecutive outputs m of a row
+// (ur vectors per W phase, phases interleaved in registers as in `svec`), stored straight into
+// the user's rows; each call runs `blocks` groups of rows.size() consecutive output rows (one per
+// H phase), every row whole: full tiles of S_w * ur * vlen outputs, then a shorter last tile.
+struct DwPlaneKernelDesc {
+    Isa isa = Isa::avx512;
+    int rank = 2;
+    Dim3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};  // for the name
+    int ur = 1;                        // vectors of m per W phase in a full tile
+    std::array<int, 3> taps{0, 0, 0};  // taps along D (taps[1], taps[2] unused: rows, w_phases)
+    Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // along D: i_d = m_d - (c0 + t * cstep)
+    std::vector<DwRowTaps> rows;       // the output rows of a group, in order
+    std::vector<WPhaseTaps> w_phases;  // per W phase; c0 already holds the phase's m offset
+    int w_rot = 0;                     // W phase of a row's first output: pad_begin mod S_w
+    int64_t width = 0;                 // outputs per row
+    Dim3 x_stride{0, 0, 0};            // the channel's input buffer: plane, row, 1
+    int64_t y_row = 0;                 // floats between output rows
+    bool bias = false;
+    Activation activation = Activation::none;
+    float negative_slope = 0.0f;
+
+    bool operator==(const DwPlaneKernelDesc&) const = default;
+};
+
 // Any family's descriptor: the kernel cache's key.
-using AnyKernelDesc = std::variant<ChannelKernelDesc, SpatialKernelDesc, DwKernelDesc>;
+using AnyKernelDesc =
+    std::variant<ChannelKernelDesc, SpatialKernelDesc, DwKernelDesc, DwPlaneKernelDesc>;
 
 struct KernelDescHash {
     size_t operator()(const ChannelKernelDesc& d) const;
     size_t operator()(const SpatialKernelDesc& d) const;
     size_t operator()(const DwKernelDesc& d) const;
+    size_t operator()(const DwPlaneKernelDesc& d) const;
     size_t operator()(const AnyKernelDesc& d) const;
 };
 
 // A readable name, family and shape first then the ISA, e.g.
 // tconv_f32_cvec_k4x4_s2x2_t2x2_ur14_oc2__avx512, tconv_f32_svec_k9x9_s2x2_t5x5.4_ur4_oc1__avx512,
-// tconv_f32_dw_k4x4_s2x2_t2x2_ur28__avx512.
+// tconv_f32_dw_k4x4_s2x2_t2x2_ur28__avx512, tconv_f32_dwcf_k4x4_s2x2_t2x2.2_w112_ur4__avx512.
 std::string kernel_name(const ChannelKernelDesc& d);
 std::string kernel_name(const SpatialKernelDesc& d);
 std::string kernel_name(const DwKernelDesc& d);
+std::string kernel_name(const DwPlaneKernelDesc& d);
 std::string kernel_name(const AnyKernelDesc& d);
 
 }  // namespace tconv::gen

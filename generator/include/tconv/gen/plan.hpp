@@ -17,8 +17,9 @@ namespace tconv::gen {
 
 // Channel-vectorised (lanes = output channels), spatial-vectorised (lanes = consecutive outputs
 // of a row, for few output channels) or depthwise (lanes = channels, one input channel per
-// output channel): docs/ALGORITHM.md §4.
-enum class KernelShape { channel_vec, spatial_vec, depthwise };
+// output channel; depthwise_cf: its channels-first variant, lanes along W of one channel's
+// plane): docs/ALGORITHM.md §4.
+enum class KernelShape { channel_vec, spatial_vec, depthwise, depthwise_cf };
 
 // The taps of one phase residue along one dimension: k = k0 + t*kstep, i = m - (c0 + t*cstep).
 struct TapAxis {
@@ -45,6 +46,13 @@ struct RowPhasePlan {
     int kernel[2] = {-1, -1};  // [full oc block, last block]; -1 when no row has this phase
     int64_t w_offset = 0;      // floats: packed weights [oc block][ic][r_w][tap][oc]
     int64_t taps = 0;          // taps summed over the W phases
+};
+
+// depthwise_cf: the kernels of one D phase's output planes and its weights in a channel's.
+struct PlanePhasePlan {
+    int kernel[2] = {-1, -1};  // [every full group of S_h rows, the last shorter group]; -1: none
+    int64_t w_offset = 0;      // floats into a channel's packed weights [r_d][r_h][r_w][tap]
+    bool has_taps = false;     // false: bias and activation only, the input is not read
 };
 
 // One block of output channels: what one kernel call computes, and where its input, packed
@@ -105,6 +113,12 @@ struct Plan {
     // buffer [oc][row_len] (o = S_w*m + r - pb sits at S_w*(m - row_m0) + r).
     int64_t row_m0 = 0, row_tiles = 0, row_len = 0;
     std::vector<RowPhasePlan> row_phases;  // index r_d * S_h + r_h
+    // depthwise_cf: one block per output channel; per (image, channel) the channel's input is
+    // copied into a per-thread zero-halo buffer (input block 0), then each output plane od is
+    // one call per row-group kernel of its D phase.
+    std::vector<PlanePhasePlan> plane_phases;  // index r_d
+    int64_t row_groups = 0;                    // full groups of S_h output rows per plane
+    int64_t channel_taps = 0;                  // packed weight floats per output channel
     std::vector<AnyKernelDesc> kernels;
     int64_t packed_weight_floats = 0;
     int64_t packed_bias_floats = 0;
@@ -133,11 +147,17 @@ struct Plan {
     int64_t row_weight_offset(const RowPhasePlan& rp, int64_t block) const {
         return rp.w_offset + blocks[size_t(block)].oc0 * ic_g * rp.taps;
     }
+    // depthwise_cf: packed weights of output channel c's D phase r_d.
+    int64_t plane_weight_offset(int64_t c, int64_t rd) const {
+        return c * channel_taps + plane_phases[size_t(rd)].w_offset;
+    }
     // Packed bias of an oc block: whole vectors per block (channel and depthwise shapes), or
-    // one float per channel (spatial shape).
+    // one float per channel (spatial and depthwise_cf shapes).
     int64_t bias_offset(int64_t block) const {
         const OcBlock& b = blocks[size_t(block)];
-        return shape == KernelShape::spatial_vec ? b.oc0 : b.vector0 * vlen;
+        return shape == KernelShape::spatial_vec || shape == KernelShape::depthwise_cf
+                   ? b.oc0
+                   : b.vector0 * vlen;
     }
 };
 
@@ -147,11 +167,12 @@ struct Plan {
 bool channel_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail);
 bool spatial_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act);
 bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail);
+bool depthwise_cf_tile_fits(Isa isa, int ur, int64_t w_phases, Activation act, bool avx2_tail);
 
 // Overrides of the planner's choices, for tests and tuning (0: the planner decides).
 struct PlanOverrides {
     int ur = 0, n_oc = 0;
-    int shape = 0;  // 1: channel_vec, 2: spatial_vec, 3: depthwise
+    int shape = 0;  // 1: channel_vec, 2: spatial_vec, 3: depthwise, 4: depthwise_cf
     int64_t oc_group = 0, batch_group = 0;  // clamped to [1, oc blocks] and [1, batch]
 };
 

@@ -1,0 +1,239 @@
+// The channels-first depthwise kernel (docs/ALGORITHM.md §4, `dwcf`): one channel's output rows,
+// lanes along W. A row is computed in tiles of S_w * ur vectors: per W phase ur vectors of
+// consecutive m, one input vector load per (tap, vector) shared by every phase reading that
+// offset, FMAs with the channel's scalar weights broadcast; then the phases are interleaved in
+// registers and stored straight into the output row (the row's last vector under a mask).
+// Every offset is an immediate: the code is specialised to the layer's row width and to the
+// rows of a group (one per H phase), and loops only over tiles and groups of rows.
+#include <cassert>
+#include <cstddef>
+#include <map>
+#include <vector>
+
+#include "emitters.hpp"
+#include "phase_interleave.hpp"
+#include "vector_math.hpp"
+
+namespace tconv::gen {
+
+namespace {
+
+template <class T>
+class DwcfGenerator : public Xbyak::CodeGenerator {
+    using Vmm = typename T::Vmm;
+
+  public:
+    DwcfGenerator(const DwPlaneKernelDesc& d, size_t max_bytes)
+        : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE),
+          d_(d),
+          math_(*this, d.activation, d.negative_slope, tail_lanes()),
+          interleave_(*this, phases(), d.w_rot) {}
+
+    void generate() {
+        load_args();
+        const int64_t tile = phases() * d_.ur * T::vlen;
+        const int64_t full = d_.width / tile, rest = d_.width % tile;
+        const int ur_rest = int((rest + phases() * T::vlen - 1) / (phases() * T::vlen));
+        Xbyak::Label l_group;
+        L(l_group);
+        for (size_t s = 0; s < d_.rows.size(); ++s) {
+            mov(reg_xt, reg_x);
+            lea(reg_yt, ptr[reg_y + int(int64_t(s) * d_.y_row * 4)]);
+            if (full > 0) {
+                Xbyak::Label l_tile;
+                if (full > 1) {
+                    mov(reg_cnt, full);
+                    L(l_tile);
+                }
+                tile_body(d_.rows[s], d_.ur, int(d_.ur * phases()), false);
+                if (full > 1 || rest > 0) {
+                    add(reg_xt, int(d_.ur * T::vlen * 4));
+                    add(reg_yt, int(tile * 4));
+                }
+                if (full > 1) {
+                    dec(reg_cnt);
+                    jnz(l_tile, T_NEAR);
+                }
+            }
+            if (rest > 0)
+                tile_body(d_.rows[s], ur_rest, int((rest + T::vlen - 1) / T::vlen),
+                          rest % T::vlen != 0);
+        }
+        add(reg_x, int(d_.x_stride[1] * 4));
+        add(reg_y, int(int64_t(d_.rows.size()) * d_.y_row * 4));
+        dec(reg_groups);
+        jnz(l_group, T_NEAR);
+        vzeroupper();
+        ret();
+        math_.emit_constants();
+        interleave_.emit_table();
+    }
+
+  private:
+    const DwPlaneKernelDesc& d_;
+    VectorMath<T> math_;
+    PhaseInterleave<T> interleave_;
+    // General registers: caller-saved only, so no prologue saves anything.
+    const Xbyak::Reg64 reg_args = rdi;    // const KernelArgs*, until the arguments are loaded
+    const Xbyak::Reg32 reg_mask = edi;    // then: opmask bits of the interleave
+    const Xbyak::Reg64 reg_x = rsi;       // input at the current group's row k, m = 0
+    const Xbyak::Reg64 reg_w = rcx;       // the channel's packed weights of this D phase
+    const Xbyak::Reg64 reg_y = r8;        // output at the current group's first row
+    const Xbyak::Reg64 reg_bias = r9;     // the channel's bias
+    const Xbyak::Reg64 reg_groups = r11;  // groups of rows left
+    const Xbyak::Reg64 reg_xt = rdx;      // input at the current tile's first m
+    const Xbyak::Reg64 reg_yt = r10;      // output at the current tile's first output
+    const Xbyak::Reg64 reg_cnt = rax;     // full tiles left in the row
+
+    int phases() const { return int(d_.w_phases.size()); }
+    int tail_lanes() const { return int(d_.width % T::vlen); }
+    Vmm vmm_acc(int r, int j) const {
+        assert(r < phases() && j < d_.ur);
+        return Vmm(r * d_.ur + j);
+    }
+    int accumulators() const { return phases() * d_.ur; }
+    Vmm vmm_x(int j) const {
+        assert(accumulators() + j < T::registers);
+        return Vmm(accumulators() + j);
+    }
+    Vmm vmm_wei() const {
+        assert(accumulators() + d_.ur < T::registers);
+        return Vmm(accumulators() + d_.ur);
+    }
+    Vmm vmm_tmp(int i) const {
+        assert(accumulators() + i < T::registers);
+        return Vmm(accumulators() + i);
+    }
+
+    // Reads reg_args; writes reg_x, reg_w, reg_y, reg_bias, reg_groups and (AVX-512 row tail) k1.
+    void load_args() {
+        mov(reg_x, ptr[reg_args + offsetof(KernelArgs, x)]);
+        mov(reg_w, ptr[reg_args + offsetof(KernelArgs, w)]);
+        mov(reg_y, ptr[reg_args + offsetof(KernelArgs, y)]);
+        mov(reg_bias, ptr[reg_args + offsetof(KernelArgs, bias)]);
+        mov(reg_groups, ptr[reg_args + offsetof(KernelArgs, blocks)]);
+        if constexpr (T::opmask) {
+            if (tail_lanes() != 0) {
+                mov(eax, (1u << tail_lanes()) - 1);
+                kmovw(k1, eax);
+            }
+        }
+    }
+
+    // One tile of `ur` vectors of m per W phase of row `row`, storing its first `stores`
+    // output vectors (the last under the row's tail mask when `masked`). Reads reg_xt, reg_yt,
+    // reg_w, reg_bias; clobbers every vector register, reg_mask and k2.
+    void tile_body(const DwRowTaps& row, int ur, int stores, bool masked) {
+        for (int r = 0; r < phases(); ++r)
+            for (int j = 0; j < ur; ++j) math_.vzero(vmm_acc(r, j));
+        if (d_.taps[0] > 0 && row.count > 0) accumulate(row, ur);
+        epilogue(ur, stores, masked);
+    }
+
+    // Packed order within the row's H phase: [r_w][td][th][tw]. Taps of different W phases at
+    // the same input offset share one load of the input vectors.
+    void accumulate(const DwRowTaps& row, int ur) {
+        std::vector<int64_t> phase_base;
+        int64_t taps = row.w_offset;
+        for (const WPhaseTaps& wp : d_.w_phases) {
+            phase_base.push_back(taps);
+            taps += int64_t(d_.taps[0]) * row.count * wp.count;
+        }
+        for (int td = 0; td < d_.taps[0]; ++td)
+            for (int th = 0; th < row.count; ++th) {
+                std::map<int64_t, std::vector<std::pair<int, int>>> readers;  // offset -> (r, tw)
+                for (int r = 0; r < phases(); ++r) {
+                    const WPhaseTaps& wp = d_.w_phases[size_t(r)];
+                    for (int tw = 0; tw < wp.count; ++tw)
+                        readers[wp.c0 + tw * wp.cstep].push_back({r, tw});
+                }
+                const int64_t cd = d_.c0[0] + td * d_.cstep[0];
+                const int64_t ch = row.c0 + th * row.cstep;
+                for (const auto& [cw, list] : readers) {
+                    const int64_t shift = -(cd * d_.x_stride[0] + ch * d_.x_stride[1] + cw);
+                    for (int j = 0; j < ur; ++j)
+                        vmovups(vmm_x(j), ptr[reg_xt + int((shift + j * T::vlen) * 4)]);
+                    for (const auto& [r, tw] : list) {
+                        const int count = d_.w_phases[size_t(r)].count;
+                        const int64_t tap = (int64_t(td) * row.count + th) * count + tw;
+                        const auto w = reg_w + int((phase_base[size_t(r)] + tap) * 4);
+                        if constexpr (T::isa == Isa::avx512) {
+                            if (ur == 1) {
+                                vfmadd231ps(vmm_acc(r, 0), vmm_x(0), ptr_b[w]);
+                                continue;
+                            }
+                        }
+                        vbroadcastss(vmm_wei(), ptr[w]);
+                        for (int j = 0; j < ur; ++j)
+                            vfmadd231ps(vmm_acc(r, j), vmm_x(j), vmm_wei());
+                    }
+                }
+            }
+    }
+
+    // Bias and activation in place, then output vector v = j * S_w + q of the tile from the
+    // phases' accumulators j. Clobbers the temps, reg_mask, k2.
+    void epilogue(int ur, int stores, bool masked) {
+        if (d_.bias && T::isa == Isa::avx2) vbroadcastss(vmm_tmp(0), ptr[reg_bias]);
+        for (int r = 0; r < phases(); ++r)
+            for (int j = 0; j < ur; ++j) {
+                const Vmm acc = vmm_acc(r, j);
+                if (d_.bias) {
+                    if constexpr (T::isa == Isa::avx512)
+                        vaddps(acc, acc, ptr_b[reg_bias]);
+                    else
+                        vaddps(acc, acc, vmm_tmp(0));
+                }
+            }
+        for (int r = 0; r < phases(); ++r)
+            for (int j = 0; j < ur; ++j)
+                math_.activation(vmm_acc(r, j), [this](int i) { return vmm_tmp(i); });
+        const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2), mask = vmm_tmp(3);
+        if (masked && !T::opmask) vmovups(mask, math_.constant(Const::tail_mask));
+        for (int v = 0; v < stores; ++v) {
+            const int j = v / phases(), q = v % phases();
+            Vmm src = vmm_acc(0, j);
+            if (phases() > 1) {
+                interleave_.emit(out, idx, part, reg_mask, q, [&](int r) { return vmm_acc(r, j); });
+                src = out;
+            }
+            const auto dst = ptr[reg_yt + v * T::vlen * 4];
+            if (!masked || v < stores - 1) {
+                vmovups(dst, src);
+            } else if constexpr (T::opmask) {
+                vmovups(dst | k1, src);
+            } else {
+                vmaskmovps(dst, mask, src);
+            }
+        }
+    }
+};
+
+size_t code_bound(const DwPlaneKernelDesc& d) {
+    size_t w_taps = 0;
+    for (const WPhaseTaps& t : d.w_phases) w_taps += size_t(t.count);
+    size_t h_taps = 0;
+    for (const DwRowTaps& r : d.rows) h_taps += size_t(r.count);
+    const size_t S = d.w_phases.size(), ur = size_t(d.ur);
+    // Per row two tile bodies: loads + FMAs + broadcasts per tap, the epilogue's permutes.
+    const size_t body = size_t(d.taps[0]) * (w_taps * (2 * ur + 1)) + S * ur * (52 + 4 * S);
+    const size_t instructions = 2 * (h_taps * size_t(d.taps[0]) * w_taps * (2 * ur + 1) +
+                                     d.rows.size() * body) + 64;
+    return instructions * 12 + size_t(Const::count) * 64 + S * 64 + 4096;
+}
+
+}  // namespace
+
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise_cf(const DwPlaneKernelDesc& d) {
+    auto g = std::make_unique<DwcfGenerator<T>>(d, code_bound(d));
+    g->generate();
+    return g;
+}
+
+template std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise_cf<Avx512Traits>(
+    const DwPlaneKernelDesc&);
+template std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise_cf<Avx2Traits>(
+    const DwPlaneKernelDesc&);
+
+}  // namespace tconv::gen

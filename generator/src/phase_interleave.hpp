@@ -1,0 +1,63 @@
+// Interleaving the W phases of a tile into contiguous outputs (docs/ALGORITHM.md §4), shared by
+// the kernels whose lanes run along W (`svec`, `dwcf`).
+#pragma once
+
+#include <cstdint>
+
+#include "isa_traits.hpp"
+
+namespace tconv::gen {
+
+// A tile's outputs o = q*vlen + l (vector q < S, lane l) come from S phase accumulators: o is
+// in phase (o + rot) mod S, at lane floor(o / S) of that phase's accumulator (the tile starts
+// at an output whose phase is rot; the accumulator of phase r starts at the tile's first output
+// of that phase).
+template <class T>
+class PhaseInterleave {
+    using Vmm = typename T::Vmm;
+
+  public:
+    PhaseInterleave(Xbyak::CodeGenerator& g, int phases, int rot)
+        : g_(g), phases_(phases), rot_(rot) {}
+
+    // out = output vector q from acc(r), r < S. Clobbers idx, part (AVX2) and, AVX-512, k2 and
+    // mask_reg.
+    template <class AccFn>
+    void emit(const Vmm& out, const Vmm& idx, const Vmm& part, const Xbyak::Reg32& mask_reg,
+              int q, AccFn acc) {
+        const int first = phase(q * T::vlen);
+        g_.vmovups(idx, g_.ptr[g_.rip + table_ + q * T::vlen * 4]);
+        g_.vpermps(out, idx, acc(first));
+        for (int r = 0; r < phases_; ++r) {
+            uint32_t mask = 0;
+            for (int l = 0; l < T::vlen; ++l)
+                if (phase(q * T::vlen + l) == r) mask |= 1u << l;
+            if (r == first || !mask) continue;
+            if constexpr (T::opmask) {
+                g_.mov(mask_reg, mask);
+                g_.kmovw(Xbyak::Opmask(2), mask_reg);
+                g_.vpermps(out | Xbyak::Opmask(2), idx, acc(r));
+            } else {
+                g_.vpermps(part, idx, acc(r));
+                g_.vblendps(out, out, part, uint8_t(mask));
+            }
+        }
+    }
+
+    // The permute indices, after the code: per vector q, lane l reads lane (q*vlen + l) / S.
+    void emit_table() {
+        g_.align(64);
+        g_.L(table_);
+        for (int q = 0; q < phases_; ++q)
+            for (int l = 0; l < T::vlen; ++l) g_.dd(uint32_t((q * T::vlen + l) / phases_));
+    }
+
+  private:
+    Xbyak::CodeGenerator& g_;
+    const int phases_, rot_;
+    Xbyak::Label table_;
+
+    int phase(int o) const { return (o + rot_) % phases_; }
+};
+
+}  // namespace tconv::gen
