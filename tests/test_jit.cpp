@@ -408,7 +408,7 @@ std::vector<Spec> random_layers(int count, uint64_t seed) {
 void check_all(const std::vector<Spec>& specs, uint64_t seed) {
     for (Isa isa : kIsas) {
         if (!cpu_has(isa)) continue;
-        for (int shape : {0, 1, 2, 3}) {
+        for (int shape : {0, 1, 2, 3, 4}) {
             int failures = 0;
             for (size_t i = 0; i < specs.size() && failures < 5; ++i) {
                 gen::PlanOverrides o;
@@ -475,6 +475,47 @@ TEST_CASE("jit: every depthwise tile against the reference") {
             }
 }
 
+TEST_CASE("jit: every channels-first depthwise tile against the reference") {
+    // 1-8 vectors of m per W phase: rows of whole tiles, a shorter last tile and a masked last
+    // vector; strides 1-4 and 8 with pads that rotate the W phase of a row's first output and
+    // leave rows after the full groups of S_h rows; dilation, output padding, channel
+    // multipliers 1 and 3, ranks 1-3, the largest epilogue every other tile.
+    struct Geometry {
+        int64_t k, s, d, pb, pe, op;
+    };
+    const Geometry geometries[] = {{3, 1, 1, 1, 1, 0}, {4, 2, 1, 1, 2, 1}, {5, 3, 2, 3, 2, 2},
+                                   {8, 4, 1, 3, 0, 1}, {16, 8, 1, 4, 5, 0}};
+    const std::vector<int64_t> sizes[] = {{37}, {5, 19}, {3, 4, 11}};
+    for (int rank = 1; rank <= 3; ++rank)
+        for (int64_t mult : {1, 3})
+            for (const Geometry& g : geometries)
+                for (Isa isa : kIsas) {
+                    if (!cpu_has(isa)) continue;
+                    Spec s;
+                    s.rank = rank;
+                    s.layout = Layout::channels_first;
+                    s.groups = s.ic = 5;
+                    s.oc = 5 * mult;
+                    s.in = sizes[rank - 1];
+                    s.k = {g.k};
+                    s.s = {g.s};
+                    s.d = {g.d};
+                    s.pb = {g.pb};
+                    s.pe = {g.pe};
+                    s.op = {g.op};
+                    for (int ur = 1; ur <= 8; ++ur) {
+                        s.act = ur % 2 ? Activation::tanh : Activation::leaky_relu;
+                        s.bias = ur % 3 != 0;
+                        if (!gen::depthwise_cf_tile_fits(isa, ur, g.s, s.act, true)) continue;
+                        gen::PlanOverrides o;
+                        o.shape = 4;
+                        o.ur = ur;
+                        const std::string err = check_layer(isa, s, 1300 + ur, o);
+                        CHECK_MESSAGE(err.empty(), "depthwise_cf tile ur ", ur, ": ", err);
+                    }
+                }
+}
+
 TEST_CASE("jit: random layers against the reference") {
     check_all(random_layers(200, 20261122), 1000);
 }
@@ -502,6 +543,29 @@ TEST_CASE("jit: results are bitwise equal for 1 and 2 threads") {
             s.layout = layout;
             const Compiled c = compile_spec(isa, s, 7);
             CHECK(bitwise_equal(run(c, 1), run(c, 2)));
+        }
+}
+
+TEST_CASE("jit: depthwise layers are bitwise equal on 1, 2 and 3 threads") {
+    // Shares of (image, channel) items and of rows x channel blocks: a thread may start inside
+    // a group of output channels that read one input channel.
+    Spec s;
+    s.groups = s.ic = 7;
+    s.oc = 21;
+    s.in = {6, 9};
+    s.k = {4};
+    s.s = {2};
+    s.pb = s.pe = {1};
+    s.batch = 2;
+    s.act = Activation::sigmoid;
+    for (Layout layout : {Layout::channels_first, Layout::channels_last})
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            s.layout = layout;
+            const Compiled c = compile_spec(isa, s, 11);
+            const std::vector<float> y1 = run(c, 1);
+            CHECK(compare_to_reference(c.p, c.d, y1.data()).empty());
+            for (int threads : {2, 3}) CHECK(bitwise_equal(y1, run(c, threads)));
         }
 }
 
@@ -700,8 +764,9 @@ TEST_CASE("jit: plan choices, names and declines") {
         CHECK((b.oc0 + b.valid - 1) / 20 == b.group);
         CHECK(plan.in_blocks[size_t(b.x_block)].first == 6 * b.group);
     }
-    // Few channels per group: lanes along W in channels_first (no transposes), channels in
-    // lanes across groups for channels_last depthwise, one group's channels in lanes else.
+    // Few channels per group: lanes along W in channels_first (no transposes; depthwise on
+    // its own kernel), channels in lanes across groups for channels_last depthwise, one
+    // group's channels in lanes else.
     struct Choice {
         int64_t groups, ic, oc;
         Layout layout;
@@ -709,7 +774,8 @@ TEST_CASE("jit: plan choices, names and declines") {
         const char* name;
     };
     const Choice choices[] = {
-        {64, 64, 64, Layout::channels_first, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
+        {64, 64, 64, Layout::channels_first, gen::KernelShape::depthwise_cf,
+         "tconv_f32_dwcf_k4x4_s2x2_t2x2.2_w28_ur1__avx512"},
         {64, 64, 64, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dw_k4x4_s2x2_t2x2_"},
         {32, 256, 256, Layout::channels_first, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
         {32, 256, 256, Layout::channels_last, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},

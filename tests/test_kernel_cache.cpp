@@ -71,9 +71,10 @@ TEST_CASE("kernel cache: a descriptor no generator emits throws, every time, and
     gen::ChannelKernelDesc c;
     gen::SpatialKernelDesc s;
     gen::DwKernelDesc d;
-    c.isa = s.isa = d.isa = Isa::scalar;
+    gen::DwPlaneKernelDesc dp;
+    c.isa = s.isa = d.isa = dp.isa = Isa::scalar;
     for (const gen::AnyKernelDesc& desc : {gen::AnyKernelDesc(c), gen::AnyKernelDesc(s),
-                                           gen::AnyKernelDesc(d)}) {
+                                           gen::AnyKernelDesc(d), gen::AnyKernelDesc(dp)}) {
         const gen::KernelCacheStats before = gen::kernel_cache_stats();
         for (int attempt = 0; attempt < 2; ++attempt)
             CHECK_THROWS_WITH_AS(gen::cached_kernel(desc), doctest::Contains("no code generator"),
