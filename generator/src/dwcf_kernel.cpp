@@ -105,7 +105,8 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
         return Vmm(accumulators() + i);
     }
 
-    // Reads reg_args; writes reg_x, reg_w, reg_y, reg_bias, reg_groups and (AVX-512 row tail) k1.
+    // Reads reg_args; writes reg_x, reg_w, reg_y, reg_bias, reg_groups, (AVX-512) the row tail's
+    // mask k1 and the interleave's masks.
     void load_args() {
         mov(reg_x, ptr[reg_args + offsetof(KernelArgs, x)]);
         mov(reg_w, ptr[reg_args + offsetof(KernelArgs, w)]);
@@ -118,11 +119,12 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
                 kmovw(k1, eax);
             }
         }
+        interleave_.load_masks(reg_mask);  // after k1: the interleave may take it over
     }
 
     // One tile of `ur` vectors of m per W phase of row `row`, storing its first `stores`
     // output vectors (the last under the row's tail mask when `masked`). Reads reg_xt, reg_yt,
-    // reg_w, reg_bias; clobbers every vector register, reg_mask and k2.
+    // reg_w, reg_bias; clobbers every vector register, reg_mask and (interleave) k2.
     void tile_body(const DwRowTaps& row, int ur, int stores, bool masked) {
         for (int r = 0; r < phases(); ++r)
             for (int j = 0; j < ur; ++j) math_.vzero(vmm_acc(r, j));
@@ -188,6 +190,7 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
         for (int r = 0; r < phases(); ++r)
             for (int j = 0; j < ur; ++j)
                 math_.activation(vmm_acc(r, j), [this](int i) { return vmm_tmp(i); });
+        if (VectorMath<T>::clobbers_k2(d_.activation)) interleave_.reload(2, reg_mask);
         const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2), mask = vmm_tmp(3);
         if (masked && !T::opmask) vmovups(mask, math_.constant(Const::tail_mask));
         for (int v = 0; v < stores; ++v) {
@@ -201,7 +204,12 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
             if (!masked || v < stores - 1) {
                 vmovups(dst, src);
             } else if constexpr (T::opmask) {
+                if (interleave_.uses(1)) {  // the row's tail mask, k1 lent by the interleave
+                    mov(reg_mask, (1u << tail_lanes()) - 1);
+                    kmovw(k1, reg_mask);
+                }
                 vmovups(dst | k1, src);
+                interleave_.reload(1, reg_mask);
             } else {
                 vmaskmovps(dst, mask, src);
             }

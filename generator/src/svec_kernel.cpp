@@ -81,12 +81,13 @@ class SvecGenerator : public Xbyak::CodeGenerator {
         return Vmm(accumulators() + i);
     }
 
-    // Reads reg_args; writes reg_x, reg_y, reg_bias, reg_blocks.
+    // Reads reg_args; writes reg_x, reg_y, reg_bias, reg_blocks, the interleave's masks.
     void load_args() {
         mov(reg_x, ptr[reg_args + offsetof(KernelArgs, x)]);
         mov(reg_y, ptr[reg_args + offsetof(KernelArgs, y)]);
         mov(reg_bias, ptr[reg_args + offsetof(KernelArgs, bias)]);
         mov(reg_blocks, ptr[reg_args + offsetof(KernelArgs, blocks)]);
+        interleave_.load_masks(reg_mask);
     }
 
     void zero_accumulators() {
@@ -172,6 +173,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
                     }
                     math_.activation(acc, [this](int i) { return vmm_tmp(i); });
                 }
+        if (VectorMath<T>::clobbers_k2(d_.activation)) interleave_.reload(2, reg_mask);
         const int S = phases();
         const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2);
         for (int oc = 0; oc < d_.n_oc; ++oc)

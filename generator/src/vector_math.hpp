@@ -37,6 +37,8 @@ class VectorMath {
 
     // Vector registers activation() needs besides its operand (the planner budgets the same).
     static int activation_temps(Activation a) { return detail::activation_temps(a); }
+    // Whether activation() overwrites opmask k2 (AVX-512 tanh selects its small-input branch).
+    static bool clobbers_k2(Activation a) { return T::opmask && a == Activation::tanh; }
 
     // A constant's slot in the table is given at its first use: the table holds only the
     // constants the kernel reads (none for most), which keeps emission short.
