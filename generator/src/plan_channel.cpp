@@ -9,26 +9,25 @@
 
 namespace tconv::gen::detail {
 
-bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& overrides,
-                  std::string& why_not) {
-    pl.shape = KernelShape::channel_vec;
+bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
+                  const PlanOverrides& overrides, std::string& why_not) {
     const Isa isa = pl.isa;
     const auto& axes = ax.axes;
     const auto& m_count = ax.m_count;
-    const Dim3 kernel = ax.kernel, dilation = ax.dilation;
+    const Dim3 kernel = pl.kernel, dilation = pl.dilation;
     // Input-channel blocks of at most 16 with minimal zero padding (17 -> 2 x 9, 3 -> 1 x 3),
     // per group: a kernel call reduces over its group's blocks only.
     const int64_t G = pl.groups;
     pl.ic_blocks = (pl.ic_g + 15) / 16;
-    pl.ic_block = (pl.ic_g + pl.ic_blocks - 1) / pl.ic_blocks;
-    pl.w_rows = pl.ic_block * pl.ic_blocks;
-    const int64_t icb = pl.ic_block;
+    const int64_t icb = (pl.ic_g + pl.ic_blocks - 1) / pl.ic_blocks;
+    pl.input.lanes = icb;
+    pl.w_rows = icb * pl.ic_blocks;
     for (int64_t g = 0; g < G; ++g)
         for (int64_t b = 0; b < pl.ic_blocks; ++b)
-            pl.in_blocks.push_back(
+            pl.input.blocks.push_back(
                 {g * pl.ic_g + b * icb, std::min(icb, pl.ic_g - b * icb), 1});
-    const Dim3 x_stride{pl.padded[1] * pl.padded[2] * icb, pl.padded[2] * icb, icb};
-    const int64_t x_block_stride = pl.padded[0] * x_stride[0];
+    const Dim3 x_stride = pl.input.strides();
+    const int64_t x_block_stride = pl.input.block_floats();
     if (double(x_block_stride) * double(pl.ic_blocks) * 4.0 >
         double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
@@ -75,7 +74,7 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
                 for (auto [nn, cnt] : {std::pair{n, full_b}, std::pair{int(last_n), int64_t(1)}}) {
                     if (nn == 0 || cnt == 0) continue;
                     double c = full_w * step(u, nn) + (tail_w ? step(int(tail_w), nn) : 0.0);
-                    row += cnt * (c * taps * double(pl.ic_block * pl.ic_blocks) + 40.0 * (full_w + (tail_w ? 1 : 0)));
+                    row += cnt * (c * taps * double(pl.w_rows) + 40.0 * (full_w + (tail_w ? 1 : 0)));
                 }
                 cost += row;
             }
@@ -133,7 +132,7 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
     base.kernel = kernel;
     base.stride = pl.stride;
     base.dilation = dilation;
-    base.ic_block = pl.ic_block;
+    base.ic_block = icb;
     base.ic_blocks = pl.ic_blocks;
     base.x_stride = x_stride;
     base.x_block_stride = x_block_stride;
@@ -149,7 +148,7 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
             for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
                 PhasePlan ph = ax.phase({rd, rh, rw});
                 ph.w_offset = w_off;
-                w_off += ph.taps_total() * pl.ic_blocks * pl.ic_block * pl.oc_vectors * VL;
+                w_off += ph.taps_total() * pl.w_rows * pl.oc_vectors * VL;
                 const int64_t cw = ph.m_count[2];
                 ph.w_blocks = cw / pl.ur;
                 if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
@@ -163,7 +162,7 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
                             if (!last && nbg < 2) continue;
                             k.ur = widths[wv];
                             k.n_oc = last ? pl.n_oc_last : pl.n_oc;
-                            k.ic_unroll = ic_unroll(pl.ic_block, ph.taps_total() * k.ur * k.n_oc);
+                            k.ic_unroll = ic_unroll(icb, ph.taps_total() * k.ur * k.n_oc);
                             k.oc_tail = last ? oc_tail : VL;
                             ph.kernel[wv][ob] = kernel_index(pl, k);
                         }
@@ -205,8 +204,8 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
         "loops: groups of {} images > groups of {} oc blocks > rows x {} W chunks of {} x oc "
         "blocks (threads) > W tiles > ic blocks > ic > taps (unrolled); weights per (phase, "
         "oc block, tap) {:.1f} KiB; input copied to a zero-halo buffer {} x {} blocks of {} ch",
-        pl.batch_group, pl.oc_group, pl.w_chunks, pl.w_chunk, wkb, dims_string(p, pl.padded),
-        pl.ic_blocks, pl.ic_block));
+        pl.batch_group, pl.oc_group, pl.w_chunks, pl.w_chunk, wkb, dims_string(p, pl.input.padded),
+        pl.ic_blocks, icb));
     return true;
 }
 
