@@ -34,6 +34,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 uint64_t(p.weight_elems()) > limit_elems)
                 std::abort();
             (void)tconv::shape_string(tconv::input_shape(p));
+            // A Problem built in code meets the same rules: an accepted layer passes them.
+            try {
+                tconv::validate_problem(p, limits);
+            } catch (const tconv::Error&) {
+                std::abort();
+            }
         }
     } catch (const tconv::Error&) {
         // The expected outcome for most inputs.

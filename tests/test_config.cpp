@@ -594,3 +594,32 @@ TEST_CASE("config: every file in configs/ validates") {
     CHECK(tconv::output_shape(unet3d.layers.at(0)) ==
           std::vector<int64_t>{1, 128, 32, 32, 32});
 }
+
+// benchdnn derives each layer's end padding from the output size its lists give; the configs
+// write that padding as pads or output_padding, so they must reproduce the lists' sizes.
+TEST_CASE("config: the benchdnn layers in configs/ have the output sizes of benchdnn's lists") {
+    const fs::path dir = fs::path(TCONV_SOURCE_DIR) / "configs";
+    struct Case {
+        const char* file;
+        const char* layer;
+        Dims output;
+    };
+    const Case cases[] = {
+        {"benchdnn_2d.json", "shapes_2d:googlenet_v1:conv1/7x7_s2", dims(224, 224, 1)},
+        {"benchdnn_2d.json", "shapes_2d:resnet_50:res3a_branch1", dims(56, 56, 1)},
+        {"benchdnn_2d.json", "shapes_2d:deconv2d:1", dims(1, 2, 1)},
+        {"benchdnn_2d.json", "shapes_ci:deconv_ci_2d:gemm", dims(5, 5, 1)},
+        {"benchdnn_1d.json", "shapes_1d:masknet_p1:deconv1", dims(1030, 1, 1)},
+        {"benchdnn_dilated.json", "shapes_dilated:conv1/7x7_s2", dims(224, 224, 1)},
+        {"benchdnn_dilated.json", "shapes_dilated:alexnet:dilated_deconv1", dims(225, 225, 1)},
+        {"benchdnn_dilated.json", "shapes_dilated:unet_3d:dilated_deconv8", dims(10, 11, 11)},
+        {"benchdnn_fwks.json", "option_set_fwks_key_gpu:1x12_kernel_7x1_input", dims(7, 12, 1)},
+    };
+    for (const Case& c : cases) {
+        INFO(c.layer);
+        const Config config = tconv::load_config((dir / c.file).string());
+        const std::vector<Problem> found = tconv::select_layers(config, c.layer, c.file);
+        REQUIRE(found.size() == 1);
+        CHECK(found[0].output == c.output);
+    }
+}

@@ -707,16 +707,17 @@ TEST_CASE("jit: plan choices, names and declines") {
         gen::Plan plan;
         std::string why;
         REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
+        REQUIRE(plan.shape() == gen::KernelShape::channel_vec);
+        const auto& cp = std::get<gen::ChannelPlan>(plan.family);
         const int regs = gen::vector_registers(isa);
-        INFO(to_string(isa), " ur ", plan.ur, " n_oc ", plan.n_oc);
-        const bool embedded = isa == Isa::avx512 && plan.n_oc == 1;  // no broadcast register
-        CHECK(plan.ur * plan.n_oc + plan.n_oc + (embedded ? 0 : 1) <= regs);
-        CHECK(plan.ur * plan.n_oc >= 8);  // enough independent FMAs in flight
-        CHECK(plan.shape == gen::KernelShape::channel_vec);
-        CHECK(plan.phases.size() == 4);
-        for (const auto& ph : plan.phases) CHECK(ph.taps_total() == 4);
-        CHECK(plan.kernels.size() >= 1);
-        const std::string name = gen::kernel_name(plan.kernels[0]);
+        INFO(to_string(isa), " ur ", cp.ur, " n_oc ", cp.n_oc);
+        const bool embedded = isa == Isa::avx512 && cp.n_oc == 1;  // no broadcast register
+        CHECK(cp.ur * cp.n_oc + cp.n_oc + (embedded ? 0 : 1) <= regs);
+        CHECK(cp.ur * cp.n_oc >= 8);  // enough independent FMAs in flight
+        CHECK(cp.phases.size() == 4);
+        for (const auto& ph : cp.phases) CHECK(ph.taps_total() == 4);
+        CHECK(cp.kernels.size() >= 1);
+        const std::string name = gen::kernel_name(cp.kernels[0]);
         CHECK(name.rfind("tconv_f32_cvec_k4x4_s2x2_t2x2_ur", 0) == 0);
         CHECK(name.ends_with(std::string("__") + std::string(to_string(isa))));
     }
@@ -734,10 +735,11 @@ TEST_CASE("jit: plan choices, names and declines") {
             gen::Plan plan;
             std::string why;
             REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
-            CHECK(plan.shape == gen::KernelShape::spatial_vec);
-            REQUIRE(plan.kernels.size() == 2);  // r_h = 0 (5 x (5|4) taps) and r_h = 1 (4 x ...)
-            CHECK(gen::kernel_name(plan.kernels[0]).rfind("tconv_f32_svec_k9x9_s2x2_t5x5.4_ur", 0) == 0);
-            CHECK(gen::kernel_name(plan.kernels[1]).rfind("tconv_f32_svec_k9x9_s2x2_t4x5.4_ur", 0) == 0);
+            CHECK(plan.shape() == gen::KernelShape::spatial_vec);
+            const auto& kernels = plan.base().kernels;
+            REQUIRE(kernels.size() == 2);  // r_h = 0 (5 x (5|4) taps) and r_h = 1 (4 x ...)
+            CHECK(gen::kernel_name(kernels[0]).rfind("tconv_f32_svec_k9x9_s2x2_t5x5.4_ur", 0) == 0);
+            CHECK(gen::kernel_name(kernels[1]).rfind("tconv_f32_svec_k9x9_s2x2_t4x5.4_ur", 0) == 0);
         }
     }
     // A phase no tap reaches (K < S) is bias + activation only.
@@ -749,7 +751,7 @@ TEST_CASE("jit: plan choices, names and declines") {
     std::string why;
     REQUIRE(gen::plan(p, Isa::avx512, plan, why));
     int empty = 0;
-    for (const auto& ph : plan.phases) empty += !ph.has_taps();
+    for (const auto& ph : std::get<gen::ChannelPlan>(plan.family).phases) empty += !ph.has_taps();
     CHECK(empty == 8);
     // Groups: every oc block lies in one group and reads that group's input blocks.
     s.ic = 12;
@@ -757,12 +759,13 @@ TEST_CASE("jit: plan choices, names and declines") {
     s.groups = 2;
     REQUIRE(make_problem(s, p));
     REQUIRE(gen::plan(p, Isa::avx512, plan, why));
-    CHECK(plan.shape == gen::KernelShape::channel_vec);
-    REQUIRE(plan.in_blocks.size() == 2);  // one block of 6 channels per group
-    for (const gen::OcBlock& b : plan.blocks) {
+    CHECK(plan.shape() == gen::KernelShape::channel_vec);
+    const gen::PlanBase& grouped = plan.base();
+    REQUIRE(grouped.input.blocks.size() == 2);  // one block of 6 channels per group
+    for (const gen::OcBlock& b : grouped.blocks) {
         CHECK(b.oc0 / 20 == b.group);
         CHECK((b.oc0 + b.valid - 1) / 20 == b.group);
-        CHECK(plan.in_blocks[size_t(b.x_block)].first == 6 * b.group);
+        CHECK(grouped.input.blocks[size_t(b.x_block)].first == 6 * b.group);
     }
     // Few channels per group: lanes along W in channels_first (no transposes; depthwise on
     // its own kernel), channels in lanes across groups for channels_last depthwise, one
@@ -792,8 +795,8 @@ TEST_CASE("jit: plan choices, names and declines") {
         REQUIRE(make_problem(s, p));
         REQUIRE(gen::plan(p, Isa::avx512, plan, why));
         INFO(p.name);
-        CHECK(plan.shape == c.shape);
-        CHECK(gen::kernel_name(plan.kernels[0]).rfind(c.name, 0) == 0);
+        CHECK(plan.shape() == c.shape);
+        CHECK(gen::kernel_name(plan.base().kernels[0]).rfind(c.name, 0) == 0);
     }
 }
 

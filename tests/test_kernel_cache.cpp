@@ -24,8 +24,8 @@ TEST_CASE("kernel cache: identical layers share kernels, concurrent requests gen
     gen::Plan plan;
     std::string why_not;
     REQUIRE_MESSAGE(gen::plan(p, Isa::avx2, plan, why_not), why_not);
-    REQUIRE(!plan.kernels.empty());
-    const gen::AnyKernelDesc& d = plan.kernels[0];
+    REQUIRE(!plan.base().kernels.empty());
+    const gen::AnyKernelDesc& d = plan.base().kernels[0];
 
     const gen::KernelCacheStats before = gen::kernel_cache_stats();
     std::vector<std::shared_ptr<const gen::Kernel>> got(8);
@@ -57,9 +57,9 @@ TEST_CASE("kernel cache: keys of different families never meet") {
         std::string why_not;
         const Problem p = test::problem_from_json(json);
         REQUIRE_MESSAGE(gen::plan(p, Isa::avx2, plan, why_not), why_not);
-        REQUIRE(!plan.kernels.empty());
-        const auto k = gen::cached_kernel(plan.kernels[0]);
-        CHECK(k->desc() == plan.kernels[0]);
+        REQUIRE(!plan.base().kernels.empty());
+        const auto k = gen::cached_kernel(plan.base().kernels[0]);
+        CHECK(k->desc() == plan.base().kernels[0]);
         names.push_back(k->name());
     }
     CHECK(names[0].rfind("tconv_f32_dw_k4x4_s2x2_t2x2_ur", 0) == 0);

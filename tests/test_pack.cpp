@@ -38,9 +38,9 @@ const char* const kLayers[] = {
 // group][ic of the group (padded)][tap (d, h, w)][n_oc * vlen]; zero for padded channels and
 // lanes. Returns "" when all match (and every float of the buffer was written), else the first
 // mismatch.
-std::string check_channel_vec(const Problem& p, const gen::Plan& pl, const std::vector<float>& w,
-                              const std::vector<float>& packed) {
-    const int64_t VL = pl.vlen, icp = pl.ic_blocks * pl.ic_block;
+std::string check_channel_vec(const Problem& p, const gen::ChannelPlan& pl,
+                              const std::vector<float>& w, const std::vector<float>& packed) {
+    const int64_t VL = pl.vlen, icp = pl.w_rows;
     const int64_t G = p.groups, ICG = p.in_channels / G, OCG = p.out_channels / G;
     const int64_t ovg = (OCG + VL - 1) / VL, nbg = (ovg + pl.n_oc - 1) / pl.n_oc;
     int64_t k3[3] = {1, 1, 1};
@@ -85,9 +85,9 @@ std::string check_channel_vec(const Problem& p, const gen::Plan& pl, const std::
     return "";
 }
 
-std::vector<float> pack_all(const Problem& p, const gen::Plan& pl, const std::vector<float>& w) {
-    std::vector<float> packed(size_t(pl.packed_weight_floats), std::nanf(""));
-    gen::pack_weights(p, pl, w.data(), packed.data());
+std::vector<float> pack_all(const gen::Plan& pl, const std::vector<float>& w) {
+    std::vector<float> packed(size_t(pl.base().packed_weight_floats), std::nanf(""));
+    gen::pack_weights(pl, w.data(), packed.data());
     return packed;
 }
 
@@ -108,7 +108,8 @@ TEST_CASE("pack: every packed float sits where the kernels read it") {
                 REQUIRE_MESSAGE(gen::plan(p, isa, pl, why, o), why);
                 CAPTURE(json);
                 CAPTURE(n_oc);
-                CHECK(check_channel_vec(p, pl, w, pack_all(p, pl, w)) == "");
+                CHECK(check_channel_vec(p, std::get<gen::ChannelPlan>(pl.family), w,
+                                        pack_all(pl, w)) == "");
             }
     }
 }
@@ -123,14 +124,14 @@ TEST_CASE("pack: any split into parts, in any order, gives the same bytes") {
             gen::PlanOverrides o;
             o.shape = shape;
             if (!gen::plan(p, Isa::avx512, pl, why, o)) continue;  // spatial may not fit
-            const std::vector<float> whole = pack_all(p, pl, w);
-            const int64_t parts = gen::pack_weight_parts(p, pl);
+            const std::vector<float> whole = pack_all(pl, w);
+            const int64_t parts = gen::pack_weight_parts(pl);
             REQUIRE(parts >= 1);
             std::vector<float> split(whole.size(), std::nanf(""));
             for (int64_t part = parts - 1; part >= 0; part -= 2)  // backwards, odd then even
-                gen::pack_weights(p, pl, w.data(), split.data(), part, part + 1);
+                gen::pack_weights(pl, w.data(), split.data(), part, part + 1);
             for (int64_t part = parts - 2; part >= 0; part -= 2)
-                gen::pack_weights(p, pl, w.data(), split.data(), part, part + 1);
+                gen::pack_weights(pl, w.data(), split.data(), part, part + 1);
             CAPTURE(json);
             CHECK(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)) == 0);
         }

@@ -8,15 +8,14 @@
 
 namespace tconv::gen {
 
-using detail::canonical;
 using detail::tap_axis;
 
 namespace {
 
 // spatial_vec: per (r_d, r_h) and oc block, [ic of its group][r_w][tap (d, h, w)][oc] scalars.
-void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packed) {
-    const int64_t K = p.kernel_spatial();
-    const Dim3 k3 = canonical(p, p.kernel, 1), d3 = canonical(p, p.dilation, 1);
+void pack_spatial(const SpatialPlan& pl, const float* w, float* packed) {
+    const int64_t K = pl.kernel_points();
+    const Dim3 k3 = pl.kernel, d3 = pl.dilation;
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
             const RowPhasePlan& rp = pl.row_phases[size_t(rd * pl.stride[1] + rh)];
@@ -26,7 +25,7 @@ void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packe
             for (size_t b = 0; b < pl.blocks.size(); ++b) {
                 const OcBlock& blk = pl.blocks[b];
                 const int64_t n = blk.valid, oc0 = blk.oc0 - blk.group * pl.oc_g;
-                float* dst = packed + pl.row_weight_offset(rp, int64_t(b));
+                float* dst = packed + pl.weight_offset(rp, int64_t(b));
                 for (int64_t ic = 0; ic < pl.ic_g; ++ic)
                     for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
                         const TapAxis aw = tap_axis(k3[2], pl.stride[2], d3[2], rw);
@@ -47,9 +46,9 @@ void pack_spatial(const Problem& p, const Plan& pl, const float* w, float* packe
 // depthwise: per phase and block of channel vectors, [tap][vectors * vlen]; lane l of a block is
 // output channel c = oc0 + l, whose only input channel is c / multiplier, so its weights are
 // PyTorch's [c][K] row (zero past the last channel).
-void pack_depthwise(const Problem& p, const Plan& pl, const float* w, float* packed) {
-    const int64_t K = p.kernel_spatial(), VL = pl.vlen;
-    const Dim3 k3 = canonical(p, p.kernel, 1);
+void pack_depthwise(const DepthwisePlan& pl, const float* w, float* packed) {
+    const int64_t K = pl.kernel_points(), VL = pl.vlen;
+    const Dim3 k3 = pl.kernel;
     for (const PhasePlan& ph : pl.phases)
         for (int64_t b = 0; b < pl.oc_blocks; ++b) {
             float* dst = packed + pl.weight_offset(ph, b);
@@ -69,14 +68,14 @@ void pack_depthwise(const Problem& p, const Plan& pl, const float* w, float* pac
         }
 }
 
-// depthwise_cf: per output channel c, [r_d][r_h][r_w][td][th][tw] scalars (Plan::
-// plane_weight_offset); its only input channel is c / multiplier, so its weights are PyTorch's
+// depthwise_cf: per output channel c, [r_d][r_h][r_w][td][th][tw] scalars (DepthwiseCfPlan::
+// weight_offset); its only input channel is c / multiplier, so its weights are PyTorch's
 // [c][K] row.
-void pack_depthwise_cf(const Problem& p, const Plan& pl, const float* w, float* packed) {
-    const int64_t K = p.kernel_spatial();
-    const Dim3 k3 = canonical(p, p.kernel, 1), d3 = canonical(p, p.dilation, 1);
+void pack_depthwise_cf(const DepthwiseCfPlan& pl, const float* w, float* packed) {
+    const int64_t K = pl.kernel_points();
+    const Dim3 k3 = pl.kernel, d3 = pl.dilation;
     for (int64_t c = 0; c < pl.oc; ++c) {
-        float* dst = packed + pl.plane_weight_offset(c, 0);
+        float* dst = packed + pl.weight_offset(c, 0);
         for (int64_t rd = 0; rd < pl.stride[0]; ++rd) {
             const TapAxis ad = tap_axis(k3[0], pl.stride[0], d3[0], rd);
             for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
@@ -105,12 +104,12 @@ void pack_depthwise_cf(const Problem& p, const Plan& pl, const float* w, float* 
 // sequentially, with no separate zero-fill pass.
 constexpr int64_t kPartFloats = 8192;
 
-int64_t ic_per_part(const Problem& p, const Plan& pl) {
-    return std::max<int64_t>(1, kPartFloats / (int64_t(pl.n_oc) * pl.vlen * p.kernel_spatial()));
+int64_t ic_per_part(const ChannelPlan& pl) {
+    return std::max<int64_t>(1, kPartFloats / (int64_t(pl.n_oc) * pl.vlen * pl.kernel_points()));
 }
 
-int64_t ic_parts(const Problem& p, const Plan& pl) {
-    const int64_t run = ic_per_part(p, pl);
+int64_t ic_parts(const ChannelPlan& pl) {
+    const int64_t run = ic_per_part(pl);
     return (pl.w_rows + run - 1) / run;
 }
 
@@ -120,9 +119,9 @@ struct TapRows {
     std::vector<int64_t> first, step;
 };
 
-TapRows tap_rows(const Problem& p, const Plan& pl, int64_t b, int64_t width) {
-    const int64_t K = p.kernel_spatial();
-    const Dim3 k3 = canonical(p, p.kernel, 1);
+TapRows tap_rows(const ChannelPlan& pl, int64_t b, int64_t width) {
+    const int64_t K = pl.kernel_points();
+    const Dim3 k3 = pl.kernel;
     TapRows r{std::vector<int64_t>(size_t(K)), std::vector<int64_t>(size_t(K))};
     for (const PhasePlan& ph : pl.phases) {
         const int64_t taps = ph.taps_total();
@@ -167,13 +166,13 @@ void transpose_to_rows(const float* src, int64_t n, int64_t K, float* const* row
 // Input channels [ic0, ic1) of its group for oc block b. Lanes past the group's last output
 // channel and channels past the group's (the last ic block's padding) are zero. PyTorch's
 // weights are [ic][oc of the group][K].
-void pack_part(const Problem& p, const Plan& pl, const float* w, float* packed, int64_t b,
-               int64_t ic0, int64_t ic1) {
-    const int64_t K = p.kernel_spatial();
+void pack_part(const ChannelPlan& pl, const float* w, float* packed, int64_t b, int64_t ic0,
+               int64_t ic1) {
+    const int64_t K = pl.kernel_points();
     const OcBlock& blk = pl.blocks[size_t(b)];
     const int64_t width = blk.vectors * pl.vlen;
     const int64_t oc0 = blk.oc0 - blk.group * pl.oc_g;  // within the group
-    const TapRows tr = tap_rows(p, pl, b, width);
+    const TapRows tr = tap_rows(pl, b, width);
     std::vector<float*> rows(static_cast<size_t>(K));
     for (int64_t ic = ic0; ic < ic1; ++ic) {
         for (size_t k = 0; k < rows.size(); ++k) rows[k] = packed + tr.first[k] + ic * tr.step[k];
@@ -187,42 +186,50 @@ void pack_part(const Problem& p, const Plan& pl, const float* w, float* packed, 
 
 }  // namespace
 
-int64_t pack_weight_parts(const Problem& p, const Plan& pl) {
-    return pl.shape == KernelShape::channel_vec ? pl.oc_blocks * ic_parts(p, pl) : 1;
+// The channel family packs in parts (one oc block x a run of input channels); the others are
+// small enough to pack as one part.
+int64_t pack_weight_parts(const Plan& plan) {
+    const auto* pl = std::get_if<ChannelPlan>(&plan.family);
+    return pl ? pl->oc_blocks * ic_parts(*pl) : 1;
 }
 
-void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packed,
-                  int64_t first_part, int64_t end_part) {
-    if (pl.shape == KernelShape::spatial_vec) {
-        if (first_part == 0 && end_part > 0) pack_spatial(p, pl, w, packed);
+void pack_weights(const Plan& plan, const float* w, float* packed, int64_t first_part,
+                  int64_t end_part) {
+    if (const auto* pl = std::get_if<SpatialPlan>(&plan.family)) {
+        if (first_part == 0 && end_part > 0) pack_spatial(*pl, w, packed);
         return;
     }
-    if (pl.shape == KernelShape::depthwise) {
-        if (first_part == 0 && end_part > 0) pack_depthwise(p, pl, w, packed);
+    if (const auto* pl = std::get_if<DepthwisePlan>(&plan.family)) {
+        if (first_part == 0 && end_part > 0) pack_depthwise(*pl, w, packed);
         return;
     }
-    if (pl.shape == KernelShape::depthwise_cf) {
-        if (first_part == 0 && end_part > 0) pack_depthwise_cf(p, pl, w, packed);
+    if (const auto* pl = std::get_if<DepthwiseCfPlan>(&plan.family)) {
+        if (first_part == 0 && end_part > 0) pack_depthwise_cf(*pl, w, packed);
         return;
     }
-    const int64_t parts = ic_parts(p, pl), run = ic_per_part(p, pl);
+    const ChannelPlan& pl = std::get<ChannelPlan>(plan.family);
+    const int64_t parts = ic_parts(pl), run = ic_per_part(pl);
     for (int64_t part = first_part; part < end_part; ++part) {
         const int64_t b = part / parts, ic0 = part % parts * run;
         const int64_t ic1 = std::min(pl.w_rows, ic0 + run);
-        pack_part(p, pl, w, packed, b, ic0, ic1);
+        pack_part(pl, w, packed, b, ic0, ic1);
     }
 }
 
-void pack_weights(const Problem& p, const Plan& pl, const float* w, float* packed) {
-    pack_weights(p, pl, w, packed, 0, pack_weight_parts(p, pl));
+void pack_weights(const Plan& plan, const float* w, float* packed) {
+    pack_weights(plan, w, packed, 0, pack_weight_parts(plan));
 }
 
-void pack_bias(const Problem& p, const Plan& pl, const float* b, float* packed) {
-    std::fill(packed, packed + pl.packed_bias_floats, 0.0f);
-    if (!p.bias || !b) return;
-    for (size_t i = 0; i < pl.blocks.size(); ++i)  // each block's vectors padded with zeros
-        std::copy(b + pl.blocks[i].oc0, b + pl.blocks[i].oc0 + pl.blocks[i].valid,
-                  packed + pl.bias_offset(int64_t(i)));
+void pack_bias(const Plan& plan, const float* b, float* packed) {
+    std::visit(
+        [&](const auto& pl) {
+            std::fill(packed, packed + pl.packed_bias_floats, 0.0f);
+            if (!pl.bias || !b) return;
+            for (size_t i = 0; i < pl.blocks.size(); ++i)  // each block padded with zeros
+                std::copy(b + pl.blocks[i].oc0, b + pl.blocks[i].oc0 + pl.blocks[i].valid,
+                          packed + pl.bias_offset(int64_t(i)));
+        },
+        plan.family);
 }
 
 }  // namespace tconv::gen

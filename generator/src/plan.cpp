@@ -15,15 +15,13 @@ namespace {
 
 // Step 1, per dimension and residue: taps and the phase's output range; the halo covers every
 // read (docs/ALGORITHM.md §2).
-PhaseAxes phase_axes(const Problem& p, Plan& pl) {
+PhaseAxes phase_axes(PlanBase& pl) {
     PhaseAxes ax;
-    ax.kernel = canonical(p, p.kernel, 1);
-    ax.dilation = canonical(p, p.dilation, 1);
     for (size_t d = 0; d < 3; ++d) {
         const int64_t S = pl.stride[d], O = pl.out[d], pb = pl.pad_begin[d], I = pl.in[d];
         int64_t lo = 0, hi = 0;
         for (int64_t r = 0; r < S; ++r) {
-            TapAxis a = tap_axis(ax.kernel[d], S, ax.dilation[d], r);
+            TapAxis a = tap_axis(pl.kernel[d], S, pl.dilation[d], r);
             const int64_t first = ceil_div(pb - r, S), last = floor_div(O - 1 + pb - r, S);
             const int64_t count = std::max<int64_t>(0, last - first + 1);
             if (a.count > 0 && count > 0) {
@@ -35,8 +33,8 @@ PhaseAxes phase_axes(const Problem& p, Plan& pl) {
             ax.m_lo[d].push_back(first);
             ax.m_count[d].push_back(count);
         }
-        pl.halo_lo[d] = lo;
-        pl.padded[d] = I + lo + hi;
+        pl.input.halo_lo[d] = lo;
+        pl.input.padded[d] = I + lo + hi;
     }
     return ax;
 }
@@ -44,7 +42,7 @@ PhaseAxes phase_axes(const Problem& p, Plan& pl) {
 // Step 2, the kernel family: depthwise when lanes can hold channels of several groups,
 // spatial when lanes along W waste fewer, else channel (docs/ALGORITHM.md §4). Overrides force
 // a family; false when the forced family cannot serve the layer.
-bool choose_family(const Problem& p, const Plan& pl, const PlanOverrides& ov, KernelShape& family,
+bool choose_family(const Problem& p, const PlanBase& pl, const PlanOverrides& ov, KernelShape& family,
                    std::string& why_not) {
     // One input channel per group, few output channels each: the channel kernel would use one
     // lane in a vector per group; the depthwise kernel fills the lanes with several groups.
@@ -93,7 +91,7 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         why_not = "the JIT emits AVX-512 and AVX2 only";
         return false;
     }
-    Plan pl;
+    PlanBase pl;
     pl.isa = isa;
     pl.vlen = vector_length(isa);
     pl.layout = p.layout;
@@ -107,19 +105,26 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     pl.out = canonical(p, p.output, 1);
     pl.stride = canonical(p, p.stride, 1);
     pl.pad_begin = canonical(p, p.pad_begin, 0);
-    const PhaseAxes ax = phase_axes(p, pl);
+    pl.kernel = canonical(p, p.kernel, 1);
+    pl.dilation = canonical(p, p.dilation, 1);
+    pl.bias = p.bias;
+    const PhaseAxes ax = phase_axes(pl);
     KernelShape family{};
     if (!choose_family(p, pl, overrides, family, why_not)) return false;
     // Steps 3-5 per family: tile, chunking and cache groups, kernels and the description.
-    const bool ok = family == KernelShape::depthwise_cf
-                        ? plan_depthwise_cf(p, pl, ax, overrides, why_not)
-                    : family == KernelShape::depthwise ? plan_depthwise(p, pl, ax, overrides, why_not)
-                    : family == KernelShape::spatial_vec
-                        ? plan_spatial(p, pl, ax, overrides, why_not)
-                        : plan_channel(p, pl, ax, overrides, why_not);
-    if (!ok) return false;
-    out = std::move(pl);
-    return true;
+    auto run = [&](auto family_plan, auto planner) {
+        static_cast<PlanBase&>(family_plan) = pl;
+        if (!planner(p, family_plan, ax, overrides, why_not)) return false;
+        out.family = std::move(family_plan);
+        return true;
+    };
+    switch (family) {
+        case KernelShape::channel_vec: return run(ChannelPlan{}, plan_channel);
+        case KernelShape::spatial_vec: return run(SpatialPlan{}, plan_spatial);
+        case KernelShape::depthwise: return run(DepthwisePlan{}, plan_depthwise);
+        case KernelShape::depthwise_cf: return run(DepthwiseCfPlan{}, plan_depthwise_cf);
+    }
+    return false;
 }
 
 }  // namespace
@@ -130,7 +135,8 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     const Problem q = as_pointwise(p);
     if (!plan_steps(q, isa, out, why_not, overrides)) return false;
     out.lowered = q;
-    out.lines.insert(out.lines.begin(),
+    std::vector<std::string>& lines = out.base().lines;
+    lines.insert(lines.begin(),
                      "single input pixel, no padding: a matrix product, planned as a pointwise "
                      "layer over the batch with out_channels x kernel channels");
     return true;

@@ -1,5 +1,6 @@
-// Channel-kernel planning (docs/ALGORITHM.md §4): input-channel blocks per group, the register
-// tile from a cost model, output-channel blocks per group, W chunks and L2 groups of blocks.
+// Channel-kernel planning (docs/ALGORITHM.md §4), in named steps after the shared ones:
+// input-channel blocks per group, the register tile from a cost model, output-channel blocks per
+// group, W chunks and L2 groups of blocks, the kernels, and the description.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,56 +10,48 @@
 
 namespace tconv::gen::detail {
 
-bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& overrides,
-                  std::string& why_not) {
-    pl.shape = KernelShape::channel_vec;
-    const Isa isa = pl.isa;
-    const auto& axes = ax.axes;
-    const auto& m_count = ax.m_count;
-    const Dim3 kernel = ax.kernel, dilation = ax.dilation;
-    // Input-channel blocks of at most 16 with minimal zero padding (17 -> 2 x 9, 3 -> 1 x 3),
-    // per group: a kernel call reduces over its group's blocks only.
-    const int64_t G = pl.groups;
+namespace {
+
+// Input-channel blocks of at most 16 with minimal zero padding (17 -> 2 x 9, 3 -> 1 x 3), per
+// group: a kernel call reduces over its group's blocks only.
+bool input_blocks(ChannelPlan& pl, std::string& why_not) {
     pl.ic_blocks = (pl.ic_g + 15) / 16;
-    pl.ic_block = (pl.ic_g + pl.ic_blocks - 1) / pl.ic_blocks;
-    pl.w_rows = pl.ic_block * pl.ic_blocks;
-    const int64_t icb = pl.ic_block;
-    for (int64_t g = 0; g < G; ++g)
+    const int64_t icb = (pl.ic_g + pl.ic_blocks - 1) / pl.ic_blocks;
+    pl.input.lanes = icb;
+    pl.w_rows = icb * pl.ic_blocks;
+    for (int64_t g = 0; g < pl.groups; ++g)
         for (int64_t b = 0; b < pl.ic_blocks; ++b)
-            pl.in_blocks.push_back(
-                {g * pl.ic_g + b * icb, std::min(icb, pl.ic_g - b * icb), 1});
-    const Dim3 x_stride{pl.padded[1] * pl.padded[2] * icb, pl.padded[2] * icb, icb};
-    const int64_t x_block_stride = pl.padded[0] * x_stride[0];
-    if (double(x_block_stride) * double(pl.ic_blocks) * 4.0 >
+            pl.input.blocks.push_back({g * pl.ic_g + b * icb, std::min(icb, pl.ic_g - b * icb), 1});
+    if (double(pl.input.block_floats()) * double(pl.ic_blocks) * 4.0 >
         double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
         return false;
     }
+    return true;
+}
 
-    // The register tile: ur outputs along W x n_oc vectors of channels.
-    //   main loop: ur*n_oc accumulators + n_oc weights + 1 broadcast <= registers (AVX-512 with
-    //              n_oc == 1 broadcasts inside the FMA: no broadcast register)
-    //   epilogue:  ur*n_oc accumulators + activation temps (+1 AVX2 store mask) <= registers
-    // Chosen by a cost model in FMA slots: a tile step (one input channel and tap) costs
-    // ur*n_oc FMAs plus a quarter slot per broadcast, separate or embedded in the FMA (Zen 4
-    // spends a shuffle on either; small n_oc also re-reads the input per oc block: measured,
-    // 1-vector tiles ran 3-8% slower than 7x2 or 6x4 on U-Net, CycleGAN and HiFi-GAN layers)
-    // and per weight vector (streamed from L2 or further: large weights favour wide ur), at
-    // least (ur+n_oc)/2 loads, and at least 8 (FMAs in flight to hide the latency); summed
-    // over every tile a layer runs, plus a per-call toll.
-    const int R = vector_registers(isa), VL = pl.vlen;
-    const int64_t ovg = (pl.oc_g + VL - 1) / VL;  // vectors per group
-    pl.oc_vectors = G * ovg;
-    const int oc_tail = int(pl.oc_g - (ovg - 1) * VL);
-    const bool avx2_tail = isa == Isa::avx2 && oc_tail != VL;
+// The register tile: ur outputs along W x n_oc vectors of channels.
+//   main loop: ur*n_oc accumulators + n_oc weights + 1 broadcast <= registers (AVX-512 with
+//              n_oc == 1 broadcasts inside the FMA: no broadcast register)
+//   epilogue:  ur*n_oc accumulators + activation temps (+1 AVX2 store mask) <= registers
+// Chosen by a cost model in FMA slots: a tile step (one input channel and tap) costs ur*n_oc
+// FMAs plus a quarter slot per broadcast, separate or embedded in the FMA (Zen 4 spends a
+// shuffle on either; small n_oc also re-reads the input per oc block: measured, 1-vector tiles
+// ran 3-8% slower than 7x2 or 6x4 on U-Net, CycleGAN and HiFi-GAN layers) and per weight vector
+// (streamed from L2 or further: large weights favour wide ur), at least (ur+n_oc)/2 loads, and
+// at least 8 (FMAs in flight to hide the latency); summed over every tile a layer runs, plus a
+// per-call toll.
+bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+                 bool avx2_tail, std::string& why_not) {
+    const int64_t ovg = pl.oc_vectors / pl.groups;  // vectors per group
     int64_t max_row = 1;
-    for (int64_t c : m_count[2]) max_row = std::max(max_row, c);
+    for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
     auto step = [](int u, int n) {
         const double fma = u * n + 0.25 * u + 0.25 * n;
         return std::max({fma, (u + n) / 2.0, 8.0});
     };
     auto fits = [&](int u, int n) {
-        return channel_tile_fits(isa, u, n, p.activation, avx2_tail);
+        return channel_tile_fits(pl.isa, u, n, p.activation, avx2_tail);
     };
     double best = std::numeric_limits<double>::infinity();
     int best_u = 0, best_n = 0;
@@ -68,16 +61,15 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
             double cost = 0;
             const int64_t full_b = ovg / n, last_n = ovg % n;
             for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
-                const int64_t cw = m_count[2][size_t(rw)];
+                const int64_t cw = ax.m_count[2][size_t(rw)];
                 const int64_t full_w = cw / u, tail_w = cw % u;
-                double taps = std::max(axes[2][size_t(rw)].count, 1);
-                double row = 0;
+                const double taps = std::max(ax.axes[2][size_t(rw)].count, 1);
                 for (auto [nn, cnt] : {std::pair{n, full_b}, std::pair{int(last_n), int64_t(1)}}) {
                     if (nn == 0 || cnt == 0) continue;
-                    double c = full_w * step(u, nn) + (tail_w ? step(int(tail_w), nn) : 0.0);
-                    row += cnt * (c * taps * double(pl.ic_block * pl.ic_blocks) + 40.0 * (full_w + (tail_w ? 1 : 0)));
+                    const double c = full_w * step(u, nn) + (tail_w ? step(int(tail_w), nn) : 0.0);
+                    cost += cnt * (c * taps * double(pl.w_rows) +
+                                   40.0 * double(full_w + (tail_w ? 1 : 0)));
                 }
-                cost += row;
             }
             if (cost < best * 0.999) {
                 best = cost;
@@ -90,16 +82,24 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
         why_not = "no register tile fits the budget";
         return false;
     }
-    pl.ur = overrides.ur > 0 ? overrides.ur : best_u;
-    pl.n_oc = overrides.n_oc > 0 ? int(std::min<int64_t>(overrides.n_oc, ovg)) : best_n;
+    pl.ur = ov.ur > 0 ? ov.ur : best_u;
+    pl.n_oc = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, ovg)) : best_n;
     if (!fits(pl.ur, pl.n_oc)) {
-        why_not = fmt::format("tile ur={} x n_oc={} does not fit {} registers", pl.ur, pl.n_oc, R);
+        why_not = fmt::format("tile ur={} x n_oc={} does not fit {} registers", pl.ur, pl.n_oc,
+                              vector_registers(pl.isa));
         return false;
     }
+    return true;
+}
+
+// Output-channel blocks of n_oc vectors per group (the last one of a group may hold fewer),
+// each reading its group's input blocks.
+void output_blocks(ChannelPlan& pl) {
+    const int64_t VL = pl.vlen, ovg = pl.oc_vectors / pl.groups;
     const int64_t nbg = (ovg + pl.n_oc - 1) / pl.n_oc;  // blocks per group
-    pl.oc_blocks = G * nbg;
+    pl.oc_blocks = pl.groups * nbg;
     pl.n_oc_last = int(ovg - (nbg - 1) * pl.n_oc);
-    for (int64_t g = 0; g < G; ++g)
+    for (int64_t g = 0; g < pl.groups; ++g)
         for (int64_t b = 0; b < nbg; ++b) {
             OcBlock blk;
             blk.group = g;
@@ -112,44 +112,50 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
             pl.blocks.push_back(blk);
         }
     pl.row_pitch = int64_t(pl.n_oc) * VL;
-    {
-        // ~96 KiB of input per chunk (its rows for every tap along D and H).
-        int64_t rows = 1;
-        for (size_t d = 0; d < 2; ++d) {
-            int64_t most = 1;
-            for (const TapAxis& a : axes[d]) most = std::max<int64_t>(most, a.count);
-            rows *= most;
-        }
-        const int64_t bytes_per_m = rows * pl.w_rows * 4;
-        const int64_t fit = std::max<int64_t>(1, (96 * 1024) / bytes_per_m / pl.ur) * pl.ur;
-        const int64_t whole = (max_row + pl.ur - 1) / pl.ur * pl.ur;
-        pl.w_chunk = std::min(fit, whole);
-        pl.w_chunks = (max_row + pl.w_chunk - 1) / pl.w_chunk;
-    }
+}
 
+// W chunks of ~96 KiB of input (its rows for every tap along D and H), so a chunk stays in L2
+// while every oc block reads it.
+void w_chunks(ChannelPlan& pl, const PhaseAxes& ax) {
+    int64_t rows = 1, max_row = 1;
+    for (size_t d = 0; d < 2; ++d) {
+        int64_t most = 1;
+        for (const TapAxis& a : ax.axes[d]) most = std::max<int64_t>(most, a.count);
+        rows *= most;
+    }
+    for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
+    const int64_t bytes_per_m = rows * pl.w_rows * 4;
+    const int64_t fit = std::max<int64_t>(1, (96 * 1024) / bytes_per_m / pl.ur) * pl.ur;
+    const int64_t whole = (max_row + pl.ur - 1) / pl.ur * pl.ur;
+    pl.w_chunk = std::min(fit, whole);
+    pl.w_chunks = (max_row + pl.w_chunk - 1) / pl.w_chunk;
+}
+
+// Per phase: its packed weights and its kernels [full tile, W tail][full oc block, last block].
+void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int oc_tail) {
+    const int64_t VL = pl.vlen, nbg = pl.oc_blocks / pl.groups;
     ChannelKernelDesc base;
-    base.isa = isa;
+    base.isa = pl.isa;
     base.rank = p.rank;
-    base.kernel = kernel;
+    base.kernel = pl.kernel;
     base.stride = pl.stride;
-    base.dilation = dilation;
-    base.ic_block = pl.ic_block;
+    base.dilation = pl.dilation;
+    base.ic_block = pl.input.lanes;
     base.ic_blocks = pl.ic_blocks;
-    base.x_stride = x_stride;
-    base.x_block_stride = x_block_stride;
+    base.x_stride = pl.input.strides();
+    base.x_block_stride = pl.input.block_floats();
     base.y_pix = pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
-    base.groups = G;
+    base.groups = pl.groups;
     base.bias = p.bias;
     base.activation = p.activation;
     base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
-
     int64_t w_off = 0;
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
             for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
                 PhasePlan ph = ax.phase({rd, rh, rw});
                 ph.w_offset = w_off;
-                w_off += ph.taps_total() * pl.ic_blocks * pl.ic_block * pl.oc_vectors * VL;
+                w_off += ph.taps_total() * pl.w_rows * pl.oc_vectors * VL;
                 const int64_t cw = ph.m_count[2];
                 ph.w_blocks = cw / pl.ur;
                 if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
@@ -158,14 +164,14 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
                     const int widths[2] = {pl.ur, int(cw % pl.ur)};
                     for (int wv = 0; wv < 2; ++wv) {
                         if (widths[wv] == 0 || (wv == 0 && ph.w_blocks == 0)) continue;
-                        for (int ob = 0; ob < 2; ++ob) {
-                            const bool last = ob == 1;
+                        for (int last = 0; last < 2; ++last) {
                             if (!last && nbg < 2) continue;
                             k.ur = widths[wv];
                             k.n_oc = last ? pl.n_oc_last : pl.n_oc;
-                            k.ic_unroll = ic_unroll(pl.ic_block, ph.taps_total() * k.ur * k.n_oc);
-                            k.oc_tail = last ? oc_tail : VL;
-                            ph.kernel[wv][ob] = kernel_index(pl, k);
+                            k.ic_unroll =
+                                ic_unroll(pl.input.lanes, ph.taps_total() * k.ur * k.n_oc);
+                            k.oc_tail = last ? oc_tail : int(VL);
+                            ph.kernel[wv][last] = kernel_index(pl, k);
                         }
                     }
                 }
@@ -173,40 +179,64 @@ bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
             }
     pl.packed_weight_floats = w_off;
     pl.packed_bias_floats = pl.oc_vectors * VL;
-    const int64_t block_bytes = w_off * 4 / pl.oc_blocks;
-    pl.oc_group = std::clamp<int64_t>(detail::kL2WeightBudget / std::max<int64_t>(block_bytes, 1),
-                                      1, pl.oc_blocks);
-    if (overrides.oc_group > 0) pl.oc_group = std::min(overrides.oc_group, pl.oc_blocks);
-    pl.batch_group = detail::batch_group(pl, overrides);
+}
 
-    // Human-readable plan.
+// Groups of oc blocks whose packed weights fit the L2 budget, and images per copy.
+void cache_groups(ChannelPlan& pl, const PlanOverrides& ov) {
+    const int64_t block_bytes = pl.packed_weight_floats * 4 / pl.oc_blocks;
+    pl.oc_group = std::clamp<int64_t>(kL2WeightBudget / std::max<int64_t>(block_bytes, 1), 1,
+                                      pl.oc_blocks);
+    if (ov.oc_group > 0) pl.oc_group = std::min(ov.oc_group, pl.oc_blocks);
+    pl.batch_group = batch_group(pl, ov);
+}
+
+void describe(const Problem& p, ChannelPlan& pl, int oc_tail) {
+    const int64_t VL = pl.vlen;
     pl.lines.push_back(fmt::format(
         "channel-vectorised: input {} x {} ch -> output {} x {} ch, {} stride phases",
         dims_string(p, pl.in), pl.ic, dims_string(p, pl.out), pl.oc, pl.phases.size()));
     for (const PhasePlan& ph : pl.phases) {
         Dim3 t{ph.taps[0].count, ph.taps[1].count, ph.taps[2].count};
         if (!ph.has_taps()) t = {0, 0, 0};
-        pl.lines.push_back(fmt::format("  phase r={}: taps {} ({}), outputs {}{}", dims_string(p, ph.r),
-                                       dims_string(p, t), ph.taps_total(),
+        pl.lines.push_back(fmt::format("  phase r={}: taps {} ({}), outputs {}{}",
+                                       dims_string(p, ph.r), dims_string(p, t), ph.taps_total(),
                                        dims_string(p, ph.m_count),
                                        ph.has_taps() ? "" : " (bias + activation only)"));
     }
-    const double wkb = double(pl.w_rows) * double(pl.n_oc) * VL * 4.0 / 1024.0;
-    if (G > 1)
+    const double wkb = double(pl.w_rows) * double(pl.n_oc) * double(VL) * 4.0 / 1024.0;
+    if (pl.groups > 1)
         pl.lines.push_back(fmt::format("{} groups of {} -> {} channels, each its own oc blocks and "
-                                       "weights{}", G, pl.ic_g, pl.oc_g,
+                                       "weights{}", pl.groups, pl.ic_g, pl.oc_g,
                                        oc_tail < VL / 2 ? " (few channels per group: most lanes "
                                                           "of each vector idle)" : ""));
     pl.lines.push_back(fmt::format(
         "tile ur={} x n_oc={} ({} accumulators of {} registers), {} oc blocks of {} channels "
         "(last {} vectors, {} lanes in its last)",
-        pl.ur, pl.n_oc, pl.ur * pl.n_oc, R, pl.oc_blocks, pl.n_oc * VL, pl.n_oc_last, oc_tail));
+        pl.ur, pl.n_oc, pl.ur * pl.n_oc, vector_registers(pl.isa), pl.oc_blocks, pl.n_oc * VL,
+        pl.n_oc_last, oc_tail));
     pl.lines.push_back(fmt::format(
         "loops: groups of {} images > groups of {} oc blocks > rows x {} W chunks of {} x oc "
         "blocks (threads) > W tiles > ic blocks > ic > taps (unrolled); weights per (phase, "
         "oc block, tap) {:.1f} KiB; input copied to a zero-halo buffer {} x {} blocks of {} ch",
-        pl.batch_group, pl.oc_group, pl.w_chunks, pl.w_chunk, wkb, dims_string(p, pl.padded),
-        pl.ic_blocks, pl.ic_block));
+        pl.batch_group, pl.oc_group, pl.w_chunks, pl.w_chunk, wkb,
+        dims_string(p, pl.input.padded), pl.ic_blocks, pl.input.lanes));
+}
+
+}  // namespace
+
+bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
+                  const PlanOverrides& overrides, std::string& why_not) {
+    const int64_t VL = pl.vlen, ovg = (pl.oc_g + VL - 1) / VL;  // vectors per group
+    pl.oc_vectors = pl.groups * ovg;
+    const int oc_tail = int(pl.oc_g - (ovg - 1) * VL);
+    const bool avx2_tail = pl.isa == Isa::avx2 && oc_tail != VL;
+    if (!input_blocks(pl, why_not)) return false;
+    if (!choose_tile(p, pl, ax, overrides, avx2_tail, why_not)) return false;
+    output_blocks(pl);
+    w_chunks(pl, ax);
+    phase_kernels(p, pl, ax, oc_tail);
+    cache_groups(pl, overrides);
+    describe(p, pl, oc_tail);
     return true;
 }
 

@@ -11,23 +11,19 @@ namespace tconv::gen::detail {
 // Lanes hold vlen consecutive output channels; with a channel multiplier M (out_channels =
 // M x groups) the input buffer repeats each input channel M times (InBlock::expand), so lane l
 // of every tap reads the input of its own output channel.
-bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
-                    std::string& why_not) {
+bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
+                    const PlanOverrides& ov, std::string& why_not) {
     const auto& m_count = ax.m_count;
-    const Dim3 kernel = ax.kernel, dilation = ax.dilation;
+    const Dim3 kernel = pl.kernel, dilation = pl.dilation;
     const int R = vector_registers(pl.isa), VL = pl.vlen;
-    pl.shape = KernelShape::depthwise;
     const int64_t C = pl.oc, M = pl.oc_g, nb = (C + VL - 1) / VL;
     const int oc_tail = int(C - (nb - 1) * VL);
     // The input buffer: one block of every channel, padded to whole vectors, so a pixel's
     // channels are adjacent as in the output.
-    pl.ic_block = nb * VL;
-    pl.ic_blocks = 1;
-    pl.w_rows = 1;
-    pl.in_blocks.push_back({0, C, M});
-    const Dim3 x_stride{pl.padded[1] * pl.padded[2] * pl.ic_block, pl.padded[2] * pl.ic_block,
-                        pl.ic_block};
-    if (double(pl.input_block_floats()) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
+    pl.input.lanes = nb * VL;
+    pl.input.blocks.push_back({0, C, M});
+    const Dim3 x_stride = pl.input.strides();
+    if (double(pl.input.block_floats()) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
         return false;
     }
@@ -137,8 +133,7 @@ bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanO
         "W tiles > taps (unrolled); input copied to a zero-halo channels-last buffer {} x {} "
         "channels{}",
         pl.ur, pl.n_oc, VL, pl.oc_blocks, oc_tail, pl.batch_group, pl.w_chunks, pl.w_chunk,
-        dims_string(p, pl.padded),
-        pl.ic_block,
+        dims_string(p, pl.input.padded), pl.input.lanes,
         M > 1 ? fmt::format(", each input channel repeated {} times", M) : ""));
     return true;
 }

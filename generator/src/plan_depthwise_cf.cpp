@@ -12,7 +12,7 @@ namespace {
 
 // Vectors of m per W phase in a full tile: as many as the registers hold, but no more than a
 // row needs (a row shorter than the tile is one partial tile).
-int plane_ur(const Plan& pl, Activation act, bool avx2_tail) {
+int plane_ur(const DepthwiseCfPlan& pl, Activation act, bool avx2_tail) {
     const int64_t SW = pl.stride[2], VL = pl.vlen;
     int ur = 1;
     for (int u = 2; u <= 8; ++u)
@@ -28,13 +28,12 @@ int plane_ur(const Plan& pl, Activation act, bool avx2_tail) {
 // taps of every row of a group as immediates and steps k by one input row. Likewise a row's
 // tiles start at outputs that are multiples of S_w, so lane i of W phase r holds output
 // o_r + S_w*i with o_r = (r - pb) mod S_w, and reads m = (o_r + pb - r) / S_w + i.
-bool plan_depthwise_cf(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
-                       std::string& why_not) {
+bool plan_depthwise_cf(const Problem& p, DepthwiseCfPlan& pl, const PhaseAxes& ax,
+                       const PlanOverrides& ov, std::string& why_not) {
     const auto& axes = ax.axes;
     const int64_t SD = pl.stride[0], SH = pl.stride[1], SW = pl.stride[2], VL = pl.vlen;
     const Dim3 pb = pl.pad_begin;
     const int64_t width = pl.out[2];
-    pl.shape = KernelShape::depthwise_cf;
     const bool avx2_tail = pl.isa == Isa::avx2 && width % VL != 0;
     const int ur = ov.ur > 0 ? ov.ur : plane_ur(pl, p.activation, avx2_tail);
     if (!depthwise_cf_tile_fits(pl.isa, ur, SW, p.activation, avx2_tail)) {
@@ -52,7 +51,7 @@ bool plan_depthwise_cf(const Problem& p, Plan& pl, const PhaseAxes& ax, const Pl
     // W phases: taps with the phase's m offset folded into c0; the halo covers every lane
     // computed, stored or not.
     std::vector<WPhaseTaps> w_phases;
-    int64_t lo = pl.halo_lo[2], hi = pl.padded[2] - pl.in[2] - pl.halo_lo[2];
+    int64_t lo = pl.input.halo_lo[2], hi = pl.input.padded[2] - pl.in[2] - pl.input.halo_lo[2];
     for (int64_t r = 0; r < SW; ++r) {
         const TapAxis& a = axes[2][size_t(r)];
         const int64_t o_r = ((r - pb[2]) % SW + SW) % SW, e_r = floor_div(o_r + pb[2] - r, SW);
@@ -64,16 +63,14 @@ bool plan_depthwise_cf(const Problem& p, Plan& pl, const PhaseAxes& ax, const Pl
         }
         w_phases.push_back(t);
     }
-    pl.halo_lo[2] = lo;
-    pl.padded[2] = pl.in[2] + lo + hi;
+    pl.input.halo_lo[2] = lo;
+    pl.input.padded[2] = pl.in[2] + lo + hi;
 
     // One zero-halo plane (block) per input channel; a thread holds one channel at a time.
-    pl.ic_block = 1;
-    pl.ic_blocks = pl.ic;
-    pl.w_rows = 1;
-    for (int64_t c = 0; c < pl.ic; ++c) pl.in_blocks.push_back({c, 1, 1});
-    const Dim3 x_stride{pl.padded[1] * pl.padded[2], pl.padded[2], 1};
-    if (double(pl.input_block_floats()) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
+    pl.input.lanes = 1;
+    for (int64_t c = 0; c < pl.ic; ++c) pl.input.blocks.push_back({c, 1, 1});
+    const Dim3 x_stride = pl.input.strides();
+    if (double(pl.input.block_floats()) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
         return false;
     }
@@ -86,7 +83,6 @@ bool plan_depthwise_cf(const Problem& p, Plan& pl, const PhaseAxes& ax, const Pl
         pl.blocks.push_back(blk);
     }
     pl.oc_blocks = pl.oc;
-    pl.oc_vectors = pl.oc;
 
     // Packed weights per channel: [r_d][r_h][r_w][td][th][tw]; every kernel position is one
     // tap of one phase.
@@ -104,9 +100,9 @@ bool plan_depthwise_cf(const Problem& p, Plan& pl, const PhaseAxes& ax, const Pl
     DwPlaneKernelDesc base;
     base.isa = pl.isa;
     base.rank = p.rank;
-    base.kernel = ax.kernel;
+    base.kernel = pl.kernel;
     base.stride = pl.stride;
-    base.dilation = ax.dilation;
+    base.dilation = pl.dilation;
     base.ur = ur;
     base.w_phases = w_phases;
     base.w_rot = int(((pb[2] % SW) + SW) % SW);
@@ -160,7 +156,7 @@ bool plan_depthwise_cf(const Problem& p, Plan& pl, const PhaseAxes& ax, const Pl
         "loops: images x channels (threads) > output planes > groups of {} rows (in the kernel) "
         "> tiles > taps (unrolled); each channel's input copied to a per-thread zero-halo plane "
         "{} floats",
-        SH, dims_string(p, pl.padded)));
+        SH, dims_string(p, pl.input.padded)));
     return true;
 }
 

@@ -10,14 +10,13 @@ namespace tconv::gen::detail {
 
 // Shape B: lanes hold consecutive m of one output row; every W phase of the row in one kernel,
 // interleaved in registers into contiguous outputs. Fills the W halo, tiles and kernels.
-bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
                   std::string& why_not) {
     const auto& axes = ax.axes;
     const auto& m_count = ax.m_count;
-    const Dim3 kernel = ax.kernel, dilation = ax.dilation;
+    const Dim3 kernel = pl.kernel, dilation = pl.dilation;
     const int R = vector_registers(pl.isa), VL = pl.vlen;
     const int64_t SW = pl.stride[2];
-    pl.shape = KernelShape::spatial_vec;
     // Output channels per tile: all of the group's when they fit with one vector of m per phase.
     int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, pl.oc_g)) : int(pl.oc_g);
     while (n > 1 && !spatial_tile_fits(pl.isa, 1, n, SW, p.activation)) --n;
@@ -65,15 +64,13 @@ bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
         lo = std::max(lo, a.c0 + (a.count - 1) * a.cstep - m0);
         hi = std::max(hi, m_end - a.c0 - (pl.in[2] - 1));
     }
-    pl.halo_lo[2] = lo;
-    pl.padded[2] = pl.in[2] + lo + hi;
-    // Channels-first buffer: one "block" per input channel.
-    pl.ic_block = 1;
-    pl.ic_blocks = pl.ic;
-    pl.w_rows = pl.ic_g;
-    for (int64_t c = 0; c < pl.ic; ++c) pl.in_blocks.push_back({c, 1, 1});
-    const Dim3 x_stride{pl.padded[1] * pl.padded[2], pl.padded[2], 1};
-    const int64_t chan = pl.padded[0] * x_stride[0];
+    pl.input.halo_lo[2] = lo;
+    pl.input.padded[2] = pl.in[2] + lo + hi;
+    // Channels-first buffer: one one-lane block per input channel.
+    pl.input.lanes = 1;
+    for (int64_t c = 0; c < pl.ic; ++c) pl.input.blocks.push_back({c, 1, 1});
+    const Dim3 x_stride = pl.input.strides();
+    const int64_t chan = pl.input.block_floats();
     if (double(chan) * double(pl.ic_g) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
         return false;
@@ -154,7 +151,7 @@ bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOve
     pl.lines.push_back(fmt::format(
         "loops: groups of {} images > rows x oc blocks (threads) > W tiles > ic > taps "
         "(unrolled); input copied to a zero-halo channels-first buffer {} x {} ch",
-        pl.batch_group, dims_string(p, pl.padded), pl.ic));
+        pl.batch_group, dims_string(p, pl.input.padded), pl.ic));
     return true;
 }
 

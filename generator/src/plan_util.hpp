@@ -63,14 +63,14 @@ inline constexpr int64_t kL2WeightBudget = 512 * 1024, kL2InputBudget = 768 * 10
 
 // Images per group: those whose zero-halo input fits kL2InputBudget, at least one (or the
 // override, at most the batch).
-inline int64_t batch_group(const Plan& pl, const PlanOverrides& ov) {
+inline int64_t batch_group(const PlanBase& pl, const PlanOverrides& ov) {
     if (ov.batch_group > 0) return std::min(ov.batch_group, pl.batch);
-    const int64_t image_bytes = pl.input_image_floats() * 4;
+    const int64_t image_bytes = pl.input.image_floats() * 4;
     return std::clamp<int64_t>(kL2InputBudget / std::max<int64_t>(image_bytes, 1), 1, pl.batch);
 }
 
 // The index of `d` in the plan's kernels, added when new: layers share equal kernels.
-inline int kernel_index(Plan& pl, const AnyKernelDesc& d) {
+inline int kernel_index(PlanBase& pl, const AnyKernelDesc& d) {
     for (size_t i = 0; i < pl.kernels.size(); ++i)
         if (pl.kernels[i] == d) return int(i);
     pl.kernels.push_back(d);
@@ -87,7 +87,6 @@ inline std::string dims_string(const Problem& p, const Dim3& d) {
 struct PhaseAxes {
     std::array<std::vector<TapAxis>, 3> axes;          // taps of residue r
     std::array<std::vector<int64_t>, 3> m_lo, m_count;  // its outputs m
-    Dim3 kernel{1, 1, 1}, dilation{1, 1, 1};
 
     // The phase of residues r: its taps and outputs per dimension (kernels and weights unset).
     PhasePlan phase(const Dim3& r) const {
@@ -113,15 +112,15 @@ void set_taps(Desc& k, const PhasePlan& ph) {
     }
 }
 
-// The families' planners: each fills the plan after the shared steps (phases, halo, family),
-// or declines with why_not.
-bool plan_channel(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+// The families' planners: each fills its plan, whose PlanBase holds the shared steps' results
+// (layer, phases' halo), or declines with why_not.
+bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
                   std::string& why_not);
-bool plan_depthwise(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
-                    std::string& why_not);
-bool plan_depthwise_cf(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
-                       std::string& why_not);
-bool plan_spatial(const Problem& p, Plan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
+                    const PlanOverrides& ov, std::string& why_not);
+bool plan_depthwise_cf(const Problem& p, DepthwiseCfPlan& pl, const PhaseAxes& ax,
+                       const PlanOverrides& ov, std::string& why_not);
+bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
                   std::string& why_not);
 
 }  // namespace tconv::gen::detail

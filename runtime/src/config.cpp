@@ -1,5 +1,6 @@
-// Config files: one layer object, or {"name", "chain", "layers": [...]}. Single-layer rules are in
-// config_layer.cpp; this file handles the file's shape, chains and reading from disk.
+// Config files: one layer object, or {"name", "chain", "layers": [...]}. A layer object is read in
+// config_layer.cpp and checked by the rules in problem_rules.cpp; this file handles the file's
+// shape, chains and reading from disk.
 #include "tconv/config.hpp"
 
 #include <fcntl.h>

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <unordered_set>
 
+#include "problem_rules.hpp"
 #include "tconv/error.hpp"
 
 namespace tconv::config_detail {
@@ -31,14 +32,8 @@ std::string path_of(const std::vector<Frame>& frames, size_t depth) {
 
 std::string scalar(const Json& v) {
     constexpr size_t kMaxString = 48;
-    if (v.is_string() && v.get_ref<const std::string&>().size() > kMaxString) {
-        std::string s = v.get_ref<const std::string&>().substr(0, kMaxString);
-        // Cut at a character boundary so the rendering stays valid UTF-8.
-        while (!s.empty() && (static_cast<unsigned char>(s.back()) & 0xC0) == 0x80) s.pop_back();
-        if (!s.empty() && static_cast<unsigned char>(s.back()) >= 0xC0) s.pop_back();
-        return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace) + "...";
-    }
-    return v.dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (v.is_string()) return rules::quote(v.get_ref<const std::string&>(), kMaxString);
+    return v.dump();
 }
 
 std::string lower(std::string_view s) {
@@ -113,22 +108,11 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string_vi
 }
 
 void Where::fail(std::string_view path, const std::string& what) const {
-    std::string m(source);
-    m += ": ";
-    if (!path.empty()) m.append(path).append(": ");
-    throw Error(ErrorKind::invalid_config, m + what);
+    throw Error(ErrorKind::invalid_config, rules::message(source, path, what));
 }
 
 void Where::fail_value(std::string_view path, const Json& value, const std::string& rule) const {
-    throw Error(ErrorKind::invalid_config,
-                std::string(source) + ": " + std::string(path) + "=" + render(value) + " " + rule);
-}
-
-void Where::fail_size(std::string_view path, const std::string& what) const {
-    std::string m(source);
-    m += ": ";
-    if (!path.empty()) m.append(path).append(": ");
-    throw Error(ErrorKind::out_of_memory, m + what);
+    throw Error(ErrorKind::invalid_config, rules::value_message(source, path, render(value), rule));
 }
 
 Json parse_json(std::string_view text, std::string_view source) {

@@ -39,8 +39,6 @@ struct Where {
     // "<source>: <path>=<value> <rule>".
     [[noreturn]] void fail_value(std::string_view path, const Json& value,
                                  const std::string& rule) const;
-    // Sizes over a limit are refused as out_of_memory rather than as a broken rule.
-    [[noreturn]] void fail_size(std::string_view path, const std::string& what) const;
 };
 
 }  // namespace tconv::config_detail

@@ -1,5 +1,6 @@
-// One layer object -> a validated Problem. The rules of a single layer live here; the file shape
-// (single layer or "layers" list) and chains live in config.cpp.
+// One layer object -> a validated Problem: the object's shape is read here, its values are checked
+// by the rules every Problem obeys (problem_rules.hpp). The file's shape (single layer or "layers"
+// list) and chains live in config.cpp.
 #pragma once
 
 #include <string>

@@ -1,5 +1,6 @@
-// Layer configs: JSON text -> validated Problems. Every rule is checked here, once; an error
-// names the source, the key path (e.g. `layers[2].stride[1]`), the value and the rule.
+// Layer configs: JSON text -> validated Problems. A config is read into a Problem and checked by
+// the same rules as a Problem built in code (validate_problem); an error names the source, the
+// key path (e.g. `layers[2].stride[1]`), the value and the rule.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +31,11 @@ Config parse_config(std::string_view json_text, std::string_view source,
 // Reads a file (errors name it) and parses it.
 Config load_config(const std::string& path, const ConfigLimits& limits = {});
 
-// Checks a Problem built in code (not parsed) by every rule a config obeys; `output` must be the
-// derived size. The Error names the layer, the field, the value and the rule.
+// Checks a Problem built in code by every rule a config obeys, with no JSON in between; `output`
+// must be the derived size. The Error (invalid_config; out_of_memory for a tensor over
+// `limits`) reads as the config's would, with `layer "NAME"` for the file and every spatial key
+// as a list, pads in ONNX order: `layer "up1": kernel_size[1]=0 must be >= 1`. Layer::compile
+// calls it.
 void validate_problem(const Problem& problem, const ConfigLimits& limits = {});
 
 // Expands each argument that is a directory into its *.json files (sorted); files stay as given.

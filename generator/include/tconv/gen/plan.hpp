@@ -18,7 +18,8 @@ namespace tconv::gen {
 // Channel-vectorised (lanes = output channels), spatial-vectorised (lanes = consecutive outputs
 // of a row, for few output channels) or depthwise (lanes = channels, one input channel per
 // output channel; depthwise_cf: its channels-first variant, lanes along W of one channel's
-// plane): docs/ALGORITHM.md §4.
+// plane): docs/ALGORITHM.md §4. Each family has its own plan type below (the enum follows the
+// order of Plan::family).
 enum class KernelShape { channel_vec, spatial_vec, depthwise, depthwise_cf };
 
 // The taps of one phase residue along one dimension: k = k0 + t*kstep, i = m - (c0 + t*cstep).
@@ -33,8 +34,8 @@ struct PhasePlan {
     std::array<TapAxis, 3> taps{};
     Dim3 m_lo{0, 0, 0}, m_count{0, 0, 0};  // outputs o = S*m + r - pb for m in [m_lo, m_lo+count)
     int64_t w_offset = 0;                  // floats: this phase's packed weights
-    // Kernels (indices into Plan::kernels): [full-width tile, W tail][full oc block, last block];
-    // -1 when unused.
+    // Kernels (indices into the plan's kernels): [full-width tile, W tail][full oc block, last
+    // block]; -1 when unused.
     int kernel[2][2] = {{-1, -1}, {-1, -1}};
     int64_t w_blocks = 0;  // full ur tiles per row; the tail kernel covers the rest
     bool has_taps() const { return taps[0].count * taps[1].count * taps[2].count > 0; }
@@ -76,27 +77,56 @@ struct InBlock {
     int64_t first = 0, lanes = 0, expand = 1;
 };
 
-struct Plan {
-    KernelShape shape = KernelShape::channel_vec;
+// The zero-halo input buffer every family reads, and the one owner of its layout: per image
+// [block][padded D][padded H][padded W][block lanes], zero halo and zero padding lanes. The
+// run-time copy fills it and the kernels' strides come from it.
+struct InputLayout {
+    Dim3 halo_lo{0, 0, 0}, padded{1, 1, 1};
+    int64_t lanes = 0;             // floats per pixel of a block (1: channels-first)
+    std::vector<InBlock> blocks;   // every group's blocks, group after group
+
+    int64_t block_floats() const { return padded[0] * padded[1] * padded[2] * lanes; }
+    int64_t image_floats() const { return block_floats() * int64_t(blocks.size()); }
+    int64_t offset(int64_t block, int64_t pd, int64_t ph, int64_t pw) const {
+        return block * block_floats() + ((pd * padded[1] + ph) * padded[2] + pw) * lanes;
+    }
+    // Strides in floats of a plane, a row and a pixel within a block.
+    Dim3 strides() const { return {padded[1] * padded[2] * lanes, padded[2] * lanes, lanes}; }
+};
+
+// What every family's plan holds: the layer in canonical (D, H, W) form, the input buffer, the
+// output-channel blocks and the register tile, the kernels and the packed sizes.
+struct PlanBase {
     Isa isa = Isa::avx512;
     int vlen = 16;
     Layout layout = Layout::channels_first;
     int64_t batch = 1, ic = 0, oc = 0;
     int64_t groups = 1, ic_g = 0, oc_g = 0;  // channels per group
     Dim3 in{1, 1, 1}, out{1, 1, 1}, stride{1, 1, 1}, pad_begin{0, 0, 0};
-    // The input buffer: [batch][ic block][padded D][padded H][padded W][ic_block], zero halo
-    // and zero channels past ic; blocking keeps a tile's broadcasts within a few cache lines.
-    Dim3 halo_lo{0, 0, 0}, padded{1, 1, 1};
-    // ic_blocks blocks of ic_block channels per group (input rows of the packed weights: a
-    // block's weights hold ic_block * ic_blocks rows per tap; depthwise kernels read one).
-    int64_t ic_block = 0, ic_blocks = 0, w_rows = 0;
-    std::vector<InBlock> in_blocks;  // every group's blocks, group after group
-    int ur = 1, n_oc = 1;
-    int64_t oc_vectors = 0;      // vectors of output channels, summed over the groups
-    int64_t oc_blocks = 0;       // blocks of at most n_oc vectors (== blocks.size())
-    int n_oc_last = 0;           // vectors in each group's last block
+    Dim3 kernel{1, 1, 1}, dilation{1, 1, 1};
+    bool bias = false;
+    InputLayout input;
+    int ur = 1, n_oc = 1;         // the register tile (the family says along what)
+    int64_t oc_blocks = 0;        // == blocks.size()
+    int n_oc_last = 0;            // n_oc of each group's last block
     std::vector<OcBlock> blocks;
-    int64_t row_pitch = 0;       // channels_first: floats per pixel of the per-row output buffer
+    // Images copied and computed together: as many as keep their zero-halo input within L2
+    // (at least one), so a batch does not evict its own input before it is used.
+    int64_t batch_group = 1;
+    std::vector<AnyKernelDesc> kernels;
+    int64_t packed_weight_floats = 0;
+    int64_t packed_bias_floats = 0;
+    std::vector<std::string> lines;  // human-readable: shape, phases, tile, blocking
+
+    int64_t kernel_points() const { return kernel[0] * kernel[1] * kernel[2]; }
+};
+
+// The channel and depthwise families: every stride phase a dense correlation, tiles of ur
+// outputs along W x n_oc vectors of channels, walked over (row, W chunk, channel block).
+struct PhasedPlan : PlanBase {
+    std::vector<PhasePlan> phases;  // index (r_d * S_h + r_h) * S_w + r_w
+    int64_t oc_vectors = 0;         // vectors of output channels, summed over the groups
+    int64_t row_pitch = 0;          // channels_first: floats per pixel of the per-row buffer
     // Rows are split into chunks of w_chunk phase outputs m (a multiple of ur), so a chunk's
     // input stays in L2 while every oc block reads it; chunk c holds outputs
     // [S_w * c * w_chunk, S_w * (c + 1) * w_chunk).
@@ -105,59 +135,78 @@ struct Plan {
     // while every row streams past them: the input is then re-read from L3 once per group
     // instead of all the weights once per row.
     int64_t oc_group = 1;
-    // Images copied and computed together: as many as keep their zero-halo input within L2
-    // (at least one), so a batch does not evict its own input before it is used.
-    int64_t batch_group = 1;
-    std::vector<PhasePlan> phases;  // index (r_d * S_h + r_h) * S_w + r_w
-    // spatial_vec: rows of W outputs computed in tiles of ur*vlen m's from row_m0 into a row
-    // buffer [oc][row_len] (o = S_w*m + r - pb sits at S_w*(m - row_m0) + r).
-    int64_t row_m0 = 0, row_tiles = 0, row_len = 0;
-    std::vector<RowPhasePlan> row_phases;  // index r_d * S_h + r_h
-    // depthwise_cf: one block per output channel; per (image, channel) the channel's input is
-    // copied into a per-thread zero-halo buffer (input block 0), then each output plane od is
-    // one call per row-group kernel of its D phase.
-    std::vector<PlanePhasePlan> plane_phases;  // index r_d
-    int64_t row_groups = 0;                    // full groups of S_h output rows per plane
-    int64_t channel_taps = 0;                  // packed weight floats per output channel
-    std::vector<AnyKernelDesc> kernels;
-    int64_t packed_weight_floats = 0;
-    int64_t packed_bias_floats = 0;
-    std::vector<std::string> lines;  // human-readable: shape, phases, tile, blocking
-    // The problem planned instead of the layer's, when it was lowered (lowering.hpp): packing
-    // and the run time then see this problem and its rearranged tensors.
-    std::optional<Problem> lowered;
 
     const PhasePlan& phase(int64_t rd, int64_t rh, int64_t rw) const {
         return phases[size_t((rd * stride[1] + rh) * stride[2] + rw)];
     }
-    // The layouts, owned here: packing, the run-time copy and the kernels' pointers use these.
-    // The input buffer of one image: [in block][padded D][padded H][padded W][ic_block].
-    int64_t input_block_floats() const { return padded[0] * padded[1] * padded[2] * ic_block; }
-    int64_t input_image_floats() const { return input_block_floats() * int64_t(in_blocks.size()); }
-    int64_t input_offset(int64_t in_block, int64_t pd, int64_t ph, int64_t pw) const {
-        return in_block * input_block_floats() +
-               ((pd * padded[1] + ph) * padded[2] + pw) * ic_block;
-    }
-    // Channel and depthwise shapes: packed weights of (phase, oc block),
-    // [w_rows][tap][vectors * vlen] (the spatial shape's are per row phase, RowPhasePlan).
+    // Packed bias of an oc block: whole vectors per block.
+    int64_t bias_offset(int64_t block) const { return blocks[size_t(block)].vector0 * vlen; }
+};
+
+// Channel-vectorised: a run-time reduction over the group's input-channel blocks.
+struct ChannelPlan : PhasedPlan {
+    // ic_blocks blocks of input.lanes channels per group: a block's packed weights hold w_rows
+    // = input.lanes * ic_blocks rows per tap.
+    int64_t ic_blocks = 0, w_rows = 0;
+    // Packed weights of (phase, oc block): [w_rows][tap][vectors * vlen].
     int64_t weight_offset(const PhasePlan& ph, int64_t block) const {
         return ph.w_offset + blocks[size_t(block)].vector0 * vlen * w_rows * ph.taps_total();
     }
-    // Spatial shape: packed weights of (row phase, oc block), [ic of the group][r_w][tap][oc].
-    int64_t row_weight_offset(const RowPhasePlan& rp, int64_t block) const {
+};
+
+// Depthwise: no reduction; lanes are output channels, the input buffer repeats each input
+// channel for its output channels.
+struct DepthwisePlan : PhasedPlan {
+    // Packed weights of (phase, oc block): [tap][vectors * vlen].
+    int64_t weight_offset(const PhasePlan& ph, int64_t block) const {
+        return ph.w_offset + blocks[size_t(block)].vector0 * vlen * ph.taps_total();
+    }
+};
+
+// Spatial-vectorised: rows of W outputs computed in tiles of ur*vlen m's from row_m0 into a
+// row buffer [oc][row_len] (o = S_w*m + r - pb sits at S_w*(m - row_m0) + r); the input buffer
+// is channels-first (one-lane blocks).
+struct SpatialPlan : PlanBase {
+    int64_t row_m0 = 0, row_tiles = 0, row_len = 0;
+    std::vector<RowPhasePlan> row_phases;  // index r_d * S_h + r_h
+
+    // Packed weights of (row phase, oc block): [ic of the group][r_w][tap][oc].
+    int64_t weight_offset(const RowPhasePlan& rp, int64_t block) const {
         return rp.w_offset + blocks[size_t(block)].oc0 * ic_g * rp.taps;
     }
-    // depthwise_cf: packed weights of output channel c's D phase r_d.
-    int64_t plane_weight_offset(int64_t c, int64_t rd) const {
+    // Packed bias of an oc block: one float per channel.
+    int64_t bias_offset(int64_t block) const { return blocks[size_t(block)].oc0; }
+};
+
+// Depthwise, channels-first: one block per output channel. Per (image, channel) the channel's
+// input is copied into a per-thread zero-halo plane (the input layout's block 0), then each
+// output plane is one call per row-group kernel of its D phase.
+struct DepthwiseCfPlan : PlanBase {
+    std::vector<PlanePhasePlan> plane_phases;  // index r_d
+    int64_t row_groups = 0;                    // full groups of S_h output rows per plane
+    int64_t channel_taps = 0;                  // packed weight floats per output channel
+
+    // Packed weights of output channel c's D phase r_d: [r_h][r_w][tap].
+    int64_t weight_offset(int64_t c, int64_t rd) const {
         return c * channel_taps + plane_phases[size_t(rd)].w_offset;
     }
-    // Packed bias of an oc block: whole vectors per block (channel and depthwise shapes), or
-    // one float per channel (spatial and depthwise_cf shapes).
-    int64_t bias_offset(int64_t block) const {
-        const OcBlock& b = blocks[size_t(block)];
-        return shape == KernelShape::spatial_vec || shape == KernelShape::depthwise_cf
-                   ? b.oc0
-                   : b.vector0 * vlen;
+    // Packed bias of an oc block (one channel): one float per channel.
+    int64_t bias_offset(int64_t block) const { return blocks[size_t(block)].oc0; }
+};
+
+// A layer's plan: its family's, and the problem planned instead of the layer's when it was
+// lowered (lowering.hpp): packing and the run time then see that problem and its rearranged
+// tensors.
+struct Plan {
+    std::variant<ChannelPlan, SpatialPlan, DepthwisePlan, DepthwiseCfPlan> family;
+    std::optional<Problem> lowered;
+
+    KernelShape shape() const { return KernelShape(family.index()); }
+    const PlanBase& base() const {
+        return std::visit([](const auto& f) -> const PlanBase& { return f; }, family);
+    }
+    PlanBase& base() {
+        return std::visit([](auto& f) -> PlanBase& { return f; }, family);
     }
 };
 
@@ -181,14 +230,15 @@ struct PlanOverrides {
 bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
           const PlanOverrides& overrides = {});
 
-// Packs PyTorch-layout weights [IC, OC, *K] into the order the kernels stream them, and the
-// bias padded to whole vectors (zeros without bias). Sizes: packed_weight/bias_floats.
-void pack_weights(const Problem& p, const Plan& plan, const float* w, float* packed);
+// Packs PyTorch-layout weights [IC, OC, *K] of the planned problem into the order the kernels
+// stream them, and the bias padded to whole vectors (zeros without bias): the plan alone says
+// where every float goes. Sizes: packed_weight/bias_floats.
+void pack_weights(const Plan& plan, const float* w, float* packed);
 // The same in independent parts [0, pack_weight_parts): each writes its own floats of `packed`,
 // so parts may be packed concurrently, and any split gives the same bytes.
-int64_t pack_weight_parts(const Problem& p, const Plan& plan);
-void pack_weights(const Problem& p, const Plan& plan, const float* w, float* packed,
-                  int64_t first_part, int64_t end_part);
-void pack_bias(const Problem& p, const Plan& plan, const float* b, float* packed);
+int64_t pack_weight_parts(const Plan& plan);
+void pack_weights(const Plan& plan, const float* w, float* packed, int64_t first_part,
+                  int64_t end_part);
+void pack_bias(const Plan& plan, const float* b, float* packed);
 
 }  // namespace tconv::gen

@@ -1,0 +1,139 @@
+// The driver of the phase-tiled families (channel and depthwise): each stride phase's kernels
+// over output rows x W chunks x channel blocks. The two families differ in their kernels and
+// weights (each plan type says where a block's weights sit), not in this walk.
+#include <algorithm>
+
+#include "jit_driver.hpp"
+#include "scratch.hpp"
+#include "team.hpp"
+#include "transpose.hpp"
+
+namespace tconv {
+
+namespace {
+
+template <class FamilyPlan>
+class PhaseDriver final : public JitDriver {
+  public:
+    PhaseDriver(const FamilyPlan& plan, const KernelTables& t) : pl_(plan), t_(t) {}
+
+    // Items run in the order (oc group, image row, W chunk, oc block within the group): a
+    // group's weights stay in L2 while the rows stream past, and consecutive items share a
+    // chunk's input. Threads take contiguous shares of the items, balanced by their vectors of
+    // channels (see item_at).
+    bool compute(const float* xbuf, float* y, int64_t n0, int64_t n1, int t,
+                 int nt) const override {
+        const gen::Dim3 O = pl_.out;
+        const int64_t nb = pl_.oc_blocks, nc = pl_.w_chunks, g = pl_.oc_group;
+        const int64_t rows_chunks = (n1 - n0) * O[0] * O[1] * nc;
+        const bool cf = pl_.layout == Layout::channels_first;
+        const int64_t work = rows_chunks * pl_.oc_vectors;
+        const Share share{item_at(work * t / nt, rows_chunks),
+                          item_at(work * (t + 1) / nt, rows_chunks)};
+        // channels_first: each output row is built channels-last here, then transposed.
+        float* rowbuf = thread_scratch().row.try_get(cf ? O[2] * pl_.row_pitch : 1);
+        if (!rowbuf) return false;
+        if (g >= nb) {  // one oc group: items stepped without divisions (depthwise items are short)
+            Odometer<5> at({nb, nc, O[1], O[0], kUnbounded}, share.begin);
+            for (int64_t item = share.begin; item < share.end; ++item, at.next())
+                run(xbuf, y, rowbuf, n0, at.digit[0], at.digit[1], at.digit[2], at.digit[3],
+                    n0 + at.digit[4]);
+            return true;
+        }
+        for (int64_t item = share.begin; item < share.end; ++item) {
+            const int64_t grp = item / (g * rows_chunks), local = item - grp * g * rows_chunks;
+            const int64_t gsize = std::min(g, nb - grp * g);
+            const int64_t rc = local / gsize, row = rc / nc;
+            run(xbuf, y, rowbuf, n0, grp * g + local % gsize, rc % nc, row % O[1],
+                (row / O[1]) % O[0], n0 + row / (O[1] * O[0]));
+        }
+        return true;
+    }
+
+  private:
+    const FamilyPlan& pl_;
+    const KernelTables& t_;
+
+    // One item: oc block ocb of W chunk c of output row (n, od, oh).
+    void run(const float* xbuf, float* y, float* rowbuf, int64_t n0, int64_t ocb, int64_t c,
+             int64_t oh, int64_t od, int64_t n) const {
+        const gen::InputLayout& L = pl_.input;
+        const gen::Dim3 O = pl_.out, H = L.halo_lo, S = pl_.stride, pb = pl_.pad_begin;
+        const int64_t OC = pl_.oc, chunk = pl_.w_chunk;
+        const bool cf = pl_.layout == Layout::channels_first;
+        const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
+        const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
+        const gen::OcBlock& blk = pl_.blocks[size_t(ocb)];
+        const int64_t start = c * chunk;
+        float* yrow = cf ? rowbuf : y + (((n * O[0] + od) * O[1] + oh) * O[2]) * OC + blk.oc0;
+        const int64_t pix = cf ? pl_.row_pitch : OC;
+        for (int64_t rw = 0; rw < S[2]; ++rw) {
+            const gen::PhasePlan& ph = pl_.phase(rd, rh, rw);
+            if (ph.m_count[2] <= start) continue;
+            const int64_t len = std::min(chunk, ph.m_count[2] - start);
+            const int64_t full = len / pl_.ur;  // the tail only in the last chunk
+            const int64_t mw = ph.m_lo[2] + start;
+            gen::KernelArgs a;
+            a.x = ph.has_taps() ? xbuf + (n - n0) * L.image_floats() +
+                                      L.offset(blk.x_block, md + H[0], mh + H[1], mw + H[2]) +
+                                      blk.x_lane
+                                : xbuf;
+            a.w = t_.weights + pl_.weight_offset(ph, ocb);
+            a.bias = t_.bias + pl_.bias_offset(ocb);
+            a.y = yrow + (S[2] * mw + rw - pb[2]) * pix;
+            if (full > 0) {
+                a.blocks = full;
+                t_.kernels[size_t(ph.kernel[0][blk.last])](&a);
+            }
+            if (len % pl_.ur != 0) {
+                const int64_t done = full * pl_.ur;
+                if (ph.has_taps()) a.x += done * L.lanes;
+                a.y += done * S[2] * pix;
+                a.blocks = 1;
+                t_.kernels[size_t(ph.kernel[1][blk.last])](&a);
+            }
+        }
+        if (cf) {  // this chunk's outputs: [S_w * start, S_w * (start + chunk))
+            const int64_t plane = O[0] * O[1] * O[2];
+            const int64_t ow0 = std::min(O[2], S[2] * start);
+            const int64_t ow1 = std::min(O[2], S[2] * (start + chunk));
+            float* dst = y + (n * OC + blk.oc0) * plane + (od * O[1] + oh) * O[2] + ow0;
+            transpose_avx2(rowbuf + ow0 * pl_.row_pitch, pl_.row_pitch, ow1 - ow0, blk.valid, dst,
+                           plane);
+        }
+    }
+
+    // Vectors of channels in the oc blocks before block b (b may be oc_blocks).
+    int64_t vectors_before(int64_t b) const {
+        return b < pl_.oc_blocks ? pl_.blocks[size_t(b)].vector0 : pl_.oc_vectors;
+    }
+
+    // The first item at or after `work` vectors of channel-block work, in compute()'s order: a
+    // group's last block may hold fewer vectors (DCGAN 256->128 in blocks of 3, 3, 2), so
+    // equal item counts would leave one thread up to a block's share behind.
+    int64_t item_at(int64_t work, int64_t rows_chunks) const {
+        const int64_t g = pl_.oc_group, nb = pl_.oc_blocks;
+        int64_t start = 0;  // the oc group holding `work`: the last one at most
+        while (start + g < nb && rows_chunks * vectors_before(start + g) <= work) start += g;
+        const int64_t end = std::min(nb, start + g), gsize = end - start;
+        const int64_t v0 = vectors_before(start), vectors = vectors_before(end) - v0;
+        const int64_t rest = work - rows_chunks * v0;
+        const int64_t rc = rest / vectors, within = rest - rc * vectors;
+        // The first block of the row chunk starting at or after `within` (a whole item).
+        int64_t j = 0;
+        while (j < gsize && vectors_before(start + j) - v0 < within) ++j;
+        return start * rows_chunks + std::min(rows_chunks * gsize, rc * gsize + j);
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<JitDriver> make_driver(const gen::ChannelPlan& plan, const KernelTables& t) {
+    return std::make_unique<PhaseDriver<gen::ChannelPlan>>(plan, t);
+}
+
+std::unique_ptr<JitDriver> make_driver(const gen::DepthwisePlan& plan, const KernelTables& t) {
+    return std::make_unique<PhaseDriver<gen::DepthwisePlan>>(plan, t);
+}
+
+}  // namespace tconv

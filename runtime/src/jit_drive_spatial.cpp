@@ -1,0 +1,70 @@
+// The spatial family's driver: per output row and oc block, one kernel call covers every W
+// phase of the row into a row buffer [oc][row_len]; its valid part is then copied to the
+// user's layout.
+#include <cstring>
+
+#include "jit_driver.hpp"
+#include "scratch.hpp"
+#include "team.hpp"
+#include "transpose.hpp"
+
+namespace tconv {
+
+namespace {
+
+class SpatialDriver final : public JitDriver {
+  public:
+    SpatialDriver(const gen::SpatialPlan& plan, const KernelTables& t) : pl_(plan), t_(t) {}
+
+    bool compute(const float* xbuf, float* y, int64_t n0, int64_t n1, int t,
+                 int nt) const override {
+        const gen::InputLayout& L = pl_.input;
+        const gen::Dim3 O = pl_.out, H = L.halo_lo, S = pl_.stride, pb = pl_.pad_begin;
+        const int64_t OC = pl_.oc, nb = pl_.oc_blocks, img = L.image_floats();
+        const int64_t shift = pb[2] - S[2] * pl_.row_m0;  // row buffer index of o = 0
+        const bool cf = pl_.layout == Layout::channels_first;
+        const Share share((n1 - n0) * O[0] * O[1] * nb, t, nt);
+        float* rowbuf = thread_scratch().row.try_get(pl_.n_oc * pl_.row_len);
+        if (!rowbuf) return false;
+        Odometer<4> at({nb, O[1], O[0], kUnbounded}, share.begin);  // block, row, plane, image
+        for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
+            const int64_t ocb = at.digit[0], oh = at.digit[1], od = at.digit[2];
+            const int64_t n = n0 + at.digit[3];
+            const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
+            const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
+            const gen::RowPhasePlan& rp = pl_.row_phases[size_t(rd * S[1] + rh)];
+            const gen::OcBlock& blk = pl_.blocks[size_t(ocb)];
+            gen::KernelArgs a;
+            a.x = rp.taps > 0 ? xbuf + (n - n0) * img +
+                                    L.offset(blk.x_block, md + H[0], mh + H[1], pl_.row_m0 + H[2])
+                              : xbuf;
+            a.w = t_.weights + pl_.weight_offset(rp, ocb);
+            a.bias = t_.bias + pl_.bias_offset(ocb);
+            a.y = rowbuf;
+            a.blocks = pl_.row_tiles;
+            t_.kernels[size_t(rp.kernel[blk.last])](&a);
+            const int64_t plane = O[0] * O[1] * O[2], pix = (od * O[1] + oh) * O[2];
+            if (cf) {
+                for (int64_t c = 0; c < blk.valid; ++c)
+                    std::memcpy(y + (n * OC + blk.oc0 + c) * plane + pix,
+                                rowbuf + c * pl_.row_len + shift, size_t(O[2]) * sizeof(float));
+            } else {
+                transpose_avx2(rowbuf + shift, pl_.row_len, blk.valid, O[2],
+                               y + (n * plane + pix) * OC + blk.oc0, OC);
+            }
+        }
+        return true;
+    }
+
+  private:
+    const gen::SpatialPlan& pl_;
+    const KernelTables& t_;
+};
+
+}  // namespace
+
+std::unique_ptr<JitDriver> make_driver(const gen::SpatialPlan& plan, const KernelTables& t) {
+    return std::make_unique<SpatialDriver>(plan, t);
+}
+
+}  // namespace tconv

@@ -1,0 +1,40 @@
+// The JIT's per-family drivers: the loops around a family's kernels, chosen once per layer.
+// A driver reads the zero-halo input buffer (jit_input.hpp) and writes the user's output.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "tconv/gen/kernel_desc.hpp"
+#include "tconv/gen/plan.hpp"
+
+namespace tconv {
+
+// What a driver calls: the plan's kernels (in its order) and the packed weights and bias.
+struct KernelTables {
+    std::vector<gen::KernelFn> kernels;
+    const float* weights = nullptr;
+    const float* bias = nullptr;
+};
+
+class JitDriver {
+  public:
+    virtual ~JitDriver() = default;
+    // Thread t of nt computes its share of images [n0, n1) (the buffer xbuf holds them from
+    // n0 on) into the user's output y. Every output has one owner whatever nt is. False when a
+    // thread's row buffer could not be allocated.
+    virtual bool compute(const float* xbuf, float* y, int64_t n0, int64_t n1, int t,
+                         int nt) const = 0;
+    // True for a driver that copies what it needs of the user's input itself: it is then
+    // called with the user's input x as xbuf and every image (n0 = 0, n1 = batch).
+    virtual bool reads_user_input() const { return false; }
+};
+
+// Each family's driver (jit_drive_*.cpp); the plan and the tables must outlive it.
+std::unique_ptr<JitDriver> make_driver(const gen::ChannelPlan& plan, const KernelTables& t);
+std::unique_ptr<JitDriver> make_driver(const gen::DepthwisePlan& plan, const KernelTables& t);
+std::unique_ptr<JitDriver> make_driver(const gen::SpatialPlan& plan, const KernelTables& t);
+std::unique_ptr<JitDriver> make_driver(const gen::DepthwiseCfPlan& plan, const KernelTables& t);
+
+}  // namespace tconv

@@ -1,0 +1,108 @@
+// Input copies into the zero-halo buffer: one padded row of one block per item (blocks give 1D
+// layers, a single row, work to split), transposed, repeated or copied as the layouts differ.
+#include "jit_input.hpp"
+
+#include <cstring>
+
+#include "team.hpp"
+#include "transpose.hpp"
+
+namespace tconv {
+
+namespace {
+
+// One input row of block `ib` whose lanes repeat channels (depthwise with a multiplier):
+// lane l of pixel w holds channel (first + l) / expand; padding lanes are zero.
+void copy_expanded(const gen::PlanBase& pl, const float* x, int64_t n, int64_t id, int64_t ih,
+                   const gen::InBlock& ib, float* in) {
+    const gen::Dim3 I = pl.in;
+    const int64_t IC = pl.ic, B = pl.input.lanes, plane = I[0] * I[1] * I[2];
+    const int64_t row = (id * I[1] + ih) * I[2];
+    const bool cl = pl.layout == Layout::channels_last;
+    for (int64_t w = 0; w < I[2]; ++w)
+        for (int64_t l = 0; l < B; ++l) {
+            const int64_t c = (ib.first + l) / ib.expand;
+            in[w * B + l] = l >= ib.lanes ? 0.0f
+                            : cl          ? x[(n * plane + row + w) * IC + c]
+                                          : x[(n * IC + c) * plane + row + w];
+        }
+}
+
+// Channels-last input into one-lane blocks (the spatial kernels' channels-first buffer) is a
+// transpose of whole rows: one item per row.
+void copy_rows_to_channels_first(const gen::PlanBase& pl, const float* x, float* xbuf,
+                                 int64_t n0, int64_t n1, int t, int nt, bool halo_ready) {
+    const gen::InputLayout& L = pl.input;
+    const gen::Dim3 I = pl.in, P = L.padded, H = L.halo_lo;
+    const int64_t IC = pl.ic, row_len = P[2], chan = L.block_floats();
+    const Share share((n1 - n0) * P[0] * P[1], t, nt);
+    for (int64_t row = share.begin; row < share.end; ++row) {
+        const int64_t n = n0 + row / (P[0] * P[1]), prow = row % (P[0] * P[1]);
+        const int64_t id = prow / P[1] - H[0], ih = prow % P[1] - H[1];
+        float* first = xbuf + (n - n0) * L.image_floats() + L.offset(0, prow / P[1], prow % P[1], 0);
+        const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
+        for (int64_t c = 0; c < IC && !halo_ready; ++c) {
+            float* dst = first + c * chan;
+            if (!inside) {
+                std::memset(dst, 0, size_t(row_len) * sizeof(float));
+                continue;
+            }
+            std::memset(dst, 0, size_t(H[2]) * sizeof(float));
+            std::memset(dst + H[2] + I[2], 0, size_t(P[2] - H[2] - I[2]) * sizeof(float));
+        }
+        if (inside)
+            transpose_avx2(x + (((n * I[0] + id) * I[1] + ih) * I[2]) * IC, IC, I[2], IC,
+                           first + H[2], chan);
+    }
+}
+
+}  // namespace
+
+void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, int64_t n0, int64_t n1,
+                int t, int nt, bool halo_ready) {
+    const gen::InputLayout& L = pl.input;
+    const gen::Dim3 I = pl.in, P = L.padded, H = L.halo_lo;
+    const int64_t IC = pl.ic, B = L.lanes, NB = int64_t(L.blocks.size());
+    const int64_t row_len = P[2] * B, img = L.image_floats();
+    const int64_t plane = I[0] * I[1] * I[2];
+    const bool cl = pl.layout == Layout::channels_last;
+    if (cl && B == 1) return copy_rows_to_channels_first(pl, x, xbuf, n0, n1, t, nt, halo_ready);
+    const Share share((n1 - n0) * P[0] * P[1] * NB, t, nt);
+    Odometer<4> at({NB, P[1], P[0], kUnbounded}, share.begin);  // block, row, plane, image
+    for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
+        const int64_t blk = at.digit[0], n = n0 + at.digit[3];
+        const int64_t id = at.digit[2] - H[0], ih = at.digit[1] - H[1];
+        float* dst = xbuf + (n - n0) * img + L.offset(blk, at.digit[2], at.digit[1], 0);
+        const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
+        if (!halo_ready) {
+            if (!inside) {
+                std::memset(dst, 0, size_t(row_len) * sizeof(float));
+                continue;
+            }
+            std::memset(dst, 0, size_t(H[2] * B) * sizeof(float));
+            std::memset(dst + (H[2] + I[2]) * B, 0,
+                        size_t((P[2] - H[2] - I[2]) * B) * sizeof(float));
+        }
+        if (!inside) continue;
+        float* in = dst + H[2] * B;
+        const gen::InBlock& ib = L.blocks[size_t(blk)];
+        const int64_t c0 = ib.first, nc = ib.lanes;
+        if (ib.expand > 1) {
+            copy_expanded(pl, x, n, id, ih, ib, in);
+        } else if (cl) {
+            const float* src = x + (((n * I[0] + id) * I[1] + ih) * I[2]) * IC + c0;
+            copy_rows_avx2(src, IC, I[2], nc, in, B, B);
+        } else {
+            const float* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2];
+            if (B == 1)  // one-lane blocks (the spatial kernels): a plain row copy
+                std::memcpy(in, src, size_t(I[2]) * sizeof(float));
+            else
+                transpose_avx2(src, plane, nc, I[2], in, B);
+            if (!halo_ready)
+                for (int64_t c = nc; c < B; ++c)
+                    for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = 0.0f;
+        }
+    }
+}
+
+}  // namespace tconv
