@@ -1,4 +1,6 @@
 // `tconv bench` options, parsed by the CLI's shared parser into typed BenchArgs.
+#include <cmath>
+
 #include "args.hpp"
 #include "bench_args.hpp"
 #include "tconv/error.hpp"
@@ -13,10 +15,22 @@ const std::vector<cli::Flag> kFlags = {
     {"--isa", true, "ISA  cap of tconv, oneDNN and the peak probe"},
     {"--min-time", true, "SECONDS  timed runs per contender and layer"},
     {"--layer", true, "NAME  only this layer", true},
+    {"--random", true, "N  also N random valid layers"},
+    {"--seed", true, "S  the draw of --random"},
     {"--no-peers", false, "time tconv alone"},
     {"--markdown", false, "print the table as Markdown"},
     {"--json", true, "FILE  also write every figure as JSON"},
 };
+
+// A whole number within [lo, hi]; absent -> std::nullopt.
+std::optional<uint64_t> whole_number(const cli::Args& a, const std::string& flag, double lo,
+                                     double hi) {
+    const std::optional<double> d = a.number(flag, lo, hi);
+    if (d && *d != std::floor(*d))
+        throw Error(ErrorKind::invalid_argument,
+                    "bench: " + flag + " " + *a.value(flag) + ": must be a whole number");
+    return d ? std::optional<uint64_t>(uint64_t(*d)) : std::nullopt;
+}
 
 }  // namespace
 
@@ -34,10 +48,17 @@ BenchArgs parse_bench_args(const std::vector<std::string>& argv) {
         out.layout = *l == "channels_last" ? Layout::channels_last : Layout::channels_first;
     out.min_time = a.number("--min-time", 0, 3600).value_or(out.min_time);
     out.layers = a.all("--layer");
-    if (out.inputs.empty() && !out.help)
+    out.random = int(whole_number(a, "--random", 1, 100000).value_or(0));
+    if (a.has("--seed")) {
+        if (!a.has("--random"))
+            throw Error(ErrorKind::invalid_argument,
+                        "bench: --seed chooses the draw of --random: give --random N too");
+        out.seed = *whole_number(a, "--seed", 0, 9007199254740991.0);  // 2^53 - 1
+    }
+    if (out.inputs.empty() && out.random == 0 && !out.help)
         throw Error(ErrorKind::invalid_argument,
-                    "bench: no config given: name one or more config files or directories "
-                    "(see 'tconv bench --help')");
+                    "bench: no config given: name one or more config files or directories, or "
+                    "--random N (see 'tconv bench --help')");
     return out;
 }
 

@@ -17,6 +17,7 @@
 #include "bench_peer.hpp"
 #include "bench_report.hpp"
 #include "bench_timing.hpp"
+#include "random_layers.hpp"
 #include "tconv/tconv.hpp"
 
 namespace tconv::bench {
@@ -98,21 +99,24 @@ PeerResult prepare_peer(const Peer& peer, const PeerLayer& layer, const std::vec
     return pr;
 }
 
+// The configs' layers, then the random draw's, each kept when --layer names it (or none is
+// named), in the --layout when given.
 std::vector<BenchLayer> load_layers(const BenchArgs& args) {
     std::vector<BenchLayer> out;
     std::vector<bool> matched(args.layers.size(), false);
-    for (const std::string& file : config_files(args.inputs)) {
-        const Config config = load_config(file);
-        for (Problem p : config.layers) {
-            if (!args.layers.empty()) {
-                auto it = std::find(args.layers.begin(), args.layers.end(), p.name);
-                if (it == args.layers.end()) continue;
-                matched[size_t(it - args.layers.begin())] = true;
-            }
-            if (args.layout) p.layout = *args.layout;
-            out.push_back({file, std::move(p)});
+    auto add = [&](const std::string& source, Problem p) {
+        if (!args.layers.empty()) {
+            auto it = std::find(args.layers.begin(), args.layers.end(), p.name);
+            if (it == args.layers.end()) return;
+            matched[size_t(it - args.layers.begin())] = true;
         }
-    }
+        if (args.layout) p.layout = *args.layout;
+        out.push_back({source, std::move(p)});
+    };
+    for (const std::string& file : config_files(args.inputs))
+        for (Problem& p : load_config(file).layers) add(file, std::move(p));
+    const std::string drawn = "random (seed " + std::to_string(args.seed) + ")";
+    for (Problem& p : random_layers(args.random, args.seed)) add(drawn, std::move(p));
     for (size_t i = 0; i < matched.size(); ++i)
         if (!matched[i])
             throw Error(ErrorKind::invalid_argument,
@@ -202,6 +206,7 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
 
 std::string bench_help() {
     return R"(usage: tconv bench CONFIG-or-DIR... [options]
+       tconv bench --random N [--seed S] [CONFIG-or-DIR...] [options]
 
 Times every layer of the given configs (a directory stands for its *.json files) with tconv
 and, side by side, with oneDNN, XNNPACK and ONNX Runtime when this build has them (the
@@ -219,6 +224,10 @@ options:
   --min-time SECONDS   timed runs per contender and layer add up to at least this
                        (at least 5 runs; default 0.2)
   --layer NAME         only the layer(s) with this name (repeatable)
+  --random N           also N random valid layers (ranks 1-3; dense, grouped and
+                       depthwise; strides, dilations, asymmetric pads, output_padding;
+                       both layouts; 1-300 MFLOP each), named random_<seed>_<i>
+  --seed S             the draw of --random (default 1): the same S, the same layers
   --no-peers           time tconv alone
   --markdown           print the table as Markdown
   --json FILE          also write every figure to FILE as JSON

@@ -1,6 +1,7 @@
 // The options of `tconv bench`, parsed and checked.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,8 @@ struct BenchArgs {
     double min_time = 0.2;             // seconds of repeats per side and layer
     bool peers = true;
     std::vector<std::string> layers;   // --layer NAME (repeatable); empty: all layers
+    int random = 0;                    // --random N: N random layers after the configs' ones
+    uint64_t seed = 1;                 // --seed S: the draw of --random
     bool help = false;
 };
 

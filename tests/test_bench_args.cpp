@@ -41,6 +41,25 @@ TEST_CASE("bench args: defaults") {
     CHECK(!a.help);
 }
 
+TEST_CASE("bench args: --random N [--seed S], alone or with configs") {
+    const BenchArgs a = parse_bench_args({"--random", "100", "--seed=7"});
+    CHECK(a.inputs.empty());
+    CHECK(a.random == 100);
+    CHECK(a.seed == 7);
+    const BenchArgs b = parse_bench_args({"configs", "--random=3"});
+    CHECK(b.inputs == std::vector<std::string>{"configs"});
+    CHECK(b.random == 3);
+    CHECK(b.seed == 1);  // the default draw
+    CHECK(parse_bench_args({"configs"}).random == 0);
+    CHECK(parse_error({"--random", "2.5"}).find("--random 2.5: must be a whole number") !=
+          std::string::npos);
+    CHECK(parse_error({"--random", "0"}).find("--random 0: must be a number from 1") !=
+          std::string::npos);
+    CHECK(parse_error({"configs", "--seed", "3"}).find("give --random N too") !=
+          std::string::npos);
+    CHECK(parse_error({"--random", "5", "--seed", "-1"}).find("--seed -1") != std::string::npos);
+}
+
 TEST_CASE("bench args: every option, both spellings") {
     const BenchArgs a = parse_bench_args(
         {"a.json", "--threads", "3", "--json=out.json", "--markdown", "dir", "--layout",

@@ -67,10 +67,32 @@ TEST_CASE("tconv bench --layer, --no-peers and --markdown") {
     CHECK(!contains(r.out, "oneDNN"));
 }
 
+TEST_CASE("tconv bench --random races a seeded draw, with or without configs") {
+    tconv::test::TempDir dir;
+    const std::string json = dir.file("random.json");
+    const auto r = tconv::test::run_cli({"bench", "--random", "2", "--seed", "5", "--no-peers",
+                                         "--threads", "1", "--min-time", "0", "--json", json});
+    INFO("stdout: ", r.out, "\nstderr: ", r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, "random_5_0"));
+    CHECK(contains(r.out, "random_5_1"));
+    CHECK(!contains(r.out, "random_5_2"));
+    std::ifstream f(json);
+    const std::string text((std::istreambuf_iterator<char>(f)), {});
+    CHECK(contains(text, "\"config\": \"random (seed 5)\""));
+    // --layer picks a drawn layer by name, as it picks configured ones
+    const auto one = tconv::test::run_cli({"bench", "--random", "3", "--seed", "5", "--layer",
+                                           "random_5_2", "--no-peers", "--min-time", "0"});
+    CHECK(one.exit_code == 0);
+    CHECK(contains(one.out, "random_5_2"));
+    CHECK(!contains(one.out, "random_5_0"));
+}
+
 TEST_CASE("tconv bench usage errors exit 2 with a message") {
     const auto none = tconv::test::run_cli({"bench"});
     CHECK(none.exit_code == 2);
     CHECK(contains(none.err, "tconv: error: bench: no config given"));
+    CHECK(contains(none.err, "or --random N"));
     const auto bad = tconv::test::run_cli({"bench", "x.json", "--threads", "many"});
     CHECK(bad.exit_code == 2);
     CHECK(contains(bad.err, "--threads many: must be an integer from 1 to 1024"));
