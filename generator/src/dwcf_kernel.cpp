@@ -91,19 +91,10 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
         assert(r < phases() && j < d_.ur);
         return Vmm(r * d_.ur + j);
     }
-    int accumulators() const { return phases() * d_.ur; }
-    Vmm vmm_x(int j) const {
-        assert(accumulators() + j < T::registers);
-        return Vmm(accumulators() + j);
-    }
-    Vmm vmm_wei() const {
-        assert(accumulators() + d_.ur < T::registers);
-        return Vmm(accumulators() + d_.ur);
-    }
-    Vmm vmm_tmp(int i) const {
-        assert(accumulators() + i < T::registers);
-        return Vmm(accumulators() + i);
-    }
+    const WLaneRegisters<T> regs_{phases() * d_.ur, d_.ur};
+    Vmm vmm_x(int j) const { return regs_.x(j); }
+    Vmm vmm_wei() const { return regs_.wei(); }
+    Vmm vmm_tmp(int i) const { return regs_.tmp(i); }
 
     // Reads reg_args; writes reg_x, reg_w, reg_y, reg_bias, reg_groups, (AVX-512) the row tail's
     // mask k1 and the interleave's masks.

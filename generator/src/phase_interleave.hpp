@@ -2,11 +2,33 @@
 // the kernels whose lanes run along W (`svec`, `dwcf`).
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 
 #include "isa_traits.hpp"
 
 namespace tconv::gen {
+
+// The vector registers of a kernel whose lanes run along W: the accumulators first, then the
+// loop's ur input vectors and one broadcast weight, or the epilogue's temporaries.
+template <class T>
+struct WLaneRegisters {
+    using Vmm = typename T::Vmm;
+    int accumulators = 0, ur = 1;
+
+    Vmm x(int j) const {
+        assert(j < ur && accumulators + j < T::registers);
+        return Vmm(accumulators + j);
+    }
+    Vmm wei() const {
+        assert(accumulators + ur < T::registers);
+        return Vmm(accumulators + ur);
+    }
+    Vmm tmp(int i) const {
+        assert(accumulators + i < T::registers);
+        return Vmm(accumulators + i);
+    }
+};
 
 // A tile's outputs o = q*vlen + l (vector q < S, lane l) come from S phase accumulators: o is
 // in phase (o + rot) mod S, at lane floor(o / S) of that phase's accumulator (the tile starts

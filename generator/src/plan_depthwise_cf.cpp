@@ -98,20 +98,13 @@ bool plan_depthwise_cf(const Problem& p, DepthwiseCfPlan& pl, const PhaseAxes& a
     const int64_t tail_rows = pl.out[1] % SH;
 
     DwPlaneKernelDesc base;
-    base.isa = pl.isa;
-    base.rank = p.rank;
-    base.kernel = pl.kernel;
-    base.stride = pl.stride;
-    base.dilation = pl.dilation;
+    set_common(base, pl, p);
     base.ur = ur;
     base.w_phases = w_phases;
     base.w_rot = int(((pb[2] % SW) + SW) % SW);
     base.width = width;
     base.x_stride = x_stride;
     base.y_row = width;
-    base.bias = p.bias;
-    base.activation = p.activation;
-    base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
     int64_t w_off = 0;
     for (int64_t rd = 0; rd < SD; ++rd) {
         const TapAxis& ad = axes[0][size_t(rd)];

@@ -112,6 +112,20 @@ void set_taps(Desc& k, const PhasePlan& ph) {
     }
 }
 
+// The fields every family's descriptor shares: the layer's geometry (for the name) and the
+// epilogue.
+template <class Desc>
+void set_common(Desc& k, const PlanBase& pl, const Problem& p) {
+    k.isa = pl.isa;
+    k.rank = p.rank;
+    k.kernel = pl.kernel;
+    k.stride = pl.stride;
+    k.dilation = pl.dilation;
+    k.bias = p.bias;
+    k.activation = p.activation;
+    k.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
+}
+
 // The families' planners: each fills its plan, whose PlanBase holds the shared steps' results
 // (layer, phases' halo), or declines with why_not.
 bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,

@@ -66,20 +66,11 @@ class SvecGenerator : public Xbyak::CodeGenerator {
         assert(oc < d_.n_oc && r < phases() && j < d_.ur);
         return Vmm((oc * phases() + r) * d_.ur + j);
     }
-    // Loop: the tile's input vectors, then (AVX2) the broadcast weight.
-    Vmm vmm_x(int j) const {
-        assert(j < d_.ur && accumulators() + j < T::registers);
-        return Vmm(accumulators() + j);
-    }
-    Vmm vmm_wei() const {
-        assert(accumulators() + d_.ur < T::registers);
-        return Vmm(accumulators() + d_.ur);
-    }
-    // Epilogue scratch.
-    Vmm vmm_tmp(int i) const {
-        assert(accumulators() + i < T::registers);
-        return Vmm(accumulators() + i);
-    }
+    // Loop: the tile's input vectors, then the broadcast weight; epilogue: scratch.
+    const WLaneRegisters<T> regs_{accumulators(), d_.ur};
+    Vmm vmm_x(int j) const { return regs_.x(j); }
+    Vmm vmm_wei() const { return regs_.wei(); }
+    Vmm vmm_tmp(int i) const { return regs_.tmp(i); }
 
     // Reads reg_args; writes reg_x, reg_y, reg_bias, reg_blocks, the interleave's masks.
     void load_args() {
