@@ -65,6 +65,7 @@ TEST_CASE("activations: NaN, infinities, zeros, subnormals and exp overflow, as 
         {"cvec", 1, 1, 20, Layout::channels_last},   // lanes = channels, a tail vector
         {"svec", 1, 1, 1, Layout::channels_first},   // lanes = positions along W
         {"dw", 20, 20, 20, Layout::channels_last},   // lanes = channels, no reduction
+        {"dwcf", 3, 3, 3, Layout::channels_first},   // lanes along W of one channel's plane
     };
     for (const Identity& l : layers)
         for (Activation act : {Activation::relu, Activation::leaky_relu, Activation::sigmoid,

@@ -181,7 +181,8 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
         for (int r = 0; r < phases(); ++r)
             for (int j = 0; j < ur; ++j)
                 math_.activation(vmm_acc(r, j), [this](int i) { return vmm_tmp(i); });
-        if (VectorMath<T>::clobbers_k2(d_.activation)) interleave_.reload(2, reg_mask);
+        if (const int k = VectorMath<T>::clobbered_opmask(d_.activation))
+            interleave_.reload(k, reg_mask);  // the fixed phase mask the activation took
         const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2), mask = vmm_tmp(3);
         if (masked && !T::opmask) vmovups(mask, math_.constant(Const::tail_mask));
         for (int v = 0; v < stores; ++v) {

@@ -164,7 +164,8 @@ class SvecGenerator : public Xbyak::CodeGenerator {
                     }
                     math_.activation(acc, [this](int i) { return vmm_tmp(i); });
                 }
-        if (VectorMath<T>::clobbers_k2(d_.activation)) interleave_.reload(2, reg_mask);
+        if (const int k = VectorMath<T>::clobbered_opmask(d_.activation))
+            interleave_.reload(k, reg_mask);  // the fixed phase mask the activation took
         const int S = phases();
         const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2);
         for (int oc = 0; oc < d_.n_oc; ++oc)

@@ -37,8 +37,12 @@ class VectorMath {
 
     // Vector registers activation() needs besides its operand (the planner budgets the same).
     static int activation_temps(Activation a) { return detail::activation_temps(a); }
-    // Whether activation() overwrites opmask k2 (AVX-512 tanh selects its small-input branch).
-    static bool clobbers_k2(Activation a) { return T::opmask && a == Activation::tanh; }
+    // The opmask activation() overwrites (AVX-512), 0 when none: k2 for tanh's small-input
+    // branch, k3 for the other activations' compares.
+    static int clobbered_opmask(Activation a) {
+        if (!T::opmask || a == Activation::none) return 0;
+        return a == Activation::tanh ? 2 : 3;
+    }
 
     // A constant's slot in the table is given at its first use: the table holds only the
     // constants the kernel reads (none for most), which keeps emission short.
