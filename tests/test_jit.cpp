@@ -479,7 +479,10 @@ TEST_CASE("jit: every channels-first depthwise tile against the reference") {
     // 1-8 vectors of m per W phase: rows of whole tiles, a shorter last tile and a masked last
     // vector; strides 1-4 and 8 with pads that rotate the W phase of a row's first output and
     // leave rows after the full groups of S_h rows; dilation, output padding, channel
-    // multipliers 1 and 3, ranks 1-3, the largest epilogue every other tile.
+    // multipliers 1 and 3, ranks 1-3, every activation (each takes an opmask the interleave's
+    // fixed masks share).
+    const Activation kActs[] = {Activation::relu, Activation::tanh, Activation::leaky_relu,
+                                Activation::sigmoid};
     struct Geometry {
         int64_t k, s, d, pb, pe, op;
     };
@@ -504,7 +507,7 @@ TEST_CASE("jit: every channels-first depthwise tile against the reference") {
                     s.pe = {g.pe};
                     s.op = {g.op};
                     for (int ur = 1; ur <= 8; ++ur) {
-                        s.act = ur % 2 ? Activation::tanh : Activation::leaky_relu;
+                        s.act = kActs[ur % 4];
                         s.bias = ur % 3 != 0;
                         if (!gen::depthwise_cf_tile_fits(isa, ur, g.s, s.act, true)) continue;
                         gen::PlanOverrides o;
