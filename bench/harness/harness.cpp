@@ -2,9 +2,9 @@
 // tconv runs through the public C API (tconv.h), oneDNN through the minimal code below (plain
 // user layouts, as an application would call it), each timed in simple alternating blocks of
 // back-to-back runs, no pausing of thread pools and no rests between contenders. It prints
-// tconv ms, oneDNN ms and their ratio per layer; with --against it also compares that ratio with
-// the one `tconv bench --json` measured for oneDNN's plain variant and exits 1 when any pair
-// differs by more than --tolerance.
+// tconv ms, oneDNN ms and their ratio per layer and oneDNN variant (plain, any); with --against
+// it also compares each ratio with the one `tconv bench --json` measured for the same variant and
+// exits 1 when any pair differs by more than --tolerance.
 #include <omp.h>
 
 #include <algorithm>
@@ -129,11 +129,12 @@ std::pair<double, double> time_pair(const std::function<void()>& a,
 }
 
 #ifdef HARNESS_HAVE_ONEDNN
-// oneDNN's deconvolution in the user's plain layouts: activations NC<spatial> or N<spatial>C,
-// weights described in place in PyTorch's [g][i/g][o/g][k...] order by strides.
+// oneDNN's deconvolution, `plain`: in the user's layouts (activations NC<spatial> or
+// N<spatial>C, weights in PyTorch's [g][i/g][o/g][k...] order described by strides), or `any`:
+// in the formats oneDNN prefers, weights reordered once, activations reordered outside run().
 class Onednn {
   public:
-    Onednn(const tconv::Problem& p, const float* w, const float* b)
+    Onednn(const tconv::Problem& p, const float* w, const float* b, bool any)
         : eng_(dnnl::engine::kind::cpu, 0), strm_(eng_) {
         using dnnl::memory;
         const auto f32 = memory::data_type::f32;
@@ -188,29 +189,53 @@ class Onednn {
             pad_l.push_back(p.pad_begin[size_t(i)]);
             pad_r.push_back(p.pad_end[size_t(i)]);
         }
+        auto chosen = [&](const memory::desc& d, const memory::dims& dims) {
+            return any ? memory::desc(dims, f32, memory::format_tag::any) : d;
+        };
+        memory::dims src_dims{p.batch, p.in_channels}, dst_dims{p.batch, p.out_channels};
+        for (int i = 0; i < p.rank; ++i) {
+            src_dims.push_back(p.input[size_t(i)]);
+            dst_dims.push_back(p.output[size_t(i)]);
+        }
         dnnl::primitive_attr attr;
         attr.set_post_ops(post_ops(p));
         const auto fwd = dnnl::prop_kind::forward_inference;
         const auto alg = dnnl::algorithm::deconvolution_direct;
 #if DNNL_VERSION_MAJOR >= 3
         const dnnl::deconvolution_forward::primitive_desc pd(
-            eng_, fwd, alg, src, wdesc, bdesc, dst, strides, dilates, pad_l, pad_r, attr);
+            eng_, fwd, alg, chosen(src, src_dims), chosen(wdesc, wdims), bdesc,
+            chosen(dst, dst_dims), strides, dilates, pad_l, pad_r, attr);
 #else
         const dnnl::deconvolution_forward::primitive_desc pd(
-            {fwd, alg, src, wdesc, bdesc, dst, strides, dilates, pad_l, pad_r}, attr, eng_);
+            {fwd, alg, chosen(src, src_dims), chosen(wdesc, wdims), bdesc, chosen(dst, dst_dims),
+             strides, dilates, pad_l, pad_r},
+            attr, eng_);
 #endif
         impl_ = pd.impl_info_str();
         prim_ = dnnl::deconvolution_forward(pd);
         x_.resize(size_t(p.input_elems()));
         y_.resize(size_t(p.output_elems()));
-        args_ = {{DNNL_ARG_SRC, memory(src, eng_, x_.data())},
-                 {DNNL_ARG_WEIGHTS, memory(wdesc, eng_, const_cast<float*>(w))},
-                 {DNNL_ARG_DST, memory(dst, eng_, y_.data())}};
+        user_src_ = memory(src, eng_, x_.data());
+        user_dst_ = memory(dst, eng_, y_.data());
+        memory weights(pd.weights_desc(), eng_), user_weights(wdesc, eng_, const_cast<float*>(w));
+        dnnl::reorder(user_weights, weights).execute(strm_, user_weights, weights);
+        strm_.wait();
+        args_ = {{DNNL_ARG_SRC, memory(pd.src_desc(), eng_)},
+                 {DNNL_ARG_WEIGHTS, weights},
+                 {DNNL_ARG_DST, memory(pd.dst_desc(), eng_)}};
         if (b) args_[DNNL_ARG_BIAS] = memory(bdesc, eng_, const_cast<float*>(b));
     }
-    std::vector<float>& input() { return x_; }
-    const std::vector<float>& output() const { return y_; }
     const std::string& impl() const { return impl_; }
+    void set_input(const std::vector<float>& x) {  // untimed, as the bench's reorders are
+        std::copy(x.begin(), x.end(), x_.begin());
+        dnnl::reorder(user_src_, args_[DNNL_ARG_SRC]).execute(strm_, user_src_, args_[DNNL_ARG_SRC]);
+        strm_.wait();
+    }
+    const std::vector<float>& output() {
+        dnnl::reorder(args_[DNNL_ARG_DST], user_dst_).execute(strm_, args_[DNNL_ARG_DST], user_dst_);
+        strm_.wait();
+        return y_;
+    }
     void run() {
         prim_.execute(strm_, args_);
         strm_.wait();
@@ -238,6 +263,7 @@ class Onednn {
     dnnl::stream strm_;
     dnnl::deconvolution_forward prim_;
     std::unordered_map<int, dnnl::memory> args_;
+    dnnl::memory user_src_, user_dst_;  // over x_ and y_
     std::vector<float> x_, y_;
     std::string impl_;
 };
@@ -248,15 +274,15 @@ void check(tconv_status s, const char* what) {
         throw std::runtime_error(std::string(what) + ": " + tconv_last_error());
 }
 
-// tconv ms and oneDNN ms (nullopt when oneDNN is absent or refuses the layer).
+// One oneDNN variant against tconv on one layer: the median times, or why it was not timed.
 struct Measured {
-    std::string name, layout, impl;
-    double tconv_ms = 0;
-    std::optional<double> onednn_ms;
-    double max_rel_diff = 0;
+    std::string variant, impl, skipped;
+    double tconv_ms = 0, onednn_ms = 0;
+    double max_rel_diff = 0;  // oneDNN's output vs tconv's, relative to max |y|
 };
 
-Measured measure(const std::string& config_text, const tconv::Problem& p, const Args& args) {
+std::vector<Measured> measure(const std::string& config_text, const tconv::Problem& p,
+                              const Args& args) {
     std::mt19937 rng(12345);
     const std::vector<float> x = random_floats(size_t(p.input_elems()), rng);
     const std::vector<float> w = random_floats(size_t(p.weight_elems()), rng);
@@ -274,51 +300,63 @@ Measured measure(const std::string& config_text, const tconv::Problem& p, const 
         check(tconv_layer_execute_threads(layer, x.data(), y.data(), args.threads),
               "tconv_layer_execute_threads");
     };
-    Measured m{p.name, p.layout == tconv::Layout::channels_last ? "CL" : "CF", "", 0, {}, 0};
+    std::vector<Measured> out;
     try {
+        run_tconv();
 #ifdef HARNESS_HAVE_ONEDNN
-        std::optional<Onednn> dnn;
-        try {
-            dnn.emplace(p, w.data(), bias);
-        } catch (const dnnl::error&) {
-        }
-        if (dnn) {
-            std::copy(x.begin(), x.end(), dnn->input().begin());
-            m.impl = dnn->impl();
-            run_tconv();
-            dnn->run();
-            double diff = 0, scale = 0;
-            for (size_t i = 0; i < y.size(); ++i) {
-                diff = std::max(diff, double(std::abs(y[i] - dnn->output()[i])));
-                scale = std::max(scale, double(std::abs(y[i])));
+        for (const bool any : {false, true}) {
+            Measured m;
+            m.variant = any ? "any" : "plain";
+            std::optional<Onednn> dnn;
+            try {
+                dnn.emplace(p, w.data(), bias, any);
+                m.impl = dnn->impl();
+            } catch (const dnnl::error&) {
+                m.skipped = "refused";
             }
-            m.max_rel_diff = scale > 0 ? diff / scale : diff;
-            const auto [t, d] = time_pair(run_tconv, [&] { dnn->run(); }, args.min_time);
-            m.tconv_ms = t * 1e3;
-            m.onednn_ms = d * 1e3;
-        } else
-#endif
-        {
-            m.tconv_ms = time_pair(run_tconv, run_tconv, args.min_time / 2).first * 1e3;
+            // oneDNN's reference code can take seconds on a large layer (and the bench skips it
+            // when the other variant has real code)
+            if (dnn && m.impl.rfind("ref", 0) == 0) m.skipped = "reference code";
+            if (m.skipped.empty()) {
+                dnn->set_input(x);
+                dnn->run();
+                const std::vector<float>& z = dnn->output();
+                double diff = 0, scale = 0;
+                for (size_t i = 0; i < y.size(); ++i) {
+                    diff = std::max(diff, double(std::abs(y[i] - z[i])));
+                    scale = std::max(scale, double(std::abs(y[i])));
+                }
+                m.max_rel_diff = scale > 0 ? diff / scale : diff;
+                const auto [t, d] = time_pair(run_tconv, [&] { dnn->run(); }, args.min_time);
+                m.tconv_ms = t * 1e3;
+                m.onednn_ms = d * 1e3;
+            }
+            out.push_back(m);
         }
+#else
+        Measured m;
+        m.skipped = "no oneDNN in this build";
+        m.tconv_ms = time_pair(run_tconv, run_tconv, args.min_time / 2).first * 1e3;
+        out.push_back(m);
+#endif
     } catch (...) {
         tconv_layer_destroy(layer);
         throw;
     }
     tconv_layer_destroy(layer);
-    return m;
+    return out;
 }
 
-// The bench's tconv ms / oneDNN plain ms for `name` in `layout`, from its JSON.
+// The bench's tconv ms and oneDNN `variant` ms for `name` in `layout`, from its JSON.
 std::optional<std::pair<double, double>> bench_times(const json& bench, const std::string& name,
-                                                     const std::string& layout) {
+                                                     const std::string& layout,
+                                                     const std::string& variant) {
     for (const json& l : bench.at("layers")) {
-        if (l.at("name") != name || (l.at("layout") == "channels_last" ? "CL" : "CF") != layout)
-            continue;
+        if (l.at("name") != name || l.at("layout") != layout) continue;
         for (const json& peer : l.at("peers")) {
             if (peer.at("peer") != "oneDNN") continue;
             for (const json& v : peer.at("variants"))
-                if (v.at("variant") == "plain" && v.at("median_ms").is_number())
+                if (v.at("variant") == variant && v.at("median_ms").is_number())
                     return std::pair{l.at("median_ms").get<double>(),
                                      v.at("median_ms").get<double>()};
         }
@@ -338,13 +376,14 @@ int main(int argc, char** argv) {
                 args.threads == 1 ? "" : "s", tconv_version());
 #ifdef HARNESS_HAVE_ONEDNN
     const dnnl_version_t* v = dnnl_version();
-    std::printf(", oneDNN %d.%d.%d plain layouts\n", v->major, v->minor, v->patch);
+    std::printf(", oneDNN %d.%d.%d\n", v->major, v->minor, v->patch);
 #else
     std::printf(", no oneDNN in this build\n");
 #endif
-    std::printf("%-28s %-2s %10s %10s %7s", "layer", "", "tconv ms", "oneDNN ms", "ratio");
-    if (bench) std::printf(" %7s %7s", "bench", "diff");
-    std::printf("\n");
+    std::printf("%-24s %-2s %-5s %-22s %9s %9s %7s", "layer", "", "", "oneDNN impl", "tconv ms",
+                "oneDNN ms", "ratio");
+    if (bench) std::printf(" | %9s %9s %7s %7s", "tconv ms", "oneDNN ms", "ratio", "diff");
+    std::printf("%s\n", bench ? "  (right: the bench's)" : "");
 
     int compared = 0, disagreeing = 0;
     double worst = 0;
@@ -358,31 +397,36 @@ int main(int argc, char** argv) {
                 if (!args.layers.empty() &&
                     std::find(args.layers.begin(), args.layers.end(), p.name) == args.layers.end())
                     continue;
-                const Measured m = measure(text, p, args);
-                std::printf("%-28s %-2s %10.4f", m.name.c_str(), m.layout.c_str(), m.tconv_ms);
-                if (!m.onednn_ms) {
-                    std::printf(" %10s %7s\n", "n/a", "");
-                    continue;
-                }
-                const double ratio = *m.onednn_ms / m.tconv_ms;
-                std::printf(" %10.4f %6.2fx", *m.onednn_ms, ratio);
-                if (m.max_rel_diff > 1e-3) std::printf(" (outputs differ: %.3g)", m.max_rel_diff);
-                if (bench) {
-                    if (const auto t = bench_times(*bench, m.name, m.layout)) {
-                        const double bench_ratio = t->second / t->first;
-                        const double diff = ratio / bench_ratio - 1;
-                        ++compared;
-                        worst = std::max(worst, std::abs(diff));
-                        const bool off = std::abs(diff) > args.tolerance;
-                        disagreeing += off;
-                        std::printf(" %6.2fx %+6.1f%%%s", bench_ratio, 100 * diff,
-                                    off ? "  DISAGREES" : "");
-                    } else {
-                        std::printf(" %7s", "n/a");
+                const std::string layout(tconv::to_string(p.layout));
+                for (const Measured& m : measure(text, p, args)) {
+                    std::printf("%-24s %-2s %-5s %-22s", p.name.c_str(),
+                                p.layout == tconv::Layout::channels_last ? "CL" : "CF",
+                                m.variant.c_str(), m.impl.substr(0, 22).c_str());
+                    if (!m.skipped.empty()) {
+                        std::printf(" %9s %9s (%s)\n", "", "n/a", m.skipped.c_str());
+                        continue;
                     }
+                    const double ratio = m.onednn_ms / m.tconv_ms;
+                    std::printf(" %9.4f %9.4f %6.2fx", m.tconv_ms, m.onednn_ms, ratio);
+                    if (bench) {
+                        if (const auto t = bench_times(*bench, p.name, layout, m.variant)) {
+                            const double bench_ratio = t->second / t->first;
+                            const double diff = ratio / bench_ratio - 1;
+                            ++compared;
+                            worst = std::max(worst, std::abs(diff));
+                            const bool off = std::abs(diff) > args.tolerance;
+                            disagreeing += off;
+                            std::printf(" | %9.4f %9.4f %6.2fx %+6.1f%%%s", t->first, t->second,
+                                        bench_ratio, 100 * diff, off ? "  DISAGREES" : "");
+                        } else {
+                            std::printf(" | %9s", "n/a");
+                        }
+                    }
+                    if (m.max_rel_diff > 1e-3)
+                        std::printf("  outputs differ by %.3g", m.max_rel_diff);
+                    std::printf("\n");
+                    std::fflush(stdout);
                 }
-                std::printf("\n");
-                std::fflush(stdout);
             }
         }
     } catch (const std::exception& e) {
