@@ -23,7 +23,7 @@ OPTIONAL_PACKAGES := libonnxruntime-dev
 BENCH_ARGS ?=
 
 .PHONY: all deps build run test clean fuzz test-sanitize test-tsan test-valgrind \
-        test-debian13 bench-debian13
+        test-debian13 bench-debian13 bench-check
 
 all: build
 
@@ -129,6 +129,11 @@ test-debian13:
 
 bench-debian13:
 	scripts/debian13.sh bench $(BENCH_ARGS)
+
+# The bench's ratios against tconv_harness's (tconv via its C API, oneDNN via its own code):
+# scripts/bench_check.sh, on a few configs at 1 and 2 threads in both layouts.
+bench-check: build
+	scripts/bench_check.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(SANITIZE_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -88,7 +88,7 @@ PeerResult prepare_peer(const Peer& peer, const PeerLayer& layer, const std::vec
                 pr.status = PeerResult::Status::wrong;
                 pr.reason = fmt::format("max relative error {:.3g} ({} variant)", err, v.variant);
             }
-            pr.variants.push_back({v.variant, v.impl, v.note, v.create_ms, 0, 0, std::nullopt});
+            pr.variants.push_back({v.variant, v.impl, v.note, v.create_ms, 0, 0});
         }
     } catch (const std::exception& e) {  // a peer failing must not end the whole run
         pr.status = PeerResult::Status::unavailable;
@@ -149,11 +149,9 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
     tconv_runner.run();
     tconv_runner.get_output(want.data());
 
-    // Contender 0 is tconv; then every correct peer variant, remembered by (peer, variant),
-    // and its deconvolution alone when its run converts layouts.
+    // Contender 0 is tconv; then every correct peer variant, remembered by (peer, variant).
     struct Slot {
         size_t peer, variant;
-        bool deconv_only;
     };
     std::vector<std::function<void()>> runs{[&] { tconv_runner.run(); }};
     std::vector<std::function<void(bool)>> idle{nullptr};
@@ -165,15 +163,10 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
         if (pr.status == PeerResult::Status::ok) {
             for (size_t v = 0; v < setup.variants.size(); ++v) {
                 Runner* runner = setup.variants[v].runner.get();
-                auto hook = [runner](bool paused) { paused ? runner->pause() : runner->resume(); };
                 runs.push_back([runner] { runner->run(); });
-                idle.push_back(hook);
-                slots.push_back({r.peers.size(), v, false});
-                if (std::function<void()> deconv = runner->deconv_only()) {
-                    runs.push_back(std::move(deconv));
-                    idle.push_back(hook);
-                    slots.push_back({r.peers.size(), v, true});
-                }
+                idle.push_back(
+                    [runner](bool paused) { paused ? runner->pause() : runner->resume(); });
+                slots.push_back({r.peers.size(), v});
                 runner->pause();  // nothing of it runs while the others are timed
             }
         }
@@ -189,12 +182,7 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
     for (size_t i = 0; i < slots.size(); ++i) {
         PeerResult& pr = r.peers[slots[i].peer];
         VariantResult& v = pr.variants[slots[i].variant];
-        const double ms = median(samples[i + 1]) * 1e3;
-        if (slots[i].deconv_only) {
-            v.deconv_only_ms = ms;
-            continue;
-        }
-        v.median_ms = ms;
+        v.median_ms = median(samples[i + 1]) * 1e3;
         v.repeats = int(samples[i + 1].size());
         if (pr.best < 0 || v.median_ms < pr.variants[size_t(pr.best)].median_ms)
             pr.best = int(slots[i].variant);
@@ -235,12 +223,10 @@ options:
 columns: compile us = tconv's plan + generate + pack time; ms = median time of one run;
 % peak = GFLOP/s against the measured FMA peak of the ISA cap and thread count; <peer> ms =
 the peer's fastest variant (oneDNN: plain user layouts or `any` formats with reorders not
-timed; XNNPACK: NHWC, with the transposes from and to channels_first timed; ONNX Runtime:
-a one-node model on its default CPU provider, channels_first only); create ms = the peer's
-setup (primitive/operator/session creation and weight packing); ratio = peer ms / tconv ms
-(> 1: tconv is faster); best peer, vs best = the fastest peer that agreed with tconv, and
-tconv's ratio to it. The JSON adds deconv_only_ms: XNNPACK without its
-transposes.
+timed; XNNPACK: NHWC, so channels_last layers only; ONNX Runtime: a one-node model on its
+default CPU provider, channels_first only); create ms = the peer's setup (primitive/operator/
+session creation and weight packing); ratio = peer ms / tconv ms (> 1: tconv is faster);
+best peer, vs best = the fastest peer that agreed with tconv, and tconv's ratio to it.
 
 exit status: 0 when done, 1 when a peer disagreed with tconv, 2 on a usage or config error.
 )";

@@ -3,7 +3,6 @@
 // them all, interleaved with tconv, and reports the fastest.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,22 +12,19 @@
 namespace tconv::bench {
 
 // One runnable contender. Only run() is timed, and it takes the input and leaves the output in
-// the user's layout: a peer that computes in another layout converts inside run() (XNNPACK's
-// NCHW <-> NHWC transposes). set_input/get_output copy between the user's buffers and the
-// runner's, and hold what stays untimed by design (oneDNN's reorders to the blocked formats of
-// its `any` variant, as benchdnn does).
+// the user's layout: a peer races only layouts it computes in natively (XNNPACK: channels_last).
+// set_input/get_output copy between the user's buffers and the runner's, and hold what stays
+// untimed by design (oneDNN's reorders to the blocked formats of its `any` variant, as benchdnn
+// does).
 class Runner {
   public:
     virtual ~Runner() = default;
     virtual void set_input(const float* x) = 0;  // x: input_elems() floats, user layout
     virtual void run() = 0;
     virtual void get_output(float* y) = 0;  // y: output_elems() floats, user layout
-    // When run() converts layouts around the deconvolution: the deconvolution alone, on the
-    // buffers run() fills, timed only to show the split in the report. Empty otherwise.
-    virtual std::function<void()> deconv_only() { return {}; }
-    // Untimed, around each batch of runs: release (pause) and reacquire (resume) what would
-    // compete with the other contenders while this one waits, i.e. a thread pool whose idle
-    // workers spin. Runners start resumed.
+    // Untimed, around each batch of runs: park (pause) and wake (resume) what would compete
+    // with the other contenders while this one waits, i.e. a thread pool whose idle workers
+    // spin. The pool itself lives on: it is created once, not per batch. Runners start resumed.
     virtual void pause() {}
     virtual void resume() {}
 };
@@ -57,6 +53,9 @@ struct PeerLayer {
 
 // What a peer missing from this build answers, as its version and as its reason.
 inline constexpr const char* kNotInThisBuild = "not in this build";
+// XNNPACK's reason on a channels_first layer: it computes in NHWC only, and timing transposes
+// around it would compare a job no XNNPACK user does.
+inline constexpr const char* kXnnpackNhwcOnly = "NHWC only; run with --layout channels_last";
 
 struct Peer {
     const char* name;

@@ -13,10 +13,8 @@ namespace tconv::bench {
 struct VariantResult {
     std::string variant, impl, note;
     double create_ms = 0;
-    double median_ms = 0;  // the timed run, layout conversions included
+    double median_ms = 0;  // the timed run
     int repeats = 0;
-    // The deconvolution alone, for a variant whose run converts layouts (Runner::deconv_only).
-    std::optional<double> deconv_only_ms;
 };
 
 struct PeerResult {

@@ -204,7 +204,8 @@ PeerSetup create_onednn(const PeerLayer& layer) {
         try_variant("any", src_any, w_any, dst_any);
         // oneDNN's reference code can take minutes on a large layer; when the other variant has
         // an optimised implementation, timing the reference would tell nothing.
-        auto is_ref = [](const PeerVariant& v) { return v.impl.rfind("ref", 0) == 0; };
+        // (2.x names it "ref:any"; 3.x wraps it, e.g. "conv:any+ref:any")
+        auto is_ref = [](const PeerVariant& v) { return v.impl.find("ref:") != std::string::npos; };
         if (out.variants.size() == 2 && is_ref(out.variants[0]) != is_ref(out.variants[1]))
             out.variants.erase(out.variants.begin() + (is_ref(out.variants[0]) ? 0 : 1));
     } catch (const dnnl::error& e) {

@@ -287,7 +287,6 @@ std::string format_json(const BenchRun& run, const Summary& summary) {
                 variants.push_back({{"variant", v.variant}, {"impl", v.impl}, {"note", v.note},
                                     {"create_ms", v.create_ms},
                                     {"median_ms", v.repeats ? json(v.median_ms) : json(nullptr)},
-                                    {"deconv_only_ms", opt(v.deconv_only_ms)},
                                     {"repeats", v.repeats}});
             const VariantResult* best = p.best_variant();
             static const char* status[] = {"ok", "n/a", "WRONG"};
@@ -298,7 +297,6 @@ std::string format_json(const BenchRun& run, const Summary& summary) {
                              {"max_rel_error", p.max_rel_error},
                              {"best_variant", best ? json(best->variant) : json(nullptr)},
                              {"median_ms", best ? json(best->median_ms) : json(nullptr)},
-                             {"deconv_only_ms", best ? opt(best->deconv_only_ms) : json(nullptr)},
                              {"ratio", opt(l.ratio(p))},
                              {"variants", variants}});
         }

@@ -1,18 +1,14 @@
-// XNNPACK's deconvolution2d_nhwc_f32 on the same layer. XNNPACK computes in NHWC only: a
-// channels_first layer is transposed in and out within the timed run, 1D layers run as H = 1,
-// 3D layers are not served, and only a min/max clamp can be fused (none, relu). Two API
-// generations (TCONV_XNNPACK_API, told apart at configure time): 2022 sets an operator up in one
-// call; 2024 splits it into reshape + setup, takes code and weights caches, and has a transpose
-// operator of its own.
+// XNNPACK's deconvolution2d_nhwc_f32 on the same layer. XNNPACK computes in NHWC only, so it
+// races channels_last layers only; 1D layers run as H = 1, 3D layers are not served, and only a
+// min/max clamp can be fused (none, relu). Two API generations (TCONV_XNNPACK_API, told apart at
+// configure time): 2022 sets an operator up in one call; 2024 splits it into reshape + setup and
+// takes code and weights caches.
 #include "bench_peer.hpp"
 
 #ifdef TCONV_HAVE_XNNPACK
 
-#include <xmmintrin.h>
-
 #include <chrono>
 #include <cstring>
-#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -25,126 +21,64 @@
 namespace tconv::bench {
 namespace {
 
-#if TCONV_XNNPACK_API < 2024
-// The 2022 XNNPACK has no transpose operator; its channel shuffle can express one
-// but splits work only across the batch, so one thread at batch 1. The layout conversion is
-// therefore a cache-blocked transpose of 4x4 SSE blocks, parallelised on XNNPACK's own thread
-// pool as its operators are: what an XNNPACK user with NCHW tensors would write at best.
-struct TransposeJob {
-    const float* src;  // [batch][rows][cols]
-    float* dst;        // [batch][cols][rows]
-    size_t rows, cols;
-};
-
-constexpr size_t kTransposeTile = 32;  // 32 x 32 floats: 4 KiB read + 4 KiB written per tile
-
-void transpose_tile(void* context, size_t b, size_t r0, size_t c0, size_t nr, size_t nc) {
-    const TransposeJob* job = static_cast<const TransposeJob*>(context);
-    const size_t rows = job->rows, cols = job->cols;
-    const float* src = job->src + b * rows * cols;
-    float* dst = job->dst + b * rows * cols;
-    size_t r = 0;
-    for (; r + 4 <= nr; r += 4) {
-        const float* s = src + (r0 + r) * cols + c0;
-        size_t c = 0;
-        for (; c + 4 <= nc; c += 4) {
-            __m128 a = _mm_loadu_ps(s + c), b1 = _mm_loadu_ps(s + cols + c),
-                   b2 = _mm_loadu_ps(s + 2 * cols + c), b3 = _mm_loadu_ps(s + 3 * cols + c);
-            _MM_TRANSPOSE4_PS(a, b1, b2, b3);
-            float* d = dst + (c0 + c) * rows + r0 + r;
-            _mm_storeu_ps(d, a);
-            _mm_storeu_ps(d + rows, b1);
-            _mm_storeu_ps(d + 2 * rows, b2);
-            _mm_storeu_ps(d + 3 * rows, b3);
-        }
-        for (; c < nc; ++c)
-            for (size_t i = 0; i < 4; ++i) dst[(c0 + c) * rows + r0 + r + i] = s[i * cols + c];
+// One pthreadpool for the whole run, as an application keeps one: created at the first layer,
+// never per layer or per batch. The thread count is the run's (--threads).
+pthreadpool_t shared_pool(size_t threads) {
+    struct Pool {
+        pthreadpool_t pool = nullptr;
+        ~Pool() { pthreadpool_destroy(pool); }
+    };
+    static Pool p;
+    if (p.pool && pthreadpool_get_threads_count(p.pool) != threads) {
+        pthreadpool_destroy(p.pool);  // only tests change the thread count within a process
+        p.pool = nullptr;
     }
-    for (; r < nr; ++r)
-        for (size_t c = 0; c < nc; ++c)
-            dst[(c0 + c) * rows + r0 + r] = src[(r0 + r) * cols + c0 + c];
+    if (!p.pool) p.pool = pthreadpool_create(threads);
+    if (!p.pool) throw Error(ErrorKind::unsupported, "pthreadpool_create failed");
+    return p.pool;
 }
 
-void transpose(pthreadpool_t pool, const float* src, float* dst, int64_t batch, int64_t rows,
-               int64_t cols, uint32_t flags) {
-    TransposeJob job{src, dst, size_t(rows), size_t(cols)};
-    pthreadpool_parallelize_3d_tile_2d(pool, &transpose_tile, &job, size_t(batch), size_t(rows),
-                                       size_t(cols), kTransposeTile, kTransposeTile, flags);
-}
-#endif
+void no_op(void*, size_t) {}
 
-// In channels_first, run() takes the user's NCHW input and returns NCHW output like the other
-// contenders: NCHW -> NHWC, the deconvolution, NHWC -> NCHW, all timed. channels_last is
-// XNNPACK's own layout and runs the deconvolution alone.
+// Hands every worker an empty task; `flags` says what it does after it: spin, awaiting the next
+// task at once (0), or sleep on a futex (PTHREADPOOL_FLAG_YIELD_WORKERS).
+void touch_workers(pthreadpool_t pool, uint32_t flags) {
+    const size_t n = pthreadpool_get_threads_count(pool);
+    if (n > 1) pthreadpool_parallelize_1d(pool, &no_op, nullptr, n, flags);
+}
+
+// The deconvolution in XNNPACK's own layout, NHWC (channels_last layers only), on the shared
+// pool. The operator leaves its workers spinning after each run, XNNPACK's default and fastest
+// for back-to-back runs; between batches pause() parks them on a futex, so that they take no
+// core from the contender timed next, and resume() wakes them before the next batch.
 class XnnpackRunner : public Runner {
   public:
-    explicit XnnpackRunner(const Problem& p)
-        : p_(p), convert_(p.layout == Layout::channels_first), x_(size_t(p.input_elems())),
-          y_(size_t(p.output_elems())), user_x_(convert_ ? x_.size() : 0),
-          user_y_(convert_ ? y_.size() : 0) {}
+    XnnpackRunner(const Problem& p, pthreadpool_t pool)
+        : x_(size_t(p.input_elems())), y_(size_t(p.output_elems())), pool_(pool) {}
     ~XnnpackRunner() override {
-        for (xnn_operator_t op : {op_, to_nhwc_, to_nchw_})
-            if (op) xnn_delete_operator(op);
-        if (pool_) pthreadpool_destroy(pool_);
+        if (op_) xnn_delete_operator(op_);
     }
 
     void set_input(const float* x) override {
-        std::memcpy((convert_ ? user_x_ : x_).data(), x, x_.size() * sizeof(float));
+        std::memcpy(x_.data(), x, x_.size() * sizeof(float));
     }
-    void run() override {
-        if (!convert_) return run_deconvolution();
-        // The workers stay awake into the deconvolution; the last step yields them, as the
-        // deconvolution itself does when it runs alone.
-#if TCONV_XNNPACK_API >= 2024
-        check(xnn_run_operator(to_nhwc_, pool_), "xnn_run_operator (transpose)");
-        run_deconvolution();
-        check(xnn_run_operator(to_nchw_, pool_), "xnn_run_operator (transpose)");
-#else
-        transpose(pool_, user_x_.data(), x_.data(), p_.batch, p_.in_channels,
-                  p_.input_spatial(), 0);
-        run_deconvolution();
-        transpose(pool_, y_.data(), user_y_.data(), p_.batch, p_.output_spatial(),
-                  p_.out_channels, PTHREADPOOL_FLAG_YIELD_WORKERS);
-#endif
-    }
-    std::function<void()> deconv_only() override {
-        if (!convert_) return {};
-        return [this] { run_deconvolution(); };
-    }
+    void run() override { check(xnn_run_operator(op_, pool_), "xnn_run_operator"); }
     void get_output(float* y) override {
-        std::memcpy(y, (convert_ ? user_y_ : y_).data(), y_.size() * sizeof(float));
+        std::memcpy(y, y_.data(), y_.size() * sizeof(float));
     }
-    // pthreadpool's workers spin between runs even when asked to yield, taking a core from the
-    // next contender on a small machine: the pool exists only while XNNPACK is being timed.
-    void pause() override {
-        if (pool_) pthreadpool_destroy(pool_);
-        pool_ = nullptr;
-    }
-    void resume() override {
-        if (!pool_) pool_ = pthreadpool_create(threads_);
-    }
+    void pause() override { touch_workers(pool_, PTHREADPOOL_FLAG_YIELD_WORKERS); }
+    void resume() override { touch_workers(pool_, 0); }
 
     static void check(xnn_status status, const char* what) {
         if (status != xnn_status_success)
             throw Error(ErrorKind::unsupported,
                         std::string(what) + " failed (status " + std::to_string(int(status)) + ")");
     }
-    void run_deconvolution() { check(xnn_run_operator(op_, pool_), "xnn_run_operator"); }
 
-    Problem p_;
-    bool convert_;                        // channels_first: transposes around the deconvolution
-    std::vector<float> x_, y_;            // NHWC, bound to the operator at setup: never resized
-    std::vector<float> user_x_, user_y_;  // NCHW, channels_first only
+    std::vector<float> x_, y_;  // bound to the operator at setup: never resized
     xnn_operator_t op_ = nullptr;
-    xnn_operator_t to_nhwc_ = nullptr, to_nchw_ = nullptr;  // 2024 API, channels_first only
-    pthreadpool_t pool_ = nullptr;
-    size_t threads_ = 1;
+    pthreadpool_t pool_;
 };
-
-// By default pthreadpool's workers spin for a long while after each run, taking cores from
-// whichever contender the bench runs next; yielding them puts XNNPACK on the footing of a
-// library sharing the machine (tconv and oneDNN use OpenMP, whose workers spin only briefly).
-constexpr uint32_t kYieldWorkers = XNN_FLAG_YIELD_WORKERS;
 
 // PyTorch [g][i/g][o/g][kh][kw] -> XNNPACK [g][o/g][kh][kw][i/g].
 std::vector<float> xnnpack_weights(const Problem& p, const float* w) {
@@ -163,6 +97,9 @@ std::vector<float> xnnpack_weights(const Problem& p, const float* w) {
 
 PeerSetup create_xnnpack(const PeerLayer& layer) {
     const Problem& p = layer.problem;
+    // A channels_first comparison with XNNPACK would time transposes no XNNPACK user with NHWC
+    // tensors pays, or compare tconv's full job with XNNPACK's partial one: either misleads.
+    if (p.layout != Layout::channels_last) return {{}, kXnnpackNhwcOnly};
     if (p.rank == 3) return {{}, "no 3D deconvolution in XNNPACK"};
     float out_min = -std::numeric_limits<float>::infinity();
     const float out_max = std::numeric_limits<float>::infinity();
@@ -182,8 +119,9 @@ PeerSetup create_xnnpack(const PeerLayer& layer) {
 
     PeerSetup out;
     try {
+        const pthreadpool_t pool = shared_pool(size_t(layer.threads));  // not this layer's setup
         const auto t0 = std::chrono::steady_clock::now();
-        auto runner = std::make_unique<XnnpackRunner>(p);
+        auto runner = std::make_unique<XnnpackRunner>(p, pool);
         const std::vector<float> weights = xnnpack_weights(p, layer.weights);
         const std::vector<float> zero_bias(size_t(p.out_channels), 0.f);
         const uint32_t pad_top = uint32_t(h(p.pad_begin, 0)), pad_right = uint32_t(w(p.pad_end)),
@@ -195,66 +133,35 @@ PeerSetup create_xnnpack(const PeerLayer& layer) {
                 uint32_t(h(p.dilation, 1)), uint32_t(w(p.dilation)), uint32_t(p.groups),
                 size_t(p.ic_per_group()), size_t(p.oc_per_group()), size_t(p.in_channels),
                 size_t(p.out_channels), weights.data(),
-                layer.bias ? layer.bias : zero_bias.data(), out_min, out_max, kYieldWorkers,
+                layer.bias ? layer.bias : zero_bias.data(), out_min, out_max, /*flags=*/0,
 #if TCONV_XNNPACK_API >= 2024
                 /*code_cache=*/nullptr, /*weights_cache=*/nullptr,
 #endif
                 &runner->op_),
             "xnn_create_deconvolution2d_nhwc_f32");
-        runner->threads_ = size_t(layer.threads);
-        runner->pool_ = pthreadpool_create(runner->threads_);
         const size_t batch = size_t(p.batch), in_h = size_t(h(p.input, 1)),
                      in_w = size_t(w(p.input));
         const uint32_t adj_h = uint32_t(h(p.output_padding, 0)),
                        adj_w = uint32_t(w(p.output_padding));
 #if TCONV_XNNPACK_API >= 2024
         size_t out_h = 0, out_w = 0;
-        XnnpackRunner::check(
-            xnn_reshape_deconvolution2d_nhwc_f32(runner->op_, batch, in_h, in_w, adj_h, adj_w,
-                                                 &out_h, &out_w, runner->pool_),
-            "xnn_reshape_deconvolution2d_nhwc_f32");
+        XnnpackRunner::check(xnn_reshape_deconvolution2d_nhwc_f32(runner->op_, batch, in_h, in_w,
+                                                                  adj_h, adj_w, &out_h, &out_w,
+                                                                  pool),
+                             "xnn_reshape_deconvolution2d_nhwc_f32");
         XnnpackRunner::check(
             xnn_setup_deconvolution2d_nhwc_f32(runner->op_, runner->x_.data(), runner->y_.data()),
             "xnn_setup_deconvolution2d_nhwc_f32");
-        if (p.layout == Layout::channels_first) {
-            // [N][C][spatial] <-> [N][spatial][C] with XNNPACK's own transpose operator.
-            auto transpose_op = [&](xnn_operator_t& op, const float* from, float* to,
-                                    size_t rows, size_t cols, uint32_t flags) {
-                const size_t shape[3] = {batch, rows, cols}, perm[3] = {0, 2, 1};
-                XnnpackRunner::check(xnn_create_transpose_nd_x32(flags, &op),
-                                     "xnn_create_transpose_nd_x32");
-                XnnpackRunner::check(
-                    xnn_reshape_transpose_nd_x32(op, 3, shape, perm, runner->pool_),
-                    "xnn_reshape_transpose_nd_x32");
-                XnnpackRunner::check(xnn_setup_transpose_nd_x32(op, from, to),
-                                     "xnn_setup_transpose_nd_x32");
-            };
-            transpose_op(runner->to_nhwc_, runner->user_x_.data(), runner->x_.data(),
-                         size_t(p.in_channels), size_t(p.input_spatial()), 0);
-            transpose_op(runner->to_nchw_, runner->y_.data(), runner->user_y_.data(),
-                         size_t(p.output_spatial()), size_t(p.out_channels), kYieldWorkers);
-        }
 #else
         XnnpackRunner::check(
             xnn_setup_deconvolution2d_nhwc_f32(runner->op_, batch, in_h, in_w, adj_h, adj_w,
-                                               runner->x_.data(), runner->y_.data(),
-                                               runner->pool_),
+                                               runner->x_.data(), runner->y_.data(), pool),
             "xnn_setup_deconvolution2d_nhwc_f32");
 #endif
         PeerVariant v;
         v.variant = "nhwc";
         v.impl = "deconvolution2d_nhwc_f32";
-        if (p.layout == Layout::channels_first)
-            v.note = std::string(one_d ? "ran NWC as H = 1; its times include NCW <-> NWC"
-                                       : "ran NHWC; its times include NCHW <-> NHWC") +
-#if TCONV_XNNPACK_API >= 2024
-                     " transposes (its transpose_nd_x32 operator)";
-#else
-                     " transposes, cache-blocked on its thread pool (this XNNPACK has no "
-                     "transpose operator)";
-#endif
-        else if (one_d)
-            v.note = "ran NWC as H = 1";
+        if (one_d) v.note = "ran NWC as H = 1";
         v.create_ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                 .count();

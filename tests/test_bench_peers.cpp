@@ -6,9 +6,14 @@
 
 #include <doctest/doctest.h>
 
+#include <time.h>
+
 #include <cctype>
-#include <functional>
+#include <chrono>
+#include <filesystem>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_peak.hpp"
@@ -33,7 +38,7 @@ const char* const kLayers[] = {
         "negative_slope": 0.2})",
     R"({"name": "tanh_2d", "in_channels": 5, "out_channels": 7, "input_size": [3, 3],
         "kernel_size": 3, "stride": 1, "padding": 1, "activation": "tanh"})",
-    // channels_first with sizes off the transpose's 4x4 blocks and 32x32 tiles, batch 2
+    // channels_first with odd sizes, batch 2
     R"({"name": "odd_ncw", "batch": 2, "in_channels": 37, "out_channels": 5, "input_size": [11],
         "kernel_size": 3, "stride": 2, "padding": 1, "activation": "relu"})",
     R"({"name": "odd_nchw", "batch": 2, "in_channels": 6, "out_channels": 35,
@@ -63,10 +68,11 @@ bool peer_built(const std::string& name) {
     return false;
 }
 
-// Layers XNNPACK cannot serve by design: 3D, and activations other than a clamp.
+// Layers XNNPACK cannot serve by design: 3D, and activations other than a clamp; and layers it
+// is not raced on: channels_first (it computes in NHWC only).
 bool xnnpack_serves(const tconv::Problem& p) {
-    return p.rank < 3 && (p.activation == tconv::Activation::none ||
-                          p.activation == tconv::Activation::relu);
+    return p.layout == tconv::Layout::channels_last && p.rank < 3 &&
+           (p.activation == tconv::Activation::none || p.activation == tconv::Activation::relu);
 }
 
 // Which layers each peer serves: ONNX Runtime is NCHW only.
@@ -94,6 +100,8 @@ TEST_CASE("bench peers compute the same layer as the reference") {
                 continue;
             }
             CHECK_MESSAGE(setup.variants.empty() != peer_serves(peer.name, p), setup.unavailable);
+            if (std::string(peer.name) == "XNNPACK" && p.layout == tconv::Layout::channels_first)
+                CHECK(setup.unavailable == kXnnpackNhwcOnly);
             for (PeerVariant& v : setup.variants) {
                 INFO("variant ", v.variant, " (", v.impl, ")");
                 CHECK(!v.impl.empty());
@@ -104,22 +112,66 @@ TEST_CASE("bench peers compute the same layer as the reference") {
                 v.runner->get_output(y.data());
                 const std::string error = tconv::test::compare_to_reference(p, d, y.data(), 1e-4);
                 CHECK_MESSAGE(error.empty(), error);
-                // XNNPACK converts a channels_first layer inside the timed run, and only then
-                // offers its deconvolution alone, which must not disturb the next run.
-                const std::function<void()> deconv = v.runner->deconv_only();
-                CHECK(bool(deconv) == (std::string(peer.name) == "XNNPACK" &&
-                                       p.layout == tconv::Layout::channels_first));
-                if (deconv) {
-                    deconv();
-                    std::vector<float> again(y.size());
-                    v.runner->run();
-                    v.runner->get_output(again.data());
-                    CHECK(again == y);
-                }
+                // parking and waking its workers between batches leaves the result alone
+                v.runner->pause();
+                v.runner->resume();
+                std::vector<float> again(y.size());
+                v.runner->run();
+                v.runner->get_output(again.data());
+                CHECK(again == y);
             }
         }
     }
 }
+
+#ifdef TCONV_HAVE_XNNPACK
+// The process's thread ids: a thread pool re-created per layer or per batch shows up as new ids.
+std::set<std::string> thread_ids() {
+    std::set<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task"))
+        out.insert(e.path().filename().string());
+    return out;
+}
+
+TEST_CASE("bench XNNPACK: one thread pool for every layer, kept through pause and resume") {
+    const tconv::Problem p = tconv::test::problem_from_json(std::string("{\"layers\": [") +
+                                                            kLayers[2] + "]}");  // pads_nhwc
+    REQUIRE(p.layout == tconv::Layout::channels_last);
+    const tconv::test::LayerData d = tconv::test::random_layer_data(p, 7);
+    const PeerLayer layer{p, d.w.data(), nullptr, 2};
+    PeerSetup first = create_xnnpack(layer);
+    REQUIRE(first.variants.size() == 1);
+    Runner& runner = *first.variants[0].runner;
+    runner.set_input(d.x.data());
+    runner.run();
+    const std::set<std::string> threads = thread_ids();
+    for (int batch = 0; batch < 3; ++batch) {
+        runner.pause();
+        runner.resume();
+        runner.run();
+    }
+    PeerSetup second = create_xnnpack(layer);  // the next layer of the run
+    REQUIRE(second.variants.size() == 1);
+    second.variants[0].runner->set_input(d.x.data());
+    second.variants[0].runner->run();
+    second.variants[0].runner->pause();
+    CHECK(thread_ids() == threads);
+
+    // Parked workers sleep: in 50 ms after pause() the process burns next to no CPU, where
+    // pthreadpool's workers left spinning would burn milliseconds of it (this thread sleeps).
+    runner.resume();
+    runner.run();
+    runner.pause();
+    auto cpu_ms = [] {
+        timespec t{};
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        return double(t.tv_sec) * 1e3 + double(t.tv_nsec) * 1e-6;
+    };
+    const double before = cpu_ms();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(cpu_ms() - before < 2.0);
+}
+#endif
 
 TEST_CASE("bench ONNX Runtime peer names its version") {
     const std::string version = onnxruntime_version();

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "bench_peer.hpp"
 #include "bench_report.hpp"
 #include "helpers.hpp"
 
@@ -20,8 +21,7 @@ PeerResult ok_peer(const std::string& name, double ms) {
     PeerResult p;
     p.peer = name;
     p.status = PeerResult::Status::ok;
-    p.variants = {{"plain", "impl_a", "", 1.0, ms * 2, 5, std::nullopt},
-                  {"any", "impl_b", "", 1.0, ms, 5, ms / 4}};
+    p.variants = {{"plain", "impl_a", "", 1.0, ms * 2, 5}, {"any", "impl_b", "", 1.0, ms, 5}};
     p.best = 1;
     return p;
 }
@@ -136,9 +136,33 @@ TEST_CASE("bench renderings carry the figures") {
     CHECK(json.find("\"peak_gflops\": 100.0") != std::string::npos);
     CHECK(json.find("\"P 1.2.3\"") != std::string::npos);
     CHECK(json.find("\"best\": true") != std::string::npos);
-    // the best variant's time without its layout conversions, and none for the other
-    CHECK(json.find("\"deconv_only_ms\": 0.25") != std::string::npos);
-    CHECK(json.find("\"deconv_only_ms\": null") != std::string::npos);
+    // every variant's own time, the slower one (plain, twice the best) included
+    CHECK(json.find("\"variant\": \"plain\"") != std::string::npos);
+    CHECK(json.find("\"median_ms\": 8.0") != std::string::npos);
+}
+
+TEST_CASE("bench report: XNNPACK on a channels_first layer is n/a, says why, is never best") {
+    BenchRun run;
+    run.cpu_model = "Test CPU";
+    run.threads = 1;
+    run.peer_names = {"oneDNN", "XNNPACK"};
+    PeerResult xnnpack = missing_peer("XNNPACK", PeerResult::Status::unavailable);
+    xnnpack.reason = kXnnpackNhwcOnly;
+    run.layers.push_back(layer("CF", 2.0, {ok_peer("oneDNN", 4.0), xnnpack}));
+    const Summary s = summarize(run);
+    REQUIRE(s.peers.size() == 3);  // oneDNN, XNNPACK, best peer
+    CHECK(s.peers[1].peer == "XNNPACK");
+    CHECK(s.peers[1].layers == 0);
+    CHECK(!s.peers[1].geomean_ratio);
+    CHECK(run.layers[0].best_peer()->peer == "oneDNN");
+    const std::string text = format_text(run, s);
+    CHECK(text.find("XNNPACK n/a: NHWC only; run with --layout channels_last (CF)") !=
+          std::string::npos);
+    const std::string json = format_json(run, s);
+    CHECK(json.find("\"reason\": \"NHWC only; run with --layout channels_last\"") !=
+          std::string::npos);
+    CHECK(json.find("\"status\": \"n/a\"") != std::string::npos);
+    CHECK(json.find("deconv_only_ms") == std::string::npos);  // no transposes to split off
 }
 
 TEST_CASE("bench JSON is written atomically") {
