@@ -126,12 +126,38 @@ void w_chunks(ChannelPlan& pl, const PhaseAxes& ax) {
     for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
     const int64_t bytes_per_m = rows * pl.w_rows * 4;
     const int64_t fit = std::max<int64_t>(1, (96 * 1024) / bytes_per_m / pl.ur) * pl.ur;
-    const int64_t whole = (max_row + pl.ur - 1) / pl.ur * pl.ur;
-    pl.w_chunk = std::min(fit, whole);
+    // Chunks of equal length (whole tiles): 56 outputs in chunks of 48 fit would leave an 8.
+    const int64_t n = (max_row + fit - 1) / fit;
+    pl.w_chunk = ((max_row + n - 1) / n + pl.ur - 1) / pl.ur * pl.ur;
     pl.w_chunks = (max_row + pl.w_chunk - 1) / pl.w_chunk;
 }
 
+// The taps of axis `a` that read inside the input [0, I) for some output m in [m_first,
+// m_last] (tap t reads m - c0 - t*cstep), as [lo, hi); {0, 0} when none does.
+std::pair<int, int> live_taps(const TapAxis& a, int64_t m_first, int64_t m_last, int64_t I) {
+    const int64_t step = std::max<int64_t>(a.cstep, 1);
+    const int64_t lo = std::max<int64_t>(0, ceil_div(m_first - a.c0 - (I - 1), step));
+    const int64_t hi = std::min<int64_t>(a.count, floor_div(m_last - a.c0, step) + 1);
+    return lo < hi ? std::pair{int(lo), int(hi)} : std::pair{0, 0};
+}
+
+// Narrows kernel k to taps [lo, hi) along dim d of the phase's; no tap at all: the bias-only
+// kernel.
+void narrow_taps(ChannelKernelDesc& k, size_t d, std::pair<int, int> live) {
+    if (k.taps_total() == 0) return;
+    if (live.second == 0) {
+        k.taps = k.tap0 = k.w_taps = {0, 0, 0};
+        k.c0 = k.cstep = {0, 0, 0};
+        return;
+    }
+    k.tap0[d] += live.first;
+    k.taps[d] = live.second - live.first;
+}
+
 // Per phase: its packed weights and its kernels [full tile, W tail][full oc block, last block].
+// Taps that read only the zero halo are left out: along W those of every output of the phase's
+// rows, along D and H those of each row (rows in classes of equal live taps; tiny maps with
+// large or dilated kernels read mostly halo).
 void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int oc_tail) {
     const int64_t VL = pl.vlen, nbg = pl.oc_blocks / pl.groups;
     ChannelKernelDesc base;
@@ -149,6 +175,22 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
     base.bias = p.bias;
     base.activation = p.activation;
     base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
+    // The kernels [W width][block] of one set of taps.
+    auto kernels_of = [&](const PhasePlan& ph, ChannelKernelDesc k, int (&out)[2][2]) {
+        const int64_t cw = ph.m_count[2];
+        const int widths[2] = {pl.ur, int(cw % pl.ur)};
+        for (int wv = 0; wv < 2; ++wv) {
+            if (widths[wv] == 0 || (wv == 0 && ph.w_blocks == 0)) continue;
+            for (int last = 0; last < 2; ++last) {
+                if (!last && nbg < 2) continue;
+                k.ur = widths[wv];
+                k.n_oc = last ? pl.n_oc_last : pl.n_oc;
+                k.ic_unroll = ic_unroll(pl.input.lanes, k.taps_total() * k.ur * k.n_oc);
+                k.oc_tail = last ? oc_tail : int(VL);
+                out[wv][last] = kernel_index(pl, k);
+            }
+        }
+    };
     int64_t w_off = 0;
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
@@ -156,24 +198,44 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
                 PhasePlan ph = ax.phase({rd, rh, rw});
                 ph.w_offset = w_off;
                 w_off += ph.taps_total() * pl.w_rows * pl.oc_vectors * VL;
-                const int64_t cw = ph.m_count[2];
-                ph.w_blocks = cw / pl.ur;
-                if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
-                    ChannelKernelDesc k = base;
-                    set_taps(k, ph);
-                    const int widths[2] = {pl.ur, int(cw % pl.ur)};
-                    for (int wv = 0; wv < 2; ++wv) {
-                        if (widths[wv] == 0 || (wv == 0 && ph.w_blocks == 0)) continue;
-                        for (int last = 0; last < 2; ++last) {
-                            if (!last && nbg < 2) continue;
-                            k.ur = widths[wv];
-                            k.n_oc = last ? pl.n_oc_last : pl.n_oc;
-                            k.ic_unroll =
-                                ic_unroll(pl.input.lanes, ph.taps_total() * k.ur * k.n_oc);
-                            k.oc_tail = last ? oc_tail : int(VL);
-                            ph.kernel[wv][last] = kernel_index(pl, k);
-                        }
+                ph.w_blocks = ph.m_count[2] / pl.ur;
+                if (ph.m_count[0] * ph.m_count[1] * ph.m_count[2] == 0) {
+                    pl.phases.push_back(ph);
+                    continue;
+                }
+                ChannelKernelDesc k = base;
+                set_taps(k, ph);
+                for (size_t d = 0; d < 3; ++d) k.w_taps[d] = k.taps[d];
+                auto live = [&](size_t d, int64_t m0, int64_t m1) {
+                    return live_taps(ph.taps[d], m0, m1, pl.in[d]);
+                };
+                const int64_t mw = ph.m_lo[2];
+                narrow_taps(k, 2, live(2, mw, mw + ph.m_count[2] - 1));
+                kernels_of(ph, k, ph.kernel);
+                // Row classes along D and H: rows of equal live taps share kernels.
+                std::array<std::vector<std::pair<int, int>>, 2> classes;
+                bool partial = false;
+                for (size_t d = 0; d < 2 && k.taps_total() > 0; ++d)
+                    for (int64_t m = ph.m_lo[d]; m < ph.m_lo[d] + ph.m_count[d]; ++m) {
+                        const std::pair<int, int> t = live(d, m, m);
+                        partial |= t != std::pair{0, ph.taps[d].count};
+                        auto& c = classes[d];
+                        const auto at = std::find(c.begin(), c.end(), t);
+                        ph.row_class[d].push_back(int(at - c.begin()));
+                        if (at == c.end()) c.push_back(t);
                     }
+                if (!partial) {
+                    ph.row_class = {};
+                } else {
+                    ph.row_classes_h = int64_t(classes[1].size());
+                    for (const auto& cd : classes[0])
+                        for (const auto& ch : classes[1]) {
+                            ChannelKernelDesc kr = k;
+                            narrow_taps(kr, 0, cd);
+                            narrow_taps(kr, 1, ch);
+                            ph.row_kernels.emplace_back();
+                            kernels_of(ph, kr, ph.row_kernels.back().kernel);
+                        }
                 }
                 pl.phases.push_back(ph);
             }

@@ -70,6 +70,7 @@ class PhaseDriver final : public JitDriver {
         for (int64_t rw = 0; rw < S[2]; ++rw) {
             const gen::PhasePlan& ph = pl_.phase(rd, rh, rw);
             if (ph.m_count[2] <= start) continue;
+            const int(&kernel)[2][2] = ph.kernels_of_row(md, mh);
             const int64_t len = std::min(chunk, ph.m_count[2] - start);
             const int64_t full = len / pl_.ur;  // the tail only in the last chunk
             const int64_t mw = ph.m_lo[2] + start;
@@ -83,14 +84,14 @@ class PhaseDriver final : public JitDriver {
             a.y = yrow + (S[2] * mw + rw - pb[2]) * pix;
             if (full > 0) {
                 a.blocks = full;
-                t_.kernels[size_t(ph.kernel[0][blk.last])](&a);
+                t_.kernels[size_t(kernel[0][blk.last])](&a);
             }
             if (len % pl_.ur != 0) {
                 const int64_t done = full * pl_.ur;
                 if (ph.has_taps()) a.x += done * L.lanes;
                 a.y += done * S[2] * pix;
                 a.blocks = 1;
-                t_.kernels[size_t(ph.kernel[1][blk.last])](&a);
+                t_.kernels[size_t(kernel[1][blk.last])](&a);
             }
         }
         if (cf) {  // this chunk's outputs: [S_w * start, S_w * (start + chunk))

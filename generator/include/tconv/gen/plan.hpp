@@ -36,6 +36,22 @@ struct PhasePlan {
     // block]; -1 when unused.
     int kernel[2][2] = {{-1, -1}, {-1, -1}};
     int64_t w_blocks = 0;  // full ur tiles per row; the tail kernel covers the rest
+    // Tiny maps (channel family): rows whose taps along D or H partly read only the zero halo
+    // run kernels without those taps. row_class[d][m - m_lo[d]] (d: D, H) picks row_kernels
+    // [class_D * row_classes_h + class_H]; empty: every row runs `kernel`.
+    struct RowKernels {
+        int kernel[2][2] = {{-1, -1}, {-1, -1}};
+    };
+    std::array<std::vector<int>, 2> row_class;
+    int64_t row_classes_h = 0;
+    std::vector<RowKernels> row_kernels;
+    // The kernels of output row (m_d, m_h), in `kernel`'s order.
+    const int (&kernels_of_row(int64_t md, int64_t mh) const)[2][2] {
+        if (row_kernels.empty()) return kernel;
+        const int64_t c = row_class[0][size_t(md - m_lo[0])] * row_classes_h +
+                          row_class[1][size_t(mh - m_lo[1])];
+        return row_kernels[size_t(c)].kernel;
+    }
     bool has_taps() const { return taps[0].count * taps[1].count * taps[2].count > 0; }
     int64_t taps_total() const { return has_taps() ? int64_t(taps[0].count) * taps[1].count * taps[2].count : 0; }
 };
