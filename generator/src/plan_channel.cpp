@@ -126,9 +126,8 @@ void w_chunks(ChannelPlan& pl, const PhaseAxes& ax) {
     for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
     const int64_t bytes_per_m = rows * pl.w_rows * 4;
     const int64_t fit = std::max<int64_t>(1, (96 * 1024) / bytes_per_m / pl.ur) * pl.ur;
-    // Chunks of equal length (whole tiles): 56 outputs in chunks of 48 fit would leave an 8.
-    const int64_t n = (max_row + fit - 1) / fit;
-    pl.w_chunk = ((max_row + n - 1) / n + pl.ur - 1) / pl.ur * pl.ur;
+    const int64_t whole = (max_row + pl.ur - 1) / pl.ur * pl.ur;
+    pl.w_chunk = std::min(fit, whole);
     pl.w_chunks = (max_row + pl.w_chunk - 1) / pl.w_chunk;
 }
 
@@ -155,9 +154,8 @@ void narrow_taps(ChannelKernelDesc& k, size_t d, std::pair<int, int> live) {
 }
 
 // Per phase: its packed weights and its kernels [full tile, W tail][full oc block, last block].
-// Taps that read only the zero halo are left out: along W those of every output of the phase's
-// rows, along D and H those of each row (rows in classes of equal live taps; tiny maps with
-// large or dilated kernels read mostly halo).
+// Taps that read only the zero halo are left out (tiny maps under large or dilated kernels read
+// mostly halo): per row along D and H, per W tile along W, in classes of equal live taps.
 void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int oc_tail) {
     const int64_t VL = pl.vlen, nbg = pl.oc_blocks / pl.groups;
     ChannelKernelDesc base;
@@ -175,12 +173,12 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
     base.bias = p.bias;
     base.activation = p.activation;
     base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
-    // The kernels [W width][block] of one set of taps.
-    auto kernels_of = [&](const PhasePlan& ph, ChannelKernelDesc k, int (&out)[2][2]) {
-        const int64_t cw = ph.m_count[2];
-        const int widths[2] = {pl.ur, int(cw % pl.ur)};
+    // The kernels [W width][block] of one set of taps, for the widths `need`s.
+    auto kernels_of = [&](const PhasePlan& ph, ChannelKernelDesc k, const bool (&need)[2],
+                          int (&out)[2][2]) {
+        const int widths[2] = {pl.ur, int(ph.m_count[2] % pl.ur)};
         for (int wv = 0; wv < 2; ++wv) {
-            if (widths[wv] == 0 || (wv == 0 && ph.w_blocks == 0)) continue;
+            if (widths[wv] == 0 || !need[wv]) continue;
             for (int last = 0; last < 2; ++last) {
                 if (!last && nbg < 2) continue;
                 k.ur = widths[wv];
@@ -191,6 +189,13 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
             }
         }
     };
+    using Range = std::pair<int, int>;
+    // Appends `t` to `classes` when new; its index.
+    auto class_of = [](std::vector<Range>& classes, Range t) {
+        const auto i = std::find(classes.begin(), classes.end(), t) - classes.begin();
+        if (i == std::ssize(classes)) classes.push_back(t);
+        return int(i);
+    };
     int64_t w_off = 0;
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
@@ -198,45 +203,66 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
                 PhasePlan ph = ax.phase({rd, rh, rw});
                 ph.w_offset = w_off;
                 w_off += ph.taps_total() * pl.w_rows * pl.oc_vectors * VL;
-                ph.w_blocks = ph.m_count[2] / pl.ur;
-                if (ph.m_count[0] * ph.m_count[1] * ph.m_count[2] == 0) {
+                const int64_t cw = ph.m_count[2];
+                ph.w_blocks = cw / pl.ur;
+                if (ph.m_count[0] * ph.m_count[1] * cw == 0) {
                     pl.phases.push_back(ph);
                     continue;
                 }
                 ChannelKernelDesc k = base;
                 set_taps(k, ph);
                 for (size_t d = 0; d < 3; ++d) k.w_taps[d] = k.taps[d];
+                if (!ph.has_taps()) {
+                    kernels_of(ph, k, {ph.w_blocks > 0, true}, ph.kernel);
+                    pl.phases.push_back(ph);
+                    continue;
+                }
+                // Classes of live taps: rows along D and H, tiles along W (in runs).
+                std::array<std::vector<Range>, 3> classes;
+                std::array<double, 3> live_share{0, 0, 0};  // of the taps, output-weighted
                 auto live = [&](size_t d, int64_t m0, int64_t m1) {
-                    return live_taps(ph.taps[d], m0, m1, pl.in[d]);
+                    const Range t = live_taps(ph.taps[d], m0, m1, pl.in[d]);
+                    live_share[d] += double(t.second - t.first) * double(m1 - m0 + 1) /
+                                     (double(ph.taps[d].count) * double(ph.m_count[d]));
+                    return class_of(classes[d], t);
                 };
-                const int64_t mw = ph.m_lo[2];
-                narrow_taps(k, 2, live(2, mw, mw + ph.m_count[2] - 1));
-                kernels_of(ph, k, ph.kernel);
-                // Row classes along D and H: rows of equal live taps share kernels.
-                std::array<std::vector<std::pair<int, int>>, 2> classes;
-                bool partial = false;
-                for (size_t d = 0; d < 2 && k.taps_total() > 0; ++d)
-                    for (int64_t m = ph.m_lo[d]; m < ph.m_lo[d] + ph.m_count[d]; ++m) {
-                        const std::pair<int, int> t = live(d, m, m);
-                        partial |= t != std::pair{0, ph.taps[d].count};
-                        auto& c = classes[d];
-                        const auto at = std::find(c.begin(), c.end(), t);
-                        ph.row_class[d].push_back(int(at - c.begin()));
-                        if (at == c.end()) c.push_back(t);
-                    }
-                if (!partial) {
+                for (size_t d = 0; d < 2; ++d)
+                    for (int64_t m = ph.m_lo[d]; m < ph.m_lo[d] + ph.m_count[d]; ++m)
+                        ph.row_class[d].push_back(live(d, m, m));
+                for (int64_t m0 = 0; m0 < cw; m0 += pl.ur) {
+                    const int tail = m0 + pl.ur > cw ? 1 : 0;
+                    const int64_t cls = live(2, ph.m_lo[2] + m0,
+                                             ph.m_lo[2] + std::min(cw, m0 + pl.ur) - 1);
+                    PhasePlan::WRun* prev = ph.w_runs.empty() ? nullptr : &ph.w_runs.back();
+                    if (prev && !tail && !prev->tail && prev->cls == cls)
+                        ++prev->tiles;
+                    else
+                        ph.w_runs.push_back({m0, 1, tail, cls});
+                }
+                // Edge rows of large maps save too little for their extra kernels and calls.
+                const bool partial = live_share[0] * live_share[1] * live_share[2] < 0.97;
+                if (!partial) {  // every tile runs every tap
                     ph.row_class = {};
-                } else {
-                    ph.row_classes_h = int64_t(classes[1].size());
-                    for (const auto& cd : classes[0])
-                        for (const auto& ch : classes[1]) {
+                    ph.w_runs.clear();
+                    kernels_of(ph, k, {ph.w_blocks > 0, true}, ph.kernel);
+                    pl.phases.push_back(ph);
+                    continue;
+                }
+                ph.row_classes_h = int64_t(classes[1].size());
+                ph.w_classes = int64_t(classes[2].size());
+                for (const Range& cd : classes[0])
+                    for (const Range& ch : classes[1])
+                        for (int64_t c = 0; c < ph.w_classes; ++c) {
                             ChannelKernelDesc kr = k;
                             narrow_taps(kr, 0, cd);
                             narrow_taps(kr, 1, ch);
+                            narrow_taps(kr, 2, classes[2][size_t(c)]);
+                            bool need[2] = {false, false};
+                            for (const PhasePlan::WRun& r : ph.w_runs)
+                                if (r.cls == c) need[r.tail] = true;
                             ph.row_kernels.emplace_back();
-                            kernels_of(ph, kr, ph.row_kernels.back().kernel);
+                            kernels_of(ph, kr, need, ph.row_kernels.back().kernel);
                         }
-                }
                 pl.phases.push_back(ph);
             }
     pl.packed_weight_floats = w_off;
