@@ -1,6 +1,8 @@
 // tconv run: one layer, tensors from .npy files, the output written atomically.
 #include <fmt/core.h>
 
+#include <filesystem>
+
 #include "args.hpp"
 #include "commands.hpp"
 #include "tconv/tconv.hpp"
@@ -17,13 +19,29 @@ static const std::vector<Flag> kFlags = {
     {"--threads", true, "N  threads (default: all cores)"},
 };
 
+// The output must not be one of the files the command reads (the same file also through a
+// link): replacing it would destroy an input.
+static void refuse_input_as_output(const std::string& output,
+                                   const std::vector<std::pair<const char*, std::string>>& inputs) {
+    for (const auto& [flag, path] : inputs) {
+        std::error_code ec;
+        if (std::filesystem::equivalent(output, path, ec) && !ec)
+            throw Error(ErrorKind::invalid_argument,
+                        "run: --output " + output + " is the same file as " + flag + " " + path +
+                            ": refusing to overwrite an input");
+    }
+}
+
 int cmd_run(const Argv& argv) {
     Args args = parse_args("run", argv, kFlags);
     if (args.help) {
         fmt::print("usage: tconv run CONFIG --input X.npy --weights W.npy [--bias B.npy] --output Y.npy\n"
                    "                 [--layer NAME] [--isa ISA] [--threads N]\n\n"
                    "Computes one layer and writes its output as a float32 .npy file. On any error\n"
-                   "no output file appears and an existing one is left untouched.\n\n{}",
+                   "no output file appears and an existing one is left untouched. The output may\n"
+                   "not be one of the inputs, nor a file whose mode forbids writing; an existing\n"
+                   "output keeps its mode; an interrupted write (SIGINT, SIGTERM, SIGHUP) leaves\n"
+                   "no partial file.\n\n{}",
                    flags_help(kFlags));
         return 0;
     }
@@ -38,6 +56,11 @@ int cmd_run(const Argv& argv) {
     Options options;
     options.max_isa = args.isa();
     const int threads = args.threads().value_or(0);
+
+    std::vector<std::pair<const char*, std::string>> inputs = {
+        {"CONFIG", config_path}, {"--input", input_path}, {"--weights", weights_path}};
+    if (auto bias = args.value("--bias")) inputs.emplace_back("--bias", *bias);
+    refuse_input_as_output(output_path, inputs);
 
     Config config = load_config(config_path);
     std::vector<Problem> layers = select_layers(config, args.value("--layer").value_or(""), config_path);

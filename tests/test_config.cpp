@@ -413,7 +413,9 @@ TEST_CASE("config: the file's shape") {
     CHECK(rule_error(layer(R"("name": "a\tb")")) ==
           "cfg.json: name=\"a\\tb\" must not contain control characters");
     CHECK(rule_error(layer(R"("chain": true)")) ==
-          "cfg.json: \"chain\" needs a \"layers\" list (this file holds a single layer)");
+          "cfg.json: \"chain\" needs a \"layers\" list (this file holds a single layer)");    CHECK(rule_error(two_layers(layer(R"("name": "up")"), layer(R"("name": "up")"))) ==
+          "cfg.json: layers[1].name: \"up\" is the name of layers[0] too: layer names must be "
+          "unique in a file");
 }
 
 TEST_CASE("config: invalid JSON names the source, line and column") {

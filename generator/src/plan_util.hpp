@@ -39,9 +39,9 @@ inline TapAxis tap_axis(int64_t k, int64_t s, int64_t d, int64_t r) {
 // Vector registers the epilogue needs besides the accumulators (see vector_math.hpp).
 inline int activation_temps(Activation a) {
     switch (a) {
-        case Activation::none:
-        case Activation::relu: return 0;
-        case Activation::leaky_relu: return 1;
+        case Activation::none: return 0;
+        case Activation::relu: return 1;        // AVX2's compare mask
+        case Activation::leaky_relu: return 2;  // a * slope and AVX2's compare mask
         case Activation::sigmoid:
         case Activation::tanh: return 4;
     }

@@ -18,7 +18,7 @@ enum class Const {
     zero, one, two, abs_mask, sign_mask,
     exp_hi, exp_lo, log2e, ln2_hi, ln2_lo,
     exp_c6, exp_c5, exp_c4, exp_c3, exp_c2,
-    exp_bias, tanh_small,
+    exp_bias, exp_overflow, tanh_small,
     tanh_c9, tanh_c7, tanh_c5, tanh_c3,
     slope, tail_mask,
     count
@@ -59,22 +59,46 @@ class VectorMath {
     void activation(const Vmm& a, TempFn tmp) {
         switch (activation_) {
             case Activation::none: break;
-            case Activation::relu: g_.vmaxps(a, a, constant(Const::zero)); break;
-            case Activation::leaky_relu: {
-                // min(a, 0) * slope + max(a, 0): right for any slope.
+            // As PyTorch: NaN stays NaN through every activation (vmaxps and vminps would
+            // return their second operand instead), infinities map to their limits.
+            case Activation::relu: {
+                // a <= 0 (ordered: not NaN) -> +0.
                 const Vmm t = tmp(0);
-                g_.vminps(t, a, constant(Const::zero));
-                g_.vmaxps(a, a, constant(Const::zero));
-                g_.vfmadd231ps(a, t, constant(Const::slope));
+                if constexpr (T::opmask) {
+                    g_.vcmpps(g_.k3, a, constant(Const::zero), kLeOq);
+                    g_.vpxord(a | g_.k3, a, a);
+                } else {
+                    g_.vcmpps(t, a, constant(Const::zero), kLeOq);
+                    g_.vandnps(a, t, a);
+                }
+                break;
+            }
+            case Activation::leaky_relu: {
+                // a > 0 ? a : a * slope, for any slope; NaN (not > 0) -> NaN * slope = NaN.
+                const Vmm t = tmp(0), m = tmp(1);
+                g_.vmulps(t, a, constant(Const::slope));
+                if constexpr (T::opmask) {
+                    g_.vcmpps(g_.k3, a, constant(Const::zero), kNgtUq);
+                    g_.vmovaps(a | g_.k3, t);
+                } else {
+                    g_.vcmpps(m, a, constant(Const::zero), kNgtUq);
+                    g_.vblendvps(a, a, t, m);
+                }
                 break;
             }
             case Activation::sigmoid: {
-                const Vmm t0 = tmp(0), t1 = tmp(1), t2 = tmp(2);
+                // 1 / (1 + e^-a); where e^-a overflows (-a > ln FLT_MAX, -inf included) the
+                // result is 0, as 1 / (1 + inf) is.
+                const Vmm t0 = tmp(0), t1 = tmp(1), t2 = tmp(2), over = tmp(3);
                 bit_xor(t0, a, constant(Const::sign_mask));  // -a
+                if constexpr (T::opmask) g_.vcmpps(g_.k3, t0, constant(Const::exp_overflow), kGtOq);
+                else g_.vcmpps(over, t0, constant(Const::exp_overflow), kGtOq);
                 exp(t0, t1, t2);
                 g_.vaddps(t0, t0, constant(Const::one));
                 g_.vmovups(t1, constant(Const::one));
                 g_.vdivps(a, t1, t0);  // a division, not rcp: keeps 1e-5 relative accuracy
+                if constexpr (T::opmask) g_.vpxord(a | g_.k3, a, a);
+                else g_.vandnps(a, over, a);
                 break;
             }
             case Activation::tanh: tanh(a, tmp(0), tmp(1), tmp(2), tmp(3)); break;
@@ -108,6 +132,7 @@ class VectorMath {
                 case Const::exp_c3: putf(1.0f / 6); break;
                 case Const::exp_c2: putf(0.5f); break;
                 case Const::exp_bias: put(127u); break;
+                case Const::exp_overflow: putf(88.7228394f); break;  // ln(FLT_MAX)
                 case Const::tanh_small: putf(0.25f); break;
                 // tanh(x) = x (1 + x^2 (c3 + x^2 (c5 + x^2 (c7 + x^2 c9)))) below 0.25: relative
                 // error < 1e-8 where 1 - 2/(e^2x + 1) would cancel.
@@ -147,10 +172,16 @@ class VectorMath {
         else g_.vxorps(d, a, b);
     }
 
-    // x = e^x: x = n ln2 + r, e^x = 2^n * p(r). Clobbers s1, s2.
+    // vcmpps predicates: quiet (no exception on NaN); NGT_UQ is true for NaN.
+    static constexpr uint8_t kLeOq = 0x12, kNgtUq = 0x1a, kGtOq = 0x1e;
+
+    // x = e^x: x = n ln2 + r, e^x = 2^n * p(r). Clobbers s1, s2. The clamps keep NaN (the
+    // operand order makes vminps/vmaxps return x when it is NaN), so e^NaN = NaN.
     void exp(const Vmm& x, const Vmm& s1, const Vmm& s2) {
-        g_.vminps(x, x, constant(Const::exp_hi));
-        g_.vmaxps(x, x, constant(Const::exp_lo));
+        g_.vmovups(s1, constant(Const::exp_hi));
+        g_.vminps(x, s1, x);
+        g_.vmovups(s1, constant(Const::exp_lo));
+        g_.vmaxps(x, s1, x);
         g_.vmulps(s1, x, constant(Const::log2e));
         if constexpr (T::isa == Isa::avx512) g_.vrndscaleps(s1, s1, 0);  // nearest
         else g_.vroundps(s1, s1, 0);

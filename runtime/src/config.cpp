@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <new>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -99,6 +100,16 @@ Config parse_file(const Json& top, const Where& where, const ConfigLimits& limit
         const std::string path = config_detail::index("layers", i);
         c.layers.push_back(config_detail::parse_layer((*layers)[i], where, path,
                                                       fmt::format("{}[{}]", c.name, i), limits));
+    }
+    // --layer, the reports and the bench pick layers by name: one name, one layer.
+    std::unordered_map<std::string, size_t> first;
+    for (size_t i = 0; i < c.layers.size(); ++i) {
+        const auto [at, fresh] = first.emplace(c.layers[i].name, i);
+        if (!fresh)
+            where.fail(config_detail::index("layers", i) + ".name",
+                       fmt::format("\"{}\" is the name of {} too: layer names must be unique "
+                                   "in a file", c.layers[i].name,
+                                   config_detail::index("layers", at->second)));
     }
     if (c.chain) check_chain(c, where);
     return c;

@@ -7,6 +7,7 @@
 
 #include "impl.hpp"
 #include "jit_impl.hpp"
+#include "verbose.hpp"
 
 namespace tconv {
 
@@ -70,6 +71,7 @@ Layer Layer::compile(const Problem& problem, const float* weights, const float* 
                 std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
                     .count();
         r.declined = std::move(declined);
+        if (verbose()) verbose_compile(problem, r, r.compile_us * 1e-3);
         return Layer(std::shared_ptr<const Impl>(std::move(impl)), options);
     }
     throw Error(ErrorKind::internal, problem.name + ": no implementation accepted the layer");
@@ -87,7 +89,12 @@ void Layer::execute(const float* x, float* y, int threads) const {
     if (threads < 1 || threads > 1024)  // OpenMP would try to start them all
         throw Error(ErrorKind::invalid_argument,
                     p.name + ": thread count must be from 1 to 1024, got " + std::to_string(threads));
+    if (!verbose()) return impl_->execute(x, y, threads);
+    const auto t0 = std::chrono::steady_clock::now();
     impl_->execute(x, y, threads);
+    verbose_execute(p, impl_->report(), threads,
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                        .count());
 }
 
 const Problem& Layer::problem() const { return impl_->problem(); }

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "npy_format.hpp"
+#include "partial_files.hpp"
 #include "tconv/problem.hpp"
 
 namespace tconv {
@@ -257,6 +258,15 @@ void expect_shape(const Tensor& t, const std::vector<int64_t>& expected, const s
 
 namespace {
 
+// Whether the file's own mode lets this process write it. Root's privilege is not counted: a
+// read-only file stays read-only for tconv whoever runs it.
+bool mode_allows_writing(const struct stat& st) {
+    const uid_t uid = ::geteuid();
+    if (uid == st.st_uid || uid == 0) return (st.st_mode & (uid == 0 ? 0222 : S_IWUSR)) != 0;
+    if (::getegid() == st.st_gid) return (st.st_mode & S_IWGRP) != 0;
+    return (st.st_mode & S_IWOTH) != 0;
+}
+
 std::string temp_name_for(const std::filesystem::path& target) {
     std::random_device rd;
     return fmt::format(".{}.tmp.{}.{:08x}", target.filename().string(), ::getpid(), rd());
@@ -281,12 +291,32 @@ void write_npy(const std::string& path, const std::vector<int64_t>& shape, const
     if (elements > 0 && data == nullptr)
         fail(ErrorKind::invalid_argument, path, "cannot write: no data given");
 
-    const fs::path target(path);
+    fs::path target(path);
     if (target.filename().empty())
         fail(ErrorKind::io, path, "cannot write: the path names a directory, expected a file name");
+    std::error_code ec;
+    if (fs::is_symlink(fs::symlink_status(target, ec))) {  // write through the link
+        const fs::path to = fs::read_symlink(target, ec);
+        if (!ec) target = to.is_absolute() ? to : target.parent_path() / to;
+    }
+    struct stat existing {};
+    const bool replaces = ::stat(target.c_str(), &existing) == 0;
+    if (replaces && S_ISDIR(existing.st_mode))
+        fail(ErrorKind::io, path, "cannot write: it is a directory, expected a file name");
+    if (replaces && !S_ISREG(existing.st_mode))
+        fail(ErrorKind::io, path, "cannot write: it exists and is not a regular file");
+    if (replaces && !mode_allows_writing(existing))
+        fail(ErrorKind::io, path,
+             fmt::format("cannot write: the file is read-only (mode {:04o}); change its mode or "
+                         "choose another output", existing.st_mode & 07777));
     const fs::path dir = target.parent_path();
     const fs::path tmp = dir / temp_name_for(target);
 
+    // Registered before it exists: a signal handler may remove it at any moment from here on.
+    struct Registration {
+        int slot;
+        ~Registration() { detail::unregister_partial_file(slot); }
+    } registration{detail::register_partial_file(tmp.c_str())};
     Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
     if (fd.get() < 0) {
         int err = errno;
@@ -305,6 +335,8 @@ void write_npy(const std::string& path, const std::vector<int64_t>& shape, const
         fail(ErrorKind::io, path, "cannot write: " + why);
     };
 
+    if (replaces && ::fchmod(fd.get(), existing.st_mode & 07777) != 0)
+        abandon(std::strerror(errno));  // the replacement keeps the file's mode
     const std::string header = npy::header_block(shape);
     if (!write_full(fd.get(), header.data(), header.size()))
         abandon(std::strerror(errno ? errno : EIO));
@@ -324,7 +356,7 @@ void write_npy(const std::string& path, const std::vector<int64_t>& shape, const
         ::unlink(tmp.c_str());
         fail(ErrorKind::io, path, fmt::format("cannot write: {}", std::strerror(err)));
     }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (::rename(tmp.c_str(), target.c_str()) != 0) {
         int err = errno;
         ::unlink(tmp.c_str());
         if (err == EISDIR)

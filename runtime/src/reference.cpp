@@ -13,7 +13,7 @@ namespace tconv {
 double apply_activation(const Problem& p, double v) {
     switch (p.activation) {
         case Activation::none: return v;
-        case Activation::relu: return v > 0 ? v : 0.0;
+        case Activation::relu: return std::isnan(v) ? v : v > 0 ? v : 0.0;  // NaN stays NaN
         case Activation::leaky_relu: return v > 0 ? v : v * double(p.negative_slope);
         case Activation::sigmoid: return 1.0 / (1.0 + std::exp(-v));
         case Activation::tanh: return std::tanh(v);

@@ -23,7 +23,15 @@ void expect_shape(const Tensor& t, const std::vector<int64_t>& expected, const s
                   const std::string& what);
 
 // Writes atomically: a temporary file in the same directory, then rename(). On any error no new
-// file appears and an existing file at `path` is untouched.
+// file appears and an existing file at `path` is untouched. An existing file is replaced only
+// when it is a regular file whose own mode allows this process to write it (read-only files
+// are refused, also for root); the new file keeps its mode. A symbolic link is written through:
+// its target is replaced and the link kept.
 void write_npy(const std::string& path, const std::vector<int64_t>& shape, const float* data);
+
+// Removes the temporary files write_npy calls are writing at this moment. Async-signal-safe:
+// for an application's SIGINT/SIGTERM/SIGHUP handler (the tconv command installs one), so an
+// interrupted write leaves no partial file behind.
+void remove_partial_npy_files() noexcept;
 
 }  // namespace tconv
