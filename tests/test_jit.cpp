@@ -677,6 +677,41 @@ TEST_CASE("jit: a single input pixel runs as a matrix product") {
                 CHECK_MESSAGE(compare_to_reference(c.p, c.d, y1.data()).empty(), c.p.name);
                 CHECK(bitwise_equal(y1, run(c, 2)));
             }
+    // Channels-last, leading dims with a 1-wide kernel over single pixels of the trailing
+    // dims are a product too (a 1x12 kernel on a 7x1 map, 3D 1x2x3 on 4x1x1); channels-first,
+    // or the 1-wide dim after the single pixel, they take the phase path. All stay exact.
+    Spec rows;
+    rows.batch = 2;
+    rows.ic = 7;
+    rows.oc = 18;
+    rows.in = {7, 1};
+    rows.k = {1, 12};
+    rows.s = {1, 2};
+    rows.pb = rows.pe = rows.op = {0};
+    Spec cube = rows;
+    cube.rank = 3;
+    cube.in = {4, 1, 1};
+    cube.k = {1, 2, 3};
+    cube.s = {1, 1, 1};
+    cube.act = Activation::sigmoid;
+    Spec swapped = rows;
+    swapped.in = {1, 7};
+    swapped.k = {12, 1};
+    swapped.s = {2, 1};
+    for (const Spec& base : {rows, cube, swapped})
+        for (Layout layout : {Layout::channels_first, Layout::channels_last})
+            for (Isa isa : kIsas) {
+                if (!cpu_has(isa)) continue;
+                Spec t = base;
+                t.layout = layout;
+                const Compiled c = compile_spec(isa, t, 11);
+                const bool product = layout == Layout::channels_last && base.in[0] > 1;
+                CHECK((c.impl->report().plan_lines[0].find("matrix product") !=
+                       std::string::npos) == product);
+                const std::vector<float> y1 = run(c, 1);
+                CHECK_MESSAGE(compare_to_reference(c.p, c.d, y1.data()).empty(), c.p.name);
+                CHECK(bitwise_equal(y1, run(c, 2)));
+            }
     // Near misses take the phase path and stay exact: padding, output padding, dilation.
     Spec s;
     s.ic = 6;
@@ -695,6 +730,65 @@ TEST_CASE("jit: a single input pixel runs as a matrix product") {
             CHECK(c.impl->report().plan_lines[0].find("matrix product") == std::string::npos);
             CHECK(compare_to_reference(c.p, c.d, run(c, 1).data()).empty());
         }
+}
+
+TEST_CASE("jit: taps that read only the zero halo are left out, exactly") {
+    // Tiny maps under large or dilated kernels: rows whose D/H taps partly read the halo run
+    // kernels without those taps, and W taps no output of a row reads are dropped. Every rank,
+    // dilation with stride, kernels larger than the input, rows shorter than the tile, a 1x1
+    // input with padding, both layouts, AVX-512 and AVX2, 1 and 2 threads.
+    std::vector<Spec> specs;
+    for (int rank = 1; rank <= 3; ++rank)
+        for (int64_t st : {1, 2, 3})
+            for (int64_t dl : {1, 2, 3}) {
+                Spec s;
+                s.rank = rank;
+                s.batch = 2;
+                s.ic = 19;
+                s.oc = 21;
+                s.in = {rank == 3 ? 2 : 3};
+                s.k = {rank == 3 ? 3 : 5};
+                s.s = {st};
+                s.d = {dl};
+                s.pb = {dl};
+                s.pe = {2 * dl - 1};
+                Problem p;
+                if (make_problem(s, p)) specs.push_back(s);  // the output may be empty
+            }
+    Spec one;  // pix2pix's innermost up-sampling: a 1x1 input with padding 1
+    one.ic = 24;
+    one.oc = 40;
+    one.in = {1};
+    one.k = {4};
+    one.pb = one.pe = {1};
+    specs.push_back(one);
+    Spec wide;  // a 1x12 kernel on a 7x2 map, with padding along W
+    wide.ic = 9;
+    wide.oc = 33;
+    wide.in = {7, 2};
+    wide.k = {1, 12};
+    wide.s = {1, 1};
+    wide.pb = wide.pe = {0, 3};
+    specs.push_back(wide);
+    int narrowed = 0;
+    for (Spec s : specs)
+        for (Layout layout : {Layout::channels_first, Layout::channels_last})
+            for (Isa isa : kIsas) {
+                if (!cpu_has(isa)) continue;
+                s.layout = layout;
+                s.act = layout == Layout::channels_last ? Activation::relu : Activation::none;
+                for (int ur : {0, 2}) {  // 2: several W tiles of different live taps a row
+                    gen::PlanOverrides o;
+                    o.ur = ur;
+                    const Compiled c = compile_spec(isa, s, 1200 + specs.size(), o);
+                    for (const std::string& n : c.impl->report().kernel_names)
+                        narrowed += n.find("_from") != std::string::npos;
+                    const std::vector<float> y1 = run(c, 1);
+                    CHECK_MESSAGE(compare_to_reference(c.p, c.d, y1.data()).empty(), c.p.name);
+                    CHECK(bitwise_equal(y1, run(c, 2)));
+                }
+            }
+    if (cpu_has(Isa::avx2)) CHECK(narrowed > 0);  // the path under test was taken
 }
 
 TEST_CASE("jit: plan choices, names and declines") {

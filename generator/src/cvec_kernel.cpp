@@ -106,20 +106,21 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         if (looped) mov(reg_ic, d_.ic_block / d_.ic_unroll);
         L(l_ic);
         for (int u = 0; u < d_.ic_unroll; ++u) {
-            int tap = 0;
-            for (int td = 0; td < d_.taps[0]; ++td)
-                for (int th = 0; th < d_.taps[1]; ++th)
-                    for (int tw = 0; tw < d_.taps[2]; ++tw, ++tap) {
+            for (int td = d_.tap0[0]; td < d_.tap0[0] + d_.taps[0]; ++td)
+                for (int th = d_.tap0[1]; th < d_.tap0[1] + d_.taps[1]; ++th)
+                    for (int tw = d_.tap0[2]; tw < d_.tap0[2] + d_.taps[2]; ++tw) {
                         // i = m - c per dim: the tap reads the tile's input shifted back by c.
                         const int64_t cd = d_.c0[0] + td * d_.cstep[0];
                         const int64_t ch = d_.c0[1] + th * d_.cstep[1];
                         const int64_t cw = d_.c0[2] + tw * d_.cstep[2];
                         const int64_t shift =
                             -(cd * d_.x_stride[0] + ch * d_.x_stride[1] + cw * d_.x_stride[2]);
-                        fma_tap(u * d_.taps_total() + tap, shift + u);
+                        // The packed weights hold every tap of the phase.
+                        const int tap = (td * d_.w_taps[1] + th) * d_.w_taps[2] + tw;
+                        fma_tap(u * d_.w_taps_total() + tap, shift + u);
                     }
         }
-        const int64_t w_step = d_.ic_unroll * d_.taps_total() * d_.n_oc * T::vlen * 4;
+        const int64_t w_step = d_.ic_unroll * d_.w_taps_total() * d_.n_oc * T::vlen * 4;
         add(reg_w, int(w_step));
         if (looped) {
             add(reg_xi, int(d_.ic_unroll * 4));

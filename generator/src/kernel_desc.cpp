@@ -66,6 +66,7 @@ size_t KernelDescHash::operator()(const ChannelKernelDesc& d) const {
     m.common(d);
     m(d.groups), m(d.n_oc), m(d.oc_tail), m(d.ic_block), m(d.ic_blocks), m(d.ic_unroll);
     m(d.x_block_stride), m(d.y_pix);
+    for (size_t i = 0; i < 3; ++i) m(d.tap0[i]), m(d.w_taps[i]);
     return m.h;
 }
 
@@ -100,8 +101,13 @@ size_t KernelDescHash::operator()(const AnyKernelDesc& d) const {
 std::string kernel_name(const ChannelKernelDesc& d) {
     std::string tile = fmt::format("_ur{}_oc{}", d.ur, d.n_oc);
     if (d.oc_tail != vector_length(d.isa)) tile += fmt::format("_m{}", d.oc_tail);
+    // A subset of the phase's taps: _t1x2_from1x0_of3x3 runs taps 1 x 0-1 of 3x3.
+    std::string sub;
+    if (d.taps_total() > 0 && d.taps != d.w_taps)
+        sub = "_from" + dims_of(d.rank, Dim3{d.tap0[0], d.tap0[1], d.tap0[2]}) + "_of" +
+              dims_of(d.rank, Dim3{d.w_taps[0], d.w_taps[1], d.w_taps[2]});
     return name_head("cvec", d, d.groups) + "_t" +
-           dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) + name_tail(d, tile);
+           dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) + sub + name_tail(d, tile);
 }
 
 std::string kernel_name(const SpatialKernelDesc& d) {

@@ -5,12 +5,24 @@
 namespace tconv::gen {
 
 bool is_single_pixel_product(const Problem& p) {
-    if (p.groups != 1 || p.input_spatial() != 1) return false;
-    for (int d = 0; d < p.rank; ++d)
-        if (p.pad_begin[d] || p.pad_end[d] || p.output_padding[d] || p.dilation[d] != 1 ||
-            p.output[d] != p.kernel[d])
-            return false;
-    return true;
+    if (p.groups != 1) return false;
+    // Leading dims with a 1-wide kernel (stride 1, no padding: output == input), then dims of
+    // one input pixel whose output is the kernel (no padding or dilation).
+    bool folding = false, pixels = false;
+    for (int d = 0; d < p.rank; ++d) {
+        const bool no_pad = !p.pad_begin[d] && !p.pad_end[d] && !p.output_padding[d];
+        const bool fold = p.input[d] == 1 && no_pad && p.dilation[d] == 1 &&
+                          p.output[d] == p.kernel[d];
+        const bool pixel = p.kernel[d] == 1 && p.stride[d] == 1 && no_pad;
+        if (!folding && pixel && !fold) {
+            pixels |= p.input[d] > 1;
+            continue;
+        }
+        if (!fold) return false;
+        folding = true;
+    }
+    // Channels-first keeps a pixel's channels apart: only a single pixel is a product there.
+    return !pixels || p.layout == Layout::channels_last;
 }
 
 Problem as_pointwise(const Problem& p) {
@@ -20,7 +32,7 @@ Problem as_pointwise(const Problem& p) {
     q.in_channels = p.in_channels;
     q.out_channels = p.out_channels * p.kernel_spatial();
     q.rank = 1;
-    q.input = q.output = {p.batch, 1, 1};
+    q.input = q.output = {p.batch * p.input_spatial(), 1, 1};
     q.bias = p.bias;
     q.activation = p.activation;
     q.negative_slope = p.negative_slope;

@@ -137,8 +137,9 @@ bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     out.lowered = q;
     std::vector<std::string>& lines = out.base().lines;
     lines.insert(lines.begin(),
-                     "single input pixel, no padding: a matrix product, planned as a pointwise "
-                     "layer over the batch with out_channels x kernel channels");
+                     "single input pixels along the kernel's dims, no padding: a matrix product, "
+                     "planned as a pointwise layer over the batch's pixels with out_channels x "
+                     "kernel channels");
     return true;
 }
 

@@ -46,8 +46,22 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     const int64_t ovg = pl.oc_vectors / pl.groups;  // vectors per group
     int64_t max_row = 1;
     for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
-    auto step = [](int u, int n) {
-        const double fma = u * n + 0.25 * u + 0.25 * n;
+    // Short rows (tiny maps) re-stream a block's weights for every few outputs: a block whose
+    // packed weights overflow a 1 MiB L2 then streams them from L3 on every tile, at several
+    // FMA slots per weight vector (measured: a 3D 512->256 layer on 11-wide rows ran 1.4x
+    // faster in 1-vector tiles whose weights fit than in 4-vector ones; pix2pix's 1024->512 on
+    // 8-wide rows 2x faster in whole-row tiles).
+    int64_t all_taps = 0;
+    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
+        for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
+            for (int64_t rw = 0; rw < pl.stride[2]; ++rw)
+                all_taps += ax.phase({rd, rh, rw}).taps_total();
+    auto weight_cost = [&](int n) {
+        const double block_bytes = double(pl.w_rows) * double(all_taps) * n * pl.vlen * 4.0;
+        return max_row <= 16 && block_bytes > 2.0 * double(kL2WeightBudget) ? 3.0 : 0.25;
+    };
+    auto step = [&](int u, int n) {
+        const double fma = u * n + 0.25 * u + weight_cost(n) * n;
         return std::max({fma, (u + n) / 2.0, 8.0});
     };
     auto fits = [&](int u, int n) {
@@ -131,7 +145,31 @@ void w_chunks(ChannelPlan& pl, const PhaseAxes& ax) {
     pl.w_chunks = (max_row + pl.w_chunk - 1) / pl.w_chunk;
 }
 
+// The taps of axis `a` that read inside the input [0, I) for some output m in [m_first,
+// m_last] (tap t reads m - c0 - t*cstep), as [lo, hi); {0, 0} when none does.
+std::pair<int, int> live_taps(const TapAxis& a, int64_t m_first, int64_t m_last, int64_t I) {
+    const int64_t step = std::max<int64_t>(a.cstep, 1);
+    const int64_t lo = std::max<int64_t>(0, ceil_div(m_first - a.c0 - (I - 1), step));
+    const int64_t hi = std::min<int64_t>(a.count, floor_div(m_last - a.c0, step) + 1);
+    return lo < hi ? std::pair{int(lo), int(hi)} : std::pair{0, 0};
+}
+
+// Narrows kernel k to taps [lo, hi) along dim d of the phase's; no tap at all: the bias-only
+// kernel.
+void narrow_taps(ChannelKernelDesc& k, size_t d, std::pair<int, int> live) {
+    if (k.taps_total() == 0) return;
+    if (live.second == 0) {
+        k.taps = k.tap0 = k.w_taps = {0, 0, 0};
+        k.c0 = k.cstep = {0, 0, 0};
+        return;
+    }
+    k.tap0[d] += live.first;
+    k.taps[d] = live.second - live.first;
+}
+
 // Per phase: its packed weights and its kernels [full tile, W tail][full oc block, last block].
+// Taps that read only the zero halo are left out (tiny maps under large or dilated kernels read
+// mostly halo): per row along D and H, per W tile along W, in classes of equal live taps.
 void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int oc_tail) {
     const int64_t VL = pl.vlen, nbg = pl.oc_blocks / pl.groups;
     ChannelKernelDesc base;
@@ -149,6 +187,29 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
     base.bias = p.bias;
     base.activation = p.activation;
     base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
+    // The kernels [W width][block] of one set of taps, for the widths `need`s.
+    auto kernels_of = [&](const PhasePlan& ph, ChannelKernelDesc k, const bool (&need)[2],
+                          int (&out)[2][2]) {
+        const int widths[2] = {pl.ur, int(ph.m_count[2] % pl.ur)};
+        for (int wv = 0; wv < 2; ++wv) {
+            if (widths[wv] == 0 || !need[wv]) continue;
+            for (int last = 0; last < 2; ++last) {
+                if (!last && nbg < 2) continue;
+                k.ur = widths[wv];
+                k.n_oc = last ? pl.n_oc_last : pl.n_oc;
+                k.ic_unroll = ic_unroll(pl.input.lanes, k.taps_total() * k.ur * k.n_oc);
+                k.oc_tail = last ? oc_tail : int(VL);
+                out[wv][last] = kernel_index(pl, k);
+            }
+        }
+    };
+    using Range = std::pair<int, int>;
+    // Appends `t` to `classes` when new; its index.
+    auto class_of = [](std::vector<Range>& classes, Range t) {
+        const auto i = std::find(classes.begin(), classes.end(), t) - classes.begin();
+        if (i == std::ssize(classes)) classes.push_back(t);
+        return int(i);
+    };
     int64_t w_off = 0;
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
@@ -158,23 +219,64 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
                 w_off += ph.taps_total() * pl.w_rows * pl.oc_vectors * VL;
                 const int64_t cw = ph.m_count[2];
                 ph.w_blocks = cw / pl.ur;
-                if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
-                    ChannelKernelDesc k = base;
-                    set_taps(k, ph);
-                    const int widths[2] = {pl.ur, int(cw % pl.ur)};
-                    for (int wv = 0; wv < 2; ++wv) {
-                        if (widths[wv] == 0 || (wv == 0 && ph.w_blocks == 0)) continue;
-                        for (int last = 0; last < 2; ++last) {
-                            if (!last && nbg < 2) continue;
-                            k.ur = widths[wv];
-                            k.n_oc = last ? pl.n_oc_last : pl.n_oc;
-                            k.ic_unroll =
-                                ic_unroll(pl.input.lanes, ph.taps_total() * k.ur * k.n_oc);
-                            k.oc_tail = last ? oc_tail : int(VL);
-                            ph.kernel[wv][last] = kernel_index(pl, k);
-                        }
-                    }
+                if (ph.m_count[0] * ph.m_count[1] * cw == 0) {
+                    pl.phases.push_back(ph);
+                    continue;
                 }
+                ChannelKernelDesc k = base;
+                set_taps(k, ph);
+                for (size_t d = 0; d < 3; ++d) k.w_taps[d] = k.taps[d];
+                if (!ph.has_taps()) {
+                    kernels_of(ph, k, {ph.w_blocks > 0, true}, ph.kernel);
+                    pl.phases.push_back(ph);
+                    continue;
+                }
+                // Classes of live taps: rows along D and H, tiles along W (in runs).
+                std::array<std::vector<Range>, 3> classes;
+                std::array<double, 3> live_share{0, 0, 0};  // of the taps, output-weighted
+                auto live = [&](size_t d, int64_t m0, int64_t m1) {
+                    const Range t = live_taps(ph.taps[d], m0, m1, pl.in[d]);
+                    live_share[d] += double(t.second - t.first) * double(m1 - m0 + 1) /
+                                     (double(ph.taps[d].count) * double(ph.m_count[d]));
+                    return class_of(classes[d], t);
+                };
+                for (size_t d = 0; d < 2; ++d)
+                    for (int64_t m = ph.m_lo[d]; m < ph.m_lo[d] + ph.m_count[d]; ++m)
+                        ph.row_class[d].push_back(live(d, m, m));
+                for (int64_t m0 = 0; m0 < cw; m0 += pl.ur) {
+                    const int tail = m0 + pl.ur > cw ? 1 : 0;
+                    const int64_t cls = live(2, ph.m_lo[2] + m0,
+                                             ph.m_lo[2] + std::min(cw, m0 + pl.ur) - 1);
+                    PhasePlan::WRun* prev = ph.w_runs.empty() ? nullptr : &ph.w_runs.back();
+                    if (prev && !tail && !prev->tail && prev->cls == cls)
+                        ++prev->tiles;
+                    else
+                        ph.w_runs.push_back({m0, 1, tail, cls});
+                }
+                // Edge rows of large maps save too little for their extra kernels and calls.
+                const bool partial = live_share[0] * live_share[1] * live_share[2] < 0.97;
+                if (!partial) {  // every tile runs every tap
+                    ph.row_class = {};
+                    ph.w_runs.clear();
+                    kernels_of(ph, k, {ph.w_blocks > 0, true}, ph.kernel);
+                    pl.phases.push_back(ph);
+                    continue;
+                }
+                ph.row_classes_h = int64_t(classes[1].size());
+                ph.w_classes = int64_t(classes[2].size());
+                for (const Range& cd : classes[0])
+                    for (const Range& ch : classes[1])
+                        for (int64_t c = 0; c < ph.w_classes; ++c) {
+                            ChannelKernelDesc kr = k;
+                            narrow_taps(kr, 0, cd);
+                            narrow_taps(kr, 1, ch);
+                            narrow_taps(kr, 2, classes[2][size_t(c)]);
+                            bool need[2] = {false, false};
+                            for (const PhasePlan::WRun& r : ph.w_runs)
+                                if (r.cls == c) need[r.tail] = true;
+                            ph.row_kernels.emplace_back();
+                            kernels_of(ph, kr, need, ph.row_kernels.back().kernel);
+                        }
                 pl.phases.push_back(ph);
             }
     pl.packed_weight_floats = w_off;

@@ -70,28 +70,22 @@ class PhaseDriver final : public JitDriver {
         for (int64_t rw = 0; rw < S[2]; ++rw) {
             const gen::PhasePlan& ph = pl_.phase(rd, rh, rw);
             if (ph.m_count[2] <= start) continue;
-            const int64_t len = std::min(chunk, ph.m_count[2] - start);
-            const int64_t full = len / pl_.ur;  // the tail only in the last chunk
             const int64_t mw = ph.m_lo[2] + start;
             gen::KernelArgs a;
-            a.x = ph.has_taps() ? xbuf + (n - n0) * L.image_floats() +
-                                      L.offset(blk.x_block, md + H[0], mh + H[1], mw + H[2]) +
-                                      blk.x_lane
-                                : xbuf;
+            const float* x = ph.has_taps() ? xbuf + (n - n0) * L.image_floats() +
+                                                 L.offset(blk.x_block, md + H[0], mh + H[1],
+                                                          mw + H[2]) + blk.x_lane
+                                           : xbuf;
+            float* yw = yrow + (S[2] * mw + rw - pb[2]) * pix;
             a.w = t_.weights + pl_.weight_offset(ph, ocb);
             a.bias = t_.bias + pl_.bias_offset(ocb);
-            a.y = yrow + (S[2] * mw + rw - pb[2]) * pix;
-            if (full > 0) {
-                a.blocks = full;
-                t_.kernels[size_t(ph.kernel[0][blk.last])](&a);
-            }
-            if (len % pl_.ur != 0) {
-                const int64_t done = full * pl_.ur;
-                if (ph.has_taps()) a.x += done * L.lanes;
-                a.y += done * S[2] * pix;
-                a.blocks = 1;
-                t_.kernels[size_t(ph.kernel[1][blk.last])](&a);
-            }
+            ph.for_each_call(md, mh, start, std::min(chunk, ph.m_count[2] - start), pl_.ur,
+                             [&](const int (&kernel)[2], int64_t m, int64_t tiles) {
+                                 a.x = ph.has_taps() ? x + m * L.lanes : x;
+                                 a.y = yw + m * S[2] * pix;
+                                 a.blocks = tiles;
+                                 t_.kernels[size_t(kernel[blk.last])](&a);
+                             });
         }
         if (cf) {  // this chunk's outputs: [S_w * start, S_w * (start + chunk))
             const int64_t plane = O[0] * O[1] * O[2];

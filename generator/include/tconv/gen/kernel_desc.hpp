@@ -42,8 +42,12 @@ struct ChannelKernelDesc {
     int64_t ic_block = 0;   // input channels per block (inner run-time loop)
     int64_t ic_blocks = 0;  // blocks (outer run-time loop); the last is zero-padded
     int ic_unroll = 1;      // channels per inner-loop iteration (divides ic_block)
-    std::array<int, 3> taps{0, 0, 0};  // taps per dim in this phase (all 0: bias only)
-    Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
+    std::array<int, 3> taps{0, 0, 0};  // taps per dim this kernel runs (all 0: bias only)
+    Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of phase tap t: i = m - (c0 + t * cstep)
+    // Tiny maps skip the taps that read only the zero halo: the kernel runs phase taps
+    // tap0 + [0, taps) of the w_taps per dim the packed weights hold (tap0 0, w_taps == taps:
+    // every tap).
+    std::array<int, 3> tap0{0, 0, 0}, w_taps{0, 0, 0};
     Dim3 x_stride{0, 0, 0};            // input buffer strides in floats: plane, row, pixel
     int64_t x_block_stride = 0;        // floats between input-channel blocks
     int64_t y_pix = 0;                 // floats between outputs m and m + 1 of a phase
@@ -52,6 +56,7 @@ struct ChannelKernelDesc {
     float negative_slope = 0.0f;
 
     int taps_total() const { return taps[0] * taps[1] * taps[2]; }
+    int w_taps_total() const { return w_taps[0] * w_taps[1] * w_taps[2]; }
     bool operator==(const ChannelKernelDesc&) const = default;
 };
 

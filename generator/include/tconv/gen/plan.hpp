@@ -2,6 +2,7 @@
 // Everything here is decided once per layer; generate() only emits what a descriptor says.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +39,45 @@ struct PhasePlan {
     // block]; -1 when unused.
     int kernel[2][2] = {{-1, -1}, {-1, -1}};
     int64_t w_blocks = 0;  // full ur tiles per row; the tail kernel covers the rest
+    // Tiny maps (channel family): taps that read only the zero halo are left out. Rows fall in
+    // classes of equal live taps along D and H (row_class[d][m - m_lo[d]]), W tiles in classes
+    // along W, in runs of equal class; class (D, H, W) runs row_kernels[(cd * row_classes_h +
+    // ch) * w_classes + cw]. Empty: every tile runs `kernel`.
+    struct RowKernels {
+        int kernel[2][2] = {{-1, -1}, {-1, -1}};
+    };
+    struct WRun {
+        int64_t m0 = 0, tiles = 0;  // from output m_lo[2] + m0, `tiles` tiles
+        int tail = 0;               // 1: the W tail tile
+        int64_t cls = 0;            // its W class
+    };
+    std::array<std::vector<int>, 2> row_class;
+    int64_t row_classes_h = 0, w_classes = 0;
+    std::vector<WRun> w_runs;
+    std::vector<RowKernels> row_kernels;
+
+    // The kernel calls of W chunk [start, start + len) (m from m_lo[2], whole tiles of `ur`
+    // but for the row's tail) of output row (md, mh): f(kernels [full, last oc block], m offset
+    // from start, tiles).
+    template <class F>
+    void for_each_call(int64_t md, int64_t mh, int64_t start, int64_t len, int ur, F f) const {
+        if (row_kernels.empty()) {
+            const int64_t full = len / ur;
+            if (full > 0) f(kernel[0], int64_t(0), full);
+            if (len % ur != 0) f(kernel[1], full * ur, int64_t(1));
+            return;
+        }
+        const int64_t row = row_class[0][size_t(md - m_lo[0])] * row_classes_h +
+                            row_class[1][size_t(mh - m_lo[1])];
+        for (const WRun& r : w_runs) {
+            const int64_t lo = std::max(r.m0, start);
+            const int64_t hi = std::min(r.m0 + (r.tail ? m_count[2] - r.m0 : r.tiles * ur),
+                                        start + len);
+            if (lo >= hi) continue;
+            f(row_kernels[size_t(row * w_classes + r.cls)].kernel[r.tail], lo - start,
+              r.tail ? int64_t(1) : (hi - lo) / ur);
+        }
+    }
     bool has_taps() const { return taps[0].count * taps[1].count * taps[2].count > 0; }
     int64_t taps_total() const { return has_taps() ? int64_t(taps[0].count) * taps[1].count * taps[2].count : 0; }
 };
