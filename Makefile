@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # One-command set-up on a fresh Debian 12 or 13 machine: `make run`, `make test`.
 BUILD   ?= build
 JOBS    ?= $(shell nproc)

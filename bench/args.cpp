@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `tconv bench` options, parsed by the CLI's shared parser into typed BenchArgs.
 #include <cmath>
 

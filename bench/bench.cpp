@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `tconv bench`: load the layers, measure the FMA peak, time every layer with tconv and its
 // peers interleaved, then print the table.
 #include <omp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `tconv bench`: times layers from config files with tconv and, side by side, with oneDNN and
 // XNNPACK when the build found them. The CLI forwards everything after `tconv bench` here.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The options of `tconv bench`, parsed and checked.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The machine's FMA peak for one ISA and thread count, measured rather than looked up: a JIT
 // loop of independent vfmadd231ps chains, run on every thread at once.
 #pragma once

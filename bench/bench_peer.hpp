@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A peer library timed against tconv on the same layer. Each peer offers one or more variants
 // (e.g. oneDNN in the user's plain layout and in its preferred blocked layout); the bench times
 // them all, interleaved with tconv, and reports the fastest.

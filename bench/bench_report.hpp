@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a bench run measured, and its three renderings: an aligned text table, a Markdown table,
 // and JSON with every figure.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Robust timing: medians of repeats, runs of several contenders interleaved so that a slow
 // drift of the machine (frequency, other load) hits every contender alike.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // oneDNN's deconvolution (forward_inference) on the same layer: once in the user's plain layouts
 // and once with `any` formats (oneDNN picks blocked layouts, brgemm ones included; the activation
 // reorders are left out of the timing, weights are reordered once at creation). oneDNN 2.x and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ONNX Runtime on the same layer: a ConvTranspose model (plus the activation as a second node,
 // as an exporter writes it) serialised in memory and run by the default CPU execution provider,
 // through the C API only. ONNX is NCHW: channels_last layers are not served.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Draws layers the way real networks are shaped (channel counts from common widths, small odd
 // or stride-multiple kernels, up-sampling strides) with the corners users still hit (dilation
 // with stride, asymmetric pads, output_padding, tiny and huge maps), then sizes the input so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Random valid layers for `tconv bench --random N --seed S`: a draw no one picked, so no
 // hand-chosen set decides how fast tconv looks.
 #pragma once

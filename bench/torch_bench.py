@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Times tconv's layer configs with PyTorch's conv_transpose{1,2,3}d, for comparison with
 `tconv bench`: same JSON files, same flop count, median of repeats after a warm-up.
 

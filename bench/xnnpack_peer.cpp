@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // XNNPACK's deconvolution2d_nhwc_f32 on the same layer. XNNPACK computes in NHWC only, so it
 // races channels_last layers only; 1D layers run as H = 1, 3D layers are not served, and only a
 // min/max clamp can be fused (none, relu). Two API generations (TCONV_XNNPACK_API, told apart at

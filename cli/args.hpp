@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Command-line parsing shared by every subcommand: `--flag value` or `--flag=value`, positional
 // arguments, `--help`. Every mistake is a tconv::Error naming the subcommand and the flag.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tconv bench: implemented in bench/ (it links the optional oneDNN and XNNPACK comparators).
 #include "bench.hpp"
 #include "commands.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tconv compile: plan and JIT-compile each layer; print what serves it and how.
 #include <fmt/core.h>
 

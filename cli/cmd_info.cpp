@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tconv info [CONFIG...]: the CPU, its ISA features and tconv's choice; with configs, which
 // implementation serves each layer and why the ones above it declined.
 #include <fmt/core.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tconv run: one layer, tensors from .npy files, the output written atomically.
 #include <fmt/core.h>
 

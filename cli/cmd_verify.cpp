@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tconv verify: every implementation this machine can run, on random data, against the reference.
 #include <fmt/core.h>
 

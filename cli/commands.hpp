@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The subcommands of `tconv`. Each takes the arguments after its name and returns the exit code:
 // 0 success, 1 verification mismatch; errors are thrown as tconv::Error (exit code 2).
 #pragma once

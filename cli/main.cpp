@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `tconv`: a thin command line over the public API. Errors go to stderr as
 // "tconv: error: ..." with exit code 2.
 #include <csignal>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Install rules: headers, libtconv.so + libtconv.a, the `tconv` command, a CMake package
 # (find_package(tconv) -> tconv::tconv shared, tconv::tconv_static) and a pkg-config file.
 include(CMakePackageConfigHelpers)
@@ -48,3 +49,6 @@ install(FILES ${PROJECT_BINARY_DIR}/tconv.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}
 if(TARGET tconv_cli)
   install(TARGETS tconv_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
+
+# The licence travels with the library.
+install(FILES ${PROJECT_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/tconv)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The smallest tconv application: compile one layer from an inline config at startup, then run
 // it like any function.
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A DCGAN-style generator: z (100) -> 512x4x4 -> 256x8x8 -> 128x16x16 -> 64x32x32 -> 3x64x64,
 // compiled as one tconv::Model from configs/dcgan.json, run with seeded random weights; the tanh
 // output is written as a 64x64 PPM image.

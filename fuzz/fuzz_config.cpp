@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Layer configs from arbitrary bytes: parse_config must either return a validated config or throw
 // tconv::Error; any other exception, crash, leak or undefined behaviour is a bug.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Differential fuzzing of the kernels: bytes -> a valid random layer and random data; every
 // implementation this CPU can run (the JIT at each ISA up to the cap, or the reference when every
 // JIT declines) must match the scalar reference within the relative-error bound `tconv verify`

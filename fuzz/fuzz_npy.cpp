@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // .npy files from arbitrary bytes: parse_npy_bytes (the checks read_npy applies to a file) must
 // either return a tensor consistent with its header or throw tconv::Error.
 #include <cstddef>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Cross-checks `tconv bench` against tconv_harness, which shares no code with it: for each thread
 # count and layout, the bench's tconv / oneDNN (plain) ratio per layer must agree with the one the
 # harness measures through tconv's C API and its own oneDNN code, within TOLERANCE. A benchmark,

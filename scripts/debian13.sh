@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the project on Debian 13 (trixie) from any Debian machine: a minimal trixie root made once
 # with debootstrap (from the Debian archive this machine's apt already uses) and kept in a cache
 # folder outside the work tree; each run clones the project's committed HEAD into it and runs a

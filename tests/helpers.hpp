@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared by the tests: temporary directories, running the CLI, random tensors, comparison with
 // the reference's error bound.
 #pragma once

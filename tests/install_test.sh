@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs a built tree into a temporary prefix, then builds and runs what a consumer would:
 # examples/ through find_package(tconv), and a C program through pkg-config when it is installed.
 #   install_test.sh <build dir> <source dir> <cmake> <C compiler> <libdir, e.g. lib>
@@ -65,6 +66,12 @@ quiet "configure without fmt" configure-nofmt "$cmake" -S "$source/examples" \
     -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON
 quiet "build without fmt" build-nofmt "$cmake" --build "$tmp/examples-nofmt" --target embed
 "$tmp/examples-nofmt/embed" >/dev/null
+
+step "the licence is installed and declared"
+grep -q "Apache License" "$prefix/share/doc/tconv/LICENSE" || fail "LICENSE is not installed"
+grep -rq 'tconv_LICENSE "Apache-2.0"' "$prefix"/lib*/cmake/tconv/tconvConfig.cmake \
+    || fail "the CMake package does not declare its licence"
+grep -q "^License: Apache-2.0" "$prefix"/lib*/pkgconfig/tconv.pc || fail "tconv.pc has no License"
 
 step "run generator"
 "$tmp/examples/generator" "$tmp/image.ppm"

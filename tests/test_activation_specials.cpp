@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // NaN, infinities, signed zeros, subnormals and the values where exp overflows, through every
 // fused activation of every kernel family and ISA and of the reference: as PyTorch computes
 // them (NaN in -> NaN out; relu(-inf) = 0, sigmoid(+-inf) = 1 / 0, tanh(+-inf) = +-1).

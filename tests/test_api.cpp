@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The embedding API: Layer::compile from configs, JSON and files; size queries; perf map lines.
 #include <doctest/doctest.h>
 

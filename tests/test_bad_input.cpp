@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Malformed input through the `tconv` command, one table: broken configs, hostile .npy files,
 // wrong shapes, bad output paths and bad flags. Each must end with exit code 2, one line
 // "tconv: error: <message>" on stderr, nothing on stdout, no signal, and no file created or

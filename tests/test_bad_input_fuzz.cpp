@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Regression inputs for the fuzzed parsers (tests/fuzz_regressions/): every crash libFuzzer finds
 // (`make fuzz`) is added there, next to hostile inputs written by hand. Each file must give a
 // result or a tconv::Error that is not internal, the same through the in-memory parser and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `tconv bench` options and the expansion of config directories.
 #ifdef TCONV_HAVE_BENCH
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `tconv bench` end to end on a tiny config: exit status, table, JSON, and usage errors.
 #if defined(TCONV_HAVE_BENCH) && defined(TCONV_CLI)
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The bench's comparators must compute the same layer as tconv: checked against the reference
 // on small layers that exercise every conversion (weight layout, groups, pads, dilation,
 // output_padding, layouts, activations, and for ONNX Runtime the model built in memory).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The bench's summary (geometric means, slowest layer) and its renderings.
 #ifdef TCONV_HAVE_BENCH
 

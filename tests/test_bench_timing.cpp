@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The bench's statistics and its interleaved timing loop.
 #ifdef TCONV_HAVE_BENCH
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The C API from plain C11: results computed by hand, every NULL argument, bad configs, missing
    bias, per-thread error messages. Exits non-zero on the first failed check. */
 #include <math.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The `tconv` command as a user runs it: exit codes, messages, and output files that appear
 // whole or not at all.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `tconv run` and the files it replaces: never an input, never a file whose mode forbids
 // writing, the mode kept, links written through, no partial file after SIGINT/SIGTERM/SIGHUP,
 // and one-line errors whatever the names hold.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Eight std::threads at once: compiling the same and different layers, and executing one shared
 // Layer. Every result must be bitwise equal to a single-threaded run. Under ThreadSanitizer
 // (`make test-tsan`) this is the test that finds races in compile and execute.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Layer configs: the shapes they describe, their defaults, every rule with its message (source,
 // key path, value, rule), and the configs/ directory shipped with the project.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Layers on which the differential fuzzer (fuzz/fuzz_differential.cpp) saw an implementation
 // disagree with the reference. Each config in tests/fuzz_regressions/differential/ runs as
 // `tconv verify` runs it: the data the fuzzer drew (its seed is in the layer's name), every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Golden cases: layers whose outputs PyTorch computed (tests/golden/make_golden.py writes them),
 // run through the reference, every implementation this CPU can execute, and the CLI.
 #include <doctest/doctest.h>

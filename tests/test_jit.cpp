@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The JIT against the reference: a structured sweep (one axis at a time around a few base
 // layers) plus a seeded random sample, on AVX-512 and AVX2; thread-count determinism, plan
 // choices, kernel names and W^X.

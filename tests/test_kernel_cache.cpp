@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The process-wide kernel cache: one generation per distinct descriptor, shared by every caller.
 #include <doctest/doctest.h>
 

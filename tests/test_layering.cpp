@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The include graph points one way: cli -> bench -> (public API, cli/args.hpp), and the library
 // (runtime/, generator/) includes neither. The CLI and the bench see only the installed headers.
 #include <doctest/doctest.h>

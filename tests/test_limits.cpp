@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Memory limits: sizes over the configured limit are refused before anything is allocated, and
 // an allocation that fails is a clear error (TCONV_OUT_OF_MEMORY in the C API, exit code 2 with
 // a message in the CLI) after which the process carries on normally.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tconv::Model: chains run layer after layer through reused scratch, from many threads at once.
 #include <doctest/doctest.h>
 

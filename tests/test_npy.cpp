@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // .npy reading and writing: round trips, files laid out as NumPy writes them (v1, v2, v3), every
 // rejected input with its message, and the atomicity of writes.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Weight packing: every packed float against the layout the kernels read, written out directly
 // from its index; any split into parts, and any compile thread count, gives the same bytes.
 #include <doctest/doctest.h>

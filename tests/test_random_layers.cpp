@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `tconv bench --random`: the draw is valid, reproducible, within its flops, covers every
 // feature the issue lists, and every drawn layer computes what the reference computes.
 #ifdef TCONV_HAVE_BENCH

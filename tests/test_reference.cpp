@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The reference pinned by hand-computed numbers, and by identities between features (layout
 // permutation, groups as independent layers, lower rank as a size-1 higher rank).
 #include <doctest/doctest.h>

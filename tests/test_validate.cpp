@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A Problem built in code is checked by the rules a config obeys, with the config's messages, and
 // without going through JSON.
 #include <doctest/doctest.h>

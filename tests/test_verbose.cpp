@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // TCONV_VERBOSE=1: one stderr line per compile and per execute, naming the layer, the
 // implementation, the kernel, the shapes and the time; nothing when unset or "0".
 #ifdef TCONV_CLI

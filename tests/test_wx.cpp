@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // W^X for the whole process: after compiling layers with each JIT ISA, and while another thread
 // keeps compiling, no mapping in /proc/self/maps is both writable and executable.
 // (test_jit.cpp checks that each kernel's own pages end up read+execute.) The generator allocates

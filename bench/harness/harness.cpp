@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tconv_harness: an independent check of `tconv bench`'s timing. It shares no code with bench/:
 // tconv runs through the public C API (tconv.h), oneDNN through the minimal code below (plain
 // user layouts, as an application would call it), each timed in simple alternating blocks of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The channel-vectorised kernel (docs/ALGORITHM.md §4): a register tile of ur outputs along W x
 // n_oc vectors of output channels for one stride phase; a run-time loop over input channels, the
 // phase's taps unrolled with their input offsets as immediates; bias, activation and a masked

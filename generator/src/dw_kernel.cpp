@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The depthwise kernel: each lane is its own channel, so there is no reduction over input
 // channels; a tile of ur outputs along W of one stride phase x n_oc vectors of channels (a
 // pixel's channels are adjacent in the input buffer and the output, so a tile reads and writes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The channels-first depthwise kernel (docs/ALGORITHM.md §4, `dwcf`): one channel's output rows,
 // lanes along W. A row is computed in tiles of S_w * ur vectors: per W phase ur vectors of
 // consecutive m, one input vector load per (tap, vector) shared by every phase reading that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The kernel emitters, one per kernel family, each instantiated for AVX-512 and AVX2. They
 // return the code still writable; generate() makes it read+execute.
 #pragma once

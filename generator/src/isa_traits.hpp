@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ISA differences the generator needs, as traits; the few differing instructions live in
 // small if-constexpr helpers next to their users.
 #pragma once

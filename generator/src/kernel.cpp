@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // generate(): emit the kernel a descriptor describes, then flip its pages to read+execute.
 #include "tconv/gen/kernel.hpp"
 

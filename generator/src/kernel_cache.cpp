@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tconv/gen/kernel_cache.hpp"
 
 #include <future>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The descriptors' hashes and names (one per family).
 #include "tconv/gen/kernel_desc.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Weight and bias packing: into the order the kernels stream them, once per layer.
 #include <xmmintrin.h>
 

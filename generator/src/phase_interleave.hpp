@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Interleaving the W phases of a tile into contiguous outputs (docs/ALGORITHM.md §4), shared by
 // the kernels whose lanes run along W (`svec`, `dwcf`).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The planner's shared steps: stride phases and the input halo, then the kernel family, whose
 // own planner (plan_channel.cpp, plan_spatial.cpp, plan_depthwise.cpp) does the rest.
 #include "tconv/gen/plan.hpp"

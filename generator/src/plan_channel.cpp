@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Channel-kernel planning (docs/ALGORITHM.md §4), in named steps after the shared ones:
 // input-channel blocks per group, the register tile from a cost model, output-channel blocks per
 // group, W chunks and L2 groups of blocks, the kernels, and the description.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Depthwise planning: one input channel per group, so each output channel reads one input
 // channel and lanes can hold channels of different groups side by side.
 #include <fmt/format.h>

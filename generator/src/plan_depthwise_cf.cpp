@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Depthwise planning, channels-first: each output channel's planes are computed from its one
 // input channel's plane, lanes along W, and stored straight into the user's rows.
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shape B planning: lanes hold consecutive phase outputs m of one row, for layers with few
 // output channels.
 #include <fmt/format.h>

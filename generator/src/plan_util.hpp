@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers shared by the planner's files (not part of the generator's interface).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The register budgets of the kernel families (docs/ALGORITHM.md §4): what a tile needs in its
 // main loop and in its epilogue. The planners choose tiles with these, the tests sweep them.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The spatial-vectorised kernel (docs/ALGORITHM.md §4) for layers with few output channels:
 // lanes hold consecutive phase outputs m of one row, one accumulator per (channel, W phase,
 // vector of m); every W phase of the row in one kernel, so after the taps the phases are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Epilogue math shared by every kernel: activations (relu, leaky_relu, sigmoid, tanh with a
 // vectorised exp) and the constant table they read, emitted after a kernel's code.
 #pragma once

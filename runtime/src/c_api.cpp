@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The C API over the C++ one. Every entry point runs inside `guard`, so no exception crosses the
 // C boundary: each becomes a status plus a message kept per thread.
 #include "tconv/tconv.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Config files: one layer object, or {"name", "chain", "layers": [...]}. A layer object is read in
 // config_layer.cpp and checked by the rules in problem_rules.cpp; this file handles the file's
 // shape, chains and reading from disk.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Finding config files and picking layers out of them: shared by every command that takes
 // CONFIG-or-DIR arguments.
 #include <algorithm>

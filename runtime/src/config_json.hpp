@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // JSON plumbing for the config parser: strict parsing (duplicate keys, nesting depth), key paths,
 // short value renderings and did-you-mean suggestions, so every config message has one shape:
 //   `<source>: <path>=<value> <rule>`   or   `<source>: <path>: <what>`.

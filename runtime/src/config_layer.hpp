@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One layer object -> a validated Problem: the object's shape is read here, its values are checked
 // by the rules every Problem obeys (problem_rules.hpp). The file's shape (single layer or "layers"
 // list) and chains live in config.cpp.

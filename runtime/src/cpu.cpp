@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CPU detection (once per process) and the ISA cap: Options::max_isa, else TCONV_MAX_ISA.
 #include <omp.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The seam between the dispatcher and the implementations (JIT per ISA, scalar reference).
 #pragma once
 

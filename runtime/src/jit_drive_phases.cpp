@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The driver of the phase-tiled families (channel and depthwise): each stride phase's kernels
 // over output rows x W chunks x channel blocks. The two families differ in their kernels and
 // weights (each plan type says where a block's weights sit), not in this walk.

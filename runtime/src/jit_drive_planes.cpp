@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The channels-first depthwise family's driver: threads take contiguous shares of the (image,
 // output channel) items. A channel's input is copied into the thread's own zero-halo plane (the
 // plan's input layout, block 0) once for the output channels reading it; then per output plane

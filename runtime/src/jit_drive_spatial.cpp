@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The spatial family's driver: per output row and oc block, one kernel call covers every W
 // phase of the row into a row buffer [oc][row_len]; its valid part is then copied to the
 // user's layout.

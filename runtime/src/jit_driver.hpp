@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The JIT's per-family drivers: the loops around a family's kernels, chosen once per layer.
 // A driver reads the zero-halo input buffer (jit_input.hpp) and writes the user's output.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The JIT implementations: plan, emit and pack at compile; at execute, copy the input into the
 // plan's zero-halo buffer (jit_input.hpp), then run the family's driver (jit_driver.hpp) over
 // it, in parallel. Every output is written by exactly one kernel call, so results do not depend

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The JIT implementations' extra face: access to their machine code, e.g. for dumping it.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Input copies into the zero-halo buffer: one padded row of one block per item (blocks give 1D
 // layers, a single row, work to split), transposed, repeated or copied as the layouts differ.
 #include "jit_input.hpp"

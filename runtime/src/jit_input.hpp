@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The run-time copy of the user's input into a plan's zero-halo buffer (gen::InputLayout).
 #pragma once
 

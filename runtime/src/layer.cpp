@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Layer: the dispatcher walks the implementation list, best first; the first that accepts the
 // layer serves it, and every one above it says why it declined.
 #include <omp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Layer::compile from a config, its JSON text or its file: pick one layer, then the dispatcher.
 #include <string>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Model: a chain of compiled layers run back to back through two ping-pong scratch buffers.
 #include <algorithm>
 #include <memory>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // NumPy .npy files: read (v1/v2/v3) and write (v1, atomically). Every size in a file is checked
 // against the real file size before anything is allocated, so a corrupt or hostile header cannot
 // make us allocate or read past the file.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The .npy container's pieces shared by reading and writing: the prefix layout, the header dict
 // (a Python literal) parsed and checked, and the header block NumPy would write.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The .npy header: a Python dict literal such as
 // {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }, read by a small recursive-descent
 // parser (a hostile file must not be able to crash or exhaust us) and checked key by key.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The temporary files being written right now, for removal from a signal handler
 // (remove_partial_npy_files in tconv/npy.hpp). A fixed table: registering allocates nothing and
 // the handler only reads it.

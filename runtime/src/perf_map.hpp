@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Linux perf's JIT symbol map: with TCONV_JIT_PROFILE=1, every kernel the JIT emits is listed in
 // /tmp/perf-<pid>.map, so `perf report` shows kernel names instead of bare addresses.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The rules a layer obeys, over a Problem: the one rule book for configs and for Problems built in
 // code. The config parser turns JSON into a Problem (types, list lengths, which keys may appear
 // together) and leaves every rule on the values to these functions; Layer::compile applies the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The oracle: the gather form of the definition, y[o] = b + sum x[i] * w[k] over i*S - pb + k*D = o,
 // accumulated in double. Deliberately plain; speed only matters enough to verify real layers.
 #include <omp.h>

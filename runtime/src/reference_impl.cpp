@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The scalar reference as the implementation of last resort: it accepts every valid layer.
 #include <vector>
 

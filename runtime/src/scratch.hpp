@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Buffers the JIT implementations reuse across calls: aligned, huge-page backed when large,
 // one set per thread.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Splitting a call's work over an OpenMP team: contiguous shares, stepped without division.
 #pragma once
 

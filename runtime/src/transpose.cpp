@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Compiled for AVX2 by function attribute only: the library itself targets any x86-64, and
 // only the JIT implementations, which exist on AVX2 CPUs alone, call this.
 #include "transpose.hpp"

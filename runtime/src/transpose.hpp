@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Layout changes around the JIT kernels: channels-first tensors to and from the pixel-major
 // buffers the kernels read and write.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // TCONV_VERBOSE=1: one line on stderr per compile and per execute, as ONEDNN_VERBOSE does, so an
 // app's user can see which implementation and kernel ran each layer and how long it took.
 #pragma once

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes the golden cases: small layers whose expected outputs come from PyTorch.
 
 Each case is a directory <case>/ holding config.json (one layer in tconv's config format),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one problem descriptor: a validated transposed-convolution layer.
 // Plain data with derived sizes; it knows nothing of JSON or files (runtime/ builds it from a
 // config) and nothing of instruction encodings (generator/ plans from it).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Layer configs: JSON text -> validated Problems. A config is read into a Problem and checked by
 // the same rules as a Problem built in code (validate_problem); an error names the source, the
 // key path (e.g. `layers[2].stride[1]`), the value and the rule.

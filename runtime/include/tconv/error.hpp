@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tconv reports every failure as a tconv::Error carrying a complete, user-facing message
 // (the CLI prints it verbatim after "tconv: error: ") and a category the C API maps to a status.
 #pragma once

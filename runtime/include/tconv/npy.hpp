@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // NumPy .npy tensors: reads v1/v2/v3, writes v1; little-endian float32, C order only.
 #pragma once
 

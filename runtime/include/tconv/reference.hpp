@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The scalar reference: plain loops from the definition, accumulating in double. The oracle
 // every fast path is tested against.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* tconv's C API: compile a transposed-convolution layer (or a chain of them) from a JSON config
    once, execute it many times, from any thread.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tconv's C++ API: compile a transposed-convolution layer once (weights prepacked), execute it
 // many times, from any thread.
 #pragma once

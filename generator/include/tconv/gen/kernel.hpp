@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A compiled kernel: machine code emitted for one descriptor, in read+execute memory.
 #pragma once
 

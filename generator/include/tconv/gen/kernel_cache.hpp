@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The process-wide kernel cache: one compiled Kernel per distinct descriptor (of any family).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The kernel families' descriptors: each holds everything that changes a family's emitted bytes
 // (plus the layer geometry its name shows), has its own equality, hash and name, and is the key
 // of the kernel cache. Every family is called through one ABI, KernelArgs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Lowerings: layers planned as another problem. A single-pixel layer is a matrix product; plan()
 // plans its pointwise form and records it in Plan::lowered, the caller rearranges the tensors.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Planning: from a layer to its stride phases, the register tile and the kernels to emit.
 // Everything here is decided once per layer; generate() only emits what a descriptor says.
 #pragma once
