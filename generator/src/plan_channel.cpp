@@ -174,20 +174,13 @@ void narrow_taps(ChannelKernelDesc& k, size_t d, std::pair<int, int> live) {
 void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int oc_tail) {
     const int64_t VL = pl.vlen, nbg = pl.oc_blocks / pl.groups;
     ChannelKernelDesc base;
-    base.isa = pl.isa;
-    base.rank = p.rank;
-    base.kernel = pl.kernel;
-    base.stride = pl.stride;
-    base.dilation = pl.dilation;
+    set_common(base, pl, p);
     base.ic_block = pl.input.lanes;
     base.ic_blocks = pl.ic_blocks;
     base.x_stride = pl.input.strides();
     base.x_block_stride = pl.input.block_floats();
     base.y_pix = pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
     base.groups = pl.groups;
-    base.bias = p.bias;
-    base.activation = p.activation;
-    base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
     // The kernels [W width][block] of one set of taps, for the widths `need`s.
     auto kernels_of = [&](const PhasePlan& ph, ChannelKernelDesc k, const bool (&need)[2],
                           int (&out)[2][2]) {

@@ -15,7 +15,6 @@ namespace tconv::gen::detail {
 bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
                     const PlanOverrides& ov, std::string& why_not) {
     const auto& m_count = ax.m_count;
-    const Dim3 kernel = pl.kernel, dilation = pl.dilation;
     const int R = vector_registers(pl.isa), VL = pl.vlen;
     const int64_t C = pl.oc, M = pl.oc_g, nb = (C + VL - 1) / VL;
     const int oc_tail = int(C - (nb - 1) * VL);
@@ -74,16 +73,9 @@ bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
     pl.w_chunks = (max_row + pl.w_chunk - 1) / pl.w_chunk;
 
     DwKernelDesc base;
-    base.isa = pl.isa;
-    base.rank = p.rank;
-    base.kernel = kernel;
-    base.stride = pl.stride;
-    base.dilation = dilation;
+    set_common(base, pl, p);
     base.x_stride = x_stride;
     base.y_pix = pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
-    base.bias = p.bias;
-    base.activation = p.activation;
-    base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
     int64_t w_off = 0;
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh)

@@ -15,7 +15,6 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
                   std::string& why_not) {
     const auto& axes = ax.axes;
     const auto& m_count = ax.m_count;
-    const Dim3 kernel = pl.kernel, dilation = pl.dilation;
     const int R = vector_registers(pl.isa), VL = pl.vlen;
     const int64_t SW = pl.stride[2];
     // Output channels per tile: all of the group's when they fit with one vector of m per phase.
@@ -78,20 +77,13 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
     }
 
     SpatialKernelDesc base;
-    base.isa = pl.isa;
-    base.rank = p.rank;
-    base.kernel = kernel;
-    base.stride = pl.stride;
-    base.dilation = dilation;
+    set_common(base, pl, p);
     base.ur = ur;
     base.ic_blocks = pl.ic_g;
     base.x_stride = x_stride;
     base.x_block_stride = chan;
     base.y_oc_stride = pl.row_len;
     base.groups = pl.groups;
-    base.bias = p.bias;
-    base.activation = p.activation;
-    base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
 
     int64_t w_off = 0;
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
