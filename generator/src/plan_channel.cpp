@@ -282,6 +282,12 @@ void cache_groups(ChannelPlan& pl, const PlanOverrides& ov) {
     const int64_t block_bytes = pl.packed_weight_floats * 4 / pl.oc_blocks;
     pl.oc_group = std::clamp<int64_t>(kL2WeightBudget / std::max<int64_t>(block_bytes, 1), 1,
                                       pl.oc_blocks);
+    // channels_first: a group's outputs are its own planes, so running one group's blocks over
+    // every row before the next group's keeps its input rows and weights in L2 (grouped 8 x 32
+    // k3 s2 at 56x56: 1.4-1.8x). channels_last interleaves the groups in every output pixel:
+    // row-major order over all groups writes whole lines and measured faster.
+    if (pl.groups > 1 && pl.layout == Layout::channels_first)
+        pl.oc_group = std::min(pl.oc_group, pl.oc_blocks / pl.groups);
     if (ov.oc_group > 0) pl.oc_group = std::min(ov.oc_group, pl.oc_blocks);
     pl.batch_group = batch_group(pl, ov);
 }
