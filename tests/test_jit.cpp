@@ -574,8 +574,9 @@ TEST_CASE("jit: depthwise layers are bitwise equal on 1, 2 and 3 threads") {
 }
 
 TEST_CASE("jit: thread shares balanced by channel vectors cover every output once") {
-    // Shares are cut by vectors of channels, not items: with a partial last block and oc
-    // groups, every thread count must still compute each output exactly once.
+    // Shares are cut by vectors of channels, not items: with a partial last block, oc groups
+    // and slabs of groups copied one at a time, every thread count must still compute each
+    // output exactly once.
     Spec dense = base_layers()[0];
     dense.batch = 2;
     dense.oc = 70;  // AVX-512: 5 vectors; AVX2: 9
@@ -587,19 +588,22 @@ TEST_CASE("jit: thread shares balanced by channel vectors cover every output onc
     for (Isa isa : kIsas) {
         if (!cpu_has(isa)) continue;
         for (int n_oc : {1, 2, 3})
-            for (int64_t group : {1, 2, 0}) {
-                gen::PlanOverrides o;
-                o.ur = 3;  // fits both register files with up to 3 vectors
-                o.n_oc = n_oc;
-                o.oc_group = group;
-                o.shape = 1;
-                const Compiled c = compile_spec(isa, s, 70 + n_oc, o);
-                const std::vector<float> y1 = run(c, 1);
-                CHECK(compare_to_reference(c.p, c.d, y1.data()).empty());
-                for (int threads : {2, 3, 7})
-                    CHECK_MESSAGE(bitwise_equal(y1, run(c, threads)), to_string(isa), " n_oc ",
-                                  n_oc, " group ", group, " threads ", threads);
-            }
+            for (int64_t group : {1, 2, 0})
+                for (int64_t slab : {0, 1, 2}) {
+                    gen::PlanOverrides o;
+                    o.ur = 3;  // fits both register files with up to 3 vectors
+                    o.n_oc = n_oc;
+                    o.oc_group = group;
+                    o.group_slab = slab;
+                    o.shape = 1;
+                    const Compiled c = compile_spec(isa, s, 70 + n_oc, o);
+                    const std::vector<float> y1 = run(c, 1);
+                    CHECK(compare_to_reference(c.p, c.d, y1.data()).empty());
+                    for (int threads : {2, 3, 7})
+                        CHECK_MESSAGE(bitwise_equal(y1, run(c, threads)), to_string(isa),
+                                      " n_oc ", n_oc, " group ", group, " slab ", slab,
+                                      " threads ", threads);
+                }
     }
 }
 

@@ -18,34 +18,35 @@ class PhaseDriver final : public JitDriver {
   public:
     PhaseDriver(const FamilyPlan& plan, const KernelTables& t) : pl_(plan), t_(t) {}
 
-    // Items run in the order (oc group, image row, W chunk, oc block within the group): a
-    // group's weights stay in L2 while the rows stream past, and consecutive items share a
-    // chunk's input. Threads take contiguous shares of the items, balanced by their vectors of
-    // channels (see item_at).
-    bool compute(const float* xbuf, float* y, int64_t n0, int64_t n1, int t,
+    // Items run in the order (oc group, image row, W chunk, oc block within the group) over
+    // the slab's blocks [b0, b1): a group's weights stay in L2 while the rows stream past, and
+    // consecutive items share a chunk's input. Threads take contiguous shares of the items,
+    // balanced by their vectors of channels (see item_at).
+    bool compute(const float* xbuf, float* y, int64_t n0, int64_t n1, int64_t s, int t,
                  int nt) const override {
         const gen::Dim3 O = pl_.out;
-        const int64_t nb = pl_.oc_blocks, nc = pl_.w_chunks, g = pl_.oc_group;
+        const auto [b0, b1] = pl_.slab_oc_blocks(s);
+        const int64_t nb = b1 - b0, nc = pl_.w_chunks, g = pl_.oc_group;
         const int64_t rows_chunks = (n1 - n0) * O[0] * O[1] * nc;
         const bool cf = pl_.layout == Layout::channels_first;
-        const int64_t work = rows_chunks * pl_.oc_vectors;
-        const Share share{item_at(work * t / nt, rows_chunks),
-                          item_at(work * (t + 1) / nt, rows_chunks)};
+        const int64_t work = rows_chunks * (vectors_before(b1) - vectors_before(b0));
+        const Share share{item_at(work * t / nt, rows_chunks, b0, b1),
+                          item_at(work * (t + 1) / nt, rows_chunks, b0, b1)};
         // channels_first: each output row is built channels-last here, then transposed.
         float* rowbuf = thread_scratch().row.try_get(cf ? O[2] * pl_.row_pitch : 1);
         if (!rowbuf) return false;
         if (g >= nb) {  // one oc group: items stepped without divisions (depthwise items are short)
             Odometer<5> at({nb, nc, O[1], O[0], kUnbounded}, share.begin);
             for (int64_t item = share.begin; item < share.end; ++item, at.next())
-                run(xbuf, y, rowbuf, n0, at.digit[0], at.digit[1], at.digit[2], at.digit[3],
-                    n0 + at.digit[4]);
+                run(xbuf, y, rowbuf, n0, b0 + at.digit[0], at.digit[1], at.digit[2],
+                    at.digit[3], n0 + at.digit[4]);
             return true;
         }
         for (int64_t item = share.begin; item < share.end; ++item) {
             const int64_t grp = item / (g * rows_chunks), local = item - grp * g * rows_chunks;
             const int64_t gsize = std::min(g, nb - grp * g);
             const int64_t rc = local / gsize, row = rc / nc;
-            run(xbuf, y, rowbuf, n0, grp * g + local % gsize, rc % nc, row % O[1],
+            run(xbuf, y, rowbuf, n0, b0 + grp * g + local % gsize, rc % nc, row % O[1],
                 (row / O[1]) % O[0], n0 + row / (O[1] * O[0]));
         }
         return true;
@@ -103,21 +104,22 @@ class PhaseDriver final : public JitDriver {
         return b < pl_.oc_blocks ? pl_.blocks[size_t(b)].vector0 : pl_.oc_vectors;
     }
 
-    // The first item at or after `work` vectors of channel-block work, in compute()'s order: a
-    // group's last block may hold fewer vectors (DCGAN 256->128 in blocks of 3, 3, 2), so
-    // equal item counts would leave one thread up to a block's share behind.
-    int64_t item_at(int64_t work, int64_t rows_chunks) const {
-        const int64_t g = pl_.oc_group, nb = pl_.oc_blocks;
-        int64_t start = 0;  // the oc group holding `work`: the last one at most
-        while (start + g < nb && rows_chunks * vectors_before(start + g) <= work) start += g;
-        const int64_t end = std::min(nb, start + g), gsize = end - start;
+    // The first item at or after `work` vectors of channel-block work of blocks [b0, b1), in
+    // compute()'s order: a group's last block may hold fewer vectors (DCGAN 256->128 in blocks
+    // of 3, 3, 2), so equal item counts would leave one thread up to a block's share behind.
+    int64_t item_at(int64_t work, int64_t rows_chunks, int64_t b0, int64_t b1) const {
+        const int64_t g = pl_.oc_group, first = vectors_before(b0);
+        int64_t start = b0;  // the oc group holding `work`: the last one at most
+        while (start + g < b1 && rows_chunks * (vectors_before(start + g) - first) <= work)
+            start += g;
+        const int64_t end = std::min(b1, start + g), gsize = end - start;
         const int64_t v0 = vectors_before(start), vectors = vectors_before(end) - v0;
-        const int64_t rest = work - rows_chunks * v0;
+        const int64_t rest = work - rows_chunks * (v0 - first);
         const int64_t rc = rest / vectors, within = rest - rc * vectors;
         // The first block of the row chunk starting at or after `within` (a whole item).
         int64_t j = 0;
         while (j < gsize && vectors_before(start + j) - v0 < within) ++j;
-        return start * rows_chunks + std::min(rows_chunks * gsize, rc * gsize + j);
+        return (start - b0) * rows_chunks + std::min(rows_chunks * gsize, rc * gsize + j);
     }
 };
 

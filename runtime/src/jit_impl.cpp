@@ -99,7 +99,8 @@ class JitImpl final : public Impl, public JitCodeSource {
         std::atomic<bool> out_of_memory{false};
         if (driver_->reads_user_input()) {  // no shared buffer: no copy, no barrier
             on_team(threads, [&](int t, int nt) {
-                if (!driver_->compute(x, y, 0, pl.batch, t, nt)) out_of_memory = true;
+                if (!driver_->compute(x, y, 0, pl.batch, 0, t, nt))
+                    out_of_memory = true;
             });
             if (out_of_memory) throw row_buffer_error(problem_);
             return;
@@ -108,18 +109,22 @@ class JitImpl final : public Impl, public JitCodeSource {
         ThreadScratch& input = thread_scratch().input;
         float* xbuf = input.get(pl.batch_group * img);
         const bool halo_ready = input.halo_owner == id_;
-        // One team for the whole call: per group of images, every thread copies its share of
-        // the input, waits for the others, then computes its share of the outputs.
+        // One team for the whole call: per group of images and slab of groups, every thread
+        // copies its share of the input, waits for the others, then computes its share of the
+        // outputs.
+        const int64_t slabs = pl.group_slabs();
         on_team(threads, [&](int t, int nt) {
             for (int64_t n0 = 0; n0 < pl.batch; n0 += pl.batch_group) {
                 const int64_t n1 = std::min(pl.batch, n0 + pl.batch_group);
-                copy_input(pl, x, xbuf, n0, n1, t, nt, halo_ready);
-                if (nt > 1) {
+                for (int64_t s = 0; s < slabs; ++s) {
+                    copy_input(pl, x, xbuf, n0, n1, s, t, nt, halo_ready);
+                    if (nt > 1) {
 #pragma omp barrier
-                }
-                if (!driver_->compute(xbuf, y, n0, n1, t, nt)) out_of_memory = true;
-                if (nt > 1 && n1 < pl.batch) {  // the next copy overwrites this input
+                    }
+                    if (!driver_->compute(xbuf, y, n0, n1, s, t, nt)) out_of_memory = true;
+                    if (nt > 1 && (n1 < pl.batch || s + 1 < slabs)) {  // the next copy refills
 #pragma omp barrier
+                    }
                 }
             }
         });

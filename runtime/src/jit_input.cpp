@@ -60,10 +60,11 @@ void copy_rows_to_channels_first(const gen::PlanBase& pl, const float* x, float*
 }  // namespace
 
 void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, int64_t n0, int64_t n1,
-                int t, int nt, bool halo_ready) {
+                int64_t s, int t, int nt, bool halo_ready) {
     const gen::InputLayout& L = pl.input;
     const gen::Dim3 I = pl.in, P = L.padded, H = L.halo_lo;
-    const int64_t IC = pl.ic, B = L.lanes, NB = int64_t(L.blocks.size());
+    const auto [b0, b1] = pl.slab_input_blocks(s);
+    const int64_t IC = pl.ic, B = L.lanes, NB = b1 - b0;
     const int64_t row_len = P[2] * B, img = L.image_floats();
     const int64_t plane = I[0] * I[1] * I[2];
     const bool cl = pl.layout == Layout::channels_last;
@@ -71,7 +72,7 @@ void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, int64_t n0
     const Share share((n1 - n0) * P[0] * P[1] * NB, t, nt);
     Odometer<4> at({NB, P[1], P[0], kUnbounded}, share.begin);  // block, row, plane, image
     for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
-        const int64_t blk = at.digit[0], n = n0 + at.digit[3];
+        const int64_t blk = b0 + at.digit[0], n = n0 + at.digit[3];
         const int64_t id = at.digit[2] - H[0], ih = at.digit[1] - H[1];
         float* dst = xbuf + (n - n0) * img + L.offset(blk, at.digit[2], at.digit[1], 0);
         const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];

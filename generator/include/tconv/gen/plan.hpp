@@ -154,12 +154,29 @@ struct PlanBase {
     // Images copied and computed together: as many as keep their zero-halo input within L2
     // (at least one), so a batch does not evict its own input before it is used.
     int64_t batch_group = 1;
+    // Groups copied and computed together (all by default): a grouped layer whose image does
+    // not fit L2 copies a slab of groups at a time, so each group's input is still in L2 when
+    // its blocks run. A slab holds whole input and oc blocks (slab_blocks).
+    int64_t group_slab = 0;
     std::vector<AnyKernelDesc> kernels;
     int64_t packed_weight_floats = 0;
     int64_t packed_bias_floats = 0;
     std::vector<std::string> lines;  // human-readable: shape, phases, tile, blocking
 
     int64_t kernel_points() const { return kernel[0] * kernel[1] * kernel[2]; }
+    int64_t group_slabs() const { return group_slab > 0 ? (groups + group_slab - 1) / group_slab : 1; }
+    // Input and oc blocks [first, last) of slab s: groups' blocks are consecutive, equal per group.
+    std::array<int64_t, 2> slab_input_blocks(int64_t s) const {
+        return slab_range(s, int64_t(input.blocks.size()));
+    }
+    std::array<int64_t, 2> slab_oc_blocks(int64_t s) const { return slab_range(s, oc_blocks); }
+
+  private:
+    std::array<int64_t, 2> slab_range(int64_t s, int64_t blocks) const {
+        if (group_slab <= 0) return {0, blocks};
+        const int64_t per_group = blocks / groups;
+        return {s * group_slab * per_group, std::min(groups, (s + 1) * group_slab) * per_group};
+    }
 };
 
 // The channel and depthwise families: every stride phase a dense correlation, tiles of ur
@@ -264,6 +281,7 @@ struct PlanOverrides {
     int ur = 0, n_oc = 0;
     int shape = 0;  // 1: channel_vec, 2: spatial_vec, 3: depthwise, 4: depthwise_cf
     int64_t oc_group = 0, batch_group = 0;  // clamped to [1, oc blocks] and [1, batch]
+    int64_t group_slab = 0;  // channel family, groups > 1: clamped to [1, groups]
 };
 
 // Plans the channel-vectorised path for `isa`; returns false with `why_not` when it declines
