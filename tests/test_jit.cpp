@@ -607,6 +607,45 @@ TEST_CASE("jit: thread shares balanced by channel vectors cover every output onc
     }
 }
 
+TEST_CASE("jit: bands of rows copied one at a time cover every output once") {
+    // Large images are copied and computed in bands of output rows, each band copying only the
+    // input rows it is the first to read: force bands of 1-5 rows on small layers (both layouts,
+    // ranks 2 and 3, stride 2 with padding and dilation, a batch of 2, groups) against the
+    // reference and across thread counts.
+    std::vector<Spec> specs;
+    for (Spec s : base_layers()) {
+        if (s.rank == 1) continue;  // one row: nothing to band
+        s.batch = 2;
+        s.layout = Layout::channels_first;
+        specs.push_back(s);
+        s.layout = Layout::channels_last;
+        s.d = {2};
+        s.k = {3};
+        specs.push_back(s);
+        s.groups = 2;
+        s.ic = 6;
+        s.oc = 40;
+        s.pb = {2, 0, 1};
+        specs.push_back(s);
+    }
+    for (const Spec& s : specs)
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            for (int64_t band : {1, 2, 5}) {
+                gen::PlanOverrides o;
+                o.shape = 1;
+                o.band_rows = band;
+                const Compiled c = compile_spec(isa, s, 90 + band, o);
+                const std::vector<float> y1 = run(c, 1);
+                CHECK_MESSAGE(compare_to_reference(c.p, c.d, y1.data()).empty(), to_string(isa),
+                              " band ", band);
+                for (int threads : {2, 3})
+                    CHECK_MESSAGE(bitwise_equal(y1, run(c, threads)), to_string(isa), " band ",
+                                  band, " threads ", threads);
+            }
+        }
+}
+
 TEST_CASE("jit: oc groups and image groups against the reference") {
     // Weight-heavy layers run oc blocks in groups and large images one group at a time; force
     // the smallest groups on small layers (several oc blocks, a batch of 3) on both threads.

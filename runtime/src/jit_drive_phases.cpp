@@ -22,12 +22,14 @@ class PhaseDriver final : public JitDriver {
     // the slab's blocks [b0, b1): a group's weights stay in L2 while the rows stream past, and
     // consecutive items share a chunk's input. Threads take contiguous shares of the items,
     // balanced by their vectors of channels (see item_at).
-    bool compute(const float* xbuf, float* y, int64_t n0, int64_t n1, int64_t s, int t,
+    bool compute(const float* xbuf, float* y, const WorkPart& w, int t,
                  int nt) const override {
         const gen::Dim3 O = pl_.out;
-        const auto [b0, b1] = pl_.slab_oc_blocks(s);
+        const int64_t n0 = w.n0, n1 = w.n1;
+        const auto [b0, b1] = pl_.slab_oc_blocks(w.slab);
         const int64_t nb = b1 - b0, nc = pl_.w_chunks, g = pl_.oc_group;
-        const int64_t rows_chunks = (n1 - n0) * O[0] * O[1] * nc;
+        // Rows [row0, row1) of every image: all of them, or a band of one image's.
+        const int64_t rows_chunks = (n1 - n0) * (w.row1 - w.row0) * nc, skip = w.row0 * nc;
         const bool cf = pl_.layout == Layout::channels_first;
         const int64_t work = rows_chunks * (vectors_before(b1) - vectors_before(b0));
         const Share share{item_at(work * t / nt, rows_chunks, b0, b1),
@@ -36,7 +38,7 @@ class PhaseDriver final : public JitDriver {
         float* rowbuf = thread_scratch().row.try_get(cf ? O[2] * pl_.row_pitch : 1);
         if (!rowbuf) return false;
         if (g >= nb) {  // one oc group: items stepped without divisions (depthwise items are short)
-            Odometer<5> at({nb, nc, O[1], O[0], kUnbounded}, share.begin);
+            Odometer<5> at({nb, nc, O[1], O[0], kUnbounded}, share.begin + skip * nb);
             for (int64_t item = share.begin; item < share.end; ++item, at.next())
                 run(xbuf, y, rowbuf, n0, b0 + at.digit[0], at.digit[1], at.digit[2],
                     at.digit[3], n0 + at.digit[4]);
@@ -45,7 +47,7 @@ class PhaseDriver final : public JitDriver {
         for (int64_t item = share.begin; item < share.end; ++item) {
             const int64_t grp = item / (g * rows_chunks), local = item - grp * g * rows_chunks;
             const int64_t gsize = std::min(g, nb - grp * g);
-            const int64_t rc = local / gsize, row = rc / nc;
+            const int64_t rc = local / gsize + skip, row = rc / nc;
             run(xbuf, y, rowbuf, n0, b0 + grp * g + local % gsize, rc % nc, row % O[1],
                 (row / O[1]) % O[0], n0 + row / (O[1] * O[0]));
         }

@@ -22,8 +22,9 @@ class PlaneDriver final : public JitDriver {
 
     bool reads_user_input() const override { return true; }
 
-    bool compute(const float* x, float* y, int64_t n0, int64_t n1, int64_t /*s: one slab*/,
-                 int t, int nt) const override {
+    bool compute(const float* x, float* y, const WorkPart& w, int t,
+                 int nt) const override {
+        const int64_t n0 = w.n0, n1 = w.n1;  // whole images: no slabs or bands
         const gen::InputLayout& L = pl_.input;
         const gen::Dim3 I = pl_.in, O = pl_.out, H = L.halo_lo, S = pl_.stride;
         const int64_t OC = pl_.oc, in_plane = I[0] * I[1] * I[2], out_plane = O[0] * O[1] * O[2];

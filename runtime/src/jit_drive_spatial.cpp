@@ -17,8 +17,9 @@ class SpatialDriver final : public JitDriver {
   public:
     SpatialDriver(const gen::SpatialPlan& plan, const KernelTables& t) : pl_(plan), t_(t) {}
 
-    bool compute(const float* xbuf, float* y, int64_t n0, int64_t n1, int64_t /*s: one slab*/,
-                 int t, int nt) const override {
+    bool compute(const float* xbuf, float* y, const WorkPart& w, int t,
+                 int nt) const override {
+        const int64_t n0 = w.n0, n1 = w.n1;  // whole images: no slabs or bands
         const gen::InputLayout& L = pl_.input;
         const gen::Dim3 O = pl_.out, H = L.halo_lo, S = pl_.stride, pb = pl_.pad_begin;
         const int64_t OC = pl_.oc, nb = pl_.oc_blocks, img = L.image_floats();

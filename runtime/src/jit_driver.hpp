@@ -9,6 +9,7 @@
 
 #include "tconv/gen/kernel_desc.hpp"
 #include "tconv/gen/plan.hpp"
+#include "work_part.hpp"
 
 namespace tconv {
 
@@ -22,10 +23,11 @@ struct KernelTables {
 class JitDriver {
   public:
     virtual ~JitDriver() = default;
-    // Thread t of nt computes its share of group slab s (PlanBase::slab_oc_blocks) of images
-    // [n0, n1) (the buffer xbuf holds them from n0 on) into the user's output y. Every output
-    // has one owner whatever nt is. False when a thread's row buffer could not be allocated.
-    virtual bool compute(const float* xbuf, float* y, int64_t n0, int64_t n1, int64_t s, int t,
+    // Thread t of nt computes its share of part w (its slab's oc blocks, its output rows of
+    // images [n0, n1); the buffer xbuf holds them from n0 on) into the user's output y. Every
+    // output has one owner whatever nt is. False when a thread's row buffer could not be
+    // allocated.
+    virtual bool compute(const float* xbuf, float* y, const WorkPart& w, int t,
                          int nt) const = 0;
     // True for a driver that copies what it needs of the user's input itself: it is then
     // called with the user's input x as xbuf and every image (n0 = 0, n1 = batch).

@@ -99,7 +99,7 @@ class JitImpl final : public Impl, public JitCodeSource {
         std::atomic<bool> out_of_memory{false};
         if (driver_->reads_user_input()) {  // no shared buffer: no copy, no barrier
             on_team(threads, [&](int t, int nt) {
-                if (!driver_->compute(x, y, 0, pl.batch, 0, t, nt))
+                if (!driver_->compute(x, y, WorkPart::whole(pl, 0, pl.batch, 0), t, nt))
                     out_of_memory = true;
             });
             if (out_of_memory) throw row_buffer_error(problem_);
@@ -109,19 +109,29 @@ class JitImpl final : public Impl, public JitCodeSource {
         ThreadScratch& input = thread_scratch().input;
         float* xbuf = input.get(pl.batch_group * img);
         const bool halo_ready = input.halo_owner == id_;
-        // One team for the whole call: per group of images and slab of groups, every thread
-        // copies its share of the input, waits for the others, then computes its share of the
-        // outputs.
-        const int64_t slabs = pl.group_slabs();
+        // One team for the whole call: per group of images, slab of groups and band of rows,
+        // every thread copies its share of the input, waits for the others, then computes its
+        // share of the outputs. A band's copy writes rows no earlier band reads: only a new
+        // image or slab, which refills the buffer, waits for the compute before it.
+        const int64_t slabs = pl.group_slabs(), bands = pl.bands();
         on_team(threads, [&](int t, int nt) {
             for (int64_t n0 = 0; n0 < pl.batch; n0 += pl.batch_group) {
                 const int64_t n1 = std::min(pl.batch, n0 + pl.batch_group);
                 for (int64_t s = 0; s < slabs; ++s) {
-                    copy_input(pl, x, xbuf, n0, n1, s, t, nt, halo_ready);
-                    if (nt > 1) {
+                    WorkPart w = WorkPart::whole(pl, n0, n1, s);
+                    for (int64_t b = 0; b < bands; ++b) {
+                        if (bands > 1) {
+                            w.row0 = b * pl.band_rows;
+                            w.row1 = std::min(pl.out_rows(), w.row0 + pl.band_rows);
+                            w.in_row0 = b == 0 ? 0 : w.in_row1;
+                            w.in_row1 = pl.band_input_rows(w.row1);
+                        }
+                        copy_input(pl, x, xbuf, w, t, nt, halo_ready);
+                        if (nt > 1) {
 #pragma omp barrier
+                        }
+                        if (!driver_->compute(xbuf, y, w, t, nt)) out_of_memory = true;
                     }
-                    if (!driver_->compute(xbuf, y, n0, n1, s, t, nt)) out_of_memory = true;
                     if (nt > 1 && (n1 < pl.batch || s + 1 < slabs)) {  // the next copy refills
 #pragma omp barrier
                     }

@@ -59,18 +59,21 @@ void copy_rows_to_channels_first(const gen::PlanBase& pl, const float* x, float*
 
 }  // namespace
 
-void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, int64_t n0, int64_t n1,
-                int64_t s, int t, int nt, bool halo_ready) {
+void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, const WorkPart& w, int t,
+                int nt, bool halo_ready) {
+    const int64_t n0 = w.n0, n1 = w.n1;
     const gen::InputLayout& L = pl.input;
     const gen::Dim3 I = pl.in, P = L.padded, H = L.halo_lo;
-    const auto [b0, b1] = pl.slab_input_blocks(s);
+    const auto [b0, b1] = pl.slab_input_blocks(w.slab);
     const int64_t IC = pl.ic, B = L.lanes, NB = b1 - b0;
     const int64_t row_len = P[2] * B, img = L.image_floats();
     const int64_t plane = I[0] * I[1] * I[2];
     const bool cl = pl.layout == Layout::channels_last;
     if (cl && B == 1) return copy_rows_to_channels_first(pl, x, xbuf, n0, n1, t, nt, halo_ready);
-    const Share share((n1 - n0) * P[0] * P[1] * NB, t, nt);
-    Odometer<4> at({NB, P[1], P[0], kUnbounded}, share.begin);  // block, row, plane, image
+    // Rows [in_row0, in_row1) of every image: all of them, or a band of one image's.
+    const int64_t rows = w.in_row1 - w.in_row0;
+    const Share share((n1 - n0) * rows * NB, t, nt);
+    Odometer<4> at({NB, P[1], P[0], kUnbounded}, share.begin + w.in_row0 * NB);
     for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
         const int64_t blk = b0 + at.digit[0], n = n0 + at.digit[3];
         const int64_t id = at.digit[2] - H[0], ih = at.digit[1] - H[1];

@@ -5,13 +5,15 @@
 #include <cstdint>
 
 #include "tconv/gen/plan.hpp"
+#include "work_part.hpp"
 
 namespace tconv {
 
-// Thread t of nt copies its share of input slab s (pl.slab_input_blocks) of images [n0, n1)
-// of the user's input x into xbuf (images from n0 on, each pl.input.image_floats()). With
-// `halo_ready` the buffer already holds this layer's zeros: only the interior is copied.
-void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, int64_t n0, int64_t n1,
-                int64_t s, int t, int nt, bool halo_ready);
+// Thread t of nt copies its share of part w's input (its slab's blocks, its padded input rows
+// of images [n0, n1)) from the user's input x into xbuf (images from n0 on, each
+// pl.input.image_floats()). With `halo_ready` the buffer already holds this layer's zeros:
+// only the interior is copied.
+void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, const WorkPart& w, int t,
+                int nt, bool halo_ready);
 
 }  // namespace tconv

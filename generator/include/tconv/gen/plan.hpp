@@ -158,6 +158,11 @@ struct PlanBase {
     // not fit L2 copies a slab of groups at a time, so each group's input is still in L2 when
     // its blocks run. A slab holds whole input and oc blocks (slab_blocks).
     int64_t group_slab = 0;
+    // Large images are copied and computed in bands of band_rows output rows (D x H of an
+    // image, flattened; 0: the whole image at once), one image at a time: each band's input
+    // rows are copied just before the rows that read them, so the compute finds them in L2
+    // (band_input_rows).
+    int64_t band_rows = 0;
     std::vector<AnyKernelDesc> kernels;
     int64_t packed_weight_floats = 0;
     int64_t packed_bias_floats = 0;
@@ -170,6 +175,19 @@ struct PlanBase {
         return slab_range(s, int64_t(input.blocks.size()));
     }
     std::array<int64_t, 2> slab_oc_blocks(int64_t s) const { return slab_range(s, oc_blocks); }
+    int64_t out_rows() const { return out[0] * out[1]; }  // per image, D x H flattened
+    int64_t bands() const { return band_rows > 0 ? (out_rows() + band_rows - 1) / band_rows : 1; }
+    // The padded input rows (D x H of the buffer, flattened) that output rows [0, rows) read:
+    // a phase output m reads inputs m - c with c >= 0 (docs/ALGORITHM.md §2), so rows up to m's.
+    int64_t band_input_rows(int64_t rows) const {
+        const Dim3& P = input.padded;
+        if (rows >= out_rows() || band_rows <= 0) return P[0] * P[1];
+        const int64_t od = (rows - 1) / out[1], oh = (rows - 1) % out[1];
+        const int64_t md = (od + pad_begin[0]) / stride[0], mh = (oh + pad_begin[1]) / stride[1];
+        if (P[0] > 1)  // whole planes
+            return std::min(P[0], md + input.halo_lo[0] + 1) * P[1];
+        return std::min(P[1], mh + input.halo_lo[1] + 1);
+    }
 
   private:
     std::array<int64_t, 2> slab_range(int64_t s, int64_t blocks) const {
@@ -282,6 +300,7 @@ struct PlanOverrides {
     int shape = 0;  // 1: channel_vec, 2: spatial_vec, 3: depthwise, 4: depthwise_cf
     int64_t oc_group = 0, batch_group = 0;  // clamped to [1, oc blocks] and [1, batch]
     int64_t group_slab = 0;  // channel family, groups > 1: clamped to [1, groups]
+    int64_t band_rows = 0;   // channel family: output rows per band (>= the rows: no bands)
 };
 
 // Plans the channel-vectorised path for `isa`; returns false with `why_not` when it declines
