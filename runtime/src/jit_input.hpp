@@ -8,7 +8,7 @@
 
 namespace tconv {
 
-// Thread t of nt copies its share of images [n0, n1) of the user's input x into xbuf (images
+// Share t of nt copies its part of images [n0, n1) of the user's input x into xbuf (images
 // from n0 on, each pl.input.image_floats()). With `halo_ready` the buffer already holds this
 // layer's zeros: only the interior is copied.
 void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, int64_t n0, int64_t n1,
