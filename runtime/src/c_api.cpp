@@ -94,7 +94,7 @@ tconv::Options to_options(const tconv_options* o) {
     if (o->max_isa) opt.max_isa = parse_isa(o->max_isa);
     check_threads(o->threads, 0, "options->threads (0: the default)");
     opt.threads = o->threads;
-    // ---- threads (pool branch) ----
+    // ---- threads ----
     if (o->wait_policy) {
         opt.wait = tconv::parse_wait_policy(o->wait_policy);
         if (!opt.wait)

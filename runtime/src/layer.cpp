@@ -38,7 +38,7 @@ void check_pointers(const Problem& p, const float* weights, const float* bias) {
 
 }  // namespace
 
-// ---- threads (pool branch): the defaults are resolved once, at compile ----
+// ---- threads: the defaults are resolved once, at compile ----
 Layer::Layer(std::shared_ptr<const Impl> impl, Options options)
     : impl_(std::move(impl)), options_(options) {
     if (options_.threads <= 0) options_.threads = default_threads();
@@ -52,8 +52,8 @@ Layer Layer::compile(const Problem& problem, const float* weights, const float* 
     check_pointers(problem, weights, bias);
     if (options.compile_threads < 0 || options.compile_threads > 1024)
         throw Error(ErrorKind::invalid_argument,
-                    problem.name + ": compile_threads must be from 0 (the default thread count) to 1024, got " +
-                        std::to_string(options.compile_threads));
+                    problem.name + ": compile_threads must be from 0 (the default thread count) "
+                                   "to 1024, got " + std::to_string(options.compile_threads));
     const Isa cap = resolve_max_isa(options);
     std::vector<std::string> declined;
     for (const ImplEntry& e : kImplementations) {

@@ -19,7 +19,7 @@
 
 namespace tconv {
 
-// ---- threads (pool branch) ----
+// ---- threads ----
 // How the library's idle worker threads, and a call's threads waiting for each other, wait:
 // bounded spins about 50 us, then sleeps (the default: never spins away a core another process
 // needs for longer than that); spin never sleeps (lowest latency on cores nobody else uses);
