@@ -156,8 +156,8 @@ TEST_CASE("thread defaults: TCONV_NUM_THREADS, then OMP_NUM_THREADS, then the CP
 }
 
 TEST_CASE("thread defaults: TCONV_WAIT_POLICY and Options::wait") {
-    CHECK(wait_policy_from_env(nullptr) == WaitPolicy::bounded);
-    CHECK(wait_policy_from_env("") == WaitPolicy::bounded);
+    CHECK(wait_policy_from_env(nullptr) == WaitPolicy::passive);  // the default
+    CHECK(wait_policy_from_env("") == WaitPolicy::passive);
     for (WaitPolicy w : kPolicies) {
         CHECK(wait_policy_from_env(std::string(to_string(w)).c_str()) == w);
         Options o;

@@ -21,9 +21,10 @@ namespace tconv {
 
 // ---- threads ----
 // How the library's idle worker threads, and a call's threads waiting for each other, wait:
-// bounded spins about 50 us, then sleeps (the default: never spins away a core another process
-// needs for longer than that); spin never sleeps (lowest latency on cores nobody else uses);
-// passive sleeps at once. Results are bitwise identical under every policy and thread count.
+// passive sleeps at once (the default: the only policy never far behind one thread on a
+// machine whose cores are busy with other work, README "Threads"); bounded spins about 50 us,
+// then sleeps; spin never sleeps (lowest latency on cores nobody else uses). Results are
+// bitwise identical under every policy and thread count.
 enum class WaitPolicy { bounded, spin, passive };
 std::string_view to_string(WaitPolicy w);
 // The thread count execute() uses when neither the call nor Options says: TCONV_NUM_THREADS
@@ -46,7 +47,7 @@ struct Options {
     // thread to be scheduled can cost more than it saves. The packed bytes never depend on it.
     int compile_threads = 1;
     // How idle threads wait (see WaitPolicy); unset: TCONV_WAIT_POLICY from the environment
-    // (bounded, spin or passive; another value is an Error), else bounded.
+    // (passive, bounded or spin; another value is an Error), else passive.
     std::optional<WaitPolicy> wait = std::nullopt;
 };
 
@@ -168,7 +169,7 @@ class Model {
 
 // Implementations available on this machine, best first, capped by `max_isa` (or TCONV_MAX_ISA).
 Isa resolve_max_isa(const Options& options);
-// options.wait, else TCONV_WAIT_POLICY, else bounded.
+// options.wait, else TCONV_WAIT_POLICY, else passive.
 WaitPolicy resolve_wait_policy(const Options& options);
 
 struct CpuInfo {
