@@ -205,7 +205,8 @@ the median time is reported. Every peer's output is first checked against tconv'
 WRONG when it differs by more than 1e-3 relative to max |y|.
 
 options:
-  --threads N          threads for every contender (default: all cores)
+  --threads N          threads for every contender (default: TCONV_NUM_THREADS, else
+                       all cores)
   --layout L           run every layer as channels_first or channels_last
                        (default: each layer's own layout)
   --isa ISA            cap the ISA of tconv, oneDNN and the peak probe: avx512, avx2
@@ -249,7 +250,7 @@ int bench_command(const std::vector<std::string>& argv) {
     }
 
     BenchRun run;
-    run.threads = args.threads > 0 ? args.threads : std::max(1, cpu_info().threads);
+    run.threads = args.threads > 0 ? args.threads : default_threads();
     omp_set_num_threads(run.threads);  // oneDNN's OpenMP build follows this
     Options options;
     options.max_isa = args.isa;

@@ -37,7 +37,8 @@ int cmd_info(const Argv& argv) {
     fmt::print("avx512f:      {}\navx512bw:     {}\navx512vl:     {}\n", yes(cpu.avx512f),
                yes(cpu.avx512bw), yes(cpu.avx512vl));
     fmt::print("avx512_bf16:  {}\namx:          {}\n", yes(cpu.avx512_bf16), yes(cpu.amx));
-    fmt::print("threads:      {}\n", cpu.threads);
+    fmt::print("threads:      {} (CPUs of this process; default per call: {}, wait policy: {})\n",
+               cpu.threads, default_threads(), to_string(resolve_wait_policy({})));
     Options options;
     options.max_isa = args.isa();
     const char* env = std::getenv("TCONV_MAX_ISA");

@@ -17,7 +17,7 @@ static const std::vector<Flag> kFlags = {
     {"--output", true, "Y.npy  where to write the output (atomically)"},
     {"--layer", true, "NAME  the layer to run when the config holds several"},
     {"--isa", true, "ISA  cap the implementation: avx512, avx2 or scalar"},
-    {"--threads", true, "N  threads (default: all cores)"},
+    {"--threads", true, "N  threads (default: TCONV_NUM_THREADS, else all cores)"},
 };
 
 // The output must not be one of the files the command reads (the same file also through a

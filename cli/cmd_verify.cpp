@@ -15,7 +15,7 @@ static const std::vector<Flag> kFlags = {
     {"--layer", true, "NAME  verify only this layer"},
     {"--tolerance", true, "T  largest relative error accepted (default 1e-5)"},
     {"--seed", true, "S  seed of the random data (default 1)"},
-    {"--threads", true, "N  threads (default: all cores)"},
+    {"--threads", true, "N  threads (default: TCONV_NUM_THREADS, else all cores)"},
 };
 
 static std::vector<float> random_values(int64_t n, std::mt19937_64& gen) {

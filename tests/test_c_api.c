@@ -123,6 +123,10 @@ static void test_options(void) {
                 "sse9");
     opt.max_isa = "scalar";
     opt.threads = 1;
+    opt.wait_policy = "fast";
+    CHECK_FAILS(tconv_layer_create_ex(two_layers, &opt, w, NULL, &layer), TCONV_INVALID_ARGUMENT,
+                "wait_policy \"fast\" is not a wait policy: use bounded, spin or passive");
+    opt.wait_policy = "passive";
     CHECK(tconv_layer_create_ex(two_layers, &opt, w, NULL, &layer) == TCONV_OK);
     if (!layer) return;
     CHECK(strcmp(tconv_layer_implementation(layer), "reference") == 0);

@@ -204,7 +204,7 @@ TEST_CASE("limits: the CLI out of memory is one clear message and exit code 2" *
 namespace tconv::test {
 
 TEST_CASE("limits: absurd thread counts are refused by the C API, not attempted") {
-    // OpenMP would try to start every one of them and take the process down.
+    // The pool would try to start every one of them and take the process down.
     const Problem p = problem_from_json(R"({"in_channels": 2, "out_channels": 4,
         "input_size": [3, 3], "kernel_size": 3, "stride": 2, "bias": false})");
     const LayerData d = random_layer_data(p, 4);
@@ -232,7 +232,7 @@ TEST_CASE("limits: absurd thread counts are refused by the C API, not attempted"
     CHECK(tconv_layer_create_ex(json.c_str(), &opt, d.w.data(), nullptr, &other) ==
           TCONV_INVALID_ARGUMENT);
     CHECK(other == nullptr);
-    CHECK(std::string(tconv_last_error()).find("options->threads (0: all cores) must be from 0 "
+    CHECK(std::string(tconv_last_error()).find("options->threads (0: the default) must be from 0 "
                                                "to 1024, got 1048576") != std::string::npos);
 }
 

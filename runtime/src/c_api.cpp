@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tconv/tconv.hpp"
+#include "thread_defaults.hpp"
 
 struct tconv_layer {
     tconv::Layer layer;
@@ -91,8 +92,17 @@ tconv::Options to_options(const tconv_options* o) {
     tconv::Options opt;
     if (!o) return opt;
     if (o->max_isa) opt.max_isa = parse_isa(o->max_isa);
-    check_threads(o->threads, 0, "options->threads (0: all cores)");
+    check_threads(o->threads, 0, "options->threads (0: the default)");
     opt.threads = o->threads;
+    // ---- threads ----
+    if (o->wait_policy) {
+        opt.wait = tconv::parse_wait_policy(o->wait_policy);
+        if (!opt.wait)
+            throw tconv::Error(tconv::ErrorKind::invalid_argument,
+                               "options->wait_policy \"" + std::string(o->wait_policy) +
+                                   "\" is not a wait policy: use bounded, spin or passive");
+    }
+    // ---- end threads ----
     return opt;
 }
 

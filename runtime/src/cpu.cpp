@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 // CPU detection (once per process) and the ISA cap: Options::max_isa, else TCONV_MAX_ISA.
-#include <omp.h>
-
 #include <xbyak/xbyak_util.h>
 
 #include <cstdlib>
@@ -9,6 +7,7 @@
 #include <string>
 
 #include "tconv/tconv.hpp"
+#include "thread_defaults.hpp"
 
 namespace tconv {
 
@@ -39,7 +38,7 @@ const CpuInfo& cpu_info() {
         c.avx512vl = cpu.has(Cpu::tAVX512VL);
         c.avx512_bf16 = cpu.has(Cpu::tAVX512_BF16);
         c.amx = cpu.has(Cpu::tAMX_TILE);
-        c.threads = omp_get_max_threads();
+        c.threads = affinity_cpus();
         return c;
     }();
     return info;

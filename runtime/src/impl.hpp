@@ -12,8 +12,12 @@ namespace tconv {
 class Impl {
   public:
     virtual ~Impl() = default;
-    // x, y in the user's layout; threads >= 1. Must be safe to call concurrently.
-    virtual void execute(const float* x, float* y, int threads) const = 0;
+    // x, y in the user's layout; threads >= 1, on the library's pool (thread_pool.hpp) with
+    // this wait policy. Must be safe to call concurrently.
+    virtual void execute(const float* x, float* y, int threads, WaitPolicy wait) const = 0;
+    void execute(const float* x, float* y, int threads) const {
+        execute(x, y, threads, WaitPolicy::passive);
+    }
     const Problem& problem() const { return problem_; }
     const CompileReport& report() const { return report_; }
     // The dispatcher adds why the implementations above this one declined.
@@ -28,6 +32,10 @@ class Impl {
 // size limits and the threads compile may use.
 using ImplFactory = std::unique_ptr<Impl> (*)(const Problem& p, const float* w, const float* b,
                                               const Options& options, std::string& why_not);
+
+// The public reference_conv_transpose with the pool's wait policy chosen.
+void reference_conv_transpose(const Problem& p, const float* x, const float* w, const float* b,
+                              float* y, int threads, WaitPolicy wait);
 
 std::unique_ptr<Impl> make_reference_impl(const Problem& p, const float* w, const float* b,
                                           const Options& options, std::string& why_not);

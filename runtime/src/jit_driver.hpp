@@ -23,10 +23,10 @@ struct KernelTables {
 class JitDriver {
   public:
     virtual ~JitDriver() = default;
-    // Thread t of nt computes its share of part w (its slab's oc blocks, its output rows of
-    // images [n0, n1); the buffer xbuf holds them from n0 on) into the user's output y. Every
-    // output has one owner whatever nt is. False when a thread's row buffer could not be
-    // allocated.
+    // Share t of nt (run by whichever pool thread claims it) computes its part of work part w
+    // (its slab's oc blocks, its output rows of images [n0, n1); the buffer xbuf holds them
+    // from n0 on) into the user's output y. Every output has one owner whatever nt is. False
+    // when a thread's row buffer could not be allocated.
     virtual bool compute(const float* xbuf, float* y, const WorkPart& w, int t,
                          int nt) const = 0;
     // True for a driver that copies what it needs of the user's input itself: it is then

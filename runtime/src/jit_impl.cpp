@@ -5,8 +5,6 @@
 // on the thread count.
 #include "jit_impl.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,7 +14,7 @@
 #include "jit_input.hpp"
 #include "perf_map.hpp"
 #include "scratch.hpp"
-#include "team.hpp"
+#include "thread_pool.hpp"
 #include "tconv/gen/kernel.hpp"
 #include "tconv/gen/kernel_cache.hpp"
 #include "tconv/gen/lowering.hpp"
@@ -45,8 +43,10 @@ void pack_weights(const gen::Plan& plan, const float* w, float* packed, int thre
     const int64_t parts = gen::pack_weight_parts(plan);
     threads = int(std::clamp<int64_t>(plan.base().packed_weight_floats / kFloatsPerThread, 1,
                                       std::min<int64_t>(threads, parts)));
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
-    for (int64_t part = 0; part < parts; ++part) gen::pack_weights(plan, w, packed, part, part + 1);
+    if (threads == 1) return gen::pack_weights(plan, w, packed, 0, parts);
+    global_pool().run(1, int(parts), threads, resolve_wait_policy({}), [&](int64_t, int part) {
+        gen::pack_weights(plan, w, packed, part, part + 1);
+    });
 }
 
 class JitImpl final : public Impl, public JitCodeSource {
@@ -93,14 +93,18 @@ class JitImpl final : public Impl, public JitCodeSource {
         return out;
     }
 
-    void execute(const float* x, float* y, int threads) const override {
+    void execute(const float* x, float* y, int threads, WaitPolicy wait) const override {
         const gen::PlanBase& pl = plan_.base();
         threads = std::min(threads, useful_threads_);
+        // The work is cut into `shares` items per phase, each claimed by whichever thread
+        // comes first (thread_pool.hpp); the cut, not the thread that runs a share, fixes
+        // who writes each output, so the bits do not depend on the thread count.
+        const int shares = threads;
         std::atomic<bool> out_of_memory{false};
-        if (driver_->reads_user_input()) {  // no shared buffer: no copy, no barrier
-            on_team(threads, [&](int t, int nt) {
-                if (!driver_->compute(x, y, WorkPart::whole(pl, 0, pl.batch, 0), t, nt))
-                    out_of_memory = true;
+        if (driver_->reads_user_input()) {  // no shared buffer: no copy, one phase
+            const WorkPart all = WorkPart::whole(pl, 0, pl.batch, 0);
+            global_pool().run(1, shares, threads, wait, [&](int64_t, int s) {
+                if (!driver_->compute(x, y, all, s, shares)) out_of_memory = true;
             });
             if (out_of_memory) throw row_buffer_error(problem_);
             return;
@@ -109,34 +113,14 @@ class JitImpl final : public Impl, public JitCodeSource {
         ThreadScratch& input = thread_scratch().input;
         float* xbuf = input.get(pl.batch_group * img);
         const bool halo_ready = input.halo_owner == id_;
-        // One team for the whole call: per group of images, slab of groups and band of rows,
-        // every thread copies its share of the input, waits for the others, then computes its
-        // share of the outputs. A band's copy writes rows no earlier band reads: only a new
-        // image or slab, which refills the buffer, waits for the compute before it.
-        const int64_t slabs = pl.group_slabs(), bands = pl.bands();
-        on_team(threads, [&](int t, int nt) {
-            for (int64_t n0 = 0; n0 < pl.batch; n0 += pl.batch_group) {
-                const int64_t n1 = std::min(pl.batch, n0 + pl.batch_group);
-                for (int64_t s = 0; s < slabs; ++s) {
-                    WorkPart w = WorkPart::whole(pl, n0, n1, s);
-                    for (int64_t b = 0; b < bands; ++b) {
-                        if (bands > 1) {
-                            w.row0 = b * pl.band_rows;
-                            w.row1 = std::min(pl.out_rows(), w.row0 + pl.band_rows);
-                            w.in_row0 = b == 0 ? 0 : w.in_row1;
-                            w.in_row1 = pl.band_input_rows(w.row1);
-                        }
-                        copy_input(pl, x, xbuf, w, t, nt, halo_ready);
-                        if (nt > 1) {
-#pragma omp barrier
-                        }
-                        if (!driver_->compute(xbuf, y, w, t, nt)) out_of_memory = true;
-                    }
-                    if (nt > 1 && (n1 < pl.batch || s + 1 < slabs)) {  // the next copy refills
-#pragma omp barrier
-                    }
-                }
-            }
+        // Per part of the work (group of images, slab of groups, band of rows: WorkPart) two
+        // phases: copy its input into the calling thread's buffer, then compute from it. A
+        // phase starts once the previous one's shares are all done.
+        const int64_t parts = WorkPart::count(pl);
+        global_pool().run(2 * parts, shares, threads, wait, [&](int64_t phase, int s) {
+            const WorkPart w = WorkPart::at(pl, phase / 2);
+            if (phase % 2 == 0) copy_input(pl, x, xbuf, w, s, shares, halo_ready);
+            else if (!driver_->compute(xbuf, y, w, s, shares)) out_of_memory = true;
         });
         input.halo_owner = id_;
         if (out_of_memory) throw row_buffer_error(problem_);
@@ -190,8 +174,7 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
         why_not = e.what();
         return nullptr;
     }
-    const int threads =
-        options.compile_threads > 0 ? options.compile_threads : omp_get_max_threads();
+    const int threads = options.compile_threads > 0 ? options.compile_threads : default_threads();
     auto impl = std::make_unique<JitImpl>(p, std::move(plan), std::move(kernels), w, b, threads);
     impl->set_compile_us(
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());

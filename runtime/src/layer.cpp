@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Layer: the dispatcher walks the implementation list, best first; the first that accepts the
 // layer serves it, and every one above it says why it declined.
-#include <omp.h>
-
 #include <array>
 #include <chrono>
 
@@ -40,8 +38,13 @@ void check_pointers(const Problem& p, const float* weights, const float* bias) {
 
 }  // namespace
 
+// ---- threads: the defaults are resolved once, at compile ----
 Layer::Layer(std::shared_ptr<const Impl> impl, Options options)
-    : impl_(std::move(impl)), options_(options) {}
+    : impl_(std::move(impl)), options_(options) {
+    if (options_.threads <= 0) options_.threads = default_threads();
+    options_.wait = resolve_wait_policy(options_);
+}
+// ---- end threads ----
 
 Layer Layer::compile(const Problem& problem, const float* weights, const float* bias,
                      const Options& options) {
@@ -49,8 +52,8 @@ Layer Layer::compile(const Problem& problem, const float* weights, const float* 
     check_pointers(problem, weights, bias);
     if (options.compile_threads < 0 || options.compile_threads > 1024)
         throw Error(ErrorKind::invalid_argument,
-                    problem.name + ": compile_threads must be from 0 (all cores) to 1024, got " +
-                        std::to_string(options.compile_threads));
+                    problem.name + ": compile_threads must be from 0 (the default thread count) "
+                                   "to 1024, got " + std::to_string(options.compile_threads));
     const Isa cap = resolve_max_isa(options);
     std::vector<std::string> declined;
     for (const ImplEntry& e : kImplementations) {
@@ -79,7 +82,7 @@ Layer Layer::compile(const Problem& problem, const float* weights, const float* 
 }
 
 void Layer::execute(const float* x, float* y) const {
-    execute(x, y, options_.threads > 0 ? options_.threads : omp_get_max_threads());
+    execute(x, y, options_.threads);
 }
 
 void Layer::execute(const float* x, float* y, int threads) const {
@@ -87,12 +90,12 @@ void Layer::execute(const float* x, float* y, int threads) const {
     if (!x || !y)
         throw Error(ErrorKind::invalid_argument,
                     p.name + ": execute needs non-null input and output pointers");
-    if (threads < 1 || threads > 1024)  // OpenMP would try to start them all
+    if (threads < 1 || threads > 1024)  // the pool would try to start them all
         throw Error(ErrorKind::invalid_argument,
                     p.name + ": thread count must be from 1 to 1024, got " + std::to_string(threads));
-    if (!verbose()) return impl_->execute(x, y, threads);
+    if (!verbose()) return impl_->execute(x, y, threads, *options_.wait);
     const auto t0 = std::chrono::steady_clock::now();
-    impl_->execute(x, y, threads);
+    impl_->execute(x, y, threads, *options_.wait);
     verbose_execute(p, impl_->report(), threads,
                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                         .count());

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The oracle: the gather form of the definition, y[o] = b + sum x[i] * w[k] over i*S - pb + k*D = o,
 // accumulated in double. Deliberately plain; speed only matters enough to verify real layers.
-#include <omp.h>
-
 #include <cmath>
 #include <utility>
 #include <vector>
 
+#include "impl.hpp"
 #include "tconv/reference.hpp"
+#include "thread_pool.hpp"
 
 namespace tconv {
 
@@ -62,6 +62,12 @@ Contributions contributions(int64_t out, int64_t in, int64_t k, int64_t s, int64
 
 void reference_conv_transpose(const Problem& p, const float* x, const float* w, const float* b,
                               float* y, int threads) {
+    reference_conv_transpose(p, x, w, b, y, threads > 0 ? threads : default_threads(),
+                             resolve_wait_policy({}));
+}
+
+void reference_conv_transpose(const Problem& p, const float* x, const float* w, const float* b,
+                              float* y, int threads, WaitPolicy wait) {
     const Geometry3 g = to_3d(p);
     Contributions cd[3];
     for (int j = 0; j < 3; ++j) cd[j] = contributions(g.out[j], g.in[j], g.k[j], g.s[j], g.d[j], g.pb[j]);
@@ -89,10 +95,14 @@ void reference_conv_transpose(const Problem& p, const float* x, const float* w, 
                 wt[size_t((oc * k_sp + k) * icg + ic % icg)] = w[(ic * ocg + ocl) * k_sp + k];
             }
 
-    const int nthreads = threads > 0 ? threads : omp_get_max_threads();
-#pragma omp parallel for collapse(2) schedule(dynamic) num_threads(nthreads)
-    for (int64_t n = 0; n < p.batch; ++n)
-        for (int64_t oc = 0; oc < OC; ++oc) {
+    // One item per (image, output channel), claimed one at a time. Items past int range (a
+    // batch of millions) are grouped per image.
+    const bool per_channel = p.batch * OC < (int64_t(1) << 30);
+    global_pool().run(1, int(per_channel ? p.batch * OC : p.batch), threads, wait,
+                      [&](int64_t, int item) {
+        const int64_t n = per_channel ? item / OC : item;
+        const int64_t oc0 = per_channel ? item % OC : 0, oc1 = per_channel ? oc0 + 1 : OC;
+        for (int64_t oc = oc0; oc < oc1; ++oc) {
             const float* x_group = xt.data() + n * in_sp * IC + (oc / ocg) * icg;
             for (int64_t od = 0; od < g.out[0]; ++od)
                 for (int64_t oh = 0; oh < g.out[1]; ++oh)
@@ -116,6 +126,7 @@ void reference_conv_transpose(const Problem& p, const float* x, const float* w, 
                             float(apply_activation(p, sum));
                     }
         }
+    });
 }
 
 std::vector<float> reference_magnitudes(const Problem& p, const float* x, const float* w,

@@ -19,9 +19,9 @@ class ReferenceImpl final : public Impl {
         report_.packed_weight_bytes = (weights_.size() + bias_.size()) * sizeof(float);
     }
 
-    void execute(const float* x, float* y, int threads) const override {
+    void execute(const float* x, float* y, int threads, WaitPolicy wait) const override {
         reference_conv_transpose(problem_, x, weights_.data(), bias_.empty() ? nullptr : bias_.data(),
-                                 y, threads);
+                                 y, threads, wait);
     }
 
   private:

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Splitting a call's work over an OpenMP team: contiguous shares, stepped without division.
+// Splitting a call's work into shares (thread_pool.hpp runs them): contiguous shares, stepped
+// without division.
 #pragma once
-
-#include <omp.h>
 
 #include <array>
 #include <cstddef>
@@ -10,17 +9,6 @@
 #include <limits>
 
 namespace tconv {
-
-// Runs body(t, nt) on a team of `threads` OpenMP threads (t = 0..nt-1), or on the calling
-// thread alone as body(0, 1) when threads == 1: entering an OpenMP region costs about a
-// microsecond, as much as a tiny layer's whole work. No exception may leave an OpenMP region:
-// bodies report failure through their own flags.
-template <class Body>
-void on_team(int threads, const Body& body) {
-    if (threads <= 1) return body(0, 1);
-#pragma omp parallel num_threads(threads)
-    body(omp_get_thread_num(), omp_get_num_threads());
-}
 
 // The mixed-radix digits of an item index, least significant first, stepped without division
 // (a tiny layer's call is short enough for per-item divisions to show): loops decode their

@@ -20,6 +20,23 @@ struct WorkPart {
         const gen::Dim3& P = pl.input.padded;
         return {n0, n1, s, 0, pl.out_rows(), 0, P[0] * P[1]};
     }
+    // A call's parts, in order: groups of images > slabs of groups > bands of rows.
+    static int64_t count(const gen::PlanBase& pl) {
+        return (pl.batch + pl.batch_group - 1) / pl.batch_group * pl.group_slabs() * pl.bands();
+    }
+    static WorkPart at(const gen::PlanBase& pl, int64_t index) {
+        const int64_t bands = pl.bands(), slabs = pl.group_slabs();
+        const int64_t b = index % bands, s = index / bands % slabs;
+        const int64_t n0 = index / (bands * slabs) * pl.batch_group;
+        WorkPart w = whole(pl, n0, std::min(pl.batch, n0 + pl.batch_group), s);
+        if (bands > 1) {  // a band copies the rows no earlier band read
+            w.row0 = b * pl.band_rows;
+            w.row1 = std::min(pl.out_rows(), w.row0 + pl.band_rows);
+            w.in_row0 = b == 0 ? 0 : pl.band_input_rows(w.row0);
+            w.in_row1 = pl.band_input_rows(w.row1);
+        }
+        return w;
+    }
 };
 
 }  // namespace tconv

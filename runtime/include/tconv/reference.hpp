@@ -11,8 +11,9 @@ namespace tconv {
 
 // x: input in the layer's layout; w: PyTorch layout [IC, OC/G, *K]; b: [OC] or nullptr when the
 // layer has no bias; y: output in the layer's layout. Every feature: rank 1-3, groups, dilation,
-// asymmetric pads, output_padding, bias, activations, both layouts. `threads` <= 0: OpenMP's
-// default; each output is computed by one thread, so results do not depend on the count.
+// asymmetric pads, output_padding, bias, activations, both layouts. `threads` <= 0: the
+// library's default_threads() (tconv.hpp); each output is computed by one thread, so results
+// do not depend on the count.
 void reference_conv_transpose(const Problem& p, const float* x, const float* w, const float* b,
                               float* y, int threads = 0);
 

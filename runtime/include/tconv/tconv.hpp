@@ -19,19 +19,36 @@
 
 namespace tconv {
 
+// ---- threads ----
+// How the library's idle worker threads, and a call's threads waiting for each other, wait:
+// passive sleeps at once (the default: the only policy never far behind one thread on a
+// machine whose cores are busy with other work, README "Threads"); bounded spins about 50 us,
+// then sleeps; spin never sleeps (lowest latency on cores nobody else uses). Results are
+// bitwise identical under every policy and thread count.
+enum class WaitPolicy { bounded, spin, passive };
+std::string_view to_string(WaitPolicy w);
+// The thread count execute() uses when neither the call nor Options says: TCONV_NUM_THREADS
+// (1-1024; another value is an Error), else OMP_NUM_THREADS's first entry when it is a valid
+// count, else the CPUs in the process's affinity mask. Read at each compile.
+int default_threads();
+// ---- end threads ----
+
 struct Options {
     // Highest ISA the dispatcher may pick; unset: TCONV_MAX_ISA from the environment, else the
     // best the CPU has. Asking for an ISA the CPU lacks is an Error (unsupported).
     std::optional<Isa> max_isa;
-    // Threads used by execute() when the call does not say; 0: all cores (OpenMP default).
+    // Threads used by execute() when the call does not say; 0: default_threads().
     int threads = 0;
     // Size limits for configs parsed by compile_json/compile_file and for every tensor the
     // layer allocates, packed weights included (16 GiB each by default).
     ConfigLimits limits;
-    // Threads that pack a large layer's weights at compile; 0: all cores. One by default:
+    // Threads that pack a large layer's weights at compile; 0: default_threads(). One by default:
     // packing is bound by memory and page faults, and on a busy machine waiting for a second
     // thread to be scheduled can cost more than it saves. The packed bytes never depend on it.
     int compile_threads = 1;
+    // How idle threads wait (see WaitPolicy); unset: TCONV_WAIT_POLICY from the environment
+    // (passive, bounded or spin; another value is an Error), else passive.
+    std::optional<WaitPolicy> wait = std::nullopt;
 };
 
 // One line of `tconv compile`: what serves a layer, and why better ones declined.
@@ -152,12 +169,14 @@ class Model {
 
 // Implementations available on this machine, best first, capped by `max_isa` (or TCONV_MAX_ISA).
 Isa resolve_max_isa(const Options& options);
+// options.wait, else TCONV_WAIT_POLICY, else passive.
+WaitPolicy resolve_wait_policy(const Options& options);
 
 struct CpuInfo {
     std::string model;
     bool avx2 = false, fma = false, avx512f = false, avx512bw = false, avx512vl = false,
          avx512_bf16 = false, amx = false;
-    int threads = 1;  // OpenMP's default team size
+    int threads = 1;  // CPUs in the process's affinity mask
     Isa best_isa() const;
 };
 const CpuInfo& cpu_info();
