@@ -325,6 +325,25 @@ tconv_status tconv_model_layer(const tconv_model* model, size_t index, const tco
 
 void tconv_model_destroy(tconv_model* model) { delete model; }
 
+/* ---- memory ---- */
+tconv_status tconv_cache_stats(tconv_cache_statistics* out) {
+    return guard([&] {
+        require(out, "tconv_cache_stats", "out");
+        const tconv::CacheStats s = tconv::cache_stats();
+        *out = {s.entries, s.code_bytes, s.capacity_bytes, s.hits, s.misses, s.evictions,
+                s.kernels_in_use, s.scratch_bytes};
+    });
+}
+
+tconv_status tconv_cache_set_capacity(uint64_t bytes) {
+    return guard([&] { tconv::set_cache_capacity(bytes); });
+}
+
+tconv_status tconv_cache_clear(void) {
+    return guard([] { tconv::clear_cache(); });
+}
+/* ---- end memory ---- */
+
 const char* tconv_last_error(void) { return t_last_error.c_str(); }
 
 const char* tconv_status_string(tconv_status status) {

@@ -96,6 +96,29 @@ tconv_status tconv_model_layer(const tconv_model* model, size_t index, const tco
 /* NULL is a no-op. */
 void tconv_model_destroy(tconv_model* model);
 
+/* ---- memory: the kernel cache and per-thread scratch (see tconv.hpp) ---- */
+
+/* Compiled kernels are shared through a process-wide cache: those some live layer uses are never
+   evicted; unused ones are kept up to the capacity (bytes of code, whole 4 KiB pages per
+   kernel; 32 MiB by default), least recently used evicted first. */
+typedef struct tconv_cache_statistics {
+    uint64_t entries;        /* kernels held */
+    uint64_t code_bytes;     /* their code */
+    uint64_t capacity_bytes; /* the bound on code_bytes, kernels in use aside */
+    uint64_t hits;           /* kernel requests served from the cache */
+    uint64_t misses;         /* kernel requests that generated code */
+    uint64_t evictions;      /* unused kernels dropped (capacity or clear) */
+    uint64_t kernels_in_use; /* held by live layers: never evicted */
+    uint64_t scratch_bytes;  /* per-thread execute scratch held by all threads */
+} tconv_cache_statistics;
+tconv_status tconv_cache_stats(tconv_cache_statistics* out);
+/* Unused kernels over the new capacity are evicted at once; 0 keeps no unused kernel. */
+tconv_status tconv_cache_set_capacity(uint64_t bytes);
+/* Drops every unused kernel, and the calling thread's scratch beyond what live layers need
+   (other threads release theirs at their next call). */
+tconv_status tconv_cache_clear(void);
+/* ---- end memory ---- */
+
 /* ---- errors and version ---- */
 
 /* The message of the last failure on the calling thread; "" if none yet. Never NULL. The

@@ -150,6 +150,31 @@ class Model {
     std::shared_ptr<Scratch> scratch_;
 };
 
+// ---- memory: the kernel cache and per-thread scratch ----
+// Compiled kernels are shared by every layer of the same geometry through a process-wide
+// cache. A kernel some live Layer uses is never evicted; unused ones are kept for reuse up to
+// the capacity (bytes of code, each kernel in whole 4 KiB pages; 32 MiB by default) and evicted
+// least recently used first. Threads keep scratch buffers for execute() no larger than the
+// live layers need: released as layers die (by the thread destroying one at once, by others at
+// their next call) and at thread exit.
+struct CacheStats {
+    uint64_t entries = 0;         // kernels held
+    uint64_t code_bytes = 0;      // their code
+    uint64_t capacity_bytes = 0;  // the bound on code_bytes, kernels in use aside
+    uint64_t hits = 0;            // kernel requests served from the cache
+    uint64_t misses = 0;          // kernel requests that generated code
+    uint64_t evictions = 0;       // unused kernels dropped (capacity or clear)
+    uint64_t kernels_in_use = 0;  // held by live layers: never evicted
+    uint64_t scratch_bytes = 0;   // per-thread scratch held by all threads
+};
+CacheStats cache_stats();
+// Sets the capacity; unused kernels over it are evicted at once. 0 keeps no unused kernel.
+void set_cache_capacity(uint64_t bytes);
+// Drops every unused kernel and the calling thread's scratch beyond what live layers need
+// (other threads release theirs at their next call).
+void clear_cache();
+// ---- end memory
+
 // Implementations available on this machine, best first, capped by `max_isa` (or TCONV_MAX_ISA).
 Isa resolve_max_isa(const Options& options);
 
