@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +15,7 @@
 #include "tconv/npy.hpp"
 #include "tconv/problem.hpp"
 #include "tconv/reference.hpp"
+#include "tconv/span.hpp"
 
 namespace tconv {
 
@@ -67,6 +67,23 @@ class Layer {
     void execute(const float* x, float* y) const;
     void execute(const float* x, float* y, int threads) const;
 
+    // ---- sized buffers: the same, with each size checked (an Error names the layer, the
+    // argument and both sizes). Weights hold exactly weight_elems() floats; bias exactly
+    // bias_elems(), or is empty for none; x and y at least input_elems() / output_elems().
+    static Layer compile(const Problem& problem, Span<const float> weights,
+                         Span<const float> bias, const Options& options = {});
+    static Layer compile(const Config& config, Span<const float> weights, Span<const float> bias,
+                         const Options& options = {}, const std::string& layer = {});
+    static Layer compile_json(std::string_view json, Span<const float> weights,
+                              Span<const float> bias, const Options& options = {},
+                              const std::string& layer = {});
+    static Layer compile_file(const std::string& path, Span<const float> weights,
+                              Span<const float> bias, const Options& options = {},
+                              const std::string& layer = {});
+    void execute(Span<const float> x, Span<float> y) const;
+    void execute(Span<const float> x, Span<float> y, int threads) const;
+    // ---- end sized buffers
+
     const Problem& problem() const;
     int64_t input_elems() const { return problem().input_elems(); }
     int64_t output_elems() const { return problem().output_elems(); }
@@ -106,20 +123,20 @@ class Model {
     static Model compile(const Config& config, const std::vector<const float*>& weights,
                          const std::vector<const float*>& biases, const Options& options = {});
     // The same with every tensor's length checked against its layer (an empty bias span: none).
-    static Model compile(const Config& config, const std::vector<std::span<const float>>& weights,
-                         const std::vector<std::span<const float>>& biases,
+    static Model compile(const Config& config, const std::vector<Span<const float>>& weights,
+                         const std::vector<Span<const float>>& biases,
                          const Options& options = {});
     static Model compile_json(std::string_view json, const std::vector<const float*>& weights,
                               const std::vector<const float*>& biases, const Options& options = {});
     static Model compile_json(std::string_view json,
-                              const std::vector<std::span<const float>>& weights,
-                              const std::vector<std::span<const float>>& biases,
+                              const std::vector<Span<const float>>& weights,
+                              const std::vector<Span<const float>>& biases,
                               const Options& options = {});
     static Model compile_file(const std::string& path, const std::vector<const float*>& weights,
                               const std::vector<const float*>& biases, const Options& options = {});
     static Model compile_file(const std::string& path,
-                              const std::vector<std::span<const float>>& weights,
-                              const std::vector<std::span<const float>>& biases,
+                              const std::vector<Span<const float>>& weights,
+                              const std::vector<Span<const float>>& biases,
                               const Options& options = {});
 
     // x: the first layer's input, y: the last layer's output (must not overlap x). Thread-safe.
