@@ -22,7 +22,8 @@ quiet() {
 
 step "cmake --install into $prefix"
 quiet install install "$cmake" --install "$build" --prefix "$prefix"
-for f in include/tconv/tconv.h include/tconv/tconv.hpp include/tconv/problem.hpp include/tconv/span.hpp \
+for f in include/tconv/tconv.h include/tconv/tconv.hpp include/tconv/problem.hpp \
+         include/tconv/span.hpp \
          include/tconv/config.hpp "$libdir/libtconv.a" "$libdir/cmake/tconv/tconvConfig.cmake" \
          "$libdir/pkgconfig/tconv.pc" bin/tconv; do
     [ -e "$prefix/$f" ] || fail "$f is not installed"

@@ -261,6 +261,40 @@ const char* tconv_layer_kernel_name(const tconv_layer* layer, size_t index) {
     return index < names.size() ? names[index].c_str() : nullptr;
 }
 
+/* ---- compile report ---- */
+tconv_status tconv_layer_report(const tconv_layer* layer, tconv_report* out) {
+    return guard([&] {
+        require(layer, "tconv_layer_report", "layer");
+        require(out, "tconv_layer_report", "out");
+        const tconv::CompileReport& r = layer->layer.report();
+        *out = {r.implementation.c_str(), r.kernel_names.size(), r.declined.size(),
+                r.plan_lines.size(),      r.code_bytes,          r.packed_weight_bytes,
+                r.compile_us,             r.pack_us};
+    });
+}
+
+namespace {
+// Entry `index` of one of the report's lists, NULL past the last or for a NULL layer.
+const char* report_line(const tconv_layer* layer, size_t index, const char* fn,
+                        std::vector<std::string> tconv::CompileReport::*list) {
+    if (!layer) {
+        fail(TCONV_INVALID_ARGUMENT, (std::string(fn) + ": layer must not be NULL").c_str());
+        return nullptr;
+    }
+    const std::vector<std::string>& lines = layer->layer.report().*list;
+    return index < lines.size() ? lines[index].c_str() : nullptr;
+}
+}  // namespace
+
+const char* tconv_layer_declined(const tconv_layer* layer, size_t index) {
+    return report_line(layer, index, "tconv_layer_declined", &tconv::CompileReport::declined);
+}
+
+const char* tconv_layer_plan_line(const tconv_layer* layer, size_t index) {
+    return report_line(layer, index, "tconv_layer_plan_line", &tconv::CompileReport::plan_lines);
+}
+/* ---- end compile report ---- */
+
 void tconv_layer_destroy(tconv_layer* layer) { delete layer; }
 
 tconv_status tconv_model_create(const char* config_json, const tconv_options* options,

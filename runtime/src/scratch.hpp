@@ -52,7 +52,8 @@ inline FloatBuffer aligned_floats(int64_t n) {
     const uintptr_t at = reinterpret_cast<uintptr_t>(raw);
     const uintptr_t aligned = (at + align - 1) / align * align;
     if (aligned > at) munmap(raw, aligned - at);
-    if (at + slack > aligned) munmap(reinterpret_cast<void*>(aligned + bytes), at + slack - aligned);
+    if (at + slack > aligned)
+        munmap(reinterpret_cast<void*>(aligned + bytes), at + slack - aligned);
     auto* p = reinterpret_cast<float*>(aligned);
     if (align == kHuge) madvise(p, bytes, MADV_HUGEPAGE);  // advisory: failure is harmless
     return FloatBuffer(p, FloatDeleter{bytes});

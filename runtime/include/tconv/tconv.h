@@ -74,6 +74,26 @@ const char* tconv_layer_implementation(const tconv_layer* layer);
    none) or for a NULL layer. Lives as long as the layer. */
 const char* tconv_layer_kernel_name(const tconv_layer* layer, size_t index);
 
+/* ---- the compile report (as `tconv compile` prints it) ---- */
+typedef struct tconv_report {
+    const char* implementation;   /* as tconv_layer_implementation */
+    size_t kernel_count;          /* names: tconv_layer_kernel_name(layer, 0 .. count-1) */
+    size_t declined_count;        /* reasons: tconv_layer_declined(layer, 0 .. count-1) */
+    size_t plan_line_count;       /* lines: tconv_layer_plan_line(layer, 0 .. count-1) */
+    uint64_t code_bytes;          /* machine code of the layer's kernels */
+    uint64_t packed_weight_bytes; /* weights and bias as the kernels read them */
+    double compile_us;            /* plan + generate + pack */
+    double pack_us;               /* of which packing the weights */
+} tconv_report;
+/* Fills *out; its strings live as long as the layer. */
+tconv_status tconv_layer_report(const tconv_layer* layer, tconv_report* out);
+/* Why faster implementation `index` declined, "jit_avx512: <reason>"; NULL past the last (or
+   for a NULL layer). Lives as long as the layer. */
+const char* tconv_layer_declined(const tconv_layer* layer, size_t index);
+/* Line `index` of the plan (phases, taps, tiles, blocking); NULL past the last. */
+const char* tconv_layer_plan_line(const tconv_layer* layer, size_t index);
+/* ---- end compile report ---- */
+
 /* NULL is a no-op. */
 void tconv_layer_destroy(tconv_layer* layer);
 
