@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -59,7 +58,7 @@ int main(int argc, char** argv) {
         const tconv::Config config = tconv::load_config(config_path);
         std::mt19937 rng(2014);  // every run draws the same network and the same z
         std::vector<std::vector<float>> weights, biases;
-        std::vector<std::span<const float>> w_spans, b_spans;
+        std::vector<tconv::Span<const float>> w_spans, b_spans;
         for (const tconv::Problem& p : config.layers) {
             weights.push_back(random_weights(p, rng));
             biases.push_back(std::vector<float>(size_t(p.bias_elems()), 0.0f));

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Installs a built tree into a temporary prefix, then builds and runs what a consumer would:
-# examples/ through find_package(tconv), and a C program through pkg-config when it is installed.
-#   install_test.sh <build dir> <source dir> <cmake> <C compiler> <libdir, e.g. lib>
+# examples/ through find_package(tconv), and a C and a C++17 program through pkg-config when it is
+# installed.
+#   install_test.sh <build dir> <source dir> <cmake> <C compiler> <libdir, e.g. lib> [C++ compiler]
 set -euo pipefail
 
-build=$1 source=$2 cmake=$3 cc=$4 libdir=$5
+build=$1 source=$2 cmake=$3 cc=$4 libdir=$5 cxx=${6:-c++}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tconv_install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
@@ -22,6 +23,7 @@ quiet() {
 step "cmake --install into $prefix"
 quiet install install "$cmake" --install "$build" --prefix "$prefix"
 for f in include/tconv/tconv.h include/tconv/tconv.hpp include/tconv/problem.hpp \
+         include/tconv/span.hpp \
          include/tconv/config.hpp "$libdir/libtconv.a" "$libdir/cmake/tconv/tconvConfig.cmake" \
          "$libdir/pkgconfig/tconv.pc" bin/tconv; do
     [ -e "$prefix/$f" ] || fail "$f is not installed"
@@ -108,6 +110,52 @@ C
     out=$(LD_LIBRARY_PATH="$prefix/$libdir" "$tmp/hello")
     [ "$out" = "5 36 20" ] || fail "the pkg-config program printed '$out', want '5 36 20'"
     echo "$out"
+
+    # --- C++17 (cache branch): every installed C++ header, sized spans, the cache controls.
+    step "build a C++17 program with pkg-config, including every installed header"
+    {
+        for h in "$prefix"/include/tconv/*.hpp; do echo "#include \"tconv/$(basename "$h")\""; done
+        cat <<'CXX'
+#include <array>
+#include <cstdio>
+#include <vector>
+int main() {
+    const char* config = "{\"in_channels\": 1, \"out_channels\": 1, \"input_size\": [2, 2],"
+                         " \"kernel_size\": 3, \"stride\": 2, \"padding\": 1, \"bias\": false}";
+    const std::vector<float> x{1, 2, 3, 4};
+    const std::array<float, 9> w{1, 2, 3, 4, 5, 6, 7, 8, 9};
+    std::vector<float> y(9);
+    try {
+        tconv::set_cache_capacity(1 << 20);
+        const tconv::Layer layer = tconv::Layer::compile_json(config, w, {});
+        layer.execute(x, y);
+        std::vector<float> small(8);
+        try {
+            layer.execute(x, small);
+            return 1;
+        } catch (const tconv::Error& e) {
+            std::printf("%s\n", e.what());
+        }
+    } catch (const tconv::Error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 1;
+    }
+    tconv::clear_cache();
+    const tconv::CacheStats s = tconv::cache_stats();
+    std::printf("%g %g %g %s\n", y[0], y[4], y[8], s.capacity_bytes == (1 << 20) ? "ok" : "bad");
+    return 0;
+}
+CXX
+    } >"$tmp/hello17.cpp"
+    # shellcheck disable=SC2046
+    "$cxx" -std=c++17 -Wall -Wextra -pedantic -Werror -o "$tmp/hello17" "$tmp/hello17.cpp" \
+        $(pkg-config --cflags --libs tconv)
+    out=$(LD_LIBRARY_PATH="$prefix/$libdir" "$tmp/hello17")
+    echo "$out"
+    echo "$out" | grep -q "execute: output has 8 floats but the layer needs at least 9" \
+        || fail "the C++17 program's short output was not refused"
+    [ "$(echo "$out" | tail -1)" = "5 36 20 ok" ] || fail "the C++17 program printed '$out'"
+    # --- end C++17
 else
     step "pkg-config is not installed: skipping the pkg-config check"
 fi

@@ -270,6 +270,73 @@ static void* other_thread(void* arg) {
     return (void*)(strcmp(tconv_last_error(), "") == 0 ? "ok" : NULL);
 }
 
+/* The compile report: what serves the layer, its kernels, why faster ones declined. */
+static void test_report(void) {
+    const float w[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    tconv_layer* layer = NULL;
+    tconv_report r;
+    CHECK(tconv_layer_create(kTextbook, w, NULL, &layer) == TCONV_OK);
+    if (!layer) return;
+    memset(&r, 0, sizeof r);
+    CHECK(tconv_layer_report(layer, &r) == TCONV_OK);
+    CHECK(r.implementation != NULL &&
+          strcmp(r.implementation, tconv_layer_implementation(layer)) == 0);
+    CHECK(r.compile_us > 0);
+    CHECK(tconv_layer_kernel_name(layer, r.kernel_count) == NULL);
+    CHECK(tconv_layer_declined(layer, r.declined_count) == NULL);
+    CHECK(tconv_layer_plan_line(layer, r.plan_line_count) == NULL);
+    if (strncmp(r.implementation, "jit_", 4) == 0) {
+        size_t i;
+        CHECK(r.kernel_count >= 1 && r.code_bytes > 0 && r.packed_weight_bytes >= 9 * 4);
+        CHECK(r.plan_line_count >= 1 && strlen(tconv_layer_plan_line(layer, 0)) > 0);
+        for (i = 0; i < r.kernel_count; ++i)
+            CHECK(strncmp(tconv_layer_kernel_name(layer, i), "tconv_f32_", 10) == 0);
+    }
+    tconv_layer_destroy(layer);
+
+    /* Capped at scalar: the reference serves, and both JIT implementations say why not. */
+    {
+        tconv_options opt;
+        memset(&opt, 0, sizeof opt);
+        opt.max_isa = "scalar";
+        CHECK(tconv_layer_create_ex(kTextbook, &opt, w, NULL, &layer) == TCONV_OK);
+        if (!layer) return;
+        CHECK(tconv_layer_report(layer, &r) == TCONV_OK);
+        CHECK(strcmp(r.implementation, "reference") == 0);
+        CHECK(r.kernel_count == 0 && r.code_bytes == 0);
+        CHECK(r.declined_count == 2);
+        CHECK(strstr(tconv_layer_declined(layer, 0), "jit_avx512: above the ISA cap") != NULL);
+        CHECK(strstr(tconv_layer_declined(layer, 1), "jit_avx2: ") != NULL);
+        tconv_layer_destroy(layer);
+    }
+    CHECK_FAILS(tconv_layer_report(NULL, &r), TCONV_INVALID_ARGUMENT, "layer");
+    CHECK(tconv_layer_declined(NULL, 0) == NULL);
+}
+
+/* The kernel cache from C: statistics, capacity, clearing. */
+static void test_cache(void) {
+    const float w[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    tconv_cache_statistics s, t;
+    tconv_layer* layer = NULL;
+    CHECK(tconv_cache_set_capacity(0) == TCONV_OK);
+    CHECK(tconv_cache_stats(&s) == TCONV_OK);
+    CHECK(s.capacity_bytes == 0);
+    CHECK(s.entries == s.kernels_in_use); /* capacity 0: only kernels in use stay */
+    CHECK(tconv_layer_create(kTextbook, w, NULL, &layer) == TCONV_OK);
+    CHECK(tconv_cache_stats(&t) == TCONV_OK);
+    CHECK(t.hits + t.misses > s.hits + s.misses ||
+          strcmp(tconv_layer_implementation(layer), "reference") == 0);
+    tconv_layer_destroy(layer);
+    CHECK(tconv_cache_stats(&t) == TCONV_OK);
+    CHECK(t.entries == t.kernels_in_use);
+    CHECK(t.kernels_in_use == s.kernels_in_use);
+    CHECK(tconv_cache_set_capacity(32u << 20) == TCONV_OK);
+    CHECK(tconv_cache_clear() == TCONV_OK);
+    CHECK(tconv_cache_stats(&t) == TCONV_OK);
+    CHECK(t.capacity_bytes == 32u << 20);
+    CHECK_FAILS(tconv_cache_stats(NULL), TCONV_INVALID_ARGUMENT, "out");
+}
+
 int main(void) {
     CHECK(strcmp(tconv_last_error(), "") == 0);
     CHECK(strcmp(tconv_status_string(TCONV_INVALID_CONFIG), "TCONV_INVALID_CONFIG") == 0);
@@ -281,6 +348,8 @@ int main(void) {
     test_invalid_configs();
     test_null_arguments();
     test_model();
+    test_report();
+    test_cache();
 
     pthread_t t;
     void* result = NULL;

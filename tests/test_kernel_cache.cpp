@@ -39,7 +39,7 @@ TEST_CASE("kernel cache: identical layers share kernels, concurrent requests gen
     for (const auto& k : got) CHECK(k.get() == got[0].get());  // one kernel for all
     CHECK(after.misses == before.misses + 1);
     CHECK(after.hits == before.hits + 7);
-    CHECK(after.entries == before.entries + 1);
+    CHECK(after.entries == before.entries + 1 - (after.evictions - before.evictions));
     CHECK(got[0]->name() == gen::kernel_name(d));
 }
 
@@ -82,6 +82,7 @@ TEST_CASE("kernel cache: a descriptor no generator emits throws, every time, and
                                  std::runtime_error);
         const gen::KernelCacheStats after = gen::kernel_cache_stats();
         CHECK(after.entries == before.entries);
+        CHECK(after.code_bytes == before.code_bytes);
         CHECK(after.misses == before.misses + 2);
     }
 }
@@ -123,4 +124,102 @@ TEST_CASE("perf map: TCONV_JIT_PROFILE=1 lists each compiled kernel once") {
     }
     std::remove(path.c_str());
     for (const std::string& name : a.report().kernel_names) CHECK(listed[name] == 1);
+}
+
+namespace {
+
+// The first kernel descriptor of a 1D layer of `length` inputs: distinct lengths, distinct
+// kernels (until extents move to run time, when the lengths differ in their tails).
+gen::AnyKernelDesc desc_1d(int length) {
+    const Problem p = test::problem_from_json(
+        R"({"in_channels": 7, "out_channels": 9, "kernel_size": 5, "stride": 3, "input_size": [)" +
+        std::to_string(length) + "]}");
+    gen::Plan plan;
+    std::string why_not;
+    REQUIRE_MESSAGE(gen::plan(p, Isa::avx2, plan, why_not), why_not);
+    return plan.base().kernels.at(0);
+}
+
+// Restores the default capacity however a test ends.
+struct CapacityGuard {
+    ~CapacityGuard() { gen::set_kernel_cache_capacity(gen::kDefaultKernelCacheCapacity); }
+};
+
+}  // namespace
+
+TEST_CASE("kernel cache: unused kernels are evicted least recently used first, used ones never") {
+    if (cpu_info().best_isa() == Isa::scalar) return;
+    CapacityGuard restore;
+    // Three kernels no other test asks for, distinct from each other.
+    std::vector<gen::AnyKernelDesc> d;
+    for (int len : {1103, 1109, 1117}) d.push_back(desc_1d(len));
+    REQUIRE(!(d[0] == d[1]));
+    REQUIRE(!(d[1] == d[2]));
+    gen::clear_kernel_cache();  // only kernels in use stay: ours are then the only unused ones
+    const gen::KernelCacheStats base = gen::kernel_cache_stats();
+
+    std::vector<uint64_t> bytes;
+    {
+        std::vector<std::shared_ptr<const gen::Kernel>> held;
+        for (const auto& desc : d) {
+            const uint64_t before = gen::kernel_cache_stats().code_bytes;
+            held.push_back(gen::cached_kernel(desc));
+            bytes.push_back(gen::kernel_cache_stats().code_bytes - before);
+            CHECK(bytes.back() >= held.back()->code_size());
+            CHECK(bytes.back() % 4096 == 0);
+        }
+        const gen::KernelCacheStats s = gen::kernel_cache_stats();
+        CHECK(s.in_use == base.in_use + 3);
+        // In use: a capacity of 0 evicts none of them.
+        gen::set_kernel_cache_capacity(0);
+        CHECK(gen::kernel_cache_stats().entries == base.entries + 3);
+        gen::set_kernel_cache_capacity(gen::kDefaultKernelCacheCapacity);
+        held[0].reset();  // dropped oldest first: 0, then 1, then 2
+        held[1].reset();
+        held[2].reset();
+    }
+    gen::KernelCacheStats s = gen::kernel_cache_stats();
+    CHECK(s.in_use == base.in_use);
+    CHECK(s.entries == base.entries + 3);  // unused, within the capacity: kept
+    CHECK(s.code_bytes == base.code_bytes + bytes[0] + bytes[1] + bytes[2]);
+
+    gen::cached_kernel(d[0]);  // used again (a hit), then dropped: now the most recent
+    CHECK(gen::kernel_cache_stats().hits == s.hits + 1);
+    // Room for all but one: the least recently used, kernel 1, goes.
+    gen::set_kernel_cache_capacity(s.code_bytes - 1);
+    s = gen::kernel_cache_stats();
+    CHECK(s.entries == base.entries + 2);
+    CHECK(s.code_bytes == base.code_bytes + bytes[0] + bytes[2]);
+    gen::set_kernel_cache_capacity(gen::kDefaultKernelCacheCapacity);
+    uint64_t misses = s.misses;
+    gen::cached_kernel(d[0]);
+    gen::cached_kernel(d[2]);
+    CHECK(gen::kernel_cache_stats().misses == misses);  // both still there
+    gen::cached_kernel(d[1]);
+    CHECK(gen::kernel_cache_stats().misses == misses + 1);  // generated again
+
+    // A new kernel over the capacity pushes the oldest unused ones out at once.
+    gen::set_kernel_cache_capacity(s.code_bytes);
+    const uint64_t evictions = gen::kernel_cache_stats().evictions;
+    gen::cached_kernel(desc_1d(1123));
+    s = gen::kernel_cache_stats();
+    CHECK(s.code_bytes <= s.capacity_bytes);
+    CHECK(s.evictions > evictions);
+}
+
+TEST_CASE("kernel cache: clear drops every unused kernel and keeps those in use") {
+    if (cpu_info().best_isa() == Isa::scalar) return;
+    const auto kept = gen::cached_kernel(desc_1d(1129));
+    gen::cached_kernel(desc_1d(1151));  // dropped at once: unused
+    const gen::KernelCacheStats before = gen::kernel_cache_stats();
+    CHECK(before.entries > before.in_use);
+    const uint64_t dropped = gen::clear_kernel_cache();
+    const gen::KernelCacheStats after = gen::kernel_cache_stats();
+    CHECK(dropped == before.entries - before.in_use);
+    CHECK(after.entries == before.in_use);
+    CHECK(after.evictions == before.evictions + dropped);
+    const uint64_t misses = after.misses;
+    CHECK(gen::cached_kernel(desc_1d(1129)).get() == kept.get());  // still the same kernel
+    gen::cached_kernel(desc_1d(1151));
+    CHECK(gen::kernel_cache_stats().misses == misses + 1);
 }

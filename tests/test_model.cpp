@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <span>
 #include <thread>
 
 #include "helpers.hpp"
@@ -104,11 +103,11 @@ TEST_CASE("api model: a chain equals its layers run by the reference") {
 TEST_CASE("api model: compile_json, compile_file and spans give the same model") {
     const ChainData c = chain_data(kChain, 4);
     const std::vector<float> want = reference_chain(c);
-    std::vector<std::span<const float>> ws, bs;
+    std::vector<Span<const float>> ws, bs;
     for (size_t i = 0; i < c.layers.size(); ++i) {
         ws.emplace_back(c.layers[i].w);
-        bs.emplace_back(c.config.layers[i].bias ? std::span<const float>(c.layers[i].b)
-                                                : std::span<const float>());
+        bs.emplace_back(c.config.layers[i].bias ? Span<const float>(c.layers[i].b)
+                                                : Span<const float>());
     }
     TempDir tmp;
     const std::string path = tmp.write("three.json", kChain);
@@ -183,12 +182,12 @@ TEST_CASE("api model: errors") {
         CHECK(msg.find("bias") != std::string::npos);
     }
     SUBCASE("a span of the wrong length names the layer") {
-        std::vector<std::span<const float>> ws, bs;
+        std::vector<Span<const float>> ws, bs;
         for (size_t i = 0; i < c.layers.size(); ++i) {
             ws.emplace_back(c.layers[i].w);
             bs.emplace_back(c.layers[i].b);
         }
-        ws[2] = ws[2].first(ws[2].size() - 1);
+        ws[2] = Span<const float>(ws[2].data(), ws[2].size() - 1);
         msg = error_of([&] { Model::compile(c.config, ws, {}); }, ErrorKind::invalid_argument);
         CHECK(msg.find("three[2]") != std::string::npos);
         CHECK(msg.find(std::to_string(ws[2].size())) != std::string::npos);

@@ -35,6 +35,8 @@ static std::vector<int64_t> activation_shape(const Problem& p, int64_t channels,
     return s;
 }
 
+bool Problem::operator==(const Problem&) const = default;
+
 std::vector<int64_t> input_shape(const Problem& p) {
     return activation_shape(p, p.in_channels, p.input);
 }

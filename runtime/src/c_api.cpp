@@ -271,6 +271,40 @@ const char* tconv_layer_kernel_name(const tconv_layer* layer, size_t index) {
     return index < names.size() ? names[index].c_str() : nullptr;
 }
 
+/* ---- compile report ---- */
+tconv_status tconv_layer_report(const tconv_layer* layer, tconv_report* out) {
+    return guard([&] {
+        require(layer, "tconv_layer_report", "layer");
+        require(out, "tconv_layer_report", "out");
+        const tconv::CompileReport& r = layer->layer.report();
+        *out = {r.implementation.c_str(), r.kernel_names.size(), r.declined.size(),
+                r.plan_lines.size(),      r.code_bytes,          r.packed_weight_bytes,
+                r.compile_us,             r.pack_us};
+    });
+}
+
+namespace {
+// Entry `index` of one of the report's lists, NULL past the last or for a NULL layer.
+const char* report_line(const tconv_layer* layer, size_t index, const char* fn,
+                        std::vector<std::string> tconv::CompileReport::*list) {
+    if (!layer) {
+        fail(TCONV_INVALID_ARGUMENT, (std::string(fn) + ": layer must not be NULL").c_str());
+        return nullptr;
+    }
+    const std::vector<std::string>& lines = layer->layer.report().*list;
+    return index < lines.size() ? lines[index].c_str() : nullptr;
+}
+}  // namespace
+
+const char* tconv_layer_declined(const tconv_layer* layer, size_t index) {
+    return report_line(layer, index, "tconv_layer_declined", &tconv::CompileReport::declined);
+}
+
+const char* tconv_layer_plan_line(const tconv_layer* layer, size_t index) {
+    return report_line(layer, index, "tconv_layer_plan_line", &tconv::CompileReport::plan_lines);
+}
+/* ---- end compile report ---- */
+
 void tconv_layer_destroy(tconv_layer* layer) { delete layer; }
 
 tconv_status tconv_model_create(const char* config_json, const tconv_options* options,
@@ -334,6 +368,25 @@ tconv_status tconv_model_layer(const tconv_model* model, size_t index, const tco
 }
 
 void tconv_model_destroy(tconv_model* model) { delete model; }
+
+/* ---- memory ---- */
+tconv_status tconv_cache_stats(tconv_cache_statistics* out) {
+    return guard([&] {
+        require(out, "tconv_cache_stats", "out");
+        const tconv::CacheStats s = tconv::cache_stats();
+        *out = {s.entries, s.code_bytes, s.capacity_bytes, s.hits, s.misses, s.evictions,
+                s.kernels_in_use, s.scratch_bytes};
+    });
+}
+
+tconv_status tconv_cache_set_capacity(uint64_t bytes) {
+    return guard([&] { tconv::set_cache_capacity(bytes); });
+}
+
+tconv_status tconv_cache_clear(void) {
+    return guard([] { tconv::clear_cache(); });
+}
+/* ---- end memory ---- */
 
 const char* tconv_last_error(void) { return t_last_error.c_str(); }
 

@@ -30,12 +30,11 @@ class PhaseDriver final : public JitDriver {
         const int64_t nb = b1 - b0, nc = pl_.w_chunks, g = pl_.oc_group;
         // Rows [row0, row1) of every image: all of them, or a band of one image's.
         const int64_t rows_chunks = (n1 - n0) * (w.row1 - w.row0) * nc, skip = w.row0 * nc;
-        const bool cf = pl_.layout == Layout::channels_first;
         const int64_t work = rows_chunks * (vectors_before(b1) - vectors_before(b0));
         const Share share{item_at(work * t / nt, rows_chunks, b0, b1),
                           item_at(work * (t + 1) / nt, rows_chunks, b0, b1)};
         // channels_first: each output row is built channels-last here, then transposed.
-        float* rowbuf = thread_scratch().row.try_get(cf ? O[2] * pl_.row_pitch : 1);
+        float* rowbuf = thread_scratch().row.try_get(row_floats());
         if (!rowbuf) return false;
         if (g >= nb) {  // one oc group: items stepped without divisions (depthwise items are short)
             Odometer<5> at({nb, nc, O[1], O[0], kUnbounded}, share.begin + skip * nb);
@@ -54,7 +53,16 @@ class PhaseDriver final : public JitDriver {
         return true;
     }
 
+    ScratchNeed scratch_need() const override {
+        ScratchNeed need;
+        need[ScratchKind::row] = row_floats();
+        return need;
+    }
+
   private:
+    int64_t row_floats() const {
+        return pl_.layout == Layout::channels_first ? pl_.out[2] * pl_.row_pitch : 1;
+    }
     const FamilyPlan& pl_;
     const KernelTables& t_;
 

@@ -72,6 +72,12 @@ class PlaneDriver final : public JitDriver {
         return true;
     }
 
+    ScratchNeed scratch_need() const override {
+        ScratchNeed need;
+        need[ScratchKind::plane] = pl_.input.block_floats();
+        return need;
+    }
+
   private:
     const gen::DepthwiseCfPlan& pl_;
     const KernelTables& t_;

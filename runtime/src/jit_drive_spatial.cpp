@@ -26,7 +26,7 @@ class SpatialDriver final : public JitDriver {
         const int64_t shift = pb[2] - S[2] * pl_.row_m0;  // row buffer index of o = 0
         const bool cf = pl_.layout == Layout::channels_first;
         const Share share((n1 - n0) * O[0] * O[1] * nb, t, nt);
-        float* rowbuf = thread_scratch().row.try_get(pl_.n_oc * pl_.row_len);
+        float* rowbuf = thread_scratch().row.try_get(row_floats());
         if (!rowbuf) return false;
         Odometer<4> at({nb, O[1], O[0], kUnbounded}, share.begin);  // block, row, plane, image
         for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
@@ -58,7 +58,14 @@ class SpatialDriver final : public JitDriver {
         return true;
     }
 
+    ScratchNeed scratch_need() const override {
+        ScratchNeed need;
+        need[ScratchKind::row] = row_floats();
+        return need;
+    }
+
   private:
+    int64_t row_floats() const { return pl_.n_oc * pl_.row_len; }
     const gen::SpatialPlan& pl_;
     const KernelTables& t_;
 };

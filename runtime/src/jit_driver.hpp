@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "scratch.hpp"
 #include "tconv/gen/kernel_desc.hpp"
 #include "tconv/gen/plan.hpp"
 #include "work_part.hpp"
@@ -32,6 +33,9 @@ class JitDriver {
     // True for a driver that copies what it needs of the user's input itself: it is then
     // called with the user's input x as xbuf and every image (n0 = 0, n1 = batch).
     virtual bool reads_user_input() const { return false; }
+    // Floats of row and plane scratch compute() asks of each thread (the input buffer is the
+    // implementation's): registered for the layer's life, so no thread keeps more.
+    virtual ScratchNeed scratch_need() const { return {}; }
 };
 
 // Each family's driver (jit_drive_*.cpp); the plan and the tables must outlive it.

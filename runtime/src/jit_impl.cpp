@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <optional>
 
 #include "impl.hpp"
 #include "jit_driver.hpp"
@@ -74,6 +75,12 @@ class JitImpl final : public Impl, public JitCodeSource {
         tables_.weights = packed_w_.get();
         tables_.bias = packed_b_.get();
         driver_ = std::visit([&](const auto& fp) { return make_driver(fp, tables_); }, plan_.family);
+        // --- scratch release (cache branch): the layer's scratch need, held while it lives.
+        ScratchNeed need = driver_->scratch_need();
+        if (!driver_->reads_user_input())
+            need[ScratchKind::input] = pl.batch_group * pl.input.image_floats();
+        scratch_claim_.emplace(need);
+        // --- end scratch release
 
         report_.implementation = std::string("jit_") + std::string(to_string(pl.isa));
         for (const auto& k : kernels_) {
@@ -137,6 +144,7 @@ class JitImpl final : public Impl, public JitCodeSource {
     FloatBuffer packed_w_, packed_b_;
     KernelTables tables_;
     std::unique_ptr<JitDriver> driver_;  // refers to plan_ and tables_
+    std::optional<ScratchClaim> scratch_claim_;  // what execute() asks of a thread's scratch
 };
 
 }  // namespace

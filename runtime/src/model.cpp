@@ -73,7 +73,7 @@ void check_count(const Config& config, size_t n, const char* what, bool may_be_e
 }
 
 // A span's data, after checking it holds exactly `want` floats (an empty span is "none").
-const float* checked(const std::span<const float>& s, int64_t want, const Problem& p,
+const float* checked(const Span<const float>& s, int64_t want, const Problem& p,
                      const char* what) {
     if (s.empty()) return nullptr;
     if (s.size() != size_t(want))
@@ -104,8 +104,8 @@ Model Model::compile(const Config& config, const std::vector<const float*>& weig
     return Model(config.name, std::move(layers));
 }
 
-Model Model::compile(const Config& config, const std::vector<std::span<const float>>& weights,
-                     const std::vector<std::span<const float>>& biases, const Options& options) {
+Model Model::compile(const Config& config, const std::vector<Span<const float>>& weights,
+                     const std::vector<Span<const float>>& biases, const Options& options) {
     check_chain(config);
     check_count(config, weights.size(), "weight tensors", false);
     check_count(config, biases.size(), "bias tensors", true);
@@ -126,8 +126,8 @@ Model Model::compile_json(std::string_view json, const std::vector<const float*>
 }
 
 Model Model::compile_json(std::string_view json,
-                          const std::vector<std::span<const float>>& weights,
-                          const std::vector<std::span<const float>>& biases,
+                          const std::vector<Span<const float>>& weights,
+                          const std::vector<Span<const float>>& biases,
                           const Options& options) {
     return compile(parse_config(json, "<string>", options.limits), weights, biases, options);
 }
@@ -138,8 +138,8 @@ Model Model::compile_file(const std::string& path, const std::vector<const float
 }
 
 Model Model::compile_file(const std::string& path,
-                          const std::vector<std::span<const float>>& weights,
-                          const std::vector<std::span<const float>>& biases,
+                          const std::vector<Span<const float>>& weights,
+                          const std::vector<Span<const float>>& biases,
                           const Options& options) {
     return compile(load_config(path, options.limits), weights, biases, options);
 }

@@ -62,7 +62,9 @@ struct Problem {
                double(kernel_spatial()) * double(input_spatial());
     }
 
-    bool operator==(const Problem&) const = default;
+    // Every field compared (defaulted out of line: the header stays C++17).
+    bool operator==(const Problem& other) const;
+    bool operator!=(const Problem& other) const { return !(*this == other); }
 
   private:
     int64_t prod(const Dims& d) const {

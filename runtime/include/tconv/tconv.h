@@ -78,6 +78,26 @@ const char* tconv_layer_implementation(const tconv_layer* layer);
    none) or for a NULL layer. Lives as long as the layer. */
 const char* tconv_layer_kernel_name(const tconv_layer* layer, size_t index);
 
+/* ---- the compile report (as `tconv compile` prints it) ---- */
+typedef struct tconv_report {
+    const char* implementation;   /* as tconv_layer_implementation */
+    size_t kernel_count;          /* names: tconv_layer_kernel_name(layer, 0 .. count-1) */
+    size_t declined_count;        /* reasons: tconv_layer_declined(layer, 0 .. count-1) */
+    size_t plan_line_count;       /* lines: tconv_layer_plan_line(layer, 0 .. count-1) */
+    uint64_t code_bytes;          /* machine code of the layer's kernels */
+    uint64_t packed_weight_bytes; /* weights and bias as the kernels read them */
+    double compile_us;            /* plan + generate + pack */
+    double pack_us;               /* of which packing the weights */
+} tconv_report;
+/* Fills *out; its strings live as long as the layer. */
+tconv_status tconv_layer_report(const tconv_layer* layer, tconv_report* out);
+/* Why faster implementation `index` declined, "jit_avx512: <reason>"; NULL past the last (or
+   for a NULL layer). Lives as long as the layer. */
+const char* tconv_layer_declined(const tconv_layer* layer, size_t index);
+/* Line `index` of the plan (phases, taps, tiles, blocking); NULL past the last. */
+const char* tconv_layer_plan_line(const tconv_layer* layer, size_t index);
+/* ---- end compile report ---- */
+
 /* NULL is a no-op. */
 void tconv_layer_destroy(tconv_layer* layer);
 
@@ -99,6 +119,29 @@ tconv_status tconv_model_layer_count(const tconv_model* model, size_t* count);
 tconv_status tconv_model_layer(const tconv_model* model, size_t index, const tconv_layer** layer);
 /* NULL is a no-op. */
 void tconv_model_destroy(tconv_model* model);
+
+/* ---- memory: the kernel cache and per-thread scratch (see tconv.hpp) ---- */
+
+/* Compiled kernels are shared through a process-wide cache: those some live layer uses are never
+   evicted; unused ones are kept up to the capacity (bytes of code, whole 4 KiB pages per
+   kernel; 32 MiB by default), least recently used evicted first. */
+typedef struct tconv_cache_statistics {
+    uint64_t entries;        /* kernels held */
+    uint64_t code_bytes;     /* their code */
+    uint64_t capacity_bytes; /* the bound on code_bytes, kernels in use aside */
+    uint64_t hits;           /* kernel requests served from the cache */
+    uint64_t misses;         /* kernel requests that generated code */
+    uint64_t evictions;      /* unused kernels dropped (capacity or clear) */
+    uint64_t kernels_in_use; /* held by live layers: never evicted */
+    uint64_t scratch_bytes;  /* per-thread execute scratch held by all threads */
+} tconv_cache_statistics;
+tconv_status tconv_cache_stats(tconv_cache_statistics* out);
+/* Unused kernels over the new capacity are evicted at once; 0 keeps no unused kernel. */
+tconv_status tconv_cache_set_capacity(uint64_t bytes);
+/* Drops every unused kernel, and the calling thread's scratch beyond what live layers need
+   (other threads release theirs at their next call). */
+tconv_status tconv_cache_clear(void);
+/* ---- end memory ---- */
 
 /* ---- errors and version ---- */
 

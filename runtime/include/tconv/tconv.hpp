@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +15,7 @@
 #include "tconv/npy.hpp"
 #include "tconv/problem.hpp"
 #include "tconv/reference.hpp"
+#include "tconv/span.hpp"
 
 namespace tconv {
 
@@ -84,6 +84,23 @@ class Layer {
     void execute(const float* x, float* y) const;
     void execute(const float* x, float* y, int threads) const;
 
+    // ---- sized buffers: the same, with each size checked (an Error names the layer, the
+    // argument and both sizes). Weights hold exactly weight_elems() floats; bias exactly
+    // bias_elems(), or is empty for none; x and y at least input_elems() / output_elems().
+    static Layer compile(const Problem& problem, Span<const float> weights,
+                         Span<const float> bias, const Options& options = {});
+    static Layer compile(const Config& config, Span<const float> weights, Span<const float> bias,
+                         const Options& options = {}, const std::string& layer = {});
+    static Layer compile_json(std::string_view json, Span<const float> weights,
+                              Span<const float> bias, const Options& options = {},
+                              const std::string& layer = {});
+    static Layer compile_file(const std::string& path, Span<const float> weights,
+                              Span<const float> bias, const Options& options = {},
+                              const std::string& layer = {});
+    void execute(Span<const float> x, Span<float> y) const;
+    void execute(Span<const float> x, Span<float> y, int threads) const;
+    // ---- end sized buffers
+
     const Problem& problem() const;
     int64_t input_elems() const { return problem().input_elems(); }
     int64_t output_elems() const { return problem().output_elems(); }
@@ -123,20 +140,20 @@ class Model {
     static Model compile(const Config& config, const std::vector<const float*>& weights,
                          const std::vector<const float*>& biases, const Options& options = {});
     // The same with every tensor's length checked against its layer (an empty bias span: none).
-    static Model compile(const Config& config, const std::vector<std::span<const float>>& weights,
-                         const std::vector<std::span<const float>>& biases,
+    static Model compile(const Config& config, const std::vector<Span<const float>>& weights,
+                         const std::vector<Span<const float>>& biases,
                          const Options& options = {});
     static Model compile_json(std::string_view json, const std::vector<const float*>& weights,
                               const std::vector<const float*>& biases, const Options& options = {});
     static Model compile_json(std::string_view json,
-                              const std::vector<std::span<const float>>& weights,
-                              const std::vector<std::span<const float>>& biases,
+                              const std::vector<Span<const float>>& weights,
+                              const std::vector<Span<const float>>& biases,
                               const Options& options = {});
     static Model compile_file(const std::string& path, const std::vector<const float*>& weights,
                               const std::vector<const float*>& biases, const Options& options = {});
     static Model compile_file(const std::string& path,
-                              const std::vector<std::span<const float>>& weights,
-                              const std::vector<std::span<const float>>& biases,
+                              const std::vector<Span<const float>>& weights,
+                              const std::vector<Span<const float>>& biases,
                               const Options& options = {});
 
     // x: the first layer's input, y: the last layer's output (must not overlap x). Thread-safe.
@@ -166,6 +183,31 @@ class Model {
     std::vector<Layer> layers_;
     std::shared_ptr<Scratch> scratch_;
 };
+
+// ---- memory: the kernel cache and per-thread scratch ----
+// Compiled kernels are shared by every layer of the same geometry through a process-wide
+// cache. A kernel some live Layer uses is never evicted; unused ones are kept for reuse up to
+// the capacity (bytes of code, each kernel in whole 4 KiB pages; 32 MiB by default) and evicted
+// least recently used first. Threads keep scratch buffers for execute() no larger than the
+// live layers need: released as layers die (by the thread destroying one at once, by others at
+// their next call) and at thread exit.
+struct CacheStats {
+    uint64_t entries = 0;         // kernels held
+    uint64_t code_bytes = 0;      // their code
+    uint64_t capacity_bytes = 0;  // the bound on code_bytes, kernels in use aside
+    uint64_t hits = 0;            // kernel requests served from the cache
+    uint64_t misses = 0;          // kernel requests that generated code
+    uint64_t evictions = 0;       // unused kernels dropped (capacity or clear)
+    uint64_t kernels_in_use = 0;  // held by live layers: never evicted
+    uint64_t scratch_bytes = 0;   // per-thread scratch held by all threads
+};
+CacheStats cache_stats();
+// Sets the capacity; unused kernels over it are evicted at once. 0 keeps no unused kernel.
+void set_cache_capacity(uint64_t bytes);
+// Drops every unused kernel and the calling thread's scratch beyond what live layers need
+// (other threads release theirs at their next call).
+void clear_cache();
+// ---- end memory
 
 // Implementations available on this machine, best first, capped by `max_isa` (or TCONV_MAX_ISA).
 Isa resolve_max_isa(const Options& options);
