@@ -954,7 +954,7 @@ std::string check_in_place(Isa isa, const Spec& s, uint64_t seed, const gen::Pla
 
 TEST_CASE("jit: in-place channels_last depthwise tiles against the reference") {
     // Edge tiles on both sides (pads, dilation, output padding shift which taps and outputs a
-    // tile leaves out), W tails of the interior, ranks 1-3 (D and H taps clamped per row at
+    // tile leaves out), W tails of the interior, a masked last vector of channels, ranks 1-3 (D and H taps clamped per row at
     // run time), 1-4 vectors per block with a smaller last block, every activation, bias on
     // and off, both ISAs.
     const Activation kActs[] = {Activation::none, Activation::relu, Activation::tanh,
@@ -972,11 +972,12 @@ TEST_CASE("jit: in-place channels_last depthwise tiles against the reference") {
         const int64_t VL = gen::vector_length(isa);
         for (int rank = 1; rank <= 3; ++rank)
             for (const Geometry& g : geometries)
-                for (int64_t vectors : {1, 3, 4}) {
+                for (int64_t channels : {VL, 3 * VL, 4 * VL, VL - 5, 3 * VL - 3}) {
+                    const int64_t vectors = (channels + VL - 1) / VL;
                     Spec s;
                     s.rank = rank;
                     s.layout = Layout::channels_last;
-                    s.groups = s.ic = s.oc = vectors * VL;
+                    s.groups = s.ic = s.oc = channels;
                     s.in = sizes[rank - 1];
                     s.k = {g.k};
                     s.s = {g.s};
@@ -986,8 +987,8 @@ TEST_CASE("jit: in-place channels_last depthwise tiles against the reference") {
                     s.op = {g.op};
                     for (int n = 1; n <= int(std::min<int64_t>(vectors, 4)); ++n)
                         for (int ur = 1; ur <= 4; ++ur) {
-                            if (!gen::depthwise_tile_fits(isa, int(g.s) * ur, n, Activation::tanh,
-                                                          false))
+                            if (!gen::depthwise_row_tile_fits(isa, ur, n, g.s, Activation::tanh,
+                                                              channels % VL != 0))
                                 continue;
                             ++step;
                             s.act = kActs[step % 5];

@@ -25,16 +25,23 @@ class DwRowGenerator : public Xbyak::CodeGenerator {
     DwRowGenerator(const DwKernelDesc& d, size_t max_bytes)
         : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE),
           d_(d),
-          math_(*this, d.activation, d.negative_slope, T::vlen) {}
+          math_(*this, d.activation, d.negative_slope, d.oc_tail) {}
 
     void generate() {
         push(rbx);
         push(r12);
         push(r13);
         load_args();
+        if constexpr (T::opmask) {
+            if (tail_masked()) {
+                mov(eax, (1u << d_.oc_tail) - 1);
+                kmovw(k1, eax);
+            }
+        }
         Xbyak::Label l_tile;
         L(l_tile);
         for (int a = 0; a < accumulators(); ++a) math_.vzero(Vmm(a));
+        if (!T::opmask && tail_masked()) vmovups(vmm_mask(), math_.constant(Const::tail_mask));
         if (any_tap()) accumulate_taps();
         epilogue();
         add(reg_x, int(d_.ur * pix_x() * 4));
@@ -72,6 +79,14 @@ class DwRowGenerator : public Xbyak::CodeGenerator {
     Vmm vmm_tmp(int i) const {
         assert(accumulators() + i < T::registers);
         return Vmm(accumulators() + i);
+    }
+    // A last vector of oc_tail < vlen channels: its input is loaded under a mask (k1, or the
+    // AVX2 mask register), so no read passes the tensor's last pixel, and stored under it.
+    bool tail_masked() const { return d_.oc_tail != T::vlen; }
+    Vmm vmm_input() const { return Vmm(accumulators() + 2); }
+    Vmm vmm_mask() const {
+        assert(accumulators() + 4 <= T::registers);
+        return Vmm(accumulators() + 3);
     }
     bool tap_live(int j, int64_t c) const { return j - c >= d_.x_lo && j - c <= d_.x_hi; }
     bool stored(int r, int j) const {
@@ -139,8 +154,17 @@ class DwRowGenerator : public Xbyak::CodeGenerator {
                     vmovups(w, ptr[reg_wh + int((wi * d_.n_oc + v) * T::vlen * 4)]);
                     for (int j = 0; j < d_.ur; ++j) {
                         if (!tap_live(j, c) || !stored(r, j)) continue;
-                        vfmadd231ps(vmm_acc(r, j, v), w,
-                                    ptr[reg_xh + int(((j - c) * pix_x() + v * T::vlen) * 4)]);
+                        const auto src =
+                            ptr[reg_xh + int(((j - c) * pix_x() + v * T::vlen) * 4)];
+                        if (!tail_masked() || v < d_.n_oc - 1) {
+                            vfmadd231ps(vmm_acc(r, j, v), w, src);
+                            continue;
+                        }
+                        if constexpr (T::opmask)
+                            vmovups(vmm_input() | k1 | T_z, src);
+                        else
+                            vmaskmovps(vmm_input(), vmm_mask(), src);
+                        vfmadd231ps(vmm_acc(r, j, v), w, vmm_input());
                     }
                 }
             }
@@ -156,8 +180,17 @@ class DwRowGenerator : public Xbyak::CodeGenerator {
                     const Vmm acc = vmm_acc(r, j, v);
                     if (d_.bias) vaddps(acc, acc, ptr[reg_bias + v * T::vlen * 4]);
                     math_.activation(acc, [this](int i) { return vmm_tmp(i); });
-                    vmovups(ptr[reg_y + int(((phases() * j + r) * d_.y_pix + v * T::vlen) * 4)],
-                            acc);
+                    const auto dst =
+                        ptr[reg_y + int(((phases() * j + r) * d_.y_pix + v * T::vlen) * 4)];
+                    if (!tail_masked() || v < d_.n_oc - 1) {
+                        vmovups(dst, acc);
+                    } else if constexpr (T::opmask) {
+                        vmovups(dst | k1, acc);
+                    } else {
+                        const Vmm mask = vmm_tmp(VectorMath<T>::activation_temps(d_.activation));
+                        vmovups(mask, math_.constant(Const::tail_mask));
+                        vmaskmovps(dst, mask, acc);
+                    }
                 }
             }
     }

@@ -124,12 +124,14 @@ std::string kernel_name(const SpatialKernelDesc& d) {
            name_tail(d, fmt::format("_ur{}_oc{}", d.ur, d.n_oc));
 }
 
-// --- dw in place: ..._dw_k4x4_s2x2_nhwc_t2.2_ch64_ur3_oc4[_lo1.2][_hi0.1][_bias]__avx512
-// (W taps per phase, the pixel's channels, the tile, the edge bounds on inputs and outputs).
+// --- dw in place: ..._dw_k4x4_s2x2_nhwc_t2.2_ch64_ur3_oc4[_m8][_lo1.2][_hi0.1][_bias]__avx512
+// (W taps per phase, the pixel's channels, the tile and its last vector's lanes, the edge
+// bounds on inputs and outputs).
 static std::string dw_in_place_name(const DwKernelDesc& d) {
     std::string t;
     for (const WPhaseTaps& p : d.w_phases) t += (t.empty() ? "" : ".") + std::to_string(p.count);
     std::string tile = fmt::format("_ch{}_ur{}_oc{}", d.y_pix, d.ur, d.n_oc);
+    if (d.oc_tail != vector_length(d.isa)) tile += fmt::format("_m{}", d.oc_tail);
     auto bound = [](int64_t v) {
         return std::abs(v) >= DwKernelDesc::kNoBound ? std::string("n") : std::to_string(v);
     };

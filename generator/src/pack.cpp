@@ -65,7 +65,7 @@ void pack_depthwise_in_place(const DepthwisePlan& pl, const float* w, float* pac
                                 const int64_t k = ((ad.k0 + td * ad.kstep) * k3[1] + ah.k0 +
                                                    th * ah.kstep) * k3[2] + aw.k0 + tw * aw.kstep;
                                 for (int64_t l = 0; l < blk.vectors * VL; ++l)
-                                    *dst++ = w[(blk.oc0 + l) * K + k];
+                                    *dst++ = l < blk.valid ? w[(blk.oc0 + l) * K + k] : 0.0f;
                             }
                         }
             }

@@ -17,18 +17,22 @@ namespace {
 // outputs as the registers hold with every W phase of each m.
 bool row_tile(const Problem& p, const DepthwisePlan& pl, const PlanOverrides& ov, int& ur,
               int& n) {
-    const int64_t nb = pl.oc / pl.vlen, S = pl.stride[2];
+    const int64_t nb = (pl.oc + pl.vlen - 1) / pl.vlen, S = pl.stride[2];
+    const bool tail = pl.oc % pl.vlen != 0;
+    auto fits = [&](int u, int v) {
+        return depthwise_row_tile_fits(pl.isa, u, v, S, p.activation, tail);
+    };
     n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, nb)) : int(std::min<int64_t>(nb, 4));
-    while (n > 1 && !depthwise_tile_fits(pl.isa, int(S), n, p.activation, false)) --n;
-    if (!depthwise_tile_fits(pl.isa, int(S), n, p.activation, false)) return false;
+    while (n > 1 && !fits(1, n)) --n;
+    if (!fits(1, n)) return false;
     if (ov.n_oc <= 0) {
         const int64_t blocks = (nb + n - 1) / n;
         n = int((nb + blocks - 1) / blocks);
     }
     ur = 1;
-    while (depthwise_tile_fits(pl.isa, int(S) * (ur + 1), n, p.activation, false)) ++ur;
+    while (fits(ur + 1, n)) ++ur;
     if (ov.ur > 0) ur = ov.ur;
-    return depthwise_tile_fits(pl.isa, int(S) * ur, n, p.activation, false);
+    return fits(ur, n);
 }
 
 }  // namespace
@@ -37,7 +41,7 @@ bool plan_depthwise_in_place(const Problem& p, DepthwisePlan& pl, const PhaseAxe
                              const PlanOverrides& ov) {
     const int64_t VL = pl.vlen, C = pl.oc, S = pl.stride[2], pb = pl.pad_begin[2];
     const int64_t IW = pl.in[2], OW = pl.out[2];
-    if (ov.dw_in_place < 0 || p.layout != Layout::channels_last || pl.oc_g != 1 || C % VL != 0)
+    if (ov.dw_in_place < 0 || p.layout != Layout::channels_last || pl.oc_g != 1)
         return false;
     int ur = 1, n = 1;
     if (!row_tile(p, pl, ov, ur, n)) return false;
@@ -72,8 +76,8 @@ bool plan_depthwise_in_place(const Problem& p, DepthwisePlan& pl, const PhaseAxe
     base.w_phases = w_phases;
     base.x_stride = {0, 0, C};
     base.y_pix = C;
-    base.oc_tail = int(VL);
-    const int64_t nb = C / VL, blocks = (nb + n - 1) / n;
+    const int64_t nb = (C + VL - 1) / VL, blocks = (nb + n - 1) / n;
+    const int oc_tail = int(C - (nb - 1) * VL);
     const int n_last = int(nb - (blocks - 1) * n);
     auto segment = [&](int64_t m0, int64_t tiles, int width, DwKernelDesc k) {
         DepthwisePlan::RowSegment s;
@@ -83,6 +87,7 @@ bool plan_depthwise_in_place(const Problem& p, DepthwisePlan& pl, const PhaseAxe
         for (int last = 0; last < 2; ++last) {
             if (last == 0 && blocks < 2) continue;
             k.n_oc = last ? n_last : n;
+            k.oc_tail = last ? oc_tail : int(VL);
             s.kernel[last] = kernel_index(pl, k);
         }
         pl.row_segments.push_back(s);
@@ -115,7 +120,7 @@ bool plan_depthwise_in_place(const Problem& p, DepthwisePlan& pl, const PhaseAxe
         blk.group = blk.oc0;
         blk.last = b == blocks - 1 ? 1 : 0;
         blk.vectors = blk.last ? n_last : n;
-        blk.valid = blk.vectors * VL;
+        blk.valid = std::min<int64_t>(blk.vectors * VL, C - blk.oc0);
         blk.vector0 = b * n;
         pl.blocks.push_back(blk);
     }
@@ -125,11 +130,11 @@ bool plan_depthwise_in_place(const Problem& p, DepthwisePlan& pl, const PhaseAxe
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
             pl.row_w_offset.push_back(w_off);
             const PhasePlan ph = ax.phase({rd, rh, 0});
-            w_off += int64_t(ph.taps[0].count) * ph.taps[1].count * pl.w_taps_row * C;
+            w_off += int64_t(ph.taps[0].count) * ph.taps[1].count * pl.w_taps_row * nb * VL;
             for (int64_t rw = 0; rw < S; ++rw) pl.phases.push_back(ax.phase({rd, rh, rw}));
         }
     pl.packed_weight_floats = w_off;
-    pl.packed_bias_floats = C;
+    pl.packed_bias_floats = nb * VL;
     pl.oc_group = blocks;
     pl.batch_group = 1;
     pl.input = InputLayout{};  // unused: the kernels read the user's input
@@ -141,8 +146,9 @@ bool plan_depthwise_in_place(const Problem& p, DepthwisePlan& pl, const PhaseAxe
         pl.stride[0] * pl.stride[1] * S));
     pl.lines.push_back(fmt::format(
         "tile {} m x {} W phases = {} consecutive output pixels x {} vectors of {} channels, {} "
-        "blocks; row: {} left edge tiles, {} interior tiles (+{} tail), {} right edge tiles",
-        ur, S, ur * S, n, VL, blocks, (A - m_begin + ur - 1) / ur, full, tail,
+        "blocks ({} lanes in the last vector); row: {} left edge tiles, {} interior tiles "
+        "(+{} tail), {} right edge tiles",
+        ur, S, ur * S, n, VL, blocks, oc_tail, (A - m_begin + ur - 1) / ur, full, tail,
         (m_end - B + ur - 1) / ur));
     pl.lines.push_back(
         "loops: images x rows x channel blocks (threads) > row segments > tiles > live D, H "

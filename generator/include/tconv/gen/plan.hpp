@@ -278,6 +278,10 @@ bool channel_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail
 bool spatial_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act);
 bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail);
 bool depthwise_cf_tile_fits(Isa isa, int ur, int64_t w_phases, Activation act, bool avx2_tail);
+// --- dw in place: ur m x w_phases x n_oc vectors; tail: a last vector of fewer channels ---
+bool depthwise_row_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act,
+                             bool tail);
+// --- end dw in place ---
 
 // Overrides of the planner's choices, for tests and tuning (0: the planner decides).
 struct PlanOverrides {
