@@ -920,7 +920,7 @@ TEST_CASE("jit: plan choices, names and declines") {
     const Choice choices[] = {
         {64, 64, 64, Layout::channels_first, gen::KernelShape::depthwise_cf,
          "tconv_f32_dwcf_k4x4_s2x2_t2x2.2_w28_ur1__avx512"},
-        {64, 64, 64, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dw_k4x4_s2x2_t2x2_"},
+        {64, 64, 64, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dw_k4x4_s2x2_nhwc_t2.2_"},
         {32, 256, 256, Layout::channels_first, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
         {32, 256, 256, Layout::channels_last, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
         {4, 64, 128, Layout::channels_first, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
@@ -972,5 +972,99 @@ TEST_CASE("jit: code pages are read+execute, never writable" * doctest::skip(!cp
         CHECK(perms.substr(0, 3) == "r-x");
     }
 }
+
+// --- dw in place (channels_last depthwise, multiplier 1, read in place) ---
+namespace {
+
+// check_layer, also failing when the in-place depthwise kernels did not serve the layer.
+std::string check_in_place(Isa isa, const Spec& s, uint64_t seed, const gen::PlanOverrides& o) {
+    Problem p;
+    if (!make_problem(s, p)) return "";
+    const LayerData d = random_layer_data(p, seed);
+    std::string why;
+    auto impl = make_jit_impl(isa, p, d.w.data(), p.bias ? d.b.data() : nullptr, {}, why, o);
+    if (!impl) return p.name + ": declined: " + why;
+    const std::string names = join(impl->report().kernel_names);
+    if (names.find("_nhwc_") == std::string::npos) return "not in place: " + names;
+    std::vector<float> y(size_t(p.output_elems()), std::nanf(""));
+    impl->execute(d.x.data(), y.data(), 1);
+    std::string err = compare_to_reference(p, d, y.data());
+    if (!err.empty()) err += " [" + std::string(to_string(isa)) + ": " + names + "]";
+    return err;
+}
+
+}  // namespace
+
+TEST_CASE("jit: in-place channels_last depthwise tiles against the reference") {
+    // Edge tiles on both sides (pads, dilation, output padding shift which taps and outputs a
+    // tile leaves out), W tails of the interior, a masked last vector of channels, ranks 1-3 (D and H taps clamped per row at
+    // run time), 1-4 vectors per block with a smaller last block, every activation, bias on
+    // and off, both ISAs.
+    const Activation kActs[] = {Activation::none, Activation::relu, Activation::tanh,
+                                Activation::leaky_relu, Activation::sigmoid};
+    struct Geometry {
+        int64_t k, s, d, pb, pe, op;
+    };
+    const Geometry geometries[] = {{4, 2, 1, 1, 1, 0}, {3, 1, 1, 1, 1, 0}, {3, 2, 1, 0, 0, 1},
+                                   {5, 3, 2, 3, 2, 2}, {8, 4, 1, 2, 2, 0}, {8, 4, 1, 3, 0, 1},
+                                   {16, 8, 1, 4, 4, 0}, {6, 3, 1, 0, 0, 0}, {2, 2, 3, 4, 1, 2}};
+    const std::vector<int64_t> sizes[] = {{23}, {5, 13}, {3, 4, 9}};
+    int step = 0;
+    for (Isa isa : kIsas) {
+        if (!cpu_has(isa)) continue;
+        const int64_t VL = gen::vector_length(isa);
+        for (int rank = 1; rank <= 3; ++rank)
+            for (const Geometry& g : geometries)
+                for (int64_t channels : {VL, 3 * VL, 4 * VL, VL - 5, 3 * VL - 3}) {
+                    const int64_t vectors = (channels + VL - 1) / VL;
+                    Spec s;
+                    s.rank = rank;
+                    s.layout = Layout::channels_last;
+                    s.groups = s.ic = s.oc = channels;
+                    s.in = sizes[rank - 1];
+                    s.k = {g.k};
+                    s.s = {g.s};
+                    s.d = {g.d};
+                    s.pb = {g.pb};
+                    s.pe = {g.pe};
+                    s.op = {g.op};
+                    for (int n = 1; n <= int(std::min<int64_t>(vectors, 4)); ++n)
+                        for (int ur = 1; ur <= 4; ++ur) {
+                            if (!gen::depthwise_row_tile_fits(isa, ur, n, g.s, Activation::tanh,
+                                                              channels % VL != 0))
+                                continue;
+                            ++step;
+                            s.act = kActs[step % 5];
+                            s.bias = step % 3 != 0;
+                            gen::PlanOverrides o;
+                            o.ur = ur;
+                            o.n_oc = n;
+                            const std::string err = check_in_place(isa, s, 4100 + step, o);
+                            CHECK_MESSAGE(err.empty(), "dw in place ur ", ur, " n ", n, ": ", err);
+                        }
+                }
+    }
+}
+
+TEST_CASE("jit: in-place depthwise is bitwise equal on 1, 2 and 3 threads") {
+    Spec s;
+    s.layout = Layout::channels_last;
+    s.groups = s.ic = s.oc = 48;
+    s.in = {7, 9};
+    s.k = {4};
+    s.s = {2};
+    s.pb = s.pe = {1};
+    s.batch = 3;
+    s.act = Activation::sigmoid;
+    for (Isa isa : kIsas) {
+        if (!cpu_has(isa)) continue;
+        const Compiled c = compile_spec(isa, s, 13);
+        REQUIRE(join(c.impl->report().kernel_names).find("_nhwc_") != std::string::npos);
+        const std::vector<float> y1 = run(c, 1);
+        CHECK(compare_to_reference(c.p, c.d, y1.data()).empty());
+        for (int threads : {2, 3}) CHECK(bitwise_equal(y1, run(c, threads)));
+    }
+}
+// --- end dw in place ---
 
 }  // namespace tconv::test

@@ -146,8 +146,13 @@ size_t code_bound(const DwKernelDesc& d) {
 
 }  // namespace
 
+// The in-place variant (dw_row_kernel.cpp).
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise_rows(const DwKernelDesc& d);
+
 template <class T>
 std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise(const DwKernelDesc& d) {
+    if (d.in_place) return emit_depthwise_rows<T>(d);
     auto g = std::make_unique<DwGenerator<T>>(d, code_bound(d));
     g->generate();
     return g;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <functional>
 
 namespace tconv::gen {
@@ -83,6 +84,8 @@ size_t KernelDescHash::operator()(const DwKernelDesc& d) const {
     Mixer m;
     m.common(d);
     m(d.n_oc), m(d.oc_tail), m(d.y_pix);
+    m(d.in_place), m(d.x_lo), m(d.x_hi), m(d.o_lo), m(d.o_hi);  // dw in place
+    for (const WPhaseTaps& t : d.w_phases) m(t.count), m(t.c0), m(t.cstep);
     return m.h;
 }
 
@@ -121,7 +124,29 @@ std::string kernel_name(const SpatialKernelDesc& d) {
            name_tail(d, fmt::format("_ur{}_oc{}", d.ur, d.n_oc));
 }
 
+// --- dw in place: ..._dw_k4x4_s2x2_nhwc_t2.2_ch64_ur3_oc4[_m8][_lo1.2][_hi0.1][_bias]__avx512
+// (W taps per phase, the pixel's channels, the tile and its last vector's lanes, the edge
+// bounds on inputs and outputs).
+static std::string dw_in_place_name(const DwKernelDesc& d) {
+    std::string t;
+    for (const WPhaseTaps& p : d.w_phases) t += (t.empty() ? "" : ".") + std::to_string(p.count);
+    std::string tile = fmt::format("_ch{}_ur{}_oc{}", d.y_pix, d.ur, d.n_oc);
+    if (d.oc_tail != vector_length(d.isa)) tile += fmt::format("_m{}", d.oc_tail);
+    auto bound = [](int64_t v) {
+        return std::abs(v) >= DwKernelDesc::kNoBound ? std::string("n") : std::to_string(v);
+    };
+    if (d.x_lo != -DwKernelDesc::kNoBound || d.o_lo != -DwKernelDesc::kNoBound)
+        tile += "_lo" + bound(d.x_lo) + "." + bound(d.o_lo);
+    if (d.x_hi != DwKernelDesc::kNoBound || d.o_hi != DwKernelDesc::kNoBound)
+        tile += "_hi" + bound(d.x_hi) + "." + bound(d.o_hi);
+    if (d.bias) tile += "_bias";
+    if (d.activation == Activation::leaky_relu) tile += fmt::format("_ns{}", d.negative_slope);
+    return name_head("dw", d, 1) + "_nhwc_t" + t + name_tail(d, tile);
+}
+// --- end dw in place ---
+
 std::string kernel_name(const DwKernelDesc& d) {
+    if (d.in_place) return dw_in_place_name(d);
     std::string tile = fmt::format("_ur{}_oc{}", d.ur, d.n_oc);
     if (d.oc_tail != vector_length(d.isa)) tile += fmt::format("_m{}", d.oc_tail);
     return name_head("dw", d, 1) + "_t" + dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) +

@@ -47,7 +47,33 @@ void pack_spatial(const SpatialPlan& pl, const float* w, float* packed) {
 // depthwise: per phase and block of channel vectors, [tap][vectors * vlen]; lane l of a block is
 // output channel c = oc0 + l, whose only input channel is c / multiplier, so its weights are
 // PyTorch's [c][K] row (zero past the last channel).
+// --- dw in place: per (r_d, r_h) and block, [td][th][r_w][tw][vectors * vlen] ---
+void pack_depthwise_in_place(const DepthwisePlan& pl, const float* w, float* packed) {
+    const int64_t K = pl.kernel_points(), VL = pl.vlen;
+    const Dim3 k3 = pl.kernel;
+    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
+        for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
+            for (int64_t b = 0; b < pl.oc_blocks; ++b) {
+                float* dst = packed + pl.row_weight_offset(rd, rh, b);
+                const TapAxis &ad = pl.phase(rd, rh, 0).taps[0], &ah = pl.phase(rd, rh, 0).taps[1];
+                const OcBlock& blk = pl.blocks[size_t(b)];
+                for (int td = 0; td < ad.count; ++td)
+                    for (int th = 0; th < ah.count; ++th)
+                        for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
+                            const TapAxis& aw = pl.phase(rd, rh, rw).taps[2];
+                            for (int tw = 0; tw < aw.count; ++tw) {
+                                const int64_t k = ((ad.k0 + td * ad.kstep) * k3[1] + ah.k0 +
+                                                   th * ah.kstep) * k3[2] + aw.k0 + tw * aw.kstep;
+                                for (int64_t l = 0; l < blk.vectors * VL; ++l)
+                                    *dst++ = l < blk.valid ? w[(blk.oc0 + l) * K + k] : 0.0f;
+                            }
+                        }
+            }
+}
+// --- end dw in place ---
+
 void pack_depthwise(const DepthwisePlan& pl, const float* w, float* packed) {
+    if (pl.in_place) return pack_depthwise_in_place(pl, w, packed);
     const int64_t K = pl.kernel_points(), VL = pl.vlen;
     const Dim3 k3 = pl.kernel;
     for (const PhasePlan& ph : pl.phases)

@@ -14,6 +14,7 @@ namespace tconv::gen::detail {
 // of every tap reads the input of its own output channel.
 bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
                     const PlanOverrides& ov, std::string& why_not) {
+    if (plan_depthwise_in_place(p, pl, ax, ov)) return true;
     const auto& m_count = ax.m_count;
     const int R = vector_registers(pl.isa), VL = pl.vlen;
     const int64_t C = pl.oc, M = pl.oc_g, nb = (C + VL - 1) / VL;

@@ -133,6 +133,10 @@ bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const 
                   std::string& why_not);
 bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
                     const PlanOverrides& ov, std::string& why_not);
+// Depthwise channels_last with multiplier 1, reading the user's input in place; false (nothing
+// changed) when the layer does not qualify.
+bool plan_depthwise_in_place(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
+                             const PlanOverrides& ov);
 bool plan_depthwise_cf(const Problem& p, DepthwiseCfPlan& pl, const PhaseAxes& ax,
                        const PlanOverrides& ov, std::string& why_not);
 bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,

@@ -30,6 +30,18 @@ bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_ta
            vector_registers(isa);
 }
 
+// --- dw in place ---
+bool depthwise_row_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act,
+                             bool tail) {
+    // The depthwise budget for every phase's accumulators, plus with a tail the masked input
+    // load's register and AVX2's mask register.
+    const int64_t acc = int64_t(ur) * n_oc * w_phases;
+    const int extra = tail ? (isa == Isa::avx2 ? 2 : 1) : 0;
+    return acc + extra <= vector_registers(isa) &&
+           depthwise_tile_fits(isa, int(acc) + extra, 1, act, tail && isa == Isa::avx2);
+}
+// --- end dw in place ---
+
 bool depthwise_cf_tile_fits(Isa isa, int ur, int64_t w_phases, Activation act, bool avx2_tail) {
     // As the spatial tile of one channel; the epilogue's interleave (out, index, part) also
     // holds the AVX2 store mask of a row's last vector.

@@ -140,6 +140,7 @@ std::unique_ptr<JitDriver> make_driver(const gen::ChannelPlan& plan, const Kerne
 }
 
 std::unique_ptr<JitDriver> make_driver(const gen::DepthwisePlan& plan, const KernelTables& t) {
+    if (plan.in_place) return make_dw_row_driver(plan, t);
     return std::make_unique<PhaseDriver<gen::DepthwisePlan>>(plan, t);
 }
 

@@ -108,10 +108,33 @@ struct DwKernelDesc {
     bool bias = false;
     Activation activation = Activation::none;
     float negative_slope = 0.0f;
+    // --- dw in place (channels_last, multiplier 1; DwRowArgs) ---
+    // The kernel reads the user's input and runs every W phase of ur consecutive m per tile, so
+    // a tile stores S_w * ur consecutive output pixels. Taps along D and H are run-time loops
+    // (the driver clamps them to the rows inside the input); taps along W are immediates, those
+    // reading past the input's left/right edge left out by the bounds below.
+    bool in_place = false;
+    std::vector<WPhaseTaps> w_phases;  // per W phase: i_w = m - (c0 + t * cstep)
+    // Relative to the tile's first m (edge tiles; kNoBound elsewhere): tap t of output m0 + j
+    // runs when x_lo <= j - c_t <= x_hi; output pixel S_w * j + r of the tile is stored when
+    // o_lo <= S_w * j + r <= o_hi.
+    static constexpr int64_t kNoBound = int64_t(1) << 40;
+    int64_t x_lo = -kNoBound, x_hi = kNoBound, o_lo = -kNoBound, o_hi = kNoBound;
+    // --- end dw in place ---
 
     int taps_total() const { return taps[0] * taps[1] * taps[2]; }
     bool operator==(const DwKernelDesc&) const = default;
 };
+
+// --- dw in place: the arguments of an in-place depthwise kernel (KernelArgs first) ---
+struct DwRowArgs {
+    KernelArgs k;         // x: the tile's first m in the first live (D, H) tap's input row
+    int64_t taps_d = 0;   // live taps along D (0: bias and activation only)
+    int64_t taps_h = 0;   // live taps along H (>= 1 when taps_d > 0)
+    int64_t x_step_d = 0, x_step_h = 0;  // bytes between the input rows of consecutive taps
+    int64_t w_step_d = 0;                // bytes between the weights of consecutive D taps
+};
+// --- end dw in place ---
 
 // The taps along H of one output row of a channels-first depthwise row group: i_h = k - (c0 +
 // t * cstep) for the group k, and where the row's H phase starts in a channel's packed weights.

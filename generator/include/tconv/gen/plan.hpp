@@ -237,6 +237,26 @@ struct DepthwisePlan : PhasedPlan {
     int64_t weight_offset(const PhasePlan& ph, int64_t block) const {
         return ph.w_offset + blocks[size_t(block)].vector0 * vlen * ph.taps_total();
     }
+
+    // --- dw in place (channels_last, multiplier 1): no input buffer, every W phase per call ---
+    // Each output row is the same run of segments along m: edge tiles (taps and stores
+    // bounded), the interior's full tiles and its tail; kernel [full oc block, last block].
+    struct RowSegment {
+        int64_t m0 = 0, tiles = 0;
+        int kernel[2] = {-1, -1};
+    };
+    bool in_place = false;
+    std::vector<RowSegment> row_segments;
+    int64_t w_taps_row = 0;              // taps along W summed over the W phases
+    std::vector<int64_t> row_w_offset;   // per (r_d, r_h), index r_d * S_h + r_h
+    // Packed weights of (r_d, r_h), oc block: [td][th][r_w][tw][vectors * vlen].
+    int64_t row_weight_offset(int64_t rd, int64_t rh, int64_t block) const {
+        const PhasePlan& ph = phase(rd, rh, 0);
+        return row_w_offset[size_t(rd * stride[1] + rh)] + blocks[size_t(block)].vector0 * vlen *
+                                                                 ph.taps[0].count *
+                                                                 ph.taps[1].count * w_taps_row;
+    }
+    // --- end dw in place ---
 };
 
 // Spatial-vectorised: rows of W outputs computed in tiles of ur*vlen m's from row_m0 into a
@@ -293,6 +313,10 @@ bool channel_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail
 bool spatial_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act);
 bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail);
 bool depthwise_cf_tile_fits(Isa isa, int ur, int64_t w_phases, Activation act, bool avx2_tail);
+// --- dw in place: ur m x w_phases x n_oc vectors; tail: a last vector of fewer channels ---
+bool depthwise_row_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act,
+                             bool tail);
+// --- end dw in place ---
 
 // Overrides of the planner's choices, for tests and tuning (0: the planner decides).
 struct PlanOverrides {
@@ -301,6 +325,9 @@ struct PlanOverrides {
     int64_t oc_group = 0, batch_group = 0;  // clamped to [1, oc blocks] and [1, batch]
     int64_t group_slab = 0;  // channel family, groups > 1: clamped to [1, groups]
     int64_t band_rows = 0;   // channel family: output rows per band (>= the rows: no bands)
+    // --- dw in place ---
+    int dw_in_place = 0;  // depthwise channels_last: -1 never in place (zero-halo copy)
+    // --- end dw in place ---
 };
 
 // Plans the channel-vectorised path for `isa`; returns false with `why_not` when it declines
