@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The channel-vectorised kernel (docs/ALGORITHM.md §4): a register tile of ur outputs along W x
 // n_oc vectors of output channels for one stride phase; a run-time loop over input channels, the
-// phase's taps unrolled with their input offsets as immediates; bias, activation and a masked
-// channel-tail store in the epilogue. One generator for AVX-512 and AVX2.
+// phase's taps unrolled with their input offsets as immediates (the next channel block's comes at
+// run time); bias, activation and a masked channel-tail store in the epilogue. One generator for AVX-512 and AVX2.
 #include <cassert>
 #include <cstddef>
 #include <stdexcept>
@@ -127,9 +127,11 @@ class CvecGenerator : public Xbyak::CodeGenerator {
             add(reg_xi, int(d_.ic_unroll * 4));
             dec(reg_ic);
             jnz(l_ic, T_NEAR);
-            add(reg_xi, int((d_.x_block_stride - d_.ic_block) * 4));
-        } else {
-            add(reg_xi, int(d_.x_block_stride * 4));
+        }
+        // The next block: its stride follows the input's extents, so it comes at run time.
+        if (d_.ic_blocks > 1) {
+            if (looped) sub(reg_xi, int(d_.ic_block * 4));
+            add(reg_xi, ptr[reg_args + offsetof(KernelArgs, x_next)]);
         }
         dec(reg_icb);
         jnz(l_icb, T_NEAR);

@@ -177,8 +177,7 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
     set_common(base, pl, p);
     base.ic_block = pl.input.lanes;
     base.ic_blocks = pl.ic_blocks;
-    base.x_stride = pl.input.strides();
-    base.x_block_stride = pl.input.block_floats();
+    base.x_stride = kernel_strides(pl.input, p.rank);
     base.y_pix = pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
     base.groups = pl.groups;
     // The kernels [W width][block] of one set of taps, for the widths `need`s.

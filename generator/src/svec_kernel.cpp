@@ -125,7 +125,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
                 }
             }
         add(reg_w, int(scalars * 4));
-        add(reg_xi, int(d_.x_block_stride * 4));
+        add(reg_xi, ptr[reg_args + offsetof(KernelArgs, x_next)]);  // follows the input size
         dec(reg_ic);
         jnz(l_ic, T_NEAR);
     }
@@ -149,7 +149,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
     }
 
     // Bias and activation in place, then per (channel, vector of m) the W phases interleaved
-    // into phases() contiguous output vectors. Clobbers the temps, reg_mask, k2.
+    // into phases() contiguous output vectors. Clobbers the temps, reg_xi, reg_mask, k2.
     void epilogue() {
         for (int oc = 0; oc < d_.n_oc; ++oc)
             for (int r = 0; r < phases(); ++r)
@@ -169,14 +169,18 @@ class SvecGenerator : public Xbyak::CodeGenerator {
             interleave_.reload(k, reg_mask);  // the fixed phase mask the activation took
         const int S = phases();
         const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2);
-        for (int oc = 0; oc < d_.n_oc; ++oc)
+        // The row buffer's channel stride follows the row length: from the arguments, stepped
+        // in reg_xi (free in the epilogue).
+        mov(reg_xi, reg_y);
+        for (int oc = 0; oc < d_.n_oc; ++oc) {
+            if (oc > 0) add(reg_xi, ptr[reg_args + offsetof(KernelArgs, y_next)]);
             for (int j = 0; j < d_.ur; ++j)
                 for (int q = 0; q < S; ++q) {
                     interleave_.emit(out, idx, part, reg_mask, q,
                                      [&](int r) { return vmm_acc(oc, r, j); });
-                    const int64_t off = oc * d_.y_oc_stride + (j * S + q) * T::vlen;
-                    vmovups(ptr[reg_y + int(off * 4)], out);
+                    vmovups(ptr[reg_xi + int((j * S + q) * T::vlen * 4)], out);
                 }
+        }
     }
 };
 

@@ -225,6 +225,7 @@ struct SpatialPlan : PlanBase {
 struct DepthwiseCfPlan : PlanBase {
     std::vector<PlanePhasePlan> plane_phases;  // index r_d
     int64_t row_groups = 0;                    // full groups of S_h output rows per plane
+    int64_t w_tiles = 0;                       // full W tiles per output row
     int64_t channel_taps = 0;                  // packed weight floats per output channel
 
     // Packed weights of output channel c's D phase r_d: [r_h][r_w][tap].
