@@ -283,4 +283,12 @@ void pack_weights(const Plan& plan, const float* w, float* packed, int64_t first
                   int64_t end_part);
 void pack_bias(const Plan& plan, const float* b, float* packed);
 
+// Everything the packed weights' and bias' layout depends on: two plans with equal signatures
+// pack to the same bytes, so a layer re-shaped to a new input size (whose plan may differ in
+// tiles, chunks and kernels) keeps the weights packed at compile when the signatures agree.
+std::vector<int64_t> packing_signature(const Plan& plan);
+// The overrides that keep the packing choices of `plan` (its family, its channel blocks) when
+// planning the same layer at another input size.
+PlanOverrides packing_overrides(const Plan& plan);
+
 }  // namespace tconv::gen
