@@ -25,6 +25,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
         : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d.activation, d.negative_slope, 0) {}
 
     void generate() {
+        push(reg_xnext);
         load_args();
         Xbyak::Label l_tile;
         L(l_tile);
@@ -35,6 +36,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
         add(reg_y, int(phases() * d_.ur * T::vlen * 4));
         dec(reg_blocks);
         jnz(l_tile, T_NEAR);
+        pop(reg_xnext);
         vzeroupper();
         ret();
         math_.emit_constants();
@@ -45,7 +47,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
     const SpatialKernelDesc& d_;
     VectorMath<T> math_;
     PhaseInterleave<T> interleave_{*this, int(d_.w_phases.size()), 0};
-    // General registers: caller-saved only.
+    // General registers: caller-saved but for reg_xnext.
     const Xbyak::Reg64 reg_args = rdi;    // const KernelArgs*
     const Xbyak::Reg64 reg_x = rsi;       // input (channel 0) at the tile's first m
     const Xbyak::Reg64 reg_xi = rdx;      // input at the current channel
@@ -55,6 +57,9 @@ class SvecGenerator : public Xbyak::CodeGenerator {
     const Xbyak::Reg64 reg_ic = r10;      // input channels left
     const Xbyak::Reg64 reg_blocks = r11;  // tiles left
     const Xbyak::Reg32 reg_mask = eax;    // epilogue: opmask bits
+    // Bytes between input channels (KernelArgs::x_next) in a register, as cheap as the
+    // immediate it replaces: callee-saved, pushed.
+    const Xbyak::Reg64 reg_xnext = rbx;
 
     int phases() const { return int(d_.w_phases.size()); }
     int accumulators() const { return d_.n_oc * phases() * d_.ur; }
@@ -79,6 +84,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
         mov(reg_y, ptr[reg_args + offsetof(KernelArgs, y)]);
         mov(reg_bias, ptr[reg_args + offsetof(KernelArgs, bias)]);
         mov(reg_blocks, ptr[reg_args + offsetof(KernelArgs, blocks)]);
+        mov(reg_xnext, ptr[reg_args + offsetof(KernelArgs, x_next)]);
         interleave_.load_masks(reg_mask);
     }
 
@@ -125,7 +131,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
                 }
             }
         add(reg_w, int(scalars * 4));
-        add(reg_xi, ptr[reg_args + offsetof(KernelArgs, x_next)]);  // follows the input size
+        add(reg_xi, reg_xnext);  // follows the input size
         dec(reg_ic);
         jnz(l_ic, T_NEAR);
     }
