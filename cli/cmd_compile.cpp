@@ -7,6 +7,7 @@
 #include <fstream>
 #include <numeric>
 #include <random>
+#include <set>
 
 #include "args.hpp"
 #include "commands.hpp"
@@ -33,8 +34,11 @@ static void print_summary(std::vector<double> compile_us, double pack_us) {
                n, n == 1 ? "" : "s", total, total - pack_us, pack_us, median);
 }
 
-// Raw code for `objdump -D -b binary -mi386:x86-64 FILE`; each file written whole or not at all.
-static void dump_kernels(const Layer& layer, const std::string& dir) {
+// Raw code for `objdump -D -b binary -mi386:x86-64 FILE`; each file written whole or not at all,
+// once per distinct kernel (`written`: the names already dumped by this run; a name is the
+// kernel's identity, so a kernel shared by several layers is one file).
+static void dump_kernels(const Layer& layer, const std::string& dir,
+                         std::set<std::string>& written) {
     namespace fs = std::filesystem;
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -43,6 +47,10 @@ static void dump_kernels(const Layer& layer, const std::string& dir) {
                                        (ec ? ": " + ec.message() : ""));
     for (const auto& k : layer.kernel_binaries()) {
         const std::string path = (fs::path(dir) / (k.name + ".bin")).string();
+        if (!written.insert(k.name).second) {
+            fmt::print("  dumped: {} (shared with a layer above)\n", path);
+            continue;
+        }
         const std::string tmp = path + ".tmp";
         {
             std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -80,6 +88,7 @@ int cmd_compile(const Argv& argv) {
     const std::string only = args.value("--layer").value_or("");
     std::vector<double> compile_us;
     double pack_us = 0;
+    std::set<std::string> dumped;
     for (const std::string& file : config_files(args.positional)) {
         Config config = load_config(file);
         for (const Problem& p : select_layers(config, only, file)) {
@@ -101,11 +110,14 @@ int cmd_compile(const Argv& argv) {
             fmt::print("  code bytes: {}, packed weight bytes: {}, compile time: {:.1f} us "
                        "(weight packing {:.1f} us)\n",
                        r.code_bytes, r.packed_weight_bytes, r.compile_us, r.pack_us);
-            if (auto dir = args.value("--dump")) dump_kernels(layer, *dir);
+            if (auto dir = args.value("--dump")) dump_kernels(layer, *dir, dumped);
             fmt::print("\n");
         }
     }
     print_summary(std::move(compile_us), pack_us);
+    if (auto dir = args.value("--dump"))
+        fmt::print("dumped {} distinct kernel{} to {}\n", dumped.size(),
+                   dumped.size() == 1 ? "" : "s", *dir);
     return 0;
 }
 

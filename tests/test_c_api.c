@@ -264,6 +264,65 @@ static void test_model(void) {
     CHECK(model == NULL);
 }
 
+/* ---- reshape ---- */
+/* A 1D layer (3 -> 2 channels, k4 s2 p1, bias) reshaped through many lengths, each result
+   against a direct loop: y[oc][o] = b[oc] + sum over (ic, i, k: o = 2i - 1 + k) x[ic][i] w. */
+static void test_reshape(void) {
+    const char* json = "{\"in_channels\": 3, \"out_channels\": 2, \"input_size\": [5],"
+                       " \"kernel_size\": 4, \"stride\": 2, \"padding\": 1}";
+    float w[3 * 2 * 4], b[2] = {0.5f, -0.25f};
+    for (int i = 0; i < 24; ++i) w[i] = (float)((i * 7) % 11) / 8.0f - 0.5f;
+    tconv_layer* layer = NULL;
+    CHECK(tconv_layer_create(json, w, b, &layer) == TCONV_OK);
+    if (!layer) return;
+    const int64_t lengths[] = {5, 1, 2, 17, 64, 65, 300, 5};
+    for (size_t n = 0; n < sizeof lengths / sizeof lengths[0]; ++n) {
+        const int64_t len = lengths[n], out = 2 * len;  /* (I-1)*2 - 2 + 3 + 1 */
+        CHECK(tconv_layer_reshape(layer, 2, &len, 1) == TCONV_OK);
+        int64_t in_elems = 0, out_elems = 0, dims[TCONV_MAX_DIMS];
+        int ndims = 0;
+        CHECK(tconv_layer_shape(layer, &in_elems, &out_elems) == TCONV_OK);
+        CHECK(in_elems == 2 * 3 * len && out_elems == 2 * 2 * out);
+        CHECK(tconv_layer_output_dims(layer, dims, &ndims) == TCONV_OK);
+        CHECK(ndims == 3 && dims[0] == 2 && dims[1] == 2 && dims[2] == out);
+        float* x = malloc(sizeof(float) * (size_t)in_elems);
+        float* y = malloc(sizeof(float) * (size_t)out_elems);
+        float* want = malloc(sizeof(float) * (size_t)out_elems);
+        if (!x || !y || !want) abort();
+        for (int64_t i = 0; i < in_elems; ++i) x[i] = (float)((i * 13) % 7) - 3.0f;
+        for (int64_t img = 0; img < 2; ++img)
+            for (int64_t oc = 0; oc < 2; ++oc)
+                for (int64_t o = 0; o < out; ++o) {
+                    float acc = b[oc];
+                    for (int64_t ic = 0; ic < 3; ++ic)
+                        for (int64_t i = 0; i < len; ++i) {
+                            const int64_t k = o - (2 * i - 1);
+                            if (k >= 0 && k < 4)
+                                acc += x[(img * 3 + ic) * len + i] * w[(ic * 2 + oc) * 4 + k];
+                        }
+                    want[(img * 2 + oc) * out + o] = acc;
+                }
+        CHECK(tconv_layer_execute(layer, x, y) == TCONV_OK);
+        for (int64_t i = 0; i < out_elems; ++i) CHECK(near(y[i], want[i]));
+        free(x);
+        free(y);
+        free(want);
+    }
+    /* Bad shapes: clear errors, the layer as it was (length 5, batch 2). */
+    const int64_t zero = 0, two[2] = {4, 4};
+    CHECK_FAILS(tconv_layer_reshape(layer, 1, &zero, 1), TCONV_INVALID_ARGUMENT,
+                "input_size[0]=0 must be >= 1");
+    CHECK_FAILS(tconv_layer_reshape(layer, 0, two, 1), TCONV_INVALID_ARGUMENT, "batch=0");
+    CHECK_FAILS(tconv_layer_reshape(layer, 1, two, 2), TCONV_INVALID_ARGUMENT, "rank 1");
+    CHECK_FAILS(tconv_layer_reshape(layer, 1, two, 0), TCONV_INVALID_ARGUMENT, "ndims=0");
+    CHECK_FAILS(tconv_layer_reshape(layer, 1, NULL, 1), TCONV_INVALID_ARGUMENT, "input_size");
+    CHECK_FAILS(tconv_layer_reshape(NULL, 1, two, 1), TCONV_INVALID_ARGUMENT, "layer");
+    int64_t in_elems = 0, out_elems = 0;
+    CHECK(tconv_layer_shape(layer, &in_elems, &out_elems) == TCONV_OK);
+    CHECK(in_elems == 2 * 3 * 5 && out_elems == 2 * 2 * 10);
+    tconv_layer_destroy(layer);
+}
+
 static void* other_thread(void* arg) {
     (void)arg;
     /* Messages are per thread: this one has had no failure. */
@@ -350,6 +409,7 @@ int main(void) {
     test_model();
     test_report();
     test_cache();
+    test_reshape();
 
     pthread_t t;
     void* result = NULL;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "helpers.hpp"
@@ -198,6 +199,26 @@ TEST_CASE("cli: compile --dump writes each kernel's code, named as the kernel") 
         CHECK(std::filesystem::file_size(e.path()) > 64);
     }
     CHECK(files >= 1);
+    // Lengths 1000 and 1001 of a 1D layer share their kernels: one file per distinct kernel,
+    // every listed name dumped, the count in the summary.
+    std::string lengths = f.dir.write("lengths.json", R"({"layers": [
+        {"name": "l1000", "in_channels": 64, "out_channels": 32, "input_size": [1000],
+         "kernel_size": 16, "stride": 8, "padding": 4},
+        {"name": "l1001", "in_channels": 64, "out_channels": 32, "input_size": [1001],
+         "kernel_size": 16, "stride": 8, "padding": 4}]})");
+    std::string dump2 = f.dir.file("dump2");
+    r = run_cli({"compile", lengths, "--dump", dump2});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    std::set<std::string> listed;
+    for (size_t at = r.out.find("kernel: "); at != std::string::npos;
+         at = r.out.find("kernel: ", at + 1))
+        listed.insert(r.out.substr(at + 8, r.out.find('\n', at) - at - 8));
+    std::set<std::string> on_disk;
+    for (const auto& e : std::filesystem::directory_iterator(dump2))
+        on_disk.insert(e.path().stem().string());
+    CHECK(listed == on_disk);
+    CHECK(r.out.find("dumped " + std::to_string(on_disk.size()) + " distinct kernel") !=
+          std::string::npos);
     // A path that cannot be a directory: exit 2, nothing half-written.
     std::string blocker = f.dir.write("file", "x");
     r = run_cli({"compile", cfg, "--dump", blocker + "/sub"});

@@ -919,7 +919,7 @@ TEST_CASE("jit: plan choices, names and declines") {
     };
     const Choice choices[] = {
         {64, 64, 64, Layout::channels_first, gen::KernelShape::depthwise_cf,
-         "tconv_f32_dwcf_k4x4_s2x2_t2x2.2_w28_ur1__avx512"},
+         "tconv_f32_dwcf_k4x4_s2x2_t2x2.2_wt28_ur1_h"},
         {64, 64, 64, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dw_k4x4_s2x2_nhwc_t2.2_"},
         {32, 256, 256, Layout::channels_first, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
         {32, 256, 256, Layout::channels_last, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},

@@ -128,12 +128,12 @@ TEST_CASE("perf map: TCONV_JIT_PROFILE=1 lists each compiled kernel once") {
 
 namespace {
 
-// The first kernel descriptor of a 1D layer of `length` inputs: distinct lengths, distinct
-// kernels (until extents move to run time, when the lengths differ in their tails).
-gen::AnyKernelDesc desc_1d(int length) {
+// The first kernel descriptor of a 1D layer with a kernel of `k` taps: distinct sizes, distinct
+// kernels (input lengths no longer are: the kernels take them at run time).
+gen::AnyKernelDesc desc_1d(int k) {
     const Problem p = test::problem_from_json(
-        R"({"in_channels": 7, "out_channels": 9, "kernel_size": 5, "stride": 3, "input_size": [)" +
-        std::to_string(length) + "]}");
+        R"({"in_channels": 7, "out_channels": 9, "stride": 3, "input_size": [40], "kernel_size": )" +
+        std::to_string(k) + "}");
     gen::Plan plan;
     std::string why_not;
     REQUIRE_MESSAGE(gen::plan(p, Isa::avx2, plan, why_not), why_not);
@@ -152,7 +152,7 @@ TEST_CASE("kernel cache: unused kernels are evicted least recently used first, u
     CapacityGuard restore;
     // Three kernels no other test asks for, distinct from each other.
     std::vector<gen::AnyKernelDesc> d;
-    for (int len : {1103, 1109, 1117}) d.push_back(desc_1d(len));
+    for (int k : {23, 29, 31}) d.push_back(desc_1d(k));
     REQUIRE(!(d[0] == d[1]));
     REQUIRE(!(d[1] == d[2]));
     gen::clear_kernel_cache();  // only kernels in use stay: ours are then the only unused ones
@@ -201,7 +201,7 @@ TEST_CASE("kernel cache: unused kernels are evicted least recently used first, u
     // A new kernel over the capacity pushes the oldest unused ones out at once.
     gen::set_kernel_cache_capacity(s.code_bytes);
     const uint64_t evictions = gen::kernel_cache_stats().evictions;
-    gen::cached_kernel(desc_1d(1123));
+    gen::cached_kernel(desc_1d(37));
     s = gen::kernel_cache_stats();
     CHECK(s.code_bytes <= s.capacity_bytes);
     CHECK(s.evictions > evictions);
@@ -209,8 +209,8 @@ TEST_CASE("kernel cache: unused kernels are evicted least recently used first, u
 
 TEST_CASE("kernel cache: clear drops every unused kernel and keeps those in use") {
     if (cpu_info().best_isa() == Isa::scalar) return;
-    const auto kept = gen::cached_kernel(desc_1d(1129));
-    gen::cached_kernel(desc_1d(1151));  // dropped at once: unused
+    const auto kept = gen::cached_kernel(desc_1d(41));
+    gen::cached_kernel(desc_1d(43));  // dropped at once: unused
     const gen::KernelCacheStats before = gen::kernel_cache_stats();
     CHECK(before.entries > before.in_use);
     const uint64_t dropped = gen::clear_kernel_cache();
@@ -219,7 +219,7 @@ TEST_CASE("kernel cache: clear drops every unused kernel and keeps those in use"
     CHECK(after.entries == before.in_use);
     CHECK(after.evictions == before.evictions + dropped);
     const uint64_t misses = after.misses;
-    CHECK(gen::cached_kernel(desc_1d(1129)).get() == kept.get());  // still the same kernel
-    gen::cached_kernel(desc_1d(1151));
+    CHECK(gen::cached_kernel(desc_1d(41)).get() == kept.get());  // still the same kernel
+    gen::cached_kernel(desc_1d(43));
     CHECK(gen::kernel_cache_stats().misses == misses + 1);
 }

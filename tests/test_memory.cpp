@@ -31,10 +31,9 @@ struct CapacityGuard {
     ~CapacityGuard() { set_cache_capacity(uint64_t(32) << 20); }
 };
 
-std::string layer_1d(int length) {
-    return R"({"in_channels": 8, "out_channels": 16, "kernel_size": 4, "stride": 2,
-               "padding": 1, "input_size": [)" +
-           std::to_string(length) + "]}";
+std::string layer_1d(int length, int k = 4) {
+    return R"({"in_channels": 8, "out_channels": 16, "stride": 2, "padding": 1, "kernel_size": )" +
+           std::to_string(k) + R"(, "input_size": [)" + std::to_string(length) + "]}";
 }
 
 std::string layer_2d(int h, int w) {
@@ -66,8 +65,9 @@ TEST_CASE("memory: 2000 1D lengths and 2D shapes compiled, run and dropped stay 
     const CacheStats before = cache_stats();
     constexpr int kShapes = 2000, kWarmUp = 400;
     for (int i = 0; i < kShapes; ++i) {
-        // 2000 distinct lengths in a scattered order, as requests would come to a server.
-        compile_run_drop(layer_1d(100 + (i * 7919) % kShapes * 3), uint64_t(i));
+        // 2000 distinct lengths in a scattered order, as requests would come to a server, with
+        // kernels of 2-24 taps: lengths alone share kernels (extents are run-time arguments).
+        compile_run_drop(layer_1d(100 + (i * 7919) % kShapes * 3, 2 + i % 23), uint64_t(i));
         if (i % 10 == 0) compile_run_drop(layer_2d(3 + i % 13, 4 + i / 10 % 29), uint64_t(i) + 1);
         const CacheStats s = cache_stats();
         // Every layer is dropped: only kernels other tests hold may be in use.

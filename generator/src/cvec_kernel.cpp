@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The channel-vectorised kernel (docs/ALGORITHM.md §4): a register tile of ur outputs along W x
 // n_oc vectors of output channels for one stride phase; a run-time loop over input channels, the
-// phase's taps unrolled with their input offsets as immediates; bias, activation and a masked
-// channel-tail store in the epilogue. One generator for AVX-512 and AVX2.
+// phase's taps unrolled with their input offsets as immediates (the next channel block's comes at
+// run time); bias, activation and a masked channel-tail store in the epilogue. One generator for AVX-512 and AVX2.
 #include <cassert>
 #include <cstddef>
 #include <stdexcept>
@@ -25,6 +25,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d.activation, d.negative_slope, d.oc_tail) {}
 
     void generate() {
+        if (d_.ic_blocks > 1) push(reg_xnext);
         load_args();
         Xbyak::Label l_tile;
         L(l_tile);
@@ -35,6 +36,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         add(reg_y, int(d_.ur * d_.y_pix * 4));
         dec(reg_blocks);
         jnz(l_tile, T_NEAR);
+        if (d_.ic_blocks > 1) pop(reg_xnext);
         vzeroupper();
         ret();
         math_.emit_constants();
@@ -43,7 +45,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
   private:
     const ChannelKernelDesc& d_;
     VectorMath<T> math_;
-    // General registers: caller-saved only, so no prologue saves anything.
+    // General registers: caller-saved but for reg_xnext.
     const Xbyak::Reg64 reg_args = rdi;    // const KernelArgs*
     const Xbyak::Reg64 reg_x = rsi;       // input at the current tile's first output
     const Xbyak::Reg64 reg_xi = rdx;      // input at the current input channel
@@ -53,6 +55,9 @@ class CvecGenerator : public Xbyak::CodeGenerator {
     const Xbyak::Reg64 reg_ic = r10;      // input channels left in the block
     const Xbyak::Reg64 reg_blocks = r11;  // tiles left
     const Xbyak::Reg64 reg_icb = rax;     // input-channel blocks left
+    // Bytes between input-channel blocks (KernelArgs::x_next), held in a register so that the
+    // run-time stride costs what an immediate did: callee-saved, pushed when used.
+    const Xbyak::Reg64 reg_xnext = rbx;
 
     int accumulators() const { return d_.ur * d_.n_oc; }
     Vmm vmm_acc(int j, int v) const {
@@ -80,6 +85,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         mov(reg_y, ptr[reg_args + offsetof(KernelArgs, y)]);
         mov(reg_bias, ptr[reg_args + offsetof(KernelArgs, bias)]);
         mov(reg_blocks, ptr[reg_args + offsetof(KernelArgs, blocks)]);
+        if (d_.ic_blocks > 1) mov(reg_xnext, ptr[reg_args + offsetof(KernelArgs, x_next)]);
         if constexpr (T::opmask) {
             if (tail_masked()) {  // reg_icb is free until the tile loop: scratch here
                 mov(reg_icb.cvt32(), (1u << d_.oc_tail) - 1);
@@ -127,9 +133,11 @@ class CvecGenerator : public Xbyak::CodeGenerator {
             add(reg_xi, int(d_.ic_unroll * 4));
             dec(reg_ic);
             jnz(l_ic, T_NEAR);
-            add(reg_xi, int((d_.x_block_stride - d_.ic_block) * 4));
-        } else {
-            add(reg_xi, int(d_.x_block_stride * 4));
+        }
+        // The next block: its stride follows the input's extents, so it comes at run time.
+        if (d_.ic_blocks > 1) {
+            if (looped) sub(reg_xi, int(d_.ic_block * 4));
+            add(reg_xi, reg_xnext);
         }
         dec(reg_icb);
         jnz(l_icb, T_NEAR);

@@ -4,8 +4,9 @@
 // consecutive m, one input vector load per (tap, vector) shared by every phase reading that
 // offset, FMAs with the channel's scalar weights broadcast; then the phases are interleaved in
 // registers and stored straight into the output row (the row's last vector under a mask).
-// Every offset is an immediate: the code is specialised to the layer's row width and to the
-// rows of a group (one per H phase), and loops only over tiles and groups of rows.
+// Every offset is an immediate: the code is specialised to the row's tail after its full tiles,
+// to the row pitch (none in 1D) and to the rows of a group (one per H phase), and loops over
+// tiles (their count comes at run time) and groups of rows.
 #include <cassert>
 #include <cstddef>
 #include <map>
@@ -32,30 +33,25 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
 
     void generate() {
         load_args();
-        const int64_t tile = phases() * d_.ur * T::vlen;
-        const int64_t full = d_.width / tile, rest = d_.width % tile;
+        const int64_t rest = d_.rest;
         const int ur_rest = int((rest + phases() * T::vlen - 1) / (phases() * T::vlen));
         Xbyak::Label l_group;
         L(l_group);
         for (size_t s = 0; s < d_.rows.size(); ++s) {
             mov(reg_xt, reg_x);
             lea(reg_yt, ptr[reg_y + int(int64_t(s) * d_.y_row * 4)]);
-            if (full > 0) {
-                Xbyak::Label l_tile;
-                if (full > 1) {
-                    mov(reg_cnt, full);
-                    L(l_tile);
-                }
-                tile_body(d_.rows[s], d_.ur, int(d_.ur * phases()), false);
-                if (full > 1 || rest > 0) {
-                    add(reg_xt, int(d_.ur * T::vlen * 4));
-                    add(reg_yt, int(tile * 4));
-                }
-                if (full > 1) {
-                    dec(reg_cnt);
-                    jnz(l_tile, T_NEAR);
-                }
-            }
+            // Full tiles: as many as the row width (a run-time argument, kept on the stack).
+            Xbyak::Label l_tile, l_rest;
+            mov(reg_cnt, ptr[rsp]);
+            test(reg_cnt, reg_cnt);
+            jz(l_rest, T_NEAR);
+            L(l_tile);
+            tile_body(d_.rows[s], d_.ur, int(d_.ur * phases()), false);
+            add(reg_xt, int(d_.ur * T::vlen * 4));
+            add(reg_yt, int(phases() * d_.ur * T::vlen * 4));
+            dec(reg_cnt);
+            jnz(l_tile, T_NEAR);
+            L(l_rest);
             if (rest > 0)
                 tile_body(d_.rows[s], ur_rest, int((rest + T::vlen - 1) / T::vlen),
                           rest % T::vlen != 0);
@@ -64,6 +60,7 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
         add(reg_y, int(int64_t(d_.rows.size()) * d_.y_row * 4));
         dec(reg_groups);
         jnz(l_group, T_NEAR);
+        add(rsp, 8);  // the full tiles' count
         vzeroupper();
         ret();
         math_.emit_constants();
@@ -87,7 +84,7 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
     const Xbyak::Reg64 reg_cnt = rax;     // full tiles left in the row
 
     int phases() const { return int(d_.w_phases.size()); }
-    int tail_lanes() const { return int(d_.width % T::vlen); }
+    int tail_lanes() const { return int(d_.rest % T::vlen); }
     Vmm vmm_acc(int r, int j) const {
         assert(r < phases() && j < d_.ur);
         return Vmm(r * d_.ur + j);
@@ -98,13 +95,14 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
     Vmm vmm_tmp(int i) const { return regs_.tmp(i); }
 
     // Reads reg_args; writes reg_x, reg_w, reg_y, reg_bias, reg_groups, (AVX-512) the row tail's
-    // mask k1 and the interleave's masks.
+    // mask k1 and the interleave's masks; pushes the full tiles' count.
     void load_args() {
         mov(reg_x, ptr[reg_args + offsetof(KernelArgs, x)]);
         mov(reg_w, ptr[reg_args + offsetof(KernelArgs, w)]);
         mov(reg_y, ptr[reg_args + offsetof(KernelArgs, y)]);
         mov(reg_bias, ptr[reg_args + offsetof(KernelArgs, bias)]);
         mov(reg_groups, ptr[reg_args + offsetof(KernelArgs, blocks)]);
+        push(qword[reg_args + offsetof(KernelArgs, w_tiles)]);  // reg_args is reused below
         if constexpr (T::opmask) {
             if (tail_lanes() != 0) {
                 mov(eax, (1u << tail_lanes()) - 1);

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <bit>
+#include <cstdint>
 #include <cstdlib>
 #include <functional>
 
@@ -14,7 +16,8 @@ int vector_registers(Isa isa) { return isa == Isa::avx512 ? 32 : 16; }
 
 namespace {
 
-// FNV-1a over the fields, one 64-bit value at a time.
+// FNV-1a over the fields, one 64-bit value at a time: the same value in every process, so a
+// kernel's name (which shows it) is stable.
 struct Mixer {
     size_t h = 1469598103934665603ull;
     void operator()(int64_t v) { h = (h ^ size_t(v)) * 1099511628211ull; }
@@ -31,7 +34,7 @@ struct Mixer {
         (*this)(d.ur);
         (*this)(d.bias);
         (*this)(int64_t(d.activation));
-        (*this)(int64_t(std::hash<float>{}(d.negative_slope)));
+        (*this)(int64_t(std::bit_cast<uint32_t>(d.negative_slope)));
     }
 };
 
@@ -51,14 +54,18 @@ std::string name_head(const char* family, const D& d, int64_t groups) {
     return n;
 }
 
-// "[_c..]" then the tile, "[_activation]__isa": the tail of every family's name.
+// "[_c..]" then the tile, "[_activation]_h<hash>__isa": the tail of every family's name. The
+// readable part cannot show every field (strides, per-phase offsets, tap subsets); 48 bits of
+// the descriptor's hash tell apart the descriptors that share it.
 template <class D>
 std::string name_tail(const D& d, const std::string& tile) {
     std::string n;
     if (d.c0 != Dim3{0, 0, 0}) n += "_c" + dims_of(d.rank, d.c0);
     n += tile;
     if (d.activation != Activation::none) n += "_" + std::string(to_string(d.activation));
-    return n + "__" + std::string(to_string(d.isa));
+    const uint64_t h = KernelDescHash{}(d);
+    return n + fmt::format("_h{:012x}__", (h ^ (h >> 48)) & 0xffffffffffffull) +
+           std::string(to_string(d.isa));
 }
 
 }  // namespace
@@ -67,7 +74,7 @@ size_t KernelDescHash::operator()(const ChannelKernelDesc& d) const {
     Mixer m;
     m.common(d);
     m(d.groups), m(d.n_oc), m(d.oc_tail), m(d.ic_block), m(d.ic_blocks), m(d.ic_unroll);
-    m(d.x_block_stride), m(d.y_pix);
+    m(d.y_pix);
     for (size_t i = 0; i < 3; ++i) m(d.tap0[i]), m(d.w_taps[i]);
     return m.h;
 }
@@ -75,7 +82,7 @@ size_t KernelDescHash::operator()(const ChannelKernelDesc& d) const {
 size_t KernelDescHash::operator()(const SpatialKernelDesc& d) const {
     Mixer m;
     m.common(d);
-    m(d.groups), m(d.n_oc), m(d.ic_blocks), m(d.x_block_stride), m(d.y_oc_stride);
+    m(d.groups), m(d.n_oc), m(d.ic_blocks), m(int64_t(d.w_phases.size()));
     for (const WPhaseTaps& t : d.w_phases) m(t.count), m(t.c0), m(t.cstep);
     return m.h;
 }
@@ -92,9 +99,10 @@ size_t KernelDescHash::operator()(const DwKernelDesc& d) const {
 size_t KernelDescHash::operator()(const DwPlaneKernelDesc& d) const {
     Mixer m;
     m.common(d);
+    m(int64_t(d.rows.size())), m(int64_t(d.w_phases.size()));
     for (const DwRowTaps& r : d.rows) m(r.count), m(r.c0), m(r.cstep), m(r.w_offset);
     for (const WPhaseTaps& t : d.w_phases) m(t.count), m(t.c0), m(t.cstep);
-    m(d.w_rot), m(d.width), m(d.y_row);
+    m(d.w_rot), m(d.rest), m(d.y_row);
     return m.h;
 }
 
@@ -155,7 +163,8 @@ std::string kernel_name(const DwKernelDesc& d) {
 
 std::string kernel_name(const DwPlaneKernelDesc& d) {
     // Taps per dim as in svec (rows of a group joined by '.' when they differ: t2.1x2.2), the
-    // row width, the rows of a group when it is the layer's last, shorter one.
+    // row's tail after its full tiles, the rows of a group when it is the layer's last, shorter
+    // one.
     auto joined = [](const auto& list) {
         std::string s;
         for (const auto& t : list) s += (s.empty() ? "" : ".") + std::to_string(t.count);
@@ -165,7 +174,7 @@ std::string kernel_name(const DwPlaneKernelDesc& d) {
     bool same = true;
     for (const DwRowTaps& r : d.rows) same = same && r.count == d.rows[0].count;
     if (d.rank >= 2) t += (same ? std::to_string(d.rows[0].count) : joined(d.rows)) + "x";
-    std::string tile = fmt::format("_w{}", d.width);
+    std::string tile = fmt::format("_wt{}", d.rest);
     if (int64_t(d.rows.size()) != d.stride[1]) tile += fmt::format("_r{}", d.rows.size());
     tile += fmt::format("_ur{}", d.ur);
     return name_head("dwcf", d, 1) + "_t" + t + joined(d.w_phases) + name_tail(d, tile);

@@ -247,6 +247,39 @@ void pack_weights(const Plan& plan, const float* w, float* packed) {
     pack_weights(plan, w, packed, 0, pack_weight_parts(plan));
 }
 
+std::vector<int64_t> packing_signature(const Plan& plan) {
+    const PlanBase& pl = plan.base();
+    std::vector<int64_t> s{int64_t(plan.family.index()), plan.lowered ? 1 : 0, pl.vlen,
+                           pl.ic, pl.oc, pl.groups, pl.packed_weight_floats,
+                           pl.packed_bias_floats};
+    if (plan.lowered) s.insert(s.end(), {plan.lowered->in_channels, plan.lowered->out_channels});
+    for (const OcBlock& b : pl.blocks)
+        s.insert(s.end(), {b.group, b.oc0, b.valid, b.vector0, int64_t(b.vectors)});
+    auto taps = [&s](const PhasePlan& ph) {
+        s.push_back(ph.w_offset);
+        for (const TapAxis& a : ph.taps) s.insert(s.end(), {int64_t(a.count), a.k0, a.kstep});
+    };
+    if (const auto* c = std::get_if<ChannelPlan>(&plan.family)) {
+        s.insert(s.end(), {c->w_rows, c->ic_blocks, c->input.lanes});
+        for (const PhasePlan& ph : c->phases) taps(ph);
+    } else if (const auto* d = std::get_if<DepthwisePlan>(&plan.family)) {
+        for (const PhasePlan& ph : d->phases) taps(ph);
+    } else if (const auto* sp = std::get_if<SpatialPlan>(&plan.family)) {
+        for (const RowPhasePlan& rp : sp->row_phases) s.insert(s.end(), {rp.w_offset, rp.taps});
+    } else if (const auto* cf = std::get_if<DepthwiseCfPlan>(&plan.family)) {
+        s.push_back(cf->channel_taps);
+        for (const PlanePhasePlan& pp : cf->plane_phases) s.push_back(pp.w_offset);
+    }
+    return s;
+}
+
+PlanOverrides packing_overrides(const Plan& plan) {
+    PlanOverrides ov;
+    ov.shape = int(plan.family.index()) + 1;
+    ov.n_oc = plan.base().n_oc;
+    return ov;
+}
+
 void pack_bias(const Plan& plan, const float* b, float* packed) {
     std::visit(
         [&](const auto& pl) {

@@ -47,7 +47,11 @@ class PhaseInterleave {
     // phases' masks are set once per call (k3..k7, then k1 and k2) instead of before every
     // permute, where the GPR-to-opmask move would take the permutes' port. A kernel that
     // borrows k1 or k2 (row tail, tanh) sets it again with reload().
-    bool fixed_masks() const { return T::opmask && phases_ > 1 && T::vlen % phases_ == 0; }
+    // One fixed mask per phase but the first, in k1..k7: at most 8 phases (S_w = 16 ran into
+    // opmask registers that do not exist: SIGILL).
+    bool fixed_masks() const {
+        return T::opmask && phases_ > 1 && phases_ <= 8 && T::vlen % phases_ == 0;
+    }
     bool uses(int k) const {
         for (int i = 0; fixed_masks() && i < phases_ - 1; ++i)
             if (fixed_mask(i).getIdx() == k) return true;

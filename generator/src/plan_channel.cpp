@@ -70,7 +70,11 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     };
     double best = std::numeric_limits<double>::infinity();
     int best_u = 0, best_n = 0;
-    for (int n = 1; n <= std::min<int64_t>(ovg, 8); ++n) {
+    // An override of n_oc (e.g. a reshape keeping the packed weights' blocks) picks the best
+    // ur for that n_oc.
+    const int n_lo = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, ovg)) : 1;
+    const int n_hi = ov.n_oc > 0 ? n_lo : int(std::min<int64_t>(ovg, 8));
+    for (int n = n_lo; n <= n_hi; ++n) {
         for (int u = 1; u <= std::min<int64_t>(max_row, 32); ++u) {
             if (!fits(u, n)) continue;
             double cost = 0;
@@ -177,8 +181,7 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
     set_common(base, pl, p);
     base.ic_block = pl.input.lanes;
     base.ic_blocks = pl.ic_blocks;
-    base.x_stride = pl.input.strides();
-    base.x_block_stride = pl.input.block_floats();
+    base.x_stride = kernel_strides(pl.input, p.rank);
     base.y_pix = pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
     base.groups = pl.groups;
     // The kernels [W width][block] of one set of taps, for the widths `need`s.

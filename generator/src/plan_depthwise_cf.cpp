@@ -44,6 +44,7 @@ bool plan_depthwise_cf(const Problem& p, DepthwiseCfPlan& pl, const PhaseAxes& a
     }
     pl.ur = ur;
     pl.n_oc = pl.n_oc_last = 1;
+    pl.w_tiles = width / (SW * ur * VL);
     const int64_t tile = SW * ur * VL;
     const int64_t full_tiles = width / tile, rest = width % tile;
     const int64_t ur_rest = (rest + SW * VL - 1) / (SW * VL);
@@ -70,7 +71,6 @@ bool plan_depthwise_cf(const Problem& p, DepthwiseCfPlan& pl, const PhaseAxes& a
     // One zero-halo plane (block) per input channel; a thread holds one channel at a time.
     pl.input.lanes = 1;
     for (int64_t c = 0; c < pl.ic; ++c) pl.input.blocks.push_back({c, 1, 1});
-    const Dim3 x_stride = pl.input.strides();
     if (double(pl.input.block_floats()) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
         return false;
@@ -103,9 +103,9 @@ bool plan_depthwise_cf(const Problem& p, DepthwiseCfPlan& pl, const PhaseAxes& a
     base.ur = ur;
     base.w_phases = w_phases;
     base.w_rot = int(((pb[2] % SW) + SW) % SW);
-    base.width = width;
-    base.x_stride = x_stride;
-    base.y_row = width;
+    base.rest = rest;
+    base.x_stride = kernel_strides(pl.input, p.rank);
+    base.y_row = p.rank >= 2 ? width : 0;
     int64_t w_off = 0;
     for (int64_t rd = 0; rd < SD; ++rd) {
         const TapAxis& ad = axes[0][size_t(rd)];

@@ -69,7 +69,6 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
     // Channels-first buffer: one one-lane block per input channel.
     pl.input.lanes = 1;
     for (int64_t c = 0; c < pl.ic; ++c) pl.input.blocks.push_back({c, 1, 1});
-    const Dim3 x_stride = pl.input.strides();
     const int64_t chan = pl.input.block_floats();
     if (double(chan) * double(pl.ic_g) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
@@ -80,9 +79,7 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
     set_common(base, pl, p);
     base.ur = ur;
     base.ic_blocks = pl.ic_g;
-    base.x_stride = x_stride;
-    base.x_block_stride = chan;
-    base.y_oc_stride = pl.row_len;
+    base.x_stride = kernel_strides(pl.input, p.rank);
     base.groups = pl.groups;
 
     int64_t w_off = 0;

@@ -113,6 +113,15 @@ void set_taps(Desc& k, const PhasePlan& ph) {
     }
 }
 
+// The input buffer's (plane, row, pixel) strides as a kernel descriptor holds them: zero along
+// the dims a layer of this rank does not have (no tap moves along them), so the kernels of a 1D
+// layer do not depend on its length, nor a 2D layer's on its height.
+inline Dim3 kernel_strides(const InputLayout& in, int rank) {
+    Dim3 s = in.strides();
+    for (int d = 0; d < 3 - rank; ++d) s[size_t(d)] = 0;
+    return s;
+}
+
 // The fields every family's descriptor shares: the layer's geometry (for the name) and the
 // epilogue.
 template <class Desc>

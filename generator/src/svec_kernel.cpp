@@ -25,6 +25,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
         : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d.activation, d.negative_slope, 0) {}
 
     void generate() {
+        push(reg_xnext);
         load_args();
         Xbyak::Label l_tile;
         L(l_tile);
@@ -35,6 +36,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
         add(reg_y, int(phases() * d_.ur * T::vlen * 4));
         dec(reg_blocks);
         jnz(l_tile, T_NEAR);
+        pop(reg_xnext);
         vzeroupper();
         ret();
         math_.emit_constants();
@@ -45,7 +47,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
     const SpatialKernelDesc& d_;
     VectorMath<T> math_;
     PhaseInterleave<T> interleave_{*this, int(d_.w_phases.size()), 0};
-    // General registers: caller-saved only.
+    // General registers: caller-saved but for reg_xnext.
     const Xbyak::Reg64 reg_args = rdi;    // const KernelArgs*
     const Xbyak::Reg64 reg_x = rsi;       // input (channel 0) at the tile's first m
     const Xbyak::Reg64 reg_xi = rdx;      // input at the current channel
@@ -55,6 +57,9 @@ class SvecGenerator : public Xbyak::CodeGenerator {
     const Xbyak::Reg64 reg_ic = r10;      // input channels left
     const Xbyak::Reg64 reg_blocks = r11;  // tiles left
     const Xbyak::Reg32 reg_mask = eax;    // epilogue: opmask bits
+    // Bytes between input channels (KernelArgs::x_next) in a register, as cheap as the
+    // immediate it replaces: callee-saved, pushed.
+    const Xbyak::Reg64 reg_xnext = rbx;
 
     int phases() const { return int(d_.w_phases.size()); }
     int accumulators() const { return d_.n_oc * phases() * d_.ur; }
@@ -79,6 +84,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
         mov(reg_y, ptr[reg_args + offsetof(KernelArgs, y)]);
         mov(reg_bias, ptr[reg_args + offsetof(KernelArgs, bias)]);
         mov(reg_blocks, ptr[reg_args + offsetof(KernelArgs, blocks)]);
+        mov(reg_xnext, ptr[reg_args + offsetof(KernelArgs, x_next)]);
         interleave_.load_masks(reg_mask);
     }
 
@@ -125,7 +131,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
                 }
             }
         add(reg_w, int(scalars * 4));
-        add(reg_xi, int(d_.x_block_stride * 4));
+        add(reg_xi, reg_xnext);  // follows the input size
         dec(reg_ic);
         jnz(l_ic, T_NEAR);
     }
@@ -149,7 +155,7 @@ class SvecGenerator : public Xbyak::CodeGenerator {
     }
 
     // Bias and activation in place, then per (channel, vector of m) the W phases interleaved
-    // into phases() contiguous output vectors. Clobbers the temps, reg_mask, k2.
+    // into phases() contiguous output vectors. Clobbers the temps, reg_xi, reg_mask, k2.
     void epilogue() {
         for (int oc = 0; oc < d_.n_oc; ++oc)
             for (int r = 0; r < phases(); ++r)
@@ -169,14 +175,18 @@ class SvecGenerator : public Xbyak::CodeGenerator {
             interleave_.reload(k, reg_mask);  // the fixed phase mask the activation took
         const int S = phases();
         const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2);
-        for (int oc = 0; oc < d_.n_oc; ++oc)
+        // The row buffer's channel stride follows the row length: from the arguments, stepped
+        // in reg_xi (free in the epilogue).
+        mov(reg_xi, reg_y);
+        for (int oc = 0; oc < d_.n_oc; ++oc) {
+            if (oc > 0) add(reg_xi, ptr[reg_args + offsetof(KernelArgs, y_next)]);
             for (int j = 0; j < d_.ur; ++j)
                 for (int q = 0; q < S; ++q) {
                     interleave_.emit(out, idx, part, reg_mask, q,
                                      [&](int r) { return vmm_acc(oc, r, j); });
-                    const int64_t off = oc * d_.y_oc_stride + (j * S + q) * T::vlen;
-                    vmovups(ptr[reg_y + int(off * 4)], out);
+                    vmovups(ptr[reg_xi + int((j * S + q) * T::vlen * 4)], out);
                 }
+        }
     }
 };
 

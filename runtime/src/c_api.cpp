@@ -4,6 +4,7 @@
 #include "tconv/tconv.h"
 
 #include <new>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -306,6 +307,20 @@ const char* tconv_layer_plan_line(const tconv_layer* layer, size_t index) {
 /* ---- end compile report ---- */
 
 void tconv_layer_destroy(tconv_layer* layer) { delete layer; }
+
+// ---- reshape ----
+tconv_status tconv_layer_reshape(tconv_layer* layer, int64_t batch, const int64_t* input_size,
+                                 int ndims) {
+    return guard([&] {
+        require(layer, "tconv_layer_reshape", "layer");
+        require(input_size, "tconv_layer_reshape", "input_size");
+        if (ndims < 1 || ndims > 3)
+            throw tconv::Error(tconv::ErrorKind::invalid_argument,
+                               "tconv_layer_reshape: ndims=" + std::to_string(ndims) +
+                                   " must be from 1 to 3");
+        layer->layer.reshape(batch, tconv::Span<const int64_t>(input_size, size_t(ndims)));
+    });
+}
 
 tconv_status tconv_model_create(const char* config_json, const tconv_options* options,
                                 size_t count, const float* const* weights,

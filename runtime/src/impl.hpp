@@ -23,6 +23,11 @@ class Impl {
     // The dispatcher adds why the implementations above this one declined.
     CompileReport& mutable_report() { return report_; }
 
+    // ---- reshape (Layer::reshape) ----
+    // The same layer at `q`'s batch and input size (validated), sharing this one's weights as
+    // they are (never re-packed); nullptr with `why_not` when it cannot keep them.
+    virtual std::unique_ptr<Impl> reshaped(const Problem& q, std::string& why_not) const = 0;
+
   protected:
     Problem problem_;
     CompileReport report_;

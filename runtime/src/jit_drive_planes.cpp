@@ -57,6 +57,7 @@ class PlaneDriver final : public JitDriver {
                 a.w = t_.weights + pl_.weight_offset(c, rd);
                 a.bias = t_.bias + pl_.bias_offset(c);
                 a.y = y + (n * OC + c) * out_plane + od * O[1] * O[2];
+                a.w_tiles = pl_.w_tiles;
                 if (pp.kernel[0] >= 0) {
                     a.blocks = pl_.row_groups;
                     t_.kernels[size_t(pp.kernel[0])](&a);

@@ -44,6 +44,8 @@ class SpatialDriver final : public JitDriver {
             a.bias = t_.bias + pl_.bias_offset(ocb);
             a.y = rowbuf;
             a.blocks = pl_.row_tiles;
+            a.x_next = L.block_floats() * int64_t(sizeof(float));  // the next input channel
+            a.y_next = pl_.row_len * int64_t(sizeof(float));       // the next output channel
             t_.kernels[size_t(rp.kernel[blk.last])](&a);
             const int64_t plane = O[0] * O[1] * O[2], pix = (od * O[1] + oh) * O[2];
             if (cf) {

@@ -50,6 +50,24 @@ void pack_weights(const gen::Plan& plan, const float* w, float* packed, int thre
     });
 }
 
+// The packed weights and bias of a layer, shared by its reshaped copies (Layer::reshape).
+struct PackedTensors {
+    FloatBuffer w, b;
+};
+
+// The kernels of a plan from the process-wide cache; false with `why_not` when the generator
+// cannot emit one.
+bool plan_kernels(const gen::Plan& plan, std::vector<std::shared_ptr<const gen::Kernel>>& out,
+                  std::string& why_not) {
+    try {
+        for (const gen::AnyKernelDesc& d : plan.base().kernels) out.push_back(gen::cached_kernel(d));
+    } catch (const std::runtime_error& e) {
+        why_not = e.what();
+        return false;
+    }
+    return true;
+}
+
 class JitImpl final : public Impl, public JitCodeSource {
   public:
     // `plan` is made for the user's problem or its lowered form (Plan::lowered), whose weights
@@ -59,21 +77,63 @@ class JitImpl final : public Impl, public JitCodeSource {
             std::vector<std::shared_ptr<const gen::Kernel>> kernels, const float* w,
             const float* b, int threads)
         : plan_(std::move(plan)), kernels_(std::move(kernels)) {
+        const gen::PlanBase& pl = plan_.base();
+        const auto t0 = std::chrono::steady_clock::now();
+        auto packed = std::make_shared<PackedTensors>();
+        packed->w = aligned_floats(pl.packed_weight_floats);
+        packed->b = aligned_floats(pl.packed_bias_floats);
+        pack_weights(plan_, w, packed->w.get(), threads);
+        gen::pack_bias(plan_, b, packed->b.get());
+        packed_ = std::move(packed);
+        report_.pack_us = std::chrono::duration<double, std::micro>(
+                              std::chrono::steady_clock::now() - t0).count();
+        report_.weight_packs = 1;
+        init(user);
+    }
+
+    // Reshape: `plan` packs exactly as `from`'s (equal packing signatures): its weights serve.
+    JitImpl(const Problem& user, gen::Plan plan,
+            std::vector<std::shared_ptr<const gen::Kernel>> kernels, const JitImpl& from)
+        : plan_(std::move(plan)), kernels_(std::move(kernels)), packed_(from.packed_) {
+        report_.pack_us = from.report_.pack_us;
+        report_.weight_packs = from.report_.weight_packs;
+        report_.reshapes = from.report_.reshapes + 1;
+        report_.declined = from.report_.declined;
+        init(user);
+    }
+
+    std::unique_ptr<Impl> reshaped(const Problem& q, std::string& why_not) const override {
+        const auto t0 = std::chrono::steady_clock::now();
+        gen::Plan plan;
+        if (!gen::plan(q, plan_.base().isa, plan, why_not, gen::packing_overrides(plan_)))
+            return nullptr;
+        if (gen::packing_signature(plan) != gen::packing_signature(plan_)) {
+            why_not = plan.lowered || plan_.lowered
+                          ? "the layer was compiled as a matrix product over single input pixels "
+                            "(or becomes one): its weights are packed differently"
+                          : "the new size needs another packing of the weights";
+            return nullptr;
+        }
+        std::vector<std::shared_ptr<const gen::Kernel>> kernels;
+        if (!plan_kernels(plan, kernels, why_not)) return nullptr;
+        auto r = std::make_unique<JitImpl>(q, std::move(plan), std::move(kernels), *this);
+        r->report_.compile_us =
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                .count();
+        return r;
+    }
+
+  private:
+    // What both constructors share: the driver and the report of the plan.
+    void init(const Problem& user) {
         problem_ = user;
         useful_threads_ = int(std::clamp(user.flops() / 0.5e6, 1.0, 1024.0));
         const gen::PlanBase& pl = plan_.base();
         for (const auto& k : kernels_) perf_map_register(k->code(), k->code_size(), k->name());
-        const auto t0 = std::chrono::steady_clock::now();
-        packed_w_ = aligned_floats(pl.packed_weight_floats);
-        packed_b_ = aligned_floats(pl.packed_bias_floats);
-        pack_weights(plan_, w, packed_w_.get(), threads);
-        gen::pack_bias(plan_, b, packed_b_.get());
-        report_.pack_us = std::chrono::duration<double, std::micro>(
-                              std::chrono::steady_clock::now() - t0).count();
         // The driver of the plan's family, chosen once.
         for (const auto& k : kernels_) tables_.kernels.push_back(k->fn());
-        tables_.weights = packed_w_.get();
-        tables_.bias = packed_b_.get();
+        tables_.weights = packed_->w.get();
+        tables_.bias = packed_->b.get();
         driver_ = std::visit([&](const auto& fp) { return make_driver(fp, tables_); }, plan_.family);
         // --- scratch release (cache branch): the layer's scratch need, held while it lives.
         ScratchNeed need = driver_->scratch_need();
@@ -92,6 +152,7 @@ class JitImpl final : public Impl, public JitCodeSource {
             uint64_t(pl.packed_weight_floats + pl.packed_bias_floats) * sizeof(float);
     }
 
+  public:
     void set_compile_us(double us) { report_.compile_us = us; }
 
     std::vector<KernelCode> kernel_code() const override {
@@ -141,7 +202,7 @@ class JitImpl final : public Impl, public JitCodeSource {
     int useful_threads_ = 1;
     gen::Plan plan_;
     std::vector<std::shared_ptr<const gen::Kernel>> kernels_;  // shared through the cache
-    FloatBuffer packed_w_, packed_b_;
+    std::shared_ptr<const PackedTensors> packed_;  // shared with reshaped copies
     KernelTables tables_;
     std::unique_ptr<JitDriver> driver_;  // refers to plan_ and tables_
     std::optional<ScratchClaim> scratch_claim_;  // what execute() asks of a thread's scratch
@@ -175,13 +236,7 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
     // A descriptor the generator cannot emit declines the layer: the next implementation
     // serves it.
     std::vector<std::shared_ptr<const gen::Kernel>> kernels;
-    try {
-        for (const gen::AnyKernelDesc& d : plan.base().kernels)
-            kernels.push_back(gen::cached_kernel(d));
-    } catch (const std::runtime_error& e) {
-        why_not = e.what();
-        return nullptr;
-    }
+    if (!plan_kernels(plan, kernels, why_not)) return nullptr;
     const int threads = options.compile_threads > 0 ? options.compile_threads : default_threads();
     auto impl = std::make_unique<JitImpl>(p, std::move(plan), std::move(kernels), w, b, threads);
     impl->set_compile_us(

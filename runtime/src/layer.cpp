@@ -104,6 +104,50 @@ void Layer::execute(const float* x, float* y, int threads) const {
 const Problem& Layer::problem() const { return impl_->problem(); }
 const CompileReport& Layer::report() const { return impl_->report(); }
 
+// ---- reshape ----
+void Layer::reshape(int64_t batch, Span<const int64_t> input_size) {
+    const Problem& p = problem();
+    auto bad = [&p](const std::string& why) {
+        return Error(ErrorKind::invalid_argument, p.name + ": reshape: " + why);
+    };
+    if (int64_t(input_size.size()) != p.rank)
+        throw bad("the input size has " + std::to_string(input_size.size()) +
+                  " dims, the layer has rank " + std::to_string(p.rank));
+    if (batch < 1) throw bad("batch=" + std::to_string(batch) + " must be >= 1");
+    Problem q = p;
+    q.batch = batch;
+    for (int i = 0; i < p.rank; ++i) {
+        const size_t d = size_t(i);
+        if (input_size[d] < 1)
+            throw bad("input_size[" + std::to_string(i) + "]=" + std::to_string(input_size[d]) +
+                      " must be >= 1");
+        q.input[d] = input_size[d];
+        q.output[d] = output_extent(q.input[d], q.kernel[d], q.stride[d], q.dilation[d],
+                                    q.pad_begin[d], q.pad_end[d], q.output_padding[d]);
+        if (q.output[d] < 1)
+            throw bad("input_size[" + std::to_string(i) + "]=" + std::to_string(input_size[d]) +
+                      " gives an output size of " + std::to_string(q.output[d]) +
+                      " along dim " + std::to_string(i) + ", must be >= 1");
+    }
+    try {
+        validate_problem(q, options_.limits);
+    } catch (const Error& e) {
+        throw Error(e.kind() == ErrorKind::invalid_config ? ErrorKind::invalid_argument : e.kind(),
+                    "reshape: " + std::string(e.what()));
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string why_not;
+    std::unique_ptr<Impl> next = impl_->reshaped(q, why_not);
+    if (!next)
+        throw Error(ErrorKind::unsupported, p.name + ": reshape to input " +
+                                                shape_string(input_shape(q)) + ": " + why_not);
+    if (verbose())
+        verbose_compile(q, next->report(),
+                        std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - t0).count());
+    impl_ = std::shared_ptr<const Impl>(std::move(next));  // only now: a failure changes nothing
+}
+
 std::vector<Layer::KernelBinary> Layer::kernel_binaries() const {
     std::vector<KernelBinary> out;
     if (auto* jit = dynamic_cast<const JitCodeSource*>(impl_.get()))

@@ -101,6 +101,20 @@ const char* tconv_layer_plan_line(const tconv_layer* layer, size_t index);
 /* NULL is a no-op. */
 void tconv_layer_destroy(tconv_layer* layer);
 
+/* ---- reshape: dynamic shapes ---- */
+
+/* Re-shapes a compiled layer to a new batch and input size: input_size holds ndims spatial
+   sizes (ndims = the layer's rank, 1 to 3), as XNNPACK's reshape step. The packed weights are
+   kept (never re-packed), kernels come from the process-wide cache; tconv_layer_shape,
+   tconv_layer_input_dims/output_dims and the kernel names then describe the new shape (kernel
+   name strings from before the call are invalidated). A bad shape is TCONV_INVALID_ARGUMENT
+   (TCONV_OUT_OF_MEMORY over the size limits, TCONV_UNSUPPORTED when the weights would need
+   another packing), with tconv_last_error saying why; the layer is then left as it was.
+   Must not run while another thread executes or reshapes the same layer. A layer viewed
+   through tconv_model_layer cannot be reshaped (it is const). */
+tconv_status tconv_layer_reshape(tconv_layer* layer, int64_t batch, const int64_t* input_size,
+                                 int ndims);
+
 /* ---- models: a config with "chain": true, each layer feeding the next ---- */
 
 /* weights and biases hold one pointer per layer (count = the config's layer count);

@@ -61,6 +61,9 @@ struct CompileReport {
     uint64_t packed_weight_bytes = 0;
     double compile_us = 0;                   // plan + generate + pack
     double pack_us = 0;                      // of which packing the weights
+    // ---- reshape (Layer::reshape) ----
+    uint64_t weight_packs = 0;  // times the weights were packed: 1, reshapes never re-pack
+    uint64_t reshapes = 0;      // reshapes since compile (compile_us: the last one's time)
 };
 
 class Impl;  // an implementation serving one layer (runtime/src/impl.hpp)
@@ -122,6 +125,21 @@ class Layer {
         std::vector<uint8_t> code;
     };
     std::vector<KernelBinary> kernel_binaries() const;
+
+    // ---- reshape: dynamic shapes ----
+    // Re-shapes the layer to a new batch and input size (`input_size`: the spatial dims, as
+    // many as the layer's rank), as XNNPACK's reshape step: everything else stays (channels,
+    // kernel, stride, padding, output_padding, activation, layout), the packed weights are
+    // kept as they are (never re-packed; report().weight_packs stays 1) and the kernels come
+    // from the process-wide cache. problem(), input/output_elems() and report() then describe
+    // the new shape. A bad shape (wrong rank, sizes < 1, an output size < 1, a tensor over
+    // Options::limits) is an Error (invalid_argument; out_of_memory for the limits); a shape
+    // whose plan would pack the weights differently (a layer compiled as a matrix product
+    // over single input pixels, reshaped to larger inputs or back) is an Error (unsupported).
+    // On any Error the layer is left as it was.
+    // Not thread-safe: reshape() must not run while another thread executes or reshapes the
+    // same Layer object (copies of a Layer are independent: reshape one copy per thread).
+    void reshape(int64_t batch, Span<const int64_t> input_size);
 
   private:
     explicit Layer(std::shared_ptr<const Impl> impl, Options options);

@@ -17,13 +17,18 @@ namespace tconv::gen {
 
 using Dim3 = std::array<int64_t, 3>;  // canonical (D, H, W); rank < 3 leads with size-1 dims
 
-// What a kernel reads at run time: one ABI for every kernel, read with offsetof.
+// What a kernel reads at run time: one ABI for every kernel, read with offsetof. The fields
+// after `blocks` carry what follows the input's extents, so that one kernel serves every input
+// size of a layer (a descriptor holds only what changes the code's speed or shape).
 struct KernelArgs {
     const float* x;     // input tile: the zero-halo buffer at the tile's first output m
     const float* w;     // packed weights of (phase, oc block)
     const float* bias;  // packed bias at the block's first channel
     float* y;           // output of the tile's first m, first channel of the block
     int64_t blocks;     // tiles to run along W, each advancing x and y
+    int64_t x_next = 0;   // cvec: bytes between input-channel blocks; svec: between channels
+    int64_t y_next = 0;   // svec: bytes between output channels of the row buffer
+    int64_t w_tiles = 0;  // dwcf: full W tiles per output row
 };
 using KernelFn = void (*)(const KernelArgs*);
 
@@ -49,8 +54,10 @@ struct ChannelKernelDesc {
     // tap0 + [0, taps) of the w_taps per dim the packed weights hold (tap0 0, w_taps == taps:
     // every tap).
     std::array<int, 3> tap0{0, 0, 0}, w_taps{0, 0, 0};
-    Dim3 x_stride{0, 0, 0};            // input buffer strides in floats: plane, row, pixel
-    int64_t x_block_stride = 0;        // floats between input-channel blocks
+    // Input buffer strides in floats: plane, row, pixel; the plane (row) stride is 0 below rank
+    // 3 (2), where no tap moves along it. The stride between channel blocks comes at run time
+    // (KernelArgs::x_next).
+    Dim3 x_stride{0, 0, 0};
     int64_t y_pix = 0;                 // floats between outputs m and m + 1 of a phase
     bool bias = false;
     Activation activation = Activation::none;
@@ -80,10 +87,11 @@ struct SpatialKernelDesc {
     int64_t ic_blocks = 0;  // input channels of the group (run-time loop)
     std::array<int, 3> taps{0, 0, 0};  // taps along D and H (taps[2] unused: see w_phases)
     Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // along D and H as in ChannelKernelDesc
-    Dim3 x_stride{0, 0, 0};            // channels-first input buffer: plane, row, 1
-    int64_t x_block_stride = 0;        // floats between input channels
+    // Channels-first input buffer: plane, row, 1 (zero below the rank, as in ChannelKernelDesc);
+    // the strides between input channels and between the row buffer's output channels come
+    // at run time (KernelArgs::x_next, y_next).
+    Dim3 x_stride{0, 0, 0};
     std::vector<WPhaseTaps> w_phases;  // taps along W per W phase
-    int64_t y_oc_stride = 0;           // row buffer floats between output channels
     bool bias = false;
     Activation activation = Activation::none;
     float negative_slope = 0.0f;
@@ -149,7 +157,8 @@ struct DwRowTaps {
 // D phase, read from that channel's zero-halo plane. Lanes hold consecutive outputs m of a row
 // (ur vectors per W phase, phases interleaved in registers as in `svec`), stored straight into
 // the user's rows; each call runs `blocks` groups of rows.size() consecutive output rows (one per
-// H phase), every row whole: full tiles of S_w * ur * vlen outputs, then a shorter last tile.
+// H phase), every row whole: full tiles of S_w * ur * vlen outputs (as many as
+// KernelArgs::w_tiles says), then a shorter last tile of `rest` outputs.
 struct DwPlaneKernelDesc {
     Isa isa = Isa::avx512;
     int rank = 2;
@@ -160,9 +169,11 @@ struct DwPlaneKernelDesc {
     std::vector<DwRowTaps> rows;       // the output rows of a group, in order
     std::vector<WPhaseTaps> w_phases;  // per W phase; c0 already holds the phase's m offset
     int w_rot = 0;                     // W phase of a row's first output: pad_begin mod S_w
-    int64_t width = 0;                 // outputs per row
-    Dim3 x_stride{0, 0, 0};            // the channel's input buffer: plane, row, 1
-    int64_t y_row = 0;                 // floats between output rows
+    int64_t rest = 0;                  // outputs per row after the full tiles (the W tail)
+    // The channel's input buffer: plane, row, 1, and the floats between output rows: zero for
+    // a 1D layer (one row), whose kernels then serve every length with the same W tail.
+    Dim3 x_stride{0, 0, 0};
+    int64_t y_row = 0;
     bool bias = false;
     Activation activation = Activation::none;
     float negative_slope = 0.0f;
@@ -182,9 +193,10 @@ struct KernelDescHash {
     size_t operator()(const AnyKernelDesc& d) const;
 };
 
-// A readable name, family and shape first then the ISA, e.g.
-// tconv_f32_cvec_k4x4_s2x2_t2x2_ur14_oc2__avx512, tconv_f32_svec_k9x9_s2x2_t5x5.4_ur4_oc1__avx512,
-// tconv_f32_dw_k4x4_s2x2_t2x2_ur28__avx512, tconv_f32_dwcf_k4x4_s2x2_t2x2.2_w112_ur4__avx512.
+// A readable name, family and shape first, then a short hash of the whole descriptor, then the
+// ISA, e.g. tconv_f32_cvec_k4x4_s2x2_t2x2_ur14_oc2_h3f9a0c12d4e7__avx512: two descriptors (so
+// two codes) never share a name, and the name is the kernel's identity in the cache, the
+// dump file and the perf map.
 std::string kernel_name(const ChannelKernelDesc& d);
 std::string kernel_name(const SpatialKernelDesc& d);
 std::string kernel_name(const DwKernelDesc& d);

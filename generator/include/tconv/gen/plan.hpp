@@ -280,6 +280,7 @@ struct SpatialPlan : PlanBase {
 struct DepthwiseCfPlan : PlanBase {
     std::vector<PlanePhasePlan> plane_phases;  // index r_d
     int64_t row_groups = 0;                    // full groups of S_h output rows per plane
+    int64_t w_tiles = 0;                       // full W tiles per output row
     int64_t channel_taps = 0;                  // packed weight floats per output channel
 
     // Packed weights of output channel c's D phase r_d: [r_h][r_w][tap].
@@ -345,5 +346,13 @@ int64_t pack_weight_parts(const Plan& plan);
 void pack_weights(const Plan& plan, const float* w, float* packed, int64_t first_part,
                   int64_t end_part);
 void pack_bias(const Plan& plan, const float* b, float* packed);
+
+// Everything the packed weights' and bias' layout depends on: two plans with equal signatures
+// pack to the same bytes, so a layer re-shaped to a new input size (whose plan may differ in
+// tiles, chunks and kernels) keeps the weights packed at compile when the signatures agree.
+std::vector<int64_t> packing_signature(const Plan& plan);
+// The overrides that keep the packing choices of `plan` (its family, its channel blocks) when
+// planning the same layer at another input size.
+PlanOverrides packing_overrides(const Plan& plan);
 
 }  // namespace tconv::gen
