@@ -137,6 +137,29 @@ bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
 const Isa kIsas[] = {Isa::avx512, Isa::avx2};
 
 // Base layers the structured sweep varies one axis at a time.
+// One dimension's geometry, the same along every dim of a sweep's layer.
+struct Geometry {
+    int64_t k, s, d, pb, pe, op;
+};
+
+// A depthwise layer of `channels` x `mult` output channels with geometry g at `in`.
+Spec depthwise_spec(Layout layout, int64_t channels, int64_t mult, const Geometry& g,
+                    const std::vector<int64_t>& in) {
+    Spec s;
+    s.rank = int(in.size());
+    s.layout = layout;
+    s.groups = s.ic = channels;
+    s.oc = channels * mult;
+    s.in = in;
+    s.k = {g.k};
+    s.s = {g.s};
+    s.d = {g.d};
+    s.pb = {g.pb};
+    s.pe = {g.pe};
+    s.op = {g.op};
+    return s;
+}
+
 std::vector<Spec> base_layers() {
     Spec a;  // 2D, odd channels, stride 2 with output padding
     a.ic = 5;
@@ -484,9 +507,6 @@ TEST_CASE("jit: every channels-first depthwise tile against the reference") {
     // fixed masks share).
     const Activation kActs[] = {Activation::relu, Activation::tanh, Activation::leaky_relu,
                                 Activation::sigmoid};
-    struct Geometry {
-        int64_t k, s, d, pb, pe, op;
-    };
     const Geometry geometries[] = {{3, 1, 1, 1, 1, 0}, {4, 2, 1, 1, 2, 1}, {5, 3, 2, 3, 2, 2},
                                    {8, 4, 1, 3, 0, 1}, {16, 8, 1, 4, 5, 0}};
     const std::vector<int64_t> sizes[] = {{37}, {5, 19}, {3, 4, 11}};
@@ -495,18 +515,7 @@ TEST_CASE("jit: every channels-first depthwise tile against the reference") {
             for (const Geometry& g : geometries)
                 for (Isa isa : kIsas) {
                     if (!cpu_has(isa)) continue;
-                    Spec s;
-                    s.rank = rank;
-                    s.layout = Layout::channels_first;
-                    s.groups = s.ic = 5;
-                    s.oc = 5 * mult;
-                    s.in = sizes[rank - 1];
-                    s.k = {g.k};
-                    s.s = {g.s};
-                    s.d = {g.d};
-                    s.pb = {g.pb};
-                    s.pe = {g.pe};
-                    s.op = {g.op};
+                    Spec s = depthwise_spec(Layout::channels_first, 5, mult, g, sizes[rank - 1]);
                     for (int ur = 1; ur <= 8; ++ur) {
                         s.act = kActs[ur % 4];
                         s.bias = ur % 3 != 0;
@@ -1002,9 +1011,6 @@ TEST_CASE("jit: in-place channels_last depthwise tiles against the reference") {
     // and off, both ISAs.
     const Activation kActs[] = {Activation::none, Activation::relu, Activation::tanh,
                                 Activation::leaky_relu, Activation::sigmoid};
-    struct Geometry {
-        int64_t k, s, d, pb, pe, op;
-    };
     const Geometry geometries[] = {{4, 2, 1, 1, 1, 0}, {3, 1, 1, 1, 1, 0}, {3, 2, 1, 0, 0, 1},
                                    {5, 3, 2, 3, 2, 2}, {8, 4, 1, 2, 2, 0}, {8, 4, 1, 3, 0, 1},
                                    {16, 8, 1, 4, 4, 0}, {6, 3, 1, 0, 0, 0}, {2, 2, 3, 4, 1, 2}};
@@ -1017,17 +1023,8 @@ TEST_CASE("jit: in-place channels_last depthwise tiles against the reference") {
             for (const Geometry& g : geometries)
                 for (int64_t channels : {VL, 3 * VL, 4 * VL, VL - 5, 3 * VL - 3}) {
                     const int64_t vectors = (channels + VL - 1) / VL;
-                    Spec s;
-                    s.rank = rank;
-                    s.layout = Layout::channels_last;
-                    s.groups = s.ic = s.oc = channels;
-                    s.in = sizes[rank - 1];
-                    s.k = {g.k};
-                    s.s = {g.s};
-                    s.d = {g.d};
-                    s.pb = {g.pb};
-                    s.pe = {g.pe};
-                    s.op = {g.op};
+                    Spec s =
+                        depthwise_spec(Layout::channels_last, channels, 1, g, sizes[rank - 1]);
                     for (int n = 1; n <= int(std::min<int64_t>(vectors, 4)); ++n)
                         for (int ur = 1; ur <= 4; ++ur) {
                             if (!gen::depthwise_row_tile_fits(isa, ur, n, g.s, Activation::tanh,
