@@ -20,12 +20,14 @@ struct WorkPart {
         const gen::Dim3& P = pl.input.padded;
         return {n0, n1, s, 0, pl.out_rows(), 0, P[0] * P[1]};
     }
-    // A call's parts, in order: groups of images > slabs of groups > bands of rows.
-    static int64_t count(const gen::PlanBase& pl) {
-        return (pl.batch + pl.batch_group - 1) / pl.batch_group * pl.group_slabs() * pl.bands();
+    // A call's parts, in order: groups of images > slabs of groups > bands of rows (only with
+    // `banded`: see JitImpl::execute).
+    static int64_t count(const gen::PlanBase& pl, bool banded) {
+        return (pl.batch + pl.batch_group - 1) / pl.batch_group * pl.group_slabs() *
+               (banded ? pl.bands() : 1);
     }
-    static WorkPart at(const gen::PlanBase& pl, int64_t index) {
-        const int64_t bands = pl.bands(), slabs = pl.group_slabs();
+    static WorkPart at(const gen::PlanBase& pl, int64_t index, bool banded) {
+        const int64_t bands = banded ? pl.bands() : 1, slabs = pl.group_slabs();
         const int64_t b = index % bands, s = index / bands % slabs;
         const int64_t n0 = index / (bands * slabs) * pl.batch_group;
         WorkPart w = whole(pl, n0, std::min(pl.batch, n0 + pl.batch_group), s);

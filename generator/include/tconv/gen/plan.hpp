@@ -159,9 +159,9 @@ struct PlanBase {
     // its blocks run. A slab holds whole input and oc blocks (slab_blocks).
     int64_t group_slab = 0;
     // Large images are copied and computed in bands of band_rows output rows (D x H of an
-    // image, flattened; 0: the whole image at once), one image at a time: each band's input
-    // rows are copied just before the rows that read them, so the compute finds them in L2
-    // (band_input_rows).
+    // image, flattened; 0: the whole image at once), one image at a time, when a call runs on
+    // one thread: each band's input rows are copied just before the rows that read them, so
+    // the compute finds them in L2 (band_input_rows).
     int64_t band_rows = 0;
     std::vector<AnyKernelDesc> kernels;
     int64_t packed_weight_floats = 0;
