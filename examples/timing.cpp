@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
         const char* wait = std::getenv("TCONV_WAIT_POLICY");
         std::printf("%s%s%s threads=%d wait=%s median_ms=%.4f\n", argv[1], layer.empty() ? "" : ":",
                     layer.c_str(), threads > 0 ? threads : tconv::default_threads(),
-                    wait && *wait ? wait : "passive", ms);
+                    wait && *wait ? wait : "bounded", ms);
         return 0;
     } catch (const tconv::Error& e) {
         std::fprintf(stderr, "timing: %s\n", e.what());

@@ -14,6 +14,7 @@
 #include "helpers.hpp"
 #include "thread_defaults.hpp"
 #include "thread_pool.hpp"
+#include "wait_word.hpp"
 
 namespace tconv::test {
 namespace {
@@ -138,6 +139,27 @@ TEST_CASE("thread pool: a layer executed from inside the pool's own items does n
     for (const auto& y : got) CHECK(std::memcmp(y.data(), want.data(), y.size() * 4) == 0);
 }
 
+TEST_CASE("wait word: bounded spins about 50 us, and not at all for a while after a preemption") {
+    using namespace std::chrono_literals;
+    std::atomic<int64_t>& until = contended_until();
+    until.store(0);
+    const auto t0 = SpinBudget::clock::now();
+    SpinBudget quiet(t0);
+    CHECK(quiet.keep_spinning(t0 + 10us));
+    CHECK(quiet.keep_spinning(t0 + 40us));
+    CHECK_FALSE(quiet.keep_spinning(t0 + 60us));  // the budget is spent
+    CHECK(until.load() == 0);                     // looks 20 us apart: never descheduled
+
+    SpinBudget preempted(t0);
+    CHECK_FALSE(preempted.keep_spinning(t0 + 10us + kPreempted));  // a jump between two looks
+    CHECK(until.load() > (t0 + kContendedFor).time_since_epoch().count());
+    SpinBudget later(t0 + 500ms);  // another wait inside the contended period sleeps at once
+    CHECK_FALSE(later.keep_spinning(t0 + 500ms));
+    SpinBudget after(t0 + 2s);  // and spins again once it is over
+    CHECK(after.keep_spinning(t0 + 2s + 10us));
+    until.store(0);
+}
+
 TEST_CASE("thread defaults: TCONV_NUM_THREADS, then OMP_NUM_THREADS, then the CPUs") {
     CHECK(threads_from_env(nullptr, nullptr, 6) == 6);
     CHECK(threads_from_env("", "", 6) == 6);
@@ -156,8 +178,8 @@ TEST_CASE("thread defaults: TCONV_NUM_THREADS, then OMP_NUM_THREADS, then the CP
 }
 
 TEST_CASE("thread defaults: TCONV_WAIT_POLICY and Options::wait") {
-    CHECK(wait_policy_from_env(nullptr) == WaitPolicy::passive);  // the default
-    CHECK(wait_policy_from_env("") == WaitPolicy::passive);
+    CHECK(wait_policy_from_env(nullptr) == WaitPolicy::bounded);  // the default
+    CHECK(wait_policy_from_env("") == WaitPolicy::bounded);
     for (WaitPolicy w : kPolicies) {
         CHECK(wait_policy_from_env(std::string(to_string(w)).c_str()) == w);
         Options o;

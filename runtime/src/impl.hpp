@@ -16,7 +16,7 @@ class Impl {
     // this wait policy. Must be safe to call concurrently.
     virtual void execute(const float* x, float* y, int threads, WaitPolicy wait) const = 0;
     void execute(const float* x, float* y, int threads) const {
-        execute(x, y, threads, WaitPolicy::passive);
+        execute(x, y, threads, WaitPolicy::bounded);
     }
     const Problem& problem() const { return problem_; }
     const CompileReport& report() const { return report_; }

@@ -57,7 +57,7 @@ int threads_from_env(const char* tconv_num_threads, const char* omp_num_threads,
 }
 
 WaitPolicy wait_policy_from_env(const char* value) {
-    if (!value || !*value) return WaitPolicy::passive;
+    if (!value || !*value) return WaitPolicy::bounded;
     if (auto w = parse_wait_policy(value)) return *w;
     throw Error(ErrorKind::invalid_argument, "TCONV_WAIT_POLICY=" + std::string(value) +
                                                  " is not a wait policy: use bounded, spin or "

@@ -20,7 +20,7 @@ std::optional<WaitPolicy> parse_wait_policy(std::string_view s);
 // Null or empty values count as unset.
 int threads_from_env(const char* tconv_num_threads, const char* omp_num_threads, int cpus);
 
-// TCONV_WAIT_POLICY's value: null or empty is the default (passive), a bad value an Error.
+// TCONV_WAIT_POLICY's value: null or empty is the default (bounded), a bad value an Error.
 WaitPolicy wait_policy_from_env(const char* value);
 
 // The CPUs this process may run on (its affinity mask), at least 1.

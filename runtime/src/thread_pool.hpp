@@ -60,7 +60,7 @@ class ThreadPool {
     std::atomic<Job*> current_{nullptr};  // the job workers may join
     WaitWord generation_;                 // bumped per job: idle workers wait on it
     WaitWord inside_;                     // workers that may be looking at current_
-    std::atomic<WaitPolicy> idle_policy_{WaitPolicy::passive};
+    std::atomic<WaitPolicy> idle_policy_{WaitPolicy::bounded};
 };
 
 // The process's pool, shared by every layer, the reference and weight packing. Never destroyed:

@@ -18,6 +18,38 @@ namespace tconv {
 // the phases of a call and between the layers of a chain (microseconds), short enough that a
 // worker idle between requests leaves its core within a scheduler tick.
 inline constexpr std::chrono::microseconds kBoundedSpin{50};
+// A spinning thread whose clock jumps by more than this between two looks was descheduled:
+// another thread or process wants its core. bounded then sleeps at once for kContendedFor, so
+// a spinner never takes slices from the work it waits for (README "Threads").
+inline constexpr std::chrono::microseconds kPreempted{200};
+inline constexpr std::chrono::milliseconds kContendedFor{1000};
+
+// The process-wide end of the current contended period (steady_clock ticks; 0: none).
+std::atomic<int64_t>& contended_until();
+// Starts a contended period when the calling thread was switched out involuntarily since its
+// last call (a thread the scheduler preempts while it works is as sure a sign as a spinner's
+// clock jump). A pool's threads call it after each job.
+void note_preemptions();
+
+// The bounded policy's budget for one wait, fed the clock at each look: spinning goes on while
+// the wait is younger than kBoundedSpin and no contended period runs. A jump of more than
+// kPreempted between two looks starts a contended period for every waiter of the process.
+class SpinBudget {
+  public:
+    using clock = std::chrono::steady_clock;
+    explicit SpinBudget(clock::time_point start) : start_(start), last_(start) {}
+    bool keep_spinning(clock::time_point now) {
+        std::atomic<int64_t>& until = contended_until();
+        if (now - last_ > kPreempted)
+            until.store((now + kContendedFor).time_since_epoch().count(), std::memory_order_relaxed);
+        last_ = now;
+        return now - start_ <= kBoundedSpin &&
+               now.time_since_epoch().count() >= until.load(std::memory_order_relaxed);
+    }
+
+  private:
+    clock::time_point start_, last_;
+};
 
 void futex_wait(const std::atomic<uint32_t>& word, uint32_t expected);
 void futex_wake(const std::atomic<uint32_t>& word, int count);
@@ -51,13 +83,13 @@ class WaitWord {
     // True when ready() held within the policy's spin; the clock is read every 64 pauses.
     template <class Ready>
     bool spin(const Ready& ready, const std::atomic<WaitPolicy>& policy) const {
-        using clock = std::chrono::steady_clock;
-        const clock::time_point start = clock::now();
+        SpinBudget budget(SpinBudget::clock::now());
         for (;;) {
             if (ready(value_.load())) return true;
             const WaitPolicy p = policy.load(std::memory_order_relaxed);
             if (p == WaitPolicy::passive) return false;
-            if (p == WaitPolicy::bounded && clock::now() - start > kBoundedSpin) return false;
+            if (p == WaitPolicy::bounded && !budget.keep_spinning(SpinBudget::clock::now()))
+                return false;
             for (int i = 0; i < 64; ++i) {
                 if (ready(value_.load())) return true;
                 _mm_pause();

@@ -37,7 +37,8 @@ typedef struct tconv_options {
     const char* max_isa;    /* "avx512", "avx2" or "scalar"; NULL: TCONV_MAX_ISA, else the best */
     int threads;            /* threads per execute call; 0: the default (see wait_policy) */
     /* How idle library threads wait: "passive" (sleep at once), "bounded" (spin ~50 us, then
-       sleep) or "spin"; NULL: TCONV_WAIT_POLICY, else "passive". The default thread count is
+       sleep; sleep at once while the cores are contended) or "spin"; NULL: TCONV_WAIT_POLICY,
+       else "bounded". The default thread count is
        TCONV_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs of the process's affinity mask. */
     const char* wait_policy;
 } tconv_options;

@@ -21,9 +21,9 @@ namespace tconv {
 
 // ---- threads ----
 // How the library's idle worker threads, and a call's threads waiting for each other, wait:
-// passive sleeps at once (the default: the only policy never far behind one thread on a
-// machine whose cores are busy with other work, README "Threads"); bounded spins about 50 us,
-// then sleeps; spin never sleeps (lowest latency on cores nobody else uses). Results are
+// bounded (the default) spins about 50 us, then sleeps, and sleeps at once for a second after
+// a spinning thread was descheduled (its core is wanted elsewhere, README "Threads"); passive
+// sleeps at once; spin never sleeps (lowest latency on cores nobody else uses). Results are
 // bitwise identical under every policy and thread count.
 enum class WaitPolicy { bounded, spin, passive };
 std::string_view to_string(WaitPolicy w);
@@ -47,7 +47,7 @@ struct Options {
     // thread to be scheduled can cost more than it saves. The packed bytes never depend on it.
     int compile_threads = 1;
     // How idle threads wait (see WaitPolicy); unset: TCONV_WAIT_POLICY from the environment
-    // (passive, bounded or spin; another value is an Error), else passive.
+    // (passive, bounded or spin; another value is an Error), else bounded.
     std::optional<WaitPolicy> wait = std::nullopt;
 };
 
@@ -229,7 +229,7 @@ void clear_cache();
 
 // Implementations available on this machine, best first, capped by `max_isa` (or TCONV_MAX_ISA).
 Isa resolve_max_isa(const Options& options);
-// options.wait, else TCONV_WAIT_POLICY, else passive.
+// options.wait, else TCONV_WAIT_POLICY, else bounded.
 WaitPolicy resolve_wait_policy(const Options& options);
 
 struct CpuInfo {
