@@ -45,8 +45,7 @@ BenchArgs parse_bench_args(const std::vector<std::string>& argv) {
     out.markdown = a.has("--markdown");
     out.peers = !a.has("--no-peers");
     out.isa = a.isa();
-    if (auto l = a.choice("--layout", {"channels_first", "channels_last"}))
-        out.layout = *l == "channels_last" ? Layout::channels_last : Layout::channels_first;
+    out.layout = a.layout();
     out.min_time = a.number("--min-time", 0, 3600).value_or(out.min_time);
     out.layers = a.all("--layer");
     out.random = int(whole_number(a, "--random", 1, 100000).value_or(0));

@@ -59,6 +59,12 @@ std::optional<Isa> Args::isa() const {
     throw usage(command, "--isa " + *v + ": must be avx512, avx2 or scalar");
 }
 
+std::optional<Layout> Args::layout() const {
+    auto l = choice("--layout", {"channels_first", "channels_last"});
+    if (!l) return std::nullopt;
+    return *l == "channels_last" ? Layout::channels_last : Layout::channels_first;
+}
+
 std::optional<double> Args::number(const std::string& flag, double lo, double hi) const {
     auto v = value(flag);
     if (!v) return std::nullopt;

@@ -42,6 +42,8 @@ struct Args {
     std::optional<int> threads() const;
     // --isa avx512|avx2|scalar; absent -> std::nullopt.
     std::optional<Isa> isa() const;
+    // --layout channels_first|channels_last; absent -> std::nullopt.
+    std::optional<Layout> layout() const;
     // A number within [lo, hi] (e.g. seconds); absent -> std::nullopt.
     std::optional<double> number(const std::string& flag, double lo, double hi) const;
 };

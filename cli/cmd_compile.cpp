@@ -19,6 +19,7 @@ static const std::vector<Flag> kFlags = {
     {"--isa", true, "ISA  cap the implementation: avx512, avx2 or scalar"},
     {"--layer", true, "NAME  compile only this layer"},
     {"--dump", true, "DIR  write each kernel's raw code to DIR/NAME.bin (created if missing)"},
+    {"--layout", true, "L  compile every layer as channels_first or channels_last"},
 };
 
 // The closing line: what compiling every layer at startup costs, and how much of it is moving
@@ -72,7 +73,7 @@ static void dump_kernels(const Layer& layer, const std::string& dir,
 int cmd_compile(const Argv& argv) {
     Args args = parse_args("compile", argv, kFlags);
     if (args.help) {
-        fmt::print("usage: tconv compile CONFIG-or-DIR... [--isa ISA] [--layer NAME] [--dump DIR]\n\n"
+        fmt::print("usage: tconv compile CONFIG-or-DIR... [--isa ISA] [--layer NAME] [--layout L] [--dump DIR]\n\n"
                    "Plans and JIT-compiles each layer and prints the implementation, the kernels,\n"
                    "phases and taps, the register tile and blocking, code and packed-weight bytes\n"
                    "and the compile time; then the number of layers and their total and median\n"
@@ -86,12 +87,14 @@ int cmd_compile(const Argv& argv) {
     Options options;
     options.max_isa = args.isa();
     const std::string only = args.value("--layer").value_or("");
+    const std::optional<Layout> layout = args.layout();
     std::vector<double> compile_us;
     double pack_us = 0;
     std::set<std::string> dumped;
     for (const std::string& file : config_files(args.positional)) {
         Config config = load_config(file);
-        for (const Problem& p : select_layers(config, only, file)) {
+        for (Problem p : select_layers(config, only, file)) {
+            if (layout) p.layout = *layout;
             std::mt19937 gen(1);
             std::uniform_real_distribution<float> dist(-1, 1);
             std::vector<float> w(static_cast<size_t>(p.weight_elems())), b(static_cast<size_t>(p.bias_elems()));

@@ -16,6 +16,7 @@ static const std::vector<Flag> kFlags = {
     {"--tolerance", true, "T  largest relative error accepted (default 1e-5)"},
     {"--seed", true, "S  seed of the random data (default 1)"},
     {"--threads", true, "N  threads (default: TCONV_NUM_THREADS, else all cores)"},
+    {"--layout", true, "L  verify every layer as channels_first or channels_last"},
 };
 
 static std::vector<float> random_values(int64_t n, std::mt19937_64& gen) {
@@ -28,7 +29,7 @@ static std::vector<float> random_values(int64_t n, std::mt19937_64& gen) {
 int cmd_verify(const Argv& argv) {
     Args args = parse_args("verify", argv, kFlags);
     if (args.help) {
-        fmt::print("usage: tconv verify CONFIG-or-DIR... [--layer NAME] [--tolerance T] [--seed S]\n\n"
+        fmt::print("usage: tconv verify CONFIG-or-DIR... [--layer NAME] [--layout L] [--tolerance T] [--seed S]\n\n"
                    "Runs every implementation available on this CPU (AVX-512 JIT, AVX2 JIT) on random\n"
                    "data and compares it with the scalar reference. The relative error of an element\n"
                    "is |got - want| / (sum of |x*w| over its terms + |bias| + |want|). Exit code 1 when\n"
@@ -42,6 +43,7 @@ int cmd_verify(const Argv& argv) {
     const double seed = args.number("--seed", 0, 1e15).value_or(1);
     const int threads = args.threads().value_or(cpu_info().threads);
     const std::string only = args.value("--layer").value_or("");
+    const std::optional<Layout> layout = args.layout();
 
     std::vector<Isa> isas;
     for (Isa i : {Isa::avx512, Isa::avx2, Isa::scalar})
@@ -51,6 +53,9 @@ int cmd_verify(const Argv& argv) {
     std::vector<std::vector<Problem>> work;
     for (const std::string& file : config_files(args.positional))
         work.push_back(select_layers(load_config(file), only, file));
+    if (layout)
+        for (auto& layers : work)
+            for (Problem& p : layers) p.layout = *layout;
 
     int mismatches = 0, checked = 0;
     fmt::print("{:<24} {:<12} {:<56} {:>11} {:>11}  {}\n", "layer", "impl", "kernel", "max abs",

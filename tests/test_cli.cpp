@@ -225,3 +225,21 @@ TEST_CASE("cli: compile --dump writes each kernel's code, named as the kernel") 
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("--dump") != std::string::npos);
 }
+
+TEST_CASE("cli: compile and verify --layout run every layer in the layout asked for") {
+    Fixture f;
+    std::string cfg = f.dir.write("g.json", R"({"name": "g", "in_channels": 24, "out_channels": 24,
+        "groups": 8, "input_size": [5, 7], "kernel_size": 3, "stride": 2, "padding": 1})");
+    auto r = run_cli({"compile", cfg, "--layout", "channels_last"});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(r.out.find("g: [1, 5, 7, 24] -> [1, 9, 13, 24]") != std::string::npos);
+    r = run_cli({"compile", cfg});
+    CHECK(r.out.find("g: [1, 24, 5, 7] -> [1, 24, 9, 13]") != std::string::npos);
+    r = run_cli({"verify", cfg, "--layout", "channels_last", "--threads", "2"});
+    CHECK_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(r.out.find(" 0 mismatched") != std::string::npos);
+    r = run_cli({"verify", cfg, "--layout", "nhwc"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--layout nhwc: must be one of channels_first, channels_last") !=
+          std::string::npos);
+}
