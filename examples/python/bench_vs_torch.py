@@ -18,10 +18,16 @@ import statistics
 import sys
 import time
 
-import numpy as np
-import torch
+# PyTorch at its best here: its OpenMP threads sleep when idle and OpenBLAS (Debian's fastest
+# BLAS) runs inside them on one thread each; with OpenBLAS's own threads too, or spinning OpenMP
+# threads, two-thread calls were 2-50x slower on a 2-CPU machine. Set before torch loads them.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import tconv
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import tconv  # noqa: E402
 
 
 def config_layers(paths):
@@ -81,7 +87,8 @@ def main():
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     print(f"tconv {tconv.__version__} ({tconv.cpu_info()['isa']}) vs PyTorch {torch.__version__}, "
-          f"{args.threads} thread(s), median of interleaved calls")
+          f"{args.threads} thread(s), median of interleaved calls; OMP_WAIT_POLICY="
+          f"{os.environ['OMP_WAIT_POLICY']}, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
     print(f"| layer | input | tconv ms | PyTorch ms | PyTorch / tconv |")
     print(f"|---|---|---:|---:|---:|")
     ratios = []

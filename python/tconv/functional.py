@@ -164,7 +164,8 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """torch.nn.functional.conv_transpose1d on NumPy arrays or CPU tensors (float32): input
     (N, C_in, W) or (C_in, W), weight (C_in, C_out/groups, kW), bias (C_out,). Then the
     activation: None, 'relu', 'leaky_relu' (negative_slope), 'sigmoid' or 'tanh'. threads: per
-    call (None: TCONV_NUM_THREADS, else all CPUs)."""
+    call (None: the library's default, TCONV_NUM_THREADS, else
+    OMP_NUM_THREADS, else all CPUs)."""
     return conv_transpose(1, "conv_transpose1d", input, weight, bias, stride, padding,
                           output_padding, groups, dilation, activation, negative_slope, threads)
 
