@@ -79,15 +79,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("configs", nargs="*", default=["configs"])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--torch-threads", type=int, help="PyTorch's threads (default: --threads)")
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds per layer and side")
     parser.add_argument("--min-repeats", type=int, default=7)
     parser.add_argument("--filter", default="", help="regular expression on layer names")
     parser.add_argument("--max-gflop", type=float, default=2.0, help="skip larger layers")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.torch_threads or args.threads)
     rng = np.random.default_rng(0)
     print(f"tconv {tconv.__version__} ({tconv.cpu_info()['isa']}) vs PyTorch {torch.__version__}, "
-          f"{args.threads} thread(s), median of interleaved calls; OMP_WAIT_POLICY="
+          f"{args.threads} thread(s) (PyTorch {torch.get_num_threads()}), median of interleaved "
+          f"calls; OMP_WAIT_POLICY="
           f"{os.environ['OMP_WAIT_POLICY']}, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
     print(f"| layer | input | tconv ms | PyTorch ms | PyTorch / tconv |")
     print(f"|---|---|---:|---:|---:|")

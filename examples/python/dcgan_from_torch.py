@@ -9,14 +9,18 @@ tconv.from_torch. Prints the largest difference from PyTorch's output and both t
 """
 
 import argparse
+import os
 import statistics
 import time
 
-import numpy as np
-import torch
-from torch import nn
+# As bench_vs_torch.py: PyTorch's OpenMP threads sleep when idle, OpenBLAS runs inside them.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import tconv
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+import tconv  # noqa: E402
 
 
 def generator(nz=100, ngf=64, nc=3):
