@@ -18,9 +18,10 @@ import statistics
 import sys
 import time
 
-# PyTorch at its best here: its OpenMP threads sleep when idle and OpenBLAS (Debian's fastest
-# BLAS) runs inside them on one thread each; with OpenBLAS's own threads too, or spinning OpenMP
-# threads, two-thread calls were 2-50x slower on a 2-CPU machine. Set before torch loads them.
+# PyTorch at its best on a 2-CPU machine: its OpenMP threads sleep when idle and OpenBLAS
+# (Debian's fastest BLAS) runs one thread inside each; with OpenBLAS's own threads beside
+# spinning OpenMP threads, two-thread depthwise layers took 190-520 ms instead of 7-11. Both
+# are read when torch loads, so they are set before the import.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -47,7 +48,7 @@ def config_layers(paths):
             yield named
 
 
-def torch_call(layer, w, b, x, threads):
+def torch_call(layer, w, b, x):
     """A closure calling PyTorch on the layer's problem, or None when PyTorch cannot express it."""
     p = layer.config
     rank = len(p["input_size"])
@@ -91,8 +92,8 @@ def main():
           f"{args.threads} thread(s) (PyTorch {torch.get_num_threads()}), median of interleaved "
           f"calls; OMP_WAIT_POLICY="
           f"{os.environ['OMP_WAIT_POLICY']}, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
-    print(f"| layer | input | tconv ms | PyTorch ms | PyTorch / tconv |")
-    print(f"|---|---|---:|---:|---:|")
+    print("| layer | input | tconv ms | PyTorch ms | PyTorch / tconv |")
+    print("|---|---|---:|---:|---:|")
     ratios = []
     for cfg in config_layers(args.configs):
         if args.filter and not re.search(args.filter, cfg["name"]):
@@ -105,7 +106,7 @@ def main():
         layer = tconv.Layer(cfg, w, b, threads=args.threads)
         x = rng.uniform(-1, 1, layer.input_shape).astype(np.float32)
         out = np.empty(layer.output_shape, np.float32)
-        theirs = torch_call(layer, w, b, x, args.threads)
+        theirs = torch_call(layer, w, b, x)
         if theirs is None:
             print(f"| {cfg['name']} | skipped: asymmetric pads | | | |")
             continue

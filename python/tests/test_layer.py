@@ -3,11 +3,9 @@
 allocation or copy, both layouts, chains, re-shaping, the version and the CPU."""
 
 import json
-import os
 import tracemalloc
 
 import numpy as np
-import pytest
 
 import tconv
 from helpers import assert_close, rand, reference, torch
