@@ -159,4 +159,29 @@ CXX
 else
     step "pkg-config is not installed: skipping the pkg-config check"
 fi
+# The Python package, when the build made it (python/ writes the interpreter's path).
+if [ -f "$build/python/interpreter" ]; then
+    step "import the installed Python package"
+    python=$(cat "$build/python/interpreter")
+    so=$(find "$prefix" -name '_tconv*.so' | head -1)
+    [ -n "$so" ] || fail "the Python extension is not installed"
+    site=$(dirname "$(dirname "$so")")
+    case $site in "$prefix"/*) ;; *) fail "the Python package went outside the prefix: $site";; esac
+    # One copy of the kernels: the extension loads the installed libtconv.so (found through its
+    # RPATH, wherever the prefix is) and holds none of the library's code itself.
+    ldd "$so" | grep -q "libtconv.so.* => $prefix/" || fail "_tconv does not load $prefix's libtconv.so"
+    if command -v nm >/dev/null && nm -C --defined-only "$so" | grep -E -q ' (Xbyak|tconv::gen)::'; then
+        fail "_tconv holds a copy of the library's code"
+    fi
+    (cd "$tmp" && PYTHONPATH="$site" PYTHONDONTWRITEBYTECODE=1 "$python" -c '
+import sys, numpy as np, tconv
+assert tconv.__file__.startswith(sys.argv[1]), tconv.__file__
+x = np.array([[[[1, 2], [3, 4]]]], np.float32)
+w = np.arange(1, 10, dtype=np.float32).reshape(1, 1, 3, 3)
+y = tconv.conv_transpose2d(x, w, stride=2, padding=1)
+print(tconv.__version__, y[0, 0, 0, 0], y[0, 0, 1, 1], y[0, 0, 2, 2])
+' "$prefix") >"$tmp/python.out" 2>&1 || { cat "$tmp/python.out"; fail "import tconv failed"; }
+    cat "$tmp/python.out"
+    [ "$(cut -d' ' -f2- "$tmp/python.out")" = "5.0 36.0 20.0" ] || fail "the Python package computed wrong values"
+fi
 step "ok"

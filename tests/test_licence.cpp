@@ -39,7 +39,7 @@ TEST_CASE("licence: LICENSE is Apache-2.0 and every source file carries its SPDX
     CHECK(first.find("Apache License") != std::string::npos);
     int checked = 0;
     for (const char* dir : {"generator", "runtime", "cli", "bench", "tests", "fuzz", "examples",
-                            "scripts", "cmake", ".ci"}) {
+                            "scripts", "cmake", ".ci", "python"}) {
         if (!fs::exists(kRoot / dir)) continue;
         for (const auto& e : fs::recursive_directory_iterator(kRoot / dir)) {
             if (!e.is_regular_file()) continue;
