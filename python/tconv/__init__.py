@@ -11,6 +11,12 @@ and torch.nn.ConvTranspose{1,2,3}d; Layer and Model run exact layer configs (the
 command's JSON). Every failure is a tconv.Error (a ValueError). The GIL is released while a
 layer compiles and runs."""
 
+try:
+    import numpy as _numpy  # noqa: F401  (every array the package returns or takes)
+except ImportError as _e:
+    raise ImportError("tconv needs NumPy in this Python (Debian: python3-numpy, for "
+                      "/usr/bin/python3, the interpreter the package was built for)") from _e
+
 from . import _tconv
 from ._errors import Error
 from .functional import conv_transpose1d, conv_transpose2d, conv_transpose3d
