@@ -89,7 +89,6 @@ void ThreadPool::run_job(Job& job, int threads) {
     job.done.wait([&job](uint32_t d) { return d >= job.total; }, job.policy);
     current_.store(nullptr);
     inside_.wait([](uint32_t n) { return n == 0; }, job.policy);
-    if (job.policy == WaitPolicy::bounded) note_preemptions();
 }
 
 void ThreadPool::add_workers(int n) {
@@ -112,7 +111,6 @@ void ThreadPool::worker_main(uint32_t seen) {
         inside_.add(1, 0);
         if (Job* j = current_.load(); j && j->helpers.fetch_add(1) < j->max_helpers) work(*j);
         inside_.add(uint32_t(-1));
-        if (idle_policy_.load() == WaitPolicy::bounded) note_preemptions();
     }
 }
 

@@ -4,7 +4,6 @@
 #include "wait_word.hpp"
 
 #include <linux/futex.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,18 +20,6 @@ static uint32_t* word_address(const std::atomic<uint32_t>& word) {
 std::atomic<int64_t>& contended_until() {
     static std::atomic<int64_t> until{0};
     return until;
-}
-
-void note_preemptions() {
-    thread_local long seen = -1;
-    rusage u{};
-    if (getrusage(RUSAGE_THREAD, &u) != 0) return;
-    if (seen >= 0 && u.ru_nivcsw != seen) {
-        const auto now = std::chrono::steady_clock::now();
-        contended_until().store((now + kContendedFor).time_since_epoch().count(),
-                                std::memory_order_relaxed);
-    }
-    seen = u.ru_nivcsw;
 }
 
 void futex_wait(const std::atomic<uint32_t>& word, uint32_t expected) {

@@ -26,10 +26,6 @@ inline constexpr std::chrono::milliseconds kContendedFor{1000};
 
 // The process-wide end of the current contended period (steady_clock ticks; 0: none).
 std::atomic<int64_t>& contended_until();
-// Starts a contended period when the calling thread was switched out involuntarily since its
-// last call (a thread the scheduler preempts while it works is as sure a sign as a spinner's
-// clock jump). A pool's threads call it after each job.
-void note_preemptions();
 
 // The bounded policy's budget for one wait, fed the clock at each look: spinning goes on while
 // the wait is younger than kBoundedSpin and no contended period runs. A jump of more than
