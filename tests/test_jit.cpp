@@ -683,7 +683,7 @@ TEST_CASE("jit: channels_last few-channel groups on the spatial kernel") {
     // Rows of chunks of oc blocks, transposed at once into the channels-last output: 2-5
     // channels per group, channel counts off the vector widths, ranks 1-3, odd widths, a batch
     // of 2, bias and activations, chunks smaller than the layer's blocks (a wide row; a 1D row
-    // split for threads), the planner's choice (the spatial kernel while it is faster) and the
+    // split for threads; a 1D row past the buffer budget), the planner's choice (the spatial kernel while it is faster) and the
     // spatial kernel forced; 1, 2 and 3 threads bitwise equal.
     struct Case {
         int rank;
@@ -701,6 +701,7 @@ TEST_CASE("jit: channels_last few-channel groups on the spatial kernel") {
         {2, 40, 3, 3, {2, 203}, {4, 2, 1, 1, 1, 0}, Activation::none},
         {1, 64, 3, 3, {37}, {4, 2, 1, 1, 1, 0}, Activation::relu},
         {1, 5, 2, 4, {19}, {3, 2, 2, 2, 1, 1}, Activation::none},
+        {1, 9, 3, 3, {2100}, {4, 2, 1, 1, 1, 0}, Activation::sigmoid},
         {3, 19, 3, 3, {3, 4, 5}, {4, 2, 1, 1, 1, 0}, Activation::tanh},
         {3, 6, 4, 2, {2, 3, 7}, {3, 2, 1, 1, 0, 1}, Activation::none},
     };

@@ -56,9 +56,12 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
     pl.row_m0 = m0;
     pl.row_tiles = (count + ur * VL - 1) / (ur * VL);
     pl.row_len = SW * pl.row_tiles * ur * VL;
-    if (pl.layout == Layout::channels_last) {  // blocks whose rows fit the row buffer budget
-        const int64_t fit = kSpatialRowFloats / (n * pl.row_len);
-        pl.item_blocks = std::clamp<int64_t>(fit, 1, pl.oc_blocks);
+    if (pl.layout == Layout::channels_last) {  // blocks whose rows fit the row buffer budget,
+        // and 16 channels' worth for long rows (1D k4s2 4096 wide, 4 per group: 1.6-1.9x the
+        // channel kernel, against 0.9x with one block per transpose) while they fit the bound
+        const int64_t fit = kSpatialRowFloats / (n * pl.row_len), min16 = (16 + n - 1) / n;
+        const bool long_fits = min16 * n * pl.row_len <= kSpatialRowMaxFloats;
+        pl.item_blocks = std::clamp<int64_t>(std::max(fit, long_fits ? min16 : 1), 1, pl.oc_blocks);
     }
     const int64_t m_end = m0 + pl.row_tiles * ur * VL - 1;
     int64_t lo = 0, hi = 0;
