@@ -679,6 +679,57 @@ TEST_CASE("jit: oc groups and image groups against the reference") {
     }
 }
 
+TEST_CASE("jit: channels_last few-channel groups on the spatial kernel") {
+    // Rows of chunks of oc blocks, transposed at once into the channels-last output: 2-5
+    // channels per group, channel counts off the vector widths, ranks 1-3, odd widths, a batch
+    // of 2, bias and activations, chunks smaller than the layer's blocks (a wide row; a 1D row
+    // split for threads; a 1D row past the buffer budget), the planner's choice (the spatial kernel while it is faster) and the
+    // spatial kernel forced; 1, 2 and 3 threads bitwise equal.
+    struct Case {
+        int rank;
+        int64_t groups, icg, ocg;
+        std::vector<int64_t> in;
+        Geometry g;
+        Activation act;
+    };
+    const Case cases[] = {
+        {2, 37, 3, 3, {7, 9}, {4, 2, 1, 1, 1, 0}, Activation::none},
+        {2, 9, 2, 2, {5, 11}, {3, 2, 1, 1, 1, 1}, Activation::relu},
+        {2, 13, 4, 4, {4, 13}, {3, 1, 1, 1, 1, 0}, Activation::tanh},
+        {2, 7, 5, 5, {5, 7}, {4, 2, 1, 1, 1, 0}, Activation::leaky_relu},
+        {2, 11, 3, 2, {3, 9}, {5, 3, 1, 2, 1, 2}, Activation::sigmoid},
+        {2, 40, 3, 3, {2, 203}, {4, 2, 1, 1, 1, 0}, Activation::none},
+        {1, 64, 3, 3, {37}, {4, 2, 1, 1, 1, 0}, Activation::relu},
+        {1, 5, 2, 4, {19}, {3, 2, 2, 2, 1, 1}, Activation::none},
+        {1, 9, 3, 3, {2100}, {4, 2, 1, 1, 1, 0}, Activation::sigmoid},
+        {3, 19, 3, 3, {3, 4, 5}, {4, 2, 1, 1, 1, 0}, Activation::tanh},
+        {3, 6, 4, 2, {2, 3, 7}, {3, 2, 1, 1, 0, 1}, Activation::none},
+    };
+    for (const Case& k : cases)
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            Spec s = depthwise_spec(Layout::channels_last, k.groups, 1, k.g, k.in);
+            s.ic = k.groups * k.icg;
+            s.oc = k.groups * k.ocg;
+            s.batch = 2;
+            s.act = k.act;
+            s.bias = k.act != Activation::relu;
+            for (int shape : {0, 2}) {
+                gen::PlanOverrides o;
+                o.shape = shape;
+                const Compiled c = compile_spec(isa, s, 1500 + k.groups, o);
+                const std::string name = join(c.impl->report().kernel_names);
+                INFO(c.p.name, " ", to_string(isa), ": ", name);
+                const int64_t vlen = isa == Isa::avx512 ? 16 : 8;
+                if (shape == 2 || (k.ocg <= 4 && k.ocg * 8 <= vlen * 3))
+                    CHECK(name.find("_svec_") != std::string::npos);
+                const std::vector<float> y1 = run(c, 1);
+                CHECK(compare_to_reference(c.p, c.d, y1.data()) == "");
+                for (int threads : {2, 3}) CHECK(bitwise_equal(y1, run(c, threads)));
+            }
+        }
+}
+
 TEST_CASE("jit: layers sharing a thread's scratch stay exact") {
     // A layer running again on a thread copies only its input's interior, trusting the zero
     // halo it left there; another layer in between overwrites that halo with its own data.
@@ -918,8 +969,8 @@ TEST_CASE("jit: plan choices, names and declines") {
         CHECK(grouped.input.blocks[size_t(b.x_block)].first == 6 * b.group);
     }
     // Few channels per group: lanes along W in channels_first (no transposes; depthwise on
-    // its own kernel), channels in lanes across groups for channels_last depthwise, one
-    // group's channels in lanes else.
+    // its own kernel) and in channels_last up to 4 per group, channels in lanes across groups
+    // for channels_last depthwise, one group's channels in lanes else.
     struct Choice {
         int64_t groups, ic, oc;
         Layout layout;
@@ -932,6 +983,7 @@ TEST_CASE("jit: plan choices, names and declines") {
         {64, 64, 64, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dw_k4x4_s2x2_nhwc_t2.2_"},
         {32, 256, 256, Layout::channels_first, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
         {32, 256, 256, Layout::channels_last, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
+        {64, 256, 256, Layout::channels_last, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
         {4, 64, 128, Layout::channels_first, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
     };
     for (const Choice& c : choices) {

@@ -71,6 +71,16 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PlanOverrides& ov
     const bool spatial_fit =
         spatial_tile_fits(pl.isa, 1, 1, pl.stride[2], p.activation);
     const bool cf_spatial = p.layout == Layout::channels_first && few_per_group && spatial_fit;
+    // Channels-last ones too with at most 4 channels per group filling at most 3/8 of the
+    // channel kernel's lanes (AVX-512: up to 4, AVX2: up to 3), their rows transposed in
+    // chunks of blocks. Measured (1 thread, spatial vs channel kernel, groups x c = 255-256
+    // channels both ways, c 2-15; k4s2 28x28, k3s2 14x14 and 56x56, k3s1 28x28, 1D k4s2 1024,
+    // 3D k4s2 8^3): AVX-512 c 2-3: 1.2-3.1x faster, c 4: 1.1-1.5x, c 5-7: 0.8-1.3x, c 8:
+    // 0.7-1.0x, c 12-15: 0.45-0.9x; AVX2 c 2-3: 1.2-3.0x, c 4: 0.85-1.3x, c >= 5 0.45-1.0x.
+    // One input channel per group stays with the depthwise kernel.
+    const bool cl_spatial = p.layout == Layout::channels_last && pl.groups > 1 && pl.ic_g > 1 &&
+                            pl.ic_g <= pl.vlen && pl.oc_g <= 4 && pl.oc_g * 8 <= pl.vlen * 3 &&
+                            spatial_fit;
     if (ov.shape == 3 || (ov.shape == 0 && pl.groups > 1 && pl.ic_g == 1 && pl.oc_g < pl.vlen &&
                           !cf_spatial))
         family = KernelShape::depthwise;
@@ -78,7 +88,8 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PlanOverrides& ov
     // when the W phases' accumulators fit.
     else if (ov.shape == 2 ||
              (ov.shape == 0 &&
-              (cf_spatial || (pl.groups == 1 && pl.oc * 2 <= pl.vlen && spatial_fit))))
+              (cf_spatial || cl_spatial ||
+               (pl.groups == 1 && pl.oc * 2 <= pl.vlen && spatial_fit))))
         family = KernelShape::spatial_vec;
     else
         family = KernelShape::channel_vec;

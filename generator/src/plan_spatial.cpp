@@ -56,6 +56,13 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
     pl.row_m0 = m0;
     pl.row_tiles = (count + ur * VL - 1) / (ur * VL);
     pl.row_len = SW * pl.row_tiles * ur * VL;
+    if (pl.layout == Layout::channels_last) {  // blocks whose rows fit the row buffer budget,
+        // and 16 channels' worth for long rows (1D k4s2 4096 wide, 4 per group: 1.6-1.9x the
+        // channel kernel, against 0.9x with one block per transpose) while they fit the bound
+        const int64_t fit = kSpatialRowFloats / (n * pl.row_len), min16 = (16 + n - 1) / n;
+        const bool long_fits = min16 * n * pl.row_len <= kSpatialRowMaxFloats;
+        pl.item_blocks = std::clamp<int64_t>(std::max(fit, long_fits ? min16 : 1), 1, pl.oc_blocks);
+    }
     const int64_t m_end = m0 + pl.row_tiles * ur * VL - 1;
     int64_t lo = 0, hi = 0;
     for (int64_t r = 0; r < SW; ++r) {
@@ -138,10 +145,16 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
         "tile {} x {} outputs of a row ({} W phases x {} vectors of m) x {} channels, {} tiles "
         "per row; phases interleaved in registers (permutes), stored contiguously",
         SW * ur * VL, n, SW, ur, n, pl.row_tiles));
+    const std::string items =
+        pl.layout == Layout::channels_last
+            ? fmt::format("rows x chunks of {} oc blocks (threads; a chunk's rows transposed at "
+                          "once)",
+                          pl.item_blocks)
+            : std::string("rows x oc blocks (threads)");
     pl.lines.push_back(fmt::format(
-        "loops: groups of {} images > rows x oc blocks (threads) > W tiles > ic > taps "
-        "(unrolled); input copied to a zero-halo channels-first buffer {} x {} ch",
-        pl.batch_group, dims_string(p, pl.input.padded), pl.ic));
+        "loops: groups of {} images > {} > W tiles > ic > taps (unrolled); input copied to a "
+        "zero-halo channels-first buffer {} x {} ch",
+        pl.batch_group, items, dims_string(p, pl.input.padded), pl.ic));
     return true;
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The spatial family's driver: per output row and oc block, one kernel call covers every W
 // phase of the row into a row buffer [oc][row_len]; its valid part is then copied to the
-// user's layout.
+// user's layout. Channels-last items take a chunk of consecutive blocks, transposed at once.
+#include <algorithm>
 #include <cstring>
 
 #include "jit_driver.hpp"
@@ -25,36 +26,43 @@ class SpatialDriver final : public JitDriver {
         const int64_t OC = pl_.oc, nb = pl_.oc_blocks, img = L.image_floats();
         const int64_t shift = pb[2] - S[2] * pl_.row_m0;  // row buffer index of o = 0
         const bool cf = pl_.layout == Layout::channels_first;
-        const Share share((n1 - n0) * O[0] * O[1] * nb, t, nt);
+        const int64_t rows = (n1 - n0) * O[0] * O[1], per = item_blocks(rows, nt);
+        const int64_t chunks = (nb + per - 1) / per;
+        const Share share(rows * chunks, t, nt);
         float* rowbuf = thread_scratch().row.try_get(row_floats());
         if (!rowbuf) return false;
-        Odometer<4> at({nb, O[1], O[0], kUnbounded}, share.begin);  // block, row, plane, image
+        Odometer<4> at({chunks, O[1], O[0], kUnbounded}, share.begin);  // chunk, row, plane, image
         for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
-            const int64_t ocb = at.digit[0], oh = at.digit[1], od = at.digit[2];
-            const int64_t n = n0 + at.digit[3];
+            const int64_t b0 = at.digit[0] * per, b1 = std::min(nb, b0 + per);
+            const int64_t oh = at.digit[1], od = at.digit[2], n = n0 + at.digit[3];
             const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
             const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
             const gen::RowPhasePlan& rp = pl_.row_phases[size_t(rd * S[1] + rh)];
-            const gen::OcBlock& blk = pl_.blocks[size_t(ocb)];
-            gen::KernelArgs a;
-            a.x = rp.taps > 0 ? xbuf + (n - n0) * img +
-                                    L.offset(blk.x_block, md + H[0], mh + H[1], pl_.row_m0 + H[2])
-                              : xbuf;
-            a.w = t_.weights + pl_.weight_offset(rp, ocb);
-            a.bias = t_.bias + pl_.bias_offset(ocb);
-            a.y = rowbuf;
-            a.blocks = pl_.row_tiles;
-            a.x_next = L.block_floats() * int64_t(sizeof(float));  // the next input channel
-            a.y_next = pl_.row_len * int64_t(sizeof(float));       // the next output channel
-            t_.kernels[size_t(rp.kernel[blk.last])](&a);
+            const int64_t oc0 = pl_.blocks[size_t(b0)].oc0;
+            for (int64_t ocb = b0; ocb < b1; ++ocb) {
+                const gen::OcBlock& blk = pl_.blocks[size_t(ocb)];
+                gen::KernelArgs a;
+                a.x = rp.taps > 0 ? xbuf + (n - n0) * img +
+                                        L.offset(blk.x_block, md + H[0], mh + H[1], pl_.row_m0 + H[2])
+                                  : xbuf;
+                a.w = t_.weights + pl_.weight_offset(rp, ocb);
+                a.bias = t_.bias + pl_.bias_offset(ocb);
+                a.y = rowbuf + (blk.oc0 - oc0) * pl_.row_len;
+                a.blocks = pl_.row_tiles;
+                a.x_next = L.block_floats() * int64_t(sizeof(float));  // the next input channel
+                a.y_next = pl_.row_len * int64_t(sizeof(float));       // the next output channel
+                t_.kernels[size_t(rp.kernel[blk.last])](&a);
+            }
+            const gen::OcBlock& last = pl_.blocks[size_t(b1 - 1)];
+            const int64_t channels = last.oc0 + last.valid - oc0;
             const int64_t plane = O[0] * O[1] * O[2], pix = (od * O[1] + oh) * O[2];
             if (cf) {
-                for (int64_t c = 0; c < blk.valid; ++c)
-                    std::memcpy(y + (n * OC + blk.oc0 + c) * plane + pix,
+                for (int64_t c = 0; c < channels; ++c)
+                    std::memcpy(y + (n * OC + oc0 + c) * plane + pix,
                                 rowbuf + c * pl_.row_len + shift, size_t(O[2]) * sizeof(float));
             } else {
-                transpose_avx2(rowbuf + shift, pl_.row_len, blk.valid, O[2],
-                               y + (n * plane + pix) * OC + blk.oc0, OC);
+                transpose_avx2(rowbuf + shift, pl_.row_len, channels, O[2],
+                               y + (n * plane + pix) * OC + oc0, OC);
             }
         }
         return true;
@@ -67,7 +75,16 @@ class SpatialDriver final : public JitDriver {
     }
 
   private:
-    int64_t row_floats() const { return pl_.n_oc * pl_.row_len; }
+    // Blocks per item: the plan's, fewer when rows alone would leave threads under 8 items
+    // each (a 1D layer's one row), but at least 16 channels' worth for the transpose.
+    int64_t item_blocks(int64_t rows, int nt) const {
+        const int64_t per = pl_.item_blocks, want = 8 * int64_t(nt);
+        if (per == 1 || rows * ((pl_.oc_blocks + per - 1) / per) >= want) return per;
+        const int64_t min16 = (16 + pl_.n_oc - 1) / pl_.n_oc;
+        const int64_t chunks = (want + rows - 1) / rows;
+        return std::clamp<int64_t>((pl_.oc_blocks + chunks - 1) / chunks, std::min(per, min16), per);
+    }
+    int64_t row_floats() const { return pl_.item_blocks * pl_.n_oc * pl_.row_len; }
     const gen::SpatialPlan& pl_;
     const KernelTables& t_;
 };

@@ -5,27 +5,52 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+
 namespace tconv {
 
 namespace {
 
-__attribute__((target("avx2"))) inline void tile8x8(const float* src, int64_t ss, float* dst,
-                                                    int64_t ds) {
-    __m256 r[8], t[8];
-    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
+// The first n of 8 lanes set: maskload/maskstore masks of partial tiles.
+__attribute__((target("avx2"))) inline __m256i first_lanes(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// One tile of r <= 8 rows x c <= 8 columns. A partial tile loads under a mask (missing rows as
+// zeros) and stores only its valid rows and lanes: a few channels (a grouped layer's block) or
+// a row's last pixels stay vectorised instead of falling back to one float per load.
+__attribute__((target("avx2"), always_inline)) inline void tile8x8(const float* src, int64_t ss, int64_t r,
+                                                    int64_t c, float* dst, int64_t ds) {
+    const bool full = r == 8 && c == 8;
+    const __m256i cmask = first_lanes(c), rmask = first_lanes(r);
+    __m256 v[8], t[8];
+    for (int i = 0; i < 8; ++i)
+        v[i] = full     ? _mm256_loadu_ps(src + i * ss)
+               : i < r  ? _mm256_maskload_ps(src + i * ss, cmask)
+                        : _mm256_setzero_ps();
     for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
     }
     for (int i = 0; i < 8; i += 4) {
-        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        v[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        v[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        v[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        v[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
     }
     for (int i = 0; i < 4; ++i) {
-        _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-        _mm256_storeu_ps(dst + (i + 4) * ds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+        t[i] = _mm256_permute2f128_ps(v[i], v[i + 4], 0x20);
+        t[i + 4] = _mm256_permute2f128_ps(v[i], v[i + 4], 0x31);
+    }
+    for (int j = 0; j < 8; ++j) {
+        if (full) {
+            _mm256_storeu_ps(dst + j * ds, t[j]);
+        } else if (j < c) {
+            if (r == 8)
+                _mm256_storeu_ps(dst + j * ds, t[j]);
+            else
+                _mm256_maskstore_ps(dst + j * ds, rmask, t[j]);
+        }
     }
 }
 
@@ -34,15 +59,23 @@ __attribute__((target("avx2"))) inline void tile8x8(const float* src, int64_t ss
 __attribute__((target("avx2"))) void transpose_avx2(const float* src, int64_t src_stride,
                                                     int64_t rows, int64_t cols, float* dst,
                                                     int64_t dst_stride) {
-    const int64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
-    for (int64_t i = 0; i < rows8; i += 8) {
-        for (int64_t j = 0; j < cols8; j += 8)
-            tile8x8(src + i * src_stride + j, src_stride, dst + j * dst_stride + i, dst_stride);
-        for (int64_t j = cols8; j < cols; ++j)
-            for (int64_t k = i; k < i + 8; ++k) dst[j * dst_stride + k] = src[k * src_stride + j];
+    // Tiles in the destination's order (stores cost more than loads: a channels-last row is
+    // written front to back, each line once); whole tiles with constant sizes (the inlined
+    // tile folds its masks away), then the edges.
+    const int64_t rows8 = rows / 8 * 8;
+    for (int64_t j = 0; j < cols; j += 8) {
+        const int64_t c = std::min<int64_t>(8, cols - j);
+        float* d = dst + j * dst_stride;
+        if (c == 8)
+            for (int64_t i = 0; i < rows8; i += 8)
+                tile8x8(src + i * src_stride + j, src_stride, 8, 8, d + i, dst_stride);
+        else
+            for (int64_t i = 0; i < rows8; i += 8)
+                tile8x8(src + i * src_stride + j, src_stride, 8, c, d + i, dst_stride);
+        if (rows8 < rows)
+            tile8x8(src + rows8 * src_stride + j, src_stride, rows - rows8, c, d + rows8,
+                    dst_stride);
     }
-    for (int64_t i = rows8; i < rows; ++i)
-        for (int64_t j = 0; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
 }
 
 __attribute__((target("avx2"))) void copy_rows_avx2(const float* src, int64_t src_pitch,

@@ -264,6 +264,10 @@ struct DepthwisePlan : PhasedPlan {
 // is channels-first (one-lane blocks).
 struct SpatialPlan : PlanBase {
     int64_t row_m0 = 0, row_tiles = 0, row_len = 0;
+    // Consecutive oc blocks per work item: channels-last rows are computed for this many
+    // blocks into one row buffer, then transposed at once (a group's few channels alone would
+    // make partial tiles); the driver may take fewer to give every thread items.
+    int64_t item_blocks = 1;
     std::vector<RowPhasePlan> row_phases;  // index r_d * S_h + r_h
 
     // Packed weights of (row phase, oc block): [ic of the group][r_w][tap][oc].
