@@ -970,7 +970,7 @@ TEST_CASE("jit: plan choices, names and declines") {
     }
     // Few channels per group: lanes along W in channels_first (no transposes; depthwise on
     // its own kernel) and in channels_last up to 4 per group, channels in lanes across groups
-    // for channels_last depthwise, one group's channels in lanes else.
+    // for channels_last depthwise with one output per group, one group's channels in lanes else.
     struct Choice {
         int64_t groups, ic, oc;
         Layout layout;
@@ -985,6 +985,12 @@ TEST_CASE("jit: plan choices, names and declines") {
         {32, 256, 256, Layout::channels_last, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
         {64, 256, 256, Layout::channels_last, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
         {4, 64, 128, Layout::channels_first, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
+        // channels_last depthwise with a channel multiplier: lanes along W up to half a
+        // vector of outputs per group, one group's outputs in lanes beyond
+        {64, 64, 256, Layout::channels_last, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
+        {64, 64, 512, Layout::channels_last, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
+        {64, 64, 768, Layout::channels_last, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
+        {64, 64, 256, Layout::channels_first, gen::KernelShape::depthwise_cf, "tconv_f32_dwcf_"},
     };
     for (const Choice& c : choices) {
         s.groups = c.groups;

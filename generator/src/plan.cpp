@@ -81,14 +81,22 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PlanOverrides& ov
     const bool cl_spatial = p.layout == Layout::channels_last && pl.groups > 1 && pl.ic_g > 1 &&
                             pl.ic_g <= pl.vlen && pl.oc_g <= 4 && pl.oc_g * 8 <= pl.vlen * 3 &&
                             spatial_fit;
+    // Channels-last depthwise layers with a channel multiplier above 1 leave the depthwise
+    // kernel (which copies the input and uses a vector per tap and channel block): measured
+    // 1 thread, 64 groups, k4s2 28x28 and k3s2 56x56, multiplier m: AVX-512 the spatial kernel
+    // 1.9-2.4x faster for m 2-8, the channel kernel faster than both for m >= 12; AVX2 spatial
+    // 1.5-1.9x for m 2-4, the channel kernel for m 6-7 (2.1x the depthwise kernel).
+    const bool cl_multiplier = p.layout == Layout::channels_last && pl.groups > 1 &&
+                               pl.ic_g == 1 && pl.oc_g > 1;
     if (ov.shape == 3 || (ov.shape == 0 && pl.groups > 1 && pl.ic_g == 1 && pl.oc_g < pl.vlen &&
-                          !cf_spatial))
+                          !cf_spatial && !cl_multiplier))
         family = KernelShape::depthwise;
     // Few output channels waste most lanes of a channel vector: vectorise along W instead,
     // when the W phases' accumulators fit.
     else if (ov.shape == 2 ||
              (ov.shape == 0 &&
               (cf_spatial || cl_spatial ||
+               (cl_multiplier && pl.oc_g * 2 <= pl.vlen && spatial_fit) ||
                (pl.groups == 1 && pl.oc * 2 <= pl.vlen && spatial_fit))))
         family = KernelShape::spatial_vec;
     else
