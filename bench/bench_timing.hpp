@@ -25,6 +25,9 @@ struct TimingPolicy {
     // pool (OpenMP or pthreadpool workers still spinning after its run) does not steal the cores
     // of the next one. Neither the batching nor the rest changes what is timed.
     double settle_time = 0.002;
+    // ...and longer, in steps of settle_time up to this, while other threads of the process
+    // still burn CPU (libgomp's workers spin for milliseconds after a parallel region).
+    double settle_max = 0.030;
 };
 
 // Warms every contender up once (which also sizes its batch), then runs rounds A B C, A B C, ...

@@ -4,9 +4,12 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "bench_timing.hpp"
 #include "tconv/error.hpp"
@@ -97,6 +100,38 @@ TEST_CASE("bench timing stops at the repeat cap") {
     policy.batch_time = 0;
     const auto samples = time_interleaved({[] {}}, policy);
     CHECK(samples[0].size() == 7);
+}
+
+TEST_CASE("bench timing waits for a contender's spinning threads before the next one runs") {
+    // Contender 0 leaves a thread spinning for 6 ms after each run, as libgomp's workers do;
+    // contender 1 counts the runs that start while it still spins.
+    std::atomic<int> spinning{0};
+    std::vector<std::thread> spinners;
+    int overlapped = 0, runs = 0;
+    TimingPolicy policy;
+    policy.min_time = 0;
+    policy.min_repeats = 10;
+    policy.batch_time = 0;
+    time_interleaved({[&] {
+                          ++spinning;
+                          spinners.emplace_back([&spinning] {
+                              const auto end = std::chrono::steady_clock::now() +
+                                               std::chrono::milliseconds(6);
+                              while (std::chrono::steady_clock::now() < end) {
+                              }
+                              --spinning;
+                          });
+                      },
+                      [&] {
+                          ++runs;
+                          overlapped += spinning.load() > 0;
+                      }},
+                     policy);
+    for (std::thread& t : spinners) t.join();
+    // A plain 2 ms rest overlaps nearly every run; a core the scheduler hands the spinner late
+    // can still make one overlap now and then on a loaded machine.
+    CHECK(runs >= 10);
+    CHECK(overlapped <= 2);
 }
 
 #endif
