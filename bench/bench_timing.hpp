@@ -3,7 +3,9 @@
 // drift of the machine (frequency, other load) hits every contender alike.
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <thread>
 #include <vector>
 
 namespace tconv::bench {
@@ -29,6 +31,21 @@ struct TimingPolicy {
     // still burn CPU (libgomp's workers spin for milliseconds after a parallel region).
     double settle_max = 0.030;
 };
+
+// CPU seconds the process's threads other than the calling one have used.
+double others_cpu_seconds();
+
+// Rests until the process's other threads stop burning CPU (a thread pool still spinning after
+// the last contender's batch, such as libgomp's workers for milliseconds), in steps of
+// settle_time, at least two, at most settle_max, so that the next contender gets the cores to
+// itself; returns the steps. Two steps because the kernel adds a running thread's time to the
+// process's clock at scheduler ticks (up to 4 ms apart). Not much longer: on a virtual machine,
+// cores idle for tens of milliseconds run the next few milliseconds slowly. The clock and the
+// sleep are parameters for the tests.
+int settle(const TimingPolicy& policy, const std::function<double()>& others_cpu = others_cpu_seconds,
+           const std::function<void(double)>& sleep = [](double s) {
+               std::this_thread::sleep_for(std::chrono::duration<double>(s));
+           });
 
 // Warms every contender up once (which also sizes its batch), then runs rounds A B C, A B C, ...
 // of one batch each; a contender leaves the rounds once its timed runs add up to `min_time` and

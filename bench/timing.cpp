@@ -32,29 +32,22 @@ double geometric_mean(const std::vector<double>& values) {
     return std::exp(log_sum / double(values.size()));
 }
 
-// CPU seconds of the process's other threads (the calling one sleeps while they are counted).
-static double others_cpu_seconds() {
+double others_cpu_seconds() {
     timespec p{}, t{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &p);
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return double(p.tv_sec - t.tv_sec) + 1e-9 * double(p.tv_nsec - t.tv_nsec);
 }
 
-// Rests until the process's other threads stop burning CPU (a thread pool still spinning after
-// the last contender's batch, such as libgomp's workers for milliseconds), in steps of
-// settle_time, at least two, at most settle_max: the next contender gets the cores to itself.
-// Two steps because the kernel adds a running thread's time to the process's clock at
-// scheduler ticks (up to 4 ms apart). Not much longer: on a virtual machine, cores idle for
-// tens of milliseconds run the next few milliseconds slowly.
-static void settle(const TimingPolicy& policy) {
-    const auto step = std::chrono::duration<double>(policy.settle_time);
-    double waited = 0, last = others_cpu_seconds(), previous_step = 1e9;
-    for (;;) {
-        std::this_thread::sleep_for(step);
+int settle(const TimingPolicy& policy, const std::function<double()>& others_cpu,
+           const std::function<void(double)>& sleep) {
+    double waited = 0, last = others_cpu(), previous_step = 1e9;
+    for (int steps = 1;; ++steps) {
+        sleep(policy.settle_time);
         waited += policy.settle_time;
-        const double now = others_cpu_seconds(), this_step = now - last;
+        const double now = others_cpu(), this_step = now - last;
         if (this_step + previous_step < 0.5 * policy.settle_time || waited >= policy.settle_max)
-            return;
+            return steps;
         last = now;
         previous_step = this_step;
     }

@@ -102,36 +102,40 @@ TEST_CASE("bench timing stops at the repeat cap") {
     CHECK(samples[0].size() == 7);
 }
 
-TEST_CASE("bench timing waits for a contender's spinning threads before the next one runs") {
-    // Contender 0 leaves a thread spinning for 6 ms after each run, as libgomp's workers do;
-    // contender 1 counts the runs that start while it still spins.
-    std::atomic<int> spinning{0};
-    std::vector<std::thread> spinners;
-    int overlapped = 0, runs = 0;
+TEST_CASE("bench settle rests until the other threads stop burning CPU, within its bounds") {
     TimingPolicy policy;
-    policy.min_time = 0;
-    policy.min_repeats = 10;
-    policy.batch_time = 0;
-    time_interleaved({[&] {
-                          ++spinning;
-                          spinners.emplace_back([&spinning] {
-                              const auto end = std::chrono::steady_clock::now() +
-                                               std::chrono::milliseconds(6);
-                              while (std::chrono::steady_clock::now() < end) {
-                              }
-                              --spinning;
-                          });
-                      },
-                      [&] {
-                          ++runs;
-                          overlapped += spinning.load() > 0;
-                      }},
-                     policy);
-    for (std::thread& t : spinners) t.join();
-    // A plain 2 ms rest overlaps nearly every run; a core the scheduler hands the spinner late
-    // can still make one overlap now and then on a loaded machine.
-    CHECK(runs >= 10);
-    CHECK(overlapped <= 2);
+    policy.settle_time = 0.002;
+    policy.settle_max = 0.030;
+    // A fake clock: other threads burn `busy` seconds of CPU per step for `busy_steps` steps
+    // (libgomp's workers spinning after a parallel region), then nothing.
+    auto run = [&](double busy, int busy_steps) {
+        int step = 0;
+        double cpu = 0;
+        double slept = 0;
+        const int steps = settle(
+            policy, [&] { return cpu; },
+            [&](double s) {
+                slept += s;
+                if (step++ < busy_steps) cpu += busy;
+            });
+        CHECK(slept == doctest::Approx(steps * policy.settle_time));
+        return steps;
+    };
+    CHECK(run(0, 0) == 2);            // nothing spins: two quiet steps
+    CHECK(run(0.004, 3) == 5);        // two spinning threads for 3 steps, then two quiet steps
+    CHECK(run(0.001, 4) == 6);        // half a core is busy: quiet once a whole window is idle
+    CHECK(run(0.002, 1000) == 15);    // never quiet: settle_max
+    CHECK(run(0.0002, 1000) == 2);    // a tenth of a core is quiet enough
+    // Ticks: the clock advances 4 ms every other step while a thread spins; one flat step
+    // between two ticks is not yet quiet.
+    int step = 0;
+    double cpu = 0;
+    CHECK(settle(
+              policy, [&] { return cpu; },
+              [&](double) {
+                  if (step < 6 && step % 2 == 1) cpu += 0.004;
+                  ++step;
+              }) == 8);
 }
 
 #endif
