@@ -992,20 +992,25 @@ TEST_CASE("jit: plan choices, names and declines") {
         {64, 64, 768, Layout::channels_last, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
         {64, 64, 256, Layout::channels_first, gen::KernelShape::depthwise_cf, "tconv_f32_dwcf_"},
     };
-    for (const Choice& c : choices) {
+    const Choice wide_strides[] = {  // stride 4 along W: the depthwise kernel stays faster
+        {64, 64, 256, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dw_"},
+    };
+    auto check = [&](const Choice& c, int64_t stride) {
         s.groups = c.groups;
         s.ic = c.ic;
         s.oc = c.oc;
         s.layout = c.layout;
-        s.k = {4};
-        s.s = {2};
+        s.k = {2 * stride};
+        s.s = {stride};
         s.pb = s.pe = {1};
         REQUIRE(make_problem(s, p));
         REQUIRE(gen::plan(p, Isa::avx512, plan, why));
         INFO(p.name);
         CHECK(plan.shape() == c.shape);
         CHECK(gen::kernel_name(plan.base().kernels[0]).rfind(c.name, 0) == 0);
-    }
+    };
+    for (const Choice& c : choices) check(c, 2);
+    for (const Choice& c : wide_strides) check(c, 4);
 }
 
 TEST_CASE("jit: code pages are read+execute, never writable" * doctest::skip(!cpu_has(Isa::avx2))) {

@@ -85,9 +85,12 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PlanOverrides& ov
     // kernel (which copies the input and uses a vector per tap and channel block): measured
     // 1 thread, 64 groups, k4s2 28x28 and k3s2 56x56, multiplier m: AVX-512 the spatial kernel
     // 1.9-2.4x faster for m 2-8, the channel kernel faster than both for m >= 12; AVX2 spatial
-    // 1.5-1.9x for m 2-4, the channel kernel for m 6-7 (2.1x the depthwise kernel).
+    // 1.5-1.9x for m 2-4, the channel kernel for m 6-7 (2.1x the depthwise kernel); also
+    // 1D k6s3 and k4s2, 2D k3s1 and k6s3, 3D k4s2: spatial 1.0-3.8x. Strides of 4 and more
+    // along W stay with the depthwise kernel: k4s4, k8s4, k16s8 (1D and 2D, m 2-6) ran it
+    // 1.0-1.5x faster than the spatial kernel.
     const bool cl_multiplier = p.layout == Layout::channels_last && pl.groups > 1 &&
-                               pl.ic_g == 1 && pl.oc_g > 1;
+                               pl.ic_g == 1 && pl.oc_g > 1 && pl.stride[2] <= 3;
     if (ov.shape == 3 || (ov.shape == 0 && pl.groups > 1 && pl.ic_g == 1 && pl.oc_g < pl.vlen &&
                           !cf_spatial && !cl_multiplier))
         family = KernelShape::depthwise;
