@@ -36,7 +36,7 @@ mirror() {
   url=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list \
           2>/dev/null |
         sed -n -e 's/^URIs:[[:space:]]*//p' -e 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?//p' |
-        tr ' ' '\n' | grep -E '^https?://' | grep -v -- '-security' | head -n 1)
+        tr ' ' '\n' | grep -E '^https?://' | grep -v -- '-security' | sed -n 1p)
   echo "${url:-http://deb.debian.org/debian}"
 }
 

@@ -35,7 +35,7 @@ if command -v nm >/dev/null; then
     grep -q ' tconv_layer_create$' "$tmp/symbols" || fail "libtconv.so does not export the C API"
     own='^[0-9a-f]+ [A-Za-z] (fmt|nlohmann|Xbyak)::'  # defined in those namespaces
     if grep -E -q "$own" "$tmp/symbols"; then
-        grep -E "$own" "$tmp/symbols" | head -5
+        grep -E -m 5 "$own" "$tmp/symbols"
         fail "libtconv.so exports its dependencies' symbols"
     fi
 fi
@@ -152,7 +152,7 @@ CXX
         $(pkg-config --cflags --libs tconv)
     out=$(LD_LIBRARY_PATH="$prefix/$libdir" "$tmp/hello17")
     echo "$out"
-    echo "$out" | grep -q "execute: output has 8 floats but the layer needs at least 9" \
+    grep -q "execute: output has 8 floats but the layer needs at least 9" <<<"$out" \
         || fail "the C++17 program's short output was not refused"
     [ "$(echo "$out" | tail -1)" = "5 36 20 ok" ] || fail "the C++17 program printed '$out'"
     # --- end C++17
@@ -163,14 +163,19 @@ fi
 if [ -f "$build/python/interpreter" ]; then
     step "import the installed Python package"
     python=$(cat "$build/python/interpreter")
-    so=$(find "$prefix" -name '_tconv*.so' | head -1)
+    so=$(find "$prefix" -name '_tconv*.so' -print -quit)
     [ -n "$so" ] || fail "the Python extension is not installed"
     site=$(dirname "$(dirname "$so")")
     case $site in "$prefix"/*) ;; *) fail "the Python package went outside the prefix: $site";; esac
     # One copy of the kernels: the extension loads the installed libtconv.so (found through its
     # RPATH, wherever the prefix is) and holds none of the library's code itself.
-    ldd "$so" | grep -q "libtconv.so.* => $prefix/" || fail "_tconv does not load $prefix's libtconv.so"
-    if command -v nm >/dev/null && nm -C --defined-only "$so" | grep -E -q ' (Xbyak|tconv::gen)::'; then
+    # Output goes to files, never `cmd | grep -q`: under pipefail, grep's early exit can kill the
+    # writer with SIGPIPE and fail the pipeline at random.
+    ldd "$so" >"$tmp/ldd_python.out"
+    grep -q "libtconv.so.* => $prefix/" "$tmp/ldd_python.out" ||
+        { cat "$tmp/ldd_python.out"; fail "_tconv does not load $prefix's libtconv.so"; }
+    if command -v nm >/dev/null && nm -C --defined-only "$so" >"$tmp/python_symbols" &&
+        grep -E -q ' (Xbyak|tconv::gen)::' "$tmp/python_symbols"; then
         fail "_tconv holds a copy of the library's code"
     fi
     (cd "$tmp" && PYTHONPATH="$site" PYTHONDONTWRITEBYTECODE=1 "$python" -c '
