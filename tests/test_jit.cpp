@@ -781,9 +781,10 @@ TEST_CASE("jit: a single input pixel runs as a matrix product") {
                 CHECK_MESSAGE(compare_to_reference(c.p, c.d, y1.data()).empty(), c.p.name);
                 CHECK(bitwise_equal(y1, run(c, 2)));
             }
-    // Channels-last, leading dims with a 1-wide kernel over single pixels of the trailing
-    // dims are a product too (a 1x12 kernel on a 7x1 map, 3D 1x2x3 on 4x1x1); channels-first,
-    // or the 1-wide dim after the single pixel, they take the phase path. All stay exact.
+    // Leading dims with a 1-wide kernel over single pixels of the trailing dims are a product
+    // too (a 1x12 kernel on a 7x1 map, 3D 1x2x3 on 4x1x1): channels-last directly,
+    // channels-first between transposes; the 1-wide dim after the single pixel takes the phase
+    // path, and so does a channels-first pointwise layer (1x1 kernel on 7x1). All stay exact.
     Spec rows;
     rows.batch = 2;
     rows.ic = 7;
@@ -802,14 +803,19 @@ TEST_CASE("jit: a single input pixel runs as a matrix product") {
     swapped.in = {1, 7};
     swapped.k = {12, 1};
     swapped.s = {2, 1};
-    for (const Spec& base : {rows, cube, swapped})
+    Spec pointwise = rows;
+    pointwise.k = {1, 1};
+    pointwise.act = Activation::relu;
+    pointwise.bias = true;
+    for (const Spec& base : {rows, cube, swapped, pointwise})
         for (Layout layout : {Layout::channels_first, Layout::channels_last})
             for (Isa isa : kIsas) {
                 if (!cpu_has(isa)) continue;
                 Spec t = base;
                 t.layout = layout;
                 const Compiled c = compile_spec(isa, t, 11);
-                const bool product = layout == Layout::channels_last && base.in[0] > 1;
+                const bool product = base.in[0] > 1 &&
+                                     (layout == Layout::channels_last || base.k[1] > 1);
                 CHECK((c.impl->report().plan_lines[0].find("matrix product") !=
                        std::string::npos) == product);
                 const std::vector<float> y1 = run(c, 1);

@@ -22,8 +22,9 @@ bool is_single_pixel_product(const Problem& p) {
         if (!fold) return false;
         folding = true;
     }
-    // Channels-first keeps a pixel's channels apart: only a single pixel is a product there.
-    return !pixels || p.layout == Layout::channels_last;
+    // Channels-first, pixels need the transposes of pixel_transpose(): a pointwise layer (no
+    // kernel dim) gains nothing from them, its own plan reads and writes that layout.
+    return !pixels || p.layout == Layout::channels_last || p.kernel_spatial() > 1;
 }
 
 Problem as_pointwise(const Problem& p) {
@@ -39,6 +40,22 @@ Problem as_pointwise(const Problem& p) {
     q.negative_slope = p.negative_slope;
     q.layout = Layout::channels_last;
     return q;
+}
+
+PixelTranspose pixel_transpose(const Problem& p) {
+    PixelTranspose t;
+    if (p.layout != Layout::channels_first || !is_single_pixel_product(p)) return t;
+    // The leading dims' pixels: the kernel is 1 wide there, so input and output agree.
+    int64_t pixels = 1;
+    for (int d = 0; d < p.rank; ++d)
+        if (p.kernel[d] == 1 && p.input[d] == p.output[d]) pixels *= p.input[d];
+    if (pixels * p.kernel_spatial() != p.output_spatial() || pixels == 1) return t;
+    t.images = p.batch;
+    t.pixels = pixels;
+    t.in_channels = p.in_channels;
+    t.out_channels = p.out_channels;
+    t.kernel = p.kernel_spatial();
+    return t;
 }
 
 void pointwise_tensors(const Problem& p, const float* w, const float* b, std::vector<float>& qw,

@@ -16,6 +16,7 @@
 #include "perf_map.hpp"
 #include "scratch.hpp"
 #include "thread_pool.hpp"
+#include "transpose.hpp"
 #include "tconv/gen/kernel.hpp"
 #include "tconv/gen/kernel_cache.hpp"
 #include "tconv/gen/lowering.hpp"
@@ -139,6 +140,8 @@ class JitImpl final : public Impl, public JitCodeSource {
         ScratchNeed need = driver_->scratch_need();
         if (!driver_->reads_user_input())
             need[ScratchKind::input] = pl.batch_group * pl.input.image_floats();
+        if (plan_.lowered) around_ = gen::pixel_transpose(user);
+        need[ScratchKind::layout] = around_.input_floats() + around_.output_floats();
         scratch_claim_.emplace(need);
         // --- end scratch release
 
@@ -162,6 +165,21 @@ class JitImpl final : public Impl, public JitCodeSource {
     }
 
     void execute(const float* x, float* y, int threads, WaitPolicy wait) const override {
+        if (!around_.pixels) return run(x, y, threads, wait);
+        // A channels-first product over several pixels: transpose in, run, transpose out.
+        const gen::PixelTranspose& t = around_;
+        float* xt = thread_scratch().layout.get(t.input_floats() + t.output_floats());
+        float* yt = xt + t.input_floats();
+        const int64_t P = t.pixels, IC = t.in_channels, OC = t.out_channels, K = t.kernel;
+        for (int64_t n = 0; n < t.images; ++n)
+            transpose_avx2(x + n * IC * P, P, IC, P, xt + n * P * IC, IC);
+        run(xt, yt, threads, wait);
+        for (int64_t n = 0; n < t.images; ++n)  // [P][OC][K] -> [OC][P][K]
+            transpose_items(yt + n * P * OC * K, P, OC, K, y + n * OC * P * K);
+    }
+
+  private:
+    void run(const float* x, float* y, int threads, WaitPolicy wait) const {
         const gen::PlanBase& pl = plan_.base();
         threads = std::min(threads, useful_threads_);
         // The work is cut into `shares` items per phase, each claimed by whichever thread
@@ -198,7 +216,6 @@ class JitImpl final : public Impl, public JitCodeSource {
         if (out_of_memory) throw row_buffer_error(problem_);
     }
 
-  private:
     const uint64_t id_ = next_layer_id();  // names this layer's halo in a thread's scratch
     // Waking a thread costs microseconds: each gets at least ~5 us of work, so tiny layers run
     // on the calling thread alone. Every output has one owner whatever the count, so the
@@ -210,6 +227,7 @@ class JitImpl final : public Impl, public JitCodeSource {
     KernelTables tables_;
     std::unique_ptr<JitDriver> driver_;  // refers to plan_ and tables_
     std::optional<ScratchClaim> scratch_claim_;  // what execute() asks of a thread's scratch
+    gen::PixelTranspose around_;  // transposes around a lowered channels-first layer
 };
 
 }  // namespace

@@ -59,10 +59,11 @@ inline FloatBuffer aligned_floats(int64_t n) {
     return FloatBuffer(p, FloatDeleter{bytes});
 }
 
-// Scratch kinds: the input buffer (of the thread that calls execute), the output row buffer
+// Scratch kinds: the input buffer and the layout buffer (transposed input and output of a
+// lowered layer: gen::PixelTranspose) of the thread that calls execute, the output row buffer
 // and the one-channel input plane (of every thread of the team).
-enum class ScratchKind { input, row, plane };
-inline constexpr int kScratchKinds = 3;
+enum class ScratchKind { input, row, plane, layout };
+inline constexpr int kScratchKinds = 4;
 
 // Floats of each kind one execute() of a layer asks of a thread.
 struct ScratchNeed {
@@ -136,7 +137,8 @@ class ThreadScratch {
 
 // A thread's scratch, one of each kind. One thread_local: one TLS lookup per call.
 struct Scratch {
-    ThreadScratch input{ScratchKind::input}, row{ScratchKind::row}, plane{ScratchKind::plane};
+    ThreadScratch input{ScratchKind::input}, row{ScratchKind::row}, plane{ScratchKind::plane},
+        layout{ScratchKind::layout};
 };
 inline Scratch& thread_scratch() {
     thread_local Scratch s;

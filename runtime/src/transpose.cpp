@@ -78,6 +78,21 @@ __attribute__((target("avx2"))) void transpose_avx2(const float* src, int64_t sr
     }
 }
 
+__attribute__((target("avx2"))) void transpose_items(const float* src, int64_t rows,
+                                                     int64_t cols, int64_t item, float* dst) {
+    if (item == 1) return transpose_avx2(src, cols, rows, cols, dst, rows);
+    constexpr int64_t kTile = 16;
+    for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+        const int64_t j1 = std::min(cols, j0 + kTile);
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = j0; j < j1; ++j) {
+                const float* s = src + (i * cols + j) * item;
+                float* d = dst + (j * rows + i) * item;
+                for (int64_t k = 0; k < item; ++k) d[k] = s[k];
+            }
+    }
+}
+
 __attribute__((target("avx2"))) void copy_rows_avx2(const float* src, int64_t src_pitch,
                                                     int64_t rows, int64_t cols, float* dst,
                                                     int64_t dst_pitch, int64_t dst_cols) {

@@ -13,6 +13,13 @@ namespace tconv {
 void transpose_avx2(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
                     int64_t dst_stride);
 
+// dst[(j * rows + i) * item + k] = src[(i * cols + j) * item + k] for k < item: a rows x cols
+// matrix of `item`-float elements transposed (a lowered channels-first layer's output, items of
+// kernel-size floats). Single floats in 8x8 register tiles; longer items by plain loops (no
+// copy call per item: a memmove per 2-float item cost more than the layer's product), a tile
+// of columns at a time so the destination rows it writes stay in cache. AVX2 required.
+void transpose_items(const float* src, int64_t rows, int64_t cols, int64_t item, float* dst);
+
 // dst[i * dst_pitch + j] = j < cols ? src[i * src_pitch + j] : 0 for i < rows, j < dst_cols:
 // one channel block of each pixel of a channels-last row, zero-padded. AVX2 required.
 void copy_rows_avx2(const float* src, int64_t src_pitch, int64_t rows, int64_t cols, float* dst,
