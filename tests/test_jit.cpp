@@ -9,6 +9,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "helpers.hpp"
 #include "impl.hpp"
@@ -948,6 +949,30 @@ TEST_CASE("jit: plan choices, names and declines") {
             CHECK(gen::kernel_name(kernels[0]).rfind("tconv_f32_svec_k9x9_s2x2_t5x5.4_ur", 0) == 0);
             CHECK(gen::kernel_name(kernels[1]).rfind("tconv_f32_svec_k9x9_s2x2_t4x5.4_ur", 0) == 0);
         }
+    }
+    // Channels-first, ungrouped: W lanes when they fill 30% more than channel lanes would
+    // (17 outputs: 17 of 32 lanes; a W phase of 14 outputs: 14 of 16), not on a 7-wide row
+    // (7 of 16), nor for 24 channels (24 of 32).
+    for (const auto& [oc, w, shape] :
+         {std::tuple{17, 14, gen::KernelShape::spatial_vec},
+          std::tuple{17, 7, gen::KernelShape::channel_vec},
+          std::tuple{24, 14, gen::KernelShape::channel_vec}}) {
+        Spec f;
+        f.ic = 64;
+        f.oc = oc;
+        f.in = {w, w};
+        f.k = {4};
+        f.op = {0};
+        REQUIRE(make_problem(f, p));
+        gen::Plan plan;
+        std::string why;
+        REQUIRE_MESSAGE(gen::plan(p, Isa::avx512, plan, why), why);
+        INFO(p.name);
+        CHECK(plan.shape() == shape);
+        f.layout = Layout::channels_last;  // channels-last keeps channel lanes
+        REQUIRE(make_problem(f, p));
+        REQUIRE_MESSAGE(gen::plan(p, Isa::avx512, plan, why), why);
+        CHECK(plan.shape() == gen::KernelShape::channel_vec);
     }
     // A phase no tap reaches (K < S) is bias + activation only.
     s.k = {1};
