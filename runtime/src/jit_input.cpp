@@ -3,6 +3,7 @@
 // layers, a single row, work to split), transposed, repeated or copied as the layouts differ.
 #include "jit_input.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "team.hpp"
@@ -57,6 +58,39 @@ void copy_rows_to_channels_first(const gen::PlanBase& pl, const float* x, float*
     }
 }
 
+// Channels-first input into one-lane blocks (the spatial kernels' buffer): each row a plain
+// copy. One item per (image, channel), its rows in an inner loop: per-row items cost more
+// bookkeeping than their copies on small maps (64 channels of 14x14: more instructions than
+// the layer's kernels).
+void copy_planes(const gen::PlanBase& pl, const float* x, float* xbuf, const WorkPart& w, int t,
+                 int nt, bool halo_ready) {
+    const gen::InputLayout& L = pl.input;
+    const gen::Dim3 I = pl.in, P = L.padded, H = L.halo_lo;
+    const auto [b0, b1] = pl.slab_input_blocks(w.slab);
+    const int64_t NB = b1 - b0, plane = I[0] * I[1] * I[2], img = L.image_floats();
+    const size_t lo = size_t(H[2]) * sizeof(float), row = size_t(I[2]) * sizeof(float),
+                 hi = size_t(P[2] - H[2] - I[2]) * sizeof(float);
+    const Share share((w.n1 - w.n0) * NB, t, nt);
+    for (int64_t item = share.begin; item < share.end; ++item) {
+        const int64_t n = w.n0 + item / NB, blk = b0 + item % NB;
+        const float* src = x + (n * pl.ic + L.blocks[size_t(blk)].first) * plane;
+        for (int64_t prow = w.in_row0; prow < w.in_row1; ++prow) {
+            const int64_t pd = prow / P[1], ph = prow % P[1], id = pd - H[0], ih = ph - H[1];
+            float* dst = xbuf + (n - w.n0) * img + L.offset(blk, pd, ph, 0);
+            const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
+            if (!inside) {
+                if (!halo_ready) std::memset(dst, 0, lo + row + hi);
+                continue;
+            }
+            if (!halo_ready) {
+                std::memset(dst, 0, lo);
+                std::memset(reinterpret_cast<char*>(dst + H[2]) + row, 0, hi);
+            }
+            std::memcpy(dst + H[2], src + (id * I[1] + ih) * I[2], row);
+        }
+    }
+}
+
 }  // namespace
 
 void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, const WorkPart& w, int t,
@@ -70,6 +104,9 @@ void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, const Work
     const int64_t plane = I[0] * I[1] * I[2];
     const bool cl = pl.layout == Layout::channels_last;
     if (cl && B == 1) return copy_rows_to_channels_first(pl, x, xbuf, n0, n1, t, nt, halo_ready);
+    const bool expanded = std::any_of(L.blocks.begin() + b0, L.blocks.begin() + b1,
+                                      [](const gen::InBlock& ib) { return ib.expand > 1; });
+    if (B == 1 && !expanded) return copy_planes(pl, x, xbuf, w, t, nt, halo_ready);
     // Rows [in_row0, in_row1) of every image: all of them, or a band of one image's.
     const int64_t rows = w.in_row1 - w.in_row0;
     const Share share((n1 - n0) * rows * NB, t, nt);
