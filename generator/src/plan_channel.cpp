@@ -303,15 +303,8 @@ void cache_groups(ChannelPlan& pl, const PlanOverrides& ov) {
     // Other images that overflow it, with every oc block in one L2 group, are copied in bands
     // of rows: each band's input is read from L2 right after it is written, instead of from
     // memory after the whole image is (U-Net 128 -> 64 at 196x196: a 20 MB copy).
-    const Dim3& P = pl.input.padded;
-    const int64_t in_rows = P[0] * P[1], row_bytes = image_bytes / in_rows;
-    if (pl.group_slab == 0 && pl.oc_group >= pl.oc_blocks && image_bytes > kL2InputBudget &&
-        in_rows > 1) {
-        const int64_t band_in_rows = std::max<int64_t>(1, kL2InputBudget / 2 / row_bytes);
-        pl.band_rows = std::max<int64_t>(1, band_in_rows * pl.out_rows() / in_rows);
-        if (pl.band_rows >= pl.out_rows()) pl.band_rows = 0;
-    }
-    if (ov.band_rows > 0) pl.band_rows = ov.band_rows < pl.out_rows() ? ov.band_rows : 0;
+    if ((pl.group_slab == 0 && pl.oc_group >= pl.oc_blocks) || ov.band_rows > 0)
+        pl.band_rows = band_rows(pl, ov);
     if (pl.band_rows > 0) pl.batch_group = 1;  // a band is rows of one image
 }
 

@@ -120,6 +120,10 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
     pl.packed_weight_floats = w_off;
     pl.packed_bias_floats = pl.oc;
     pl.batch_group = batch_group(pl, ov);
+    // Channels-first images over the L2 input budget are copied in bands of rows, as in the
+    // channel family (1D k16 s8 512 -> 1 on 4000 steps is one row: no bands).
+    if (pl.layout == Layout::channels_first) pl.band_rows = band_rows(pl, ov);
+    if (pl.band_rows > 0) pl.batch_group = 1;
 
     pl.lines.push_back(fmt::format(
         "spatial-vectorised: input {} x {} ch -> output {} x {} ch{}, {} stride phases",
@@ -152,9 +156,12 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
                           pl.item_blocks)
             : std::string("rows x oc blocks (threads)");
     pl.lines.push_back(fmt::format(
-        "loops: groups of {} images > {} > W tiles > ic > taps (unrolled); input copied to a "
+        "loops: groups of {} images > {}{} > W tiles > ic > taps (unrolled); input copied to a "
         "zero-halo channels-first buffer {} x {} ch",
-        pl.batch_group, items, dims_string(p, pl.input.padded), pl.ic));
+        pl.batch_group,
+        pl.band_rows > 0 ? fmt::format("bands of {} rows (input copied per band) > ", pl.band_rows)
+                         : "",
+        items, dims_string(p, pl.input.padded), pl.ic));
     return true;
 }
 

@@ -76,6 +76,19 @@ inline int64_t batch_group(const PlanBase& pl, const PlanOverrides& ov) {
     return std::clamp<int64_t>(kL2InputBudget / std::max<int64_t>(image_bytes, 1), 1, pl.batch);
 }
 
+// Output rows per band of an image whose zero-halo input overflows kL2InputBudget (0: none):
+// each band's input rows, a quarter of the L2 (half the budget), are copied just before the
+// rows that read them (PlanBase::band_rows). The override wins when below the rows.
+inline int64_t band_rows(const PlanBase& pl, const PlanOverrides& ov) {
+    if (ov.band_rows > 0) return ov.band_rows < pl.out_rows() ? ov.band_rows : 0;
+    const Dim3& P = pl.input.padded;
+    const int64_t image_bytes = pl.input.image_floats() * 4, in_rows = P[0] * P[1];
+    if (image_bytes <= kL2InputBudget || in_rows <= 1) return 0;
+    const int64_t band_in_rows = std::max<int64_t>(1, kL2InputBudget / 2 / (image_bytes / in_rows));
+    const int64_t rows = std::max<int64_t>(1, band_in_rows * pl.out_rows() / in_rows);
+    return rows < pl.out_rows() ? rows : 0;
+}
+
 // The index of `d` in the plan's kernels, added when new: layers share equal kernels.
 inline int kernel_index(PlanBase& pl, const AnyKernelDesc& d) {
     for (size_t i = 0; i < pl.kernels.size(); ++i)

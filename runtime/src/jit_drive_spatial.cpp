@@ -20,18 +20,19 @@ class SpatialDriver final : public JitDriver {
 
     bool compute(const float* xbuf, float* y, const WorkPart& w, int t,
                  int nt) const override {
-        const int64_t n0 = w.n0, n1 = w.n1;  // whole images: no slabs or bands
+        const int64_t n0 = w.n0, n1 = w.n1;  // whole images, or a band of one image's rows
         const gen::InputLayout& L = pl_.input;
         const gen::Dim3 O = pl_.out, H = L.halo_lo, S = pl_.stride, pb = pl_.pad_begin;
         const int64_t OC = pl_.oc, nb = pl_.oc_blocks, img = L.image_floats();
         const int64_t shift = pb[2] - S[2] * pl_.row_m0;  // row buffer index of o = 0
         const bool cf = pl_.layout == Layout::channels_first;
-        const int64_t rows = (n1 - n0) * O[0] * O[1], per = item_blocks(rows, nt);
+        const int64_t rows = (n1 - n0) * (w.row1 - w.row0), per = item_blocks(rows, nt);
         const int64_t chunks = (nb + per - 1) / per;
         const Share share(rows * chunks, t, nt);
         float* rowbuf = thread_scratch().row.try_get(row_floats());
         if (!rowbuf) return false;
-        Odometer<4> at({chunks, O[1], O[0], kUnbounded}, share.begin);  // chunk, row, plane, image
+        // chunk, row, plane, image; a band (one image) starts at its first row
+        Odometer<4> at({chunks, O[1], O[0], kUnbounded}, share.begin + w.row0 * chunks);
         for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
             const int64_t b0 = at.digit[0] * per, b1 = std::min(nb, b0 + per);
             const int64_t oh = at.digit[1], od = at.digit[2], n = n0 + at.digit[3];

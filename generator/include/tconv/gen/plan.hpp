@@ -329,7 +329,8 @@ struct PlanOverrides {
     int shape = 0;  // 1: channel_vec, 2: spatial_vec, 3: depthwise, 4: depthwise_cf
     int64_t oc_group = 0, batch_group = 0;  // clamped to [1, oc blocks] and [1, batch]
     int64_t group_slab = 0;  // channel family, groups > 1: clamped to [1, groups]
-    int64_t band_rows = 0;   // channel family: output rows per band (>= the rows: no bands)
+    int64_t band_rows = 0;   // channel and channels-first spatial families: output rows per
+                             // band (>= the rows: no bands)
     // --- dw in place ---
     int dw_in_place = 0;  // depthwise channels_last: -1 never in place (zero-halo copy)
     // --- end dw in place ---
