@@ -977,6 +977,22 @@ TEST_CASE("jit: plan choices, names and declines") {
         REQUIRE_MESSAGE(gen::plan(p, Isa::avx512, plan, why), why);
         CHECK(plan.shape() == gen::KernelShape::channel_vec);
     }
+    // A tiny map under a dilated kernel: along W (3 inputs, k3 dilation 3) each output reads
+    // one live tap, and each 3-wide tile one: the tile is 3 wide, not the whole 9-wide row.
+    {
+        Spec t;
+        t.ic = t.oc = 32;
+        t.in = {5, 3};
+        t.k = {4, 3};
+        t.s = {4, 1};
+        t.d = {1, 3};
+        t.pb = t.pe = t.op = {0};
+        REQUIRE(make_problem(t, p));
+        gen::Plan plan;
+        std::string why;
+        REQUIRE_MESSAGE(gen::plan(p, Isa::avx512, plan, why), why);
+        CHECK(plan.base().ur == 3);
+    }
     // A phase no tap reaches (K < S) is bias + activation only.
     s.k = {1};
     s.pb = s.pe = {0};

@@ -31,6 +31,15 @@ bool input_blocks(ChannelPlan& pl, std::string& why_not) {
     return true;
 }
 
+// The taps of axis `a` that read inside the input [0, I) for some output m in [m_first,
+// m_last] (tap t reads m - c0 - t*cstep), as [lo, hi); {0, 0} when none does.
+std::pair<int, int> live_taps(const TapAxis& a, int64_t m_first, int64_t m_last, int64_t I) {
+    const int64_t step = std::max<int64_t>(a.cstep, 1);
+    const int64_t lo = std::max<int64_t>(0, ceil_div(m_first - a.c0 - (I - 1), step));
+    const int64_t hi = std::min<int64_t>(a.count, floor_div(m_last - a.c0, step) + 1);
+    return lo < hi ? std::pair{int(lo), int(hi)} : std::pair{0, 0};
+}
+
 // The register tile: ur outputs along W x n_oc vectors of channels.
 //   main loop: ur*n_oc accumulators + n_oc weights + 1 broadcast <= registers (AVX-512 with
 //              n_oc == 1 broadcasts inside the FMA: no broadcast register)
@@ -41,7 +50,12 @@ bool input_blocks(ChannelPlan& pl, std::string& why_not) {
 // ran 3-8% slower than 7x2 or 6x4 on U-Net, CycleGAN and HiFi-GAN layers) and per weight vector
 // (streamed from L2 or further: large weights favour wide ur), at least (ur+n_oc)/2 loads, and
 // at least 8 (FMAs in flight to hide the latency); summed over every tile a layer runs, plus a
-// per-call toll.
+// per-call toll. A tile costs the W taps it runs: those some output of it reads inside the
+// input (phase_kernels leaves out the rest), so on tiny maps under dilated kernels narrow
+// tiles can run fewer (192 -> 192, k3 dilation 3 on a 3-wide map: one live tap per output;
+// a 9-wide tile runs all 3 for each: 1.5x faster in 3-wide tiles). Counted only where a
+// quarter or more of the W taps read halo: elsewhere the edge tiles' savings would pick odd
+// tiles for ordinary layers.
 bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
                  bool avx2_tail, std::string& why_not) {
     const int64_t ovg = pl.oc_vectors / pl.groups;  // vectors per group
@@ -61,13 +75,27 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
         const double block_bytes = double(pl.w_rows) * double(all_taps) * n * pl.vlen * 4.0;
         return max_row <= 16 && block_bytes > 2.0 * double(kL2WeightBudget) ? 3.0 : 0.25;
     };
+    // Narrow tiles (the live-tap count below) load a weight vector per few FMAs, streamed
+    // from L2: a slot each (measured: 2-wide tiles 1.5x slower than 5-wide on AlexNet's
+    // dilated 384 -> 384 at 9x9, where the 0.25 slot the model gives wide tiles chose them).
+    double narrow_weight_cost = 0.25;
     auto step = [&](int u, int n) {
-        const double fma = u * n + 0.25 * u + weight_cost(n) * n;
+        const double fma = u * n + 0.25 * u + std::max(weight_cost(n), narrow_weight_cost) * n;
         return std::max({fma, (u + n) / 2.0, 8.0});
     };
     auto fits = [&](int u, int n) {
         return channel_tile_fits(pl.isa, u, n, p.activation, avx2_tail);
     };
+    double live = 0, all = 0;  // W taps reading inside the input, output by output
+    for (int64_t rw = 0; rw < pl.stride[2]; ++rw)
+        for (int64_t m = 0; m < ax.m_count[2][size_t(rw)]; ++m) {
+            const int64_t at = ax.m_lo[2][size_t(rw)] + m;
+            const auto [lo, hi] = live_taps(ax.axes[2][size_t(rw)], at, at, pl.in[2]);
+            live += hi - lo;
+            all += ax.axes[2][size_t(rw)].count;
+        }
+    const bool count_live = live < 0.75 * all;
+    if (count_live) narrow_weight_cost = 1.0;
     double best = std::numeric_limits<double>::infinity();
     int best_u = 0, best_n = 0;
     // An override of n_oc (e.g. a reshape keeping the packed weights' blocks) picks the best
@@ -80,14 +108,16 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
             double cost = 0;
             const int64_t full_b = ovg / n, last_n = ovg % n;
             for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
-                const int64_t cw = ax.m_count[2][size_t(rw)];
-                const int64_t full_w = cw / u, tail_w = cw % u;
-                const double taps = std::max(ax.axes[2][size_t(rw)].count, 1);
+                const int64_t cw = ax.m_count[2][size_t(rw)], m_lo = ax.m_lo[2][size_t(rw)];
+                const TapAxis& aw = ax.axes[2][size_t(rw)];
                 for (auto [nn, cnt] : {std::pair{n, full_b}, std::pair{int(last_n), int64_t(1)}}) {
                     if (nn == 0 || cnt == 0) continue;
-                    const double c = full_w * step(u, nn) + (tail_w ? step(int(tail_w), nn) : 0.0);
-                    cost += cnt * (c * taps * double(pl.w_rows) +
-                                   40.0 * double(full_w + (tail_w ? 1 : 0)));
+                    for (int64_t m0 = 0; m0 < cw; m0 += u) {
+                        const int64_t w = std::min<int64_t>(u, cw - m0);
+                        const auto [lo, hi] = live_taps(aw, m_lo + m0, m_lo + m0 + w - 1, pl.in[2]);
+                        const double taps = std::max(count_live ? hi - lo : aw.count, 1);
+                        cost += double(cnt) * (step(int(w), nn) * taps * double(pl.w_rows) + 40.0);
+                    }
                 }
             }
             if (cost < best * 0.999) {
@@ -148,15 +178,6 @@ void w_chunks(ChannelPlan& pl, const PhaseAxes& ax) {
     const int64_t whole = (max_row + pl.ur - 1) / pl.ur * pl.ur;
     pl.w_chunk = std::min(fit, whole);
     pl.w_chunks = (max_row + pl.w_chunk - 1) / pl.w_chunk;
-}
-
-// The taps of axis `a` that read inside the input [0, I) for some output m in [m_first,
-// m_last] (tap t reads m - c0 - t*cstep), as [lo, hi); {0, 0} when none does.
-std::pair<int, int> live_taps(const TapAxis& a, int64_t m_first, int64_t m_last, int64_t I) {
-    const int64_t step = std::max<int64_t>(a.cstep, 1);
-    const int64_t lo = std::max<int64_t>(0, ceil_div(m_first - a.c0 - (I - 1), step));
-    const int64_t hi = std::min<int64_t>(a.count, floor_div(m_last - a.c0, step) + 1);
-    return lo < hi ? std::pair{int(lo), int(hi)} : std::pair{0, 0};
 }
 
 // Narrows kernel k to taps [lo, hi) along dim d of the phase's; no tap at all: the bias-only
