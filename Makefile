@@ -19,7 +19,7 @@ PACKAGES := cmake g++ make libxbyak-dev libfmt-dev nlohmann-json3-dev doctest-de
             libdnnl-dev libxnnpack-dev libpthreadpool-dev \
             clang libclang-rt-dev valgrind pkg-config \
             pybind11-dev python3-dev python3-numpy python3-pytest python3-torch \
-            libopenblas0-pthread
+            libopenblas0-pthread libonnx-dev libprotobuf-dev
 # Installed where the release has them (ONNX Runtime: Debian 13 on), skipped where it has not.
 OPTIONAL_PACKAGES := libonnxruntime-dev
 
