@@ -146,7 +146,7 @@ std::vector<int64_t> Graph::shape(const std::string& tensor, const onnx::NodePro
             if (!ds[i].has_dim_value() || ds[i].dim_value() < 1)
                 where_.fail("input \"" + in.name() + "\" dimension " + std::to_string(i) +
                             (ds[i].dim_param().empty() ? "" : " (\"" + ds[i].dim_param() + "\")") +
-                            " is dynamic: give the input's shape (tconv import --input-shape " +
+                            " is dynamic: give the input's shape (--input-shape " +
                             in.name() + "=1x...)");
     }
     where_.fail(node, "ONNX shape inference could not determine the shape of its input \"" +

@@ -131,7 +131,8 @@ OnnxModel read_model(std::string_view bytes, const std::string& path,
     }
     if (model.layers.empty())
         where.fail("no ConvTranspose node in the graph (" +
-                   std::to_string(m.graph().node_size()) + " nodes): nothing to import");
+                   std::to_string(m.graph().node_size()) +
+                   (m.graph().node_size() == 1 ? " node" : " nodes") + "): nothing to import");
     return model;
 }
 
