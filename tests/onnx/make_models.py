@@ -3,7 +3,8 @@
 """Writes the ONNX test models and their golden outputs (run by hand; `make test` only reads them).
 
 Needs PyTorch and the onnx package (Debian: python3-torch, python3-onnx). Writes, next to this
-script:
+script (`--full-dcgan FILE` writes only a full-size DCGAN generator, nz=100 and ngf=64, to FILE:
+the README's whole-model compile time, too large to commit):
   models/NAME.onnx       real models exported with torch.onnx.export, and single-node models
                          written with onnx.helper for each auto_pad mode, output_shape,
                          asymmetric pads and Constant-fed weights
@@ -13,6 +14,7 @@ script:
   bad/NAME.onnx          broken models, one per error the importer reports
 """
 import os
+import sys
 
 import numpy as np
 import onnx
@@ -74,10 +76,9 @@ class Branch(torch.nn.Module):
         return torch.relu(y) + y
 
 
-def real_models():
-    torch.manual_seed(16)
-    nz, ngf = 8, 4  # a small DCGAN generator: 1x1 -> 32x32
-    dcgan = torch.nn.Sequential(
+def dcgan_generator(nz, ngf):
+    """A DCGAN generator in four stages: 1x1 -> 4x4 -> 8x8 -> 16x16 -> 32x32 RGB."""
+    return torch.nn.Sequential(
         torch.nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), torch.nn.BatchNorm2d(ngf * 4),
         torch.nn.ReLU(True),
         torch.nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
@@ -85,7 +86,19 @@ def real_models():
         torch.nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), torch.nn.BatchNorm2d(ngf),
         torch.nn.ReLU(True),
         torch.nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), torch.nn.Tanh())
-    export_sequential("dcgan", dcgan, torch.randn(1, nz, 1, 1))
+
+
+def full_dcgan(path):
+    torch.manual_seed(16)
+    model = dcgan_generator(100, 64)
+    randomise_batch_norms(model, torch.Generator().manual_seed(1))
+    torch.onnx.export(model.eval(), torch.randn(1, 100, 1, 1), path, opset_version=13,
+                      input_names=["z"], output_names=["image"])
+
+
+def real_models():
+    torch.manual_seed(16)
+    export_sequential("dcgan", dcgan_generator(8, 4), torch.randn(1, 8, 1, 1))
 
     vocoder = torch.nn.Sequential(  # HiFi-GAN-like upsampler: x8, x4, x2 along time
         torch.nn.ConvTranspose1d(16, 8, 16, stride=8, padding=4), torch.nn.LeakyReLU(0.1),
@@ -236,6 +249,8 @@ def bad_models():
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--full-dcgan":
+        return full_dcgan(sys.argv[2])
     for d in (MODELS, GOLDEN, BAD):
         os.makedirs(d, exist_ok=True)
     real_models()
