@@ -102,7 +102,8 @@ TEST_CASE("onnx: fusion is reported per layer, and only when nothing else reads 
     CHECK(vocoder.layers[2].problem.activation == Activation::none);
     CHECK(load("decoder3d").layers[1].problem.activation == Activation::sigmoid);
     // The branch model's output feeds a Relu and an Add: nothing fused.
-    const OnnxLayer& branch = load("branch").layers[0];
+    const OnnxModel branch_model = load("branch");
+    const OnnxLayer& branch = branch_model.layers[0];
     CHECK(branch.fused.empty());
     CHECK(branch.problem.activation == Activation::none);
 }
