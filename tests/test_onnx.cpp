@@ -252,3 +252,11 @@ TEST_CASE("onnx: tconv import, then tconv run on what it wrote, reproduces PyTor
     CHECK(verify.out.find(" 0 mismatched") != std::string::npos);
 }
 #endif
+
+TEST_CASE("onnx: a config's \"source\" (what the import writes) must be a string") {
+    const std::string layer = R"("in_channels": 1, "out_channels": 1, "input_size": [2],
+                                 "kernel_size": [2], "source": )";
+    CHECK(parse_config("{" + layer + R"("m.onnx node up"})", "<t>").layers.size() == 1);
+    CHECK_THROWS_WITH_AS(parse_config("{" + layer + "3}", "<t>"),
+                         doctest::Contains("must be a string"), Error);
+}
