@@ -155,7 +155,8 @@ TEST_CASE("onnx: every bad model is one clear error naming the file, the node an
         {"weights_from_op", "weights \"w\" come from node \"relu_w\" (Relu)"},
         {"double", "has data type DOUBLE; tconv reads float (FLOAT) models only"},
         {"dynamic", "input \"x\" dimension 0 (\"N\") is dynamic"},
-        {"rank_2", "input shape [1, 4] has 2 dimensions"},
+        {"rank_2", "input \"x\" has 2 dimensions and weights \"w\" 2"},
+        {"weights_rank_1", "input \"x\" has 4 dimensions and weights \"w\" 1"},
     };
     for (const auto& [name, rule] : cases) {
         const std::string path = (kOnnx / "bad" / (std::string(name) + ".onnx")).string();
@@ -259,4 +260,17 @@ TEST_CASE("onnx: a config's \"source\" (what the import writes) must be a string
     CHECK(parse_config("{" + layer + R"("m.onnx node up"})", "<t>").layers.size() == 1);
     CHECK_THROWS_WITH_AS(parse_config("{" + layer + "3}", "<t>"),
                          doctest::Contains("must be a string"), Error);
+}
+
+TEST_CASE("onnx: the inputs libFuzzer found (tests/fuzz_regressions/onnx) are clean errors") {
+    for (const auto& e : fs::directory_iterator(fs::path(TCONV_SOURCE_DIR) /
+                                                "tests/fuzz_regressions/onnx")) {
+        INFO(e.path().string());
+        try {
+            const OnnxModel m = load_onnx(e.path().string());
+            CHECK_FALSE(m.layers.empty());
+        } catch (const Error& err) {
+            CHECK(err.kind() == ErrorKind::invalid_config);
+        }
+    }
 }

@@ -46,6 +46,50 @@ void apply_input_shape(onnx::GraphProto& g, const std::string& name,
     where.fail("no graph input named \"" + name + "\" (inputs: " + names + ")");
 }
 
+// The rank of `name` in `g`: declared or inferred, or -1 when unknown.
+int rank_of(const onnx::GraphProto& g, const std::string& name) {
+    for (const auto& t : g.initializer())
+        if (t.name() == name) return t.dims_size();
+    for (const auto* infos : {&g.input(), &g.value_info(), &g.output()})
+        for (const auto& v : *infos)
+            if (v.name() == name && v.type().tensor_type().has_shape())
+                return v.type().tensor_type().shape().dim_size();
+    return -1;
+}
+
+// ONNX's shape inference for ConvTranspose (1.12 and 1.17) trusts the ranks of its input and
+// weights: weights with fewer dimensions than the input make it read past their shape. So each
+// ConvTranspose's ranks are checked first, on what inference gives the nodes before it, run on a
+// copy whose float tensors hold no data.
+void check_conv_transpose_ranks(const onnx::ModelProto& m, const Where& where) {
+    onnx::ModelProto skeleton(m);
+    for (auto& t : *skeleton.mutable_graph()->mutable_initializer())
+        if (t.data_type() == onnx::TensorProto_DataType_FLOAT) {
+            t.clear_raw_data();
+            t.clear_float_data();
+        }
+    const int n = m.graph().node_size();
+    for (int j = 0; j < n; ++j) {
+        const onnx::NodeProto& node = m.graph().node(j);
+        if (node.op_type() != "ConvTranspose" || !default_domain(node.domain())) continue;
+        if (node.input_size() < 2) where.fail(node, "needs an input and weights");
+        onnx::ModelProto before(skeleton);
+        before.mutable_graph()->mutable_node()->DeleteSubrange(j, n - j);
+        try {
+            onnx::shape_inference::InferShapes(before);
+        } catch (const std::exception& e) {
+            where.fail("ONNX shape inference failed: " + first_line(e.what()));
+        }
+        const int x = rank_of(before.graph(), node.input(0));
+        const int w = rank_of(before.graph(), node.input(1));
+        if ((w >= 0 && w < 3) || (x >= 0 && x < 3) || (x >= 0 && w >= 0 && x != w))
+            where.fail(node, "input \"" + node.input(0) + "\" has " + std::to_string(x) +
+                                 " dimensions and weights \"" + node.input(1) + "\" " +
+                                 std::to_string(w) +
+                                 " (-1: unknown); both need N, C and 1 to 3 spatial ones");
+    }
+}
+
 }  // namespace
 
 void Where::fail(const std::string& rule) const {
@@ -79,6 +123,7 @@ onnx::ModelProto parse_model(std::string_view bytes, const OnnxOptions& options,
     }
     for (const auto& [name, dims] : options.input_shapes)
         apply_input_shape(*m.mutable_graph(), name, dims, where);
+    check_conv_transpose_ranks(m, where);
     try {
         onnx::shape_inference::InferShapes(m);
     } catch (const std::exception& e) {

@@ -243,6 +243,8 @@ def bad_models():
     bad_model("rank_2", [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up")],
               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
               [numpy_helper.from_array(np.ones([4, 2], np.float32), "w")], y_rank=2)
+    bad_model("weights_rank_1", [convt()], [x],  # ONNX's own shape inference would crash
+              [numpy_helper.from_array(np.ones([3], np.float32), "w")])
     weights_from_op = [helper.make_node("Relu", ["w0"], ["w"], name="relu_w"), convt()]
     bad_model("weights_from_op", weights_from_op, [x],
               [numpy_helper.from_array(np.ones([4, 2, 3, 3], np.float32), "w0")])
