@@ -155,8 +155,8 @@ TEST_CASE("onnx: every bad model is one clear error naming the file, the node an
         {"weights_from_op", "weights \"w\" come from node \"relu_w\" (Relu)"},
         {"double", "has data type DOUBLE; tconv reads float (FLOAT) models only"},
         {"dynamic", "input \"x\" dimension 0 (\"N\") is dynamic"},
-        {"rank_2", "input \"x\" has 2 dimensions and weights \"w\" 2"},
-        {"weights_rank_1", "input \"x\" has 4 dimensions and weights \"w\" 1"},
+        {"rank_2", "input shape [1, 4] has 2 dimensions"},
+        {"weights_rank_1", "weights shape [3] must have 4 dimensions like the input"},
     };
     for (const auto& [name, rule] : cases) {
         const std::string path = (kOnnx / "bad" / (std::string(name) + ".onnx")).string();

@@ -63,9 +63,14 @@ Graph::Graph(const onnx::GraphProto& graph, const Where& where, const OnnxOption
             if (!in.empty()) consumers_[in].push_back(&n);
     }
     for (const auto& t : graph.initializer()) initializers_[t.name()] = &t;
-    for (const auto& v : graph.input()) infos_[v.name()] = &v;
-    for (const auto& v : graph.value_info()) infos_[v.name()] = &v;
-    for (const auto& v : graph.output()) infos_[v.name()] = &v;
+    use_shapes(graph);
+}
+
+void Graph::use_shapes(const onnx::GraphProto& shapes) {
+    infos_.clear();
+    for (const auto& v : shapes.input()) infos_[v.name()] = &v;
+    for (const auto& v : shapes.value_info()) infos_[v.name()] = &v;
+    for (const auto& v : shapes.output()) infos_[v.name()] = &v;
 }
 
 const onnx::NodeProto* Graph::producer(const std::string& tensor) const {

@@ -23,8 +23,8 @@ struct Where {
 
 std::string label(const onnx::NodeProto& node);  // `node "NAME" (OP)`
 
-// Parses bytes already read (`where` names their file): checks the model, applies the input
-// shapes and runs ONNX shape inference.
+// Parses bytes already read (`where` names their file): checks the model and applies the input
+// shapes.
 onnx::ModelProto parse_model(std::string_view bytes, const OnnxOptions& options,
                              const Where& where);
 
@@ -32,6 +32,9 @@ onnx::ModelProto parse_model(std::string_view bytes, const OnnxOptions& options,
 class Graph {
   public:
     Graph(const onnx::GraphProto& graph, const Where& where, const OnnxOptions& options);
+    // Tensor types from `shapes` (the same graph after shape inference) from now on; it must
+    // outlive the next call.
+    void use_shapes(const onnx::GraphProto& shapes);
 
     const onnx::NodeProto* producer(const std::string& tensor) const;
     const std::vector<const onnx::NodeProto*>& consumers(const std::string& tensor) const;

@@ -46,48 +46,48 @@ void apply_input_shape(onnx::GraphProto& g, const std::string& name,
     where.fail("no graph input named \"" + name + "\" (inputs: " + names + ")");
 }
 
-// The rank of `name` in `g`: declared or inferred, or -1 when unknown.
-int rank_of(const onnx::GraphProto& g, const std::string& name) {
-    for (const auto& t : g.initializer())
-        if (t.name() == name) return t.dims_size();
-    for (const auto* infos : {&g.input(), &g.value_info(), &g.output()})
-        for (const auto& v : *infos)
-            if (v.name() == name && v.type().tensor_type().has_shape())
-                return v.type().tensor_type().shape().dim_size();
-    return -1;
-}
+// Shapes come from ONNX's shape inference, but never its ConvTranspose rule: that trusts the
+// node's ranks and crashes on bad ones (ONNX 1.12 and 1.17: weights of a lower rank than the
+// input, or a conflicting declared output). Inference runs on a skeleton of the model, its float
+// tensors without data and its ConvTranspose nodes in a domain no schema knows (inference skips
+// them); each ConvTranspose's output shape is then declared from tconv's own derivation before
+// inference runs again for the next one.
+constexpr const char* kSkippedDomain = "tconv.skipped";
 
-// ONNX's shape inference for ConvTranspose (1.12 and 1.17) trusts the ranks of its input and
-// weights: weights with fewer dimensions than the input make it read past their shape. So each
-// ConvTranspose's ranks are checked first, on what inference gives the nodes before it, run on a
-// copy whose float tensors hold no data.
-void check_conv_transpose_ranks(const onnx::ModelProto& m, const Where& where) {
-    onnx::ModelProto skeleton(m);
-    for (auto& t : *skeleton.mutable_graph()->mutable_initializer())
+onnx::ModelProto skeleton_of(const onnx::ModelProto& m) {
+    onnx::ModelProto s(m);
+    for (auto& t : *s.mutable_graph()->mutable_initializer())
         if (t.data_type() == onnx::TensorProto_DataType_FLOAT) {
             t.clear_raw_data();
             t.clear_float_data();
         }
-    const int n = m.graph().node_size();
-    for (int j = 0; j < n; ++j) {
-        const onnx::NodeProto& node = m.graph().node(j);
-        if (node.op_type() != "ConvTranspose" || !default_domain(node.domain())) continue;
-        if (node.input_size() < 2) where.fail(node, "needs an input and weights");
-        onnx::ModelProto before(skeleton);
-        before.mutable_graph()->mutable_node()->DeleteSubrange(j, n - j);
-        try {
-            onnx::shape_inference::InferShapes(before);
-        } catch (const std::exception& e) {
-            where.fail("ONNX shape inference failed: " + first_line(e.what()));
-        }
-        const int x = rank_of(before.graph(), node.input(0));
-        const int w = rank_of(before.graph(), node.input(1));
-        if ((w >= 0 && w < 3) || (x >= 0 && x < 3) || (x >= 0 && w >= 0 && x != w))
-            where.fail(node, "input \"" + node.input(0) + "\" has " + std::to_string(x) +
-                                 " dimensions and weights \"" + node.input(1) + "\" " +
-                                 std::to_string(w) +
-                                 " (-1: unknown); both need N, C and 1 to 3 spatial ones");
+    for (auto& n : *s.mutable_graph()->mutable_node())
+        if (n.op_type() == "ConvTranspose" && default_domain(n.domain())) n.set_domain(kSkippedDomain);
+    auto* opset = s.add_opset_import();
+    opset->set_domain(kSkippedDomain);
+    opset->set_version(1);
+    return s;
+}
+
+void infer_shapes(onnx::ModelProto& skeleton, const Where& where) {
+    try {
+        onnx::shape_inference::InferShapes(skeleton);
+    } catch (const std::exception& e) {
+        where.fail("ONNX shape inference failed: " + first_line(e.what()));
     }
+}
+
+void declare_shape(onnx::ModelProto& skeleton, const std::string& name,
+                   const std::vector<int64_t>& shape) {
+    onnx::ValueInfoProto* v = nullptr;
+    for (auto& info : *skeleton.mutable_graph()->mutable_value_info())
+        if (info.name() == name) v = &info;
+    if (!v) v = skeleton.mutable_graph()->add_value_info();
+    v->set_name(name);
+    auto* tensor = v->mutable_type()->mutable_tensor_type();
+    tensor->set_elem_type(onnx::TensorProto_DataType_FLOAT);
+    tensor->mutable_shape()->clear_dim();
+    for (int64_t d : shape) tensor->mutable_shape()->add_dim()->set_dim_value(d);
 }
 
 }  // namespace
@@ -123,12 +123,6 @@ onnx::ModelProto parse_model(std::string_view bytes, const OnnxOptions& options,
     }
     for (const auto& [name, dims] : options.input_shapes)
         apply_input_shape(*m.mutable_graph(), name, dims, where);
-    check_conv_transpose_ranks(m, where);
-    try {
-        onnx::shape_inference::InferShapes(m);
-    } catch (const std::exception& e) {
-        where.fail("ONNX shape inference failed: " + first_line(e.what()));
-    }
     return m;
 }
 
@@ -136,7 +130,8 @@ OnnxModel read_model(std::string_view bytes, const std::string& path,
                      const OnnxOptions& options) {
     const Where where{path};
     const onnx::ModelProto m = parse_model(bytes, options, where);
-    const Graph graph(m.graph(), where, options);
+    onnx::ModelProto skeleton = skeleton_of(m);
+    Graph graph(m.graph(), where, options);
     const std::string file = std::filesystem::path(path).filename().string();
 
     OnnxModel model;
@@ -151,6 +146,8 @@ OnnxModel read_model(std::string_view bytes, const std::string& path,
             where.fail(node, "needs an input, weights and an output");
         OnnxLayer layer;
         layer.node = node.name();
+        infer_shapes(skeleton, where);
+        graph.use_shapes(skeleton.graph());
         const std::vector<int64_t> x = graph.shape(node.input(0), node);
         std::vector<int64_t> w_shape;
         layer.weights = graph.constant(node.input(1), node, "weights", &w_shape);
@@ -168,6 +165,7 @@ OnnxModel read_model(std::string_view bytes, const std::string& path,
                 where.fail(node, "bias has shape " + shape_string(b_shape) + ", not [" +
                                      std::to_string(layer.problem.out_channels) + "]");
         }
+        declare_shape(skeleton, node.output(0), output_shape(layer.problem));
         fuse_followers(graph, node, layer, where);
         layer.source = file + " node " + (node.name().empty() ? name : node.name());
         for (size_t i = 0; i < layer.fused.size(); ++i)
