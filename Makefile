@@ -14,12 +14,13 @@ FUZZ_SECONDS   ?= 60
 # runtime (libFuzzer; libclang-rt-dev follows the release's default clang) and valgrind serve
 # the hardening targets, pkg-config the install test; pybind11 and the Python headers build the
 # Python package, NumPy, pytest and PyTorch (CPU) test it; OpenBLAS (threaded) gives PyTorch its
-# fast BLAS for the comparison with it. Names common to Debian 12 and 13.
+# fast BLAS for the comparison with it; libonnx-dev and libprotobuf-dev read ONNX models
+# (tconv import). Names common to Debian 12 and 13.
 PACKAGES := cmake g++ make libxbyak-dev libfmt-dev nlohmann-json3-dev doctest-dev \
             libdnnl-dev libxnnpack-dev libpthreadpool-dev \
             clang libclang-rt-dev valgrind pkg-config \
             pybind11-dev python3-dev python3-numpy python3-pytest python3-torch \
-            libopenblas0-pthread
+            libopenblas0-pthread libonnx-dev libprotobuf-dev
 # Installed where the release has them (ONNX Runtime: Debian 13 on), skipped where it has not.
 OPTIONAL_PACKAGES := libonnxruntime-dev
 
@@ -101,13 +102,13 @@ test-valgrind: build
 	  --track-origins=yes --quiet \
 	  $(BUILD)/tests/tconv_tests -tc='$(VALGRIND_TESTS)' -tce='$(VALGRIND_EXCLUDE)'
 
-# libFuzzer on the two parsers of untrusted bytes and on the kernels against the reference
-# (differential), FUZZ_SECONDS each. New inputs go to the build directory's corpus; fuzz/corpus/
+# libFuzzer on the three parsers of untrusted bytes (configs, .npy, ONNX models) and on the
+# kernels against the reference (differential), FUZZ_SECONDS each. New inputs go to the build directory's corpus; fuzz/corpus/
 # holds the committed seeds. A crash leaves its input in $(FUZZ_BUILD)/artifacts/ and fails the
 # target: add it to tests/fuzz_regressions/ (a differential mismatch as the config line it prints).
 # The differential target keeps every kernel it generates in the library's process-wide cache
 # (about 2 MB/s of growth, not a leak), so it gets a higher RSS limit.
-FUZZ_TARGETS := config npy differential
+FUZZ_TARGETS := config npy onnx differential
 fuzz: deps
 	cmake -S fuzz -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	      -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang

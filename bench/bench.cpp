@@ -19,6 +19,7 @@
 #include "bench_report.hpp"
 #include "bench_timing.hpp"
 #include "random_layers.hpp"
+#include "tconv/onnx.hpp"
 #include "tconv/tconv.hpp"
 
 namespace tconv::bench {
@@ -30,6 +31,7 @@ constexpr double kAgreement = 1e-3;
 struct BenchLayer {
     std::string config;
     Problem problem;
+    std::vector<float> weights, bias;  // an ONNX model's own; empty: random ones
 };
 
 class TconvRunner : public Runner {
@@ -112,10 +114,22 @@ std::vector<BenchLayer> load_layers(const BenchArgs& args) {
             matched[size_t(it - args.layers.begin())] = true;
         }
         if (args.layout) p.layout = *args.layout;
-        out.push_back({source, std::move(p)});
+        out.push_back({source, std::move(p), {}, {}});
     };
-    for (const std::string& file : config_files(args.inputs))
-        for (Problem& p : load_config(file).layers) add(file, std::move(p));
+    for (const std::string& file : config_files(args.inputs)) {
+        if (!is_onnx_path(file)) {
+            for (Problem& p : load_config(file).layers) add(file, std::move(p));
+            continue;
+        }
+        for (OnnxLayer& l : load_onnx(file).layers) {
+            const size_t before = out.size();
+            add(file, std::move(l.problem));
+            if (out.size() > before) {
+                out.back().weights = std::move(l.weights);
+                out.back().bias = std::move(l.bias);
+            }
+        }
+    }
     const std::string drawn = "random (seed " + std::to_string(args.seed) + ")";
     for (Problem& p : random_layers(args.random, args.seed)) add(drawn, std::move(p));
     for (size_t i = 0; i < matched.size(); ++i)
@@ -131,8 +145,9 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
     const Problem& p = item.problem;
     std::mt19937_64 rng(0x7c0f + index);  // fixed per position: reruns see the same data
     const std::vector<float> x = random_values(size_t(p.input_elems()), rng);
-    const std::vector<float> w = random_values(size_t(p.weight_elems()), rng);
-    const std::vector<float> b = random_values(size_t(p.bias_elems()), rng);
+    const bool own = !item.weights.empty();  // an ONNX model's weights
+    const std::vector<float> w = own ? item.weights : random_values(size_t(p.weight_elems()), rng);
+    const std::vector<float> b = own ? item.bias : random_values(size_t(p.bias_elems()), rng);
     const float* bias = p.bias ? b.data() : nullptr;
 
     const Layer layer = Layer::compile(p, w.data(), bias, options);
@@ -200,7 +215,7 @@ std::string bench_help() {
 Times every layer of the given configs (a directory stands for its *.json files) with tconv
 and, side by side, with oneDNN, XNNPACK and ONNX Runtime when this build has them (the
 header names each peer's version). Each layer gets seeded
-random weights and inputs; the contenders run interleaved (A B A B ...) after a warm-up and
+random weights and inputs (the layers of an ONNX model, MODEL.onnx, its own weights); the contenders run interleaved (A B A B ...) after a warm-up and
 the median time is reported. Every peer's output is first checked against tconv's and marked
 WRONG when it differs by more than 1e-3 relative to max |y|.
 

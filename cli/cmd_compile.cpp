@@ -11,6 +11,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "model_files.hpp"
 #include "tconv/tconv.hpp"
 
 namespace tconv::cli {
@@ -20,6 +21,7 @@ static const std::vector<Flag> kFlags = {
     {"--layer", true, "NAME  compile only this layer"},
     {"--dump", true, "DIR  write each kernel's raw code to DIR/NAME.bin (created if missing)"},
     {"--layout", true, "L  compile every layer as channels_first or channels_last"},
+    {"--input-shape", true, "NAME=1x100x1x1  an ONNX model input's shape (repeatable)", true},
 };
 
 // The closing line: what compiling every layer at startup costs, and how much of it is moving
@@ -73,12 +75,13 @@ static void dump_kernels(const Layer& layer, const std::string& dir,
 int cmd_compile(const Argv& argv) {
     Args args = parse_args("compile", argv, kFlags);
     if (args.help) {
-        fmt::print("usage: tconv compile CONFIG-or-DIR... [--isa ISA] [--layer NAME] [--layout L] [--dump DIR]\n\n"
+        fmt::print("usage: tconv compile CONFIG-or-DIR-or-MODEL.onnx... [--isa ISA] [--layer NAME] [--layout L] [--dump DIR]\n\n"
                    "Plans and JIT-compiles each layer and prints the implementation, the kernels,\n"
                    "phases and taps, the register tile and blocking, code and packed-weight bytes\n"
                    "and the compile time; then the number of layers and their total and median\n"
                    "compile time. --dump writes each kernel's machine code so that\n"
-                   "`objdump -D -b binary -mi386:x86-64 FILE` disassembles it.\n\n{}",
+                   "`objdump -D -b binary -mi386:x86-64 FILE` disassembles it. An ONNX model's\n"
+                   "ConvTranspose layers compile with the model's own weights.\n\n{}",
                    flags_help(kFlags));
         return 0;
     }
@@ -91,21 +94,27 @@ int cmd_compile(const Argv& argv) {
     std::vector<double> compile_us;
     double pack_us = 0;
     std::set<std::string> dumped;
-    for (const std::string& file : config_files(args.positional)) {
-        Config config = load_config(file);
-        for (Problem p : select_layers(config, only, file)) {
+    for (FileLayers& file : load_file_layers(args.positional, only, onnx_options(args))) {
+        for (FileLayer& fl : file.layers) {
+            Problem& p = fl.problem;
             if (layout) p.layout = *layout;
-            std::mt19937 gen(1);
-            std::uniform_real_distribution<float> dist(-1, 1);
-            std::vector<float> w(static_cast<size_t>(p.weight_elems())), b(static_cast<size_t>(p.bias_elems()));
-            for (auto& v : w) v = dist(gen);
-            for (auto& v : b) v = dist(gen);
-            Layer layer = Layer::compile(p, w.data(), p.bias ? b.data() : nullptr, options);
+            // Configs carry no weights: random ones stand in (an ONNX model brings its own).
+            if (fl.weights.empty()) {
+                std::mt19937 gen(1);
+                std::uniform_real_distribution<float> dist(-1, 1);
+                fl.weights.resize(static_cast<size_t>(p.weight_elems()));
+                fl.bias.resize(static_cast<size_t>(p.bias_elems()));
+                for (auto& v : fl.weights) v = dist(gen);
+                for (auto& v : fl.bias) v = dist(gen);
+            }
+            Layer layer = Layer::compile(p, fl.weights.data(), p.bias ? fl.bias.data() : nullptr,
+                                         options);
             const CompileReport& r = layer.report();
             compile_us.push_back(r.compile_us);
             pack_us += r.pack_us;
             fmt::print("{}: {} -> {}, weights {}\n", p.name, shape_string(input_shape(p)),
                        shape_string(output_shape(p)), shape_string(weight_shape(p)));
+            for (const auto& f : fl.fused) fmt::print("  fusion: {}\n", f);
             fmt::print("  implementation: {}\n", r.implementation);
             for (const auto& d : r.declined) fmt::print("  declined: {}\n", d);
             for (const auto& k : r.kernel_names) fmt::print("  kernel: {}\n", k);

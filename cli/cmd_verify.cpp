@@ -7,6 +7,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "model_files.hpp"
 #include "tconv/tconv.hpp"
 
 namespace tconv::cli {
@@ -17,6 +18,7 @@ static const std::vector<Flag> kFlags = {
     {"--seed", true, "S  seed of the random data (default 1)"},
     {"--threads", true, "N  threads (default: TCONV_NUM_THREADS, else all cores)"},
     {"--layout", true, "L  verify every layer as channels_first or channels_last"},
+    {"--input-shape", true, "NAME=1x100x1x1  an ONNX model input's shape (repeatable)", true},
 };
 
 static std::vector<float> random_values(int64_t n, std::mt19937_64& gen) {
@@ -29,11 +31,12 @@ static std::vector<float> random_values(int64_t n, std::mt19937_64& gen) {
 int cmd_verify(const Argv& argv) {
     Args args = parse_args("verify", argv, kFlags);
     if (args.help) {
-        fmt::print("usage: tconv verify CONFIG-or-DIR... [--layer NAME] [--layout L] [--tolerance T] [--seed S]\n\n"
+        fmt::print("usage: tconv verify CONFIG-or-DIR-or-MODEL.onnx... [--layer NAME] [--layout L] [--tolerance T] [--seed S]\n\n"
                    "Runs every implementation available on this CPU (AVX-512 JIT, AVX2 JIT) on random\n"
                    "data and compares it with the scalar reference. The relative error of an element\n"
                    "is |got - want| / (sum of |x*w| over its terms + |bias| + |want|). Exit code 1 when\n"
-                   "any layer exceeds the tolerance.\n\n{}",
+                   "any layer exceeds the tolerance. An ONNX model's layers run with the model's\n"
+                   "own weights and bias (and random inputs).\n\n{}",
                    flags_help(kFlags));
         return 0;
     }
@@ -50,22 +53,21 @@ int cmd_verify(const Argv& argv) {
         if (i <= resolve_max_isa({})) isas.push_back(i);
 
     // Every config is read and validated before the table starts: a bad file is an error alone.
-    std::vector<std::vector<Problem>> work;
-    for (const std::string& file : config_files(args.positional))
-        work.push_back(select_layers(load_config(file), only, file));
+    std::vector<FileLayers> work = load_file_layers(args.positional, only, onnx_options(args));
     if (layout)
-        for (auto& layers : work)
-            for (Problem& p : layers) p.layout = *layout;
+        for (auto& file : work)
+            for (FileLayer& fl : file.layers) fl.problem.layout = *layout;
 
     int mismatches = 0, checked = 0;
     fmt::print("{:<24} {:<12} {:<56} {:>11} {:>11}  {}\n", "layer", "impl", "kernel", "max abs",
                "max rel", "result");
-    for (const auto& layers : work) {
-        for (const Problem& p : layers) {
+    for (const auto& file : work) {
+        for (const FileLayer& fl : file.layers) {
+            const Problem& p = fl.problem;
             std::mt19937_64 gen{static_cast<uint64_t>(seed)};
             auto x = random_values(p.input_elems(), gen);
-            auto w = random_values(p.weight_elems(), gen);
-            auto b = random_values(p.bias_elems(), gen);
+            auto w = fl.weights.empty() ? random_values(p.weight_elems(), gen) : fl.weights;
+            auto b = fl.weights.empty() ? random_values(p.bias_elems(), gen) : fl.bias;
             const float* bias = p.bias ? b.data() : nullptr;
             std::vector<float> want(static_cast<size_t>(p.output_elems())), got(want.size());
             reference_conv_transpose(p, x.data(), w.data(), bias, want.data(), threads);

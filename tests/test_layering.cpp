@@ -50,6 +50,8 @@ std::set<fs::path> public_headers() {
     std::set<fs::path> out{fs::canonical(kRoot / "generator/include/tconv/problem.hpp")};
     for (const auto& e : fs::directory_iterator(kRoot / "runtime/include/tconv"))
         out.insert(fs::canonical(e.path()));
+    // tconv_onnx's header (onnx/include): part of the API the CLI and the bench use.
+    out.insert(fs::canonical(kRoot / "onnx/include/tconv/onnx.hpp"));
     return out;
 }
 
@@ -77,7 +79,8 @@ TEST_CASE("layering: the CLI and the bench use the public API, the CLI calls int
     const fs::path bench_entry = fs::canonical(kRoot / "bench/bench.hpp");
     const fs::path cli_args = fs::canonical(kRoot / "cli/args.hpp");
     // The include directories their CMake targets get.
-    const std::vector<std::string> search{"cli", "bench", "runtime/include", "generator/include"};
+    const std::vector<std::string> search{"cli", "bench", "runtime/include", "generator/include",
+                                          "onnx/include"};
     for (const fs::path& f : sources_under("cli"))
         for (const std::string& inc : quoted_includes(f)) {
             INFO(f.string() << " includes \"" << inc << "\"");
@@ -90,4 +93,23 @@ TEST_CASE("layering: the CLI and the bench use the public API, the CLI calls int
             const fs::path to = resolve(f, inc, search);
             CHECK((under(to, "bench") || api.count(to) || to == cli_args));
         }
+}
+
+TEST_CASE("layering: the ONNX reader stands on the public API; its ONNX headers stay inside") {
+    const std::set<fs::path> api = public_headers();
+    const std::vector<std::string> search{"onnx/include", "onnx/src", "runtime/include",
+                                          "generator/include"};
+    for (const fs::path& f : sources_under("onnx"))
+        for (const std::string& inc : quoted_includes(f)) {
+            INFO(f.string() << " includes \"" << inc << "\"");
+            const fs::path to = resolve(f, inc, search);
+            CHECK((under(to, "onnx/src") || api.count(to)));
+        }
+    // The public header includes no ONNX or protobuf header.
+    std::ifstream in(kRoot / "onnx/include/tconv/onnx.hpp");
+    for (std::string line; std::getline(in, line);) {
+        INFO(line);
+        CHECK(line.find("#include <onnx/") == std::string::npos);
+        CHECK(line.find("google/protobuf") == std::string::npos);
+    }
 }

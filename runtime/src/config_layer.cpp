@@ -179,7 +179,7 @@ const std::vector<std::string_view>& layer_keys() {
         "name",           "batch",       "in_channels", "out_channels",   "input_size",
         "kernel_size",    "stride",      "dilation",    "padding",        "pads",
         "output_padding", "output_size", "groups",      "bias",           "activation",
-        "negative_slope", "layout",      "dtype"};
+        "negative_slope", "layout",      "dtype",       "source"};
     return keys;
 }
 
@@ -250,6 +250,9 @@ Problem parse_layer(const Json& layer, const Where& where, std::string_view path
     }
     p.layout = r.enumerator("layout", rules::layouts(), Layout::channels_first);
     r.choice("dtype", {"f32"}, 0);  // validated; f32 is the only type
+    // Where the layer came from (e.g. the ONNX model and node `tconv import` read): informative.
+    if (const Json* source = r.get("source"); source && !source->is_string())
+        where.fail_value(r.at("source"), *source, "must be a string");
 
     // The rules, as for a Problem built in code; output_size needs the fields checked first.
     rules::check_fields(p, spelling);
