@@ -17,6 +17,7 @@ static const std::vector<Flag> kFlags = {
     {"--seed", true, "S  seed of the random data (default 1)"},
     {"--threads", true, "N  threads (default: TCONV_NUM_THREADS, else all cores)"},
     {"--layout", true, "L  verify every layer as channels_first or channels_last"},
+    {"--dtype", true, "T  verify every layer as f32 or bf16"},
 };
 
 static std::vector<float> random_values(int64_t n, std::mt19937_64& gen) {
@@ -29,11 +30,13 @@ static std::vector<float> random_values(int64_t n, std::mt19937_64& gen) {
 int cmd_verify(const Argv& argv) {
     Args args = parse_args("verify", argv, kFlags);
     if (args.help) {
-        fmt::print("usage: tconv verify CONFIG-or-DIR... [--layer NAME] [--layout L] [--tolerance T] [--seed S]\n\n"
+        fmt::print("usage: tconv verify CONFIG-or-DIR... [--layer NAME] [--layout L] [--dtype T] [--tolerance T] [--seed S]\n\n"
                    "Runs every implementation available on this CPU (AVX-512 JIT, AVX2 JIT) on random\n"
                    "data and compares it with the scalar reference. The relative error of an element\n"
-                   "is |got - want| / (sum of |x*w| over its terms + |bias| + |want|). Exit code 1 when\n"
-                   "any layer exceeds the tolerance.\n\n{}",
+                   "is |got - want| / (sum of |x*w| over its terms + |bias| + |want|). A bf16 layer\n"
+                   "passes when |got - want| <= 2^-8 * |want| + tolerance * (sum of |x*w| + |bias|),\n"
+                   "want being the reference on the bf16-rounded input and weights before its output\n"
+                   "rounding. Exit code 1 when any layer exceeds the tolerance.\n\n{}",
                    flags_help(kFlags));
         return 0;
     }
@@ -44,6 +47,7 @@ int cmd_verify(const Argv& argv) {
     const int threads = args.threads().value_or(cpu_info().threads);
     const std::string only = args.value("--layer").value_or("");
     const std::optional<Layout> layout = args.layout();
+    const std::optional<DType> dtype = args.dtype();
 
     std::vector<Isa> isas;
     for (Isa i : {Isa::avx512, Isa::avx2, Isa::scalar})
@@ -53,9 +57,11 @@ int cmd_verify(const Argv& argv) {
     std::vector<std::vector<Problem>> work;
     for (const std::string& file : config_files(args.positional))
         work.push_back(select_layers(load_config(file), only, file));
-    if (layout)
-        for (auto& layers : work)
-            for (Problem& p : layers) p.layout = *layout;
+    for (auto& layers : work)
+        for (Problem& p : layers) {
+            if (layout) p.layout = *layout;
+            if (dtype) p.dtype = *dtype;
+        }
 
     int mismatches = 0, checked = 0;
     fmt::print("{:<24} {:<12} {:<56} {:>11} {:>11}  {}\n", "layer", "impl", "kernel", "max abs",
@@ -68,8 +74,18 @@ int cmd_verify(const Argv& argv) {
             auto b = random_values(p.bias_elems(), gen);
             const float* bias = p.bias ? b.data() : nullptr;
             std::vector<float> want(static_cast<size_t>(p.output_elems())), got(want.size());
-            reference_conv_transpose(p, x.data(), w.data(), bias, want.data(), threads);
-            const std::vector<float> mag = reference_magnitudes(p, x.data(), w.data(), bias, threads);
+            // bf16: the reference on the stored (rounded) input and weights, unrounded output.
+            const bool bf16 = p.dtype == DType::bf16;
+            Problem exact = p;
+            exact.dtype = DType::f32;
+            std::vector<float> xr = x, wr = w;
+            if (bf16) {
+                round_to_bf16(x.data(), xr.data(), int64_t(x.size()));
+                round_to_bf16(w.data(), wr.data(), int64_t(w.size()));
+            }
+            reference_conv_transpose(exact, xr.data(), wr.data(), bias, want.data(), threads);
+            const std::vector<float> mag =
+                reference_magnitudes(exact, xr.data(), wr.data(), bias, threads);
 
             std::set<std::string> seen;
             for (Isa isa : isas) {
@@ -86,7 +102,16 @@ int cmd_verify(const Argv& argv) {
                         fmt::print("{:<24} {}\n", p.name, "declined " + d);
                 layer.execute(x.data(), got.data(), threads);
                 Deviation dev = deviation(got.data(), want.data(), mag.data(), p.output_elems());
-                bool ok = dev.max_rel <= tolerance;
+                const int64_t outside = bf16 ? first_outside_bf16_bound(got.data(), want.data(),
+                                                                        mag.data(), p.output_elems(),
+                                                                        tolerance)
+                                             : -1;
+                if (outside >= 0) {
+                    dev.worst = outside;
+                    dev.got = got[size_t(outside)];
+                    dev.want = want[size_t(outside)];
+                }
+                bool ok = bf16 ? outside < 0 : dev.max_rel <= tolerance;
                 mismatches += !ok;
                 ++checked;
                 std::string kernel = r.kernel_names.empty() ? "-" : r.kernel_names[0];

@@ -249,7 +249,7 @@ Problem parse_layer(const Json& layer, const Where& where, std::string_view path
         p.negative_slope = float(s);
     }
     p.layout = r.enumerator("layout", rules::layouts(), Layout::channels_first);
-    r.choice("dtype", {"f32"}, 0);  // validated; f32 is the only type
+    p.dtype = r.enumerator("dtype", rules::dtypes(), DType::f32);
 
     // The rules, as for a Problem built in code; output_size needs the fields checked first.
     rules::check_fields(p, spelling);

@@ -64,6 +64,7 @@ void release_scratch() {
     s.input.trim();
     s.row.trim();
     s.plane.trim();
+    s.bf16.trim();
 }
 
 uint64_t scratch_bytes() { return uint64_t(std::max<int64_t>(0, g_scratch_bytes.load())); }
