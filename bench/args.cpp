@@ -13,6 +13,7 @@ namespace {
 const std::vector<cli::Flag> kFlags = {
     {"--threads", true, "N  threads for every contender"},
     {"--layout", true, "L  channels_first or channels_last for every layer"},
+    {"--dtype", true, "T  f32 or bf16 for every layer"},
     {"--isa", true, "ISA  cap of tconv, oneDNN and the peak probe"},
     {"--min-time", true, "SECONDS  timed runs per contender and layer"},
     {"--layer", true, "NAME  only this layer", true},
@@ -46,6 +47,7 @@ BenchArgs parse_bench_args(const std::vector<std::string>& argv) {
     out.peers = !a.has("--no-peers");
     out.isa = a.isa();
     out.layout = a.layout();
+    out.dtype = a.dtype();
     out.min_time = a.number("--min-time", 0, 3600).value_or(out.min_time);
     out.layers = a.all("--layer");
     out.random = int(whole_number(a, "--random", 1, 100000).value_or(0));

@@ -26,7 +26,8 @@ namespace tconv::bench {
 namespace {
 
 // A peer whose output differs from tconv's by more than this, relative to max |y|, is WRONG.
-constexpr double kAgreement = 1e-3;
+// bf16 layers: both outputs are rounded to bf16 (a step is 2^-8 to 2^-7 of a value).
+constexpr double kAgreement = 1e-3, kAgreementBf16 = 2e-2;
 
 struct BenchLayer {
     std::string config;
@@ -34,19 +35,38 @@ struct BenchLayer {
     std::vector<float> weights, bias;  // an ONNX model's own; empty: random ones
 };
 
+// A bf16 layer runs on bf16 buffers (execute_bf16): the conversions from and to the bench's
+// floats stay untimed, as for a peer.
 class TconvRunner : public Runner {
   public:
     TconvRunner(const Layer& layer, int threads)
-        : layer_(layer), threads_(threads), y_(size_t(layer.output_elems())) {}
-    void set_input(const float* x) override { x_ = x; }
-    void run() override { layer_.execute(x_, y_.data(), threads_); }
-    void get_output(float* y) override { std::copy(y_.begin(), y_.end(), y); }
+        : layer_(layer), threads_(threads), bf16_(layer.problem().dtype == DType::bf16),
+          y_(size_t(layer.output_elems())) {
+        if (bf16_) {
+            xb_.resize(size_t(layer.input_elems()));
+            yb_.resize(y_.size());
+        }
+    }
+    void set_input(const float* x) override {
+        x_ = x;
+        if (bf16_) float_to_bf16(x, xb_.data(), int64_t(xb_.size()));
+    }
+    void run() override {
+        if (bf16_) layer_.execute_bf16(xb_.data(), yb_.data(), threads_);
+        else layer_.execute(x_, y_.data(), threads_);
+    }
+    void get_output(float* y) override {
+        if (bf16_) bf16_to_float(yb_.data(), y_.data(), int64_t(y_.size()));
+        std::copy(y_.begin(), y_.end(), y);
+    }
 
   private:
     const Layer& layer_;
     int threads_;
+    bool bf16_;
     const float* x_ = nullptr;
     std::vector<float> y_;
+    std::vector<uint16_t> xb_, yb_;
 };
 
 std::vector<float> random_values(size_t n, std::mt19937_64& rng) {
@@ -87,7 +107,7 @@ PeerResult prepare_peer(const Peer& peer, const PeerLayer& layer, const std::vec
             v.runner->get_output(got.data());
             const double err = max_relative_error(got, want);
             pr.max_rel_error = std::max(pr.max_rel_error, err);
-            if (err > kAgreement) {
+            if (err > (layer.problem.dtype == DType::bf16 ? kAgreementBf16 : kAgreement)) {
                 pr.status = PeerResult::Status::wrong;
                 pr.reason = fmt::format("max relative error {:.3g} ({} variant)", err, v.variant);
             }
@@ -114,6 +134,7 @@ std::vector<BenchLayer> load_layers(const BenchArgs& args) {
             matched[size_t(it - args.layers.begin())] = true;
         }
         if (args.layout) p.layout = *args.layout;
+        if (args.dtype) p.dtype = *args.dtype;
         out.push_back({source, std::move(p), {}, {}});
     };
     for (const std::string& file : config_files(args.inputs)) {
@@ -194,7 +215,9 @@ LayerResult bench_layer(const BenchLayer& item, size_t index, const Options& opt
     r.median_ms = median(samples[0]) * 1e3;
     r.repeats = int(samples[0].size());
     r.gflops = p.flops() / (r.median_ms * 1e-3) * 1e-9;
-    if (run.peak_gflops) r.percent_of_peak = 100.0 * r.gflops / *run.peak_gflops;
+    const std::optional<double> peak =
+        p.dtype == DType::bf16 && run.bf16_peak_gflops ? run.bf16_peak_gflops : run.peak_gflops;
+    if (peak) r.percent_of_peak = 100.0 * r.gflops / *peak;
     for (size_t i = 0; i < slots.size(); ++i) {
         PeerResult& pr = r.peers[slots[i].peer];
         VariantResult& v = pr.variants[slots[i].variant];
@@ -224,6 +247,10 @@ options:
                        all cores)
   --layout L           run every layer as channels_first or channels_last
                        (default: each layer's own layout)
+  --dtype T            run every layer as f32 or bf16 (default: each layer's own dtype);
+                       bf16 layers race oneDNN's bf16 deconvolution (bf16 source, weights
+                       and destination, fp32 bias) and their % peak is against the bf16
+                       (vdpbf16ps) peak, probed beside the fp32 one
   --isa ISA            cap the ISA of tconv, oneDNN and the peak probe: avx512, avx2
                        or scalar (oneDNN's floor is SSE4.1; XNNPACK is not capped)
   --min-time SECONDS   timed runs per contender and layer add up to at least this
@@ -274,6 +301,10 @@ int bench_command(const std::vector<std::string>& argv) {
     run.cpu_model = cpu_info().model;
     run.min_time = args.min_time;
     run.peak_gflops = measure_fma_peak(run.isa, run.threads);
+    const bool any_bf16 = std::any_of(layers.begin(), layers.end(), [](const BenchLayer& l) {
+        return l.problem.dtype == DType::bf16;
+    });
+    if (any_bf16 && run.isa == Isa::avx512) run.bf16_peak_gflops = measure_bf16_peak(run.threads);
     // Peers this build lacks get no column, only a word in the header.
     std::vector<Peer> peers;
     if (args.peers) {

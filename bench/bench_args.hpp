@@ -17,6 +17,7 @@ struct BenchArgs {
     std::string json_path;             // empty: no JSON
     bool markdown = false;
     std::optional<Layout> layout;      // overrides every layer's layout when set
+    std::optional<DType> dtype;        // overrides every layer's dtype when set
     std::optional<Isa> isa;            // cap for tconv's dispatcher and the peak probe
     double min_time = 0.2;             // seconds of repeats per side and layer
     bool peers = true;

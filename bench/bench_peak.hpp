@@ -12,5 +12,8 @@ namespace tconv::bench {
 // GFLOP/s summed over `threads` threads; std::nullopt for Isa::scalar (no meaningful vector
 // peak) or when the CPU/OS lacks the ISA.
 std::optional<double> measure_fma_peak(Isa isa, int threads);
+// The vdpbf16ps peak (AVX512_BF16), counting each bf16 multiply-add as 2 flops; std::nullopt
+// without AVX512_BF16.
+std::optional<double> measure_bf16_peak(int threads);
 
 }  // namespace tconv::bench

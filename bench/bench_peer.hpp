@@ -58,6 +58,9 @@ inline constexpr const char* kNotInThisBuild = "not in this build";
 // around it would compare a job no XNNPACK user does.
 inline constexpr const char* kXnnpackNhwcOnly = "NHWC only; run with --layout channels_last";
 
+// A peer without a bf16 deconvolution, on a bf16 layer.
+inline constexpr const char* kF32Only = "f32 only in this bench (no bf16 deconvolution)";
+
 struct Peer {
     const char* name;
     PeerSetup (*create)(const PeerLayer& layer);

@@ -71,7 +71,7 @@ Tag activation_tag(const Problem& p) {
 
 // oneDNN's deconvolution weights are logically (g,) o, i, k...; PyTorch stores
 // [g][i/g][o/g][k...], so the user's buffer is described by explicit strides, no copy.
-memory::desc user_weights_desc(const Problem& p) {
+memory::desc user_weights_desc(const Problem& p, memory::data_type type = memory::data_type::f32) {
     const int64_t ks = p.kernel_spatial(), ocg = p.oc_per_group(), icg = p.ic_per_group();
     memory::dims dims, strides;
     if (p.groups > 1) {
@@ -87,7 +87,7 @@ memory::desc user_weights_desc(const Problem& p) {
         inner /= p.kernel[i];
         strides.push_back(inner);
     }
-    return memory::desc(dims, memory::data_type::f32, strides);
+    return memory::desc(dims, type, strides);
 }
 
 dnnl::primitive_attr activation_attr(const Problem& p) {
@@ -169,12 +169,18 @@ PeerSetup create_onednn(const PeerLayer& layer) {
         const memory::dims dilates = spatial(p, p.dilation, -1);  // oneDNN counts gaps: D - 1
         const memory::dims pad_l = spatial(p, p.pad_begin), pad_r = spatial(p, p.pad_end);
         const dnnl::primitive_attr attr = activation_attr(p);
+        // bf16 layers: bf16 source, weights and destination (the runner's reorders convert
+        // the user's floats, untimed), fp32 bias.
+        const auto act = p.dtype == DType::bf16 ? memory::data_type::bf16 : f32;
+        const memory::desc src_plain(dims_of(src_user), act, activation_tag(p));
+        const memory::desc dst_plain(dims_of(dst_user), act, activation_tag(p));
+        const memory::desc w_plain = user_weights_desc(p, act);
 
         auto try_variant = [&](const std::string& name, const memory::desc& src,
                                const memory::desc& w, const memory::desc& dst) {
             const auto t0 = std::chrono::steady_clock::now();
             const memory::desc bias =
-                p.bias ? (src == src_user ? memory::desc({p.out_channels}, f32, Tag::a)
+                p.bias ? (name == "plain" ? memory::desc({p.out_channels}, f32, Tag::a)
                                           : memory::desc({p.out_channels}, f32, Tag::any))
                        : memory::desc();
             const dnnl::deconvolution_forward::primitive_desc pd =
@@ -188,20 +194,20 @@ PeerSetup create_onednn(const PeerLayer& layer) {
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                     .count();
             // `any` formats that land on the plain ones would just time the same code twice.
-            if (name == "any" && pd.src_desc() == src_user && pd.dst_desc() == dst_user &&
-                pd.weights_desc() == w_user && !out.variants.empty())
+            if (name == "any" && pd.src_desc() == src_plain && pd.dst_desc() == dst_plain &&
+                pd.weights_desc() == w_plain && !out.variants.empty())
                 return;
             out.variants.push_back(std::move(v));
         };
 
         try {
-            try_variant("plain", src_user, w_user, dst_user);
+            try_variant("plain", src_plain, w_plain, dst_plain);
         } catch (const dnnl::error&) {
             // no implementation for plain layouts: the `any` variant may still have one
         }
-        const memory::desc src_any(dims_of(src_user), f32, Tag::any);
-        const memory::desc dst_any(dims_of(dst_user), f32, Tag::any);
-        const memory::desc w_any(dims_of(w_user), f32, Tag::any);
+        const memory::desc src_any(dims_of(src_user), act, Tag::any);
+        const memory::desc dst_any(dims_of(dst_user), act, Tag::any);
+        const memory::desc w_any(dims_of(w_user), act, Tag::any);
         try_variant("any", src_any, w_any, dst_any);
         // oneDNN's reference code can take minutes on a large layer; when the other variant has
         // an optimised implementation, timing the reference would tell nothing.

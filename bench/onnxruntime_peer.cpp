@@ -342,6 +342,7 @@ OrtPtr<OrtValue> wrap(const OrtMemoryInfo* info, std::vector<float>& buffer,
 PeerSetup create_onnxruntime(const PeerLayer& layer) {
     const Problem& p = layer.problem;
     if (p.layout != Layout::channels_first) return {{}, "channels_first only (ONNX's NCHW)"};
+    if (p.dtype != DType::f32) return {{}, kF32Only};
     PeerSetup out;
     try {
         OrtEnv* const ort = env();  // once per process: not this layer's setup

@@ -15,12 +15,13 @@ namespace {
 
 // void loop(uint64_t iterations): `chains` accumulators, each updated `unroll` times per
 // iteration from two constant sources. With as many chains as FMA latency x ports (4 x 2 on
-// current cores) and more, throughput, not latency, bounds the loop.
+// current cores) and more, throughput, not latency, bounds the loop. `bf16`: vdpbf16ps (zmm),
+// two bf16 multiply-adds per fp32 lane.
 class FmaLoop : public Xbyak::CodeGenerator {
   public:
     static constexpr int kUnroll = 4;
 
-    FmaLoop(bool zmm, int chains)
+    FmaLoop(bool zmm, int chains, bool bf16 = false)
         : Xbyak::CodeGenerator(4096, Xbyak::DontSetProtectRWE), chains_(chains) {
         using namespace Xbyak;
         util::StackFrame frame(this, 1);  // p[0]: iteration count
@@ -36,7 +37,9 @@ class FmaLoop : public Xbyak::CodeGenerator {
         L(loop);
         for (int u = 0; u < kUnroll; ++u) {
             for (int i = 0; i < chains; ++i) {
-                if (zmm)
+                if (bf16)
+                    vdpbf16ps(Zmm(i), Zmm(src_a), Zmm(src_b));
+                else if (zmm)
                     vfmadd231ps(Zmm(i), Zmm(src_a), Zmm(src_b));
                 else
                     vfmadd231ps(Ymm(i), Ymm(src_a), Ymm(src_b));
@@ -77,6 +80,23 @@ double run_parallel(LoopFn fn, uint64_t iterations, int threads, int& team) {
     return *std::max_element(seconds.begin(), seconds.end());
 }
 
+// The best of many short trials (~5 ms) of `code`'s loop: the first ones let the clock ramp
+// up, and the best is the least disturbed by other work on the machine.
+double best_gflops(FmaLoop& code, double flops_per_iter, int threads) {
+    code.setProtectModeRE();
+    const LoopFn fn = code.getCode<LoopFn>();
+    uint64_t iters = 20000;
+    int team = threads;
+    const double calib = run_parallel(fn, iters, threads, team);
+    iters = std::max<uint64_t>(1000, uint64_t(double(iters) * 0.005 / std::max(calib, 1e-6)));
+    double best = 0;
+    for (int trial = 0; trial < 30; ++trial) {
+        const double s = run_parallel(fn, iters, threads, team);
+        best = std::max(best, flops_per_iter * double(iters) * team / s * 1e-9);
+    }
+    return best;
+}
+
 }  // namespace
 
 std::optional<double> measure_fma_peak(Isa isa, int threads) {
@@ -89,23 +109,15 @@ std::optional<double> measure_fma_peak(Isa isa, int threads) {
 
     // 32 zmm: 24 chains + 2 sources; 16 ymm: 14 chains + 2 sources.
     FmaLoop code(zmm, zmm ? 24 : 14);
-    code.setProtectModeRE();
-    const LoopFn fn = code.getCode<LoopFn>();
-    const double flops_per_iter =
-        2.0 * (zmm ? 16 : 8) * code.chains() * FmaLoop::kUnroll;
+    return best_gflops(code, 2.0 * (zmm ? 16 : 8) * code.chains() * FmaLoop::kUnroll, threads);
+}
 
-    // Many short trials (~5 ms), keeping the best: the first ones let the clock ramp up, and
-    // the best is the least disturbed by other work on the machine.
-    uint64_t iters = 20000;
-    int team = threads;
-    const double calib = run_parallel(fn, iters, threads, team);
-    iters = std::max<uint64_t>(1000, uint64_t(double(iters) * 0.005 / std::max(calib, 1e-6)));
-    double best = 0;
-    for (int trial = 0; trial < 30; ++trial) {
-        const double s = run_parallel(fn, iters, threads, team);
-        best = std::max(best, flops_per_iter * double(iters) * team / s * 1e-9);
-    }
-    return best;
+std::optional<double> measure_bf16_peak(int threads) {
+    const Xbyak::util::Cpu cpu;
+    if (!cpu.has(Xbyak::util::Cpu::tAVX512_BF16)) return std::nullopt;
+    FmaLoop code(true, 24, true);
+    // 16 lanes x 2 pairs x 2 flops per instruction.
+    return best_gflops(code, 64.0 * code.chains() * FmaLoop::kUnroll, threads);
 }
 
 }  // namespace tconv::bench

@@ -163,6 +163,9 @@ std::string header_lines(const BenchRun& run, const std::string& prefix) {
                                          *run.peak_gflops, to_string(run.isa), run.threads,
                                          run.threads == 1 ? "" : "s")
                            : std::string("n/a (scalar)");
+    if (run.bf16_peak_gflops)
+        peak += fmt::format("; bf16 peak: {:.1f} GFLOP/s (vdpbf16ps probe; bf16 layers' % peak)",
+                            *run.bf16_peak_gflops);
     std::string out = fmt::format("{}CPU: {}\n{}threads: {}, ISA cap: {}{}, peak: {}\n", prefix,
                                   run.cpu_model, prefix, run.threads, to_string(run.isa),
                                   run.peer_isa.empty() ? "" : " (" + run.peer_isa + ")", peak);
@@ -304,6 +307,7 @@ std::string format_json(const BenchRun& run, const Summary& summary) {
         layers.push_back({{"config", l.config},
                           {"name", l.name},
                           {"layout", to_string(l.problem.layout)},
+                          {"dtype", to_string(l.problem.dtype)},
                           {"input_shape", input_shape(l.problem)},
                           {"output_shape", output_shape(l.problem)},
                           {"flops", l.problem.flops()},
@@ -326,6 +330,7 @@ std::string format_json(const BenchRun& run, const Summary& summary) {
                 {"peer_isa", run.peer_isa},
                 {"peer_versions", run.peer_versions},
                 {"peak_gflops", opt(run.peak_gflops)},
+                {"bf16_peak_gflops", opt(run.bf16_peak_gflops)},
                 {"min_time_s", run.min_time},
                 {"layers", layers},
                 {"summary",

@@ -65,6 +65,12 @@ std::optional<Layout> Args::layout() const {
     return *l == "channels_last" ? Layout::channels_last : Layout::channels_first;
 }
 
+std::optional<DType> Args::dtype() const {
+    auto d = choice("--dtype", {"f32", "bf16"});
+    if (!d) return std::nullopt;
+    return *d == "bf16" ? DType::bf16 : DType::f32;
+}
+
 std::optional<double> Args::number(const std::string& flag, double lo, double hi) const {
     auto v = value(flag);
     if (!v) return std::nullopt;

@@ -44,6 +44,8 @@ struct Args {
     std::optional<Isa> isa() const;
     // --layout channels_first|channels_last; absent -> std::nullopt.
     std::optional<Layout> layout() const;
+    // --dtype f32|bf16; absent -> std::nullopt.
+    std::optional<DType> dtype() const;
     // A number within [lo, hi] (e.g. seconds); absent -> std::nullopt.
     std::optional<double> number(const std::string& flag, double lo, double hi) const;
 };

@@ -22,6 +22,7 @@ static const std::vector<Flag> kFlags = {
     {"--dump", true, "DIR  write each kernel's raw code to DIR/NAME.bin (created if missing)"},
     {"--layout", true, "L  compile every layer as channels_first or channels_last"},
     {"--input-shape", true, "NAME=1x100x1x1  an ONNX model input's shape (repeatable)", true},
+    {"--dtype", true, "T  compile every layer as f32 or bf16"},
 };
 
 // The closing line: what compiling every layer at startup costs, and how much of it is moving
@@ -75,7 +76,7 @@ static void dump_kernels(const Layer& layer, const std::string& dir,
 int cmd_compile(const Argv& argv) {
     Args args = parse_args("compile", argv, kFlags);
     if (args.help) {
-        fmt::print("usage: tconv compile CONFIG-or-DIR-or-MODEL.onnx... [--isa ISA] [--layer NAME] [--layout L] [--dump DIR]\n\n"
+        fmt::print("usage: tconv compile CONFIG-or-DIR-or-MODEL.onnx... [--isa ISA] [--layer NAME] [--layout L] [--dtype T] [--dump DIR]\n\n"
                    "Plans and JIT-compiles each layer and prints the implementation, the kernels,\n"
                    "phases and taps, the register tile and blocking, code and packed-weight bytes\n"
                    "and the compile time; then the number of layers and their total and median\n"
@@ -91,6 +92,7 @@ int cmd_compile(const Argv& argv) {
     options.max_isa = args.isa();
     const std::string only = args.value("--layer").value_or("");
     const std::optional<Layout> layout = args.layout();
+    const std::optional<DType> dtype = args.dtype();
     std::vector<double> compile_us;
     double pack_us = 0;
     std::set<std::string> dumped;
@@ -98,6 +100,7 @@ int cmd_compile(const Argv& argv) {
         for (FileLayer& fl : file.layers) {
             Problem& p = fl.problem;
             if (layout) p.layout = *layout;
+            if (dtype) p.dtype = *dtype;
             // Configs carry no weights: random ones stand in (an ONNX model brings its own).
             if (fl.weights.empty()) {
                 std::mt19937 gen(1);
@@ -112,8 +115,9 @@ int cmd_compile(const Argv& argv) {
             const CompileReport& r = layer.report();
             compile_us.push_back(r.compile_us);
             pack_us += r.pack_us;
-            fmt::print("{}: {} -> {}, weights {}\n", p.name, shape_string(input_shape(p)),
-                       shape_string(output_shape(p)), shape_string(weight_shape(p)));
+            fmt::print("{}: {} -> {}, weights {}{}\n", p.name, shape_string(input_shape(p)),
+                       shape_string(output_shape(p)), shape_string(weight_shape(p)),
+                       p.dtype == DType::bf16 ? ", bf16" : "");
             for (const auto& f : fl.fused) fmt::print("  fusion: {}\n", f);
             fmt::print("  implementation: {}\n", r.implementation);
             for (const auto& d : r.declined) fmt::print("  declined: {}\n", d);

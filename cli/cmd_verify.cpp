@@ -19,6 +19,7 @@ static const std::vector<Flag> kFlags = {
     {"--threads", true, "N  threads (default: TCONV_NUM_THREADS, else all cores)"},
     {"--layout", true, "L  verify every layer as channels_first or channels_last"},
     {"--input-shape", true, "NAME=1x100x1x1  an ONNX model input's shape (repeatable)", true},
+    {"--dtype", true, "T  verify every layer as f32 or bf16"},
 };
 
 static std::vector<float> random_values(int64_t n, std::mt19937_64& gen) {
@@ -31,12 +32,14 @@ static std::vector<float> random_values(int64_t n, std::mt19937_64& gen) {
 int cmd_verify(const Argv& argv) {
     Args args = parse_args("verify", argv, kFlags);
     if (args.help) {
-        fmt::print("usage: tconv verify CONFIG-or-DIR-or-MODEL.onnx... [--layer NAME] [--layout L] [--tolerance T] [--seed S]\n\n"
+        fmt::print("usage: tconv verify CONFIG-or-DIR-or-MODEL.onnx... [--layer NAME] [--layout L] [--dtype T] [--tolerance T] [--seed S]\n\n"
                    "Runs every implementation available on this CPU (AVX-512 JIT, AVX2 JIT) on random\n"
                    "data and compares it with the scalar reference. The relative error of an element\n"
-                   "is |got - want| / (sum of |x*w| over its terms + |bias| + |want|). Exit code 1 when\n"
-                   "any layer exceeds the tolerance. An ONNX model's layers run with the model's\n"
-                   "own weights and bias (and random inputs).\n\n{}",
+                   "is |got - want| / (sum of |x*w| over its terms + |bias| + |want|). A bf16 layer\n"
+                   "passes when |got - want| <= 2^-8 * |want| + tolerance * (sum of |x*w| + |bias|),\n"
+                   "want being the reference on the bf16-rounded input and weights before its output\n"
+                   "rounding. Exit code 1 when any layer exceeds the tolerance. An ONNX model's layers\n"
+                   "run with the model's own weights and bias (and random inputs).\n\n{}",
                    flags_help(kFlags));
         return 0;
     }
@@ -47,6 +50,7 @@ int cmd_verify(const Argv& argv) {
     const int threads = args.threads().value_or(cpu_info().threads);
     const std::string only = args.value("--layer").value_or("");
     const std::optional<Layout> layout = args.layout();
+    const std::optional<DType> dtype = args.dtype();
 
     std::vector<Isa> isas;
     for (Isa i : {Isa::avx512, Isa::avx2, Isa::scalar})
@@ -54,9 +58,11 @@ int cmd_verify(const Argv& argv) {
 
     // Every config is read and validated before the table starts: a bad file is an error alone.
     std::vector<FileLayers> work = load_file_layers(args.positional, only, onnx_options(args));
-    if (layout)
-        for (auto& file : work)
-            for (FileLayer& fl : file.layers) fl.problem.layout = *layout;
+    for (auto& file : work)
+        for (FileLayer& fl : file.layers) {
+            if (layout) fl.problem.layout = *layout;
+            if (dtype) fl.problem.dtype = *dtype;
+        }
 
     int mismatches = 0, checked = 0;
     fmt::print("{:<24} {:<12} {:<56} {:>11} {:>11}  {}\n", "layer", "impl", "kernel", "max abs",
@@ -70,8 +76,18 @@ int cmd_verify(const Argv& argv) {
             auto b = fl.weights.empty() ? random_values(p.bias_elems(), gen) : fl.bias;
             const float* bias = p.bias ? b.data() : nullptr;
             std::vector<float> want(static_cast<size_t>(p.output_elems())), got(want.size());
-            reference_conv_transpose(p, x.data(), w.data(), bias, want.data(), threads);
-            const std::vector<float> mag = reference_magnitudes(p, x.data(), w.data(), bias, threads);
+            // bf16: the reference on the stored (rounded) input and weights, unrounded output.
+            const bool bf16 = p.dtype == DType::bf16;
+            Problem exact = p;
+            exact.dtype = DType::f32;
+            std::vector<float> xr = x, wr = w;
+            if (bf16) {
+                round_to_bf16(x.data(), xr.data(), int64_t(x.size()));
+                round_to_bf16(w.data(), wr.data(), int64_t(w.size()));
+            }
+            reference_conv_transpose(exact, xr.data(), wr.data(), bias, want.data(), threads);
+            const std::vector<float> mag =
+                reference_magnitudes(exact, xr.data(), wr.data(), bias, threads);
 
             std::set<std::string> seen;
             for (Isa isa : isas) {
@@ -88,7 +104,16 @@ int cmd_verify(const Argv& argv) {
                         fmt::print("{:<24} {}\n", p.name, "declined " + d);
                 layer.execute(x.data(), got.data(), threads);
                 Deviation dev = deviation(got.data(), want.data(), mag.data(), p.output_elems());
-                bool ok = dev.max_rel <= tolerance;
+                const int64_t outside = bf16 ? first_outside_bf16_bound(got.data(), want.data(),
+                                                                        mag.data(), p.output_elems(),
+                                                                        tolerance)
+                                             : -1;
+                if (outside >= 0) {
+                    dev.worst = outside;
+                    dev.got = got[size_t(outside)];
+                    dev.want = want[size_t(outside)];
+                }
+                bool ok = bf16 ? outside < 0 : dev.max_rel <= tolerance;
                 mismatches += !ok;
                 ++checked;
                 std::string kernel = r.kernel_names.empty() ? "-" : r.kernel_names[0];

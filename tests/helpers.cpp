@@ -9,6 +9,7 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -96,6 +97,39 @@ std::string compare_to_reference(const Problem& p, const LayerData& d, const flo
     os << p.name << ": element " << dev.worst << " of " << p.output_elems() << ": got " << dev.got
        << ", want " << dev.want << " (relative error " << dev.max_rel << " > " << tol << ")";
     return os.str();
+}
+
+std::string compare_bf16_to_reference(const Problem& p, const LayerData& d, const float* got,
+                                      double tol) {
+    const float* b = p.bias ? d.b.data() : nullptr;
+    Problem exact = p;  // the reference without its output rounding
+    exact.dtype = DType::f32;
+    std::vector<float> x(d.x.size()), w(d.w.size()), want(size_t(p.output_elems()));
+    std::vector<float> rounded(want.size());
+    round_to_bf16(d.x.data(), x.data(), int64_t(x.size()));
+    round_to_bf16(d.w.data(), w.data(), int64_t(w.size()));
+    reference_conv_transpose(exact, x.data(), w.data(), b, want.data());
+    reference_conv_transpose(p, d.x.data(), d.w.data(), b, rounded.data());
+    const std::vector<float> mag = reference_magnitudes(exact, x.data(), w.data(), b);
+    const int64_t bad = first_outside_bf16_bound(got, want.data(), mag.data(), p.output_elems(), tol);
+    if (bad >= 0) {
+        const size_t i = size_t(bad);
+        std::ostringstream os;
+        os << p.name << ": element " << i << " of " << want.size() << ": got " << got[i]
+           << ", want " << want[i] << " (outside 2^-8 * |want| + " << tol << " * " << mag[i] << ")";
+        return os.str();
+    }
+    for (size_t i = 0; i < want.size(); ++i) {
+        const bool stored = round_to_bf16(got[i]) == got[i] || std::isnan(got[i]);
+        const bool ref_rounds = round_to_bf16(want[i]) == rounded[i] || std::isnan(want[i]);
+        if (stored && ref_rounds) continue;
+        std::ostringstream os;
+        os << p.name << ": element " << i << " of " << want.size() << ": ";
+        if (!stored) os << "got " << got[i] << ", not a bf16 value";
+        else os << "bf16 reference " << rounded[i] << " is not " << want[i] << " rounded";
+        return os.str();
+    }
+    return "";
 }
 
 std::string npy_bytes(int major, const std::string& dict, const std::string& data) {

@@ -46,6 +46,14 @@ LayerData random_layer_data(const Problem& p, uint64_t seed);
 std::string compare_to_reference(const Problem& p, const LayerData& d, const float* got,
                                  double tol = 1e-5);
 
+// A bf16 layer's result (bf16 values as floats) against the bf16 reference's double-precision
+// value before its output rounding (input and weights rounded to bf16):
+// |got - ref| <= 2^-8 * |ref| + tol * (sum of |terms|), i.e. at most the output rounding's half
+// step plus the fp32 accumulation. Also checks that the bf16 reference returns ref rounded.
+// "" when every element passes, else a message naming the first failing element.
+std::string compare_bf16_to_reference(const Problem& p, const LayerData& d, const float* got,
+                                      double tol = 1e-5);
+
 // The bytes of a .npy file as NumPy lays it out: magic, version `major`.0, little-endian header
 // length, the dict padded with spaces and '\n' to a multiple of 64 bytes, then `data`.
 std::string npy_bytes(int major, const std::string& dict, const std::string& data);

@@ -213,7 +213,7 @@ std::vector<Case> cases() {
         config_case("unknown layout", layer({{"layout", "\"NCHW\""}}),
                     {"layout=\"NCHW\" must be one of: channels_first, channels_last"}),
         config_case("unsupported dtype", layer({{"dtype", "\"f16\""}}),
-                    {"dtype=\"f16\" must be one of: f32"}),
+                    {"dtype=\"f16\" must be one of: f32, bf16"}),
         // ---- which layer ----
         {"several layers without --layer", run({{"CONFIG", "@multi.json"}}),
          {"multi.json: holds 2 layers; choose one with --layer (a, b)"}},

@@ -35,11 +35,18 @@ TEST_CASE("bench args: defaults") {
     CHECK(a.json_path.empty());
     CHECK(!a.markdown);
     CHECK(!a.layout);
+    CHECK(!a.dtype);
     CHECK(!a.isa);
     CHECK(a.min_time == 0.2);
     CHECK(a.peers);
     CHECK(a.layers.empty());
     CHECK(!a.help);
+}
+
+TEST_CASE("bench args: --dtype") {
+    CHECK(parse_bench_args({"configs", "--dtype", "bf16"}).dtype == tconv::DType::bf16);
+    CHECK(parse_bench_args({"configs", "--dtype=f32"}).dtype == tconv::DType::f32);
+    CHECK_THROWS_AS(parse_bench_args({"configs", "--dtype", "fp16"}), tconv::Error);
 }
 
 TEST_CASE("bench args: --random N [--seed S], alone or with configs") {

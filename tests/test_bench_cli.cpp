@@ -57,6 +57,22 @@ TEST_CASE("tconv bench runs a config, peers agree, JSON is written") {
 #endif
 }
 
+TEST_CASE("tconv bench --dtype bf16 races oneDNN's bf16 and probes the bf16 peak") {
+    tconv::test::TempDir dir;
+    const std::string config = dir.write("tiny.json", kTinyConfig);
+    const std::string json = dir.file("out.json");
+    const auto r = tconv::test::run_cli({"bench", config, "--threads", "1", "--min-time", "0",
+                                         "--dtype", "bf16", "--json", json});
+    INFO("stdout: ", r.out, "\nstderr: ", r.err);
+    CHECK(r.exit_code == 0);  // 1 would mean a peer disagreed with tconv
+    CHECK(!contains(r.out, "WRONG"));
+    std::ifstream f(json);
+    const std::string text((std::istreambuf_iterator<char>(f)), {});
+    CHECK(contains(text, "\"dtype\": \"bf16\""));
+    if (tconv::cpu_info().avx512_bf16 && tconv::cpu_info().best_isa() == tconv::Isa::avx512)
+        CHECK(contains(r.out, "bf16 peak: "));
+}
+
 TEST_CASE("tconv bench --layer, --no-peers and --markdown") {
     tconv::test::TempDir dir;
     dir.write("tiny.json", kTinyConfig);

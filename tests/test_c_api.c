@@ -76,6 +76,44 @@ static void test_textbook(void) {
     tconv_layer_destroy(layer);
 }
 
+/* The textbook layer in bf16: its values are small integers, exact in bf16. */
+static uint16_t bf16_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (uint16_t)(u >> 16); /* exact for these values: the low half is zero */
+}
+
+static void test_bf16(void) {
+    const float w[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    const float want[9] = {5, 14, 10, 14, 36, 24, 15, 34, 20};
+    tconv_layer* f32 = NULL;
+    tconv_layer* layer = NULL;
+    uint16_t xb[4], yb[9];
+    for (int i = 0; i < 4; ++i) xb[i] = bf16_bits((float)(i + 1));
+    /* bf16 entry point on an f32 layer: an error, not a crash. */
+    CHECK(tconv_layer_create(kTextbook, w, NULL, &f32) == TCONV_OK);
+    CHECK_FAILS(tconv_layer_execute_bf16(f32, xb, yb), TCONV_INVALID_ARGUMENT, "dtype");
+    tconv_layer_destroy(f32);
+
+    const char* config =
+        "{\"in_channels\": 1, \"out_channels\": 1, \"input_size\": [2, 2], \"kernel_size\": 3,"
+        " \"stride\": 2, \"padding\": 1, \"bias\": false, \"dtype\": \"bf16\"}";
+    CHECK(tconv_layer_create(config, w, NULL, &layer) == TCONV_OK);
+    if (!layer) return;
+    for (int i = 0; i < 9; ++i) yb[i] = 0x7fc0;
+    CHECK(tconv_layer_execute_bf16(layer, xb, yb) == TCONV_OK);
+    for (int i = 0; i < 9; ++i) CHECK(yb[i] == bf16_bits(want[i]));
+    CHECK_FAILS(tconv_layer_execute_bf16(layer, NULL, yb), TCONV_INVALID_ARGUMENT, "input");
+    CHECK_FAILS(tconv_layer_execute_bf16(layer, xb, NULL), TCONV_INVALID_ARGUMENT, "output");
+    CHECK_FAILS(tconv_layer_execute_bf16(NULL, xb, yb), TCONV_INVALID_ARGUMENT, "layer");
+    /* floats on a bf16 layer: the input is rounded to bf16 (1 + 2^-8 is a tie: to even, 1). */
+    const float x[4] = {1.00390625f, 2, 3, 4};
+    float y[9];
+    CHECK(tconv_layer_execute(layer, x, y) == TCONV_OK);
+    for (int i = 0; i < 9; ++i) CHECK(y[i] == want[i]);
+    tconv_layer_destroy(layer);
+}
+
 /* 1D, two output channels, bias and relu: y[oc][o] = relu(b[oc] + sum_i x[i] * w[oc][o - i]). */
 static void test_bias_relu(void) {
     const char* config =
@@ -403,6 +441,7 @@ int main(void) {
     test_textbook();
     CHECK(strcmp(tconv_last_error(), "") != 0); /* the thread-count failure above */
     test_bias_relu();
+    test_bf16();
     test_options();
     test_invalid_configs();
     test_null_arguments();

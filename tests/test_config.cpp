@@ -372,9 +372,9 @@ TEST_CASE("config: unknown keys and values suggest the closest known one") {
           "cfg.json: layout=\"channel_last\" must be one of: channels_first, channels_last (did "
           "you mean \"channels_last\"?)");
     CHECK(rule_error(layer(R"("dtype": "F32")")) ==
-          "cfg.json: dtype=\"F32\" must be one of: f32 (did you mean \"f32\"?)");
+          "cfg.json: dtype=\"F32\" must be one of: f32, bf16 (did you mean \"f32\"?)");
     CHECK(rule_error(layer(R"("dtype": "bfloat16")")) ==
-          "cfg.json: dtype=\"bfloat16\" must be one of: f32");
+          "cfg.json: dtype=\"bfloat16\" must be one of: f32, bf16");
     CHECK(rule_error(two_layers(layer(), layer(), R"("chian": true)")) ==
           "cfg.json: unknown key \"chian\" (did you mean \"chain\"?)");
     CHECK(rule_error(two_layers(layer(), layer(), R"("stride": 2)")) ==

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "helpers.hpp"
+#include "bf16_impl.hpp"
 #include "impl.hpp"
 #include "jit_impl.hpp"
 #include "tconv/gen/plan.hpp"
@@ -93,16 +94,31 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 // Compiles `s` for `isa`, runs it and compares with the reference; returns "" on success.
-std::string check_layer(Isa isa, const Spec& s, uint64_t seed, const gen::PlanOverrides& tile = {}) {
+// bf16: as Layer::compile builds a bf16 layer (weights rounded, fp32 Impl wrapped), run on
+// bf16 bit patterns and checked against the bf16 reference.
+std::string check_layer(Isa isa, const Spec& s, uint64_t seed, const gen::PlanOverrides& tile = {},
+                        DType dtype = DType::f32) {
     Problem p;
     if (!make_problem(s, p)) return "";
+    p.dtype = dtype;
     const LayerData d = random_layer_data(p, seed);
     std::string why;
-    auto impl = make_jit_impl(isa, p, d.w.data(), p.bias ? d.b.data() : nullptr, {}, why, tile);
+    const bool bf16 = dtype == DType::bf16;
+    const std::vector<float> w = bf16 ? bf16_weights(p, d.w.data()) : d.w;
+    auto impl = make_jit_impl(isa, p, w.data(), p.bias ? d.b.data() : nullptr, {}, why, tile);
     if (!impl) return p.name + ": declined: " + why;
     std::vector<float> y(size_t(p.output_elems()), std::nanf(""));
-    impl->execute(d.x.data(), y.data(), 1);
-    std::string err = compare_to_reference(p, d, y.data());
+    if (bf16) {
+        impl = make_bf16_impl(std::move(impl));
+        std::vector<uint16_t> xb(d.x.size()), yb(y.size(), 0x7fc0);
+        float_to_bf16(d.x.data(), xb.data(), int64_t(xb.size()));
+        impl->execute_bf16(xb.data(), yb.data(), 1, WaitPolicy::bounded);
+        bf16_to_float(yb.data(), y.data(), int64_t(y.size()));
+    } else {
+        impl->execute(d.x.data(), y.data(), 1);
+    }
+    std::string err = bf16 ? compare_bf16_to_reference(p, d, y.data())
+                           : compare_to_reference(p, d, y.data());
     if (!err.empty()) err += " [" + std::string(to_string(isa)) + ": " + join(impl->report().kernel_names) + "]";
     return err;
 }
@@ -430,7 +446,7 @@ std::vector<Spec> random_layers(int count, uint64_t seed) {
 
 // Every kernel family on every layer: the planner's choice, then each family forced (a forced
 // spatial or depthwise family may decline: its tile does not fit, or the layer is not depthwise).
-void check_all(const std::vector<Spec>& specs, uint64_t seed) {
+void check_all(const std::vector<Spec>& specs, uint64_t seed, DType dtype = DType::f32) {
     for (Isa isa : kIsas) {
         if (!cpu_has(isa)) continue;
         for (int shape : {0, 1, 2, 3, 4}) {
@@ -438,7 +454,7 @@ void check_all(const std::vector<Spec>& specs, uint64_t seed) {
             for (size_t i = 0; i < specs.size() && failures < 5; ++i) {
                 gen::PlanOverrides o;
                 o.shape = shape;
-                std::string err = check_layer(isa, specs[i], seed + i, o);
+                std::string err = check_layer(isa, specs[i], seed + i, o, dtype);
                 if (shape >= 2 && err.find("declined") != std::string::npos) err.clear();
                 CHECK_MESSAGE(err.empty(), "shape ", shape, ": ", err);
                 failures += !err.empty();
@@ -528,6 +544,19 @@ TEST_CASE("jit: every channels-first depthwise tile against the reference") {
                         CHECK_MESSAGE(err.empty(), "depthwise_cf tile ur ", ur, ": ", err);
                     }
                 }
+}
+
+// bf16 storage on every family's fp32 kernels, against the bf16 reference.
+TEST_CASE("jit: bf16 structured sweep against the bf16 reference") {
+    check_all(sweep(), 4100, DType::bf16);
+}
+
+TEST_CASE("jit: bf16 grouped and depthwise layers against the bf16 reference") {
+    check_all(grouped_sweep(), 4200, DType::bf16);
+}
+
+TEST_CASE("jit: bf16 random layers against the bf16 reference") {
+    check_all(random_layers(60, 20261203), 4300, DType::bf16);
 }
 
 TEST_CASE("jit: random layers against the reference") {

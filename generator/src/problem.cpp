@@ -18,6 +18,8 @@ std::string_view to_string(Layout l) {
     return l == Layout::channels_first ? "channels_first" : "channels_last";
 }
 
+std::string_view to_string(DType d) { return d == DType::bf16 ? "bf16" : "f32"; }
+
 std::string_view to_string(Isa i) {
     switch (i) {
         case Isa::scalar: return "scalar";

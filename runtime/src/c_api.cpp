@@ -214,6 +214,16 @@ tconv_status tconv_layer_execute_threads(const tconv_layer* layer, const float* 
     });
 }
 
+tconv_status tconv_layer_execute_bf16(const tconv_layer* layer, const uint16_t* input,
+                                      uint16_t* output) {
+    return guard([&] {
+        require(layer, "tconv_layer_execute_bf16", "layer");
+        require(input, "tconv_layer_execute_bf16", "input");
+        require(output, "tconv_layer_execute_bf16", "output");
+        layer->layer.execute_bf16(input, output);
+    });
+}
+
 tconv_status tconv_layer_shape(const tconv_layer* layer, int64_t* in_elems, int64_t* out_elems) {
     return guard([&] {
         require(layer, "tconv_layer_shape", "layer");

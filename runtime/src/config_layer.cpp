@@ -249,7 +249,7 @@ Problem parse_layer(const Json& layer, const Where& where, std::string_view path
         p.negative_slope = float(s);
     }
     p.layout = r.enumerator("layout", rules::layouts(), Layout::channels_first);
-    r.choice("dtype", {"f32"}, 0);  // validated; f32 is the only type
+    p.dtype = r.enumerator("dtype", rules::dtypes(), DType::f32);
     // Where the layer came from (e.g. the ONNX model and node `tconv import` read): informative.
     if (const Json* source = r.get("source"); source && !source->is_string())
         where.fail_value(r.at("source"), *source, "must be a string");

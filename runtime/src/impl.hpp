@@ -2,6 +2,7 @@
 // The seam between the dispatcher and the implementations (JIT per ISA, scalar reference).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -18,6 +19,10 @@ class Impl {
     void execute(const float* x, float* y, int threads) const {
         execute(x, y, threads, WaitPolicy::bounded);
     }
+    // bf16 bit patterns in and out: a bf16 layer's (bf16_impl.hpp); on an f32 layer an Error
+    // (invalid_argument).
+    virtual void execute_bf16(const uint16_t* x, uint16_t* y, int threads,
+                              WaitPolicy wait) const;
     const Problem& problem() const { return problem_; }
     const CompileReport& report() const { return report_; }
     // The dispatcher adds why the implementations above this one declined.

@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 
+#include "bf16_impl.hpp"
 #include "impl.hpp"
 #include "jit_impl.hpp"
 #include "verbose.hpp"
@@ -36,6 +37,12 @@ void check_pointers(const Problem& p, const float* weights, const float* bias) {
                     p.name + ": a bias was given but the layer has \"bias\": false");
 }
 
+void check_threads(const Problem& p, int threads) {
+    if (threads < 1 || threads > 1024)  // the pool would try to start them all
+        throw Error(ErrorKind::invalid_argument,
+                    p.name + ": thread count must be from 1 to 1024, got " + std::to_string(threads));
+}
+
 }  // namespace
 
 // ---- threads: the defaults are resolved once, at compile ----
@@ -55,6 +62,12 @@ Layer Layer::compile(const Problem& problem, const float* weights, const float* 
                     problem.name + ": compile_threads must be from 0 (the default thread count) "
                                    "to 1024, got " + std::to_string(options.compile_threads));
     const Isa cap = resolve_max_isa(options);
+    // A bf16 layer's weights are rounded once, here: every implementation computes with them.
+    std::vector<float> rounded;
+    if (problem.dtype == DType::bf16) {
+        rounded = bf16_weights(problem, weights);
+        weights = rounded.data();
+    }
     std::vector<std::string> declined;
     for (const ImplEntry& e : kImplementations) {
         if (e.isa > cap) {
@@ -75,6 +88,7 @@ Layer Layer::compile(const Problem& problem, const float* weights, const float* 
                 std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
                     .count();
         r.declined = std::move(declined);
+        if (problem.dtype == DType::bf16) impl = make_bf16_impl(std::move(impl));
         if (verbose()) verbose_compile(problem, r, r.compile_us * 1e-3);
         return Layer(std::shared_ptr<const Impl>(std::move(impl)), options);
     }
@@ -90,9 +104,7 @@ void Layer::execute(const float* x, float* y, int threads) const {
     if (!x || !y)
         throw Error(ErrorKind::invalid_argument,
                     p.name + ": execute needs non-null input and output pointers");
-    if (threads < 1 || threads > 1024)  // the pool would try to start them all
-        throw Error(ErrorKind::invalid_argument,
-                    p.name + ": thread count must be from 1 to 1024, got " + std::to_string(threads));
+    check_threads(p, threads);
     if (!verbose()) return impl_->execute(x, y, threads, *options_.wait);
     const auto t0 = std::chrono::steady_clock::now();
     impl_->execute(x, y, threads, *options_.wait);
@@ -100,6 +112,21 @@ void Layer::execute(const float* x, float* y, int threads) const {
                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                         .count());
 }
+
+// ---- bf16 ----
+void Layer::execute_bf16(const uint16_t* x, uint16_t* y) const {
+    execute_bf16(x, y, options_.threads);
+}
+
+void Layer::execute_bf16(const uint16_t* x, uint16_t* y, int threads) const {
+    const Problem& p = impl_->problem();
+    if (!x || !y)
+        throw Error(ErrorKind::invalid_argument,
+                    p.name + ": execute_bf16 needs non-null input and output pointers");
+    check_threads(p, threads);
+    impl_->execute_bf16(x, y, threads, *options_.wait);
+}
+// ---- end bf16
 
 const Problem& Layer::problem() const { return impl_->problem(); }
 const CompileReport& Layer::report() const { return impl_->report(); }

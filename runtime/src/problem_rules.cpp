@@ -164,6 +164,11 @@ const std::vector<Layout>& layouts() {
     return all;
 }
 
+const std::vector<DType>& dtypes() {
+    static const std::vector<DType> all{DType::f32, DType::bf16};
+    return all;
+}
+
 std::string one_of_rule(const std::vector<std::string_view>& names) {
     return fmt::format("must be one of: {}", fmt::join(names, ", "));
 }
@@ -232,6 +237,7 @@ void check_fields(const Problem& p, const Spelling& s) {
         s.fail_value("negative_slope", -1, fmt::format("{}", p.negative_slope),
                      "must be a finite number");
     check_enum(s, "layout", p.layout, layouts());
+    check_enum(s, "dtype", p.dtype, dtypes());
 }
 
 Dims derive_output(const Problem& p, const Spelling& s) {

@@ -37,6 +37,7 @@ const char* name_rule(std::string_view name);
 // Every value of the enums, in the order messages list them.
 const std::vector<Activation>& activations();
 const std::vector<Layout>& layouts();
+const std::vector<DType>& dtypes();
 // "must be one of: none, relu, ..."
 std::string one_of_rule(const std::vector<std::string_view>& names);
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "impl.hpp"
+#include "tconv/bf16.hpp"
 #include "tconv/reference.hpp"
 #include "thread_pool.hpp"
 
@@ -79,6 +80,10 @@ void reference_conv_transpose(const Problem& p, const float* x, const float* w, 
     const int64_t k_sp = g.k[0] * g.k[1] * g.k[2];
     const bool cl = p.layout == Layout::channels_last;
 
+    // bf16 mode: the input and weights as the layer stores them (rounded to bf16), the sum in
+    // double as always, the output rounded to bf16.
+    const bool bf16 = p.dtype == DType::bf16;
+    auto stored = [bf16](float v) { return bf16 ? round_to_bf16(v) : v; };
     // Copies with the input channel innermost, so each (output, tap) term sum over channels reads
     // two contiguous rows: x as [N][spatial][IC], w as [OC][tap][IC/G].
     std::vector<float> xt(static_cast<size_t>(p.input_elems()));
@@ -86,13 +91,14 @@ void reference_conv_transpose(const Problem& p, const float* x, const float* w, 
         for (int64_t c = 0; c < IC; ++c)
             for (int64_t sp = 0; sp < in_sp; ++sp)
                 xt[size_t((n * in_sp + sp) * IC + c)] =
-                    x[cl ? (n * in_sp + sp) * IC + c : (n * IC + c) * in_sp + sp];
+                    stored(x[cl ? (n * in_sp + sp) * IC + c : (n * IC + c) * in_sp + sp]);
     std::vector<float> wt(static_cast<size_t>(p.weight_elems()));
     for (int64_t ic = 0; ic < IC; ++ic)
         for (int64_t ocl = 0; ocl < ocg; ++ocl)
             for (int64_t k = 0; k < k_sp; ++k) {
                 const int64_t oc = (ic / icg) * ocg + ocl;
-                wt[size_t((oc * k_sp + k) * icg + ic % icg)] = w[(ic * ocg + ocl) * k_sp + k];
+                wt[size_t((oc * k_sp + k) * icg + ic % icg)] =
+                    stored(w[(ic * ocg + ocl) * k_sp + k]);
             }
 
     // One item per (image, output channel), claimed one at a time. Items past int range (a
@@ -123,7 +129,7 @@ void reference_conv_transpose(const Problem& p, const float* x, const float* w, 
                         const int64_t osp = (od * g.out[1] + oh) * g.out[2] + ow;
                         const double sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
                         y[cl ? (n * out_sp + osp) * OC + oc : (n * OC + oc) * out_sp + osp] =
-                            float(apply_activation(p, sum));
+                            stored(float(apply_activation(p, sum)));
                     }
         }
     });
@@ -162,6 +168,16 @@ Deviation deviation(const float* got, const float* want, const float* magnitudes
         }
     }
     return d;
+}
+
+int64_t first_outside_bf16_bound(const float* got, const float* want, const float* magnitudes,
+                                 int64_t n, double tol) {
+    for (int64_t i = 0; i < n; ++i) {
+        const double err = std::fabs(double(got[i]) - double(want[i]));
+        if (!(err <= std::ldexp(std::fabs(double(want[i])), -8) + tol * double(magnitudes[i])))
+            return i;
+    }
+    return -1;
 }
 
 Deviation deviation_from_reference(const Problem& p, const float* x, const float* w,

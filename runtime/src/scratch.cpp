@@ -65,6 +65,7 @@ void release_scratch() {
     s.row.trim();
     s.plane.trim();
     s.layout.trim();
+    s.bf16.trim();
 }
 
 uint64_t scratch_bytes() { return uint64_t(std::max<int64_t>(0, g_scratch_bytes.load())); }

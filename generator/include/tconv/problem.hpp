@@ -14,11 +14,15 @@ namespace tconv {
 
 enum class Activation { none, relu, leaky_relu, sigmoid, tanh };
 enum class Layout { channels_first, channels_last };
+// Storage type of the input and output tensors. bf16: bit patterns in uint16_t, weights rounded
+// to bf16 once at compile, bias and every accumulation in fp32 (README "bf16").
+enum class DType { f32, bf16 };
 // Ordered by capability: a cap of avx2 allows avx2 and scalar.
 enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
 
 std::string_view to_string(Activation a);
 std::string_view to_string(Layout l);
+std::string_view to_string(DType d);
 std::string_view to_string(Isa i);
 
 inline constexpr int kMaxRank = 3;
@@ -45,6 +49,7 @@ struct Problem {
     Activation activation = Activation::none;
     float negative_slope = 0.01f;  // leaky_relu only
     Layout layout = Layout::channels_first;
+    DType dtype = DType::f32;
 
     int64_t ic_per_group() const { return in_channels / groups; }
     int64_t oc_per_group() const { return out_channels / groups; }
@@ -56,6 +61,8 @@ struct Problem {
     // PyTorch layout [in_channels, out_channels/groups, *kernel].
     int64_t weight_elems() const { return in_channels * oc_per_group() * kernel_spatial(); }
     int64_t bias_elems() const { return bias ? out_channels : 0; }
+    // Bytes of one input or output element in storage (weights and bias are given as fp32).
+    int64_t activation_bytes() const { return dtype == DType::bf16 ? 2 : 4; }
     // Multiply-adds counted as 2 flops, every (input, tap) pair once: no inserted zeros.
     double flops() const {
         return 2.0 * double(batch) * double(ic_per_group()) * double(out_channels) *

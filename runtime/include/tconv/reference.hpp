@@ -3,6 +3,7 @@
 // every fast path is tested against.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "tconv/problem.hpp"
@@ -34,6 +35,13 @@ Deviation deviation(const float* got, const float* want, const float* magnitudes
 // Both steps, computing the reference when `want` is null.
 Deviation deviation_from_reference(const Problem& p, const float* x, const float* w,
                                    const float* b, const float* got, const float* want = nullptr);
+
+// bf16 layers: the first element (-1 if none) where |got - want| > 2^-8 * |want| + tol * magnitude,
+// `want` being the bf16 reference's double-precision result before its output rounding (the
+// layer's Problem with dtype f32 on the input and weights rounded to bf16): the output rounding's
+// half step plus fp32 accumulation. NaN never passes.
+int64_t first_outside_bf16_bound(const float* got, const float* want, const float* magnitudes,
+                                 int64_t n, double tol = 1e-5);
 
 // The fused activation applied to one pre-activation value (shared by reference and runtime).
 double apply_activation(const Problem& p, double v);

@@ -60,6 +60,11 @@ tconv_status tconv_layer_create_from_file(const char* config_path, const tconv_o
 tconv_status tconv_layer_execute(const tconv_layer* layer, const float* input, float* output);
 tconv_status tconv_layer_execute_threads(const tconv_layer* layer, const float* input,
                                          float* output, int threads);
+/* Layers with "dtype": "bf16": input and output as bf16 bit patterns (in_elems and out_elems
+   uint16_t values). On an f32 layer: TCONV_INVALID_ARGUMENT. (tconv_layer_execute on a bf16
+   layer takes and returns floats, the input rounded to bf16 and the output bf16 values.) */
+tconv_status tconv_layer_execute_bf16(const tconv_layer* layer, const uint16_t* input,
+                                      uint16_t* output);
 
 /* Element counts of the input and output tensors. */
 tconv_status tconv_layer_shape(const tconv_layer* layer, int64_t* in_elems, int64_t* out_elems);

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tconv/bf16.hpp"
 #include "tconv/config.hpp"
 #include "tconv/error.hpp"
 #include "tconv/npy.hpp"
@@ -84,8 +85,13 @@ class Layer {
                               const Options& options = {}, const std::string& layer = {});
 
     // x and y in the layer's layout; sizes input_elems() / output_elems(). Thread-safe.
+    // On a bf16 layer ("dtype": "bf16") x is rounded to bf16 and y holds bf16 values as floats.
     void execute(const float* x, float* y) const;
     void execute(const float* x, float* y, int threads) const;
+    // bf16 layers only: bf16 bit patterns (tconv/bf16.hpp converts). On an f32 layer an Error
+    // (invalid_argument).
+    void execute_bf16(const uint16_t* x, uint16_t* y) const;
+    void execute_bf16(const uint16_t* x, uint16_t* y, int threads) const;
 
     // ---- sized buffers: the same, with each size checked (an Error names the layer, the
     // argument and both sizes). Weights hold exactly weight_elems() floats; bias exactly
@@ -109,9 +115,10 @@ class Layer {
     int64_t output_elems() const { return problem().output_elems(); }
     int64_t weight_elems() const { return problem().weight_elems(); }
     int64_t bias_elems() const { return problem().bias_elems(); }  // 0 without bias
-    // Sizes of the float32 buffers execute() and compile() take.
-    uint64_t input_bytes() const { return uint64_t(input_elems()) * sizeof(float); }
-    uint64_t output_bytes() const { return uint64_t(output_elems()) * sizeof(float); }
+    // Sizes of the buffers compile() and execute() (execute_bf16() for a bf16 layer) take:
+    // input and output in the layer's dtype, weights and bias in float32.
+    uint64_t input_bytes() const { return uint64_t(input_elems() * problem().activation_bytes()); }
+    uint64_t output_bytes() const { return uint64_t(output_elems() * problem().activation_bytes()); }
     uint64_t weight_bytes() const { return uint64_t(weight_elems()) * sizeof(float); }
     uint64_t bias_bytes() const { return uint64_t(bias_elems()) * sizeof(float); }
     // The implementation serving the layer ("jit_avx512", "reference", ...); the emitted kernels'

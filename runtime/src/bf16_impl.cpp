@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+// bf16 storage over the fp32 implementations (bf16_impl.hpp). The conversions are passes of
+// their own over the input and the output, split across the call's threads: on this machine
+// they stream at memory speed and cost about what one more copy of each tensor costs.
+#include "bf16_impl.hpp"
+
+#include <algorithm>
+#include <optional>
+
+#include "jit_impl.hpp"
+#include "scratch.hpp"
+#include "tconv/bf16.hpp"
+#include "team.hpp"
+#include "thread_pool.hpp"
+
+namespace tconv {
+
+void Impl::execute_bf16(const uint16_t*, uint16_t*, int, WaitPolicy) const {
+    throw Error(ErrorKind::invalid_argument,
+                problem_.name + ": execute_bf16 needs a layer with \"dtype\": \"bf16\" (this one "
+                                "is f32: use execute with float buffers)");
+}
+
+std::vector<float> bf16_weights(const Problem& p, const float* w) {
+    std::vector<float> r(size_t(p.weight_elems()));
+    round_to_bf16(w, r.data(), p.weight_elems());
+    return r;
+}
+
+namespace {
+
+// Elements per share at least: waking a thread for less costs more than it saves.
+constexpr int64_t kMinShare = int64_t(1) << 16;
+
+// f(begin, end) over [0, n) in shares on up to `threads` threads.
+template <class F>
+void split(int64_t n, int threads, WaitPolicy wait, const F& f) {
+    const int shares = int(std::clamp<int64_t>(n / kMinShare, 1, threads));
+    if (shares == 1) return f(int64_t(0), n);
+    global_pool().run(1, shares, shares, wait, [&](int64_t, int s) {
+        const Share share(n, s, shares);
+        f(share.begin, share.end);
+    });
+}
+
+class Bf16Impl final : public Impl, public JitCodeSource {
+  public:
+    explicit Bf16Impl(std::shared_ptr<const Impl> inner) : inner_(std::move(inner)) {
+        problem_ = inner_->problem();
+        report_ = inner_->report();
+        report_.plan_lines.push_back(
+            "bf16 storage: input widened to fp32, fp32 compute, output rounded to bf16 (RNE)");
+        ScratchNeed need;
+        need[ScratchKind::bf16] = problem_.input_elems() + problem_.output_elems();
+        claim_.emplace(need);
+    }
+
+    // fp32 in and out: the input rounded to bf16 as the layer stores it, the output rounded.
+    void execute(const float* x, float* y, int threads, WaitPolicy wait) const override {
+        const int64_t ni = problem_.input_elems(), no = problem_.output_elems();
+        float* xs = thread_scratch().bf16.get(ni);
+        split(ni, threads, wait, [&](int64_t b, int64_t e) { round_to_bf16(x + b, xs + b, e - b); });
+        inner_->execute(xs, y, threads, wait);
+        split(no, threads, wait, [&](int64_t b, int64_t e) { round_to_bf16(y + b, y + b, e - b); });
+    }
+
+    void execute_bf16(const uint16_t* x, uint16_t* y, int threads,
+                      WaitPolicy wait) const override {
+        const int64_t ni = problem_.input_elems(), no = problem_.output_elems();
+        float* xs = thread_scratch().bf16.get(ni + no);
+        float* ys = xs + ni;
+        split(ni, threads, wait, [&](int64_t b, int64_t e) { bf16_to_float(x + b, xs + b, e - b); });
+        inner_->execute(xs, ys, threads, wait);
+        split(no, threads, wait, [&](int64_t b, int64_t e) { float_to_bf16(ys + b, y + b, e - b); });
+    }
+
+    std::unique_ptr<Impl> reshaped(const Problem& q, std::string& why_not) const override {
+        std::unique_ptr<Impl> inner = inner_->reshaped(q, why_not);
+        return inner ? make_bf16_impl(std::move(inner)) : nullptr;
+    }
+
+    std::vector<KernelCode> kernel_code() const override {
+        auto* jit = dynamic_cast<const JitCodeSource*>(inner_.get());
+        return jit ? jit->kernel_code() : std::vector<KernelCode>{};
+    }
+
+  private:
+    std::shared_ptr<const Impl> inner_;
+    std::optional<ScratchClaim> claim_;
+};
+
+}  // namespace
+
+std::unique_ptr<Impl> make_bf16_impl(std::unique_ptr<Impl> inner) {
+    return std::make_unique<Bf16Impl>(std::move(inner));
+}
+
+}  // namespace tconv
