@@ -43,6 +43,18 @@ void check_threads(const Problem& p, int threads) {
                     p.name + ": thread count must be from 1 to 1024, got " + std::to_string(threads));
 }
 
+// Runs an execute, timed and logged when TCONV_VERBOSE asks for a line per execute (fp32 and
+// bf16 calls alike).
+template <class Run>
+void logged_execute(const Problem& p, const Impl& impl, int threads, const Run& run) {
+    if (!verbose()) return run();
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    verbose_execute(p, impl.report(), threads,
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                        .count());
+}
+
 }  // namespace
 
 // ---- threads: the defaults are resolved once, at compile ----
@@ -105,12 +117,7 @@ void Layer::execute(const float* x, float* y, int threads) const {
         throw Error(ErrorKind::invalid_argument,
                     p.name + ": execute needs non-null input and output pointers");
     check_threads(p, threads);
-    if (!verbose()) return impl_->execute(x, y, threads, *options_.wait);
-    const auto t0 = std::chrono::steady_clock::now();
-    impl_->execute(x, y, threads, *options_.wait);
-    verbose_execute(p, impl_->report(), threads,
-                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                        .count());
+    logged_execute(p, *impl_, threads, [&] { impl_->execute(x, y, threads, *options_.wait); });
 }
 
 // ---- bf16 ----
@@ -124,7 +131,7 @@ void Layer::execute_bf16(const uint16_t* x, uint16_t* y, int threads) const {
         throw Error(ErrorKind::invalid_argument,
                     p.name + ": execute_bf16 needs non-null input and output pointers");
     check_threads(p, threads);
-    impl_->execute_bf16(x, y, threads, *options_.wait);
+    logged_execute(p, *impl_, threads, [&] { impl_->execute_bf16(x, y, threads, *options_.wait); });
 }
 // ---- end bf16
 
