@@ -27,6 +27,7 @@ constexpr Command kCommands[] = {
     {"verify", tconv::cli::cmd_verify, "check every implementation against the reference"},
     {"compile", tconv::cli::cmd_compile, "plan and JIT-compile layers; print kernels and tiles"},
     {"bench", tconv::cli::cmd_bench, "time layers, side by side with oneDNN and XNNPACK"},
+    {"lint", tconv::cli::cmd_lint, "overlap of each layer's kernel footprints: checkerboard check"},
 };
 
 void print_usage(std::FILE* to) {
