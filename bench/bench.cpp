@@ -73,6 +73,11 @@ PeerResult prepare_peer(const Peer& peer, const PeerLayer& layer, const std::vec
     PeerResult pr;
     pr.peer = peer.name;
     try {
+        // The peers compute transposed convolutions; the other kinds have no peer yet.
+        if (layer.problem.kind != LayerKind::transposed) {
+            pr.reason = fmt::format("no {} peer", to_string(layer.problem.kind));
+            return pr;
+        }
         setup = peer.create(layer);
         if (setup.variants.empty()) {
             pr.reason = setup.unavailable;

@@ -113,7 +113,39 @@ DimOverlap dim_overlap(int64_t in, int64_t kernel, int64_t stride, int64_t dilat
     return d;
 }
 
+namespace {
+
+// resize_conv and pixel_shuffle: a stride-1 convolution reads K taps for every output of its
+// grid (fewer where its padding reaches past the input), spread by the shuffle's r.
+Overlap conv_overlap(const Problem& p) {
+    Overlap o;
+    o.rank = p.rank;
+    o.even = true;
+    const int64_t r = p.kind == LayerKind::pixel_shuffle ? p.upscale_factor : 1;
+    for (int i = 0; i < p.rank; ++i) {
+        const int64_t in = p.kind == LayerKind::resize_conv ? p.input[i] * p.scale[i] : p.input[i];
+        // A stride-1 convolution is a stride-1 transposed one with flipped taps.
+        DimOverlap d = dim_overlap(in, p.kernel[i], 1, p.dilation[i],
+                                   p.dilation[i] * (p.kernel[i] - 1) - p.pad_begin[i],
+                                   p.output[i] / r);
+        std::vector<int64_t> spread;
+        for (int64_t x = 0; x < p.output[i]; ++x) spread.push_back(d.counts[size_t(x / r)]);
+        d.counts = std::move(spread);
+        d.interior_begin *= r, d.interior_end *= r, d.band_begin *= r, d.band_end *= r;
+        d.pattern.assign(size_t(r), d.pattern[0]);
+        o.dims[i] = std::move(d);
+    }
+    o.verdict = fmt::format("even by construction: {} ends in a stride-1 convolution, {} taps "
+                            "per output inside",
+                            to_string(p.kind), p.kernel_spatial());
+    o.resize_conv.why_not = o.pixel_shuffle.why_not = "the layer is already an alternative";
+    return o;
+}
+
+}  // namespace
+
 Overlap analyse_overlap(const Problem& p) {
+    if (p.kind != LayerKind::transposed) return conv_overlap(p);
     Overlap o;
     o.rank = p.rank;
     o.even = true;

@@ -8,6 +8,7 @@
 #include "impl.hpp"
 #include "tconv/reference.hpp"
 #include "thread_pool.hpp"
+#include "upsample_lowering.hpp"
 
 namespace tconv {
 
@@ -68,6 +69,8 @@ void reference_conv_transpose(const Problem& p, const float* x, const float* w, 
 
 void reference_conv_transpose(const Problem& p, const float* x, const float* w, const float* b,
                               float* y, int threads, WaitPolicy wait) {
+    if (p.kind != LayerKind::transposed)  // computed as written: up-sample, conv, shuffle
+        return reference_upsample(upsample_problem(p), x, w, b, y);
     const Geometry3 g = to_3d(p);
     Contributions cd[3];
     for (int j = 0; j < 3; ++j) cd[j] = contributions(g.out[j], g.in[j], g.k[j], g.s[j], g.d[j], g.pb[j]);

@@ -125,6 +125,17 @@ double interpolate(const Tensor3& t, const float* x, int64_t n, int64_t ch, cons
 
 }  // namespace
 
+UpsampleProblem upsample_problem(const Problem& p) {
+    UpsampleProblem u;
+    u.kind = p.kind == LayerKind::pixel_shuffle ? UpsampleKind::pixel_shuffle
+             : p.mode == ResizeMode::nearest    ? UpsampleKind::nearest
+                                                : UpsampleKind::linear;
+    u.conv = p;
+    u.scale = p.kind == LayerKind::resize_conv ? p.scale : Dims{1, 1, 1};
+    u.upscale_factor = p.kind == LayerKind::pixel_shuffle ? p.upscale_factor : 1;
+    return u;
+}
+
 Dims UpsampleProblem::output() const {
     Dims o{1, 1, 1};
     for (int i = 0; i < conv.rank; ++i) {
@@ -176,6 +187,10 @@ Lowered lower(const UpsampleProblem& p, const float* w, const float* b) {
     Lowered l;
     Problem& t = l.transposed;
     t = c;
+    t.kind = LayerKind::transposed;
+    t.scale = {1, 1, 1};
+    t.upscale_factor = 1;
+    t.mode = ResizeMode::nearest;
     t.output_padding = {0, 0, 0};
     t.dilation = {1, 1, 1};
     const Dims out = p.output();

@@ -50,6 +50,9 @@ struct UpsampleProblem {
     double flops() const;        // the convolution as written: on the up-sampled grid / at C*r^2
 };
 
+// A resize_conv or pixel_shuffle Problem in these terms.
+UpsampleProblem upsample_problem(const Problem& p);
+
 struct Lowered {
     Problem transposed;          // what the JIT runs: input as given, or the padded copy
     std::vector<float> weights;  // PyTorch ConvTranspose layout [IC, OC/G, *K']
