@@ -37,13 +37,13 @@ class UpsampleImpl final : public Impl {
         report_.plan_lines = std::move(lines);
     }
 
-    void execute(const float* x, float* y, int threads, WaitPolicy /*wait*/) const override {
+    void execute(const float* x, float* y, int threads, WaitPolicy wait) const override {
         const float* in = x;
         std::vector<float> copy;
         if (lowered_.replicate_pad || lowered_.upsampled_input) {
             copy.resize(size_t(lowered_.transposed.input_elems()));
             if (lowered_.replicate_pad) replicate_pad_input(u_.conv, x, copy.data());
-            else upsample_input(u_, x, copy.data());
+            else upsample_input(u_, x, copy.data(), threads, wait);
             in = copy.data();
         }
         inner_.execute(in, y, threads);

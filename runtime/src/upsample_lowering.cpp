@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "tconv/reference.hpp"
+#include "thread_pool.hpp"
 
 namespace tconv {
 
@@ -302,7 +303,8 @@ void replicate_pad_input(const Problem& c, const float* x, float* padded) {
                     }
 }
 
-void upsample_input(const UpsampleProblem& p, const float* x, float* u) {
+void upsample_input(const UpsampleProblem& p, const float* x, float* u, int threads,
+                    WaitPolicy wait) {
     const Problem& c = p.conv;
     Dims up = c.input;
     for (int i = 0; i < c.rank; ++i) up[i] *= p.scale[i];
@@ -311,13 +313,30 @@ void upsample_input(const UpsampleProblem& p, const float* x, float* u) {
     std::array<std::vector<Taps>, 3> taps;
     for (size_t a = 0; a < 3; ++a)
         for (int64_t j = 0; j < dst.d[a]; ++j) taps[a].push_back(resize_taps(p.kind, src.d[a], s[a], j));
-    for (int64_t n = 0; n < c.batch; ++n)
+    // One item per output row (image, z, y): its 4 source rows' weights are fixed, then each
+    // output is a 2-tap blend of those rows along x. Float, as the kernel reads it.
+    const int64_t rows = c.batch * dst.d[0] * dst.d[1];
+    global_pool().run(1, int(rows), threads, wait, [&](int64_t, int item) {
+        const int64_t n = item / (dst.d[0] * dst.d[1]);
+        const Taps& tz = taps[0][size_t(item / dst.d[1] % dst.d[0])];
+        const Taps& ty = taps[1][size_t(item % dst.d[1])];
+        const int64_t zy = item % (dst.d[0] * dst.d[1]);
+        const int64_t z = zy / dst.d[1], y = zy % dst.d[1];
+        const float wr[4] = {float((1 - tz.l1) * (1 - ty.l1)), float((1 - tz.l1) * ty.l1),
+                             float(tz.l1 * (1 - ty.l1)), float(tz.l1 * ty.l1)};
+        const int64_t rz[4] = {tz.i0, tz.i0, tz.i1, tz.i1}, ry[4] = {ty.i0, ty.i1, ty.i0, ty.i1};
         for (int64_t ch = 0; ch < c.in_channels; ++ch)
-            for (int64_t z = 0; z < dst.d[0]; ++z)
-                for (int64_t y = 0; y < dst.d[1]; ++y)
-                    for (int64_t v = 0; v < dst.d[2]; ++v)
-                        u[dst.at(n, ch, z, y, v)] = float(interpolate(
-                            src, x, n, ch, taps[0][size_t(z)], taps[1][size_t(y)], taps[2][size_t(v)]));
+            for (int64_t v = 0; v < dst.d[2]; ++v) {
+                const Taps& tx = taps[2][size_t(v)];
+                const float a = float(1 - tx.l1), b = float(tx.l1);
+                float acc = 0;
+                for (int r = 0; r < 4; ++r)
+                    if (wr[r] != 0)
+                        acc += wr[r] * (a * x[src.at(n, ch, rz[r], ry[r], tx.i0)] +
+                                        b * x[src.at(n, ch, rz[r], ry[r], tx.i1)]);
+                u[dst.at(n, ch, z, y, v)] = acc;
+            }
+    });
 }
 
 void add_phase_bias(const UpsampleProblem& p, const Lowered& l, float* y) {

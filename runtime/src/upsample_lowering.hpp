@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "tconv/problem.hpp"
+#include "tconv/tconv.hpp"
 
 namespace tconv {
 
@@ -73,7 +74,9 @@ Lowered lower(const UpsampleProblem& p, const float* weights, const float* bias)
 void replicate_pad_input(const Problem& conv, const float* x, float* padded);
 // The input of an upsampled_input lowering: `x` up-sampled as PyTorch does (align_corners=False),
 // in the layer's layout.
-void upsample_input(const UpsampleProblem& p, const float* x, float* u);
+// Rows split over `threads` of the library's pool.
+void upsample_input(const UpsampleProblem& p, const float* x, float* u, int threads = 1,
+                    WaitPolicy wait = WaitPolicy::bounded);
 // The pass after the kernel of a pixel_shuffle with bias: y += phase_bias, then the activation.
 void add_phase_bias(const UpsampleProblem& p, const Lowered& l, float* y);
 
