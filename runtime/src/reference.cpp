@@ -142,7 +142,7 @@ std::vector<float> reference_magnitudes(const Problem& p, const float* x, const 
     Problem abs_p = p;
     abs_p.activation = Activation::none;
     std::vector<float> ax = abs_copy(x, p.input_elems()), aw = abs_copy(w, p.weight_elems());
-    std::vector<float> ab = b ? abs_copy(b, p.out_channels) : std::vector<float>{};
+    std::vector<float> ab = b ? abs_copy(b, p.bias_elems()) : std::vector<float>{};
     std::vector<float> mag(static_cast<size_t>(p.output_elems()));
     reference_conv_transpose(abs_p, ax.data(), aw.data(), b ? ab.data() : nullptr, mag.data(),
                              threads);

@@ -79,11 +79,14 @@ struct Problem {
     int64_t weight_elems() const { return in_channels * (conv_channels() / groups) * kernel_spatial(); }
     int64_t bias_elems() const { return bias ? conv_channels() : 0; }
     // Multiply-adds counted as 2 flops, every (input, tap) pair once: no inserted zeros. The
-    // other kinds as written: resize_conv's convolution over the up-sampled grid (its output),
-    // pixel_shuffle's at the input's size.
+    // other kinds as written: the stride-1 convolution over its output grid (resize_conv: the
+    // layer's output; pixel_shuffle: the output / r^2).
     double flops() const {
-        const double positions = kind == LayerKind::resize_conv ? double(output_spatial())
-                                                                : double(input_spatial());
+        const double positions =
+            kind == LayerKind::resize_conv     ? double(output_spatial())
+            : kind == LayerKind::pixel_shuffle ? double(output_spatial() /
+                                                        (upscale_factor * upscale_factor))
+                                               : double(input_spatial());
         return 2.0 * double(batch) * double(ic_per_group()) * double(conv_channels()) *
                double(kernel_spatial()) * positions;
     }
