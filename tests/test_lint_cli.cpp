@@ -8,6 +8,7 @@
 
 #include "helpers.hpp"
 #include "picture.hpp"
+#include "tconv/tconv.hpp"
 
 using tconv::test::run_cli;
 using tconv::test::TempDir;
@@ -58,6 +59,12 @@ TEST_CASE("cli: lint --json carries the counts and the alternatives") {
     CHECK(alt.at("resize_conv").at("config").at("kind") == "resize_conv");
     CHECK(alt.at("pixel_shuffle").at("config").at("upscale_factor") == 2);
     CHECK(alt.at("pixel_shuffle").at("same_size") == false);  // 11x9, not 12x10
+    // The suggested configs are layers tconv runs: the resize_conv one with the same output.
+    const tconv::Config rc = tconv::parse_config(alt.at("resize_conv").at("config").dump(), "rc");
+    CHECK(rc.layers.at(0).output == tconv::Dims{11, 9, 1});
+    const tconv::Config ps =
+        tconv::parse_config(alt.at("pixel_shuffle").at("config").dump(), "ps");
+    CHECK(ps.layers.at(0).output == tconv::Dims{12, 10, 1});
 }
 
 TEST_CASE("cli: lint --png writes a picture of the one selected layer, 1D to 3D") {
