@@ -15,12 +15,13 @@ FUZZ_SECONDS   ?= 60
 # the hardening targets, pkg-config the install test; pybind11 and the Python headers build the
 # Python package, NumPy, pytest and PyTorch (CPU) test it; OpenBLAS (threaded) gives PyTorch its
 # fast BLAS for the comparison with it; libonnx-dev and libprotobuf-dev read ONNX models
-# (tconv import). Names common to Debian 12 and 13.
+# (tconv import); libpng writes the pictures (`lint --png`, `bench --plot`). Names common to
+# Debian 12 and 13.
 PACKAGES := cmake g++ make libxbyak-dev libfmt-dev nlohmann-json3-dev doctest-dev \
             libdnnl-dev libxnnpack-dev libpthreadpool-dev \
             clang libclang-rt-dev valgrind pkg-config \
             pybind11-dev python3-dev python3-numpy python3-pytest python3-torch \
-            libopenblas0-pthread libonnx-dev libprotobuf-dev
+            libopenblas0-pthread libonnx-dev libprotobuf-dev libpng-dev
 # Installed where the release has them (ONNX Runtime: Debian 13 on), skipped where it has not.
 OPTIONAL_PACKAGES := libonnxruntime-dev
 

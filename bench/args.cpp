@@ -22,6 +22,7 @@ const std::vector<cli::Flag> kFlags = {
     {"--no-peers", false, "time tconv alone"},
     {"--markdown", false, "print the table as Markdown"},
     {"--json", true, "FILE  also write every figure as JSON"},
+    {"--plot", true, "FILE  also draw the run as a PNG chart"},
 };
 
 // A whole number within [lo, hi]; absent -> std::nullopt.
@@ -43,6 +44,7 @@ BenchArgs parse_bench_args(const std::vector<std::string>& argv) {
     out.inputs = a.positional;
     out.threads = a.threads().value_or(0);
     out.json_path = a.value("--json").value_or("");
+    out.plot_path = a.value("--plot").value_or("");
     out.markdown = a.has("--markdown");
     out.peers = !a.has("--no-peers");
     out.isa = a.isa();

@@ -15,6 +15,7 @@
 #include "bench.hpp"
 #include "bench_args.hpp"
 #include "bench_peak.hpp"
+#include "bench_plot.hpp"
 #include "bench_peer.hpp"
 #include "bench_report.hpp"
 #include "bench_timing.hpp"
@@ -94,6 +95,11 @@ PeerResult prepare_peer(const Peer& peer, const PeerLayer& layer, const std::vec
     PeerResult pr;
     pr.peer = peer.name;
     try {
+        // The peers compute transposed convolutions; the other kinds have no peer yet.
+        if (layer.problem.kind != LayerKind::transposed) {
+            pr.reason = fmt::format("no {} peer", to_string(layer.problem.kind));
+            return pr;
+        }
         setup = peer.create(layer);
         if (setup.variants.empty()) {
             pr.reason = setup.unavailable;
@@ -263,6 +269,8 @@ options:
   --no-peers           time tconv alone
   --markdown           print the table as Markdown
   --json FILE          also write every figure to FILE as JSON
+  --plot FILE          also draw the run as a PNG chart: GFLOP/s bars per layer for
+                       tconv and each peer, the FMA peak as a line
 
 columns: compile us = tconv's plan + generate + pack time; ms = median time of one run;
 % peak = GFLOP/s against the measured FMA peak of the ISA cap and thread count; <peer> ms =
@@ -283,11 +291,11 @@ int bench_command(const std::vector<std::string>& argv) {
         return 0;
     }
     const std::vector<BenchLayer> layers = load_layers(args);
-    if (!args.json_path.empty()) {  // fail before a long run, not after it
-        const std::filesystem::path dir =
-            std::filesystem::absolute(args.json_path).parent_path();
+    for (const std::string& out : {args.json_path, args.plot_path}) {
+        if (out.empty()) continue;  // fail before a long run, not after it
+        const std::filesystem::path dir = std::filesystem::absolute(out).parent_path();
         if (!std::filesystem::is_directory(dir))
-            throw Error(ErrorKind::io, "bench: cannot write '" + args.json_path + "': directory '" +
+            throw Error(ErrorKind::io, "bench: cannot write '" + out + "': directory '" +
                                            dir.string() + "' does not exist");
     }
 
@@ -337,6 +345,7 @@ int bench_command(const std::vector<std::string>& argv) {
     std::fputs(table.c_str(), stdout);
     std::fflush(stdout);
     if (!args.json_path.empty()) write_file_atomically(args.json_path, format_json(run, summary));
+    if (!args.plot_path.empty()) write_plot(run, args.plot_path);
     return summary.wrong ? 1 : 0;
 }
 

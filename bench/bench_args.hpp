@@ -15,6 +15,7 @@ struct BenchArgs {
     std::vector<std::string> inputs;   // config files or directories, as given
     int threads = 0;                   // 0: OpenMP's default team size
     std::string json_path;             // empty: no JSON
+    std::string plot_path;             // empty: no chart (--plot FILE.png)
     bool markdown = false;
     std::optional<Layout> layout;      // overrides every layer's layout when set
     std::optional<DType> dtype;        // overrides every layer's dtype when set

@@ -16,5 +16,6 @@ int cmd_verify(const Argv& args);
 int cmd_compile(const Argv& args);
 int cmd_bench(const Argv& args);
 int cmd_import(const Argv& args);
+int cmd_lint(const Argv& args);
 
 }  // namespace tconv::cli

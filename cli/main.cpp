@@ -28,6 +28,7 @@ constexpr Command kCommands[] = {
     {"compile", tconv::cli::cmd_compile, "plan and JIT-compile layers; print kernels and tiles"},
     {"bench", tconv::cli::cmd_bench, "time layers, side by side with oneDNN and XNNPACK"},
     {"import", tconv::cli::cmd_import, "an ONNX model's ConvTranspose layers as a config + .npy"},
+    {"lint", tconv::cli::cmd_lint, "overlap of each layer's kernel footprints: checkerboard check"},
 };
 
 void print_usage(std::FILE* to) {

@@ -3,6 +3,17 @@
 
 namespace tconv {
 
+std::string_view to_string(LayerKind k) {
+    switch (k) {
+        case LayerKind::transposed: return "transposed";
+        case LayerKind::resize_conv: return "resize_conv";
+        case LayerKind::pixel_shuffle: return "pixel_shuffle";
+    }
+    return "?";
+}
+
+std::string_view to_string(ResizeMode m) { return m == ResizeMode::nearest ? "nearest" : "linear"; }
+
 std::string_view to_string(Activation a) {
     switch (a) {
         case Activation::none: return "none";
@@ -49,11 +60,12 @@ std::vector<int64_t> output_shape(const Problem& p) {
 
 std::vector<int64_t> weight_shape(const Problem& p) {
     std::vector<int64_t> s{p.in_channels, p.oc_per_group()};
+    if (p.kind != LayerKind::transposed) s = {p.conv_channels(), p.ic_per_group()};
     for (int i = 0; i < p.rank; ++i) s.push_back(p.kernel[i]);
     return s;
 }
 
-std::vector<int64_t> bias_shape(const Problem& p) { return {p.out_channels}; }
+std::vector<int64_t> bias_shape(const Problem& p) { return {p.conv_channels()}; }
 
 std::string shape_string(const std::vector<int64_t>& shape) {
     std::string s = "[";

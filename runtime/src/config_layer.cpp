@@ -172,6 +172,32 @@ void apply_output_size(const Spelling& s, const Dims& want, Problem& p) {
     }
 }
 
+// "kind" and the keys that belong to one kind only: stride, output_padding and output_size to
+// "transposed", scale and mode to "resize_conv", upscale_factor to "pixel_shuffle".
+void read_kind(const LayerReader& r, Problem& p) {
+    p.kind = LayerKind(r.choice("kind", {"transposed", "resize_conv", "pixel_shuffle"}, 0));
+    const std::string_view kind = to_string(p.kind);
+    auto only = [&](std::string_view key, LayerKind owner) {
+        if (const Json* j = r.get(key); j && p.kind != owner)
+            r.where().fail_value(r.at(key), *j,
+                                 fmt::format("is only allowed with kind \"{}\" (kind is \"{}\")",
+                                             to_string(owner), kind));
+    };
+    for (std::string_view key : {"stride", "output_padding", "output_size"})
+        only(key, LayerKind::transposed);
+    only("scale", LayerKind::resize_conv);
+    only("mode", LayerKind::resize_conv);
+    only("upscale_factor", LayerKind::pixel_shuffle);
+    if (p.kind == LayerKind::resize_conv) {
+        p.scale = *r.spatial("scale", p.rank, 1, true);
+        // PyTorch's names: linear (1D), bilinear (2D), trilinear (3D).
+        static constexpr std::string_view kLinear[] = {"linear", "bilinear", "trilinear"};
+        p.mode = r.choice("mode", {"nearest", kLinear[p.rank - 1]}, 0) ? ResizeMode::linear
+                                                                       : ResizeMode::nearest;
+    }
+    if (p.kind == LayerKind::pixel_shuffle) p.upscale_factor = r.int_key("upscale_factor", 1, true);
+}
+
 }  // namespace
 
 const std::vector<std::string_view>& layer_keys() {
@@ -179,7 +205,8 @@ const std::vector<std::string_view>& layer_keys() {
         "name",           "batch",       "in_channels", "out_channels",   "input_size",
         "kernel_size",    "stride",      "dilation",    "padding",        "pads",
         "output_padding", "output_size", "groups",      "bias",           "activation",
-        "negative_slope", "layout",      "dtype",       "source"};
+        "negative_slope", "layout",      "dtype",       "source",         "kind",
+        "scale",          "mode",        "upscale_factor"};
     return keys;
 }
 
@@ -223,6 +250,7 @@ Problem parse_layer(const Json& layer, const Where& where, std::string_view path
     if (auto s = r.spatial("stride", p.rank, 1, false)) p.stride = *s;
     if (auto d = r.spatial("dilation", p.rank, 1, false)) p.dilation = *d;
     read_pads(r, p);
+    read_kind(r, p);
     std::optional<Dims> output_size;
     if (r.get("output_size")) {
         if (r.get("output_padding"))

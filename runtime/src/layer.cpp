@@ -7,6 +7,7 @@
 #include "bf16_impl.hpp"
 #include "impl.hpp"
 #include "jit_impl.hpp"
+#include "upsample_impl.hpp"
 #include "verbose.hpp"
 
 namespace tconv {
@@ -73,6 +74,8 @@ Layer Layer::compile(const Problem& problem, const float* weights, const float* 
         throw Error(ErrorKind::invalid_argument,
                     problem.name + ": compile_threads must be from 0 (the default thread count) "
                                    "to 1024, got " + std::to_string(options.compile_threads));
+    if (problem.kind != LayerKind::transposed)  // lowered onto a transposed convolution
+        return Layer(make_upsample_impl(problem, weights, bias, options), options);
     const Isa cap = resolve_max_isa(options);
     // A bf16 layer's weights are rounded once, here: every implementation computes with them.
     std::vector<float> rounded;

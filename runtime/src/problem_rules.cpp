@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "problem_rules.hpp"
+#include "upsample_rules.hpp"
 
 #include <fmt/format.h>
 
@@ -238,9 +239,11 @@ void check_fields(const Problem& p, const Spelling& s) {
                      "must be a finite number");
     check_enum(s, "layout", p.layout, layouts());
     check_enum(s, "dtype", p.dtype, dtypes());
+    check_upsample_fields(p, s);
 }
 
 Dims derive_output(const Problem& p, const Spelling& s) {
+    if (p.kind != LayerKind::transposed) return derive_upsample_output(p, s);
     Dims out{1, 1, 1};
     for (int i = 0; i < p.rank; ++i) {
         const size_t d = size_t(i);

@@ -9,6 +9,7 @@
 #include "tconv/bf16.hpp"
 #include "tconv/reference.hpp"
 #include "thread_pool.hpp"
+#include "upsample_lowering.hpp"
 
 namespace tconv {
 
@@ -69,6 +70,8 @@ void reference_conv_transpose(const Problem& p, const float* x, const float* w, 
 
 void reference_conv_transpose(const Problem& p, const float* x, const float* w, const float* b,
                               float* y, int threads, WaitPolicy wait) {
+    if (p.kind != LayerKind::transposed)  // computed as written: up-sample, conv, shuffle
+        return reference_upsample(upsample_problem(p), x, w, b, y);
     const Geometry3 g = to_3d(p);
     Contributions cd[3];
     for (int j = 0; j < 3; ++j) cd[j] = contributions(g.out[j], g.in[j], g.k[j], g.s[j], g.d[j], g.pb[j]);
@@ -145,7 +148,7 @@ std::vector<float> reference_magnitudes(const Problem& p, const float* x, const 
     Problem abs_p = p;
     abs_p.activation = Activation::none;
     std::vector<float> ax = abs_copy(x, p.input_elems()), aw = abs_copy(w, p.weight_elems());
-    std::vector<float> ab = b ? abs_copy(b, p.out_channels) : std::vector<float>{};
+    std::vector<float> ab = b ? abs_copy(b, p.bias_elems()) : std::vector<float>{};
     std::vector<float> mag(static_cast<size_t>(p.output_elems()));
     reference_conv_transpose(abs_p, ax.data(), aw.data(), b ? ab.data() : nullptr, mag.data(),
                              threads);

@@ -48,7 +48,7 @@ std::unique_ptr<Impl> make_reference_impl(const Problem& p, const float* w, cons
                                           std::string& /*why_not*/) {
     auto t = std::make_shared<Tensors>();
     t->weights.assign(w, w + p.weight_elems());
-    if (b) t->bias.assign(b, b + p.out_channels);
+    if (b) t->bias.assign(b, b + p.bias_elems());
     return std::make_unique<ReferenceImpl>(p, std::move(t));
 }
 

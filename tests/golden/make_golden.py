@@ -118,6 +118,16 @@ def save(path, array):
     np.save(path, np.ascontiguousarray(array, dtype="<f4"))
 
 
+def write_config(out, case):
+    """A fresh directory `out` with the case's config.json (make_upsample_golden.py too)."""
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    # One key per line, lists kept on the key's line.
+    lines = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in case.items() if k != "seed"]
+    with open(os.path.join(out, "config.json"), "w") as f:
+        f.write("{\n" + ",\n".join(lines) + "\n}\n")
+
+
 def make_case(case):
     rng = np.random.default_rng(case["seed"])
     rank = len(case["input_size"])
@@ -134,12 +144,7 @@ def make_case(case):
     y = activation(y, case).float()
 
     out = os.path.join(HERE, case["name"])
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
-    # One key per line, lists kept on the key's line.
-    lines = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in case.items() if k != "seed"]
-    with open(os.path.join(out, "config.json"), "w") as f:
-        f.write("{\n" + ",\n".join(lines) + "\n}\n")
+    write_config(out, case)
     save(os.path.join(out, "x.npy"), to_layout(torch.from_numpy(x), case).numpy())
     save(os.path.join(out, "w.npy"), w)
     if bias:

@@ -20,6 +20,14 @@ enum class DType { f32, bf16 };
 // Ordered by capability: a cap of avx2 allows avx2 and scalar.
 enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
 
+// What the layer computes. resize_conv and pixel_shuffle are the two usual alternatives to a
+// transposed convolution for up-sampling; the runtime lowers both onto one (upsample_lowering).
+enum class LayerKind { transposed, resize_conv, pixel_shuffle };
+// resize_conv's up-sampling: nearest, or (bi|tri)linear with PyTorch's align_corners=False.
+enum class ResizeMode { nearest, linear };
+
+std::string_view to_string(LayerKind k);
+std::string_view to_string(ResizeMode m);
 std::string_view to_string(Activation a);
 std::string_view to_string(Layout l);
 std::string_view to_string(DType d);
@@ -50,6 +58,14 @@ struct Problem {
     float negative_slope = 0.01f;  // leaky_relu only
     Layout layout = Layout::channels_first;
     DType dtype = DType::f32;
+    // resize_conv: up-sample by `scale` (`mode`), then a stride-1 convolution with kernel,
+    // dilation, pads, groups, bias, activation. pixel_shuffle: a stride-1 convolution to
+    // out_channels * r^2 channels, then depth-to-space by r = upscale_factor. Both: weights in
+    // PyTorch's Conv layout [conv out channels, in/groups, *kernel]; stride 1, no output_padding.
+    LayerKind kind = LayerKind::transposed;
+    ResizeMode mode = ResizeMode::nearest;
+    Dims scale{1, 1, 1};
+    int64_t upscale_factor = 1;
 
     int64_t ic_per_group() const { return in_channels / groups; }
     int64_t oc_per_group() const { return out_channels / groups; }
@@ -58,15 +74,28 @@ struct Problem {
     int64_t kernel_spatial() const { return prod(kernel); }
     int64_t input_elems() const { return batch * in_channels * input_spatial(); }
     int64_t output_elems() const { return batch * out_channels * output_spatial(); }
-    // PyTorch layout [in_channels, out_channels/groups, *kernel].
-    int64_t weight_elems() const { return in_channels * oc_per_group() * kernel_spatial(); }
-    int64_t bias_elems() const { return bias ? out_channels : 0; }
+    // The convolution's output channels: out_channels * r^2 for pixel_shuffle.
+    int64_t conv_channels() const {
+        return kind == LayerKind::pixel_shuffle ? out_channels * upscale_factor * upscale_factor
+                                                : out_channels;
+    }
+    // PyTorch layout [in_channels, out_channels/groups, *kernel] (the other kinds: Conv's
+    // [conv_channels, in_channels/groups, *kernel], the same count but for pixel_shuffle's r^2).
+    int64_t weight_elems() const { return in_channels * (conv_channels() / groups) * kernel_spatial(); }
+    int64_t bias_elems() const { return bias ? conv_channels() : 0; }
     // Bytes of one input or output element in storage (weights and bias are given as fp32).
     int64_t activation_bytes() const { return dtype == DType::bf16 ? 2 : 4; }
-    // Multiply-adds counted as 2 flops, every (input, tap) pair once: no inserted zeros.
+    // Multiply-adds counted as 2 flops, every (input, tap) pair once: no inserted zeros. The
+    // other kinds as written: the stride-1 convolution over its output grid (resize_conv: the
+    // layer's output; pixel_shuffle: the output / r^2).
     double flops() const {
-        return 2.0 * double(batch) * double(ic_per_group()) * double(out_channels) *
-               double(kernel_spatial()) * double(input_spatial());
+        const double positions =
+            kind == LayerKind::resize_conv     ? double(output_spatial())
+            : kind == LayerKind::pixel_shuffle ? double(output_spatial() /
+                                                        (upscale_factor * upscale_factor))
+                                               : double(input_spatial());
+        return 2.0 * double(batch) * double(ic_per_group()) * double(conv_channels()) *
+               double(kernel_spatial()) * positions;
     }
 
     // Every field compared (defaulted out of line: the header stays C++17).
@@ -88,7 +117,8 @@ inline int64_t output_extent(int64_t in, int64_t k, int64_t s, int64_t d, int64_
 }
 
 // Tensor shapes as the user sees them: activations in the layer's layout (N,C,spatial... or
-// N,spatial...,C), weights [IC, OC/G, *K], bias [OC].
+// N,spatial...,C), weights [IC, OC/G, *K], bias [OC] (resize_conv, pixel_shuffle: [CC, IC/G,
+// *K] and [CC], CC = conv_channels()).
 std::vector<int64_t> input_shape(const Problem& p);
 std::vector<int64_t> output_shape(const Problem& p);
 std::vector<int64_t> weight_shape(const Problem& p);

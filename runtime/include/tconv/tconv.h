@@ -5,7 +5,9 @@
    Every function returning tconv_status reports failures as a status plus a message kept per
    thread (tconv_last_error). No function crashes on a NULL argument: it is TCONV_INVALID_ARGUMENT.
    Tensors are float32: weights in PyTorch layout [IC, OC/groups, *kernel], bias [OC],
-   activations in the layer's layout (channels_first [N, C, *spatial] by default). */
+   activations in the layer's layout (channels_first [N, C, *spatial] by default). Layers of
+   "kind" resize_conv and pixel_shuffle take Conv weights [CC, IC/groups, *kernel] and bias [CC],
+   CC = OC (resize_conv) or OC*r^2 (pixel_shuffle); tconv_layer_param_elems counts them. */
 #ifndef TCONV_H
 #define TCONV_H
 

@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "upsample_lowering.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "tconv/reference.hpp"
+#include "thread_pool.hpp"
+
+namespace tconv {
+
+namespace {
+
+// A tensor [N, C, *spatial] of rank 1-3 in either layout, seen as 3 spatial dims (leading 1s).
+struct Tensor3 {
+    int64_t n, c, d[3];
+    bool cl;
+    Tensor3(const Problem& p, int64_t channels, const Dims& spatial) : n(p.batch), c(channels) {
+        for (int j = 0; j < 3; ++j) {
+            const int i = j - (3 - p.rank);
+            d[j] = i < 0 ? 1 : spatial[size_t(i)];
+        }
+        cl = p.layout == Layout::channels_last;
+    }
+    int64_t spatial() const { return d[0] * d[1] * d[2]; }
+    int64_t at(int64_t b, int64_t ch, int64_t z, int64_t y, int64_t x) const {
+        const int64_t sp = (z * d[1] + y) * d[2] + x;
+        return cl ? (b * spatial() + sp) * c + ch : (b * c + ch) * spatial() + sp;
+    }
+};
+
+// The problem's per-dim values as 3 dims, leading dims `neutral`.
+std::array<int64_t, 3> dims3(const Problem& p, const Dims& v, int64_t neutral) {
+    std::array<int64_t, 3> r{neutral, neutral, neutral};
+    for (int i = 0; i < p.rank; ++i) r[size_t(3 - p.rank + i)] = v[size_t(i)];
+    return r;
+}
+
+// The 1D up-sampling filter of a resize as a transposed convolution's taps: u[j] is
+// sum_i x[i] * h[j - i*s + offset]. Linear runs on the input padded by one value per side.
+struct Filter {
+    std::vector<double> h;
+    int64_t offset = 0;
+};
+
+Filter up_filter(UpsampleKind kind, int64_t s) {
+    Filter f;
+    if (kind == UpsampleKind::nearest) {
+        f.h.assign(size_t(s), 1.0);
+        return f;
+    }
+    // PyTorch (align_corners=False): source coordinate (j + 0.5)/s - 0.5; padded index i' = i+1.
+    // The weight of x'[i'] on u[j] is max(0, 1 - |e + 0.5 + s/2| / s) with e = j - i'*s.
+    const double sd = double(s);
+    const auto e_min = int64_t(std::floor(-1.5 * sd - 0.5)) + 1;
+    const auto e_max = int64_t(std::ceil(0.5 * sd - 0.5)) - 1;
+    for (int64_t e = e_min; e <= e_max; ++e)
+        f.h.push_back(std::max(0.0, 1.0 - std::fabs(double(e) + 0.5 + sd / 2) / sd));
+    f.offset = -e_min;
+    return f;
+}
+
+// The conv as written, channels first, in double: y[n][oc][o] = b + sum w * u[o + k*D - pb].
+std::vector<double> conv_direct(const Problem& p, int64_t in_c, int64_t out_c,
+                                const std::array<int64_t, 3>& in, const std::vector<double>& u,
+                                const float* w, const float* b, const std::array<int64_t, 3>& out) {
+    const auto k = dims3(p, p.kernel, 1), dl = dims3(p, p.dilation, 1), pb = dims3(p, p.pad_begin, 0);
+    const int64_t icg = in_c / p.groups, ocg = out_c / p.groups;
+    const int64_t in_sp = in[0] * in[1] * in[2], out_sp = out[0] * out[1] * out[2];
+    const int64_t k_sp = k[0] * k[1] * k[2];
+    std::vector<double> y(size_t(p.batch * out_c * out_sp));
+    for (int64_t n = 0; n < p.batch; ++n)
+        for (int64_t oc = 0; oc < out_c; ++oc)
+            for (int64_t o = 0; o < out_sp; ++o) {
+                const int64_t o3[3] = {o / (out[1] * out[2]), o / out[2] % out[1], o % out[2]};
+                double acc = b ? double(b[oc]) : 0.0;
+                for (int64_t t = 0; t < k_sp; ++t) {
+                    const int64_t t3[3] = {t / (k[1] * k[2]), t / k[2] % k[1], t % k[2]};
+                    int64_t j[3];
+                    bool inside = true;
+                    for (int a = 0; a < 3; ++a) {
+                        j[a] = o3[a] + t3[a] * dl[a] - pb[a];
+                        inside = inside && j[a] >= 0 && j[a] < in[a];
+                    }
+                    if (!inside) continue;
+                    const int64_t jsp = (j[0] * in[1] + j[1]) * in[2] + j[2];
+                    for (int64_t icl = 0; icl < icg; ++icl) {
+                        const int64_t ic = (oc / ocg) * icg + icl;
+                        acc += double(w[(oc * icg + icl) * k_sp + t]) *
+                               u[size_t((n * in_c + ic) * in_sp + jsp)];
+                    }
+                }
+                y[size_t((n * out_c + oc) * out_sp + o)] = acc;
+            }
+    return y;
+}
+
+// PyTorch's up-sampling of one dim at output index j: (i0, i1, weight of i1).
+struct Taps {
+    int64_t i0, i1;
+    double l1;
+};
+Taps resize_taps(UpsampleKind kind, int64_t in, int64_t s, int64_t j) {
+    if (kind == UpsampleKind::nearest) return {j / s, j / s, 0.0};
+    const double c = std::max((double(j) + 0.5) / double(s) - 0.5, 0.0);
+    const auto i0 = int64_t(std::floor(c));
+    return {i0, std::min(i0 + 1, in - 1), c - double(i0)};
+}
+
+// One up-sampled value from the (up to 8) input values its taps name, in double.
+double interpolate(const Tensor3& t, const float* x, int64_t n, int64_t ch, const Taps& tz,
+                   const Taps& ty, const Taps& tx) {
+    double v = 0;
+    for (int corner = 0; corner < 8; ++corner) {
+        const bool bz = corner & 4, by = corner & 2, bx = corner & 1;
+        const double f =
+            (bz ? tz.l1 : 1 - tz.l1) * (by ? ty.l1 : 1 - ty.l1) * (bx ? tx.l1 : 1 - tx.l1);
+        if (f != 0)
+            v += f * double(x[t.at(n, ch, bz ? tz.i1 : tz.i0, by ? ty.i1 : ty.i0,
+                                   bx ? tx.i1 : tx.i0)]);
+    }
+    return v;
+}
+
+}  // namespace
+
+UpsampleProblem upsample_problem(const Problem& p) {
+    UpsampleProblem u;
+    u.kind = p.kind == LayerKind::pixel_shuffle ? UpsampleKind::pixel_shuffle
+             : p.mode == ResizeMode::nearest    ? UpsampleKind::nearest
+                                                : UpsampleKind::linear;
+    u.conv = p;
+    u.scale = p.kind == LayerKind::resize_conv ? p.scale : Dims{1, 1, 1};
+    u.upscale_factor = p.kind == LayerKind::pixel_shuffle ? p.upscale_factor : 1;
+    return u;
+}
+
+Dims UpsampleProblem::output() const {
+    Dims o{1, 1, 1};
+    for (int i = 0; i < conv.rank; ++i) {
+        const int64_t up = kind == UpsampleKind::pixel_shuffle ? conv.input[i] : conv.input[i] * scale[i];
+        const int64_t c = up + conv.pad_begin[i] + conv.pad_end[i] -
+                          conv.dilation[i] * (conv.kernel[i] - 1);
+        o[i] = kind == UpsampleKind::pixel_shuffle ? c * upscale_factor : c;
+    }
+    return o;
+}
+
+int64_t UpsampleProblem::weight_elems() const {
+    const int64_t r2 = kind == UpsampleKind::pixel_shuffle ? upscale_factor * upscale_factor : 1;
+    return conv.out_channels * r2 * conv.ic_per_group() * conv.kernel_spatial();
+}
+
+int64_t UpsampleProblem::bias_elems() const {
+    const int64_t r2 = kind == UpsampleKind::pixel_shuffle ? upscale_factor * upscale_factor : 1;
+    return conv.bias ? conv.out_channels * r2 : 0;
+}
+
+double UpsampleProblem::flops() const {
+    const Dims o = output();
+    double f = 2.0 * double(conv.batch) * double(conv.ic_per_group()) *
+               double(weight_elems() / (conv.ic_per_group() * conv.kernel_spatial())) *
+               double(conv.kernel_spatial());
+    for (int i = 0; i < conv.rank; ++i)
+        f *= double(kind == UpsampleKind::pixel_shuffle ? o[i] / upscale_factor : o[i]);
+    return f;
+}
+
+std::string lowering_rule(const UpsampleProblem& p) {
+    const Problem& c = p.conv;
+    for (int i = 0; i < c.rank; ++i) {
+        const int64_t reach = c.dilation[i] * (c.kernel[i] - 1);
+        if (p.kind == UpsampleKind::pixel_shuffle && c.dilation[i] != 1)
+            return fmt::format("dilation[{}]={} must be 1 for pixel_shuffle", i, c.dilation[i]);
+        if (c.pad_begin[i] > reach || c.pad_end[i] > reach)
+            return fmt::format("pads of dim {} must be <= dilation*(kernel_size-1) = {}", i,
+                               reach);
+    }
+    if (p.kind == UpsampleKind::pixel_shuffle && c.rank != 2)
+        return "pixel_shuffle is 2D (input_size [H, W])";
+    return "";
+}
+
+Lowered lower(const UpsampleProblem& p, const float* w, const float* b) {
+    const Problem& c = p.conv;
+    Lowered l;
+    Problem& t = l.transposed;
+    t = c;
+    t.kind = LayerKind::transposed;
+    t.scale = {1, 1, 1};
+    t.upscale_factor = 1;
+    t.mode = ResizeMode::nearest;
+    t.output_padding = {0, 0, 0};
+    t.dilation = {1, 1, 1};
+    const Dims out = p.output();
+    const int64_t IC = c.in_channels, OC = c.out_channels, G = c.groups;
+    const int64_t icg = IC / G, ocg = OC / G;
+
+    if (p.kind == UpsampleKind::pixel_shuffle) {
+        const int64_t r = p.upscale_factor, kh = c.kernel[0], kw = c.kernel[1];
+        for (int i = 0; i < 2; ++i) {
+            t.stride[i] = r;
+            t.kernel[i] = r * c.kernel[i];
+            t.pad_begin[i] = (c.kernel[i] - 1 - c.pad_begin[i]) * r;
+            t.pad_end[i] = (c.kernel[i] - 1 - c.pad_end[i]) * r;
+        }
+        t.output = out;
+        l.weights.resize(size_t(t.weight_elems()));
+        for (int64_t ic = 0; ic < IC; ++ic)
+            for (int64_t cl = 0; cl < ocg; ++cl)
+                for (int64_t th = 0; th < r * kh; ++th)
+                    for (int64_t tw = 0; tw < r * kw; ++tw) {
+                        const int64_t ch = (ic / icg) * ocg + cl;
+                        const int64_t oc = (ch * r + th % r) * r + tw % r;
+                        const int64_t k = (kh - 1 - th / r) * kw + (kw - 1 - tw / r);
+                        l.weights[size_t(((ic * ocg + cl) * r * kh + th) * r * kw + tw)] =
+                            w[(oc * icg + ic % icg) * kh * kw + k];
+                    }
+        if (c.bias) {  // per phase: added after the kernel, with the activation after it
+            l.phase_bias.assign(b, b + OC * r * r);
+            t.bias = false;
+            t.activation = Activation::none;
+        }
+        return l;
+    }
+
+    bool padded = false;
+    for (int i = 0; i < c.rank; ++i) padded = padded || c.pad_begin[i] || c.pad_end[i];
+    if (p.kind == UpsampleKind::linear && padded) {
+        // The conv alone, on the up-sampled buffer: a nearest resize by 1 of that buffer.
+        UpsampleProblem q = p;
+        q.kind = UpsampleKind::nearest;
+        for (int i = 0; i < c.rank; ++i) q.conv.input[i] = c.input[i] * p.scale[i], q.scale[i] = 1;
+        Lowered r = lower(q, w, b);
+        r.upsampled_input = true;
+        return r;
+    }
+    l.replicate_pad = p.kind == UpsampleKind::linear;
+    // Per dim: M[t][k] = h[t - (K-1-k)*D], the tap t of the merged kernel from conv tap k.
+    std::array<std::vector<double>, 3> m;
+    std::array<int64_t, 3> k3{1, 1, 1}, kt3{1, 1, 1};
+    for (int i = 0; i < c.rank; ++i) {
+        const Filter f = up_filter(p.kind, p.scale[i]);
+        const int64_t L = int64_t(f.h.size()), K = c.kernel[i], D = c.dilation[i];
+        t.input[i] = c.input[i] + (l.replicate_pad ? 2 : 0);
+        t.stride[i] = p.scale[i];
+        t.kernel[i] = L + (K - 1) * D;
+        t.pad_begin[i] = (K - 1) * D + f.offset - c.pad_begin[i];
+        t.pad_end[i] = (t.input[i] - 1) * t.stride[i] + t.kernel[i] - t.pad_begin[i] - out[i];
+        const size_t j = size_t(3 - c.rank + i);
+        k3[j] = K;
+        kt3[j] = t.kernel[i];
+        m[j].assign(size_t(t.kernel[i] * K), 0.0);
+        for (int64_t tt = 0; tt < t.kernel[i]; ++tt)
+            for (int64_t k = 0; k < K; ++k) {
+                const int64_t e = tt - (K - 1 - k) * D;
+                if (e >= 0 && e < L) m[j][size_t(tt * K + k)] = f.h[size_t(e)];
+            }
+    }
+    for (size_t j = 0; j < 3; ++j)
+        if (m[j].empty()) m[j] = {1.0};
+    t.output = out;
+    const int64_t k_sp = c.kernel_spatial(), kt_sp = t.kernel_spatial();
+    l.weights.resize(size_t(t.weight_elems()));
+    for (int64_t ic = 0; ic < IC; ++ic)
+        for (int64_t ocl = 0; ocl < ocg; ++ocl) {
+            const int64_t oc = (ic / icg) * ocg + ocl;
+            const float* wk = w + (oc * icg + ic % icg) * k_sp;
+            for (int64_t tt = 0; tt < kt_sp; ++tt) {
+                const int64_t t3[3] = {tt / (kt3[1] * kt3[2]), tt / kt3[2] % kt3[1], tt % kt3[2]};
+                double acc = 0;
+                for (int64_t k = 0; k < k_sp; ++k) {
+                    const int64_t q[3] = {k / (k3[1] * k3[2]), k / k3[2] % k3[1], k % k3[2]};
+                    const double f = m[0][size_t(t3[0] * k3[0] + q[0])] *
+                                     m[1][size_t(t3[1] * k3[1] + q[1])] *
+                                     m[2][size_t(t3[2] * k3[2] + q[2])];
+                    if (f != 0) acc += f * double(wk[k]);
+                }
+                l.weights[size_t((ic * ocg + ocl) * kt_sp + tt)] = float(acc);
+            }
+        }
+    if (c.bias) l.bias.assign(b, b + OC);
+    return l;
+}
+
+void replicate_pad_input(const Problem& c, const float* x, float* padded) {
+    Dims pin = c.input;
+    for (int i = 0; i < c.rank; ++i) pin[i] += 2;
+    const Tensor3 src(c, c.in_channels, c.input), dst(c, c.in_channels, pin);
+    const int lead = 3 - c.rank;  // leading dims of size 1 are not padded
+    for (int64_t n = 0; n < c.batch; ++n)
+        for (int64_t ch = 0; ch < c.in_channels; ++ch)
+            for (int64_t z = 0; z < dst.d[0]; ++z)
+                for (int64_t y = 0; y < dst.d[1]; ++y)
+                    for (int64_t v = 0; v < dst.d[2]; ++v) {
+                        const int64_t q[3] = {z, y, v};
+                        int64_t s[3];
+                        for (int a = 0; a < 3; ++a)
+                            s[a] = a < lead ? q[a] : std::clamp<int64_t>(q[a] - 1, 0, src.d[a] - 1);
+                        padded[dst.at(n, ch, z, y, v)] = x[src.at(n, ch, s[0], s[1], s[2])];
+                    }
+}
+
+void upsample_input(const UpsampleProblem& p, const float* x, float* u, int threads,
+                    WaitPolicy wait) {
+    const Problem& c = p.conv;
+    Dims up = c.input;
+    for (int i = 0; i < c.rank; ++i) up[i] *= p.scale[i];
+    const Tensor3 src(c, c.in_channels, c.input), dst(c, c.in_channels, up);
+    const auto s = dims3(c, p.scale, 1);
+    std::array<std::vector<Taps>, 3> taps;
+    for (size_t a = 0; a < 3; ++a)
+        for (int64_t j = 0; j < dst.d[a]; ++j) taps[a].push_back(resize_taps(p.kind, src.d[a], s[a], j));
+    // One item per output row (image, z, y): its 4 source rows' weights are fixed, then each
+    // output is a 2-tap blend of those rows along x. Float, as the kernel reads it.
+    const int64_t rows = c.batch * dst.d[0] * dst.d[1];
+    global_pool().run(1, int(rows), threads, wait, [&](int64_t, int item) {
+        const int64_t n = item / (dst.d[0] * dst.d[1]);
+        const Taps& tz = taps[0][size_t(item / dst.d[1] % dst.d[0])];
+        const Taps& ty = taps[1][size_t(item % dst.d[1])];
+        const int64_t zy = item % (dst.d[0] * dst.d[1]);
+        const int64_t z = zy / dst.d[1], y = zy % dst.d[1];
+        const float wr[4] = {float((1 - tz.l1) * (1 - ty.l1)), float((1 - tz.l1) * ty.l1),
+                             float(tz.l1 * (1 - ty.l1)), float(tz.l1 * ty.l1)};
+        const int64_t rz[4] = {tz.i0, tz.i0, tz.i1, tz.i1}, ry[4] = {ty.i0, ty.i1, ty.i0, ty.i1};
+        for (int64_t ch = 0; ch < c.in_channels; ++ch)
+            for (int64_t v = 0; v < dst.d[2]; ++v) {
+                const Taps& tx = taps[2][size_t(v)];
+                const float a = float(1 - tx.l1), b = float(tx.l1);
+                float acc = 0;
+                for (int r = 0; r < 4; ++r)
+                    if (wr[r] != 0)
+                        acc += wr[r] * (a * x[src.at(n, ch, rz[r], ry[r], tx.i0)] +
+                                        b * x[src.at(n, ch, rz[r], ry[r], tx.i1)]);
+                u[dst.at(n, ch, z, y, v)] = acc;
+            }
+    });
+}
+
+void add_phase_bias(const UpsampleProblem& p, const Lowered& l, float* y) {
+    if (l.phase_bias.empty()) return;
+    const Problem& c = p.conv;
+    const int64_t r = p.upscale_factor;
+    const Tensor3 out(c, c.out_channels, p.output());
+    for (int64_t n = 0; n < c.batch; ++n)
+        for (int64_t ch = 0; ch < c.out_channels; ++ch)
+            for (int64_t h = 0; h < out.d[1]; ++h)
+                for (int64_t v = 0; v < out.d[2]; ++v) {
+                    float& e = y[out.at(n, ch, 0, h, v)];
+                    const double s = double(e) + double(l.phase_bias[size_t((ch * r + h % r) * r + v % r)]);
+                    e = float(apply_activation(c, s));
+                }
+}
+
+void reference_upsample(const UpsampleProblem& p, const float* x, const float* w, const float* b,
+                        float* y) {
+    const Problem& c = p.conv;
+    const Tensor3 xin(c, c.in_channels, c.input), yout(c, c.out_channels, p.output());
+    const bool shuffle = p.kind == UpsampleKind::pixel_shuffle;
+    // The convolution's input, channels first in double: x, or x up-sampled as PyTorch does.
+    std::array<int64_t, 3> in{xin.d[0], xin.d[1], xin.d[2]};
+    const auto s = dims3(c, p.scale, 1);
+    if (!shuffle)
+        for (int a = 0; a < 3; ++a) in[size_t(a)] *= s[size_t(a)];
+    std::vector<double> u(size_t(c.batch * c.in_channels * in[0] * in[1] * in[2]));
+    std::array<std::vector<Taps>, 3> taps;
+    for (size_t a = 0; a < 3; ++a)
+        for (int64_t j = 0; j < in[a]; ++j)
+            taps[a].push_back(shuffle ? Taps{j, j, 0.0} : resize_taps(p.kind, xin.d[a], s[a], j));
+    size_t idx = 0;
+    for (int64_t n = 0; n < c.batch; ++n)
+        for (int64_t ch = 0; ch < c.in_channels; ++ch)
+            for (const Taps& tz : taps[0])
+                for (const Taps& ty : taps[1])
+                    for (const Taps& tx : taps[2]) {
+                        u[idx++] = interpolate(xin, x, n, ch, tz, ty, tx);
+                    }
+    const int64_t r = shuffle ? p.upscale_factor : 1;
+    const int64_t conv_c = c.out_channels * r * r;
+    const std::array<int64_t, 3> conv_out{yout.d[0], yout.d[1] / r, yout.d[2] / r};
+    const std::vector<double> v = conv_direct(c, c.in_channels, conv_c, in, u, w, b, conv_out);
+    const int64_t conv_sp = conv_out[0] * conv_out[1] * conv_out[2];
+    for (int64_t n = 0; n < c.batch; ++n)
+        for (int64_t ch = 0; ch < c.out_channels; ++ch)
+            for (int64_t z = 0; z < yout.d[0]; ++z)
+                for (int64_t h = 0; h < yout.d[1]; ++h)
+                    for (int64_t q = 0; q < yout.d[2]; ++q) {
+                        // Depth-to-space as torch.nn.PixelShuffle: channel c*r^2 + (h%r)*r + q%r.
+                        const int64_t cc = (ch * r + h % r) * r + q % r;
+                        const int64_t sp = (z * conv_out[1] + h / r) * conv_out[2] + q / r;
+                        y[yout.at(n, ch, z, h, q)] = float(
+                            apply_activation(c, v[size_t((n * conv_c + cc) * conv_sp + sp)]));
+                    }
+}
+
+}  // namespace tconv

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+// The two up-sampling alternatives to a transposed convolution, lowered onto one: so the same
+// JIT runs them, with no up-sampled tensor and no new kernels.
+//
+// - resize_conv, nearest: u[j] = x[floor(j/s)] followed by a stride-1 convolution (kernel K,
+//   dilation D, pads pb/pe) is a transposed convolution with stride s, kernel s + (K-1)*D and
+//   dilation 1 whose taps are the box filter of width s convolved with the (flipped) kernel:
+//   W'[t] = sum_k w[k] * [0 <= t - (K-1-k)*D < s]; pad_begin' = (K-1)*D - pb and likewise at
+//   the end.
+// - resize_conv, (bi|tri)linear with PyTorch's align_corners=False: inside the input it is a
+//   transposed convolution with a triangle filter; at the borders PyTorch clamps the source
+//   coordinate to the input. Both are the same filter on the input padded by one replicated
+//   value per side (the clamped weight lands on the copy), so the lowering runs on that copy:
+//   exact, at the cost of one copy of the input. That holds while the convolution has no
+//   padding: its zero padding of the up-sampled tensor is not a filter of the input (the
+//   replicated copy would leak into it), so a padded linear resize_conv up-samples the input
+//   into a buffer first (exact, s^rank times the input's memory) and runs the convolution as a
+//   stride-1 transposed convolution with flipped taps (the nearest lowering with scale 1).
+// - pixel_shuffle r: a stride-1 convolution to C*r^2 channels then depth-to-space is a
+//   transposed convolution with stride r and kernel r*K whose tap (K-1-k)*r + a of final
+//   channel c is the conv's tap k of channel c*r^2 + a_h*r + a_w: the shuffle is the transposed
+//   convolution's own output order, so it costs no stores of its own. The conv's bias differs
+//   per phase (a_h, a_w), which a transposed convolution's per-channel bias cannot say: with a
+//   bias, it and the activation are one pass over the output after the kernel.
+#pragma once
+
+#include <vector>
+
+#include "tconv/problem.hpp"
+#include "tconv/tconv.hpp"
+
+namespace tconv {
+
+enum class UpsampleKind { nearest, linear, pixel_shuffle };
+
+struct UpsampleProblem {
+    UpsampleKind kind = UpsampleKind::nearest;
+    // The stride-1 convolution: batch, channels (out_channels: the final channels, for
+    // pixel_shuffle too), input, kernel, dilation, pads, groups, bias, activation, layout.
+    // stride, output_padding and output are ignored.
+    Problem conv;
+    Dims scale{1, 1, 1};     // resize_conv: up-sampling factor per dim
+    int64_t upscale_factor = 1;  // pixel_shuffle: r
+
+    // The final output size: resize_conv I*s + pb + pe - D*(K-1); pixel_shuffle r times the
+    // convolution's output.
+    Dims output() const;
+    // The weights in PyTorch's Conv layout [conv out channels, in/groups, *kernel].
+    int64_t weight_elems() const;
+    int64_t bias_elems() const;  // conv out channels when conv.bias
+    double flops() const;        // the convolution as written: on the up-sampled grid / at C*r^2
+};
+
+// A resize_conv or pixel_shuffle Problem in these terms.
+UpsampleProblem upsample_problem(const Problem& p);
+
+struct Lowered {
+    Problem transposed;          // what the JIT runs: input as given, or the padded copy
+    std::vector<float> weights;  // PyTorch ConvTranspose layout [IC, OC/G, *K']
+    std::vector<float> bias;     // [OC] fused into the kernel, or empty
+    bool replicate_pad = false;  // linear: the input with one replicated value per side per dim
+    bool upsampled_input = false;  // padded linear: the kernel reads upsample_input()'s buffer
+    // pixel_shuffle with bias: [C, r, r], added after the kernel, then the activation.
+    std::vector<float> phase_bias;
+};
+
+// Empty when `p` can be lowered, else the rule it breaks (e.g. a pad beyond the kernel's reach,
+// which would need a negative transposed pad).
+std::string lowering_rule(const UpsampleProblem& p);
+Lowered lower(const UpsampleProblem& p, const float* weights, const float* bias);
+
+// The input of a replicate_pad lowering: `x` in `p.conv`'s layout padded by one replicated value
+// on each side of every spatial dim (the layout of `lowered.transposed`'s input).
+void replicate_pad_input(const Problem& conv, const float* x, float* padded);
+// The input of an upsampled_input lowering: `x` up-sampled as PyTorch does (align_corners=False),
+// in the layer's layout.
+// Rows split over `threads` of the library's pool.
+void upsample_input(const UpsampleProblem& p, const float* x, float* u, int threads = 1,
+                    WaitPolicy wait = WaitPolicy::bounded);
+// The pass after the kernel of a pixel_shuffle with bias: y += phase_bias, then the activation.
+void add_phase_bias(const UpsampleProblem& p, const Lowered& l, float* y);
+
+// The oracle, computed as written, in double: up-sample (nearest / PyTorch's linear) then
+// convolve; convolve then depth-to-space. x, y in the layer's layout.
+void reference_upsample(const UpsampleProblem& p, const float* x, const float* w, const float* b,
+                        float* y);
+
+}  // namespace tconv

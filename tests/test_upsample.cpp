@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: Apache-2.0
+// resize_conv and pixel_shuffle lowered onto one transposed convolution: the lowering (in double,
+// through the transposed reference) and the JIT running it, against the direct oracle
+// (up-sample then convolve; convolve then depth-to-space), on random layers and both ISAs.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include "helpers.hpp"
+#include "upsample_lowering.hpp"
+
+using namespace tconv;
+
+namespace {
+
+UpsampleProblem random_upsample(std::mt19937& rng) {
+    auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    UpsampleProblem u;
+    u.kind = UpsampleKind(pick(0, 2));
+    Problem& c = u.conv;
+    c.rank = u.kind == UpsampleKind::pixel_shuffle ? 2 : pick(1, 3);
+    c.batch = pick(1, 2);
+    c.groups = pick(1, 2);
+    c.in_channels = c.groups * pick(1, 3);
+    c.out_channels = c.groups * pick(1, 3);
+    c.bias = pick(0, 1);
+    c.activation = Activation(pick(0, 2));
+    c.layout = Layout(pick(0, 1));
+    u.upscale_factor = pick(1, 3);
+    for (int i = 0; i < c.rank; ++i) {
+        c.input[i] = pick(1, c.rank == 3 ? 4 : 6);
+        c.kernel[i] = pick(1, 4);
+        c.dilation[i] = u.kind == UpsampleKind::pixel_shuffle ? 1 : pick(1, 2);
+        const int reach = int(c.dilation[i] * (c.kernel[i] - 1));
+        c.pad_begin[i] = pick(0, reach);
+        c.pad_end[i] = pick(0, reach);
+        u.scale[i] = pick(1, 3);
+    }
+    return u;
+}
+
+bool valid(const UpsampleProblem& u) {
+    const Dims o = u.output();
+    for (int i = 0; i < u.conv.rank; ++i)
+        if (o[i] < 1) return false;
+    return lowering_rule(u).empty();
+}
+
+std::string describe(const UpsampleProblem& u) {
+    const Problem& c = u.conv;
+    std::string s = "kind " + std::to_string(int(u.kind)) + " rank " + std::to_string(c.rank) +
+                    " n" + std::to_string(c.batch) + " ic" + std::to_string(c.in_channels) +
+                    " oc" + std::to_string(c.out_channels) + " g" + std::to_string(c.groups) +
+                    " r" + std::to_string(u.upscale_factor) + " layout " +
+                    std::to_string(int(c.layout));
+    for (int i = 0; i < c.rank; ++i)
+        s += " [i" + std::to_string(c.input[i]) + " k" + std::to_string(c.kernel[i]) + " d" +
+             std::to_string(c.dilation[i]) + " p" + std::to_string(c.pad_begin[i]) + "/" +
+             std::to_string(c.pad_end[i]) + " s" + std::to_string(u.scale[i]) + "]";
+    return s;
+}
+
+// Runs the lowering: the padded copy (linear), the transposed convolution by `run`, then the
+// per-phase bias (pixel_shuffle).
+template <class Run>
+std::vector<float> run_lowered(const UpsampleProblem& u, const Lowered& l,
+                               const std::vector<float>& x, Run run) {
+    std::vector<float> in = x;
+    if (l.upsampled_input) {
+        in.resize(size_t(l.transposed.input_elems()));
+        upsample_input(u, x.data(), in.data());
+    }
+    if (l.replicate_pad) {
+        in.resize(size_t(l.transposed.input_elems()));
+        replicate_pad_input(u.conv, x.data(), in.data());
+    }
+    std::vector<float> y(size_t(l.transposed.output_elems()));
+    run(in, y);
+    add_phase_bias(u, l, y.data());
+    return y;
+}
+
+// max over elements of |got - want| / (sum of |terms| + |want|), the project's error measure.
+double worst(const UpsampleProblem& u, const std::vector<float>& x, const std::vector<float>& w,
+             const std::vector<float>& b, const std::vector<float>& got,
+             const std::vector<float>& want) {
+    UpsampleProblem a = u;
+    a.conv.activation = Activation::none;
+    auto abs_of = [](std::vector<float> v) {
+        for (float& e : v) e = std::fabs(e);
+        return v;
+    };
+    const std::vector<float> ax = abs_of(x), aw = abs_of(w), ab = abs_of(b);
+    std::vector<float> mag(want.size());
+    reference_upsample(a, ax.data(), aw.data(), u.conv.bias ? ab.data() : nullptr, mag.data());
+    double e = 0;
+    for (size_t i = 0; i < want.size(); ++i)
+        e = std::max(e, std::fabs(double(got[i]) - double(want[i])) /
+                            (double(mag[i]) + std::fabs(double(want[i])) + 1e-30));
+    return e;
+}
+
+}  // namespace
+
+TEST_CASE("upsample: nearest resize of kernel 3 lowers to kernel 4 stride 2 with summed taps") {
+    UpsampleProblem u;
+    u.conv = test::problem_from_json(R"({"in_channels": 1, "out_channels": 1,
+        "input_size": [3], "kernel_size": 3, "padding": 1, "bias": false})");
+    u.scale = {2, 1, 1};
+    const float w[] = {1, 10, 100};
+    const Lowered l = lower(u, w, nullptr);
+    CHECK(l.transposed.kernel[0] == 4);
+    CHECK(l.transposed.stride[0] == 2);
+    CHECK(l.transposed.pad_begin[0] == 1);
+    CHECK(l.transposed.output[0] == 6);
+    // Box [1, 1] convolved with the flipped kernel [100, 10, 1].
+    CHECK(l.weights == std::vector<float>{100, 110, 11, 1});
+}
+
+TEST_CASE("upsample: the lowering and the JIT equal the direct oracle (random layers)") {
+    std::mt19937 rng(1717);
+    int tested[3] = {0, 0, 0}, replicated = 0, upsampled = 0;
+    for (int t = 0; t < 400 && (tested[0] + tested[1] + tested[2]) < 150; ++t) {
+        const UpsampleProblem u = random_upsample(rng);
+        if (!valid(u)) continue;
+        INFO(describe(u));
+        const test::LayerData d{test::random_vector(size_t(u.conv.input_elems()), 3 * t + 1),
+                                test::random_vector(size_t(u.weight_elems()), 3 * t + 2),
+                                test::random_vector(size_t(u.bias_elems()), 3 * t + 3)};
+        const float* b = u.conv.bias ? d.b.data() : nullptr;
+        Problem out = u.conv;
+        out.output = u.output();
+        std::vector<float> want(size_t(out.output_elems()));
+        reference_upsample(u, d.x.data(), d.w.data(), b, want.data());
+
+        const Lowered l = lower(u, d.w.data(), b);
+        replicated += l.replicate_pad;
+        upsampled += l.upsampled_input;
+        const float* lb = l.bias.empty() ? nullptr : l.bias.data();
+        const auto by_reference = run_lowered(u, l, d.x, [&](auto& in, auto& y) {
+            reference_conv_transpose(l.transposed, in.data(), l.weights.data(), lb, y.data(), 1);
+        });
+        CHECK(worst(u, d.x, d.w, d.b, by_reference, want) <= 1e-6);
+        for (Isa isa : {Isa::avx512, Isa::avx2}) {
+            if (isa > cpu_info().best_isa()) continue;
+            Options o;
+            o.max_isa = isa;
+            const Layer layer = Layer::compile(l.transposed, l.weights.data(), lb, o);
+            const auto by_jit = run_lowered(u, l, d.x, [&](auto& in, auto& y) {
+                layer.execute(in.data(), y.data());
+            });
+            INFO("isa " << to_string(isa));
+            CHECK(worst(u, d.x, d.w, d.b, by_jit, want) <= 1e-5);
+        }
+        ++tested[int(u.kind)];
+    }
+    CHECK(tested[0] >= 20);
+    CHECK(tested[1] >= 20);
+    CHECK(tested[2] >= 20);
+    CHECK(replicated >= 5);  // both ways of lowering a linear resize
+    CHECK(upsampled >= 5);
+}
