@@ -59,6 +59,9 @@ TEST_CASE("upsample config: errors name the file, the key and the rule") {
           "up.json: missing required key \"scale\"");
     CHECK(error_of(layer(R"("kind": "resize_conv", "scale": 2, "stride": 2)")) ==
           "up.json: stride=2 is only allowed with kind \"transposed\" (kind is \"resize_conv\")");
+    CHECK(error_of(layer(R"("kind": "pixel_shuffle", "upscale_factor": 2, "dtype": "bf16")")) ==
+          "up.json: dtype=\"bf16\" is only allowed with kind \"transposed\" (kind is "
+          "\"pixel_shuffle\")");
     CHECK(error_of(layer(R"("scale": 2)")) ==
           "up.json: scale=2 is only allowed with kind \"resize_conv\" (kind is \"transposed\")");
     CHECK(error_of(layer(R"("kind": "resize_conv", "scale": 2, "mode": "linear")")) ==

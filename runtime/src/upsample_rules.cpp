@@ -27,6 +27,11 @@ void check_upsample_fields(const Problem& p, const Spelling& s) {
             s.fail_value("mode", -1, "\"linear\"", "is only allowed with kind \"resize_conv\"");
         return;
     }
+    // Their lowering merges the conv's taps into one transposed kernel; in bf16 the merged taps
+    // would round differently from the layer as written, so bf16 stays with transposed layers.
+    if (p.dtype == DType::bf16)
+        s.fail_value("dtype", -1, "\"bf16\"", "is only allowed with kind \"transposed\" (kind is " +
+                                                  kind_name(p) + ")");
     if (shuffle) {
         constexpr int64_t kMaxFactor = 1024;
         if (p.upscale_factor < 1 || p.upscale_factor > kMaxFactor)
