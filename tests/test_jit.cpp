@@ -449,7 +449,7 @@ std::vector<Spec> random_layers(int count, uint64_t seed) {
 void check_all(const std::vector<Spec>& specs, uint64_t seed, DType dtype = DType::f32) {
     for (Isa isa : kIsas) {
         if (!cpu_has(isa)) continue;
-        for (int shape : {0, 1, 2, 3, 4}) {
+        for (int shape : {0, 1, 2, 3, 4, 5}) {
             int failures = 0;
             for (size_t i = 0; i < specs.size() && failures < 5; ++i) {
                 gen::PlanOverrides o;

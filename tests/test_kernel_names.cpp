@@ -59,15 +59,22 @@ TEST_CASE("kernel names: 2000 lengths of a 1D layer share one kernel per W-tail 
                                          "channels_first", isa, 100, 2100, ur);
         CHECK(cvec.size() <= size_t(2 * ur));
         // A few output channels: the spatial family, tiles of lanes along W (no tails).
-        auto svec = kernels_over_lengths("tconv_f32_svec_", 32, 1, 7, 1, 3, 1, "channels_first",
+        auto svec = kernels_over_lengths("tconv_f32_svec_", 16, 1, 7, 1, 3, 1, "channels_first",
                                          isa, 100, 2100, ur);
         CHECK(svec.size() <= 8);
+        // Many input channels into one (the column family): per row block and chunk kind, the
+        // full tile and one tail per length of the last tile (ur * vlen classes), and the
+        // epilogue.
+        auto gemm = kernels_over_lengths("tconv_f32_gemm_", 512, 1, 16, 8, 4, 1, "channels_first",
+                                         isa, 100, 2100, ur);
+        CHECK(gemm.size() <= size_t(2 * 2 * (ur * gen::vector_length(isa) + 1) + 1));
         // Channels-first depthwise: per W phase interleave, one kernel per row tail.
         auto dwcf = kernels_over_lengths("tconv_f32_dwcf_", 64, 64, 4, 2, 1, 64,
                                          "channels_first", isa, 100, 2100, ur);
         CHECK(dwcf.size() <= size_t(2 * ur * gen::vector_length(isa)));
         MESSAGE(to_string(isa) << ": 2000 lengths: cvec " << cvec.size() << ", svec "
-                               << svec.size() << ", dwcf " << dwcf.size() << " kernels");
+                               << svec.size() << ", dwcf " << dwcf.size() << ", gemm "
+                               << gemm.size() << " kernels");
     }
 }
 

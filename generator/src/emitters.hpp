@@ -18,5 +18,9 @@ template <class T>
 std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise(const DwKernelDesc& d);
 template <class T>
 std::unique_ptr<Xbyak::CodeGenerator> emit_depthwise_cf(const DwPlaneKernelDesc& d);
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_gemm(const GemmKernelDesc& d);
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_gemm_epilogue(const GemmEpilogueDesc& d);
 
 }  // namespace tconv::gen

@@ -31,6 +31,16 @@ std::unique_ptr<Xbyak::CodeGenerator> emit_family(const DwPlaneKernelDesc& d) {
 }
 
 template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_family(const GemmKernelDesc& d) {
+    return emit_gemm<T>(d);
+}
+
+template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_family(const GemmEpilogueDesc& d) {
+    return emit_gemm_epilogue<T>(d);
+}
+
+template <class T>
 std::unique_ptr<Xbyak::CodeGenerator> emit(const AnyKernelDesc& d) {
     auto g = std::visit([](const auto& x) { return emit_family<T>(x); }, d);
     // W^X: the buffer was never executable while writable; now it becomes read+execute.

@@ -58,14 +58,19 @@ std::string name_head(const char* family, const D& d, int64_t groups) {
 // readable part cannot show every field (strides, per-phase offsets, tap subsets); 48 bits of
 // the descriptor's hash tell apart the descriptors that share it.
 template <class D>
+std::string hash_tail(const D& d) {
+    const uint64_t h = KernelDescHash{}(d);
+    return fmt::format("_h{:012x}__", (h ^ (h >> 48)) & 0xffffffffffffull) +
+           std::string(to_string(d.isa));
+}
+
+template <class D>
 std::string name_tail(const D& d, const std::string& tile) {
     std::string n;
     if (d.c0 != Dim3{0, 0, 0}) n += "_c" + dims_of(d.rank, d.c0);
     n += tile;
     if (d.activation != Activation::none) n += "_" + std::string(to_string(d.activation));
-    const uint64_t h = KernelDescHash{}(d);
-    return n + fmt::format("_h{:012x}__", (h ^ (h >> 48)) & 0xffffffffffffull) +
-           std::string(to_string(d.isa));
+    return n + hash_tail(d);
 }
 
 }  // namespace
@@ -103,6 +108,21 @@ size_t KernelDescHash::operator()(const DwPlaneKernelDesc& d) const {
     for (const DwRowTaps& r : d.rows) m(r.count), m(r.c0), m(r.cstep), m(r.w_offset);
     for (const WPhaseTaps& t : d.w_phases) m(t.count), m(t.c0), m(t.cstep);
     m(d.w_rot), m(d.rest), m(d.y_row);
+    return m.h;
+}
+
+size_t KernelDescHash::operator()(const GemmKernelDesc& d) const {
+    Mixer m;
+    m(int64_t(d.isa)), m(d.rank);
+    m.dims(d.kernel), m.dims(d.stride), m.dims(d.dilation);
+    m(d.groups), m(d.mr), m(d.ur), m(d.tail), m(d.accumulate);
+    return m.h;
+}
+
+size_t KernelDescHash::operator()(const GemmEpilogueDesc& d) const {
+    Mixer m;
+    m(int64_t(d.isa)), m(int64_t(d.activation));
+    m(int64_t(std::bit_cast<uint32_t>(d.negative_slope)));
     return m.h;
 }
 
@@ -178,6 +198,20 @@ std::string kernel_name(const DwPlaneKernelDesc& d) {
     if (int64_t(d.rows.size()) != d.stride[1]) tile += fmt::format("_r{}", d.rows.size());
     tile += fmt::format("_ur{}", d.ur);
     return name_head("dwcf", d, 1) + "_t" + t + joined(d.w_phases) + name_tail(d, tile);
+}
+
+std::string kernel_name(const GemmKernelDesc& d) {
+    std::string tile = fmt::format("_mr{}_ur{}", d.mr, d.ur);
+    if (d.tail != vector_length(d.isa)) tile += fmt::format("_m{}", d.tail);
+    if (d.accumulate) tile += "_acc";
+    return name_head("gemm", d, d.groups) + tile + hash_tail(d);
+}
+
+// tconv_f32_gemm_epilogue_relu_h..__avx512: bias and activation, whatever the layer.
+std::string kernel_name(const GemmEpilogueDesc& d) {
+    std::string n = "tconv_f32_gemm_epilogue_" + std::string(to_string(d.activation));
+    if (d.activation == Activation::leaky_relu) n += fmt::format("_ns{}", d.negative_slope);
+    return n + hash_tail(d);
 }
 
 std::string kernel_name(const AnyKernelDesc& d) {

@@ -44,6 +44,21 @@ void pack_spatial(const SpatialPlan& pl, const float* w, float* packed) {
         }
 }
 
+// gemm: per group and row block, [ic of the group][the block's rows]; row oc_l * taps + tap is
+// PyTorch's w[ic][oc_l][tap].
+void pack_gemm(const GemmPlan& pl, const float* w, float* packed) {
+    const int64_t K = pl.kernel_points();
+    for (int64_t g = 0; g < pl.groups; ++g)
+        for (const GemmPlan::RowBlock& b : pl.row_blocks) {
+            float* dst = packed + pl.weight_offset(g, b);
+            for (int64_t ic = 0; ic < pl.ic_g; ++ic)
+                for (int i = 0; i < b.rows; ++i) {
+                    const int64_t row = b.row0 + i;
+                    *dst++ = w[((g * pl.ic_g + ic) * pl.oc_g + row / K) * K + row % K];
+                }
+        }
+}
+
 // depthwise: per phase and block of channel vectors, [tap][vectors * vlen]; lane l of a block is
 // output channel c = oc0 + l, whose only input channel is c / multiplier, so its weights are
 // PyTorch's [c][K] row (zero past the last channel).
@@ -234,6 +249,10 @@ void pack_weights(const Plan& plan, const float* w, float* packed, int64_t first
         if (first_part == 0 && end_part > 0) pack_depthwise_cf(*pl, w, packed);
         return;
     }
+    if (const auto* pl = std::get_if<GemmPlan>(&plan.family)) {
+        if (first_part == 0 && end_part > 0) pack_gemm(*pl, w, packed);
+        return;
+    }
     const ChannelPlan& pl = std::get<ChannelPlan>(plan.family);
     const int64_t parts = ic_parts(pl), run = ic_per_part(pl);
     for (int64_t part = first_part; part < end_part; ++part) {
@@ -269,6 +288,9 @@ std::vector<int64_t> packing_signature(const Plan& plan) {
     } else if (const auto* cf = std::get_if<DepthwiseCfPlan>(&plan.family)) {
         s.push_back(cf->channel_taps);
         for (const PlanePhasePlan& pp : cf->plane_phases) s.push_back(pp.w_offset);
+    } else if (const auto* gm = std::get_if<GemmPlan>(&plan.family)) {
+        s.insert(s.end(), {gm->rows, gm->ic_g});
+        for (const GemmPlan::RowBlock& b : gm->row_blocks) s.insert(s.end(), {b.row0, int64_t(b.rows)});
     }
     return s;
 }

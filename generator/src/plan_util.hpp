@@ -169,5 +169,7 @@ bool plan_depthwise_cf(const Problem& p, DepthwiseCfPlan& pl, const PhaseAxes& a
                        const PlanOverrides& ov, std::string& why_not);
 bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
                   std::string& why_not);
+bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+               std::string& why_not);
 
 }  // namespace tconv::gen::detail

@@ -24,6 +24,12 @@ bool spatial_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation a
     return acc + ur + 1 <= R && acc + std::max(3, detail::activation_temps(act)) <= R;
 }
 
+bool gemm_tile_fits(Isa isa, int mr, int ur, bool partial) {
+    const bool embedded = isa == Isa::avx512 && ur == 1;  // the broadcast rides in the FMA
+    return mr * ur + ur + (embedded ? 0 : 1) + (isa == Isa::avx2 && partial ? 1 : 0) <=
+           vector_registers(isa);
+}
+
 bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail) {
     // Accumulators + two weight registers used in turn; the epilogue's temporaries.
     return ur * n_oc + std::max(2, detail::activation_temps(act) + (avx2_tail ? 1 : 0)) <=

@@ -33,6 +33,15 @@ class JitDriver {
     // True for a driver that copies what it needs of the user's input itself: it is then
     // called with the user's input x as xbuf and every image (n0 = 0, n1 = batch).
     virtual bool reads_user_input() const { return false; }
+    // Drivers reading the user's input in several passes (the pool's phases: each starts when
+    // the previous one is done) with a buffer of shared_floats() the call's threads share
+    // between passes: compute_pass runs share t of nt of pass `pass`.
+    virtual int64_t passes() const { return 1; }
+    virtual int64_t shared_floats() const { return 0; }
+    virtual bool compute_pass(int64_t /*pass*/, const float* x, float* /*shared*/, float* y,
+                              const WorkPart& w, int t, int nt) const {
+        return compute(x, y, w, t, nt);
+    }
     // Floats of row and plane scratch compute() asks of each thread (the input buffer is the
     // implementation's): registered for the layer's life, so no thread keeps more.
     virtual ScratchNeed scratch_need() const { return {}; }
@@ -43,6 +52,7 @@ std::unique_ptr<JitDriver> make_driver(const gen::ChannelPlan& plan, const Kerne
 std::unique_ptr<JitDriver> make_driver(const gen::DepthwisePlan& plan, const KernelTables& t);
 std::unique_ptr<JitDriver> make_driver(const gen::SpatialPlan& plan, const KernelTables& t);
 std::unique_ptr<JitDriver> make_driver(const gen::DepthwiseCfPlan& plan, const KernelTables& t);
+std::unique_ptr<JitDriver> make_driver(const gen::GemmPlan& plan, const KernelTables& t);
 // --- dw in place: the depthwise plan's driver when it reads the user's input (jit_drive_dw_rows.cpp)
 std::unique_ptr<JitDriver> make_dw_row_driver(const gen::DepthwisePlan& plan, const KernelTables& t);
 

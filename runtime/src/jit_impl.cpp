@@ -138,8 +138,9 @@ class JitImpl final : public Impl, public JitCodeSource {
         driver_ = std::visit([&](const auto& fp) { return make_driver(fp, tables_); }, plan_.family);
         // --- scratch release (cache branch): the layer's scratch need, held while it lives.
         ScratchNeed need = driver_->scratch_need();
-        if (!driver_->reads_user_input())
-            need[ScratchKind::input] = pl.batch_group * pl.input.image_floats();
+        need[ScratchKind::input] = driver_->reads_user_input()
+                                       ? driver_->shared_floats()
+                                       : pl.batch_group * pl.input.image_floats();
         if (plan_.lowered) around_ = gen::pixel_transpose(user);
         need[ScratchKind::layout] = around_.input_floats() + around_.output_floats();
         scratch_claim_.emplace(need);
@@ -187,10 +188,17 @@ class JitImpl final : public Impl, public JitCodeSource {
         // who writes each output, so the bits do not depend on the thread count.
         const int shares = threads;
         std::atomic<bool> out_of_memory{false};
-        if (driver_->reads_user_input()) {  // no shared buffer: no copy, one phase
+        if (driver_->reads_user_input()) {  // no copy: the driver's passes
             const WorkPart all = WorkPart::whole(pl, 0, pl.batch, 0);
-            global_pool().run(1, shares, threads, wait, [&](int64_t, int s) {
-                if (!driver_->compute(x, y, all, s, shares)) out_of_memory = true;
+            float* shared = nullptr;
+            if (const int64_t n = driver_->shared_floats(); n > 0) {
+                ThreadScratch& buf = thread_scratch().input;
+                shared = buf.get(n);
+                buf.halo_owner = 0;  // no layer's zero halo survives in it
+            }
+            global_pool().run(driver_->passes(), shares, threads, wait, [&](int64_t pass, int s) {
+                if (!driver_->compute_pass(pass, x, shared, y, all, s, shares))
+                    out_of_memory = true;
             });
             if (out_of_memory) throw row_buffer_error(problem_);
             return;

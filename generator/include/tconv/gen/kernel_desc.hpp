@@ -181,15 +181,45 @@ struct DwPlaneKernelDesc {
     bool operator==(const DwPlaneKernelDesc&) const = default;
 };
 
+// The column family's matrix product (docs/ALGORITHM.md §4, `gemm`): a tile of mr rows of
+// the packed weights (pairs of output channel and kernel tap) x ur vectors of input pixels,
+// summed over the group's input channels (KernelArgs::blocks), read in place from the user's
+// channels-first rows (x_next bytes apart), stored into the column buffer (y_next bytes
+// between its rows). The driver's col2im then adds the columns into the output.
+struct GemmKernelDesc {
+    Isa isa = Isa::avx512;
+    int rank = 2;
+    Dim3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};  // for the name
+    int64_t groups = 1;                                        // for the name
+    int mr = 1;    // rows of weights (accumulators per vector of pixels)
+    int ur = 1;    // vectors of pixels
+    int tail = 0;  // lanes read of the last vector (vlen: full); the rest load as zeros
+    bool accumulate = false;  // add to the column tile (a later chunk of input channels)
+
+    bool operator==(const GemmKernelDesc&) const = default;
+};
+
+// The column family's epilogue: bias (one float, KernelArgs::bias) and activation over
+// KernelArgs::blocks whole vectors at KernelArgs::y, in place.
+struct GemmEpilogueDesc {
+    Isa isa = Isa::avx512;
+    Activation activation = Activation::none;
+    float negative_slope = 0.0f;
+
+    bool operator==(const GemmEpilogueDesc&) const = default;
+};
+
 // Any family's descriptor: the kernel cache's key.
-using AnyKernelDesc =
-    std::variant<ChannelKernelDesc, SpatialKernelDesc, DwKernelDesc, DwPlaneKernelDesc>;
+using AnyKernelDesc = std::variant<ChannelKernelDesc, SpatialKernelDesc, DwKernelDesc,
+                                   DwPlaneKernelDesc, GemmKernelDesc, GemmEpilogueDesc>;
 
 struct KernelDescHash {
     size_t operator()(const ChannelKernelDesc& d) const;
     size_t operator()(const SpatialKernelDesc& d) const;
     size_t operator()(const DwKernelDesc& d) const;
     size_t operator()(const DwPlaneKernelDesc& d) const;
+    size_t operator()(const GemmKernelDesc& d) const;
+    size_t operator()(const GemmEpilogueDesc& d) const;
     size_t operator()(const AnyKernelDesc& d) const;
 };
 
@@ -201,6 +231,8 @@ std::string kernel_name(const ChannelKernelDesc& d);
 std::string kernel_name(const SpatialKernelDesc& d);
 std::string kernel_name(const DwKernelDesc& d);
 std::string kernel_name(const DwPlaneKernelDesc& d);
+std::string kernel_name(const GemmKernelDesc& d);
+std::string kernel_name(const GemmEpilogueDesc& d);
 std::string kernel_name(const AnyKernelDesc& d);
 
 }  // namespace tconv::gen

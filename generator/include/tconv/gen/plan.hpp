@@ -22,7 +22,9 @@ namespace tconv::gen {
 // output channel; depthwise_cf: its channels-first variant, lanes along W of one channel's
 // plane): docs/ALGORITHM.md §4. Each family has its own plan type below (the enum follows the
 // order of Plan::family).
-enum class KernelShape { channel_vec, spatial_vec, depthwise, depthwise_cf };
+// gemm: channels-first layers with few output channels per group, as a matrix product over
+// the input read in place into a column buffer, then col2im.
+enum class KernelShape { channel_vec, spatial_vec, depthwise, depthwise_cf, gemm };
 
 // The taps of one phase residue along one dimension: k = k0 + t*kstep, i = m - (c0 + t*cstep).
 struct TapAxis {
@@ -295,11 +297,54 @@ struct DepthwiseCfPlan : PlanBase {
     int64_t bias_offset(int64_t block) const { return blocks[size_t(block)].oc0; }
 };
 
+// Column family (channels-first, few output channels per group): per image and group, a matrix
+// product of the packed weights [rows = oc_g x kernel taps][ic_g] with the input's rows read in
+// place [ic_g][pixels], into a column buffer [group][row][col_pitch]; then col2im adds each
+// (channel, tap) row into the outputs its pixels reach, with bias and activation. The input
+// buffer of the other families is not used (input.blocks stays empty).
+struct GemmPlan : PlanBase {
+    // Consecutive rows of a group's product computed by one kernel call per tile of pixels;
+    // kernel[tail][more]: tail 0 runs the full tiles of ur vectors, 1 the last, shorter tile
+    // (-1: none); more 0 starts the tile's sums with the first chunk of input channels, 1 adds
+    // a later chunk to them.
+    struct RowBlock {
+        int64_t row0 = 0;
+        int rows = 0;
+        int kernel[2][2] = {{-1, -1}, {-1, -1}};
+    };
+    int64_t rows = 0;       // per group: oc_g * kernel_points(), row = oc_l * taps + tap
+    int64_t pixels = 0;     // input pixels per image (D x H x W)
+    int64_t tiles = 0;      // full tiles of ur vectors along the pixels
+    int tail_vectors = 0;   // vectors of the last tile (0: the full tiles cover the pixels)
+    int64_t col_pitch = 0;  // floats per column row: the pixels padded to whole vectors
+    // Input channels per chunk: the product runs a thread's tiles chunk by chunk, so that the
+    // chunk's rows (each on its own pages, pixels*4 bytes apart) stay in the TLB and L1.
+    int64_t k_chunk = 0;
+    std::vector<RowBlock> row_blocks;
+    int epilogue = -1;  // the kernel adding bias and activation to a col2im row
+    // col2im's stride phases per dim (docs/ALGORITHM.md §2): residue r's outputs
+    // o = S*m + r - pb for m in [m_lo, m_lo + m_count), tap t reading input m - (c0 + t*cstep).
+    struct Residue {
+        TapAxis taps;
+        int64_t m_lo = 0, m_count = 0;
+    };
+    std::array<std::vector<Residue>, 3> residues;
+    int64_t w_row_floats = 0;  // col2im's per-thread row: every W residue's outputs, padded
+                               // to whole vectors for the epilogue
+
+    // Packed weights of (group, row block): [ic of the group][the block's rows].
+    int64_t weight_offset(int64_t g, const RowBlock& b) const { return (g * rows + b.row0) * ic_g; }
+    // The column buffer of one image: [group][row][col_pitch].
+    int64_t col_floats() const { return groups * rows * col_pitch; }
+    // Packed bias: one float per channel (blocks: one per group).
+    int64_t bias_offset(int64_t block) const { return blocks[size_t(block)].oc0; }
+};
+
 // A layer's plan: its family's, and the problem planned instead of the layer's when it was
 // lowered (lowering.hpp): packing and the run time then see that problem and its rearranged
 // tensors.
 struct Plan {
-    std::variant<ChannelPlan, SpatialPlan, DepthwisePlan, DepthwiseCfPlan> family;
+    std::variant<ChannelPlan, SpatialPlan, DepthwisePlan, DepthwiseCfPlan, GemmPlan> family;
     std::optional<Problem> lowered;
 
     KernelShape shape() const { return KernelShape(family.index()); }
@@ -318,6 +363,8 @@ bool channel_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail
 bool spatial_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act);
 bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail);
 bool depthwise_cf_tile_fits(Isa isa, int ur, int64_t w_phases, Activation act, bool avx2_tail);
+// gemm: mr x ur accumulators, ur input vectors, a broadcast weight (AVX2: the tail's mask).
+bool gemm_tile_fits(Isa isa, int mr, int ur, bool partial);
 // --- dw in place: ur m x w_phases x n_oc vectors; tail: a last vector of fewer channels ---
 bool depthwise_row_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act,
                              bool tail);
@@ -325,8 +372,8 @@ bool depthwise_row_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activa
 
 // Overrides of the planner's choices, for tests and tuning (0: the planner decides).
 struct PlanOverrides {
-    int ur = 0, n_oc = 0;
-    int shape = 0;  // 1: channel_vec, 2: spatial_vec, 3: depthwise, 4: depthwise_cf
+    int ur = 0, n_oc = 0;  // gemm: ur vectors of pixels, n_oc the most rows per block
+    int shape = 0;  // 1: channel_vec, 2: spatial_vec, 3: depthwise, 4: depthwise_cf, 5: gemm
     int64_t oc_group = 0, batch_group = 0;  // clamped to [1, oc blocks] and [1, batch]
     int64_t group_slab = 0;  // channel family, groups > 1: clamped to [1, groups]
     int64_t band_rows = 0;   // channel and channels-first spatial families: output rows per

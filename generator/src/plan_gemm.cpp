@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: Apache-2.0
+// The column family's planner: the rows of the product cut into register blocks, the tile of
+// pixels, the column buffer.
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "plan_util.hpp"
+
+namespace tconv::gen::detail {
+
+namespace {
+
+struct GemmTile {
+    int ur = 1;
+    std::vector<int> block_rows;  // rows per row block, in order
+    double cost = std::numeric_limits<double>::infinity();
+};
+
+// Cycles per input channel of one tile of pixels, summed over the row blocks: the FMA ports
+// (2 per cycle), the loads (ur vectors and a broadcast per row, ~2 per cycle) and each
+// accumulator's chain (an FMA's latency, 4 cycles, per channel) bound it. Times the tiles the
+// pixels need: a short last tile pays for whole vectors.
+GemmTile choose_gemm_tile(Isa isa, int64_t rows, int64_t pixels, const PlanOverrides& ov) {
+    const int VL = vector_length(isa);
+    GemmTile best;
+    for (int ur = 1; ur <= 4; ++ur) {
+        if (ov.ur > 0 && ur != ov.ur) continue;
+        int mr_max = 0;
+        while (gemm_tile_fits(isa, mr_max + 1, ur, true) && mr_max + 1 <= rows) ++mr_max;
+        if (ov.n_oc > 0) mr_max = std::min(mr_max, ov.n_oc);
+        if (mr_max == 0) continue;
+        const int64_t nb = (rows + mr_max - 1) / mr_max;
+        const int mr = int((rows + nb - 1) / nb);
+        GemmTile t;
+        t.ur = ur;
+        double per_channel = 0;
+        for (int64_t r = 0; r < rows; r += mr) {
+            const int m = int(std::min<int64_t>(mr, rows - r));
+            t.block_rows.push_back(m);
+            per_channel += std::max({m * ur / 2.0, (ur + m) / 2.0, 4.0});
+        }
+        const double tiles = double((pixels + int64_t(ur) * VL - 1) / (int64_t(ur) * VL));
+        t.cost = tiles * per_channel;
+        if (t.cost < best.cost) best = t;
+    }
+    return best;
+}
+
+}  // namespace
+
+bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+               std::string& why_not) {
+    if (p.layout != Layout::channels_first) {
+        why_not = "the column family reads channels-first input in place";
+        return false;
+    }
+    const int VL = pl.vlen;
+    pl.rows = pl.oc_g * pl.kernel_points();
+    pl.pixels = pl.in[0] * pl.in[1] * pl.in[2];
+    const GemmTile tile = choose_gemm_tile(pl.isa, pl.rows, pl.pixels, ov);
+    if (tile.block_rows.empty()) {
+        why_not = "no gemm tile fits the registers";
+        return false;
+    }
+    const int64_t tile_px = int64_t(tile.ur) * VL;
+    pl.ur = tile.ur;
+    pl.n_oc = tile.block_rows.front();
+    pl.tiles = pl.pixels / tile_px;
+    const int64_t rest = pl.pixels - pl.tiles * tile_px;
+    pl.tail_vectors = int((rest + VL - 1) / VL);
+    pl.col_pitch = (pl.tiles * tile.ur + pl.tail_vectors) * VL;
+    if (double(pl.col_floats()) * 4.0 > double(std::numeric_limits<int32_t>::max()) ||
+        double(pl.col_pitch) * 4.0 * double(tile.block_rows.front()) >
+            double(std::numeric_limits<int32_t>::max())) {
+        why_not = "the column buffer is too large";
+        return false;
+    }
+
+    // 64 channels: a chunk's rows fit the L1 TLB; the tile's sums are re-read once per chunk
+    // (1/32 of the loads of its FMAs at 64). Even chunks, so none is a sliver.
+    constexpr int64_t kChunk = 64;
+    const int64_t chunks = (pl.ic_g + kChunk - 1) / kChunk;
+    pl.k_chunk = (pl.ic_g + chunks - 1) / chunks;
+    GemmKernelDesc base;
+    base.isa = pl.isa;
+    base.rank = p.rank;
+    base.kernel = pl.kernel;
+    base.stride = pl.stride;
+    base.dilation = pl.dilation;
+    base.groups = pl.groups;
+    int64_t row0 = 0;
+    for (int rows : tile.block_rows) {
+        GemmPlan::RowBlock b;
+        b.row0 = row0;
+        b.rows = rows;
+        GemmKernelDesc k = base;
+        k.mr = rows;
+        for (int more = 0; more < (pl.ic_g > pl.k_chunk ? 2 : 1); ++more) {
+            k.accumulate = more == 1;
+            if (pl.tiles > 0) {
+                k.ur = tile.ur;
+                k.tail = VL;
+                b.kernel[0][more] = kernel_index(pl, k);
+            }
+            if (pl.tail_vectors > 0) {
+                k.ur = pl.tail_vectors;
+                k.tail = int(rest - int64_t(pl.tail_vectors - 1) * VL);
+                b.kernel[1][more] = kernel_index(pl, k);
+            }
+        }
+        pl.row_blocks.push_back(b);
+        row0 += rows;
+    }
+    for (int64_t g = 0; g < pl.groups; ++g) {  // one block per group: its channels' bias
+        OcBlock blk;
+        blk.group = g;
+        blk.oc0 = g * pl.oc_g;
+        blk.valid = blk.vectors = int(pl.oc_g);
+        blk.vector0 = blk.oc0;
+        pl.blocks.push_back(blk);
+    }
+    pl.oc_blocks = pl.groups;
+    pl.n_oc_last = int(pl.oc_g);
+    pl.packed_weight_floats = pl.groups * pl.rows * pl.ic_g;
+    pl.packed_bias_floats = pl.oc;
+    pl.batch_group = 1;
+    GemmEpilogueDesc epi;
+    epi.isa = pl.isa;
+    epi.activation = p.activation;
+    epi.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
+    pl.epilogue = kernel_index(pl, epi);
+    for (size_t d = 0; d < 3; ++d)
+        for (size_t r = 0; r < ax.axes[d].size(); ++r)
+            pl.residues[d].push_back({ax.axes[d][r], ax.m_lo[d][r], ax.m_count[d][r]});
+    for (const GemmPlan::Residue& r : pl.residues[2]) pl.w_row_floats += r.m_count;
+    pl.w_row_floats = (pl.w_row_floats + VL - 1) / VL * VL;
+
+    pl.lines.push_back(fmt::format(
+        "column family: per image{}, a matrix product [{} (oc x taps)] x [{} ic] x [{} input "
+        "pixels] reading the channels-first input in place, then col2im into the output",
+        pl.groups > 1 ? fmt::format(" and group ({} of {} -> {})", pl.groups, pl.ic_g, pl.oc_g)
+                      : "",
+        pl.rows, pl.ic_g, pl.pixels));
+    std::string blocks;
+    for (int r : tile.block_rows) blocks += (blocks.empty() ? "" : " + ") + std::to_string(r);
+    pl.lines.push_back(fmt::format(
+        "tile {} rows x {} pixels ({} vectors); row blocks {}; {} full tiles{}; input channels "
+        "in chunks of {}; column buffer {} x {} floats per image and group",
+        pl.n_oc, tile_px, tile.ur, blocks, pl.tiles,
+        pl.tail_vectors > 0 ? fmt::format(" + a tail of {} pixels", rest) : "", pl.k_chunk,
+        pl.rows, pl.col_pitch));
+    return true;
+}
+
+}  // namespace tconv::gen::detail

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+// The column family's driver: per image, pass 1 runs the matrix product (every tile of pixels
+// of every row block and group) into the column buffer the call's threads share; pass 2 adds
+// the columns into the user's output rows (col2im), bias and activation by a JIT epilogue. Each output row
+// has one owner in pass 2 and each column tile one in pass 1, whatever the thread count.
+#include <algorithm>
+#include <stdexcept>
+
+#include "jit_driver.hpp"
+#include "scratch.hpp"
+#include "team.hpp"
+
+namespace tconv {
+
+namespace {
+
+class GemmDriver final : public JitDriver {
+  public:
+    GemmDriver(const gen::GemmPlan& plan, const KernelTables& t) : pl_(plan), t_(t) {}
+
+    bool reads_user_input() const override { return true; }
+    int64_t passes() const override { return 2 * pl_.batch; }
+    int64_t shared_floats() const override { return pl_.col_floats(); }
+
+    bool compute(const float*, float*, const WorkPart&, int, int) const override {
+        throw std::logic_error("the column family runs in passes (compute_pass)");
+    }
+
+    bool compute_pass(int64_t pass, const float* x, float* col, float* y, const WorkPart&,
+                      int t, int nt) const override {
+        const int64_t n = pass / 2;
+        if (pass % 2 == 1)
+            return col2im(col, y + n * pl_.oc * pl_.out[0] * pl_.out[1] * pl_.out[2], t, nt);
+        product(x + n * pl_.ic * pl_.pixels, col, t, nt);
+        return true;
+    }
+
+  private:
+    // Items: (group, tile of pixels). A thread's run of tiles of one group goes chunk by chunk
+    // of input channels (the rows of a chunk stay in the TLB and L1 while its tiles pass),
+    // every row block per tile: the first reads the tile's inputs from memory (and prefetches
+    // the next tile's), the others from cache.
+    void product(const float* x, float* col, int t, int nt) const {
+        const int64_t tiles = pl_.tiles + (pl_.tail_vectors > 0 ? 1 : 0);
+        const int64_t tile_px = int64_t(pl_.ur) * pl_.vlen;
+        const Share share(pl_.groups * tiles, t, nt);
+        for (int64_t run = share.begin; run < share.end;) {
+            const int64_t g = run / tiles, t0 = run % tiles;
+            const int64_t t1 = std::min(tiles, t0 + (share.end - run));
+            for (int64_t k0 = 0; k0 < pl_.ic_g; k0 += pl_.k_chunk) {
+                const int64_t kn = std::min(pl_.k_chunk, pl_.ic_g - k0);
+                for (int64_t tile = t0; tile < t1; ++tile)
+                    for (const gen::GemmPlan::RowBlock& rb : pl_.row_blocks) {
+                        gen::KernelArgs a;
+                        a.x = x + (g * pl_.ic_g + k0) * pl_.pixels + tile * tile_px;
+                        a.w = t_.weights + pl_.weight_offset(g, rb) + k0 * rb.rows;
+                        a.bias = nullptr;
+                        a.y = col + (g * pl_.rows + rb.row0) * pl_.col_pitch + tile * tile_px;
+                        a.blocks = kn;
+                        a.x_next = pl_.pixels * int64_t(sizeof(float));
+                        a.y_next = pl_.col_pitch * int64_t(sizeof(float));
+                        t_.kernels[size_t(rb.kernel[tile < pl_.tiles ? 0 : 1][k0 > 0 ? 1 : 0])](&a);
+                    }
+            }
+            run += t1 - t0;
+        }
+    }
+
+    // Items: output rows (channel, D, H). Per W residue r, a contiguous run of its outputs m
+    // in the thread's row takes every live (d, h, w) tap's column segment (contiguous adds);
+    // then bias and activation on the way into the output row, residue by residue.
+    bool col2im(const float* col, float* y, int t, int nt) const {
+        const gen::Dim3 I = pl_.in, O = pl_.out, S = pl_.stride, K = pl_.kernel, pb = pl_.pad_begin;
+        const int64_t taps = pl_.kernel_points();
+        float* row = thread_scratch().row.try_get(pl_.w_row_floats);
+        if (!row) return false;
+        const Share share(pl_.oc * O[0] * O[1], t, nt);
+        for (int64_t item = share.begin; item < share.end; ++item) {
+            const int64_t oh = item % O[1], od = item / O[1] % O[0], oc = item / (O[0] * O[1]);
+            const int64_t g = oc / pl_.oc_g, ocl = oc % pl_.oc_g;
+            const gen::GemmPlan::Residue& rd = pl_.residues[0][size_t((od + pb[0]) % S[0])];
+            const gen::GemmPlan::Residue& rh = pl_.residues[1][size_t((oh + pb[1]) % S[1])];
+            const int64_t md = (od + pb[0]) / S[0], mh = (oh + pb[1]) / S[1];
+            std::fill(row, row + pl_.w_row_floats, 0.0f);
+            const float* cg = col + (g * pl_.rows + ocl * taps) * pl_.col_pitch;
+            for (int td = 0; td < rd.taps.count; ++td) {
+                const int64_t id = md - (rd.taps.c0 + td * rd.taps.cstep);
+                if (id < 0 || id >= I[0]) continue;
+                const int64_t kd = rd.taps.k0 + td * rd.taps.kstep;
+                for (int th = 0; th < rh.taps.count; ++th) {
+                    const int64_t ih = mh - (rh.taps.c0 + th * rh.taps.cstep);
+                    if (ih < 0 || ih >= I[1]) continue;
+                    const int64_t kh = rh.taps.k0 + th * rh.taps.kstep;
+                    const float* ck = cg + (kd * K[1] + kh) * K[2] * pl_.col_pitch + (id * I[1] + ih) * I[2];
+                    float* seg = row;
+                    for (const gen::GemmPlan::Residue& rw : pl_.residues[2]) {
+                        for (int tw = 0; tw < rw.taps.count; ++tw) {
+                            // m reads input i = m - c: the m of [m_lo, m_lo + count) inside [0, I)
+                            const int64_t c = rw.taps.c0 + tw * rw.taps.cstep;
+                            const int64_t kw = rw.taps.k0 + tw * rw.taps.kstep;
+                            const int64_t m0 = std::max(rw.m_lo, c), m1 = std::min(rw.m_lo + rw.m_count, I[2] + c);
+                            if (m0 < m1)
+                                add_row(seg + (m0 - rw.m_lo), ck + kw * pl_.col_pitch + (m0 - c), m1 - m0);
+                        }
+                        seg += rw.m_count;
+                    }
+                }
+            }
+            gen::KernelArgs a;  // bias and activation over the whole row
+            a.x = nullptr;
+            a.w = nullptr;
+            a.bias = t_.bias + oc;
+            a.y = row;
+            a.blocks = pl_.w_row_floats / pl_.vlen;
+            t_.kernels[size_t(pl_.epilogue)](&a);
+            float* yr = y + (oc * O[0] + od) * O[1] * O[2] + oh * O[2];
+            const float* seg = row;
+            for (size_t r = 0; r < pl_.residues[2].size(); ++r) {
+                const gen::GemmPlan::Residue& rw = pl_.residues[2][r];
+                float* yo = yr + S[2] * rw.m_lo + int64_t(r) - pb[2];  // o of m_lo
+                if (S[2] == 1) std::copy(seg, seg + rw.m_count, yo);
+                else for (int64_t m = 0; m < rw.m_count; ++m) yo[m * S[2]] = seg[m];
+                seg += rw.m_count;
+            }
+        }
+        return true;
+    }
+
+    // dst[i] += src[i]: AVX2 where the column family runs (its kernels need AVX2 or more).
+    __attribute__((target("avx2"))) static void add_row(float* dst, const float* src, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+    }
+
+    ScratchNeed scratch_need() const override {
+        ScratchNeed need;
+        need[ScratchKind::row] = pl_.w_row_floats;
+        return need;
+    }
+
+    const gen::GemmPlan& pl_;
+    const KernelTables& t_;
+};
+
+}  // namespace
+
+std::unique_ptr<JitDriver> make_driver(const gen::GemmPlan& plan, const KernelTables& t) {
+    return std::make_unique<GemmDriver>(plan, t);
+}
+
+}  // namespace tconv

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: Apache-2.0
+// The column family (matrix product over the channels-first input read in place, then col2im):
+// every tile and chunking against the reference, its choice by the planner, thread counts.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include <xbyak/xbyak_util.h>
+
+#include <cstring>
+
+#include "helpers.hpp"
+#include "impl.hpp"
+#include "jit_impl.hpp"
+#include "tconv/gen/plan.hpp"
+
+using namespace tconv;
+using namespace tconv::test;
+
+namespace {
+
+bool cpu_has(Isa isa) {
+    static const Xbyak::util::Cpu cpu;
+    using C = Xbyak::util::Cpu;
+    if (isa == Isa::avx512) return cpu.has(C::tAVX512F);
+    return cpu.has(C::tAVX2) && cpu.has(C::tFMA);
+}
+
+// A channels-first layer; throws (validate_problem) when the parameters make no valid one.
+Problem layer(int rank, int64_t batch, int64_t ic, int64_t oc, int64_t groups,
+              std::vector<int64_t> in, std::vector<int64_t> k, std::vector<int64_t> s,
+              std::vector<int64_t> d, std::vector<int64_t> pb, std::vector<int64_t> pe,
+              std::vector<int64_t> op, Activation act, bool bias) {
+    Problem p;
+    p.name = "gemm";
+    p.rank = rank;
+    p.batch = batch;
+    p.in_channels = ic;
+    p.out_channels = oc;
+    p.groups = groups;
+    for (int i = 0; i < rank; ++i) {
+        p.input[size_t(i)] = in[size_t(i)];
+        p.kernel[size_t(i)] = k[size_t(i)];
+        p.stride[size_t(i)] = s[size_t(i)];
+        p.dilation[size_t(i)] = d[size_t(i)];
+        p.pad_begin[size_t(i)] = pb[size_t(i)];
+        p.pad_end[size_t(i)] = pe[size_t(i)];
+        p.output_padding[size_t(i)] = op[size_t(i)];
+        p.output[size_t(i)] = output_extent(in[size_t(i)], k[size_t(i)], s[size_t(i)],
+                                            d[size_t(i)], pb[size_t(i)], pe[size_t(i)],
+                                            op[size_t(i)]);
+    }
+    p.activation = act;
+    p.negative_slope = 0.15f;
+    p.bias = bias;
+    p.layout = Layout::channels_first;
+    validate_problem(p);
+    return p;
+}
+
+struct Run {
+    std::unique_ptr<Impl> impl;
+    std::vector<float> y;
+};
+
+Run run_gemm(Isa isa, const Problem& p, const LayerData& d, const gen::PlanOverrides& o,
+             int threads = 1) {
+    Run r;
+    std::string why;
+    r.impl = make_jit_impl(isa, p, d.w.data(), p.bias ? d.b.data() : nullptr, {}, why, o);
+    REQUIRE_MESSAGE(r.impl, why);
+    r.y.assign(size_t(p.output_elems()), std::nanf(""));  // a missed output shows
+    r.impl->execute(d.x.data(), r.y.data(), threads);
+    return r;
+}
+
+gen::PlanOverrides gemm(int ur = 0, int mr = 0) {
+    gen::PlanOverrides o;
+    o.shape = 5;
+    o.ur = ur;
+    o.n_oc = mr;
+    return o;
+}
+
+const Isa kIsas[] = {Isa::avx512, Isa::avx2};
+
+}  // namespace
+
+TEST_CASE("jit gemm: every tile, tail and chunking against the reference") {
+    // Pixels 5 x 13 = 65: full tiles of 1-4 vectors and a masked tail; 150 input channels run
+    // in 3 chunks (the accumulating kernels), 20 in one; rows 2 x 9 = 18 cut into blocks of
+    // every height the registers allow; every activation through the epilogue kernel.
+    const Activation acts[] = {Activation::none, Activation::relu, Activation::leaky_relu,
+                               Activation::sigmoid, Activation::tanh};
+    for (Isa isa : kIsas) {
+        if (!cpu_has(isa)) continue;
+        for (int64_t ic : {20, 150}) {
+            const Problem p = layer(2, 1, ic, 2, 1, {5, 13}, {3, 3}, {2, 2}, {1, 1}, {1, 1},
+                                    {0, 1}, {1, 0}, acts[ic % 5], true);
+            const LayerData d = random_layer_data(p, uint64_t(ic));
+            for (int ur = 1; ur <= 4; ++ur)
+                for (int mr : {1, 2, 3, 5, 7, 9, 14, 18}) {
+                    if (!gen::gemm_tile_fits(isa, mr, ur, true)) continue;
+                    const Run r = run_gemm(isa, p, d, gemm(ur, mr));
+                    CHECK_MESSAGE(compare_to_reference(p, d, r.y.data()).empty(), to_string(isa),
+                                  " ic ", ic, " ur ", ur, " mr ", mr);
+                }
+            for (Activation a : acts) {
+                Problem q = p;
+                q.activation = a;
+                const Run r = run_gemm(isa, q, d, gemm());
+                CHECK_MESSAGE(compare_to_reference(q, d, r.y.data()).empty(), to_string(a));
+            }
+        }
+    }
+}
+
+TEST_CASE("jit gemm: random layers of every rank against the reference") {
+    // Groups, batch, dilation, strides above the kernel (outputs no tap reaches: bias only),
+    // asymmetric pads, output padding; the column family forced whatever the planner prefers.
+    std::mt19937_64 rng(20261204);
+    auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+    int checked = 0;
+    for (int i = 0; i < 400 && checked < 60; ++i) {
+        const int rank = int(pick(1, 3));
+        const int64_t groups = pick(1, 3) == 3 ? pick(2, 4) : 1;
+        std::vector<int64_t> in, k, s, d, pb, pe, op;
+        for (int j = 0; j < rank; ++j) {
+            in.push_back(pick(1, rank == 3 ? 5 : 11));
+            k.push_back(pick(1, rank == 3 ? 4 : 6));
+            s.push_back(pick(1, 4));
+            d.push_back(pick(1, 2));
+            pb.push_back(pick(0, d.back() * (k.back() - 1)));
+            pe.push_back(pick(0, d.back() * (k.back() - 1)));
+            op.push_back(pick(0, std::max(s.back(), d.back()) - 1));
+        }
+        Problem p;
+        try {
+            p = layer(rank, pick(1, 2), groups * pick(1, 40), groups * pick(1, 4), groups, in, k,
+                      s, d, pb, pe, op, Activation(pick(0, 4)), pick(0, 1) == 1);
+        } catch (const std::exception&) {
+            continue;  // no valid layer
+        }
+        ++checked;
+        const LayerData data = random_layer_data(p, uint64_t(i));
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            const Run r = run_gemm(isa, p, data, gemm());
+            CHECK_MESSAGE(compare_to_reference(p, data, r.y.data()).empty(), to_string(isa),
+                          " layer ", i, ": ", p.in_channels, " -> ", p.out_channels, " g",
+                          p.groups, " rank ", rank);
+        }
+    }
+    CHECK(checked >= 50);
+}
+
+TEST_CASE("jit gemm: bitwise equal on 1, 2 and 3 threads") {
+    // Shares of tiles may start inside a group and inside a chunk's run; col2im's rows too.
+    const Problem p = layer(2, 2, 3 * 70, 3 * 2, 3, {6, 23}, {4, 4}, {2, 2}, {1, 1}, {1, 1},
+                            {1, 1}, {0, 0}, Activation::tanh, true);
+    const LayerData d = random_layer_data(p, 5);
+    for (Isa isa : kIsas) {
+        if (!cpu_has(isa)) continue;
+        std::string why;
+        auto impl = make_jit_impl(isa, p, d.w.data(), d.b.data(), {}, why, gemm());
+        REQUIRE(impl);
+        std::vector<float> y1(size_t(p.output_elems())), yn(y1.size());
+        impl->execute(d.x.data(), y1.data(), 1);
+        CHECK(compare_to_reference(p, d, y1.data()).empty());
+        for (int threads : {2, 3}) {
+            impl->execute(d.x.data(), yn.data(), threads);
+            CHECK(std::memcmp(y1.data(), yn.data(), y1.size() * sizeof(float)) == 0);
+        }
+    }
+}
+
+TEST_CASE("jit gemm: the planner's choice") {
+    auto family = [](const Problem& p, Isa isa = Isa::avx512) {
+        gen::Plan plan;
+        std::string why;
+        REQUIRE(gen::plan(p, isa, plan, why));
+        return plan.shape();
+    };
+    auto cf = [](int64_t ic, int64_t oc, int64_t k, Layout layout = Layout::channels_first) {
+        Problem p = layer(2, 1, ic, oc, 1, {16, 16}, {k, k}, {2, 2}, {1, 1}, {1, 1}, {1, 1},
+                          {0, 0}, Activation::tanh, true);
+        p.layout = layout;
+        return p;
+    };
+    // 512 -> 1 k4 (q = 16 / 512), a generator's last layer 64 -> 3 k4 (q = 0.75)
+    CHECK(family(cf(512, 1, 4)) == gen::KernelShape::gemm);
+    CHECK(family(cf(64, 3, 4)) == gen::KernelShape::gemm);
+    CHECK(family(cf(64, 3, 4), Isa::avx2) == gen::KernelShape::gemm);
+    // q > 1 (32 -> 4 k4: 64 column floats per 32 inputs), too few input channels, many
+    // output channels, channels_last: the other families
+    CHECK(family(cf(32, 4, 4)) != gen::KernelShape::gemm);
+    CHECK(family(cf(16, 1, 2)) != gen::KernelShape::gemm);
+    CHECK(family(cf(512, 64, 2)) != gen::KernelShape::gemm);
+    CHECK(family(cf(512, 1, 4, Layout::channels_last)) != gen::KernelShape::gemm);
+    // forced on channels_last: declined with the reason
+    gen::Plan plan;
+    std::string why;
+    CHECK_FALSE(gen::plan(cf(512, 1, 4, Layout::channels_last), Isa::avx512, plan, why, gemm()));
+    CHECK(why.find("channels-first") != std::string::npos);
+}
+
+TEST_CASE("jit gemm: kernel names say family, tile, tail and chunk") {
+    const Problem p = layer(2, 1, 150, 2, 1, {5, 13}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {0, 1},
+                            {1, 0}, Activation::sigmoid, true);
+    gen::Plan plan;
+    std::string why;
+    REQUIRE(gen::plan(p, Isa::avx512, plan, why, gemm(2)));
+    std::vector<std::string> names;
+    for (const auto& k : plan.base().kernels) names.push_back(gen::kernel_name(k));
+    auto has = [&](const std::string& part) {
+        for (const auto& n : names)
+            if (n.find(part) != std::string::npos) return true;
+        return false;
+    };
+    CHECK(has("tconv_f32_gemm_k3x3_s2x2_mr"));
+    CHECK(has("_ur2_h"));                 // full tiles of 2 vectors
+    CHECK(has("_ur1_m1_h"));              // 65 = 2 x 32 + 1: a 1-lane tail
+    CHECK(has("_acc_h"));                 // 150 channels: later chunks accumulate
+    CHECK(has("tconv_f32_gemm_epilogue_sigmoid_h"));
+}
