@@ -17,6 +17,7 @@ const std::vector<cli::Flag> kFlags = {
     {"--isa", true, "ISA  cap of tconv, oneDNN and the peak probe"},
     {"--min-time", true, "SECONDS  timed runs per contender and layer"},
     {"--layer", true, "NAME  only this layer", true},
+    {"--input-shape", true, "NAME=1x100x1x1  an ONNX model input's shape (repeatable)", true},
     {"--random", true, "N  also N random valid layers"},
     {"--seed", true, "S  the draw of --random"},
     {"--no-peers", false, "time tconv alone"},
@@ -52,6 +53,7 @@ BenchArgs parse_bench_args(const std::vector<std::string>& argv) {
     out.dtype = a.dtype();
     out.min_time = a.number("--min-time", 0, 3600).value_or(out.min_time);
     out.layers = a.all("--layer");
+    out.input_shapes = a.input_shapes();
     out.random = int(whole_number(a, "--random", 1, 100000).value_or(0));
     if (a.has("--seed")) {
         if (!a.has("--random"))

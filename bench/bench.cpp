@@ -148,7 +148,9 @@ std::vector<BenchLayer> load_layers(const BenchArgs& args) {
             for (Problem& p : load_config(file).layers) add(file, std::move(p));
             continue;
         }
-        for (OnnxLayer& l : load_onnx(file).layers) {
+        OnnxOptions onnx;
+        onnx.input_shapes = args.input_shapes;
+        for (OnnxLayer& l : load_onnx(file, onnx).layers) {
             const size_t before = out.size();
             add(file, std::move(l.problem));
             if (out.size() > before) {

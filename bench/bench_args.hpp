@@ -23,6 +23,8 @@ struct BenchArgs {
     double min_time = 0.2;             // seconds of repeats per side and layer
     bool peers = true;
     std::vector<std::string> layers;   // --layer NAME (repeatable); empty: all layers
+    // --input-shape NAME=AxB... (repeatable): ONNX models' graph input shapes
+    std::vector<std::pair<std::string, std::vector<int64_t>>> input_shapes;
     int random = 0;                    // --random N: N random layers after the configs' ones
     uint64_t seed = 1;                 // --seed S: the draw of --random
     bool help = false;

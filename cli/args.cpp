@@ -2,7 +2,9 @@
 #include "args.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <sstream>
 
 #include "tconv/error.hpp"
@@ -63,6 +65,34 @@ std::optional<Layout> Args::layout() const {
     auto l = choice("--layout", {"channels_first", "channels_last"});
     if (!l) return std::nullopt;
     return *l == "channels_last" ? Layout::channels_last : Layout::channels_first;
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> Args::input_shapes() const {
+    std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+    for (const std::string& v : all("--input-shape")) {
+        const size_t eq = v.rfind('=');
+        auto bad = [&](const std::string& why) {
+            return Error(ErrorKind::invalid_argument, command + ": --input-shape " + v + ": " +
+                                                          why + " (expected NAME=1x100x1x1)");
+        };
+        if (eq == std::string::npos || eq == 0) throw bad("no NAME=");
+        std::vector<int64_t> dims;
+        const char* s = v.c_str() + eq + 1;
+        while (true) {
+            char* end = nullptr;
+            errno = 0;
+            const long long d = std::strtoll(s, &end, 10);
+            if (end == s || errno || d < 1 || d > (1LL << 30) || *end == '+' || *s == '+' ||
+                *s == '-' || *s == ' ')
+                throw bad("sizes must be integers from 1 to 2^30 separated by 'x'");
+            dims.push_back(d);
+            if (*end == '\0') break;
+            if (*end != 'x') throw bad("sizes must be separated by 'x'");
+            s = end + 1;
+        }
+        out.emplace_back(v.substr(0, eq), dims);
+    }
+    return out;
 }
 
 std::optional<DType> Args::dtype() const {

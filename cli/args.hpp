@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tconv/problem.hpp"
@@ -46,6 +47,8 @@ struct Args {
     std::optional<Layout> layout() const;
     // --dtype f32|bf16; absent -> std::nullopt.
     std::optional<DType> dtype() const;
+    // Every --input-shape NAME=AxBxC... as (NAME, sizes): an ONNX graph input's shape.
+    std::vector<std::pair<std::string, std::vector<int64_t>>> input_shapes() const;
     // A number within [lo, hi] (e.g. seconds); absent -> std::nullopt.
     std::optional<double> number(const std::string& flag, double lo, double hi) const;
 };

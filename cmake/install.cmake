@@ -21,6 +21,14 @@ install(TARGETS tconv EXPORT tconvStaticTargets
 install(EXPORT tconvTargets NAMESPACE tconv:: DESTINATION ${TCONV_CMAKE_DIR})
 install(EXPORT tconvStaticTargets NAMESPACE tconv:: DESTINATION ${TCONV_CMAKE_DIR})
 
+# ONNX models in: libtconv_onnx.so (tconv::onnx, the `onnx` component) and its header. It loads
+# Debian's libonnx and libprotobuf itself; consumers compile against tconv/onnx.hpp only.
+install(FILES ${PROJECT_SOURCE_DIR}/onnx/include/tconv/onnx.hpp
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tconv)
+install(TARGETS tconv_onnx_shared EXPORT tconvOnnxTargets
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(EXPORT tconvOnnxTargets NAMESPACE tconv:: DESTINATION ${TCONV_CMAKE_DIR})
+
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/tconvConfig.cmake.in
                               ${PROJECT_BINARY_DIR}/tconvConfig.cmake
                               INSTALL_DESTINATION ${TCONV_CMAKE_DIR})

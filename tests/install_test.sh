@@ -24,11 +24,13 @@ step "cmake --install into $prefix"
 quiet install install "$cmake" --install "$build" --prefix "$prefix"
 for f in include/tconv/tconv.h include/tconv/tconv.hpp include/tconv/problem.hpp \
          include/tconv/span.hpp \
-         include/tconv/config.hpp "$libdir/libtconv.a" "$libdir/cmake/tconv/tconvConfig.cmake" \
+         include/tconv/config.hpp include/tconv/onnx.hpp \
+         "$libdir/libtconv.a" "$libdir/cmake/tconv/tconvConfig.cmake" \
          "$libdir/pkgconfig/tconv.pc" bin/tconv; do
     [ -e "$prefix/$f" ] || fail "$f is not installed"
 done
 ls "$prefix/$libdir"/libtconv.so* >/dev/null 2>&1 || fail "libtconv.so is not installed"
+ls "$prefix/$libdir"/libtconv_onnx.so* >/dev/null 2>&1 || fail "libtconv_onnx.so is not installed"
 # The fmt, nlohmann-json and xbyak code compiled into libtconv.so stays private.
 if command -v nm >/dev/null; then
     nm -D -C --defined-only "$prefix/$libdir/libtconv.so" >"$tmp/symbols"
@@ -37,6 +39,16 @@ if command -v nm >/dev/null; then
     if grep -E -q "$own" "$tmp/symbols"; then
         grep -E -m 5 "$own" "$tmp/symbols"
         fail "libtconv.so exports its dependencies' symbols"
+    fi
+fi
+# libtconv_onnx.so exports the ONNX API and keeps ONNX's, protobuf's and fmt's code private.
+if command -v nm >/dev/null; then
+    nm -D -C --defined-only "$prefix/$libdir/libtconv_onnx.so" >"$tmp/onnx_symbols"
+    grep -q ' tconv::load_onnx(' "$tmp/onnx_symbols" || fail "libtconv_onnx.so does not export load_onnx"
+    own='^[0-9a-f]+ [A-Za-z] (fmt|nlohmann|onnx|google)::'
+    if grep -E -q "$own" "$tmp/onnx_symbols"; then
+        grep -E -m 5 "$own" "$tmp/onnx_symbols"
+        fail "libtconv_onnx.so exports its dependencies' symbols"
     fi
 fi
 if [ -e "$prefix/include/tconv/gen/plan.hpp" ]; then
@@ -60,6 +72,14 @@ if [ -x "$tmp/examples/embed_static" ]; then
     ldd "$tmp/examples/embed_static" >"$tmp/ldd.out"
     if grep -q libtconv "$tmp/ldd.out"; then fail "embed_static loads libtconv.so"; fi
 fi
+
+step "run onnx_model on a committed model (tconv::onnx from the package)"
+[ -x "$tmp/examples/onnx_model" ] || fail "find_package(tconv) offered no tconv::onnx"
+"$tmp/examples/onnx_model" "$source/tests/onnx/models/dcgan.onnx" >"$tmp/onnx_model.out" ||
+    { cat "$tmp/onnx_model.out"; fail "onnx_model failed"; }
+cat "$tmp/onnx_model.out"
+[ "$(grep -c ' channels, jit_\| channels, reference' "$tmp/onnx_model.out")" -ge 2 ] ||
+    fail "onnx_model compiled fewer than two layers of dcgan.onnx"
 
 step "the shared library's consumers need neither fmt, xbyak nor nlohmann-json"
 quiet "configure without fmt" configure-nofmt "$cmake" -S "$source/examples" \

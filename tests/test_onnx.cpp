@@ -251,6 +251,15 @@ TEST_CASE("onnx: tconv import, then tconv run on what it wrote, reproduces PyTor
         run_cli({"verify", model("depthwise"), "--input-shape", "x=3x8x5x5"});
     CHECK(verify.exit_code == 0);
     CHECK(verify.out.find(" 0 mismatched") != std::string::npos);
+    // bench takes the shape too: batch 3 shows in its table; a wrong name is one error line
+    const test::CliResult bench = run_cli({"bench", model("depthwise"), "--input-shape",
+                                           "x=3x8x5x5", "--no-peers", "--min-time", "0.01"});
+    CHECK(bench.exit_code == 0);
+    CHECK(bench.out.find("3x8x5x5 ->") != std::string::npos);
+    const test::CliResult bench_bad =
+        run_cli({"bench", model("depthwise"), "--input-shape", "z=3x8x5x5", "--no-peers"});
+    CHECK(bench_bad.exit_code == 2);
+    CHECK(bench_bad.err.find("no graph input named \"z\"") != std::string::npos);
 }
 #endif
 
