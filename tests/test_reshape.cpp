@@ -77,6 +77,10 @@ TEST_CASE("reshape: every family at many sizes matches the reference, weights pa
     sweep(R"({"in_channels": 8, "out_channels": 16, "input_size": [3, 4, 5], "kernel_size": 3,
               "stride": 2, "dilation": 2, "padding": 1})",
           {{1, 3, 4, 5}, {1, 5, 2, 9}, {2, 1, 1, 3}});
+    // The column family (channels-first, 512 -> 1): tails and tile widths change with the size.
+    sweep(R"({"in_channels": 96, "out_channels": 2, "input_size": [5, 9], "kernel_size": 4,
+              "stride": 2, "padding": 1, "activation": "sigmoid"})",
+          {{1, 5, 9}, {2, 1, 1}, {1, 16, 16}, {3, 3, 40}, {1, 5, 9}});
     // Sixteen W phases in the spatial kernel (DiffWave's upsampler: once an illegal opmask).
     sweep(R"({"in_channels": 1, "out_channels": 1, "input_size": [5, 20], "kernel_size": [3, 32],
               "stride": [1, 16], "padding": [1, 8], "activation": "leaky_relu",

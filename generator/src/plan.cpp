@@ -63,7 +63,11 @@ bool cf_lanes_favour_w(const Problem& p, const PlanBase& pl) {
 // 0.48-1.7x.
 bool gemm_favoured(const Problem& p, const PlanBase& pl) {
     if (p.layout != Layout::channels_first || pl.ic_g < 32 || pl.oc_g * 2 > pl.vlen) return false;
-    return pl.oc_g * pl.kernel_points() <= pl.ic_g;  // q <= 1
+    // The column buffer of one image: past 256 MiB (a tenth of the planner's 32-bit bound) the
+    // families that stream their input serve better.
+    const double col_bytes = 4.0 * double(pl.oc * pl.kernel_points()) *
+                             double(pl.in[0] * pl.in[1] * pl.in[2]);
+    return pl.oc_g * pl.kernel_points() <= pl.ic_g && col_bytes <= double(256 << 20);  // q <= 1
 }
 
 // Step 2, the kernel family: depthwise when lanes can hold channels of several groups,
