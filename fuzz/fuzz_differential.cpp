@@ -43,8 +43,16 @@ struct Layer {
     bool bias = true, channels_last = false;
     int activation = 0;  // index into kActivations
     float slope = 0.01f;
+    // The layer kind: 0 transposed, 1 resize_conv (up-sampling by scale, nearest or linear,
+    // then a stride-1 convolution), 2 pixel_shuffle (2D: a convolution to ocg * r^2 channels,
+    // then depth-to-space by r).
+    int kind = 0;
+    int64_t scale[3]{1, 1, 1}, r = 1;
+    bool linear = false;
 
     int64_t out(int i) const {
+        if (kind == 1) return in[i] * scale[i] + pb[i] + pe[i] - d[i] * (k[i] - 1);
+        if (kind == 2) return r * (in[i] + pb[i] + pe[i] - k[i] + 1);
         return tconv::output_extent(in[i], k[i], s[i], d[i], pb[i], pe[i], op[i]);
     }
     int64_t spatial(bool output) const {
@@ -52,25 +60,25 @@ struct Layer {
         for (int i = 0; i < rank; ++i) n *= output ? std::max<int64_t>(out(i), 0) : in[i];
         return n;
     }
-    double flops() const {
+    double flops() const {  // the other kinds: their convolution over its output grid
         double taps = 1;
         for (int i = 0; i < rank; ++i) taps *= double(k[i]);
-        return 2.0 * double(batch) * double(icg) * double(groups * ocg) * taps *
-               double(spatial(false));
+        const double grid = kind == 0 ? double(spatial(false)) : double(spatial(true));
+        return 2.0 * double(batch) * double(icg) * double(groups * ocg) * taps * grid;
     }
     int64_t output_elems() const { return batch * groups * ocg * spatial(true); }
 };
 
 const char* const kActivations[] = {"none", "relu", "leaky_relu", "sigmoid", "tanh"};
 
-// Every feature of a layer from the bytes. Channels come in four shapes: groups = 1 (half the
-// inputs), depthwise with a channel multiplier, a few channels per group, and 16 or more per
-// group (several channel blocks per group).
+// Every feature of a layer from the bytes. Channels come in five shapes: groups = 1 (4 in 9
+// inputs), depthwise with a channel multiplier, a few channels per group, 16 or more per group
+// (several channel blocks per group), and many input channels into a few (the column family's).
 Layer decode_layer(FuzzedDataProvider& in) {
     Layer l;
     l.rank = in.ConsumeIntegralInRange(1, 3);
     l.batch = in.ConsumeIntegralInRange(1, 3);
-    switch (in.ConsumeIntegralInRange(0, 7)) {
+    switch (in.ConsumeIntegralInRange(0, 8)) {
         case 4:
         case 5:  // depthwise: in_channels == groups
             l.groups = in.ConsumeIntegralInRange(1, 32);
@@ -86,6 +94,11 @@ Layer decode_layer(FuzzedDataProvider& in) {
             l.groups = in.ConsumeIntegralInRange(2, 3);
             l.icg = in.ConsumeIntegralInRange(16, 40);
             l.ocg = in.ConsumeIntegralInRange(1, 40);
+            break;
+        case 8:
+            l.groups = in.ConsumeIntegralInRange(1, 2);
+            l.icg = in.ConsumeIntegralInRange(32, 96);
+            l.ocg = in.ConsumeIntegralInRange(1, 4);
             break;
         default:
             l.icg = in.ConsumeIntegralInRange(1, 40);
@@ -107,6 +120,22 @@ Layer decode_layer(FuzzedDataProvider& in) {
         l.pb[i] = in.ConsumeIntegralInRange<int64_t>(0, l.d[i] * (l.k[i] - 1));
         l.pe[i] = in.ConsumeIntegralInRange<int64_t>(0, l.d[i] * (l.k[i] - 1));
         l.op[i] = in.ConsumeIntegralInRange<int64_t>(0, std::max(l.s[i], l.d[i]) - 1);
+    }
+    // One layer in eight is an up-sampling alternative (the kinds lowered onto the JIT).
+    if (in.ConsumeIntegralInRange(0, 7) == 7) {
+        l.kind = l.rank == 2 && in.ConsumeBool() ? 2 : 1;
+        l.linear = in.ConsumeBool();
+        l.r = in.ConsumeIntegralInRange(1, 3);
+        for (int i = 0; i < l.rank; ++i) {
+            l.s[i] = 1;
+            l.op[i] = 0;
+            l.scale[i] = in.ConsumeIntegralInRange(1, 3);
+            if (l.kind == 2) {  // dilation 1: pads within kernel - 1
+                l.d[i] = 1;
+                l.pb[i] = std::min(l.pb[i], l.k[i] - 1);
+                l.pe[i] = std::min(l.pe[i], l.k[i] - 1);
+            }
+        }
     }
     l.bias = in.ConsumeBool();
     l.channels_last = in.ConsumeBool();
@@ -154,6 +183,20 @@ nlohmann::json to_json(const Layer& l, uint64_t seed) {
         {"layout", l.channels_last ? "channels_last" : "channels_first"},
     };
     if (std::string(kActivations[l.activation]) == "leaky_relu") j["negative_slope"] = l.slope;
+    if (l.kind != 0) {
+        j.erase("stride");
+        j.erase("output_padding");
+    }
+    if (l.kind == 1) {
+        j["kind"] = "resize_conv";
+        j["scale"] = dims(l.scale);
+        const char* linear[] = {"", "linear", "bilinear", "trilinear"};
+        j["mode"] = l.linear ? linear[l.rank] : "nearest";
+    } else if (l.kind == 2) {
+        j["kind"] = "pixel_shuffle";
+        j["upscale_factor"] = l.r;
+        j["out_channels"] = l.groups * l.ocg;
+    }
     return j;
 }
 
