@@ -54,15 +54,16 @@ bool cf_lanes_favour_w(const Problem& p, const PlanBase& pl) {
     return filled(row) >= 1.3 * filled(pl.oc);
 }
 
-// Channels-first layers with few output channels per group and many input channels: the
-// other families copy the input into a zero-halo buffer, while the column family reads it in
-// place and writes q = oc_g * taps / ic_g column floats per input float (read back by
-// col2im). Measured on the 46 layers of `--random 100` seeds 1-3 made channels-first with
-// ic_g >= 32 and oc_g <= 8 (1 thread, AVX-512, against the faster of the channel and spatial
-// kernels): q <= 1, 33 of 35 layers 1.2-7x faster (the others 0.98x and 0.78x); q > 1,
-// 0.48-1.7x.
-bool gemm_favoured(const Problem& p, const PlanBase& pl) {
-    if (p.layout != Layout::channels_first || pl.ic_g < 32 || pl.oc_g * 2 > pl.vlen) return false;
+// Few output channels per group and many input channels: the other families copy the input
+// into a zero-halo buffer (channels-last: transposed), while the column family reads it in place
+// (channels-last: a small transposed panel per tile) and writes q = oc_g * taps / ic_g column
+// floats per input float (read back by col2im). Measured on the layers of `--random 100` seeds
+// 1-3 with ic_g >= 32 and oc_g <= 8, made channels-first and then channels-last (1 thread,
+// AVX-512, against the faster of the channel and spatial kernels): q <= 1, 33 of 35 layers
+// 1.1-7x faster in each layout (the others 0.78x and 0.98x; 0.34x and 0.76x); q > 1, 0.4-1.7x.
+// More output channels per group (9-64, seeds 1-5): 0.34-1.4x, so they stay with the others.
+bool gemm_favoured(const PlanBase& pl) {
+    if (pl.ic_g < 32 || pl.oc_g * 2 > pl.vlen) return false;
     // The column buffer of one image: past 256 MiB (a tenth of the planner's 32-bit bound) the
     // families that stream their input serve better.
     const double col_bytes = 4.0 * double(pl.oc * pl.kernel_points()) *
@@ -95,7 +96,7 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PlanOverrides& ov
         family = KernelShape::depthwise_cf;
         return true;
     }
-    if (ov.shape == 5 || (ov.shape == 0 && gemm_favoured(p, pl))) {
+    if (ov.shape == 5 || (ov.shape == 0 && gemm_favoured(pl))) {
         family = KernelShape::gemm;
         return true;
     }

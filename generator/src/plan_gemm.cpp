@@ -51,10 +51,6 @@ GemmTile choose_gemm_tile(Isa isa, int64_t rows, int64_t pixels, const PlanOverr
 
 bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
                std::string& why_not) {
-    if (p.layout != Layout::channels_first) {
-        why_not = "the column family reads channels-first input in place";
-        return false;
-    }
     const int VL = pl.vlen;
     pl.rows = pl.oc_g * pl.kernel_points();
     pl.pixels = pl.in[0] * pl.in[1] * pl.in[2];
@@ -136,12 +132,16 @@ bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOv
     for (const GemmPlan::Residue& r : pl.residues[2]) pl.w_row_floats += r.m_count;
     pl.w_row_floats = (pl.w_row_floats + VL - 1) / VL * VL;
 
+    if (p.layout == Layout::channels_last) pl.panel_floats = pl.k_chunk * tile_px;
     pl.lines.push_back(fmt::format(
         "column family: per image{}, a matrix product [{} (oc x taps)] x [{} ic] x [{} input "
-        "pixels] reading the channels-first input in place, then col2im into the output",
+        "pixels] reading the {}, then col2im into the output",
         pl.groups > 1 ? fmt::format(" and group ({} of {} -> {})", pl.groups, pl.ic_g, pl.oc_g)
                       : "",
-        pl.rows, pl.ic_g, pl.pixels));
+        pl.rows, pl.ic_g, pl.pixels,
+        p.layout == Layout::channels_first
+            ? "channels-first input in place"
+            : "channels-last input through a per-thread panel per tile and chunk (transposed)"));
     std::string blocks;
     for (int r : tile.block_rows) blocks += (blocks.empty() ? "" : " + ") + std::to_string(r);
     pl.lines.push_back(fmt::format(

@@ -9,6 +9,7 @@
 #include "jit_driver.hpp"
 #include "scratch.hpp"
 #include "team.hpp"
+#include "transpose.hpp"
 
 namespace tconv {
 
@@ -31,8 +32,7 @@ class GemmDriver final : public JitDriver {
         const int64_t n = pass / 2;
         if (pass % 2 == 1)
             return col2im(col, y + n * pl_.oc * pl_.out[0] * pl_.out[1] * pl_.out[2], t, nt);
-        product(x + n * pl_.ic * pl_.pixels, col, t, nt);
-        return true;
+        return product(x + n * pl_.ic * pl_.pixels, col, t, nt);
     }
 
   private:
@@ -40,30 +40,42 @@ class GemmDriver final : public JitDriver {
     // of input channels (the rows of a chunk stay in the TLB and L1 while its tiles pass),
     // every row block per tile: the first reads the tile's inputs from memory (and prefetches
     // the next tile's), the others from cache.
-    void product(const float* x, float* col, int t, int nt) const {
+    // channels_last: per (chunk, tile) the tile's pixels x the chunk's channels are first
+    // transposed into the thread's panel, whose rows the kernel then reads tile_px floats apart.
+    bool product(const float* x, float* col, int t, int nt) const {
         const int64_t tiles = pl_.tiles + (pl_.tail_vectors > 0 ? 1 : 0);
         const int64_t tile_px = int64_t(pl_.ur) * pl_.vlen;
+        const bool cl = pl_.panel_floats > 0;
+        float* panel = cl ? thread_scratch().plane.try_get(pl_.panel_floats) : nullptr;
+        if (cl && !panel) return false;
         const Share share(pl_.groups * tiles, t, nt);
         for (int64_t run = share.begin; run < share.end;) {
             const int64_t g = run / tiles, t0 = run % tiles;
             const int64_t t1 = std::min(tiles, t0 + (share.end - run));
             for (int64_t k0 = 0; k0 < pl_.ic_g; k0 += pl_.k_chunk) {
                 const int64_t kn = std::min(pl_.k_chunk, pl_.ic_g - k0);
-                for (int64_t tile = t0; tile < t1; ++tile)
+                for (int64_t tile = t0; tile < t1; ++tile) {
+                    if (cl) {
+                        const int64_t px = std::min(tile_px, pl_.pixels - tile * tile_px);
+                        transpose_avx2(x + tile * tile_px * pl_.ic + g * pl_.ic_g + k0, pl_.ic,
+                                       px, kn, panel, tile_px);
+                    }
                     for (const gen::GemmPlan::RowBlock& rb : pl_.row_blocks) {
                         gen::KernelArgs a;
-                        a.x = x + (g * pl_.ic_g + k0) * pl_.pixels + tile * tile_px;
+                        a.x = cl ? panel : x + (g * pl_.ic_g + k0) * pl_.pixels + tile * tile_px;
                         a.w = t_.weights + pl_.weight_offset(g, rb) + k0 * rb.rows;
                         a.bias = nullptr;
                         a.y = col + (g * pl_.rows + rb.row0) * pl_.col_pitch + tile * tile_px;
                         a.blocks = kn;
-                        a.x_next = pl_.pixels * int64_t(sizeof(float));
+                        a.x_next = (cl ? tile_px : pl_.pixels) * int64_t(sizeof(float));
                         a.y_next = pl_.col_pitch * int64_t(sizeof(float));
                         t_.kernels[size_t(rb.kernel[tile < pl_.tiles ? 0 : 1][k0 > 0 ? 1 : 0])](&a);
                     }
+                }
             }
             run += t1 - t0;
         }
+        return true;
     }
 
     // Items: output rows (channel, D, H). Per W residue r, a contiguous run of its outputs m
@@ -113,13 +125,18 @@ class GemmDriver final : public JitDriver {
             a.y = row;
             a.blocks = pl_.w_row_floats / pl_.vlen;
             t_.kernels[size_t(pl_.epilogue)](&a);
-            float* yr = y + (oc * O[0] + od) * O[1] * O[2] + oh * O[2];
+            // The output row: channels-first [oc][D][H][W], channels-last [D][H][W][oc].
+            const bool cl = pl_.layout == Layout::channels_last;
+            const int64_t pitch = cl ? pl_.oc : 1;  // floats between outputs along W
+            float* yr = cl ? y + ((od * O[1] + oh) * O[2]) * pl_.oc + oc
+                           : y + (oc * O[0] + od) * O[1] * O[2] + oh * O[2];
             const float* seg = row;
             for (size_t r = 0; r < pl_.residues[2].size(); ++r) {
                 const gen::GemmPlan::Residue& rw = pl_.residues[2][r];
-                float* yo = yr + S[2] * rw.m_lo + int64_t(r) - pb[2];  // o of m_lo
-                if (S[2] == 1) std::copy(seg, seg + rw.m_count, yo);
-                else for (int64_t m = 0; m < rw.m_count; ++m) yo[m * S[2]] = seg[m];
+                float* yo = yr + (S[2] * rw.m_lo + int64_t(r) - pb[2]) * pitch;  // o of m_lo
+                const int64_t step = S[2] * pitch;
+                if (step == 1) std::copy(seg, seg + rw.m_count, yo);
+                else for (int64_t m = 0; m < rw.m_count; ++m) yo[m * step] = seg[m];
                 seg += rw.m_count;
             }
         }
@@ -134,6 +151,7 @@ class GemmDriver final : public JitDriver {
     ScratchNeed scratch_need() const override {
         ScratchNeed need;
         need[ScratchKind::row] = pl_.w_row_floats;
+        need[ScratchKind::plane] = pl_.panel_floats;
         return need;
     }
 

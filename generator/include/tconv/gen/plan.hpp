@@ -320,6 +320,9 @@ struct GemmPlan : PlanBase {
     // Input channels per chunk: the product runs a thread's tiles chunk by chunk, so that the
     // chunk's rows (each on its own pages, pixels*4 bytes apart) stay in the TLB and L1.
     int64_t k_chunk = 0;
+    // channels_last: a tile's pixels x a chunk's channels are transposed into a per-thread panel
+    // [channel][tile pixels] the kernel reads as it reads channels-first rows (0: in place).
+    int64_t panel_floats = 0;
     std::vector<RowBlock> row_blocks;
     int epilogue = -1;  // the kernel adding bias and activation to a col2im row
     // col2im's stride phases per dim (docs/ALGORITHM.md §2): residue r's outputs
