@@ -6,8 +6,6 @@
 #include <cmath>
 #include <random>
 
-#include <xbyak/xbyak_util.h>
-
 #include <cstring>
 
 #include "helpers.hpp"
@@ -20,12 +18,8 @@ using namespace tconv::test;
 
 namespace {
 
-bool cpu_has(Isa isa) {
-    static const Xbyak::util::Cpu cpu;
-    using C = Xbyak::util::Cpu;
-    if (isa == Isa::avx512) return cpu.has(C::tAVX512F);
-    return cpu.has(C::tAVX2) && cpu.has(C::tFMA);
-}
+// The ISAs this CPU runs, as the dispatcher sees them.
+bool cpu_has(Isa isa) { return isa <= cpu_info().best_isa(); }
 
 // A channels-first layer; throws (validate_problem) when the parameters make no valid one.
 Problem layer(int rank, int64_t batch, int64_t ic, int64_t oc, int64_t groups,
