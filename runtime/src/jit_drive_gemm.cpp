@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The column family's driver: per image, pass 1 runs the matrix product (every tile of pixels
 // of every row block and group) into the column buffer the call's threads share; pass 2 adds
-// the columns into the user's output rows (col2im), bias and activation by a JIT epilogue. Each output row
-// has one owner in pass 2 and each column tile one in pass 1, whatever the thread count.
+// the columns into the user's output rows (col2im), bias and activation by a JIT epilogue.
+// Each output row has one owner in pass 2 and each column tile one in pass 1, whatever the
+// thread count.
 #include <algorithm>
 #include <stdexcept>
 
