@@ -114,10 +114,13 @@ TEST_CASE("jit gemm: every tile, tail and chunking against the reference") {
 }
 
 TEST_CASE("jit gemm: random layers of every rank against the reference") {
-    // Both layouts (channels_last through the transposed panels), groups, batch, dilation, strides above the kernel (outputs no tap reaches: bias only),
-    // asymmetric pads, output padding; the column family forced whatever the planner prefers.
+    // Both layouts (channels_last through the transposed panels), groups, batch, dilation,
+    // strides above the kernel (outputs no tap reaches: bias only), asymmetric pads, output
+    // padding; the column family forced whatever the planner prefers.
     std::mt19937_64 rng(20261204);
-    auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+    auto pick = [&](int64_t lo, int64_t hi) {
+        return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+    };
     int checked = 0;
     for (int i = 0; i < 400 && checked < 60; ++i) {
         const int rank = int(pick(1, 3));

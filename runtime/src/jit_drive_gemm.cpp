@@ -104,16 +104,19 @@ class GemmDriver final : public JitDriver {
                     const int64_t ih = mh - (rh.taps.c0 + th * rh.taps.cstep);
                     if (ih < 0 || ih >= I[1]) continue;
                     const int64_t kh = rh.taps.k0 + th * rh.taps.kstep;
-                    const float* ck = cg + (kd * K[1] + kh) * K[2] * pl_.col_pitch + (id * I[1] + ih) * I[2];
+                    const float* ck = cg + (kd * K[1] + kh) * K[2] * pl_.col_pitch +
+                                      (id * I[1] + ih) * I[2];
                     float* seg = row;
                     for (const gen::GemmPlan::Residue& rw : pl_.residues[2]) {
                         for (int tw = 0; tw < rw.taps.count; ++tw) {
-                            // m reads input i = m - c: the m of [m_lo, m_lo + count) inside [0, I)
+                            // m reads input i = m - c: the m of the run inside [0, I)
                             const int64_t c = rw.taps.c0 + tw * rw.taps.cstep;
                             const int64_t kw = rw.taps.k0 + tw * rw.taps.kstep;
-                            const int64_t m0 = std::max(rw.m_lo, c), m1 = std::min(rw.m_lo + rw.m_count, I[2] + c);
+                            const int64_t m0 = std::max(rw.m_lo, c);
+                            const int64_t m1 = std::min(rw.m_lo + rw.m_count, I[2] + c);
                             if (m0 < m1)
-                                add_row(seg + (m0 - rw.m_lo), ck + kw * pl_.col_pitch + (m0 - c), m1 - m0);
+                                add_row(seg + (m0 - rw.m_lo), ck + kw * pl_.col_pitch + (m0 - c),
+                                        m1 - m0);
                         }
                         seg += rw.m_count;
                     }
