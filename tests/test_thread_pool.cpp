@@ -5,13 +5,17 @@
 // errors. No timing: each property is one a wrong pool breaks outright.
 #include <doctest/doctest.h>
 
+#include <time.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "helpers.hpp"
+#include "tconv/tconv.h"
 #include "thread_defaults.hpp"
 #include "thread_pool.hpp"
 #include "wait_word.hpp"
@@ -124,6 +128,44 @@ TEST_CASE("thread pool: the wait policies and thread counts give bitwise-identic
             }
         }
     }
+}
+
+// CPU seconds the process's threads other than the calling one used while it slept `ms`.
+double others_cpu_while_sleeping(int ms) {
+    auto others = [] {
+        timespec p{}, t{};
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &p);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+        return double(p.tv_sec - t.tv_sec) + 1e-9 * double(p.tv_nsec - t.tv_nsec);
+    };
+    const double before = others();
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return others() - before;
+}
+
+TEST_CASE("thread pool: park_threads puts spinning idle workers to sleep until the next call") {
+    const Problem p = problem_from_json(R"({"in_channels": 32, "out_channels": 32,
+        "input_size": [16, 16], "kernel_size": 4, "stride": 2, "padding": 1})");
+    const LayerData d = random_layer_data(p, 4);
+    Options o;
+    o.wait = WaitPolicy::spin;
+    const Layer l = Layer::compile(p, d.w.data(), d.b.data(), o);
+    std::vector<float> want(size_t(p.output_elems())), y(want.size());
+    l.execute(d.x.data(), want.data(), 1);
+    l.execute(d.x.data(), y.data(), 2);  // a worker joins, then spins for the next call
+    REQUIRE(global_pool().workers() >= 1);
+    // 100 ms asleep here: the spinning worker burns most of it (the check of the check), the
+    // parked one nothing (the kernel accounts other threads' time at ticks: a few ms of slack).
+    CHECK(others_cpu_while_sleeping(100) > 0.02);
+    park_threads();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(others_cpu_while_sleeping(100) < 0.01);
+    l.execute(d.x.data(), y.data(), 2);  // the next call wakes them, and spins again after
+    CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
+    CHECK(others_cpu_while_sleeping(100) > 0.02);
+    tconv_park_threads();  // the C API's
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(others_cpu_while_sleeping(100) < 0.01);
 }
 
 TEST_CASE("thread pool: a layer executed from inside the pool's own items does not deadlock") {

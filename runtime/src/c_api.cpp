@@ -395,6 +395,8 @@ tconv_status tconv_model_layer(const tconv_model* model, size_t index, const tco
 void tconv_model_destroy(tconv_model* model) { delete model; }
 
 /* ---- memory ---- */
+void tconv_park_threads(void) { tconv::park_threads(); }
+
 tconv_status tconv_cache_stats(tconv_cache_statistics* out) {
     return guard([&] {
         require(out, "tconv_cache_stats", "out");

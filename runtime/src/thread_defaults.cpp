@@ -2,6 +2,8 @@
 // Default thread count and wait policy: Options, else the environment, else the machine.
 #include "thread_defaults.hpp"
 
+#include "thread_pool.hpp"
+
 #include <sched.h>
 
 #include <algorithm>
@@ -74,6 +76,8 @@ int default_threads() {
     return threads_from_env(std::getenv("TCONV_NUM_THREADS"), std::getenv("OMP_NUM_THREADS"),
                             std::min(affinity_cpus(), kMaxThreads));
 }
+
+void park_threads() { global_pool().park(); }
 
 WaitPolicy resolve_wait_policy(const Options& options) {
     return options.wait ? *options.wait : wait_policy_from_env(std::getenv("TCONV_WAIT_POLICY"));

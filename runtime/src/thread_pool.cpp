@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <system_error>
 
+#include <pthread.h>
+
 namespace tconv {
 
 struct ThreadPool::Job {
@@ -104,6 +106,7 @@ void ThreadPool::add_workers(int n) {
 }
 
 void ThreadPool::worker_main(uint32_t seen) {
+    pthread_setname_np(pthread_self(), "tconv-worker");  // as top -H and debuggers show it
     for (;;) {
         generation_.wait([seen](uint32_t g) { return g != seen; }, idle_policy_);
         seen = generation_.load();

@@ -43,6 +43,8 @@ class ThreadPool {
     }
 
     int workers() const { return worker_count_.load(); }
+    // Idle workers sleep from now until the next call (which sets its own policy again).
+    void park() { idle_policy_.store(WaitPolicy::passive); }
 
   private:
     using Call = void (*)(const void* fn, int64_t phase, int item);

@@ -68,6 +68,10 @@ tconv_status tconv_layer_execute_threads(const tconv_layer* layer, const float* 
 tconv_status tconv_layer_execute_bf16(const tconv_layer* layer, const uint16_t* input,
                                       uint16_t* output);
 
+/* Puts the library's idle worker threads to sleep now, whatever the last call's wait policy
+   (under "spin" they keep their cores busy between calls); the next call wakes them. */
+void tconv_park_threads(void);
+
 /* Element counts of the input and output tensors. */
 tconv_status tconv_layer_shape(const tconv_layer* layer, int64_t* in_elems, int64_t* out_elems);
 /* Element counts of the weights and bias (0 when the layer has no bias). */

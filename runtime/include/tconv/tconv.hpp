@@ -32,6 +32,10 @@ std::string_view to_string(WaitPolicy w);
 // (1-1024; another value is an Error), else OMP_NUM_THREADS's first entry when it is a valid
 // count, else the CPUs in the process's affinity mask. Read at each compile.
 int default_threads();
+// Puts the library's idle worker threads to sleep now, whatever the last call's policy said
+// (under `spin` they would keep their cores busy until the next call): for an application
+// that is about to leave the cores to other work for a while. The next call wakes them.
+void park_threads();
 // ---- end threads ----
 
 struct Options {
