@@ -763,6 +763,44 @@ TEST_CASE("jit: channels_last few-channel groups on the spatial kernel") {
         }
 }
 
+TEST_CASE("jit: a spatial layer's few rows split into W spans for threads") {
+    // One or two rows (1D, batch 1 or 2; a 2D map one row high) give threads too few items:
+    // the rows' tiles are split into spans, each copied out on its own. Spans starting inside
+    // the padding (pad_begin 1 and 3), ending in the output_padding, a last span shorter than
+    // the others, both layouts; 1-4 threads bitwise equal to one (whole rows) and exact.
+    struct Case {
+        int rank;
+        int64_t batch, ic, oc;
+        std::vector<int64_t> in;
+        Geometry g;
+        Layout layout;
+    };
+    const Case cases[] = {
+        {1, 1, 16, 8, {3001}, {4, 2, 1, 1, 1, 0}, Layout::channels_first},
+        {1, 1, 16, 8, {3001}, {4, 2, 1, 1, 1, 0}, Layout::channels_last},
+        {1, 2, 5, 3, {1777}, {7, 3, 1, 3, 2, 1}, Layout::channels_first},
+        {1, 1, 8, 1, {999}, {16, 8, 1, 4, 4, 0}, Layout::channels_last},
+        {2, 1, 4, 6, {1, 700}, {3, 2, 1, 0, 1, 1}, Layout::channels_first},
+    };
+    for (const Case& k : cases)
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            Spec s = depthwise_spec(k.layout, 1, 1, k.g, k.in);
+            s.ic = k.ic;
+            s.oc = k.oc;
+            s.batch = k.batch;
+            gen::PlanOverrides o;
+            o.shape = 2;  // the spatial family
+            const Compiled c = compile_spec(isa, s, 1700 + k.oc, o);
+            const std::string name = join(c.impl->report().kernel_names);
+            INFO(c.p.name, " ", to_string(isa), ": ", name);
+            CHECK(name.find("_svec_") != std::string::npos);
+            const std::vector<float> y1 = run(c, 1);
+            CHECK(compare_to_reference(c.p, c.d, y1.data()) == "");
+            for (int threads : {2, 3, 4}) CHECK(bitwise_equal(y1, run(c, threads)));
+        }
+}
+
 TEST_CASE("jit: layers sharing a thread's scratch stay exact") {
     // A layer running again on a thread copies only its input's interior, trusting the zero
     // halo it left there; another layer in between overwrites that halo with its own data.

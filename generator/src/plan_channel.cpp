@@ -177,6 +177,15 @@ void w_chunks(ChannelPlan& pl, const PhaseAxes& ax) {
     const int64_t fit = std::max<int64_t>(1, (96 * 1024) / bytes_per_m / pl.ur) * pl.ur;
     const int64_t whole = (max_row + pl.ur - 1) / pl.ur * pl.ur;
     pl.w_chunk = std::min(fit, whole);
+    // Threads share a call's items (row x chunk x oc block): a layer with few of them (a 1D
+    // layer's one row) is cut into shorter chunks, down to one tile, so that shares come out
+    // even (HiFi-GAN's 128 -> 64 k16 s8 at 128 steps: one chunk, one thread busy).
+    const int64_t items = pl.batch * pl.out[0] * pl.out[1] * pl.oc_blocks;
+    const int64_t want = (kParallelItems + items - 1) / items;
+    if (want > 1) {
+        const int64_t tiles = whole / pl.ur, per = std::max<int64_t>(1, (tiles + want - 1) / want);
+        pl.w_chunk = std::min(pl.w_chunk, per * pl.ur);
+    }
     pl.w_chunks = (max_row + pl.w_chunk - 1) / pl.w_chunk;
 }
 

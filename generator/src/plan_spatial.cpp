@@ -152,9 +152,9 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
     const std::string items =
         pl.layout == Layout::channels_last
             ? fmt::format("rows x chunks of {} oc blocks (threads; a chunk's rows transposed at "
-                          "once)",
+                          "once; too few rows: spans of W tiles)",
                           pl.item_blocks)
-            : std::string("rows x oc blocks (threads)");
+            : std::string("rows x oc blocks (threads; too few rows: spans of W tiles)");
     pl.lines.push_back(fmt::format(
         "loops: groups of {} images > {}{} > W tiles > ic > taps (unrolled); input copied to a "
         "zero-halo channels-first buffer {} x {} ch",

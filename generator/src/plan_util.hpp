@@ -61,6 +61,9 @@ inline int ic_unroll(int64_t ic_block, int64_t fmas_per_channel) {
 // Cache budgets of a 1 MiB L2 (Zen 4 and Skylake-SP alike): half for one group of weights,
 // three quarters for the zero-halo input of a group of images.
 inline constexpr int64_t kL2WeightBudget = 512 * 1024, kL2InputBudget = 768 * 1024;
+// Work items a call should offer its threads at least (when the layer has that many tiles):
+// contiguous shares of fewer leave threads up to an item's work apart.
+inline constexpr int64_t kParallelItems = 16;
 // The spatial family's channels-last row buffer, in floats: 64 KiB, read back from L2 by the
 // transpose; smaller chunks write each pixel's channels in more, shorter pieces (measured:
 // 28x28 and 56x56 grouped layers, 16-64 KiB alike, 16 KiB up to 15% slower).

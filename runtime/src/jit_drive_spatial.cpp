@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The spatial family's driver: per output row and oc block, one kernel call covers every W
-// phase of the row into a row buffer [oc][row_len]; its valid part is then copied to the
-// user's layout. Channels-last items take a chunk of consecutive blocks, transposed at once.
+// phase of the row (or a span of its tiles) into a row buffer [oc][row_len]; its valid part is
+// then copied to the user's layout. Channels-last items take a chunk of consecutive blocks,
+// transposed at once.
 #include <algorithm>
 #include <cstring>
 
@@ -28,14 +29,18 @@ class SpatialDriver final : public JitDriver {
         const bool cf = pl_.layout == Layout::channels_first;
         const int64_t rows = (n1 - n0) * (w.row1 - w.row0), per = item_blocks(rows, nt);
         const int64_t chunks = (nb + per - 1) / per;
-        const Share share(rows * chunks, t, nt);
+        const int64_t span = span_tiles(rows * chunks, nt);  // W tiles per item
+        const int64_t spans = (pl_.row_tiles + span - 1) / span, tile = S[2] * pl_.ur * pl_.vlen;
+        const Share share(rows * chunks * spans, t, nt);
         float* rowbuf = thread_scratch().row.try_get(row_floats());
         if (!rowbuf) return false;
-        // chunk, row, plane, image; a band (one image) starts at its first row
-        Odometer<4> at({chunks, O[1], O[0], kUnbounded}, share.begin + w.row0 * chunks);
+        // span, chunk, row, plane, image; a band (one image) starts at its first row
+        Odometer<5> at({spans, chunks, O[1], O[0], kUnbounded},
+                       share.begin + w.row0 * chunks * spans);
         for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
-            const int64_t b0 = at.digit[0] * per, b1 = std::min(nb, b0 + per);
-            const int64_t oh = at.digit[1], od = at.digit[2], n = n0 + at.digit[3];
+            const int64_t t0 = at.digit[0] * span, t1 = std::min(pl_.row_tiles, t0 + span);
+            const int64_t b0 = at.digit[1] * per, b1 = std::min(nb, b0 + per);
+            const int64_t oh = at.digit[2], od = at.digit[3], n = n0 + at.digit[4];
             const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
             const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
             const gen::RowPhasePlan& rp = pl_.row_phases[size_t(rd * S[1] + rh)];
@@ -43,26 +48,32 @@ class SpatialDriver final : public JitDriver {
             for (int64_t ocb = b0; ocb < b1; ++ocb) {
                 const gen::OcBlock& blk = pl_.blocks[size_t(ocb)];
                 gen::KernelArgs a;
+                // Tile t0 starts ur vectors of m per tile further along the row.
+                const int64_t mw = pl_.row_m0 + t0 * pl_.ur * pl_.vlen + H[2];
                 a.x = rp.taps > 0 ? xbuf + (n - n0) * img +
-                                        L.offset(blk.x_block, md + H[0], mh + H[1], pl_.row_m0 + H[2])
+                                        L.offset(blk.x_block, md + H[0], mh + H[1], mw)
                                   : xbuf;
                 a.w = t_.weights + pl_.weight_offset(rp, ocb);
                 a.bias = t_.bias + pl_.bias_offset(ocb);
-                a.y = rowbuf + (blk.oc0 - oc0) * pl_.row_len;
-                a.blocks = pl_.row_tiles;
+                a.y = rowbuf + (blk.oc0 - oc0) * pl_.row_len + t0 * tile;
+                a.blocks = t1 - t0;
                 a.x_next = L.block_floats() * int64_t(sizeof(float));  // the next input channel
                 a.y_next = pl_.row_len * int64_t(sizeof(float));       // the next output channel
                 t_.kernels[size_t(rp.kernel[blk.last])](&a);
             }
             const gen::OcBlock& last = pl_.blocks[size_t(b1 - 1)];
             const int64_t channels = last.oc0 + last.valid - oc0;
-            const int64_t plane = O[0] * O[1] * O[2], pix = (od * O[1] + oh) * O[2];
+            // The span's outputs [o0, o1): row buffer index o + shift; the last span ends the row.
+            const int64_t o0 = std::clamp(t0 * tile - shift, int64_t(0), O[2]);
+            const int64_t o1 = t1 == pl_.row_tiles ? O[2] : std::clamp(t1 * tile - shift, o0, O[2]);
+            const int64_t plane = O[0] * O[1] * O[2], pix = (od * O[1] + oh) * O[2] + o0;
+            const float* src = rowbuf + shift + o0;
             if (cf) {
                 for (int64_t c = 0; c < channels; ++c)
-                    std::memcpy(y + (n * OC + oc0 + c) * plane + pix,
-                                rowbuf + c * pl_.row_len + shift, size_t(O[2]) * sizeof(float));
+                    std::memcpy(y + (n * OC + oc0 + c) * plane + pix, src + c * pl_.row_len,
+                                size_t(o1 - o0) * sizeof(float));
             } else {
-                transpose_avx2(rowbuf + shift, pl_.row_len, channels, O[2],
+                transpose_avx2(src, pl_.row_len, channels, o1 - o0,
                                y + (n * plane + pix) * OC + oc0, OC);
             }
         }
@@ -84,6 +95,15 @@ class SpatialDriver final : public JitDriver {
         const int64_t min16 = (16 + pl_.n_oc - 1) / pl_.n_oc;
         const int64_t chunks = (want + rows - 1) / rows;
         return std::clamp<int64_t>((pl_.oc_blocks + chunks - 1) / chunks, std::min(per, min16), per);
+    }
+    // W tiles per item: the whole row, or spans of it when rows x block chunks leave threads
+    // under 8 items each (a 1D layer's one row: HiFi-GAN's last 16 -> 8 up-sampler ran on one
+    // thread). One thread keeps whole rows: one call per row, as planned.
+    int64_t span_tiles(int64_t items, int nt) const {
+        const int64_t want = 8 * int64_t(nt);
+        if (nt == 1 || items >= want) return pl_.row_tiles;
+        const int64_t spans = std::min(pl_.row_tiles, (want + items - 1) / items);
+        return (pl_.row_tiles + spans - 1) / spans;
     }
     int64_t row_floats() const { return pl_.item_blocks * pl_.n_oc * pl_.row_len; }
     const gen::SpatialPlan& pl_;
