@@ -801,6 +801,97 @@ TEST_CASE("jit: a spatial layer's few rows split into W spans for threads") {
         }
 }
 
+TEST_CASE("jit: folded rows against the reference") {
+    // Folding forced on random tiny-map layers: a run's tiles span rows and read across the
+    // halo between them; the dropped outputs must not reach the output, the kept ones every
+    // tap. Ranks 2 and 3, strides 1-3 (phases without taps: bias only), dilation, asymmetric
+    // pads, output_padding, groups, several input-channel blocks, channel tails, batches, both
+    // layouts, activations; 1-3 threads bitwise equal; the layer as planned (rows) agrees.
+    std::mt19937 rng(77);
+    auto pick = [&](int lo, int hi) { return int(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+    const Activation acts[] = {Activation::none, Activation::relu, Activation::tanh};
+    int folded = 0;
+    for (int draw = 0; draw < 60; ++draw) {
+        Spec s;
+        s.rank = pick(2, 3);
+        s.batch = pick(1, 2);
+        s.groups = pick(1, 2);
+        s.ic = s.groups * std::vector<int64_t>{3, 16, 20, 40}[size_t(pick(0, 3))];
+        s.oc = s.groups * std::vector<int64_t>{5, 16, 33}[size_t(pick(0, 2))];
+        s.in.clear(), s.k.clear(), s.s.clear(), s.d.clear(), s.pb.clear(), s.pe.clear(), s.op.clear();
+        for (int i = 0; i < s.rank; ++i) {
+            s.in.push_back(pick(1, 5));
+            s.k.push_back(pick(1, 5));
+            s.s.push_back(pick(1, 3));
+            s.d.push_back(pick(1, 2));
+            s.pb.push_back(pick(0, int(s.d.back() * (s.k.back() - 1))));
+            s.pe.push_back(pick(0, int(s.d.back() * (s.k.back() - 1))));
+            s.op.push_back(pick(0, int(std::max(s.s.back(), s.d.back()) - 1)));
+        }
+        s.layout = pick(0, 1) ? Layout::channels_last : Layout::channels_first;
+        s.act = acts[pick(0, 2)];
+        s.bias = pick(0, 1) == 1;
+        Problem probe;
+        if (!make_problem(s, probe)) continue;
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            gen::PlanOverrides fold, rows;
+            fold.shape = rows.shape = 1;  // the channel family
+            fold.fold = 1;
+            rows.fold = -1;
+            const Compiled c = compile_spec(isa, s, 1900 + uint64_t(draw), fold);
+            const std::string lines = join(c.impl->report().plan_lines);
+            INFO(c.p.name, " ", to_string(isa), ": ", join(c.impl->report().kernel_names));
+            folded += lines.find("rows folded") != std::string::npos;
+            const std::vector<float> y1 = run(c, 1);
+            CHECK(compare_to_reference(c.p, c.d, y1.data()) == "");
+            for (int threads : {2, 3}) CHECK(bitwise_equal(y1, run(c, threads)));
+            const Compiled r = compile_spec(isa, s, 1900 + uint64_t(draw), rows);
+            CHECK(join(r.impl->report().plan_lines).find("rows folded") == std::string::npos);
+            CHECK(compare_to_reference(r.p, r.d, run(r, 1).data()) == "");
+        }
+    }
+    CHECK(folded >= 40);  // most draws have a phase with two rows or more
+}
+
+TEST_CASE("jit: rows fold on short rows under large weights only") {
+    // pix2pix's 1024 -> 512 at 2x2 and 4x4 and the simple-baselines head's 2048 -> 256 at 8x6
+    // fold; DCGAN's 256 -> 128 at 8x8 (2 MiB of weights, kept in L2) and U-Net's long rows do
+    // not; a 1D layer has no rows to fold.
+    struct Case {
+        int64_t ic, oc;
+        std::vector<int64_t> in;
+        bool fold;
+    };
+    const Case cases[] = {
+        {1024, 512, {2, 2}, true}, {1024, 512, {4, 4}, true}, {2048, 256, {8, 6}, true},
+        {256, 128, {8, 8}, false}, {1024, 512, {28, 28}, false}, {1024, 512, {16}, false},
+    };
+    for (const Case& k : cases)
+        for (Isa isa : kIsas) {
+            Spec s;
+            s.rank = int(k.in.size());
+            s.ic = k.ic;
+            s.oc = k.oc;
+            s.in = k.in;
+            s.k = {4};
+            s.s = {2};
+            s.pb = s.pe = {1};
+            Problem p;
+            REQUIRE(make_problem(s, p));
+            gen::Plan plan;
+            std::string why;
+            REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
+            const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
+            REQUIRE(ch);
+            INFO(p.name, " ", to_string(isa));
+            CHECK(ch->fold == k.fold);
+            if (ch->fold)
+                for (const gen::AnyKernelDesc& d : ch->kernels)
+                    CHECK(std::get<gen::ChannelKernelDesc>(d).w_prefetch > 0);
+        }
+}
+
 TEST_CASE("jit: layers sharing a thread's scratch stay exact") {
     // A layer running again on a thread copies only its input's interior, trusting the zero
     // halo it left there; another layer in between overwrites that halo with its own data.

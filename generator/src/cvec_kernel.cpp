@@ -150,8 +150,11 @@ class CvecGenerator : public Xbyak::CodeGenerator {
     // One (input channel, tap): n_oc weight loads (weight vector `wv` from reg_w), ur
     // broadcasts (input `shift` floats from reg_xi), ur*n_oc FMAs.
     void fma_tap(int64_t wv, int64_t shift) {
-        for (int v = 0; v < d_.n_oc; ++v)
-            vmovups(vmm_wei(v), ptr[reg_w + int((wv * d_.n_oc + v) * T::vlen * 4)]);
+        for (int v = 0; v < d_.n_oc; ++v) {
+            const int at = int((wv * d_.n_oc + v) * T::vlen * 4);
+            if (d_.w_prefetch > 0 && at % 64 == 0) prefetcht0(ptr[reg_w + at + d_.w_prefetch]);
+            vmovups(vmm_wei(v), ptr[reg_w + at]);
+        }
         for (int j = 0; j < d_.ur; ++j) {
             const int64_t off = (shift + j * d_.x_stride[2]) * 4;
             if (embedded_broadcast()) {
@@ -187,7 +190,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
 };
 
 size_t code_bound(const ChannelKernelDesc& d) {
-    const size_t per_tap = size_t(d.n_oc + d.ur * (1 + d.n_oc));
+    const size_t per_tap = size_t(2 * d.n_oc + d.ur * (1 + d.n_oc));
     const size_t epilogue = size_t(d.ur * d.n_oc) * 48;
     const size_t instructions = size_t(d.ic_unroll * d.taps_total()) * per_tap + epilogue + 64;
     return instructions * 12 + size_t(Const::count) * 64 + 4096;

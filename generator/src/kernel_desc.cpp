@@ -79,7 +79,7 @@ size_t KernelDescHash::operator()(const ChannelKernelDesc& d) const {
     Mixer m;
     m.common(d);
     m(d.groups), m(d.n_oc), m(d.oc_tail), m(d.ic_block), m(d.ic_blocks), m(d.ic_unroll);
-    m(d.y_pix);
+    m(d.y_pix), m(d.w_prefetch);
     for (size_t i = 0; i < 3; ++i) m(d.tap0[i]), m(d.w_taps[i]);
     return m.h;
 }
@@ -133,6 +133,7 @@ size_t KernelDescHash::operator()(const AnyKernelDesc& d) const {
 std::string kernel_name(const ChannelKernelDesc& d) {
     std::string tile = fmt::format("_ur{}_oc{}", d.ur, d.n_oc);
     if (d.oc_tail != vector_length(d.isa)) tile += fmt::format("_m{}", d.oc_tail);
+    if (d.w_prefetch > 0) tile += fmt::format("_pf{}", d.w_prefetch);
     // A subset of the phase's taps: _t1x2_from1x0_of3x3 runs taps 1 x 0-1 of 3x3.
     std::string sub;
     if (d.taps_total() > 0 && d.taps != d.w_taps)

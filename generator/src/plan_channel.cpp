@@ -141,6 +141,77 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     return true;
 }
 
+// Rows folded into one run per phase and D plane (ChannelPlan::fold): on maps whose rows are
+// short (at most 8 outputs of a phase: each weight vector feeds at most 8 FMAs) under weights
+// of more than 4 MiB, which every row re-streams from beyond L2 (pix2pix's 1024 -> 512 at 4x4:
+// 4x the 32 MiB of weights per call), and where the dropped outputs of the run (mw past the
+// phase's W count) cost at most half the kept ones. Measured 1 thread, AVX-512, folded against
+// rows: 32 MiB of weights at 2x2, 4x4, 8x6 and 8x8 1.1-1.8x (4 images at 4x4: 1.8x); 8 MiB at
+// 4x4 0.99-1.08x; 2 MiB at 8x8 0.8x and 0.5 MiB at 16x16 0.55x (their weights stay in L2).
+// The override forces it wherever a run has more than one row, or turns it off.
+bool fold_rows(const ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
+    if (ov.fold < 0 || pl.out[1] < 2) return false;
+    int64_t max_row = 0, max_rows = 0, kept = 0, run = 0, all_taps = 0;
+    const int64_t Wp = pl.input.padded[2];
+    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
+        for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
+            for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
+                const int64_t ch = ax.m_count[1][size_t(rh)], cw = ax.m_count[2][size_t(rw)];
+                if (ax.m_count[0][size_t(rd)] * ch * cw == 0) continue;
+                max_row = std::max(max_row, cw);
+                max_rows = std::max(max_rows, ch);
+                kept += ch * cw;
+                run += (ch - 1) * Wp + cw;
+                all_taps += ax.phase({rd, rh, rw}).taps_total();
+            }
+    if (max_rows < 2) return false;
+    if (ov.fold > 0) return true;
+    const double weight_bytes = double(pl.w_rows) * double(all_taps) * double(pl.oc_vectors) *
+                                double(pl.vlen) * 4.0;
+    return max_row <= 8 && double(run) <= 1.5 * double(kept) &&
+           weight_bytes > 8.0 * double(kL2WeightBudget) &&
+           pl.input.image_floats() * 4 <= kL2InputBudget;
+}
+
+// Folded kernels prefetch the weights 4 KiB ahead (16 input channels of a 2x2-tap phase at
+// one vector): measured on 1024 -> 512 k4 s2 at 4x4, 1.4x faster at 2-8 KiB, 1.1x at 512 B.
+constexpr int kFoldPrefetch = 4096;
+
+// The folded tile: ur outputs of the run x n_oc vectors, fewest FMA slots over the runs. A tile
+// step costs its FMAs, a quarter slot per broadcast, at least 8 (the FMAs in flight), and 4 per
+// weight vector: the weights stream from beyond L2 once per tile (1024 -> 512 k4 s2 at 4x4:
+// one 22-wide tile of 1 vector 1.4x faster than 6-wide tiles of 4).
+void choose_fold_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, bool avx2_tail,
+                      const PlanOverrides& ov) {
+    const int64_t ovg = pl.oc_vectors / pl.groups;
+    double best = std::numeric_limits<double>::infinity();
+    const int n_hi = int(std::min<int64_t>(ovg, 4));
+    for (int n = 1; n <= n_hi; ++n)
+        for (int u = 1; u <= 32; ++u) {
+            if (!channel_tile_fits(pl.isa, u, n, p.activation, avx2_tail)) continue;
+            if (ov.n_oc > 0 && n != ov.n_oc) continue;
+            if (ov.ur > 0 && u != ov.ur) continue;
+            const double blocks = double((ovg + n - 1) / n);
+            double cost = 0;
+            for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
+                for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
+                    const int64_t ch = ax.m_count[1][size_t(rh)], cw = ax.m_count[2][size_t(rw)];
+                    if (ch * cw == 0) continue;
+                    const int64_t len = (ch - 1) * pl.input.padded[2] + cw;
+                    for (int64_t m0 = 0; m0 < len; m0 += u) {
+                        const int64_t w = std::min<int64_t>(u, len - m0);
+                        cost += std::max(double(w * n) + 0.25 * double(w), 8.0) + 4.0 * n;
+                    }
+                }
+            cost *= blocks;
+            if (cost < best * 0.999) {
+                best = cost;
+                pl.ur = u;
+                pl.n_oc = n;
+            }
+        }
+}
+
 // Output-channel blocks of n_oc vectors per group (the last one of a group may hold fewer),
 // each reading its group's input blocks.
 void output_blocks(ChannelPlan& pl) {
@@ -166,6 +237,11 @@ void output_blocks(ChannelPlan& pl) {
 // W chunks of ~96 KiB of input (its rows for every tap along D and H), so a chunk stays in L2
 // while every oc block reads it.
 void w_chunks(ChannelPlan& pl, const PhaseAxes& ax) {
+    if (pl.fold) {  // a folded run is one call per (plane, phase, block)
+        pl.w_chunk = pl.ur;
+        pl.w_chunks = 1;
+        return;
+    }
     int64_t rows = 1, max_row = 1;
     for (size_t d = 0; d < 2; ++d) {
         int64_t most = 1;
@@ -212,12 +288,17 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
     base.ic_block = pl.input.lanes;
     base.ic_blocks = pl.ic_blocks;
     base.x_stride = kernel_strides(pl.input, p.rank);
-    base.y_pix = pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
+    // A folded run is written into a buffer of row_pitch floats per output; rows otherwise
+    // into the output (channels_last) or the row buffer, W phases interleaved.
+    base.y_pix = pl.fold ? pl.row_pitch
+                         : pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
     base.groups = pl.groups;
+    if (pl.fold) base.w_prefetch = kFoldPrefetch;
     // The kernels [W width][block] of one set of taps, for the widths `need`s.
     auto kernels_of = [&](const PhasePlan& ph, ChannelKernelDesc k, const bool (&need)[2],
                           int (&out)[2][2]) {
-        const int widths[2] = {pl.ur, int(ph.m_count[2] % pl.ur)};
+        const int64_t len = pl.fold ? pl.fold_len(ph) : ph.m_count[2];
+        const int widths[2] = {pl.ur, int(len % pl.ur)};
         for (int wv = 0; wv < 2; ++wv) {
             if (widths[wv] == 0 || !need[wv]) continue;
             for (int last = 0; last < 2; ++last) {
@@ -245,7 +326,7 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
                 ph.w_offset = w_off;
                 w_off += ph.taps_total() * pl.w_rows * pl.oc_vectors * VL;
                 const int64_t cw = ph.m_count[2];
-                ph.w_blocks = cw / pl.ur;
+                ph.w_blocks = (pl.fold ? pl.fold_len(ph) : cw) / pl.ur;
                 if (ph.m_count[0] * ph.m_count[1] * cw == 0) {
                     pl.phases.push_back(ph);
                     continue;
@@ -253,7 +334,7 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
                 ChannelKernelDesc k = base;
                 set_taps(k, ph);
                 for (size_t d = 0; d < 3; ++d) k.w_taps[d] = k.taps[d];
-                if (!ph.has_taps()) {
+                if (!ph.has_taps() || pl.fold) {  // a run's outputs need every tap
                     kernels_of(ph, k, {ph.w_blocks > 0, true}, ph.kernel);
                     pl.phases.push_back(ph);
                     continue;
@@ -326,14 +407,15 @@ void cache_groups(ChannelPlan& pl, const PlanOverrides& ov) {
     // Group-major layers whose image overflows the L2 input budget copy slabs of groups (8 x 32
     // channels k3 s2 at 56x56: 0.45x -> 0.75-0.94x of a dense 32 -> 32 layer at batch 8).
     const int64_t image_bytes = pl.input.image_floats() * 4;
-    if (pl.groups > 1 && pl.layout == Layout::channels_first && image_bytes > kL2InputBudget)
+    if (pl.groups > 1 && pl.layout == Layout::channels_first && image_bytes > kL2InputBudget &&
+        !pl.fold)
         pl.group_slab = std::clamp<int64_t>(kL2InputBudget / (image_bytes / pl.groups), 1,
                                             pl.groups);
     if (ov.group_slab > 0) pl.group_slab = std::min(ov.group_slab, pl.groups);
     // Other images that overflow it, with every oc block in one L2 group, are copied in bands
     // of rows: each band's input is read from L2 right after it is written, instead of from
     // memory after the whole image is (U-Net 128 -> 64 at 196x196: a 20 MB copy).
-    if ((pl.group_slab == 0 && pl.oc_group >= pl.oc_blocks) || ov.band_rows > 0)
+    if (!pl.fold && ((pl.group_slab == 0 && pl.oc_group >= pl.oc_blocks) || ov.band_rows > 0))
         pl.band_rows = band_rows(pl, ov);
     if (pl.band_rows > 0) pl.batch_group = 1;  // a band is rows of one image
 }
@@ -362,6 +444,19 @@ void describe(const Problem& p, ChannelPlan& pl, int oc_tail) {
         "(last {} vectors, {} lanes in its last)",
         pl.ur, pl.n_oc, pl.ur * pl.n_oc, vector_registers(pl.isa), pl.oc_blocks, pl.n_oc * VL,
         pl.n_oc_last, oc_tail));
+    if (pl.fold) {
+        pl.lines.push_back(fmt::format(
+            "rows folded: per D plane and phase, its rows are one run of outputs m_h x {} + m_w "
+            "over the padded input (tiles span rows; outputs past a row's end dropped), written "
+            "to a buffer, then scattered to the output"
+            , pl.input.padded[2]));
+        pl.lines.push_back(fmt::format(
+            "loops: groups of {} images > planes x H phases x oc blocks (threads) > W phases > "
+            "tiles of the run > ic blocks > ic > taps (unrolled); weights per (phase, oc block, "
+            "tap) {:.1f} KiB; input copied to a zero-halo buffer {} x {} blocks of {} ch",
+            pl.batch_group, wkb, dims_string(p, pl.input.padded), pl.ic_blocks, pl.input.lanes));
+        return;
+    }
     pl.lines.push_back(fmt::format(
         "loops: groups of {} images > {}groups of {} oc blocks > rows x {} W chunks of {} x oc "
         "blocks (threads) > W tiles > ic blocks > ic > taps (unrolled); weights per (phase, "
@@ -386,6 +481,8 @@ bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
     const bool avx2_tail = pl.isa == Isa::avx2 && oc_tail != VL;
     if (!input_blocks(pl, why_not)) return false;
     if (!choose_tile(p, pl, ax, overrides, avx2_tail, why_not)) return false;
+    pl.fold = fold_rows(pl, ax, overrides);
+    if (pl.fold) choose_fold_tile(p, pl, ax, avx2_tail, overrides);
     output_blocks(pl);
     w_chunks(pl, ax);
     phase_kernels(p, pl, ax, oc_tail);

@@ -137,6 +137,7 @@ class PhaseDriver final : public JitDriver {
 }  // namespace
 
 std::unique_ptr<JitDriver> make_driver(const gen::ChannelPlan& plan, const KernelTables& t) {
+    if (plan.fold) return make_fold_driver(plan, t);
     return std::make_unique<PhaseDriver<gen::ChannelPlan>>(plan, t);
 }
 

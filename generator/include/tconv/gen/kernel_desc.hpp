@@ -59,6 +59,9 @@ struct ChannelKernelDesc {
     // (KernelArgs::x_next).
     Dim3 x_stride{0, 0, 0};
     int64_t y_pix = 0;                 // floats between outputs m and m + 1 of a phase
+    // Bytes ahead of the weights being read to prefetch into L1 (0: none), where each call
+    // streams weights too large for L2 once (folded rows).
+    int w_prefetch = 0;
     bool bias = false;
     Activation activation = Activation::none;
     float negative_slope = 0.0f;

@@ -230,6 +230,16 @@ struct ChannelPlan : PhasedPlan {
     int64_t weight_offset(const PhasePlan& ph, int64_t block) const {
         return ph.w_offset + blocks[size_t(block)].vector0 * vlen * w_rows * ph.taps_total();
     }
+    // Folded rows (tiny maps under large weights): a phase's output rows of one D plane are one
+    // run p = mh * padded W + mw over the zero-halo buffer, so a tile spans rows and each weight
+    // vector loaded feeds up to ur outputs instead of one short row's. Outputs at mw >= the
+    // phase's W count are computed and dropped. The kernels write the run into a per-thread
+    // buffer [p][row_pitch]; its outputs are then scattered into the user's layout.
+    bool fold = false;
+    int64_t fold_len(const PhasePlan& ph) const {  // the run's length (0: no outputs)
+        if (ph.m_count[0] * ph.m_count[1] * ph.m_count[2] == 0) return 0;
+        return (ph.m_count[1] - 1) * input.padded[2] + ph.m_count[2];
+    }
 };
 
 // Depthwise: no reduction; lanes are output channels, the input buffer repeats each input
@@ -381,6 +391,7 @@ struct PlanOverrides {
     int64_t group_slab = 0;  // channel family, groups > 1: clamped to [1, groups]
     int64_t band_rows = 0;   // channel and channels-first spatial families: output rows per
                              // band (>= the rows: no bands)
+    int fold = 0;            // channel family: 1 folds rows where it can, -1 never
     // --- dw in place ---
     int dw_in_place = 0;  // depthwise channels_last: -1 never in place (zero-halo copy)
     // --- end dw in place ---
