@@ -145,13 +145,20 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
 // short (at most 8 outputs of a phase: each weight vector feeds at most 8 FMAs) under weights
 // of more than 4 MiB, which every row re-streams from beyond L2 (pix2pix's 1024 -> 512 at 4x4:
 // 4x the 32 MiB of weights per call), and where the dropped outputs of the run (mw past the
-// phase's W count) cost at most half the kept ones. Measured 1 thread, AVX-512, folded against
+// phase's W count) cost at most half the kept ones, and where a quarter or more of the taps
+// read inside the input (a run computes every tap, rows leave out those that read only the
+// zero halo: k4 s2 p1 at 2x2 reads a quarter and ran 1.4x faster folded, a 3D k7x4x4 on a
+// 2x3x3 map about a sixth and 2.2x slower). Measured 1 thread, AVX-512, folded against
 // rows: 32 MiB of weights at 2x2, 4x4, 8x6 and 8x8 1.1-1.8x (4 images at 4x4: 1.8x); 8 MiB at
 // 4x4 0.99-1.08x; 2 MiB at 8x8 0.8x and 0.5 MiB at 16x16 0.55x (their weights stay in L2).
+// A batch shares each weight among its images in rows too: 8 MiB at 4x4 for 8 images ran
+// 0.82x folded, so batches fold from 16 MiB.
 // The override forces it wherever a run has more than one row, or turns it off.
 bool fold_rows(const ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
     if (ov.fold < 0 || pl.out[1] < 2) return false;
-    int64_t max_row = 0, max_rows = 0, kept = 0, run = 0, all_taps = 0;
+    int64_t max_row = 0, max_rows = 0, all_taps = 0;
+    bool wasteful = false;
+    double live_taps_run = 0, all_taps_run = 0;  // tap x output pairs: reading input, all
     const int64_t Wp = pl.input.padded[2];
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
@@ -160,16 +167,34 @@ bool fold_rows(const ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& 
                 if (ax.m_count[0][size_t(rd)] * ch * cw == 0) continue;
                 max_row = std::max(max_row, cw);
                 max_rows = std::max(max_rows, ch);
-                kept += ch * cw;
-                run += (ch - 1) * Wp + cw;
-                all_taps += ax.phase({rd, rh, rw}).taps_total();
+                // Each run's dropped outputs at most half its kept ones.
+                if (ch > 1 && 2 * ((ch - 1) * Wp + cw) > 3 * ch * cw) wasteful = true;
+                const int64_t taps = ax.phase({rd, rh, rw}).taps_total();
+                all_taps += taps;
+                // The taps the rows would run: those reading inside the input, per output.
+                double live = double(ax.m_count[0][size_t(rd)] * ch * cw);
+                const int64_t r[3] = {rd, rh, rw};
+                for (size_t d = 0; d < 3 && taps > 0; ++d) {
+                    const TapAxis& a = ax.axes[d][size_t(r[d])];
+                    int64_t sum = 0;
+                    for (int64_t m = 0; m < ax.m_count[d][size_t(r[d])]; ++m) {
+                        const int64_t at = ax.m_lo[d][size_t(r[d])] + m;
+                        const auto [lo, hi] = live_taps(a, at, at, pl.in[d]);
+                        sum += hi - lo;
+                    }
+                    live *= double(sum) / double(ax.m_count[d][size_t(r[d])]);
+                }
+                live_taps_run += live;
+                all_taps_run += double(taps) * double(ax.m_count[0][size_t(rd)] * ch * cw);
             }
     if (max_rows < 2) return false;
     if (ov.fold > 0) return true;
     const double weight_bytes = double(pl.w_rows) * double(all_taps) * double(pl.oc_vectors) *
                                 double(pl.vlen) * 4.0;
-    return max_row <= 8 && double(run) <= 1.5 * double(kept) &&
+    return max_row <= 8 && !wasteful &&
+           live_taps_run >= 0.25 * all_taps_run &&
            weight_bytes > 8.0 * double(kL2WeightBudget) &&
+           (pl.batch == 1 || weight_bytes > 32.0 * double(kL2WeightBudget)) &&
            pl.input.image_floats() * 4 <= kL2InputBudget;
 }
 
@@ -482,7 +507,17 @@ bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
     if (!input_blocks(pl, why_not)) return false;
     if (!choose_tile(p, pl, ax, overrides, avx2_tail, why_not)) return false;
     pl.fold = fold_rows(pl, ax, overrides);
-    if (pl.fold) choose_fold_tile(p, pl, ax, avx2_tail, overrides);
+    if (pl.fold) {  // kept when its tile spans more than a row (forced: always)
+        const int ur = pl.ur, n_oc = pl.n_oc;
+        choose_fold_tile(p, pl, ax, avx2_tail, overrides);
+        int64_t max_row = 0;
+        for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
+        if (pl.ur <= max_row && overrides.fold <= 0) {
+            pl.fold = false;
+            pl.ur = ur;
+            pl.n_oc = n_oc;
+        }
+    }
     output_blocks(pl);
     w_chunks(pl, ax);
     phase_kernels(p, pl, ax, oc_tail);

@@ -36,11 +36,7 @@ class FoldDriver final : public JitDriver {
         return true;
     }
 
-    ScratchNeed scratch_need() const override {
-        ScratchNeed need;
-        need[ScratchKind::row] = row_floats();
-        return need;
-    }
+    ScratchNeed scratch_need() const override { return ScratchNeed::row(row_floats()); }
 
   private:
     int64_t row_floats() const { return std::max<int64_t>(1, run_max_ * pl_.row_pitch); }

@@ -53,11 +53,7 @@ class PhaseDriver final : public JitDriver {
         return true;
     }
 
-    ScratchNeed scratch_need() const override {
-        ScratchNeed need;
-        need[ScratchKind::row] = row_floats();
-        return need;
-    }
+    ScratchNeed scratch_need() const override { return ScratchNeed::row(row_floats()); }
 
   private:
     int64_t row_floats() const {

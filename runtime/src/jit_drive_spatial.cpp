@@ -80,11 +80,7 @@ class SpatialDriver final : public JitDriver {
         return true;
     }
 
-    ScratchNeed scratch_need() const override {
-        ScratchNeed need;
-        need[ScratchKind::row] = row_floats();
-        return need;
-    }
+    ScratchNeed scratch_need() const override { return ScratchNeed::row(row_floats()); }
 
   private:
     // Blocks per item: the plan's, fewer when rows alone would leave threads under 8 items

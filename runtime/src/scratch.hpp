@@ -70,6 +70,12 @@ inline constexpr int kScratchKinds = 5;
 struct ScratchNeed {
     std::array<int64_t, kScratchKinds> floats{};
     int64_t& operator[](ScratchKind k) { return floats[size_t(k)]; }
+    // A driver's usual need: one row buffer.
+    static ScratchNeed row(int64_t n) {
+        ScratchNeed need;
+        need[ScratchKind::row] = n;
+        return need;
+    }
 };
 
 // A live layer's need, registered for its lifetime: threads keep no more scratch than the
