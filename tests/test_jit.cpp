@@ -890,6 +890,26 @@ TEST_CASE("jit: rows fold on short rows under large weights only") {
                 for (const gen::AnyKernelDesc& d : ch->kernels)
                     CHECK(std::get<gen::ChannelKernelDesc>(d).w_prefetch > 0);
         }
+    // Short rows and 5.5 MiB of weights, but a k7x4x4 kernel on a 2x3x3 map: most taps read
+    // only the halo, which rows leave out and a run would compute.
+    Spec s;
+    s.rank = 3;
+    s.ic = 384;
+    s.oc = 24;
+    s.in = {2, 3, 3};
+    s.k = {7, 4, 4};
+    s.s = {1, 1, 4};
+    s.pb = s.pe = {3, 1, 1};
+    s.op = {0, 0, 0};
+    s.d = {1, 1, 1};
+    Problem p;
+    REQUIRE(make_problem(s, p));
+    gen::Plan plan;
+    std::string why;
+    REQUIRE_MESSAGE(gen::plan(p, Isa::avx512, plan, why), why);
+    const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
+    REQUIRE(ch);
+    CHECK_FALSE(ch->fold);
 }
 
 TEST_CASE("jit: layers sharing a thread's scratch stay exact") {
