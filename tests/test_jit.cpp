@@ -910,6 +910,22 @@ TEST_CASE("jit: rows fold on short rows under large weights only") {
     const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
     REQUIRE(ch);
     CHECK_FALSE(ch->fold);
+    // Every tap of the phases with taps reads the halo (D: one output, dilated taps around the
+    // one input plane); the bias-only phases' outputs must not count as taps read.
+    s.ic = 512;
+    s.oc = 256;
+    s.in = {1, 3, 3};
+    s.k = {3, 2, 2};
+    s.s = {1, 2, 3};
+    s.d = {2, 2, 1};
+    s.pb = {3, 1, 1};
+    s.pe = {1, 2, 0};
+    s.op = {0, 1, 0};
+    REQUIRE(make_problem(s, p));
+    REQUIRE_MESSAGE(gen::plan(p, Isa::avx512, plan, why), why);
+    ch = std::get_if<gen::ChannelPlan>(&plan.family);
+    REQUIRE(ch);
+    CHECK_FALSE(ch->fold);
 }
 
 TEST_CASE("jit: layers sharing a thread's scratch stay exact") {

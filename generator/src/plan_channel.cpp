@@ -170,11 +170,12 @@ bool fold_rows(const ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& 
                 // Each run's dropped outputs at most half its kept ones.
                 if (ch > 1 && 2 * ((ch - 1) * Wp + cw) > 3 * ch * cw) wasteful = true;
                 const int64_t taps = ax.phase({rd, rh, rw}).taps_total();
+                if (taps == 0) continue;  // bias only: no weights, nothing to reuse
                 all_taps += taps;
                 // The taps the rows would run: those reading inside the input, per output.
                 double live = double(ax.m_count[0][size_t(rd)] * ch * cw);
                 const int64_t r[3] = {rd, rh, rw};
-                for (size_t d = 0; d < 3 && taps > 0; ++d) {
+                for (size_t d = 0; d < 3; ++d) {
                     const TapAxis& a = ax.axes[d][size_t(r[d])];
                     int64_t sum = 0;
                     for (int64_t m = 0; m < ax.m_count[d][size_t(r[d])]; ++m) {
