@@ -28,7 +28,9 @@ GemmTile choose_gemm_tile(Isa isa, int64_t rows, int64_t pixels, const PlanOverr
         if (ov.ur > 0 && ur != ov.ur) continue;
         int mr_max = 0;
         while (gemm_tile_fits(isa, mr_max + 1, ur, true) && mr_max + 1 <= rows) ++mr_max;
-        if (ov.n_oc > 0) mr_max = std::min(mr_max, ov.n_oc);
+        // An override pins the row blocks (a reshape keeps the packed weights' blocks): tiles
+        // that cannot hold that many rows are out.
+        if (ov.n_oc > 0) mr_max = mr_max >= ov.n_oc ? ov.n_oc : 0;
         if (mr_max == 0) continue;
         const int64_t nb = (rows + mr_max - 1) / mr_max;
         const int mr = int((rows + nb - 1) / nb);

@@ -385,7 +385,7 @@ bool depthwise_row_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activa
 
 // Overrides of the planner's choices, for tests and tuning (0: the planner decides).
 struct PlanOverrides {
-    int ur = 0, n_oc = 0;  // gemm: ur vectors of pixels, n_oc the most rows per block
+    int ur = 0, n_oc = 0;  // gemm: ur vectors of pixels, n_oc the rows per block
     int shape = 0;  // 1: channel_vec, 2: spatial_vec, 3: depthwise, 4: depthwise_cf, 5: gemm
     int64_t oc_group = 0, batch_group = 0;  // clamped to [1, oc blocks] and [1, batch]
     int64_t group_slab = 0;  // channel family, groups > 1: clamped to [1, groups]
