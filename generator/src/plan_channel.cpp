@@ -79,9 +79,20 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     // from L2: a slot each (measured: 2-wide tiles 1.5x slower than 5-wide on AlexNet's
     // dilated 384 -> 384 at 9x9, where the 0.25 slot the model gives wide tiles chose them).
     double narrow_weight_cost = 0.25;
+    // A tile step also waits for its n weight vectors when they come from L2 (a block's weights
+    // of one phase overflow L1): about 3 FMA slots each, so tiles narrower than 3 outputs are
+    // bound by the weights (measured, AVX2 on Zen 3: 2 x 5 tiles at 65-72% of the peak on
+    // 14-wide maps of 320-512 channels k3 s1, where 4 x 3 and 5 x 2 ran 85-93%).
+    int64_t phase_taps = 0;
+    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
+        for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
+            for (int64_t rw = 0; rw < pl.stride[2]; ++rw)
+                phase_taps = std::max(phase_taps, ax.phase({rd, rh, rw}).taps_total());
     auto step = [&](int u, int n) {
         const double fma = u * n + 0.25 * u + std::max(weight_cost(n), narrow_weight_cost) * n;
-        return std::max({fma, (u + n) / 2.0, 8.0});
+        const double weight_bytes = double(pl.w_rows * phase_taps) * n * pl.vlen * 4.0;
+        const double stream = weight_bytes > double(kL1WeightBytes) ? 3.0 * n : 0.0;
+        return std::max({fma, stream, (u + n) / 2.0, 8.0});
     };
     auto fits = [&](int u, int n) {
         return channel_tile_fits(pl.isa, u, n, p.activation, avx2_tail);
@@ -153,6 +164,10 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
 // 4x4 0.99-1.08x; 2 MiB at 8x8 0.8x and 0.5 MiB at 16x16 0.55x (their weights stay in L2).
 // A batch shares each weight among its images in rows too: 8 MiB at 4x4 for 8 images ran
 // 0.82x folded, so batches fold from 16 MiB.
+// AVX2 rows fold up to 3 outputs only. Measured on an AVX2-only Zen 3 (1 thread, folded
+// against rows): 2x2 and 3x3 maps under 16-32 MiB 1.0-1.9x faster folded; at 4x4 DCGAN's
+// 512 -> 256 (8 MiB) 2x slower, its rows streaming the weights from L3 at 80-87% of the peak,
+// and 1024 -> 512 even; 8x8 0.8-0.9x, 8x6 1.0-1.1x.
 // The override forces it wherever a run has more than one row, or turns it off.
 bool fold_rows(const ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
     if (ov.fold < 0 || pl.out[1] < 2) return false;
@@ -192,7 +207,7 @@ bool fold_rows(const ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& 
     if (ov.fold > 0) return true;
     const double weight_bytes = double(pl.w_rows) * double(all_taps) * double(pl.oc_vectors) *
                                 double(pl.vlen) * 4.0;
-    return max_row <= 8 && !wasteful &&
+    return max_row <= (pl.isa == Isa::avx2 ? 3 : 8) && !wasteful &&
            live_taps_run >= 0.25 * all_taps_run &&
            weight_bytes > 8.0 * double(kL2WeightBudget) &&
            (pl.batch == 1 || weight_bytes > 32.0 * double(kL2WeightBudget)) &&

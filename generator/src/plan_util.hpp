@@ -61,6 +61,8 @@ inline int ic_unroll(int64_t ic_block, int64_t fmas_per_channel) {
 // Cache budgets of a 1 MiB L2 (Zen 4 and Skylake-SP alike): half for one group of weights,
 // three quarters for the zero-halo input of a group of images.
 inline constexpr int64_t kL2WeightBudget = 512 * 1024, kL2InputBudget = 768 * 1024;
+// An L1 data cache (32 KiB on Zen 3 and 4, 48 KiB on recent Intel cores).
+inline constexpr int64_t kL1WeightBytes = 32 * 1024;
 // Work items a call should offer its threads at least (when the layer has that many tiles):
 // contiguous shares of fewer leave threads up to an item's work apart.
 inline constexpr int64_t kParallelItems = 16;
