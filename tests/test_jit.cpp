@@ -763,6 +763,46 @@ TEST_CASE("jit: channels_last few-channel groups on the spatial kernel") {
         }
 }
 
+TEST_CASE("jit: channels_first groups with few outputs take the spatial kernel, any inputs") {
+    // Few output channels per group (at most half a vector) and more input channels per group
+    // than a vector holds: lanes along W, as for a dense layer with few outputs (the channel
+    // kernel would fill 2-4 lanes of each vector). Not where the column family is favoured
+    // (32 or more inputs per group and oc_g x taps <= ic_g). Ranks 1-3, batch 2, bias and
+    // activations; 1, 2 and 3 threads bitwise equal.
+    struct Case {
+        int rank;
+        int64_t groups, icg, ocg;
+        std::vector<int64_t> in;
+        Geometry g;
+        Activation act;
+    };
+    const Case cases[] = {
+        {2, 16, 32, 3, {8, 9}, {4, 2, 1, 1, 1, 0}, Activation::relu},
+        {2, 8, 17, 4, {9, 7}, {4, 2, 1, 1, 1, 0}, Activation::none},
+        {2, 4, 24, 2, {11, 6}, {3, 2, 1, 1, 1, 1}, Activation::tanh},
+        {1, 6, 24, 4, {53}, {5, 3, 1, 2, 1, 1}, Activation::sigmoid},
+        {3, 4, 20, 3, {3, 4, 5}, {3, 2, 1, 1, 1, 0}, Activation::leaky_relu},
+    };
+    for (const Case& k : cases)
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            Spec s = depthwise_spec(Layout::channels_first, k.groups, 1, k.g, k.in);
+            s.ic = k.groups * k.icg;
+            s.oc = k.groups * k.ocg;
+            s.batch = 2;
+            s.act = k.act;
+            s.bias = k.act != Activation::relu;
+            const Compiled c = compile_spec(isa, s, 1700 + k.groups, {});
+            const std::string name = join(c.impl->report().kernel_names);
+            INFO(c.p.name, " ", to_string(isa), ": ", name);
+            const int64_t vlen = isa == Isa::avx512 ? 16 : 8;
+            if (k.ocg * 2 <= vlen) CHECK(name.find("_svec_") != std::string::npos);
+            const std::vector<float> y1 = run(c, 1);
+            CHECK(compare_to_reference(c.p, c.d, y1.data()) == "");
+            for (int threads : {2, 3}) CHECK(bitwise_equal(y1, run(c, threads)));
+        }
+}
+
 TEST_CASE("jit: a spatial layer's few rows split into W spans for threads") {
     // One or two rows (1D, batch 1 or 2; a 2D map one row high) give threads too few items:
     // the rows' tiles are split into spans, each copied out on its own. Spans starting inside

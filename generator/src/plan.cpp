@@ -101,8 +101,11 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PlanOverrides& ov
         return true;
     }
     // Channels-first few-channel groups take the spatial kernel: lanes along W, with no
-    // transposes of the input or output.
-    const bool few_per_group = pl.groups > 1 && pl.oc_g * 2 <= pl.vlen && pl.ic_g <= pl.vlen;
+    // transposes of the input or output, whatever their input channels (as dense layers with
+    // few outputs do). Measured, AVX2, 1 thread, 4-16 groups of 16-32 -> 2-4 channels (k4 s2
+    // 28x28 and 14x14, k3 s2 56x56, 1D k8 s4, 3D k3 s2): 2.2-4.3x faster than the channel
+    // kernel, whose vectors held 2-4 of 8 lanes.
+    const bool few_per_group = pl.groups > 1 && pl.oc_g * 2 <= pl.vlen;
     const bool spatial_fit =
         spatial_tile_fits(pl.isa, 1, 1, pl.stride[2], p.activation);
     const bool cf_spatial = p.layout == Layout::channels_first && few_per_group && spatial_fit;
