@@ -712,20 +712,37 @@ TEST_CASE("jit: oc groups and image groups against the reference") {
     }
 }
 
+namespace {
+
+// A grouped layer of `groups` x (icg -> ocg) channels, batch 2, bias unless the activation is
+// ReLU: the few-channel group tests' cases.
+struct GroupCase {
+    int rank;
+    int64_t groups, icg, ocg;
+    std::vector<int64_t> in;
+    Geometry g;
+    Activation act;
+};
+
+Spec grouped_spec(Layout layout, const GroupCase& k) {
+    Spec s = depthwise_spec(layout, k.groups, 1, k.g, k.in);
+    s.ic = k.groups * k.icg;
+    s.oc = k.groups * k.ocg;
+    s.batch = 2;
+    s.act = k.act;
+    s.bias = k.act != Activation::relu;
+    return s;
+}
+
+}  // namespace
+
 TEST_CASE("jit: channels_last few-channel groups on the spatial kernel") {
     // Rows of chunks of oc blocks, transposed at once into the channels-last output: 2-5
     // channels per group, channel counts off the vector widths, ranks 1-3, odd widths, a batch
     // of 2, bias and activations, chunks smaller than the layer's blocks (a wide row; a 1D row
     // split for threads; a 1D row past the buffer budget), the planner's choice (the spatial kernel while it is faster) and the
     // spatial kernel forced; 1, 2 and 3 threads bitwise equal.
-    struct Case {
-        int rank;
-        int64_t groups, icg, ocg;
-        std::vector<int64_t> in;
-        Geometry g;
-        Activation act;
-    };
-    const Case cases[] = {
+    const GroupCase cases[] = {
         {2, 37, 3, 3, {7, 9}, {4, 2, 1, 1, 1, 0}, Activation::none},
         {2, 9, 2, 2, {5, 11}, {3, 2, 1, 1, 1, 1}, Activation::relu},
         {2, 13, 4, 4, {4, 13}, {3, 1, 1, 1, 1, 0}, Activation::tanh},
@@ -738,15 +755,10 @@ TEST_CASE("jit: channels_last few-channel groups on the spatial kernel") {
         {3, 19, 3, 3, {3, 4, 5}, {4, 2, 1, 1, 1, 0}, Activation::tanh},
         {3, 6, 4, 2, {2, 3, 7}, {3, 2, 1, 1, 0, 1}, Activation::none},
     };
-    for (const Case& k : cases)
+    for (const GroupCase& k : cases)
         for (Isa isa : kIsas) {
             if (!cpu_has(isa)) continue;
-            Spec s = depthwise_spec(Layout::channels_last, k.groups, 1, k.g, k.in);
-            s.ic = k.groups * k.icg;
-            s.oc = k.groups * k.ocg;
-            s.batch = 2;
-            s.act = k.act;
-            s.bias = k.act != Activation::relu;
+            const Spec s = grouped_spec(Layout::channels_last, k);
             for (int shape : {0, 2}) {
                 gen::PlanOverrides o;
                 o.shape = shape;
@@ -769,29 +781,17 @@ TEST_CASE("jit: channels_first groups with few outputs take the spatial kernel, 
     // kernel would fill 2-4 lanes of each vector). Not where the column family is favoured
     // (32 or more inputs per group and oc_g x taps <= ic_g). Ranks 1-3, batch 2, bias and
     // activations; 1, 2 and 3 threads bitwise equal.
-    struct Case {
-        int rank;
-        int64_t groups, icg, ocg;
-        std::vector<int64_t> in;
-        Geometry g;
-        Activation act;
-    };
-    const Case cases[] = {
+    const GroupCase cases[] = {
         {2, 16, 32, 3, {8, 9}, {4, 2, 1, 1, 1, 0}, Activation::relu},
         {2, 8, 17, 4, {9, 7}, {4, 2, 1, 1, 1, 0}, Activation::none},
         {2, 4, 24, 2, {11, 6}, {3, 2, 1, 1, 1, 1}, Activation::tanh},
         {1, 6, 24, 4, {53}, {5, 3, 1, 2, 1, 1}, Activation::sigmoid},
         {3, 4, 20, 3, {3, 4, 5}, {3, 2, 1, 1, 1, 0}, Activation::leaky_relu},
     };
-    for (const Case& k : cases)
+    for (const GroupCase& k : cases)
         for (Isa isa : kIsas) {
             if (!cpu_has(isa)) continue;
-            Spec s = depthwise_spec(Layout::channels_first, k.groups, 1, k.g, k.in);
-            s.ic = k.groups * k.icg;
-            s.oc = k.groups * k.ocg;
-            s.batch = 2;
-            s.act = k.act;
-            s.bias = k.act != Activation::relu;
+            const Spec s = grouped_spec(Layout::channels_first, k);
             const Compiled c = compile_spec(isa, s, 1700 + k.groups, {});
             const std::string name = join(c.impl->report().kernel_names);
             INFO(c.p.name, " ", to_string(isa), ": ", name);
