@@ -53,8 +53,9 @@ TEST_CASE("verbose: a line per compile and per execute, off by default") {
                     l.find(",threads=") != std::string::npos;
     }
     CHECK(compiles >= 2);  // verify compiles every implementation: the reference and the JITs
-    // ...and executes each JIT (the reference's result comes from its own double-precision run)
-    CHECK(executes >= std::max(1, int(tconv::cpu_info().best_isa())));
+    // ...and executes each JIT the CPU has (avx2: 1, avx512: 2; the reference's result comes
+    // from its own double-precision run)
+    CHECK(executes >= int(tconv::cpu_info().best_isa()));
     CHECK(verbose_stderr("0", config).empty());
     CHECK(verbose_stderr("", config).empty());
 }

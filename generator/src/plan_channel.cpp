@@ -66,11 +66,14 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     // FMA slots per weight vector (measured: a 3D 512->256 layer on 11-wide rows ran 1.4x
     // faster in 1-vector tiles whose weights fit than in 4-vector ones; pix2pix's 1024->512 on
     // 8-wide rows 2x faster in whole-row tiles).
-    int64_t all_taps = 0;
+    int64_t all_taps = 0, phase_taps = 0;  // summed over the phases, and the most of one
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
-            for (int64_t rw = 0; rw < pl.stride[2]; ++rw)
-                all_taps += ax.phase({rd, rh, rw}).taps_total();
+            for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
+                const int64_t taps = ax.phase({rd, rh, rw}).taps_total();
+                all_taps += taps;
+                phase_taps = std::max(phase_taps, taps);
+            }
     auto weight_cost = [&](int n) {
         const double block_bytes = double(pl.w_rows) * double(all_taps) * n * pl.vlen * 4.0;
         return max_row <= 16 && block_bytes > 2.0 * double(kL2WeightBudget) ? 3.0 : 0.25;
@@ -83,11 +86,6 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     // of one phase overflow L1): about 3 FMA slots each, so tiles narrower than 3 outputs are
     // bound by the weights (measured, AVX2 on Zen 3: 2 x 5 tiles at 65-72% of the peak on
     // 14-wide maps of 320-512 channels k3 s1, where 4 x 3 and 5 x 2 ran 85-93%).
-    int64_t phase_taps = 0;
-    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
-        for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
-            for (int64_t rw = 0; rw < pl.stride[2]; ++rw)
-                phase_taps = std::max(phase_taps, ax.phase({rd, rh, rw}).taps_total());
     auto step = [&](int u, int n) {
         const double fma = u * n + 0.25 * u + std::max(weight_cost(n), narrow_weight_cost) * n;
         const double weight_bytes = double(pl.w_rows * phase_taps) * n * pl.vlen * 4.0;
