@@ -333,6 +333,8 @@ int bench_command(const std::vector<std::string>& argv) {
 
     TimingPolicy policy;
     policy.min_time = args.min_time;
+    // A short --min-time still gets its min_repeats samples, in shorter batches.
+    policy.batch_time = std::min(policy.batch_time, args.min_time / policy.min_repeats);
     const bool progress = ::isatty(STDERR_FILENO);
     for (size_t i = 0; i < layers.size(); ++i) {
         if (progress)

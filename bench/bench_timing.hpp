@@ -21,8 +21,12 @@ struct TimingPolicy {
     int min_repeats = 5;
     int max_repeats = 1000000;  // guards against a near-zero time looping forever
     // A sample is the mean of a batch of back-to-back runs lasting at least this long (one run
-    // when a run is longer), so that a microsecond layer is not timed against clock overhead...
-    double batch_time = 0.005;
+    // when a run is longer), so that a microsecond layer is not timed against clock overhead,
+    // and long enough that the first milliseconds after a rest (a virtual machine's idle core
+    // waking slowly, a pool's worker woken onto its caller's core until Linux moves it) weigh
+    // little: with 5 ms batches a fast contender's samples were mostly that start, while a
+    // contender whose one run outlasts the batch was timed in its steady state...
+    double batch_time = 0.05;
     // ...and between two contenders the machine rests this long, so that one contender's thread
     // pool (OpenMP or pthreadpool workers still spinning after its run) does not steal the cores
     // of the next one. Neither the batching nor the rest changes what is timed.
