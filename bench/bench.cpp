@@ -95,11 +95,6 @@ PeerResult prepare_peer(const Peer& peer, const PeerLayer& layer, const std::vec
     PeerResult pr;
     pr.peer = peer.name;
     try {
-        // The peers compute transposed convolutions; the other kinds have no peer yet.
-        if (layer.problem.kind != LayerKind::transposed) {
-            pr.reason = fmt::format("no {} peer", to_string(layer.problem.kind));
-            return pr;
-        }
         setup = peer.create(layer);
         if (setup.variants.empty()) {
             pr.reason = setup.unavailable;
@@ -262,7 +257,8 @@ options:
   --isa ISA            cap the ISA of tconv, oneDNN and the peak probe: avx512, avx2
                        or scalar (oneDNN's floor is SSE4.1; XNNPACK is not capped)
   --min-time SECONDS   timed runs per contender and layer add up to at least this
-                       (at least 5 runs; default 0.2)
+                       (default 0.2), in at least 5 samples, each the mean of a batch
+                       of runs lasting min-time / 5 (at most 50 ms; one run if longer)
   --layer NAME         only the layer(s) with this name (repeatable)
   --random N           also N random valid layers (ranks 1-3; dense, grouped and
                        depthwise; strides, dilations, asymmetric pads, output_padding;

@@ -58,6 +58,9 @@ inline constexpr const char* kNotInThisBuild = "not in this build";
 // around it would compare a job no XNNPACK user does.
 inline constexpr const char* kXnnpackNhwcOnly = "NHWC only; run with --layout channels_last";
 
+// A peer that computes only transposed convolutions, on a resize_conv or pixel_shuffle layer.
+inline constexpr const char* kTransposedOnly = "transposed convolutions only";
+
 // A peer without a bf16 deconvolution, on a bf16 layer.
 inline constexpr const char* kF32Only = "f32 only in this bench (no bf16 deconvolution)";
 

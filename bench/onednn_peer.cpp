@@ -11,29 +11,11 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
-#include <oneapi/dnnl/dnnl.hpp>
+
+#include "onednn_common.hpp"
 
 namespace tconv::bench {
 namespace {
-
-using dnnl::memory;
-using Tag = memory::format_tag;
-
-memory::dims dims_of(const memory::desc& d) {
-#if DNNL_VERSION_MAJOR >= 3
-    return d.get_dims();
-#else
-    return d.dims();
-#endif
-}
-
-void append_eltwise(dnnl::post_ops& ops, dnnl::algorithm alg, float alpha) {
-#if DNNL_VERSION_MAJOR >= 3
-    ops.append_eltwise(alg, alpha, 0.f);
-#else
-    ops.append_eltwise(1.f, alg, alpha, 0.f);
-#endif
-}
 
 dnnl::deconvolution_forward::primitive_desc deconvolution_pd(
     const dnnl::engine& eng, const memory::desc& src, const memory::desc& w,
@@ -49,24 +31,6 @@ dnnl::deconvolution_forward::primitive_desc deconvolution_pd(
                                               pad_l, pad_r);
     return {d, attr, eng};
 #endif
-}
-
-memory::dims spatial(const Problem& p, const Dims& d, int64_t offset = 0) {
-    memory::dims out;
-    for (int i = 0; i < p.rank; ++i) out.push_back(d[i] + offset);
-    return out;
-}
-
-memory::dims activation_dims(const Problem& p, int64_t channels, const Dims& sp) {
-    memory::dims dims{p.batch, channels};
-    for (int64_t s : spatial(p, sp)) dims.push_back(s);
-    return dims;
-}
-
-Tag activation_tag(const Problem& p) {
-    static const Tag first[] = {Tag::ncw, Tag::nchw, Tag::ncdhw};
-    static const Tag last[] = {Tag::nwc, Tag::nhwc, Tag::ndhwc};
-    return (p.layout == Layout::channels_first ? first : last)[p.rank - 1];
 }
 
 // oneDNN's deconvolution weights are logically (g,) o, i, k...; PyTorch stores
@@ -88,23 +52,6 @@ memory::desc user_weights_desc(const Problem& p, memory::data_type type = memory
         strides.push_back(inner);
     }
     return memory::desc(dims, type, strides);
-}
-
-dnnl::primitive_attr activation_attr(const Problem& p) {
-    using dnnl::algorithm;
-    dnnl::post_ops ops;
-    switch (p.activation) {
-        case Activation::none: break;
-        case Activation::relu: append_eltwise(ops, algorithm::eltwise_relu, 0.f); break;
-        case Activation::leaky_relu:
-            append_eltwise(ops, algorithm::eltwise_relu, p.negative_slope);
-            break;
-        case Activation::sigmoid: append_eltwise(ops, algorithm::eltwise_logistic, 0.f); break;
-        case Activation::tanh: append_eltwise(ops, algorithm::eltwise_tanh, 0.f); break;
-    }
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(ops);
-    return attr;
 }
 
 class OnednnRunner : public Runner {
@@ -155,6 +102,7 @@ class OnednnRunner : public Runner {
 
 PeerSetup create_onednn(const PeerLayer& layer) {
     const Problem& p = layer.problem;
+    if (p.kind != LayerKind::transposed) return create_onednn_upsampler(layer);
     const auto f32 = memory::data_type::f32;
     PeerSetup out;
     try {

@@ -341,6 +341,7 @@ OrtPtr<OrtValue> wrap(const OrtMemoryInfo* info, std::vector<float>& buffer,
 
 PeerSetup create_onnxruntime(const PeerLayer& layer) {
     const Problem& p = layer.problem;
+    if (p.kind != LayerKind::transposed) return {{}, kTransposedOnly};
     if (p.layout != Layout::channels_first) return {{}, "channels_first only (ONNX's NCHW)"};
     if (p.dtype != DType::f32) return {{}, kF32Only};
     PeerSetup out;

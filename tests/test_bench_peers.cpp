@@ -54,6 +54,22 @@ const char* const kLayers[] = {
     R"({"name": "sigmoid_3d", "in_channels": 3, "out_channels": 2, "input_size": [2, 3, 4],
         "kernel_size": [2, 3, 3], "stride": [1, 2, 2], "dilation": [2, 1, 1], "padding": [0, 1, 1],
         "output_padding": [0, 1, 0], "activation": "sigmoid"})",
+    // the other up-samplers (oneDNN only): resampling + convolution, convolution + shuffle
+    R"({"name": "nearest_conv_g2", "kind": "resize_conv", "scale": 2, "mode": "nearest",
+        "in_channels": 4, "out_channels": 6, "groups": 2, "input_size": [5, 4],
+        "kernel_size": 3, "padding": 1, "activation": "relu"})",
+    R"({"name": "bilinear_conv_nhwc", "kind": "resize_conv", "scale": [2, 3],
+        "mode": "bilinear", "in_channels": 3, "out_channels": 5, "input_size": [4, 6],
+        "kernel_size": 3, "padding": 1, "layout": "channels_last"})",
+    R"({"name": "linear_conv_1d", "kind": "resize_conv", "scale": 3, "mode": "linear",
+        "in_channels": 2, "out_channels": 3, "input_size": [7], "kernel_size": 3,
+        "dilation": 2, "bias": false})",
+    R"({"name": "shuffle_nchw", "kind": "pixel_shuffle", "upscale_factor": 2,
+        "in_channels": 4, "out_channels": 3, "input_size": [5, 6], "kernel_size": 3,
+        "padding": 1})",
+    R"({"name": "shuffle_nhwc", "kind": "pixel_shuffle", "upscale_factor": 3,
+        "in_channels": 5, "out_channels": 2, "input_size": [4, 3], "kernel_size": 1,
+        "activation": "tanh", "layout": "channels_last"})",
 };
 
 bool peer_built(const std::string& name) {
@@ -76,8 +92,10 @@ bool xnnpack_serves(const tconv::Problem& p) {
            (p.activation == tconv::Activation::none || p.activation == tconv::Activation::relu);
 }
 
-// Which layers each peer serves: ONNX Runtime is NCHW only.
+// Which layers each peer serves: ONNX Runtime is NCHW only; only oneDNN builds the other
+// up-samplers.
 bool peer_serves(const std::string& peer, const tconv::Problem& p) {
+    if (p.kind != tconv::LayerKind::transposed) return peer == "oneDNN";
     if (peer == "XNNPACK") return xnnpack_serves(p);
     if (peer == "ONNX Runtime") return p.layout == tconv::Layout::channels_first;
     return true;
@@ -102,7 +120,9 @@ TEST_CASE("bench peers compute the same layer as the reference") {
             }
             CHECK_MESSAGE(setup.variants.empty() != peer_serves(peer.name, p), setup.unavailable);
             if (std::string(peer.name) == "XNNPACK" && p.layout == tconv::Layout::channels_first)
-                CHECK(setup.unavailable == kXnnpackNhwcOnly);
+                CHECK(setup.unavailable == (p.kind == tconv::LayerKind::transposed
+                                                ? kXnnpackNhwcOnly
+                                                : kTransposedOnly));
             for (PeerVariant& v : setup.variants) {
                 INFO("variant ", v.variant, " (", v.impl, ")");
                 CHECK(!v.impl.empty());

@@ -66,6 +66,7 @@ void release_scratch() {
     s.plane.trim();
     s.layout.trim();
     s.bf16.trim();
+    s.upsample.trim();
 }
 
 uint64_t scratch_bytes() { return uint64_t(std::max<int64_t>(0, g_scratch_bytes.load())); }

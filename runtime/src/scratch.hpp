@@ -61,10 +61,11 @@ inline FloatBuffer aligned_floats(int64_t n) {
 
 // Scratch kinds: the input buffer and the layout buffer (transposed input and output of a
 // lowered layer: gen::PixelTranspose) of the thread that calls execute, the output row buffer
-// and the one-channel input plane (of every thread of the team), and a bf16 layer's fp32
-// input and output (of the thread that calls execute; bf16_impl.cpp).
-enum class ScratchKind { input, row, plane, layout, bf16 };
-inline constexpr int kScratchKinds = 5;
+// and the one-channel input plane (of every thread of the team), a bf16 layer's fp32 input
+// and output (of the thread that calls execute; bf16_impl.cpp), and a linear resize_conv's
+// copy of its input (of the thread that calls execute; upsample_impl.cpp).
+enum class ScratchKind { input, row, plane, layout, bf16, upsample };
+inline constexpr int kScratchKinds = 6;
 
 // Floats of each kind one execute() of a layer asks of a thread.
 struct ScratchNeed {
@@ -145,7 +146,7 @@ class ThreadScratch {
 // A thread's scratch, one of each kind. One thread_local: one TLS lookup per call.
 struct Scratch {
     ThreadScratch input{ScratchKind::input}, row{ScratchKind::row}, plane{ScratchKind::plane},
-        layout{ScratchKind::layout}, bf16{ScratchKind::bf16};
+        layout{ScratchKind::layout}, bf16{ScratchKind::bf16}, upsample{ScratchKind::upsample};
 };
 inline Scratch& thread_scratch() {
     thread_local Scratch s;

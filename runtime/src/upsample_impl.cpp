@@ -6,7 +6,10 @@
 // biased pixel shuffle adds its per-phase bias and the activation in one pass after it.
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "impl.hpp"
+#include "scratch.hpp"
 #include "upsample_impl.hpp"
 #include "upsample_lowering.hpp"
 
@@ -35,19 +38,24 @@ class UpsampleImpl final : public Impl {
                                           : "")};
         for (auto& l : report_.plan_lines) lines.push_back(l);
         report_.plan_lines = std::move(lines);
+        if (lowered_.replicate_pad || lowered_.upsampled_input) {
+            ScratchNeed need;
+            need[ScratchKind::upsample] = t.input_elems();
+            claim_.emplace(need);
+        }
     }
 
     void execute(const float* x, float* y, int threads, WaitPolicy wait) const override {
         const float* in = x;
-        std::vector<float> copy;
         if (lowered_.replicate_pad || lowered_.upsampled_input) {
-            copy.resize(size_t(lowered_.transposed.input_elems()));
-            if (lowered_.replicate_pad) replicate_pad_input(u_.conv, x, copy.data());
-            else upsample_input(u_, x, copy.data(), threads, wait);
-            in = copy.data();
+            // The calling thread's buffer, kept across calls: no page faults per call.
+            float* copy = thread_scratch().upsample.get(lowered_.transposed.input_elems());
+            if (lowered_.replicate_pad) replicate_pad_input(u_.conv, x, copy, threads, wait);
+            else upsample_input(u_, x, copy, threads, wait);
+            in = copy;
         }
         inner_.execute(in, y, threads);
-        add_phase_bias(u_, lowered_, y);
+        add_phase_bias(u_, lowered_, y, threads, wait);
     }
 
     std::unique_ptr<Impl> reshaped(const Problem&, std::string& why_not) const override {
@@ -60,6 +68,7 @@ class UpsampleImpl final : public Impl {
     UpsampleProblem u_;
     Lowered lowered_;
     Layer inner_;
+    std::optional<ScratchClaim> claim_;
 };
 
 }  // namespace

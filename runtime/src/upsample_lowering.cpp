@@ -285,22 +285,38 @@ Lowered lower(const UpsampleProblem& p, const float* w, const float* b) {
     return l;
 }
 
-void replicate_pad_input(const Problem& c, const float* x, float* padded) {
+void replicate_pad_input(const Problem& c, const float* x, float* padded, int threads,
+                         WaitPolicy wait) {
     Dims pin = c.input;
     for (int i = 0; i < c.rank; ++i) pin[i] += 2;
     const Tensor3 src(c, c.in_channels, c.input), dst(c, c.in_channels, pin);
     const int lead = 3 - c.rank;  // leading dims of size 1 are not padded
-    for (int64_t n = 0; n < c.batch; ++n)
-        for (int64_t ch = 0; ch < c.in_channels; ++ch)
-            for (int64_t z = 0; z < dst.d[0]; ++z)
-                for (int64_t y = 0; y < dst.d[1]; ++y)
-                    for (int64_t v = 0; v < dst.d[2]; ++v) {
-                        const int64_t q[3] = {z, y, v};
-                        int64_t s[3];
-                        for (int a = 0; a < 3; ++a)
-                            s[a] = a < lead ? q[a] : std::clamp<int64_t>(q[a] - 1, 0, src.d[a] - 1);
-                        padded[dst.at(n, ch, z, y, v)] = x[src.at(n, ch, s[0], s[1], s[2])];
-                    }
+    auto clamped = [&](int a, int64_t q) {
+        return a < lead ? q : std::clamp<int64_t>(q - 1, 0, src.d[a] - 1);
+    };
+    const int64_t C = c.in_channels, W = src.d[2];
+    // One item per padded row (image, z, y): its source row, widened by one value per side.
+    const int64_t rows = c.batch * dst.d[0] * dst.d[1];
+    global_pool().run(1, int(rows), threads, wait, [&](int64_t, int item) {
+        const int64_t n = item / (dst.d[0] * dst.d[1]), z = item / dst.d[1] % dst.d[0],
+                      y = item % dst.d[1];
+        const int64_t sz = clamped(0, z), sy = clamped(1, y);
+        if (src.cl) {
+            const float* in = x + src.at(n, 0, sz, sy, 0);
+            float* out = padded + dst.at(n, 0, z, y, 0);
+            std::copy(in, in + C, out);
+            std::copy(in, in + W * C, out + C);
+            std::copy(in + (W - 1) * C, in + W * C, out + (W + 1) * C);
+        } else {
+            for (int64_t ch = 0; ch < C; ++ch) {
+                const float* in = x + src.at(n, ch, sz, sy, 0);
+                float* out = padded + dst.at(n, ch, z, y, 0);
+                out[0] = in[0];
+                std::copy(in, in + W, out + 1);
+                out[W + 1] = in[W - 1];
+            }
+        }
+    });
 }
 
 void upsample_input(const UpsampleProblem& p, const float* x, float* u, int threads,
@@ -313,10 +329,16 @@ void upsample_input(const UpsampleProblem& p, const float* x, float* u, int thre
     std::array<std::vector<Taps>, 3> taps;
     for (size_t a = 0; a < 3; ++a)
         for (int64_t j = 0; j < dst.d[a]; ++j) taps[a].push_back(resize_taps(p.kind, src.d[a], s[a], j));
-    // One item per output row (image, z, y): its 4 source rows' weights are fixed, then each
-    // output is a 2-tap blend of those rows along x. Float, as the kernel reads it.
+    const int64_t C = c.in_channels, W = src.d[2], OW = dst.d[2];
+    // Separable, as float (the kernel reads floats): each output row (image, z, y) first blends
+    // its up to 4 source rows into one row of the input's width, then each output along x is
+    // a 2-tap blend of that row. A channels-last row holds every channel of its pixels.
+    const int64_t row_len = src.cl ? W * C : W;
+    const int64_t step = src.cl ? C : 1;  // the row's floats per pixel
     const int64_t rows = c.batch * dst.d[0] * dst.d[1];
     global_pool().run(1, int(rows), threads, wait, [&](int64_t, int item) {
+        thread_local std::vector<float> blend;
+        blend.resize(size_t(row_len));
         const int64_t n = item / (dst.d[0] * dst.d[1]);
         const Taps& tz = taps[0][size_t(item / dst.d[1] % dst.d[0])];
         const Taps& ty = taps[1][size_t(item % dst.d[1])];
@@ -325,33 +347,59 @@ void upsample_input(const UpsampleProblem& p, const float* x, float* u, int thre
         const float wr[4] = {float((1 - tz.l1) * (1 - ty.l1)), float((1 - tz.l1) * ty.l1),
                              float(tz.l1 * (1 - ty.l1)), float(tz.l1 * ty.l1)};
         const int64_t rz[4] = {tz.i0, tz.i0, tz.i1, tz.i1}, ry[4] = {ty.i0, ty.i1, ty.i0, ty.i1};
-        for (int64_t ch = 0; ch < c.in_channels; ++ch)
-            for (int64_t v = 0; v < dst.d[2]; ++v) {
-                const Taps& tx = taps[2][size_t(v)];
-                const float a = float(1 - tx.l1), b = float(tx.l1);
-                float acc = 0;
-                for (int r = 0; r < 4; ++r)
-                    if (wr[r] != 0)
-                        acc += wr[r] * (a * x[src.at(n, ch, rz[r], ry[r], tx.i0)] +
-                                        b * x[src.at(n, ch, rz[r], ry[r], tx.i1)]);
-                u[dst.at(n, ch, z, y, v)] = acc;
+        for (int64_t ch = 0; ch < (src.cl ? 1 : C); ++ch) {
+            float* b = blend.data();
+            bool first = true;
+            for (int r = 0; r < 4; ++r) {
+                if (wr[r] == 0) continue;
+                const float* in = x + src.at(n, ch, rz[r], ry[r], 0);
+                const float w = wr[r];
+                if (first)
+                    for (int64_t k = 0; k < row_len; ++k) b[k] = w * in[k];
+                else
+                    for (int64_t k = 0; k < row_len; ++k) b[k] += w * in[k];
+                first = false;
             }
+            if (first) std::fill(b, b + row_len, 0.f);  // every weight 0: never for a resize
+            float* out = u + dst.at(n, ch, z, y, 0);
+            for (int64_t v = 0; v < OW; ++v) {
+                const Taps& tx = taps[2][size_t(v)];
+                const float a = float(1 - tx.l1), w1 = float(tx.l1);
+                const float* b0 = b + tx.i0 * step;
+                const float* b1 = b + tx.i1 * step;
+                float* o = out + v * step;
+                for (int64_t k = 0; k < step; ++k) o[k] = a * b0[k] + w1 * b1[k];
+            }
+        }
     });
 }
 
-void add_phase_bias(const UpsampleProblem& p, const Lowered& l, float* y) {
+void add_phase_bias(const UpsampleProblem& p, const Lowered& l, float* y, int threads,
+                    WaitPolicy wait) {
     if (l.phase_bias.empty()) return;
     const Problem& c = p.conv;
-    const int64_t r = p.upscale_factor;
-    const Tensor3 out(c, c.out_channels, p.output());
-    for (int64_t n = 0; n < c.batch; ++n)
-        for (int64_t ch = 0; ch < c.out_channels; ++ch)
-            for (int64_t h = 0; h < out.d[1]; ++h)
-                for (int64_t v = 0; v < out.d[2]; ++v) {
-                    float& e = y[out.at(n, ch, 0, h, v)];
-                    const double s = double(e) + double(l.phase_bias[size_t((ch * r + h % r) * r + v % r)]);
-                    e = float(apply_activation(c, s));
-                }
+    const int64_t r = p.upscale_factor, C = c.out_channels;
+    const Tensor3 out(c, C, p.output());
+    const int64_t H = out.d[1], W = out.d[2];
+    // One item per output row (image, h): each value gets its channel's bias of phase
+    // (h % r, w % r), then the activation.
+    global_pool().run(1, int(c.batch * H), threads, wait, [&](int64_t, int item) {
+        const int64_t n = item / H, h = item % H;
+        auto add = [&](float& e, int64_t ch, int64_t v) {
+            const double b = double(l.phase_bias[size_t((ch * r + h % r) * r + v % r)]);
+            e = float(apply_activation(c, double(e) + b));
+        };
+        if (out.cl) {
+            float* row = y + out.at(n, 0, 0, h, 0);
+            for (int64_t v = 0; v < W; ++v)
+                for (int64_t ch = 0; ch < C; ++ch) add(row[v * C + ch], ch, v);
+        } else {
+            for (int64_t ch = 0; ch < C; ++ch) {
+                float* row = y + out.at(n, ch, 0, h, 0);
+                for (int64_t v = 0; v < W; ++v) add(row[v], ch, v);
+            }
+        }
+    });
 }
 
 void reference_upsample(const UpsampleProblem& p, const float* x, const float* w, const float* b,

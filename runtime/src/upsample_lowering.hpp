@@ -71,14 +71,18 @@ Lowered lower(const UpsampleProblem& p, const float* weights, const float* bias)
 
 // The input of a replicate_pad lowering: `x` in `p.conv`'s layout padded by one replicated value
 // on each side of every spatial dim (the layout of `lowered.transposed`'s input).
-void replicate_pad_input(const Problem& conv, const float* x, float* padded);
+// Rows split over `threads` of the library's pool.
+void replicate_pad_input(const Problem& conv, const float* x, float* padded, int threads = 1,
+                         WaitPolicy wait = WaitPolicy::bounded);
 // The input of an upsampled_input lowering: `x` up-sampled as PyTorch does (align_corners=False),
 // in the layer's layout.
 // Rows split over `threads` of the library's pool.
 void upsample_input(const UpsampleProblem& p, const float* x, float* u, int threads = 1,
                     WaitPolicy wait = WaitPolicy::bounded);
 // The pass after the kernel of a pixel_shuffle with bias: y += phase_bias, then the activation.
-void add_phase_bias(const UpsampleProblem& p, const Lowered& l, float* y);
+// Rows split over `threads` of the library's pool.
+void add_phase_bias(const UpsampleProblem& p, const Lowered& l, float* y, int threads = 1,
+                    WaitPolicy wait = WaitPolicy::bounded);
 
 // The oracle, computed as written, in double: up-sample (nearest / PyTorch's linear) then
 // convolve; convolve then depth-to-space. x, y in the layer's layout.
