@@ -335,6 +335,16 @@ void upsample_input(const UpsampleProblem& p, const float* x, float* u, int thre
     // a 2-tap blend of that row. A channels-last row holds every channel of its pixels.
     const int64_t row_len = src.cl ? W * C : W;
     const int64_t step = src.cl ? C : 1;  // the row's floats per pixel
+    // The x taps once, as the row loop reads them: offsets into the blended row and weights.
+    std::vector<int64_t> x0(static_cast<size_t>(OW)), x1(static_cast<size_t>(OW));
+    std::vector<float> w0(static_cast<size_t>(OW)), w1(static_cast<size_t>(OW));
+    for (int64_t v = 0; v < OW; ++v) {
+        const Taps& tx = taps[2][size_t(v)];
+        x0[size_t(v)] = tx.i0 * step;
+        x1[size_t(v)] = tx.i1 * step;
+        w0[size_t(v)] = float(1 - tx.l1);
+        w1[size_t(v)] = float(tx.l1);
+    }
     const int64_t rows = c.batch * dst.d[0] * dst.d[1];
     global_pool().run(1, int(rows), threads, wait, [&](int64_t, int item) {
         thread_local std::vector<float> blend;
@@ -362,13 +372,17 @@ void upsample_input(const UpsampleProblem& p, const float* x, float* u, int thre
             }
             if (first) std::fill(b, b + row_len, 0.f);  // every weight 0: never for a resize
             float* out = u + dst.at(n, ch, z, y, 0);
-            for (int64_t v = 0; v < OW; ++v) {
-                const Taps& tx = taps[2][size_t(v)];
-                const float a = float(1 - tx.l1), w1 = float(tx.l1);
-                const float* b0 = b + tx.i0 * step;
-                const float* b1 = b + tx.i1 * step;
-                float* o = out + v * step;
-                for (int64_t k = 0; k < step; ++k) o[k] = a * b0[k] + w1 * b1[k];
+            if (step == 1) {
+                for (int64_t v = 0; v < OW; ++v)
+                    out[v] = w0[size_t(v)] * b[x0[size_t(v)]] + w1[size_t(v)] * b[x1[size_t(v)]];
+            } else {
+                for (int64_t v = 0; v < OW; ++v) {
+                    const float a = w0[size_t(v)], c1 = w1[size_t(v)];
+                    const float* b0 = b + x0[size_t(v)];
+                    const float* b1 = b + x1[size_t(v)];
+                    float* o = out + v * step;
+                    for (int64_t k = 0; k < step; ++k) o[k] = a * b0[k] + c1 * b1[k];
+                }
             }
         }
     });
