@@ -8,7 +8,6 @@
 #ifdef TCONV_HAVE_ONEDNN
 
 #include <chrono>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -16,22 +15,6 @@
 
 namespace tconv::bench {
 namespace {
-
-dnnl::deconvolution_forward::primitive_desc deconvolution_pd(
-    const dnnl::engine& eng, const memory::desc& src, const memory::desc& w,
-    const memory::desc& bias, const memory::desc& dst, const memory::dims& strides,
-    const memory::dims& dilates, const memory::dims& pad_l, const memory::dims& pad_r,
-    const dnnl::primitive_attr& attr) {
-    const auto prop = dnnl::prop_kind::forward_inference;
-    const auto alg = dnnl::algorithm::deconvolution_direct;
-#if DNNL_VERSION_MAJOR >= 3
-    return {eng, prop, alg, src, w, bias, dst, strides, dilates, pad_l, pad_r, attr};
-#else
-    const dnnl::deconvolution_forward::desc d(prop, alg, src, w, bias, dst, strides, dilates,
-                                              pad_l, pad_r);
-    return {d, attr, eng};
-#endif
-}
 
 // oneDNN's deconvolution weights are logically (g,) o, i, k...; PyTorch stores
 // [g][i/g][o/g][k...], so the user's buffer is described by explicit strides, no copy.
@@ -53,50 +36,6 @@ memory::desc user_weights_desc(const Problem& p, memory::data_type type = memory
     }
     return memory::desc(dims, type, strides);
 }
-
-class OnednnRunner : public Runner {
-  public:
-    OnednnRunner(const dnnl::engine& eng, const dnnl::deconvolution_forward::primitive_desc& pd,
-                 const memory::desc& user_src, const memory::desc& user_dst,
-                 memory user_weights, const float* bias)
-        : eng_(eng), strm_(eng), prim_(pd), user_src_(user_src), user_dst_(user_dst),
-          src_(pd.src_desc(), eng), dst_(pd.dst_desc(), eng), weights_(pd.weights_desc(), eng) {
-        dnnl::reorder(user_weights, weights_).execute(strm_, user_weights, weights_);
-        if (bias) {
-            const memory::desc bias_desc = pd.bias_desc();
-            bias_ = memory(bias_desc, eng);
-            memory user_bias(memory::desc(dims_of(bias_desc), memory::data_type::f32, Tag::a),
-                             eng, const_cast<float*>(bias));
-            dnnl::reorder(user_bias, bias_).execute(strm_, user_bias, bias_);
-        }
-        strm_.wait();
-        args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_}};
-        if (bias) args_[DNNL_ARG_BIAS] = bias_;
-    }
-
-    void set_input(const float* x) override {
-        memory user(user_src_, eng_, const_cast<float*>(x));
-        dnnl::reorder(user, src_).execute(strm_, user, src_);  // a plain copy when formats match
-        strm_.wait();
-    }
-    void run() override {
-        prim_.execute(strm_, args_);
-        strm_.wait();
-    }
-    void get_output(float* y) override {
-        memory user(user_dst_, eng_, y);
-        dnnl::reorder(dst_, user).execute(strm_, dst_, user);
-        strm_.wait();
-    }
-
-  private:
-    dnnl::engine eng_;
-    dnnl::stream strm_;
-    dnnl::deconvolution_forward prim_;
-    memory::desc user_src_, user_dst_;
-    memory src_, dst_, weights_, bias_;
-    std::unordered_map<int, memory> args_;
-};
 
 }  // namespace
 
@@ -131,13 +70,20 @@ PeerSetup create_onednn(const PeerLayer& layer) {
                 p.bias ? (name == "plain" ? memory::desc({p.out_channels}, f32, Tag::a)
                                           : memory::desc({p.out_channels}, f32, Tag::any))
                        : memory::desc();
-            const dnnl::deconvolution_forward::primitive_desc pd =
-                deconvolution_pd(eng, src, w, bias, dst, strides, dilates, pad_l, pad_r, attr);
+            const auto pd = weighted_pd<dnnl::deconvolution_forward>(
+                eng, dnnl::algorithm::deconvolution_direct, src, w, bias, dst, strides, dilates,
+                pad_l, pad_r, attr);
             PeerVariant v;
             v.variant = name;
             v.impl = pd.impl_info_str();
-            v.runner = std::make_unique<OnednnRunner>(eng, pd, src_user, dst_user, user_weights,
-                                                      layer.bias);
+            auto runner = std::make_unique<ChainRunner>(eng, src_user, dst_user);
+            Args args = runner->weight_args(pd, user_weights, layer.bias);
+            runner->src = memory(pd.src_desc(), eng);  // set_input: a plain copy when formats match
+            runner->dst = memory(pd.dst_desc(), eng);
+            args[DNNL_ARG_SRC] = runner->src;
+            args[DNNL_ARG_DST] = runner->dst;
+            runner->steps.push_back({dnnl::deconvolution_forward(pd), args});
+            v.runner = std::move(runner);
             v.create_ms =
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                     .count();
@@ -157,12 +103,7 @@ PeerSetup create_onednn(const PeerLayer& layer) {
         const memory::desc dst_any(dims_of(dst_user), act, Tag::any);
         const memory::desc w_any(dims_of(w_user), act, Tag::any);
         try_variant("any", src_any, w_any, dst_any);
-        // oneDNN's reference code can take minutes on a large layer; when the other variant has
-        // an optimised implementation, timing the reference would tell nothing.
-        // (2.x names it "ref:any"; 3.x wraps it, e.g. "conv:any+ref:any")
-        auto is_ref = [](const PeerVariant& v) { return v.impl.find("ref:") != std::string::npos; };
-        if (out.variants.size() == 2 && is_ref(out.variants[0]) != is_ref(out.variants[1]))
-            out.variants.erase(out.variants.begin() + (is_ref(out.variants[0]) ? 0 : 1));
+        drop_reference_variant(out);
     } catch (const dnnl::error& e) {
         if (out.variants.empty()) out.unavailable = std::string("oneDNN refused: ") + e.what();
     }

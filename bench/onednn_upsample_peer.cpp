@@ -12,30 +12,11 @@
 
 #include <chrono>
 #include <optional>
-#include <unordered_map>
 
 #include "onednn_common.hpp"
 
 namespace tconv::bench {
 namespace {
-
-using Args = std::unordered_map<int, memory>;
-
-dnnl::convolution_forward::primitive_desc convolution_pd(
-    const dnnl::engine& eng, const memory::desc& src, const memory::desc& w,
-    const memory::desc& bias, const memory::desc& dst, const memory::dims& strides,
-    const memory::dims& dilates, const memory::dims& pad_l, const memory::dims& pad_r,
-    const dnnl::primitive_attr& attr) {
-    const auto prop = dnnl::prop_kind::forward_inference;
-    const auto alg = dnnl::algorithm::convolution_direct;
-#if DNNL_VERSION_MAJOR >= 3
-    return {eng, prop, alg, src, w, bias, dst, strides, dilates, pad_l, pad_r, attr};
-#else
-    const dnnl::convolution_forward::desc d(prop, alg, src, w, bias, dst, strides, dilates,
-                                            pad_l, pad_r);
-    return {d, attr, eng};
-#endif
-}
 
 dnnl::resampling_forward::primitive_desc resampling_pd(const dnnl::engine& eng,
                                                        dnnl::algorithm alg,
@@ -98,39 +79,6 @@ memory::desc shuffle_view(const Problem& p, bool conv_side) {
     return memory::desc(dims, memory::data_type::f32, s);
 }
 
-// A chain of primitives run back to back; set_input and get_output reorder (untimed) between
-// the user's layout and the chain's first input and last output.
-class ChainRunner : public Runner {
-  public:
-    ChainRunner(const dnnl::engine& eng, const memory::desc& user_src,
-                const memory::desc& user_dst)
-        : eng_(eng), strm_(eng), user_src_(user_src), user_dst_(user_dst) {}
-
-    memory src, dst;  // the chain's first input and last output
-    std::vector<std::pair<dnnl::primitive, Args>> steps;
-    dnnl::stream& stream() { return strm_; }
-
-    void set_input(const float* x) override {
-        memory user(user_src_, eng_, const_cast<float*>(x));
-        dnnl::reorder(user, src).execute(strm_, user, src);
-        strm_.wait();
-    }
-    void run() override {
-        for (auto& [prim, args] : steps) prim.execute(strm_, args);
-        strm_.wait();
-    }
-    void get_output(float* y) override {
-        memory user(user_dst_, eng_, y);
-        dnnl::reorder(dst, user).execute(strm_, dst, user);
-        strm_.wait();
-    }
-
-  private:
-    dnnl::engine eng_;
-    dnnl::stream strm_;
-    memory::desc user_src_, user_dst_;
-};
-
 }  // namespace
 
 PeerSetup create_onednn_upsampler(const PeerLayer& layer) {
@@ -170,21 +118,11 @@ PeerSetup create_onednn_upsampler(const PeerLayer& layer) {
                                         any && resize ? Tag::any : activation_tag(p));
             const memory::desc bias =
                 p.bias ? memory::desc({cc}, f32, any ? Tag::any : Tag::a) : memory::desc();
-            const auto conv = convolution_pd(eng, conv_src, conv_w, bias, conv_dst, ones, dilates,
-                                             pad_l, pad_r, attr);
+            const auto conv = weighted_pd<dnnl::convolution_forward>(
+                eng, dnnl::algorithm::convolution_direct, conv_src, conv_w, bias, conv_dst, ones,
+                dilates, pad_l, pad_r, attr);
             auto runner = std::make_unique<ChainRunner>(eng, src_user, dst_user);
-            dnnl::stream& strm = runner->stream();
-            memory weights(conv.weights_desc(), eng);
-            dnnl::reorder(user_weights, weights).execute(strm, user_weights, weights);
-            Args conv_args{{DNNL_ARG_WEIGHTS, weights}};
-            if (p.bias) {
-                memory user_bias(memory::desc({cc}, f32, Tag::a), eng,
-                                 const_cast<float*>(layer.bias));
-                memory b(conv.bias_desc(), eng);
-                dnnl::reorder(user_bias, b).execute(strm, user_bias, b);
-                conv_args[DNNL_ARG_BIAS] = b;
-            }
-            strm.wait();
+            Args conv_args = runner->weight_args(conv, user_weights, layer.bias);
             PeerVariant v;
             v.variant = name;
             if (resize) {
@@ -232,9 +170,7 @@ PeerSetup create_onednn_upsampler(const PeerLayer& layer) {
             // no implementation for plain layouts: the `any` variant may still have one
         }
         try_variant("any", true);
-        auto is_ref = [](const PeerVariant& v) { return v.impl.find("ref:") != std::string::npos; };
-        if (out.variants.size() == 2 && is_ref(out.variants[0]) != is_ref(out.variants[1]))
-            out.variants.erase(out.variants.begin() + (is_ref(out.variants[0]) ? 0 : 1));
+        drop_reference_variant(out);
     } catch (const dnnl::error& e) {
         if (out.variants.empty()) out.unavailable = std::string("oneDNN refused: ") + e.what();
     }
