@@ -41,6 +41,7 @@ class UpsampleImpl final : public Impl {
         if (lowered_.replicate_pad || lowered_.upsampled_input) {
             ScratchNeed need;
             need[ScratchKind::upsample] = t.input_elems();
+            if (lowered_.upsampled_input) need[ScratchKind::row] = upsample_row_floats(u_);
             claim_.emplace(need);
         }
     }

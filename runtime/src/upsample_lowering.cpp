@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "tconv/reference.hpp"
+#include "scratch.hpp"
 #include "thread_pool.hpp"
 
 namespace tconv {
@@ -319,6 +320,11 @@ void replicate_pad_input(const Problem& c, const float* x, float* padded, int th
     });
 }
 
+int64_t upsample_row_floats(const UpsampleProblem& p) {
+    const Tensor3 src(p.conv, p.conv.in_channels, p.conv.input);
+    return src.cl ? src.d[2] * src.c : src.d[2];
+}
+
 void upsample_input(const UpsampleProblem& p, const float* x, float* u, int threads,
                     WaitPolicy wait) {
     const Problem& c = p.conv;
@@ -329,11 +335,11 @@ void upsample_input(const UpsampleProblem& p, const float* x, float* u, int thre
     std::array<std::vector<Taps>, 3> taps;
     for (size_t a = 0; a < 3; ++a)
         for (int64_t j = 0; j < dst.d[a]; ++j) taps[a].push_back(resize_taps(p.kind, src.d[a], s[a], j));
-    const int64_t C = c.in_channels, W = src.d[2], OW = dst.d[2];
+    const int64_t C = c.in_channels, OW = dst.d[2];
     // Separable, as float (the kernel reads floats): each output row (image, z, y) first blends
     // its up to 4 source rows into one row of the input's width, then each output along x is
     // a 2-tap blend of that row. A channels-last row holds every channel of its pixels.
-    const int64_t row_len = src.cl ? W * C : W;
+    const int64_t row_len = upsample_row_floats(p);
     const int64_t step = src.cl ? C : 1;  // the row's floats per pixel
     // The x taps once, as the row loop reads them: offsets into the blended row and weights.
     std::vector<int64_t> x0(static_cast<size_t>(OW)), x1(static_cast<size_t>(OW));
@@ -347,8 +353,7 @@ void upsample_input(const UpsampleProblem& p, const float* x, float* u, int thre
     }
     const int64_t rows = c.batch * dst.d[0] * dst.d[1];
     global_pool().run(1, int(rows), threads, wait, [&](int64_t, int item) {
-        thread_local std::vector<float> blend;
-        blend.resize(size_t(row_len));
+        float* const blend = thread_scratch().row.get(row_len);
         const int64_t n = item / (dst.d[0] * dst.d[1]);
         const Taps& tz = taps[0][size_t(item / dst.d[1] % dst.d[0])];
         const Taps& ty = taps[1][size_t(item % dst.d[1])];
@@ -358,7 +363,7 @@ void upsample_input(const UpsampleProblem& p, const float* x, float* u, int thre
                              float(tz.l1 * (1 - ty.l1)), float(tz.l1 * ty.l1)};
         const int64_t rz[4] = {tz.i0, tz.i0, tz.i1, tz.i1}, ry[4] = {ty.i0, ty.i1, ty.i0, ty.i1};
         for (int64_t ch = 0; ch < (src.cl ? 1 : C); ++ch) {
-            float* b = blend.data();
+            float* b = blend;
             bool first = true;
             for (int r = 0; r < 4; ++r) {
                 if (wr[r] == 0) continue;

@@ -75,10 +75,12 @@ Lowered lower(const UpsampleProblem& p, const float* weights, const float* bias)
 void replicate_pad_input(const Problem& conv, const float* x, float* padded, int threads = 1,
                          WaitPolicy wait = WaitPolicy::bounded);
 // The input of an upsampled_input lowering: `x` up-sampled as PyTorch does (align_corners=False),
-// in the layer's layout.
+// in the layer's layout. Each thread blends rows in its row scratch (upsample_row_floats).
 // Rows split over `threads` of the library's pool.
 void upsample_input(const UpsampleProblem& p, const float* x, float* u, int threads = 1,
                     WaitPolicy wait = WaitPolicy::bounded);
+// Floats of row scratch upsample_input asks of each thread.
+int64_t upsample_row_floats(const UpsampleProblem& p);
 // The pass after the kernel of a pixel_shuffle with bias: y += phase_bias, then the activation.
 // Rows split over `threads` of the library's pool.
 void add_phase_bias(const UpsampleProblem& p, const Lowered& l, float* y, int threads = 1,
