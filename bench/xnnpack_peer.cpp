@@ -98,9 +98,9 @@ std::vector<float> xnnpack_weights(const Problem& p, const float* w) {
 
 PeerSetup create_xnnpack(const PeerLayer& layer) {
     const Problem& p = layer.problem;
+    if (p.kind != LayerKind::transposed) return {{}, kTransposedOnly};
     // A channels_first comparison with XNNPACK would time transposes no XNNPACK user with NHWC
     // tensors pays, or compare tconv's full job with XNNPACK's partial one: either misleads.
-    if (p.kind != LayerKind::transposed) return {{}, kTransposedOnly};
     if (p.layout != Layout::channels_last) return {{}, kXnnpackNhwcOnly};
     if (p.dtype != DType::f32) return {{}, kF32Only};
     if (p.rank == 3) return {{}, "no 3D deconvolution in XNNPACK"};

@@ -309,11 +309,15 @@ std::vector<Measured> measure(const std::string& config_text, const tconv::Probl
             Measured m;
             m.variant = any ? "any" : "plain";
             std::optional<Onednn> dnn;
-            try {
-                dnn.emplace(p, w.data(), bias, any);
-                m.impl = dnn->impl();
-            } catch (const dnnl::error&) {
-                m.skipped = "refused";
+            if (p.kind != tconv::LayerKind::transposed) {
+                m.skipped = "transposed convolutions only";  // its oneDNN is a deconvolution
+            } else {
+                try {
+                    dnn.emplace(p, w.data(), bias, any);
+                    m.impl = dnn->impl();
+                } catch (const dnnl::error&) {
+                    m.skipped = "refused";
+                }
             }
             // oneDNN's reference code can take seconds on a large layer (and the bench skips it
             // when the other variant has real code)
