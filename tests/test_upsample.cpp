@@ -161,3 +161,34 @@ TEST_CASE("upsample: the lowering and the JIT equal the direct oracle (random la
     CHECK(replicated >= 5);  // both ways of lowering a linear resize
     CHECK(upsampled >= 5);
 }
+
+TEST_CASE("upsample: the input passes and the bias pass give the same bits on any thread count") {
+    std::mt19937 rng(2929);
+    int checked = 0;
+    for (int t = 0; t < 400 && checked < 60; ++t) {
+        const UpsampleProblem u = random_upsample(rng);
+        if (!valid(u)) continue;
+        const Lowered l = lower(u, test::random_vector(size_t(u.weight_elems()), t).data(),
+                                test::random_vector(size_t(u.bias_elems()), t + 1).data());
+        if (!l.upsampled_input && !l.replicate_pad && l.phase_bias.empty()) continue;
+        INFO(describe(u));
+        const std::vector<float> x = test::random_vector(size_t(u.conv.input_elems()), t + 2);
+        auto pass = [&](int threads) {
+            std::vector<float> out;
+            if (l.phase_bias.empty()) {
+                out.resize(size_t(l.transposed.input_elems()));
+                if (l.upsampled_input) upsample_input(u, x.data(), out.data(), threads);
+                else replicate_pad_input(u.conv, x.data(), out.data(), threads);
+            } else {  // the bias pass on a stand-in for the kernel's output
+                out = test::random_vector(size_t(l.transposed.output_elems()), t + 3);
+                add_phase_bias(u, l, out.data(), threads);
+            }
+            return out;
+        };
+        const std::vector<float> one = pass(1);
+        CHECK(pass(2) == one);
+        CHECK(pass(3) == one);
+        ++checked;
+    }
+    CHECK(checked >= 30);
+}
