@@ -589,6 +589,33 @@ TEST_CASE("jit: results are bitwise equal for 1 and 2 threads") {
         }
 }
 
+TEST_CASE("jit: a 1D layer's long input rows are copied in pieces on every thread") {
+    // One row per image, fewer rows than threads: the copy cuts each row along W. Channel
+    // counts off the vector width leave lanes the copy zeroes.
+    Spec s;
+    s.rank = 1;
+    s.oc = 8;
+    s.in = {3001};
+    s.k = {4};
+    s.s = {2};
+    s.pb = s.pe = {1};
+    for (int64_t ic : {8, 20})
+    for (Layout layout : {Layout::channels_first, Layout::channels_last})
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            s.ic = ic;
+            s.layout = layout;
+            const Compiled c = compile_spec(isa, s, 13);
+            const std::vector<float> y1 = run(c, 1);
+            CHECK(compare_to_reference(c.p, c.d, y1.data()).empty());
+            for (int threads : {2, 3}) {
+                const std::vector<float> yt = run(c, threads);
+                CHECK(compare_to_reference(c.p, c.d, yt.data()).empty());
+                CHECK(bitwise_equal(y1, yt));
+            }
+        }
+}
+
 TEST_CASE("jit: depthwise layers are bitwise equal on 1, 2 and 3 threads") {
     // Shares of (image, channel) items and of rows x channel blocks: a thread may start inside
     // a group of output channels that read one input channel.

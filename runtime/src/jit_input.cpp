@@ -107,16 +107,25 @@ void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, const Work
     const bool expanded = std::any_of(L.blocks.begin() + b0, L.blocks.begin() + b1,
                                       [](const gen::InBlock& ib) { return ib.expand > 1; });
     if (B == 1 && !expanded) return copy_planes(pl, x, xbuf, w, t, nt, halo_ready);
-    // Rows [in_row0, in_row1) of every image: all of them, or a band of one image's.
-    const int64_t rows = w.in_row1 - w.in_row0;
-    const Share share((n1 - n0) * rows * NB, t, nt);
-    Odometer<4> at({NB, P[1], P[0], kUnbounded}, share.begin + w.in_row0 * NB);
+    // Rows [in_row0, in_row1) of every image: all of them, or a band of one image's. When they
+    // are fewer than the threads (a 1D layer has one row per image), each row is cut along W
+    // into pieces of at least kMinPiece pixels, so that every thread copies: hifigan_v2's
+    // 16 x 16384 input was copied by one thread while the other waited.
+    constexpr int64_t kMinPiece = 512;
+    const int64_t rows = w.in_row1 - w.in_row0, row_items = (n1 - n0) * rows * NB;
+    const int64_t pieces =
+        expanded || row_items == 0 || row_items >= nt
+            ? 1
+            : std::max<int64_t>(1, std::min((nt + row_items - 1) / row_items, I[2] / kMinPiece));
+    const Share share(row_items * pieces, t, nt);
+    Odometer<5> at({pieces, NB, P[1], P[0], kUnbounded}, share.begin + w.in_row0 * NB * pieces);
     for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
-        const int64_t blk = b0 + at.digit[0], n = n0 + at.digit[3];
-        const int64_t id = at.digit[2] - H[0], ih = at.digit[1] - H[1];
-        float* dst = xbuf + (n - n0) * img + L.offset(blk, at.digit[2], at.digit[1], 0);
+        const int64_t piece = at.digit[0], blk = b0 + at.digit[1], n = n0 + at.digit[4];
+        const int64_t id = at.digit[3] - H[0], ih = at.digit[2] - H[1];
+        const int64_t w0 = I[2] * piece / pieces, w1 = I[2] * (piece + 1) / pieces;
+        float* dst = xbuf + (n - n0) * img + L.offset(blk, at.digit[3], at.digit[2], 0);
         const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
-        if (!halo_ready) {
+        if (!halo_ready && piece == 0) {  // the halo belongs to the row's first piece
             if (!inside) {
                 std::memset(dst, 0, size_t(row_len) * sizeof(float));
                 continue;
@@ -126,23 +135,24 @@ void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, const Work
                         size_t((P[2] - H[2] - I[2]) * B) * sizeof(float));
         }
         if (!inside) continue;
-        float* in = dst + H[2] * B;
+        float* in = dst + (H[2] + w0) * B;
+        const int64_t width = w1 - w0;
         const gen::InBlock& ib = L.blocks[size_t(blk)];
         const int64_t c0 = ib.first, nc = ib.lanes;
         if (ib.expand > 1) {
-            copy_expanded(pl, x, n, id, ih, ib, in);
+            copy_expanded(pl, x, n, id, ih, ib, in);  // whole rows: pieces == 1
         } else if (cl) {
-            const float* src = x + (((n * I[0] + id) * I[1] + ih) * I[2]) * IC + c0;
-            copy_rows_avx2(src, IC, I[2], nc, in, B, B);
+            const float* src = x + (((n * I[0] + id) * I[1] + ih) * I[2] + w0) * IC + c0;
+            copy_rows_avx2(src, IC, width, nc, in, B, B);
         } else {
-            const float* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2];
+            const float* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2] + w0;
             if (B == 1)  // one-lane blocks (the spatial kernels): a plain row copy
-                std::memcpy(in, src, size_t(I[2]) * sizeof(float));
+                std::memcpy(in, src, size_t(width) * sizeof(float));
             else
-                transpose_avx2(src, plane, nc, I[2], in, B);
+                transpose_avx2(src, plane, nc, width, in, B);
             if (!halo_ready)
                 for (int64_t c = nc; c < B; ++c)
-                    for (int64_t w = 0; w < I[2]; ++w) in[w * B + c] = 0.0f;
+                    for (int64_t v = 0; v < width; ++v) in[v * B + c] = 0.0f;
         }
     }
 }
