@@ -200,6 +200,18 @@ TEST_CASE("jit gemm: the planner's choice") {
     CHECK(family(cf(16, 1, 2)) != gen::KernelShape::gemm);
     CHECK(family(cf(512, 17, 2)) != gen::KernelShape::gemm);
     CHECK(family(cf(512, 64, 2, Layout::channels_last)) != gen::KernelShape::gemm);
+    // AVX2: 17 channels (71% of three vectors' lanes) at q <= 1 take the columns over the
+    // channel kernel (a keypoint head, 14x14); full vectors (24) and a 2x2 map do not, and
+    // AVX-512 keeps its rule
+    auto keypoint = [&](int64_t oc, int64_t hw) {
+        return layer(2, 8, 512, oc, 1, {hw, hw}, {4, 4}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {0, 0},
+                     Activation::none, true);
+    };
+    CHECK(family(keypoint(17, 14), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(cf(512, 17, 4, Layout::channels_last), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(keypoint(24, 14), Isa::avx2) == gen::KernelShape::channel_vec);
+    CHECK(family(keypoint(17, 2), Isa::avx2) != gen::KernelShape::gemm);
+    CHECK(family(keypoint(17, 14)) != gen::KernelShape::gemm);
 }
 
 TEST_CASE("jit gemm: kernel names say family, tile, tail and chunk") {
