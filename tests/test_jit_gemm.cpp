@@ -212,8 +212,8 @@ TEST_CASE("jit gemm: the planner's choice") {
     CHECK(family(keypoint(24, 14), Isa::avx2) == gen::KernelShape::channel_vec);
     CHECK(family(keypoint(17, 2), Isa::avx2) != gen::KernelShape::gemm);
     CHECK(family(keypoint(17, 14)) != gen::KernelShape::gemm);
-    // AVX2, channels-first: an RGB layer from at most 128 channels on a 32x32 or larger map
-    // takes the spatial kernel; a 16x16 map, 256 channels, channels-last and AVX-512 keep the
+    // AVX2, channels-first: an RGB layer from at most 64 channels on a 32x32 or larger map
+    // takes the spatial kernel; a 16x16 map, 128 channels, channels-last and AVX-512 keep the
     // columns
     auto rgb = [&](int64_t ic, int64_t hw, Layout layout = Layout::channels_first) {
         Problem p = layer(2, 1, ic, 3, 1, {hw, hw}, {4, 4}, {2, 2}, {1, 1}, {1, 1}, {1, 1},
@@ -222,9 +222,9 @@ TEST_CASE("jit gemm: the planner's choice") {
         return p;
     };
     CHECK(family(rgb(64, 32), Isa::avx2) == gen::KernelShape::spatial_vec);
-    CHECK(family(rgb(128, 128), Isa::avx2) == gen::KernelShape::spatial_vec);
+    CHECK(family(rgb(32, 128), Isa::avx2) == gen::KernelShape::spatial_vec);
     CHECK(family(rgb(64, 16), Isa::avx2) == gen::KernelShape::gemm);
-    CHECK(family(rgb(256, 64), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(rgb(128, 128), Isa::avx2) == gen::KernelShape::gemm);
     CHECK(family(rgb(64, 32, Layout::channels_last), Isa::avx2) == gen::KernelShape::gemm);
     CHECK(family(rgb(64, 32)) == gen::KernelShape::gemm);
 }
