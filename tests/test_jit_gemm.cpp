@@ -156,6 +156,39 @@ TEST_CASE("jit gemm: random layers of every rank against the reference") {
     CHECK(checked >= 50);
 }
 
+TEST_CASE("jit gemm: channels-first planes a multiple of 1 KiB apart read through the panel") {
+    // 256-pixel planes (16x16, 1D 512 and 4x8x8) with several row blocks: the tile's inputs are
+    // copied into the thread's panel (GemmPlan::panel_floats); tails, groups, 70 channels (two
+    // chunks) and a column pitch padded off 4 KiB, on 1-3 threads.
+    const Problem layers[] = {
+        layer(2, 2, 64, 3, 1, {16, 16}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {0, 0},
+              Activation::tanh, true),
+        layer(1, 1, 2 * 70, 2 * 5, 2, {512}, {7}, {2}, {1}, {3}, {2}, {1}, Activation::relu,
+              true),
+        layer(3, 1, 48, 2, 1, {4, 8, 8}, {2, 3, 3}, {2, 2, 1}, {1, 1, 2}, {0, 1, 2}, {1, 0, 2},
+              {1, 0, 0}, Activation::none, false),
+    };
+    for (const Problem& p : layers) {
+        const LayerData d = random_layer_data(p, 11);
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            gen::Plan plan;
+            std::string why;
+            REQUIRE(gen::plan(p, isa, plan, why, gemm()));
+            const auto& gp = std::get<gen::GemmPlan>(plan.family);
+            CHECK(gp.panel_floats > 0);
+            CHECK(gp.row_blocks.size() > 1);
+            CHECK(gp.col_pitch * 4 % 4096 != 0);
+            const Run r = run_gemm(isa, p, d, gemm());
+            CHECK_MESSAGE(compare_to_reference(p, d, r.y.data()).empty(), to_string(isa));
+            for (int threads : {2, 3}) {
+                const Run rn = run_gemm(isa, p, d, gemm(), threads);
+                CHECK(std::memcmp(r.y.data(), rn.y.data(), r.y.size() * sizeof(float)) == 0);
+            }
+        }
+    }
+}
+
 TEST_CASE("jit gemm: bitwise equal on 1, 2 and 3 threads") {
     // Shares of tiles may start inside a group and inside a chunk's run; col2im's rows too.
     const Problem p = layer(2, 2, 3 * 70, 3 * 2, 3, {6, 23}, {4, 4}, {2, 2}, {1, 1}, {1, 1},
@@ -212,21 +245,21 @@ TEST_CASE("jit gemm: the planner's choice") {
     CHECK(family(keypoint(24, 14), Isa::avx2) == gen::KernelShape::channel_vec);
     CHECK(family(keypoint(17, 2), Isa::avx2) != gen::KernelShape::gemm);
     CHECK(family(keypoint(17, 14)) != gen::KernelShape::gemm);
-    // AVX2, channels-first: an RGB layer from at most 64 channels on a 32x32 or larger map
-    // takes the spatial kernel; a 16x16 map, 128 channels, channels-last and AVX-512 keep the
-    // columns
+    // AVX2, channels-first: an RGB layer from at most 64 channels on a map of 32768 or more
+    // pixels takes the spatial kernel; a 128x128 map, 128 channels, channels-last and AVX-512
+    // keep the columns
     auto rgb = [&](int64_t ic, int64_t hw, Layout layout = Layout::channels_first) {
         Problem p = layer(2, 1, ic, 3, 1, {hw, hw}, {4, 4}, {2, 2}, {1, 1}, {1, 1}, {1, 1},
                           {0, 0}, Activation::tanh, true);
         p.layout = layout;
         return p;
     };
-    CHECK(family(rgb(64, 32), Isa::avx2) == gen::KernelShape::spatial_vec);
-    CHECK(family(rgb(32, 128), Isa::avx2) == gen::KernelShape::spatial_vec);
-    CHECK(family(rgb(64, 16), Isa::avx2) == gen::KernelShape::gemm);
-    CHECK(family(rgb(128, 128), Isa::avx2) == gen::KernelShape::gemm);
-    CHECK(family(rgb(64, 32, Layout::channels_last), Isa::avx2) == gen::KernelShape::gemm);
-    CHECK(family(rgb(64, 32)) == gen::KernelShape::gemm);
+    CHECK(family(rgb(64, 256), Isa::avx2) == gen::KernelShape::spatial_vec);
+    CHECK(family(rgb(32, 192), Isa::avx2) == gen::KernelShape::spatial_vec);
+    CHECK(family(rgb(64, 128), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(rgb(128, 256), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(rgb(64, 256, Layout::channels_last), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(rgb(64, 256)) == gen::KernelShape::gemm);
 }
 
 TEST_CASE("jit gemm: kernel names say family, tile, tail and chunk") {

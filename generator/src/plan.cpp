@@ -87,16 +87,15 @@ bool avx2_gemm_over_channel(const PlanBase& pl) {
 }
 
 // AVX2, channels-first: three output channels per group (the RGB layer that ends generators,
-// super-resolution and decoders) from at most 64 input channels on maps of 1024 or more pixels
-// leave the column family for the spatial kernel. The columns' col2im pass re-reads a buffer of
-// 3 x taps rows per pixel that such maps spill from the caches. Measured on Zen 3 (1 and 2
-// threads, k4s2, k3s2 and k3s1, 32-64 input channels, 32x32 to 512x512): 1.0-2.2x faster (64 ->
-// 3 k4s2 at 256x256 1.6-2.1x, DCGAN's 64 -> 3 at 32x32 1.02-1.14x). 16x16 to 24x24 maps ran
-// 0.69-0.91x; 128 input channels 0.8-1.6x, as the machine's load went, and 256-512 0.6-1.3x:
-// they stay with the columns, as do 1, 2 and 4 channels (0.3-2.2x, mostly below 1).
+// super-resolution and decoders) from at most 64 input channels on maps of 32768 or more pixels
+// leave the column family for the spatial kernel. Measured on Zen 3 (1 and 2 threads, against
+// the columns with their aliasing panel, plan_gemm.cpp): 64 -> 3 k4s2 at 256x256 1.34-1.5x,
+// 64 -> 3 k3 at 512x512 about 2x, at 256x256 0.94-1.1x; at 32x32 to 128x128 the columns were
+// as fast or faster (DCGAN's 64 -> 3 at 32x32: 1.2-1.3x), as they are with more input channels
+// and with 1, 2 or 4 output channels.
 bool avx2_rgb_spatial(const Problem& p, const PlanBase& pl) {
     return pl.isa == Isa::avx2 && p.layout == Layout::channels_first && pl.oc_g == 3 &&
-           pl.ic_g <= 64 && pl.in[0] * pl.in[1] * pl.in[2] >= 1024 &&
+           pl.ic_g <= 64 && pl.in[0] * pl.in[1] * pl.in[2] >= 32768 &&
            spatial_tile_fits(pl.isa, 1, 1, pl.stride[2], p.activation);
 }
 

@@ -5,6 +5,7 @@
 // Each output row has one owner in pass 2 and each column tile one in pass 1, whatever the
 // thread count.
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 #include "jit_driver.hpp"
@@ -56,10 +57,17 @@ class GemmDriver final : public JitDriver {
             for (int64_t k0 = 0; k0 < pl_.ic_g; k0 += pl_.k_chunk) {
                 const int64_t kn = std::min(pl_.k_chunk, pl_.ic_g - k0);
                 for (int64_t tile = t0; tile < t1; ++tile) {
-                    if (cl) {
+                    if (cl && pl_.layout == Layout::channels_last) {
                         const int64_t px = std::min(tile_px, pl_.pixels - tile * tile_px);
                         transpose_avx2(x + tile * tile_px * pl_.ic + g * pl_.ic_g + k0, pl_.ic,
                                        px, kn, panel, tile_px);
+                    } else if (cl) {  // channels-first rows that share L1 sets (GemmPlan)
+                        const int64_t px = std::min(tile_px, pl_.pixels - tile * tile_px);
+                        const float* src = x + (g * pl_.ic_g + k0) * pl_.pixels + tile * tile_px;
+                        for (int64_t c = 0; c < kn; ++c, src += pl_.pixels) {
+                            std::memcpy(panel + c * tile_px, src, size_t(px) * sizeof(float));
+                            __builtin_prefetch(src + 8 * tile_px);  // as gemm_kernel.cpp does
+                        }
                     }
                     for (const gen::GemmPlan::RowBlock& rb : pl_.row_blocks) {
                         gen::KernelArgs a;
