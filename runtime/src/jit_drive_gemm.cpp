@@ -43,13 +43,14 @@ class GemmDriver final : public JitDriver {
     // every row block per tile: the first reads the tile's inputs from memory (and prefetches
     // the next tile's), the others from cache.
     // channels_last: per (chunk, tile) the tile's pixels x the chunk's channels are first
-    // transposed into the thread's panel, whose rows the kernel then reads tile_px floats apart.
+    // transposed into the thread's panel, whose rows the kernel then reads tile_px floats apart;
+    // channels-first planes that share L1 sets (GemmPlan::panel_floats) are copied there too.
     bool product(const float* x, float* col, int t, int nt) const {
         const int64_t tiles = pl_.tiles + (pl_.tail_vectors > 0 ? 1 : 0);
         const int64_t tile_px = int64_t(pl_.ur) * pl_.vlen;
-        const bool cl = pl_.panel_floats > 0;
-        float* panel = cl ? thread_scratch().plane.try_get(pl_.panel_floats) : nullptr;
-        if (cl && !panel) return false;
+        const bool cl = pl_.layout == Layout::channels_last, use_panel = pl_.panel_floats > 0;
+        float* panel = use_panel ? thread_scratch().plane.try_get(pl_.panel_floats) : nullptr;
+        if (use_panel && !panel) return false;
         const Share share(pl_.groups * tiles, t, nt);
         for (int64_t run = share.begin; run < share.end;) {
             const int64_t g = run / tiles, t0 = run % tiles;
@@ -57,26 +58,27 @@ class GemmDriver final : public JitDriver {
             for (int64_t k0 = 0; k0 < pl_.ic_g; k0 += pl_.k_chunk) {
                 const int64_t kn = std::min(pl_.k_chunk, pl_.ic_g - k0);
                 for (int64_t tile = t0; tile < t1; ++tile) {
-                    if (cl && pl_.layout == Layout::channels_last) {
-                        const int64_t px = std::min(tile_px, pl_.pixels - tile * tile_px);
+                    const int64_t px = std::min(tile_px, pl_.pixels - tile * tile_px);
+                    if (cl) {
                         transpose_avx2(x + tile * tile_px * pl_.ic + g * pl_.ic_g + k0, pl_.ic,
                                        px, kn, panel, tile_px);
-                    } else if (cl) {  // channels-first rows that share L1 sets (GemmPlan)
-                        const int64_t px = std::min(tile_px, pl_.pixels - tile * tile_px);
+                    } else if (use_panel) {  // channels-first rows that share L1 sets
                         const float* src = x + (g * pl_.ic_g + k0) * pl_.pixels + tile * tile_px;
+                        const bool ahead = (tile + 8) * tile_px < pl_.pixels;  // as the kernel
                         for (int64_t c = 0; c < kn; ++c, src += pl_.pixels) {
                             std::memcpy(panel + c * tile_px, src, size_t(px) * sizeof(float));
-                            __builtin_prefetch(src + 8 * tile_px);  // as gemm_kernel.cpp does
+                            if (ahead) __builtin_prefetch(src + 8 * tile_px);
                         }
                     }
                     for (const gen::GemmPlan::RowBlock& rb : pl_.row_blocks) {
                         gen::KernelArgs a;
-                        a.x = cl ? panel : x + (g * pl_.ic_g + k0) * pl_.pixels + tile * tile_px;
+                        a.x = use_panel ? panel
+                                        : x + (g * pl_.ic_g + k0) * pl_.pixels + tile * tile_px;
                         a.w = t_.weights + pl_.weight_offset(g, rb) + k0 * rb.rows;
                         a.bias = nullptr;
                         a.y = col + (g * pl_.rows + rb.row0) * pl_.col_pitch + tile * tile_px;
                         a.blocks = kn;
-                        a.x_next = (cl ? tile_px : pl_.pixels) * int64_t(sizeof(float));
+                        a.x_next = (use_panel ? tile_px : pl_.pixels) * int64_t(sizeof(float));
                         a.y_next = pl_.col_pitch * int64_t(sizeof(float));
                         t_.kernels[size_t(rb.kernel[tile < pl_.tiles ? 0 : 1][k0 > 0 ? 1 : 0])](&a);
                     }
