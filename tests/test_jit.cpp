@@ -616,6 +616,54 @@ TEST_CASE("jit: a 1D layer's long input rows are copied in pieces on every threa
         }
 }
 
+TEST_CASE("jit: 1D layers copied per W chunk by the thread that computes it") {
+    // Chunk copies forced on random 1D layers: each chunk's columns (halo included, taps
+    // reaching back up to dilation x kernel, output_padding, asymmetric pads, phases without
+    // taps) copied into a thread's own buffer, channel tails and groups, both layouts, batches,
+    // activations; 1-3 threads bitwise equal, and the same layer copied whole agrees.
+    std::mt19937 rng(2024);
+    auto pick = [&](int lo, int hi) { return int(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+    const Activation acts[] = {Activation::none, Activation::relu, Activation::tanh};
+    int chunked = 0;
+    for (int draw = 0; draw < 40; ++draw) {
+        Spec s;
+        s.rank = 1;
+        s.batch = pick(1, 2);
+        s.groups = pick(1, 2);
+        s.ic = s.groups * std::vector<int64_t>{3, 16, 20, 40}[size_t(pick(0, 3))];
+        s.oc = s.groups * std::vector<int64_t>{5, 16, 33}[size_t(pick(0, 2))];
+        s.in = {pick(20, 600)};
+        s.k = {pick(1, 9)};
+        s.s = {pick(1, 5)};
+        s.d = {pick(1, 3)};
+        s.pb = {pick(0, int(s.d[0] * (s.k[0] - 1)))};
+        s.pe = {pick(0, int(s.d[0] * (s.k[0] - 1)))};
+        s.op = {pick(0, int(std::max(s.s[0], s.d[0]) - 1))};
+        s.layout = pick(0, 1) ? Layout::channels_last : Layout::channels_first;
+        s.act = acts[pick(0, 2)];
+        s.bias = pick(0, 1) == 1;
+        Problem probe;
+        if (!make_problem(s, probe)) continue;
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            gen::PlanOverrides chunks, whole;
+            chunks.shape = whole.shape = 1;  // the channel family
+            chunks.chunk_copies = 1;
+            whole.chunk_copies = -1;
+            const Compiled c = compile_spec(isa, s, 2100 + uint64_t(draw), chunks);
+            INFO(c.p.name, " ", to_string(isa), ": ", join(c.impl->report().plan_lines));
+            chunked += join(c.impl->report().plan_lines).find("per W chunk") != std::string::npos;
+            const std::vector<float> y1 = run(c, 1);
+            CHECK(compare_to_reference(c.p, c.d, y1.data()) == "");
+            for (int threads : {2, 3}) CHECK(bitwise_equal(y1, run(c, threads)));
+            const Compiled w = compile_spec(isa, s, 2100 + uint64_t(draw), whole);
+            CHECK(join(w.impl->report().plan_lines).find("per W chunk") == std::string::npos);
+            CHECK(compare_to_reference(w.p, w.d, run(w, 2).data()) == "");
+        }
+    }
+    CHECK(chunked >= 20);  // most draws have more than one W chunk
+}
+
 TEST_CASE("jit: depthwise layers are bitwise equal on 1, 2 and 3 threads") {
     // Shares of (image, channel) items and of rows x channel blocks: a thread may start inside
     // a group of output channels that read one input channel.
@@ -919,6 +967,50 @@ TEST_CASE("jit: folded rows against the reference") {
         }
     }
     CHECK(folded >= 40);  // most draws have a phase with two rows or more
+}
+
+TEST_CASE("jit: one-row images over half the L2 input budget are copied per W chunk") {
+    // HiFi-GAN-like 32 -> 16 and 64 -> 32 k4 s2 at 16384 steps (2-4 MiB of input) copy per
+    // chunk; the same at 1024 steps (128 KiB), a 2D layer and a weight-heavy 1D layer (its oc blocks in
+    // several L2 groups, each re-reading the chunk) copy the whole image.
+    struct Case {
+        int64_t ic, oc;
+        std::vector<int64_t> in;
+        bool chunks;
+    };
+    const Case cases[] = {
+        {32, 16, {16384}, true},     {64, 32, {16384}, true},  {32, 16, {1024}, false},
+        {64, 32, {128, 128}, false}, {1024, 512, {2048}, false},
+    };
+    for (const Case& k : cases)
+        for (Isa isa : kIsas)
+            for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
+                Spec s;
+                s.rank = int(k.in.size());
+                s.ic = k.ic;
+                s.oc = k.oc;
+                s.in = k.in;
+                s.k = {4};
+                s.s = {2};
+                s.pb = s.pe = {1};
+                s.layout = layout;
+                Problem p;
+                REQUIRE(make_problem(s, p));
+                gen::Plan plan;
+                std::string why;
+                REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
+                INFO(p.name, " ", to_string(isa));
+                const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
+                REQUIRE(ch);
+                CHECK(ch->chunk_copies == k.chunks);
+                if (!ch->chunk_copies) continue;
+                // Every chunk's columns fit the buffer, and together they cover the input.
+                REQUIRE(int64_t(ch->chunk_columns.size()) == ch->w_chunks);
+                for (const auto& [c0, c1] : ch->chunk_columns)
+                    CHECK((c0 <= c1 && c1 - c0 <= ch->chunk_input.padded[2]));
+                CHECK(ch->chunk_columns.front()[0] <= ch->input.halo_lo[2]);
+                CHECK(ch->chunk_columns.back()[1] >= ch->input.halo_lo[2] + k.in.back());
+            }
 }
 
 TEST_CASE("jit: rows fold on short rows under large weights only") {

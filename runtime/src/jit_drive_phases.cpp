@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "jit_driver.hpp"
+#include "jit_input.hpp"
 #include "scratch.hpp"
 #include "team.hpp"
 #include "transpose.hpp"
@@ -24,6 +25,7 @@ class PhaseDriver final : public JitDriver {
     // balanced by their vectors of channels (see item_at).
     bool compute(const float* xbuf, float* y, const WorkPart& w, int t,
                  int nt) const override {
+        if (pl_.chunk_copies) return compute_chunks(xbuf, y, w, t, nt);
         const gen::Dim3 O = pl_.out;
         const int64_t n0 = w.n0, n1 = w.n1;
         const auto [b0, b1] = pl_.slab_oc_blocks(w.slab);
@@ -38,22 +40,31 @@ class PhaseDriver final : public JitDriver {
         if (!rowbuf) return false;
         if (g >= nb) {  // one oc group: items stepped without divisions (depthwise items are short)
             Odometer<5> at({nb, nc, O[1], O[0], kUnbounded}, share.begin + skip * nb);
-            for (int64_t item = share.begin; item < share.end; ++item, at.next())
-                run(xbuf, y, rowbuf, n0, b0 + at.digit[0], at.digit[1], at.digit[2],
-                    at.digit[3], n0 + at.digit[4]);
+            for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
+                const int64_t n = n0 + at.digit[4];
+                run(xbuf + (n - n0) * pl_.input.image_floats(), pl_.input, 0, y, rowbuf,
+                    b0 + at.digit[0], at.digit[1], at.digit[2], at.digit[3], n);
+            }
             return true;
         }
         for (int64_t item = share.begin; item < share.end; ++item) {
             const int64_t grp = item / (g * rows_chunks), local = item - grp * g * rows_chunks;
             const int64_t gsize = std::min(g, nb - grp * g);
             const int64_t rc = local / gsize + skip, row = rc / nc;
-            run(xbuf, y, rowbuf, n0, b0 + grp * g + local % gsize, rc % nc, row % O[1],
-                (row / O[1]) % O[0], n0 + row / (O[1] * O[0]));
+            const int64_t n = n0 + row / (O[1] * O[0]);
+            run(xbuf + (n - n0) * pl_.input.image_floats(), pl_.input, 0, y, rowbuf,
+                b0 + grp * g + local % gsize, rc % nc, row % O[1], (row / O[1]) % O[0], n);
         }
         return true;
     }
 
-    ScratchNeed scratch_need() const override { return ScratchNeed::row(row_floats()); }
+    bool reads_user_input() const override { return pl_.chunk_copies; }
+
+    ScratchNeed scratch_need() const override {
+        ScratchNeed need = ScratchNeed::row(row_floats());
+        if (pl_.chunk_copies) need[ScratchKind::plane] = pl_.chunk_input.image_floats();
+        return need;
+    }
 
   private:
     int64_t row_floats() const {
@@ -62,10 +73,31 @@ class PhaseDriver final : public JitDriver {
     const FamilyPlan& pl_;
     const KernelTables& t_;
 
-    // One item: oc block ocb of W chunk c of output row (n, od, oh).
-    void run(const float* xbuf, float* y, float* rowbuf, int64_t n0, int64_t ocb, int64_t c,
-             int64_t oh, int64_t od, int64_t n) const {
-        const gen::InputLayout& L = pl_.input;
+    // Per-chunk copies (one-row images, x the user's input): items (image, W chunk) in equal
+    // shares, each chunk's columns copied into the thread's buffer, then every oc block run
+    // over it. A chunk's outputs have one owner whatever nt is.
+    bool compute_chunks(const float* x, float* y, const WorkPart& w, int t, int nt) const {
+        float* rowbuf = thread_scratch().row.try_get(row_floats());
+        ThreadScratch& scratch = thread_scratch().plane;
+        float* buf = scratch.try_get(pl_.chunk_input.image_floats());
+        if (!rowbuf || !buf) return false;
+        scratch.halo_owner = 0;  // its contents are no layer's zero halo
+        const int64_t nc = pl_.w_chunks;
+        const Share share((w.n1 - w.n0) * nc, t, nt);
+        for (int64_t item = share.begin; item < share.end; ++item) {
+            const int64_t n = w.n0 + item / nc, c = item % nc;
+            const auto [c0, c1] = pl_.chunk_columns[size_t(c)];
+            copy_input_columns(pl_, pl_.chunk_input, x, n, c0, c1, buf);
+            for (int64_t ocb = 0; ocb < pl_.oc_blocks; ++ocb)
+                run(buf, pl_.chunk_input, c0, y, rowbuf, ocb, c, 0, 0, n);
+        }
+        return true;
+    }
+
+    // One item: oc block ocb of W chunk c of output row (n, od, oh), reading image n's input
+    // laid out as L from padded column col0 on.
+    void run(const float* image, const gen::InputLayout& L, int64_t col0, float* y, float* rowbuf,
+             int64_t ocb, int64_t c, int64_t oh, int64_t od, int64_t n) const {
         const gen::Dim3 O = pl_.out, H = L.halo_lo, S = pl_.stride, pb = pl_.pad_begin;
         const int64_t OC = pl_.oc, chunk = pl_.w_chunk;
         const bool cf = pl_.layout == Layout::channels_first;
@@ -80,10 +112,10 @@ class PhaseDriver final : public JitDriver {
             if (ph.m_count[2] <= start) continue;
             const int64_t mw = ph.m_lo[2] + start;
             gen::KernelArgs a;
-            const float* x = ph.has_taps() ? xbuf + (n - n0) * L.image_floats() +
-                                                 L.offset(blk.x_block, md + H[0], mh + H[1],
-                                                          mw + H[2]) + blk.x_lane
-                                           : xbuf;
+            const float* x = ph.has_taps() ? image + L.offset(blk.x_block, md + H[0],
+                                                              mh + H[1], mw + H[2] - col0) +
+                                                 blk.x_lane
+                                           : image;
             float* yw = yrow + (S[2] * mw + rw - pb[2]) * pix;
             a.w = t_.weights + pl_.weight_offset(ph, ocb);
             a.bias = t_.bias + pl_.bias_offset(ocb);

@@ -157,4 +157,28 @@ void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, const Work
     }
 }
 
+void copy_input_columns(const gen::PlanBase& pl, const gen::InputLayout& dst, const float* x,
+                        int64_t n, int64_t w0, int64_t w1, float* buf) {
+    const gen::InputLayout& L = pl.input;
+    const int64_t B = L.lanes, IC = pl.ic, I = pl.in[2], H = L.halo_lo[2];
+    const int64_t i0 = std::clamp<int64_t>(w0 - H, 0, I), i1 = std::clamp<int64_t>(w1 - H, i0, I);
+    const int64_t lo = std::clamp<int64_t>(H - w0, 0, w1 - w0);  // columns before the input
+    const int64_t width = i1 - i0, hi = w1 - w0 - lo - width;        // in it, and after it
+    for (size_t blk = 0; blk < L.blocks.size(); ++blk) {
+        float* row = buf + dst.offset(int64_t(blk), 0, 0, 0);
+        std::memset(row, 0, size_t(lo * B) * sizeof(float));
+        std::memset(row + (lo + width) * B, 0, size_t(hi * B) * sizeof(float));
+        if (width == 0) continue;
+        const gen::InBlock& ib = L.blocks[blk];
+        float* in = row + lo * B;
+        if (pl.layout == Layout::channels_last) {
+            copy_rows_avx2(x + (n * I + i0) * IC + ib.first, IC, width, ib.lanes, in, B, B);
+            continue;
+        }
+        transpose_avx2(x + (n * IC + ib.first) * I + i0, I, ib.lanes, width, in, B);
+        for (int64_t c = ib.lanes; c < B; ++c)
+            for (int64_t v = 0; v < width; ++v) in[v * B + c] = 0.0f;
+    }
+}
+
 }  // namespace tconv

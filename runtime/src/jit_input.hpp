@@ -16,4 +16,10 @@ namespace tconv {
 void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, const WorkPart& w, int t,
                 int nt, bool halo_ready);
 
+// Padded input columns [w0, w1) of image n of a one-row layer (gen::PhasedPlan::chunk_copies)
+// into buf, laid out as `dst` (the input's blocks, padded W at least w1 - w0; column w0 at 0):
+// halo columns and padding lanes zero.
+void copy_input_columns(const gen::PlanBase& pl, const gen::InputLayout& dst, const float* x,
+                        int64_t n, int64_t w0, int64_t w1, float* buf);
+
 }  // namespace tconv

@@ -63,6 +63,27 @@ __attribute__((target("avx2"))) void transpose_avx2(const float* src, int64_t sr
     // written front to back, each line once); whole tiles with constant sizes (the inlined
     // tile folds its masks away), then the edges.
     const int64_t rows8 = rows / 8 * 8;
+    // A few source rows far apart (a channels-first block's channels, a plane apart): eight
+    // rows at a time, each along its whole length. All of them at once read as many streams
+    // at the same offset into their pages, which share an L1 and an L2 set (planes a multiple
+    // of 4 KiB apart): 16 channels' rows thrashed both and copied at half the speed
+    // (HiFi-GAN's 16 x 16384 input: the layer 1.1x faster with this order).
+    if (src_stride >= 256 && rows <= 16) {
+        for (int64_t i = 0; i < rows; i += 8) {
+            const int64_t r = std::min<int64_t>(8, rows - i), cols8 = cols / 8 * 8;
+            const float* s = src + i * src_stride;
+            if (r == 8)
+                for (int64_t j = 0; j < cols8; j += 8)
+                    tile8x8(s + j, src_stride, 8, 8, dst + j * dst_stride + i, dst_stride);
+            else
+                for (int64_t j = 0; j < cols8; j += 8)
+                    tile8x8(s + j, src_stride, r, 8, dst + j * dst_stride + i, dst_stride);
+            if (cols8 < cols)
+                tile8x8(s + cols8, src_stride, r, cols - cols8, dst + cols8 * dst_stride + i,
+                        dst_stride);
+        }
+        return;
+    }
     for (int64_t j = 0; j < cols; j += 8) {
         const int64_t c = std::min<int64_t>(8, cols - j);
         float* d = dst + j * dst_stride;

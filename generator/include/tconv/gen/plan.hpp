@@ -213,6 +213,15 @@ struct PhasedPlan : PlanBase {
     // while every row streams past them: the input is then re-read from L3 once per group
     // instead of all the weights once per row.
     int64_t oc_group = 1;
+    // One-row images (1D layers) whose input overflows L2 (vocoders' long sequences) are not
+    // copied whole: the thread that computes a W chunk copies the padded input columns it
+    // reads, chunk_columns[c] = [first, last), into its own buffer laid out as `chunk_input`
+    // (the input's blocks, padded W the widest chunk's columns), then runs every oc block
+    // over it. The copy stays in that core's L2 for the reads, with no pass over the whole
+    // image and no wait between copy and compute.
+    bool chunk_copies = false;
+    InputLayout chunk_input;
+    std::vector<std::array<int64_t, 2>> chunk_columns;
 
     const PhasePlan& phase(int64_t rd, int64_t rh, int64_t rw) const {
         return phases[size_t((rd * stride[1] + rh) * stride[2] + rw)];
@@ -392,6 +401,7 @@ struct PlanOverrides {
     int64_t band_rows = 0;   // channel and channels-first spatial families: output rows per
                              // band (>= the rows: no bands)
     int fold = 0;            // channel family: 1 folds rows where it can, -1 never
+    int chunk_copies = 0;    // channel family, one-row images: 1 copies per W chunk, -1 never
     // --- dw in place ---
     int dw_in_place = 0;  // depthwise channels_last: -1 never in place (zero-halo copy)
     // --- end dw in place ---
