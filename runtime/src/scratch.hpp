@@ -61,9 +61,10 @@ inline FloatBuffer aligned_floats(int64_t n) {
 
 // Scratch kinds: the input buffer and the layout buffer (transposed input and output of a
 // lowered layer: gen::PixelTranspose) of the thread that calls execute, the output row buffer
-// and the one-channel input plane (of every thread of the team), a bf16 layer's fp32 input
-// and output (of the thread that calls execute; bf16_impl.cpp), and a linear resize_conv's
-// copy of its input (of the thread that calls execute; upsample_impl.cpp).
+// and the one-channel input plane or a W chunk's input columns (of every thread of the team),
+// a bf16 layer's fp32 input and output (of the thread that calls execute; bf16_impl.cpp), and
+// a linear resize_conv's copy of its input (of the thread that calls execute;
+// upsample_impl.cpp).
 enum class ScratchKind { input, row, plane, layout, bf16, upsample };
 inline constexpr int kScratchKinds = 6;
 
