@@ -616,51 +616,113 @@ TEST_CASE("jit: a 1D layer's long input rows are copied in pieces on every threa
         }
 }
 
+namespace {
+
+// A random small layer for the tests that force a plan: `rank` dims of in_lo..in_hi inputs,
+// kernels up to k_hi, strides up to s_hi, dilations up to d_hi, pads within the kernel's reach,
+// output_padding, groups, channel tails, batches, both layouts, activations and bias.
+struct DrawRanges {
+    int in_lo, in_hi, k_hi, s_hi, d_hi;
+};
+Spec random_small_spec(std::mt19937& rng, int rank, const DrawRanges& r) {
+    auto pick = [&](int lo, int hi) { return int(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+    const Activation acts[] = {Activation::none, Activation::relu, Activation::tanh};
+    Spec s;
+    s.rank = rank;
+    s.batch = pick(1, 2);
+    s.groups = pick(1, 2);
+    s.ic = s.groups * std::vector<int64_t>{3, 16, 20, 40}[size_t(pick(0, 3))];
+    s.oc = s.groups * std::vector<int64_t>{5, 16, 33}[size_t(pick(0, 2))];
+    s.in.clear(), s.k.clear(), s.s.clear(), s.d.clear(), s.pb.clear(), s.pe.clear(), s.op.clear();
+    for (int i = 0; i < s.rank; ++i) {
+        s.in.push_back(pick(r.in_lo, r.in_hi));
+        s.k.push_back(pick(1, r.k_hi));
+        s.s.push_back(pick(1, r.s_hi));
+        s.d.push_back(pick(1, r.d_hi));
+        s.pb.push_back(pick(0, int(s.d.back() * (s.k.back() - 1))));
+        s.pe.push_back(pick(0, int(s.d.back() * (s.k.back() - 1))));
+        s.op.push_back(pick(0, int(std::max(s.s.back(), s.d.back()) - 1)));
+    }
+    s.layout = pick(0, 1) ? Layout::channels_last : Layout::channels_first;
+    s.act = acts[pick(0, 2)];
+    s.bias = pick(0, 1) == 1;
+    return s;
+}
+
+// Compiles s, when valid, for every ISA the CPU has, with `on` (a forced plan choice whose
+// description says `marker`) and with `off` (which must not say it): both against the
+// reference, `on` bitwise equal on 1-3 threads. Counts the compiles `on` took effect in.
+int check_forced_plan(const Spec& s, uint64_t seed, const gen::PlanOverrides& on,
+                      const gen::PlanOverrides& off, const std::string& marker) {
+    Problem probe;
+    if (!make_problem(s, probe)) return 0;
+    int took = 0;
+    for (Isa isa : kIsas) {
+        if (!cpu_has(isa)) continue;
+        const Compiled c = compile_spec(isa, s, seed, on);
+        const std::string lines = join(c.impl->report().plan_lines);
+        INFO(c.p.name, " ", to_string(isa), ": ", lines);
+        const std::vector<float> y1 = run(c, 1);
+        CHECK(compare_to_reference(c.p, c.d, y1.data()) == "");
+        for (int threads : {2, 3}) CHECK(bitwise_equal(y1, run(c, threads)));
+        const Compiled w = compile_spec(isa, s, seed, off);
+        CHECK(join(w.impl->report().plan_lines).find(marker) == std::string::npos);
+        CHECK(compare_to_reference(w.p, w.d, run(w, 2).data()) == "");
+        took += lines.find(marker) != std::string::npos;
+    }
+    return took;
+}
+
+// check_forced_plan over `draws` layers from draw(), the channel family's `knob` forced on
+// (1) and off (-1).
+template <class Draw>
+int check_forced_draws(int draws, uint64_t seed0, int gen::PlanOverrides::*knob,
+                       const std::string& marker, Draw draw) {
+    gen::PlanOverrides on, off;
+    on.shape = off.shape = 1;
+    on.*knob = 1;
+    off.*knob = -1;
+    int took = 0;
+    for (int i = 0; i < draws; ++i)
+        took += check_forced_plan(draw(), seed0 + uint64_t(i), on, off, marker);
+    return took;
+}
+
+// The channel family's plan of an ic -> oc k4 s2 p1 layer on `in` (the layers the planner's
+// cache rules are pinned on).
+gen::ChannelPlan channel_plan_k4s2(int64_t ic, int64_t oc, const std::vector<int64_t>& in,
+                                   Isa isa, Layout layout) {
+    Spec s;
+    s.rank = int(in.size());
+    s.ic = ic;
+    s.oc = oc;
+    s.in = in;
+    s.k = {4};
+    s.s = {2};
+    s.pb = s.pe = {1};
+    s.layout = layout;
+    Problem p;
+    REQUIRE(make_problem(s, p));
+    gen::Plan plan;
+    std::string why;
+    REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
+    INFO(p.name, " ", to_string(isa));
+    const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
+    REQUIRE(ch);
+    return *ch;
+}
+
+}  // namespace
+
 TEST_CASE("jit: 1D layers copied per W chunk by the thread that computes it") {
     // Chunk copies forced on random 1D layers: each chunk's columns (halo included, taps
     // reaching back up to dilation x kernel, output_padding, asymmetric pads, phases without
     // taps) copied into a thread's own buffer, channel tails and groups, both layouts, batches,
     // activations; 1-3 threads bitwise equal, and the same layer copied whole agrees.
     std::mt19937 rng(2024);
-    auto pick = [&](int lo, int hi) { return int(std::uniform_int_distribution<int>(lo, hi)(rng)); };
-    const Activation acts[] = {Activation::none, Activation::relu, Activation::tanh};
-    int chunked = 0;
-    for (int draw = 0; draw < 40; ++draw) {
-        Spec s;
-        s.rank = 1;
-        s.batch = pick(1, 2);
-        s.groups = pick(1, 2);
-        s.ic = s.groups * std::vector<int64_t>{3, 16, 20, 40}[size_t(pick(0, 3))];
-        s.oc = s.groups * std::vector<int64_t>{5, 16, 33}[size_t(pick(0, 2))];
-        s.in = {pick(20, 600)};
-        s.k = {pick(1, 9)};
-        s.s = {pick(1, 5)};
-        s.d = {pick(1, 3)};
-        s.pb = {pick(0, int(s.d[0] * (s.k[0] - 1)))};
-        s.pe = {pick(0, int(s.d[0] * (s.k[0] - 1)))};
-        s.op = {pick(0, int(std::max(s.s[0], s.d[0]) - 1))};
-        s.layout = pick(0, 1) ? Layout::channels_last : Layout::channels_first;
-        s.act = acts[pick(0, 2)];
-        s.bias = pick(0, 1) == 1;
-        Problem probe;
-        if (!make_problem(s, probe)) continue;
-        for (Isa isa : kIsas) {
-            if (!cpu_has(isa)) continue;
-            gen::PlanOverrides chunks, whole;
-            chunks.shape = whole.shape = 1;  // the channel family
-            chunks.chunk_copies = 1;
-            whole.chunk_copies = -1;
-            const Compiled c = compile_spec(isa, s, 2100 + uint64_t(draw), chunks);
-            INFO(c.p.name, " ", to_string(isa), ": ", join(c.impl->report().plan_lines));
-            chunked += join(c.impl->report().plan_lines).find("per W chunk") != std::string::npos;
-            const std::vector<float> y1 = run(c, 1);
-            CHECK(compare_to_reference(c.p, c.d, y1.data()) == "");
-            for (int threads : {2, 3}) CHECK(bitwise_equal(y1, run(c, threads)));
-            const Compiled w = compile_spec(isa, s, 2100 + uint64_t(draw), whole);
-            CHECK(join(w.impl->report().plan_lines).find("per W chunk") == std::string::npos);
-            CHECK(compare_to_reference(w.p, w.d, run(w, 2).data()) == "");
-        }
-    }
+    const int chunked =
+        check_forced_draws(40, 2100, &gen::PlanOverrides::chunk_copies, "per W chunk",
+                           [&] { return random_small_spec(rng, 1, {20, 600, 9, 5, 3}); });
     CHECK(chunked >= 20);  // most draws have more than one W chunk
 }
 
@@ -923,49 +985,10 @@ TEST_CASE("jit: folded rows against the reference") {
     // pads, output_padding, groups, several input-channel blocks, channel tails, batches, both
     // layouts, activations; 1-3 threads bitwise equal; the layer as planned (rows) agrees.
     std::mt19937 rng(77);
-    auto pick = [&](int lo, int hi) { return int(std::uniform_int_distribution<int>(lo, hi)(rng)); };
-    const Activation acts[] = {Activation::none, Activation::relu, Activation::tanh};
-    int folded = 0;
-    for (int draw = 0; draw < 60; ++draw) {
-        Spec s;
-        s.rank = pick(2, 3);
-        s.batch = pick(1, 2);
-        s.groups = pick(1, 2);
-        s.ic = s.groups * std::vector<int64_t>{3, 16, 20, 40}[size_t(pick(0, 3))];
-        s.oc = s.groups * std::vector<int64_t>{5, 16, 33}[size_t(pick(0, 2))];
-        s.in.clear(), s.k.clear(), s.s.clear(), s.d.clear(), s.pb.clear(), s.pe.clear(), s.op.clear();
-        for (int i = 0; i < s.rank; ++i) {
-            s.in.push_back(pick(1, 5));
-            s.k.push_back(pick(1, 5));
-            s.s.push_back(pick(1, 3));
-            s.d.push_back(pick(1, 2));
-            s.pb.push_back(pick(0, int(s.d.back() * (s.k.back() - 1))));
-            s.pe.push_back(pick(0, int(s.d.back() * (s.k.back() - 1))));
-            s.op.push_back(pick(0, int(std::max(s.s.back(), s.d.back()) - 1)));
-        }
-        s.layout = pick(0, 1) ? Layout::channels_last : Layout::channels_first;
-        s.act = acts[pick(0, 2)];
-        s.bias = pick(0, 1) == 1;
-        Problem probe;
-        if (!make_problem(s, probe)) continue;
-        for (Isa isa : kIsas) {
-            if (!cpu_has(isa)) continue;
-            gen::PlanOverrides fold, rows;
-            fold.shape = rows.shape = 1;  // the channel family
-            fold.fold = 1;
-            rows.fold = -1;
-            const Compiled c = compile_spec(isa, s, 1900 + uint64_t(draw), fold);
-            const std::string lines = join(c.impl->report().plan_lines);
-            INFO(c.p.name, " ", to_string(isa), ": ", join(c.impl->report().kernel_names));
-            folded += lines.find("rows folded") != std::string::npos;
-            const std::vector<float> y1 = run(c, 1);
-            CHECK(compare_to_reference(c.p, c.d, y1.data()) == "");
-            for (int threads : {2, 3}) CHECK(bitwise_equal(y1, run(c, threads)));
-            const Compiled r = compile_spec(isa, s, 1900 + uint64_t(draw), rows);
-            CHECK(join(r.impl->report().plan_lines).find("rows folded") == std::string::npos);
-            CHECK(compare_to_reference(r.p, r.d, run(r, 1).data()) == "");
-        }
-    }
+    const int folded = check_forced_draws(60, 1900, &gen::PlanOverrides::fold, "rows folded", [&] {
+        const int rank = std::uniform_int_distribution<int>(2, 3)(rng);
+        return random_small_spec(rng, rank, {1, 5, 5, 3, 2});
+    });
     CHECK(folded >= 40);  // most draws have a phase with two rows or more
 }
 
@@ -985,23 +1008,9 @@ TEST_CASE("jit: one-row images over half the L2 input budget are copied per W ch
     for (const Case& k : cases)
         for (Isa isa : kIsas)
             for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
-                Spec s;
-                s.rank = int(k.in.size());
-                s.ic = k.ic;
-                s.oc = k.oc;
-                s.in = k.in;
-                s.k = {4};
-                s.s = {2};
-                s.pb = s.pe = {1};
-                s.layout = layout;
-                Problem p;
-                REQUIRE(make_problem(s, p));
-                gen::Plan plan;
-                std::string why;
-                REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
-                INFO(p.name, " ", to_string(isa));
-                const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
-                REQUIRE(ch);
+                INFO(k.ic, " -> ", k.oc, " ", to_string(isa), " ", to_string(layout));
+                const gen::ChannelPlan plan = channel_plan_k4s2(k.ic, k.oc, k.in, isa, layout);
+                const gen::ChannelPlan* ch = &plan;
                 CHECK(ch->chunk_copies == k.chunks);
                 if (!ch->chunk_copies) continue;
                 // Every chunk's columns fit the buffer, and together they cover the input.
@@ -1031,22 +1040,10 @@ TEST_CASE("jit: rows fold on short rows under large weights only") {
     };
     for (const Case& k : cases)
         for (Isa isa : kIsas) {
-            Spec s;
-            s.rank = int(k.in.size());
-            s.ic = k.ic;
-            s.oc = k.oc;
-            s.in = k.in;
-            s.k = {4};
-            s.s = {2};
-            s.pb = s.pe = {1};
-            Problem p;
-            REQUIRE(make_problem(s, p));
-            gen::Plan plan;
-            std::string why;
-            REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
-            const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
-            REQUIRE(ch);
-            INFO(p.name, " ", to_string(isa));
+            INFO(k.ic, " -> ", k.oc, " ", to_string(isa));
+            const gen::ChannelPlan plan =
+                channel_plan_k4s2(k.ic, k.oc, k.in, isa, Layout::channels_first);
+            const gen::ChannelPlan* ch = &plan;
             CHECK(ch->fold == (isa == Isa::avx2 ? k.fold_avx2 : k.fold));
             if (ch->fold)
                 for (const gen::AnyKernelDesc& d : ch->kernels)
