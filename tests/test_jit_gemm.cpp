@@ -260,6 +260,24 @@ TEST_CASE("jit gemm: the planner's choice") {
     CHECK(family(rgb(128, 256), Isa::avx2) == gen::KernelShape::gemm);
     CHECK(family(rgb(64, 256, Layout::channels_last), Isa::avx2) == gen::KernelShape::gemm);
     CHECK(family(rgb(64, 256)) == gen::KernelShape::gemm);
+    // AVX2, channels-first: few outputs from 32 or more channels under a dilation sharing a
+    // factor with the stride (W phases without taps) take the columns at any q (AlexNet's
+    // dilated 96 -> 3 k11 s4 d2: q = 3.8); without dilation, from 16 channels, channels-last
+    // and AVX-512 keep the spatial kernel
+    auto dilated = [&](int64_t ic, int64_t k, int64_t s, int64_t d,
+                       Layout layout = Layout::channels_first) {
+        Problem p = layer(2, 1, ic, 3, 1, {52, 52}, {k, k}, {s, s}, {d, d}, {0, 0}, {0, 0},
+                          {0, 0}, Activation::none, true);
+        p.layout = layout;
+        return p;
+    };
+    CHECK(family(dilated(96, 11, 4, 2), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(dilated(64, 7, 2, 2), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(dilated(96, 11, 4, 1), Isa::avx2) == gen::KernelShape::spatial_vec);
+    CHECK(family(dilated(16, 5, 2, 2), Isa::avx2) == gen::KernelShape::spatial_vec);
+    CHECK(family(dilated(96, 11, 4, 2, Layout::channels_last), Isa::avx2) !=
+          gen::KernelShape::gemm);
+    CHECK(family(dilated(96, 11, 4, 2)) == gen::KernelShape::spatial_vec);
 }
 
 TEST_CASE("jit gemm: kernel names say family, tile, tail and chunk") {

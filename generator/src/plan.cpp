@@ -54,14 +54,17 @@ bool cf_lanes_favour_w(const Problem& p, const PlanBase& pl) {
     return filled(row) >= 1.3 * filled(pl.oc);
 }
 
-// q <= 1 with at least 32 input channels per group, and a column buffer of one image within
-// 256 MiB (a tenth of the planner's 32-bit bound: past it the families that stream their input
-// serve better).
-bool columns_pay(const PlanBase& pl) {
+// A column buffer of one image within 256 MiB (a tenth of the planner's 32-bit bound: past it
+// the families that stream their input serve better).
+bool columns_fit(const PlanBase& pl) {
     const double col_bytes = 4.0 * double(pl.oc * pl.kernel_points()) *
                              double(pl.in[0] * pl.in[1] * pl.in[2]);
-    return pl.ic_g >= 32 && pl.oc_g * pl.kernel_points() <= pl.ic_g &&
-           col_bytes <= double(256 << 20);
+    return col_bytes <= double(256 << 20);
+}
+
+// q <= 1 with at least 32 input channels per group, and the columns fit.
+bool columns_pay(const PlanBase& pl) {
+    return pl.ic_g >= 32 && pl.oc_g * pl.kernel_points() <= pl.ic_g && columns_fit(pl);
 }
 
 // Few output channels per group and many input channels: the other families copy the input
@@ -99,11 +102,26 @@ bool avx2_rgb_spatial(const Problem& p, const PlanBase& pl) {
            spatial_tile_fits(pl.isa, 1, 1, pl.stride[2], p.activation);
 }
 
+// AVX2, channels-first, ungrouped, few output channels (the spatial kernel's layers) from 32 or
+// more input channels, when some W phase has no taps (dilation sharing a factor with the
+// stride: AlexNet's k11 s4 d2 leaves two of four W phases bias only): the column family,
+// whatever q. Measured on Zen 3 (1 and 2 threads, against the spatial kernel): 96 -> 3 k11 s4
+// d2 at 52x52 (benchdnn's dilated AlexNet layer) 1.44-1.48x, 128 -> 3 k7 s4 d2 at 28x28 1.38x,
+// 64 -> 4 k5 s2 d2 at 64x64 1.54x, 64 -> 3 k7 s2 d2 at 109x109 (batch 2) 1.07x, 64 -> 3 k5 s2
+// d2 1.04x. Without dilation the spatial kernel stays faster (k5 s2 and k11 s4: 1.1x); with
+// 16 input channels too (k5 s2 d2: 1.5x).
+bool avx2_columns_over_empty_phases(const Problem& p, const PlanBase& pl, const PhaseAxes& ax) {
+    const bool empty_w_phase = std::any_of(ax.axes[2].begin(), ax.axes[2].end(),
+                                           [](const TapAxis& a) { return a.count == 0; });
+    return pl.isa == Isa::avx2 && p.layout == Layout::channels_first && pl.groups == 1 &&
+           pl.oc * 2 <= pl.vlen && pl.ic >= 32 && empty_w_phase && columns_fit(pl);
+}
+
 // Step 2, the kernel family: depthwise when lanes can hold channels of several groups,
 // spatial when lanes along W waste fewer, else channel (docs/ALGORITHM.md §4). Overrides force
 // a family; false when the forced family cannot serve the layer.
-bool choose_family(const Problem& p, const PlanBase& pl, const PlanOverrides& ov, KernelShape& family,
-                   std::string& why_not) {
+bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
+                   const PlanOverrides& ov, KernelShape& family, std::string& why_not) {
     // One input channel per group, few output channels each: the channel kernel would use one
     // lane in a vector per group; the depthwise kernel fills the lanes with several groups.
     if (ov.shape == 3 && (pl.groups == 1 || pl.ic_g != 1)) {
@@ -124,7 +142,9 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PlanOverrides& ov
         family = KernelShape::depthwise_cf;
         return true;
     }
-    if (ov.shape == 5 || (ov.shape == 0 && gemm_favoured(pl) && !avx2_rgb_spatial(p, pl))) {
+    if (ov.shape == 5 ||
+        (ov.shape == 0 && (gemm_favoured(pl) || avx2_columns_over_empty_phases(p, pl, ax)) &&
+         !avx2_rgb_spatial(p, pl))) {
         family = KernelShape::gemm;
         return true;
     }
@@ -202,7 +222,7 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     pl.bias = p.bias;
     const PhaseAxes ax = phase_axes(pl);
     KernelShape family{};
-    if (!choose_family(p, pl, overrides, family, why_not)) return false;
+    if (!choose_family(p, pl, ax, overrides, family, why_not)) return false;
     // Steps 3-5 per family: tile, chunking and cache groups, kernels and the description.
     auto run = [&](auto family_plan, auto planner) {
         static_cast<PlanBase&>(family_plan) = pl;
