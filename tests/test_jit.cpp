@@ -1179,18 +1179,56 @@ TEST_CASE("jit: a single input pixel runs as a matrix product") {
                 CHECK_MESSAGE(compare_to_reference(c.p, c.d, y1.data()).empty(), c.p.name);
                 CHECK(bitwise_equal(y1, run(c, 2)));
             }
-    // Near misses take the phase path and stay exact: padding, output padding, dilation.
+    // Padding crops the kernel to the window the outputs read, one tap each: pix2pix's
+    // innermost 512 -> 512 k4 s2 p1 from 1x1 (2x2 outputs, taps 1-2 per dim), asymmetric pads
+    // in 3D, output_padding up to pad_end, and a padded single-pixel dim after a 1-wide one.
+    Spec inner;
+    inner.batch = 2;
+    inner.ic = 5;
+    inner.oc = 17;
+    inner.in = {1, 1};
+    inner.k = {4, 4};
+    inner.s = {2, 2};
+    inner.pb = inner.pe = {1, 1};
+    inner.op = {0, 0};
+    inner.bias = true;
+    inner.act = Activation::relu;
+    Spec skew = inner;
+    skew.rank = 3;
+    skew.in = {1, 1, 1};
+    skew.k = {3, 4, 5};
+    skew.s = {1, 2, 3};
+    skew.pb = {0, 2, 1};
+    skew.pe = {1, 0, 2};
+    skew.op = {0, 0, 2};
+    Spec lead = rows;
+    lead.pb = {0, 3};
+    lead.pe = {0, 2};
+    lead.op = {0, 1};
+    for (const Spec& base : {inner, skew, lead})
+        for (Layout layout : {Layout::channels_first, Layout::channels_last})
+            for (Isa isa : kIsas) {
+                if (!cpu_has(isa)) continue;
+                Spec t = base;
+                t.layout = layout;
+                const Compiled c = compile_spec(isa, t, 12);
+                CHECK(c.impl->report().plan_lines[0].find("matrix product") != std::string::npos);
+                const std::vector<float> y1 = run(c, 1);
+                CHECK_MESSAGE(compare_to_reference(c.p, c.d, y1.data()).empty(), c.p.name);
+                CHECK(bitwise_equal(y1, run(c, 2)));
+            }
+    // Near misses take the phase path and stay exact: output padding past pad_end (an output
+    // past the kernel, bias only), dilation.
     Spec s;
     s.ic = 6;
     s.oc = 20;
     s.in = {1};
     s.k = {3};
     s.pb = s.pe = s.op = {0};
-    Spec pad = s, op = s, dil = s;
-    pad.pb = {1};
+    Spec op = s, dil = s;
     op.op = {1};
     dil.d = {2};
-    for (const Spec& t : {pad, op, dil})
+    for (const Spec& t : {op, dil})
         for (Isa isa : kIsas) {
             if (!cpu_has(isa)) continue;
             const Compiled c = compile_spec(isa, t, 9);
@@ -1247,6 +1285,7 @@ TEST_CASE("jit: taps that read only the zero halo are left out, exactly") {
                 for (int ur : {0, 2}) {  // 2: several W tiles of different live taps a row
                     gen::PlanOverrides o;
                     o.ur = ur;
+                    o.lower = -1;  // the 1x1 input too: its phases, not the matrix product
                     const Compiled c = compile_spec(isa, s, 1200 + specs.size(), o);
                     for (const std::string& n : c.impl->report().kernel_names)
                         narrowed += n.find("_from") != std::string::npos;

@@ -244,15 +244,16 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
 
 bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
           const PlanOverrides& overrides) {
-    if (!is_single_pixel_product(p)) return plan_steps(p, isa, out, why_not, overrides);
+    if (overrides.lower < 0 || !is_single_pixel_product(p))
+        return plan_steps(p, isa, out, why_not, overrides);
     const Problem q = as_pointwise(p);
     if (!plan_steps(q, isa, out, why_not, overrides)) return false;
     out.lowered = q;
     std::vector<std::string>& lines = out.base().lines;
     lines.insert(lines.begin(),
-                     "single input pixels along the kernel's dims, no padding: a matrix product, "
-                     "planned as a pointwise layer over the batch's pixels with out_channels x "
-                     "kernel channels");
+                     "single input pixels along the kernel's dims, each output reading one tap: "
+                     "a matrix product, planned as a pointwise layer over the batch's pixels "
+                     "with out_channels x (the taps read) channels");
     return true;
 }
 

@@ -9,8 +9,9 @@
 
 namespace tconv::gen {
 
-// A layer whose input is a single pixel, without padding or dilation (DCGAN's first layer),
-// is a matrix product: y[n][oc][k] = sum_ic x[n][ic] * w[ic][oc][k]. The phase planner would
+// A layer whose input is a single pixel, without dilation (DCGAN's first layer), is a matrix
+// product: y[n][oc][k] = sum_ic x[n][ic] * w[ic][oc][k], k over the taps its outputs read (the
+// whole kernel without padding, a window of it with padding; output_padding within pad_end). The phase planner would
 // run every tap over a zero halo; instead it is planned as a pointwise (1-tap) layer over one
 // row of `batch` pixels with OC*K channels, channels-last, whose buffers are the user's own:
 // channels-first output channels are (oc, k), channels-last ones (k, oc). Channels-last, the

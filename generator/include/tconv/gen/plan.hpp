@@ -402,6 +402,8 @@ struct PlanOverrides {
                              // band (>= the rows: no bands)
     int fold = 0;            // channel family: 1 folds rows where it can, -1 never
     int chunk_copies = 0;    // channel family, one-row images: 1 copies per W chunk, -1 never
+    int lower = 0;           // -1: a single-pixel product is planned as it is, not as a matrix
+                             // product (a reshape keeping the phase kernels' packed weights)
     // --- dw in place ---
     int dw_in_place = 0;  // depthwise channels_last: -1 never in place (zero-halo copy)
     // --- end dw in place ---
