@@ -1068,6 +1068,17 @@ TEST_CASE("jit: one-row images over half the L2 input budget are copied per W ch
             }
 }
 
+TEST_CASE("jit: AVX2 tiles on short rows whose one-vector blocks overflow L2 are wider") {
+    // simple-baselines' 2048 -> 256 at 8x6: a one-vector block (1 MiB) overflows AVX2's L2
+    // budget, so every tile streams its weights from L3 and two vectors per tile halve the
+    // input re-reads; 1024 -> 256 at 16x16 (512 KiB blocks) and AVX-512 keep their tiles.
+    CHECK(channel_plan_k4s2(2048, 256, {8, 6}, Isa::avx2, Layout::channels_first).n_oc == 2);
+    CHECK(channel_plan_k4s2(2048, 256, {8, 6}, Isa::avx512, Layout::channels_first).n_oc == 1);
+    const gen::ChannelPlan mid =
+        channel_plan_k4s2(1024, 256, {16, 16}, Isa::avx2, Layout::channels_first);
+    CHECK((mid.ur == 6 && mid.n_oc == 2));
+}
+
 TEST_CASE("jit: rows fold on short rows under large weights only") {
     // pix2pix's 1024 -> 512 at 2x2 and 4x4 and the simple-baselines head's 2048 -> 256 at 8x6
     // fold (AVX2: rows of at most 3, so 2x2 and 3x3 maps only); DCGAN's 256 -> 128 at 8x8

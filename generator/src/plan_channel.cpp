@@ -74,9 +74,19 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
                 all_taps += taps;
                 phase_taps = std::max(phase_taps, taps);
             }
+    auto block_bytes = [&](int n) {
+        return double(pl.w_rows) * double(all_taps) * n * pl.vlen * 4.0;
+    };
+    // AVX2 (measured on Zen 3, whose L2 is half Zen 4's): when even a one-vector block
+    // overflows the L2 budget, no tile keeps its weights there and every tile step streams them
+    // from L3, at about 6 FMA slots a vector; wider blocks then re-read the input less
+    // (simple-baselines' 2048 -> 256 k4 s2 at 8x6: 6 x 2 tiles 1.3x faster than 6 x 1).
+    const bool none_fit = pl.isa == Isa::avx2 && max_row <= 16 &&
+                          block_bytes(1) > double(kL2WeightBudget);
     auto weight_cost = [&](int n) {
-        const double block_bytes = double(pl.w_rows) * double(all_taps) * n * pl.vlen * 4.0;
-        return max_row <= 16 && block_bytes > 2.0 * double(kL2WeightBudget) ? 3.0 : 0.25;
+        return max_row <= 16 && !none_fit && block_bytes(n) > 2.0 * double(kL2WeightBudget)
+                   ? 3.0
+                   : 0.25;
     };
     // Narrow tiles (the live-tap count below) load a weight vector per few FMAs, streamed
     // from L2: a slot each (measured: 2-wide tiles 1.5x slower than 5-wide on AlexNet's
@@ -89,7 +99,8 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     auto step = [&](int u, int n) {
         const double fma = u * n + 0.25 * u + std::max(weight_cost(n), narrow_weight_cost) * n;
         const double weight_bytes = double(pl.w_rows * phase_taps) * n * pl.vlen * 4.0;
-        const double stream = weight_bytes > double(kL1WeightBytes) ? 3.0 * n : 0.0;
+        const double stream = weight_bytes > double(kL1WeightBytes) ? (none_fit ? 6.0 : 3.0) * n
+                                                                    : 0.0;
         return std::max({fma, stream, (u + n) / 2.0, 8.0});
     };
     auto fits = [&](int u, int n) {
