@@ -278,6 +278,19 @@ TEST_CASE("jit gemm: the planner's choice") {
     CHECK(family(dilated(96, 11, 4, 2, Layout::channels_last), Isa::avx2) !=
           gen::KernelShape::gemm);
     CHECK(family(dilated(96, 11, 4, 2)) == gen::KernelShape::spatial_vec);
+    // AVX2, channels-first: a tiny map under a dilated kernel, most taps reading the halo, and
+    // large weights (benchdnn's 3D 512 -> 256 k3 d2 at 6x7x7: 24% of the taps live) takes the
+    // columns; padded to half live, channels-last and AVX-512 keep the channel kernel
+    auto halo = [&](int64_t pad, Layout layout = Layout::channels_first) {
+        Problem p = layer(3, 1, 512, 256, 1, {6, 7, 7}, {3, 3, 3}, {1, 1, 1}, {2, 2, 2},
+                          {pad, pad, pad}, {pad, pad, pad}, {0, 0, 0}, Activation::none, true);
+        p.layout = layout;
+        return p;
+    };
+    CHECK(family(halo(0), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(halo(2), Isa::avx2) == gen::KernelShape::channel_vec);
+    CHECK(family(halo(0, Layout::channels_last), Isa::avx2) == gen::KernelShape::channel_vec);
+    CHECK(family(halo(0)) == gen::KernelShape::channel_vec);
 }
 
 TEST_CASE("jit gemm: kernel names say family, tile, tail and chunk") {

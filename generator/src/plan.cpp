@@ -117,6 +117,43 @@ bool avx2_columns_over_empty_phases(const Problem& p, const PlanBase& pl, const 
            pl.oc * 2 <= pl.vlen && pl.ic >= 32 && empty_w_phase && columns_fit(pl);
 }
 
+// The fraction of (output, tap) pairs that read inside the input, the others reading the zero
+// halo: per dimension over its phases' outputs, multiplied (the taps of a pixel are the
+// product of its dimensions').
+double live_tap_fraction(const PlanBase& pl, const PhaseAxes& ax) {
+    double fraction = 1;
+    for (size_t d = 0; d < 3; ++d) {
+        double live = 0, all = 0;
+        for (size_t r = 0; r < ax.axes[d].size(); ++r)
+            for (int64_t m = 0; m < ax.m_count[d][r]; ++m) {
+                const int64_t at = ax.m_lo[d][r] + m;
+                const auto [lo, hi] = live_taps(ax.axes[d][r], at, at, pl.in[d]);
+                live += hi - lo;
+                all += ax.axes[d][r].count;
+            }
+        if (all > 0) fraction *= live / all;
+    }
+    return fraction;
+}
+
+// AVX2, channels-first, ungrouped: maps so small against their dilated kernels that fewer than 45% of the (output, tap)
+// pairs read inside the input, under more than 2 MiB of weights, take the column family: the
+// channel kernel's rows each run a few live taps in narrow tiles and re-stream their block's
+// weights from L3, while the product streams them once and computes only what reads the input.
+// Measured on Zen 3 (1 thread, against the channel kernel, no padding): benchdnn's 3D
+// 512 -> 256 k3 d2 at 6x7x7 (24% live) 1.25-1.34x, 256 -> 128 1.2x, 512 -> 256 at 8x8x8
+// 1.35x, 2D 1024 -> 512 k5 d2 at 10x10 1.65x, 512 -> 512 k3 d3 at 12x12 1.14x; padded so
+// that 50% read inside (k3 d4 p2 at 14x14, k3 d2 p2 at 6x7x7) 0.81-0.86x. Maps of fewer than
+// 64 pixels keep the channel kernel (a vector of pixels half empty: 384 -> 256 k4x7 on 2x2
+// ran 10x slower as columns), and so do channels-last and grouped layers (AlexNet's dilated
+// 2 x 192 -> 192 k3 d3 at 9x9, channels-last: 0.7x as columns).
+bool avx2_halo_bound_columns(const Problem& p, const PlanBase& pl, const PhaseAxes& ax) {
+    const double weight_bytes = 4.0 * double(pl.ic * pl.oc * pl.kernel_points());
+    return pl.isa == Isa::avx2 && p.layout == Layout::channels_first && pl.groups == 1 &&
+           pl.ic >= 32 && pl.in[0] * pl.in[1] * pl.in[2] >= 64 &&
+           weight_bytes > double(2 << 20) && columns_fit(pl) && live_tap_fraction(pl, ax) < 0.45;
+}
+
 // Step 2, the kernel family: depthwise when lanes can hold channels of several groups,
 // spatial when lanes along W waste fewer, else channel (docs/ALGORITHM.md §4). Overrides force
 // a family; false when the forced family cannot serve the layer.
@@ -143,7 +180,8 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
         return true;
     }
     if (ov.shape == 5 ||
-        (ov.shape == 0 && (gemm_favoured(pl) || avx2_columns_over_empty_phases(p, pl, ax)) &&
+        (ov.shape == 0 && (gemm_favoured(pl) || avx2_columns_over_empty_phases(p, pl, ax) ||
+                            avx2_halo_bound_columns(p, pl, ax)) &&
          !avx2_rgb_spatial(p, pl))) {
         family = KernelShape::gemm;
         return true;

@@ -31,14 +31,6 @@ bool input_blocks(ChannelPlan& pl, std::string& why_not) {
     return true;
 }
 
-// The taps of axis `a` that read inside the input [0, I) for some output m in [m_first,
-// m_last] (tap t reads m - c0 - t*cstep), as [lo, hi); {0, 0} when none does.
-std::pair<int, int> live_taps(const TapAxis& a, int64_t m_first, int64_t m_last, int64_t I) {
-    const int64_t step = std::max<int64_t>(a.cstep, 1);
-    const int64_t lo = std::max<int64_t>(0, ceil_div(m_first - a.c0 - (I - 1), step));
-    const int64_t hi = std::min<int64_t>(a.count, floor_div(m_last - a.c0, step) + 1);
-    return lo < hi ? std::pair{int(lo), int(hi)} : std::pair{0, 0};
-}
 
 // The register tile: ur outputs along W x n_oc vectors of channels.
 //   main loop: ur*n_oc accumulators + n_oc weights + 1 broadcast <= registers (AVX-512 with

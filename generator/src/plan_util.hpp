@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <utility>
 #include <array>
 #include <numeric>
 #include <string>
@@ -14,6 +15,16 @@ namespace tconv::gen::detail {
 
 inline int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 inline int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+// The taps of axis `a` that read inside the input [0, I) for some output m in [m_first,
+// m_last] (tap t reads m - c0 - t*cstep), as [lo, hi); {0, 0} when none does.
+inline std::pair<int, int> live_taps(const TapAxis& a, int64_t m_first, int64_t m_last,
+                                     int64_t I) {
+    const int64_t step = std::max<int64_t>(a.cstep, 1);
+    const int64_t lo = std::max<int64_t>(0, ceil_div(m_first - a.c0 - (I - 1), step));
+    const int64_t hi = std::min<int64_t>(a.count, floor_div(m_last - a.c0, step) + 1);
+    return lo < hi ? std::pair{int(lo), int(hi)} : std::pair{0, 0};
+}
 
 inline Dim3 canonical(const Problem& p, const Dims& d, int64_t fill) {
     Dim3 c{fill, fill, fill};
