@@ -830,30 +830,12 @@ TEST_CASE("jit: channels-last rows without a W halo are copied a plane at a time
     // copies each D plane's rows at once, halo rows zeroed around them (benchdnn's 8 -> 8
     // k3x1 d3 on a 5x1 map, 3D with D and H padding, bands of 1-2 rows, images); two threads
     // copy row by row. Both exact and bitwise equal.
-    Spec flat;
-    flat.batch = 2;
-    flat.ic = 8;
-    flat.oc = 8;
-    flat.in = {5, 1};
-    flat.k = {3, 1};
-    flat.s = {1, 1};
-    flat.d = {3, 1};
-    flat.pb = {3, 0};
-    flat.pe = {6, 0};
-    flat.op = {0, 0};
-    flat.layout = Layout::channels_last;
-    Spec cube = flat;
-    cube.rank = 3;
-    cube.ic = 16;
-    cube.oc = 5;
-    cube.in = {3, 4, 6};
-    cube.k = {2, 3, 1};
-    cube.s = {2, 1, 1};
-    cube.d = {1, 2, 1};
-    cube.pb = {0, 1, 0};
-    cube.pe = {1, 3, 0};
-    cube.op = {1, 0, 0};
-    cube.bias = true;
+    const Spec flat{.batch = 2, .ic = 8, .oc = 8, .in = {5, 1}, .k = {3, 1}, .s = {1, 1},
+                    .d = {3, 1}, .pb = {3, 0}, .pe = {6, 0}, .op = {0, 0},
+                    .layout = Layout::channels_last};
+    const Spec cube{.rank = 3, .batch = 2, .ic = 16, .oc = 5, .in = {3, 4, 6}, .k = {2, 3, 1},
+                    .s = {2, 1, 1}, .d = {1, 2, 1}, .pb = {0, 1, 0}, .pe = {1, 3, 0},
+                    .op = {1, 0, 0}, .layout = Layout::channels_last};
     for (const Spec& s : {flat, cube})
         for (Isa isa : kIsas) {
             if (!cpu_has(isa)) continue;
@@ -1239,25 +1221,11 @@ TEST_CASE("jit: a single input pixel runs as a matrix product") {
     // Padding crops the kernel to the window the outputs read, one tap each: pix2pix's
     // innermost 512 -> 512 k4 s2 p1 from 1x1 (2x2 outputs, taps 1-2 per dim), asymmetric pads
     // in 3D, output_padding up to pad_end, and a padded single-pixel dim after a 1-wide one.
-    Spec inner;
-    inner.batch = 2;
-    inner.ic = 5;
-    inner.oc = 17;
-    inner.in = {1, 1};
-    inner.k = {4, 4};
-    inner.s = {2, 2};
-    inner.pb = inner.pe = {1, 1};
-    inner.op = {0, 0};
-    inner.bias = true;
-    inner.act = Activation::relu;
-    Spec skew = inner;
-    skew.rank = 3;
-    skew.in = {1, 1, 1};
-    skew.k = {3, 4, 5};
-    skew.s = {1, 2, 3};
-    skew.pb = {0, 2, 1};
-    skew.pe = {1, 0, 2};
-    skew.op = {0, 0, 2};
+    const Spec inner{.batch = 2, .ic = 5, .oc = 17, .in = {1, 1}, .k = {4, 4}, .s = {2, 2},
+                     .pb = {1, 1}, .pe = {1, 1}, .op = {0, 0}, .act = Activation::relu};
+    const Spec skew{.rank = 3, .batch = 2, .ic = 5, .oc = 17, .in = {1, 1, 1}, .k = {3, 4, 5},
+                    .s = {1, 2, 3}, .pb = {0, 2, 1}, .pe = {1, 0, 2}, .op = {0, 0, 2},
+                    .act = Activation::relu};
     Spec lead = rows;
     lead.pb = {0, 3};
     lead.pe = {0, 2};
