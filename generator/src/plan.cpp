@@ -136,8 +136,9 @@ double live_tap_fraction(const PlanBase& pl, const PhaseAxes& ax) {
     return fraction;
 }
 
-// AVX2, channels-first, ungrouped: maps so small against their dilated kernels that fewer than 45% of the (output, tap)
-// pairs read inside the input, under more than 2 MiB of weights, take the column family: the
+// AVX2, channels-first, ungrouped: maps so small against their dilated kernels that fewer
+// than 45% of the (output, tap) pairs read inside the input, under more than 2 MiB of
+// weights, take the column family: the
 // channel kernel's rows each run a few live taps in narrow tiles and re-stream their block's
 // weights from L3, while the product streams them once and computes only what reads the input.
 // Measured on Zen 3 (1 thread, against the channel kernel, no padding): benchdnn's 3D

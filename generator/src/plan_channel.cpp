@@ -31,7 +31,6 @@ bool input_blocks(ChannelPlan& pl, std::string& why_not) {
     return true;
 }
 
-
 // The register tile: ur outputs along W x n_oc vectors of channels.
 //   main loop: ur*n_oc accumulators + n_oc weights + 1 broadcast <= registers (AVX-512 with
 //              n_oc == 1 broadcasts inside the FMA: no broadcast register)

@@ -11,10 +11,11 @@ namespace tconv::gen {
 
 // A layer whose input is a single pixel, without dilation (DCGAN's first layer), is a matrix
 // product: y[n][oc][k] = sum_ic x[n][ic] * w[ic][oc][k], k over the taps its outputs read (the
-// whole kernel without padding, a window of it with padding; output_padding within pad_end). The phase planner would
-// run every tap over a zero halo; instead it is planned as a pointwise (1-tap) layer over one
-// row of `batch` pixels with OC*K channels, channels-last, whose buffers are the user's own:
-// channels-first output channels are (oc, k), channels-last ones (k, oc). Channels-last, the
+// whole kernel without padding, a window of it with padding; output_padding within pad_end).
+// The phase planner would run every tap over a zero halo; instead it is planned as a
+// pointwise (1-tap) layer over one row of `batch` pixels with OC*K channels, channels-last,
+// whose buffers are the user's own: channels-first output channels are (oc, k), channels-last
+// ones (k, oc). Channels-last, the
 // same holds for a layer whose leading dims have a 1-wide kernel (stride 1, no padding) and
 // whose trailing dims are single input pixels (a 1x12 kernel on a 7x1 map): a product over
 // batch x leading-dim pixels; channels-first too when the kernel has more than one tap, through
