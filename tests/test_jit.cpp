@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <xbyak/xbyak_util.h>
 
+#include <bit>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -94,8 +95,8 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 // Compiles `s` for `isa`, runs it and compares with the reference; returns "" on success.
-// bf16: as Layer::compile builds a bf16 layer (weights rounded, fp32 Impl wrapped), run on
-// bf16 bit patterns and checked against the bf16 reference.
+// bf16: as Layer::compile builds a bf16 layer (weights rounded; an Impl storing fp32 wrapped
+// in the conversion passes), run on bf16 bit patterns and checked against the bf16 reference.
 std::string check_layer(Isa isa, const Spec& s, uint64_t seed, const gen::PlanOverrides& tile = {},
                         DType dtype = DType::f32) {
     Problem p;
@@ -109,7 +110,7 @@ std::string check_layer(Isa isa, const Spec& s, uint64_t seed, const gen::PlanOv
     if (!impl) return p.name + ": declined: " + why;
     std::vector<float> y(size_t(p.output_elems()), std::nanf(""));
     if (bf16) {
-        impl = make_bf16_impl(std::move(impl));
+        impl = as_bf16_layer(std::move(impl));
         std::vector<uint16_t> xb(d.x.size()), yb(y.size(), 0x7fc0);
         float_to_bf16(d.x.data(), xb.data(), int64_t(xb.size()));
         impl->execute_bf16(xb.data(), yb.data(), 1, WaitPolicy::bounded);
@@ -724,6 +725,121 @@ TEST_CASE("jit: 1D layers copied per W chunk by the thread that computes it") {
         check_forced_draws(40, 2100, &gen::PlanOverrides::chunk_copies, "per W chunk",
                            [&] { return random_small_spec(rng, 1, {20, 600, 9, 5, 3}); });
     CHECK(chunked >= 20);  // most draws have more than one W chunk
+}
+
+namespace {
+
+// A bf16 layer's outputs from execute_bf16 on `threads` threads.
+std::vector<uint16_t> run_bf16(const Impl& impl, const std::vector<uint16_t>& x, int threads) {
+    std::vector<uint16_t> y(size_t(impl.problem().output_elems()), 0x7fc0);
+    impl.execute_bf16(x.data(), y.data(), threads, WaitPolicy::bounded);
+    return y;
+}
+
+// p (bf16) compiled for AVX2 twice with `o`: converting in its input copy and stores, and as its
+// fp32 kernels between conversion passes (the same sums, rounded by float_to_bf16).
+struct Bf16Pair {
+    std::unique_ptr<Impl> fused, passes;
+};
+Bf16Pair compile_bf16_pair(const Problem& p, const std::vector<float>& w, const float* b,
+                           const gen::PlanOverrides& o) {
+    std::string why;
+    Bf16Pair r;
+    r.fused = make_jit_impl(Isa::avx2, p, w.data(), b, {}, why, o);
+    REQUIRE_MESSAGE(r.fused, p.name, ": ", why);
+    Problem p32 = p;
+    p32.dtype = DType::f32;
+    auto inner = make_jit_impl(Isa::avx2, p32, w.data(), b, {}, why, o);
+    REQUIRE_MESSAGE(inner, p.name, ": ", why);
+    r.passes = as_bf16_layer(std::move(inner));
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("jit: bf16 converted in the channel family's copy and stores, bit for bit the passes" *
+          doctest::skip(!cpu_has(Isa::avx2))) {
+    // Random channel-family layers (ranks 1-3, groups, channel tails, both layouts, pads,
+    // dilation, output_padding, activations; whole copies, bands, per-chunk copies), inputs
+    // with NaN, infinities and values whose outputs overflow in a third of them: execute_bf16
+    // equal on 1-3 threads and to the passes, and execute's floats too.
+    std::mt19937 rng(20261205);
+    int fused = 0;
+    for (int i = 0; i < 48; ++i) {
+        const int rank = 1 + i % 3;
+        const Spec s = random_small_spec(
+            rng, rank, rank == 1 ? DrawRanges{20, 700, 9, 4, 3} : DrawRanges{1, 9, 5, 3, 2});
+        Problem p;
+        if (!make_problem(s, p)) continue;
+        p.dtype = DType::bf16;
+        const LayerData d = random_layer_data(p, 5000 + uint64_t(i));
+        const std::vector<float> w = bf16_weights(p, d.w.data());
+        gen::PlanOverrides o;
+        o.shape = 1;
+        if (i % 4 == 1) o.chunk_copies = 1;
+        if (i % 4 == 2) o.band_rows = 1;
+        const Bf16Pair c = compile_bf16_pair(p, w, p.bias ? d.b.data() : nullptr, o);
+        INFO(p.name, ": ", join(c.fused->report().kernel_names));
+        fused += c.fused->handles_bf16();
+        std::vector<uint16_t> x(d.x.size());
+        float_to_bf16(d.x.data(), x.data(), int64_t(x.size()));
+        if (i % 3 == 0) {
+            x[0] = 0x7fc1;                // NaN
+            x[x.size() / 2] = 0xff80;     // -inf
+            x[x.size() / 3] = 0x7f7f;     // near the largest: sums overflow
+            x[x.size() - 1] = 0x0001;     // subnormal
+        }
+        const std::vector<uint16_t> want = run_bf16(*c.passes, x, 1);
+        for (int threads : {1, 2, 3}) CHECK(run_bf16(*c.fused, x, threads) == want);
+        std::vector<float> xf(x.size()), y1(want.size()), y2(want.size());
+        bf16_to_float(x.data(), xf.data(), int64_t(x.size()));
+        c.fused->execute(xf.data(), y1.data(), 2);
+        c.passes->execute(xf.data(), y2.data(), 2);
+        CHECK(bitwise_equal(y1, y2));
+    }
+    CHECK(fused >= 40);  // folded rows keep the passes
+}
+
+TEST_CASE("jit: bf16 stores round to nearest even, keep NaN quiet, overflow to infinity" *
+          doctest::skip(!cpu_has(Isa::avx2))) {
+    // A 1x1 layer with zero weights outputs its bias: each of 37 channels (a channel tail of 5)
+    // a rounding case, stored by the kernels (channels_last) and the row transposes
+    // (channels_first) against float_to_bf16.
+    const uint32_t cases[] = {0x3f808000, 0x3f818000, 0x3f807fff, 0x3f808001, 0xbf808000,
+                              0xbf818000, 0x00018000, 0x00008000, 0x00008001, 0x80008000,
+                              0x7f7fffff, 0xff7fffff, 0x7f7f8000, 0x7f7f7fff, 0x7f800000,
+                              0xff800000, 0x7fa00000, 0xffc00001, 0x7fffffff, 0x00000000,
+                              0x80000000, 0x3effffff, 0x40490fdb};
+    for (Layout layout : {Layout::channels_last, Layout::channels_first}) {
+        Spec s;
+        s.ic = 3;
+        s.oc = 37;
+        s.in = {5, 11};
+        s.k = {1, 1};
+        s.s = {1, 1};
+        s.pb = s.pe = {0, 0};
+        s.layout = layout;
+        Problem p;
+        REQUIRE(make_problem(s, p));
+        p.dtype = DType::bf16;
+        p.bias = true;
+        std::vector<float> w(size_t(p.weight_elems()), 0.0f), b(size_t(p.out_channels));
+        for (size_t c = 0; c < b.size(); ++c) b[c] = std::bit_cast<float>(cases[c % std::size(cases)]);
+        gen::PlanOverrides o;
+        o.shape = 1;
+        const Bf16Pair c = compile_bf16_pair(p, w, b.data(), o);
+        REQUIRE(c.fused->handles_bf16());
+        const std::vector<uint16_t> x(size_t(p.input_elems()), 0x3f80);
+        const std::vector<uint16_t> y = run_bf16(*c.fused, x, 1);
+        const int64_t pixels = p.output_spatial();
+        for (int64_t oc = 0; oc < p.out_channels; ++oc)
+            for (int64_t px : {int64_t(0), pixels - 1}) {
+                const size_t at = size_t(layout == Layout::channels_last ? px * p.out_channels + oc
+                                                                         : oc * pixels + px);
+                CHECK_MESSAGE(y[at] == float_to_bf16(0.0f + b[size_t(oc)]), "channel ", oc);
+            }
+        CHECK(y == run_bf16(*c.passes, x, 1));
+    }
 }
 
 TEST_CASE("jit: depthwise layers are bitwise equal on 1, 2 and 3 threads") {

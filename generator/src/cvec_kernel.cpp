@@ -25,6 +25,8 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d.activation, d.negative_slope, d.oc_tail) {}
 
     void generate() {
+        if (d_.out == DType::bf16 && T::isa != Isa::avx2)
+            throw std::runtime_error("bf16 stores are emitted for AVX2 only");
         if (d_.ic_blocks > 1) push(reg_xnext);
         load_args();
         Xbyak::Label l_tile;
@@ -33,7 +35,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         if (d_.taps_total() > 0) accumulate_taps();
         epilogue();
         add(reg_x, int(d_.ur * d_.x_stride[2] * 4));
-        add(reg_y, int(d_.ur * d_.y_pix * 4));
+        add(reg_y, int(d_.ur * d_.y_pix * out_bytes()));
         dec(reg_blocks);
         jnz(l_tile, T_NEAR);
         if (d_.ic_blocks > 1) pop(reg_xnext);
@@ -78,6 +80,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         return Vmm(accumulators() + i);
     }
     bool tail_masked() const { return d_.oc_tail != T::vlen; }
+    int out_bytes() const { return d_.out == DType::bf16 ? 2 : 4; }
 
     // Reads reg_args; writes reg_x, reg_y, reg_bias, reg_blocks and (AVX-512 tail) k1.
     void load_args() {
@@ -174,8 +177,14 @@ class CvecGenerator : public Xbyak::CodeGenerator {
                 const Vmm acc = vmm_acc(j, v);
                 if (d_.bias) vaddps(acc, acc, ptr[reg_bias + v * T::vlen * 4]);
                 math_.activation(acc, [this](int i) { return vmm_tmp(i); });
-                const auto dst = ptr[reg_y + int((j * d_.y_pix + v * T::vlen) * 4)];
+                const int at = int((j * d_.y_pix + v * T::vlen) * out_bytes());
                 const bool masked = tail_masked() && v == d_.n_oc - 1;
+                if (d_.out == DType::bf16) {
+                    math_.store_bf16(reg_y + at, acc, vmm_tmp(0), vmm_tmp(1),
+                                     masked ? d_.oc_tail : T::vlen);
+                    continue;
+                }
+                const auto dst = ptr[reg_y + at];
                 if (!masked) {
                     vmovups(dst, acc);
                 } else if constexpr (T::opmask) {
@@ -191,7 +200,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
 
 size_t code_bound(const ChannelKernelDesc& d) {
     const size_t per_tap = size_t(2 * d.n_oc + d.ur * (1 + d.n_oc));
-    const size_t epilogue = size_t(d.ur * d.n_oc) * 48;
+    const size_t epilogue = size_t(d.ur * d.n_oc) * 64;
     const size_t instructions = size_t(d.ic_unroll * d.taps_total()) * per_tap + epilogue + 64;
     return instructions * 12 + size_t(Const::count) * 64 + 4096;
 }

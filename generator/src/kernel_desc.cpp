@@ -44,11 +44,12 @@ std::string dims_of(int rank, const Dim3& v) {
     return s;
 }
 
-// "tconv_f32_<family>_k.._s..[_d..][_g..]": what every family's name starts with.
+// "tconv_<dtype>_<family>_k.._s..[_d..][_g..]": what every family's name starts with; the
+// data type is what the kernel stores.
 template <class D>
-std::string name_head(const char* family, const D& d, int64_t groups) {
-    std::string n = fmt::format("tconv_f32_{}_k{}_s{}", family, dims_of(d.rank, d.kernel),
-                                dims_of(d.rank, d.stride));
+std::string name_head(const char* family, const D& d, int64_t groups, DType out = DType::f32) {
+    std::string n = fmt::format("tconv_{}_{}_k{}_s{}", to_string(out), family,
+                                dims_of(d.rank, d.kernel), dims_of(d.rank, d.stride));
     if (d.dilation != Dim3{1, 1, 1}) n += "_d" + dims_of(d.rank, d.dilation);
     if (groups > 1) n += fmt::format("_g{}", groups);
     return n;
@@ -79,7 +80,7 @@ size_t KernelDescHash::operator()(const ChannelKernelDesc& d) const {
     Mixer m;
     m.common(d);
     m(d.groups), m(d.n_oc), m(d.oc_tail), m(d.ic_block), m(d.ic_blocks), m(d.ic_unroll);
-    m(d.y_pix), m(d.w_prefetch);
+    m(d.y_pix), m(d.w_prefetch), m(int64_t(d.out));
     for (size_t i = 0; i < 3; ++i) m(d.tap0[i]), m(d.w_taps[i]);
     return m.h;
 }
@@ -139,7 +140,7 @@ std::string kernel_name(const ChannelKernelDesc& d) {
     if (d.taps_total() > 0 && d.taps != d.w_taps)
         sub = "_from" + dims_of(d.rank, Dim3{d.tap0[0], d.tap0[1], d.tap0[2]}) + "_of" +
               dims_of(d.rank, Dim3{d.w_taps[0], d.w_taps[1], d.w_taps[2]});
-    return name_head("cvec", d, d.groups) + "_t" +
+    return name_head("cvec", d, d.groups, d.out) + "_t" +
            dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) + sub + name_tail(d, tile);
 }
 

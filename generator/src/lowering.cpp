@@ -68,6 +68,8 @@ Problem as_pointwise(const Problem& p) {
     q.activation = p.activation;
     q.negative_slope = p.negative_slope;
     q.layout = Layout::channels_last;
+    // The product reads and writes the user's tensors unless transposes run around it.
+    q.dtype = pixel_transpose(p).pixels == 0 ? p.dtype : DType::f32;
     return q;
 }
 

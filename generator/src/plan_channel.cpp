@@ -334,6 +334,7 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
     base.y_pix = pl.fold ? pl.row_pitch
                          : pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
     base.groups = pl.groups;
+    if (pl.io == DType::bf16 && p.layout == Layout::channels_last) base.out = DType::bf16;
     if (pl.fold) base.w_prefetch = kFoldPrefetch;
     // The kernels [W width][block] of one set of taps, for the widths `need`s.
     auto kernels_of = [&](const PhasePlan& ph, ChannelKernelDesc k, const bool (&need)[2],
@@ -575,6 +576,11 @@ bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
             pl.n_oc = n_oc;
         }
     }
+    // bf16 storage on AVX2 is converted where the tensors move anyway: widened in the input
+    // copy, narrowed in the kernels' stores (channels_last) or the output rows' transposes
+    // (channels_first). Folded rows, and AVX-512 (its stores are not emitted for bf16), keep
+    // the conversion passes around fp32 storage.
+    if (p.dtype == DType::bf16 && pl.isa == Isa::avx2 && !pl.fold) pl.io = DType::bf16;
     output_blocks(pl);
     w_chunks(pl, ax);
     phase_kernels(p, pl, ax, oc_tail);

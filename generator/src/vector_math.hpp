@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <stdexcept>
 
 #include "isa_traits.hpp"
 #include "plan_util.hpp"
@@ -22,6 +23,7 @@ enum class Const {
     exp_bias, exp_overflow, tanh_small,
     tanh_c9, tanh_c7, tanh_c5, tanh_c3,
     slope, tail_mask,
+    u32_one, bf16_round, nan_quiet,
     count
 };
 
@@ -112,6 +114,34 @@ class VectorMath {
         }
     }
 
+    // The first `lanes` of acc narrowed to bf16 at dst: rounded to nearest, ties to even, a NaN
+    // kept a quiet NaN, bit for bit as float_to_bf16 (tconv/bf16.hpp). Clobbers acc, t0, t1.
+    // AVX2 only: the caller declines AVX-512.
+    void store_bf16(const Xbyak::RegExp& dst, const Vmm& acc, const Vmm& t0, const Vmm& t1,
+                    int lanes) {
+        if constexpr (T::isa == Isa::avx2) {
+            g_.vpsrld(t0, acc, 16);
+            g_.vpand(t0, t0, constant(Const::u32_one));
+            g_.vpaddd(t0, t0, constant(Const::bf16_round));
+            g_.vpaddd(t0, t0, acc);                   // bits + 0x7fff + (bit 16)
+            g_.vcmpps(t1, acc, acc, kUnordQ);         // NaN lanes
+            g_.vpor(acc, acc, constant(Const::nan_quiet));
+            g_.vblendvps(t0, t0, acc, t1);
+            g_.vpsrld(t0, t0, 16);
+            g_.vpackusdw(t0, t0, t0);                 // words 0-3 | 4-7 in each 128-bit half
+            g_.vpermq(t0, t0, 0x08);                  // both halves' low quadwords
+            const Xbyak::Xmm x(t0.getIdx());
+            if (lanes == T::vlen) return g_.vmovdqu(g_.ptr[dst], x);
+            int at = 0;
+            if (lanes & 4) g_.vmovq(g_.ptr[dst], x), g_.vpsrldq(x, x, 8), at += 8;
+            if (lanes & 2) g_.vmovd(g_.ptr[dst + at], x), g_.vpsrldq(x, x, 4), at += 4;
+            if (lanes & 1) g_.vpextrw(g_.ptr[dst + at], x, 0);
+        } else {
+            (void)dst, (void)acc, (void)t0, (void)t1, (void)lanes;
+            throw std::runtime_error("bf16 stores are emitted for AVX2 only");
+        }
+    }
+
     // The table of the constants used, after the kernel's code.
     void emit_constants() {
         if (used_ == 0) return;
@@ -151,6 +181,9 @@ class VectorMath {
                 case Const::tail_mask:
                     for (int i = 0; i < T::vlen; ++i) g_.dd(i < oc_tail_ ? 0xffffffffu : 0u);
                     break;
+                case Const::u32_one: put(1u); break;
+                case Const::bf16_round: put(0x7fffu); break;
+                case Const::nan_quiet: put(0x00400000u); break;
                 case Const::count: break;
             }
         }
@@ -180,7 +213,7 @@ class VectorMath {
     }
 
     // vcmpps predicates: quiet (no exception on NaN); NGT_UQ is true for NaN.
-    static constexpr uint8_t kLeOq = 0x12, kNgtUq = 0x1a, kGtOq = 0x1e;
+    static constexpr uint8_t kLeOq = 0x12, kNgtUq = 0x1a, kGtOq = 0x1e, kUnordQ = 0x03;
 
     // x = e^x: x = n ln2 + r, e^x = 2^n * p(r). Clobbers s1, s2. The clamps keep NaN (the
     // operand order makes vminps/vmaxps return x when it is NaN), so e^NaN = NaN.

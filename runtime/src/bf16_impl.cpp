@@ -74,9 +74,11 @@ class Bf16Impl final : public Impl, public JitCodeSource {
         split(no, threads, wait, [&](int64_t b, int64_t e) { float_to_bf16(ys + b, y + b, e - b); });
     }
 
+    bool handles_bf16() const override { return true; }
+
     std::unique_ptr<Impl> reshaped(const Problem& q, std::string& why_not) const override {
         std::unique_ptr<Impl> inner = inner_->reshaped(q, why_not);
-        return inner ? make_bf16_impl(std::move(inner)) : nullptr;
+        return inner ? as_bf16_layer(std::move(inner)) : nullptr;
     }
 
     std::vector<KernelCode> kernel_code() const override {
@@ -91,8 +93,17 @@ class Bf16Impl final : public Impl, public JitCodeSource {
 
 }  // namespace
 
-std::unique_ptr<Impl> make_bf16_impl(std::unique_ptr<Impl> inner) {
-    return std::make_unique<Bf16Impl>(std::move(inner));
+std::unique_ptr<Impl> as_bf16_layer(std::unique_ptr<Impl> impl) {
+    if (impl->handles_bf16()) return impl;
+    return std::make_unique<Bf16Impl>(std::move(impl));
+}
+
+void to_bf16(const float* in, uint16_t* out, int64_t n, int threads, WaitPolicy wait) {
+    split(n, threads, wait, [&](int64_t b, int64_t e) { float_to_bf16(in + b, out + b, e - b); });
+}
+
+void from_bf16(const uint16_t* in, float* out, int64_t n, int threads, WaitPolicy wait) {
+    split(n, threads, wait, [&](int64_t b, int64_t e) { bf16_to_float(in + b, out + b, e - b); });
 }
 
 }  // namespace tconv

@@ -23,6 +23,9 @@ class Impl {
     // (invalid_argument).
     virtual void execute_bf16(const uint16_t* x, uint16_t* y, int threads,
                               WaitPolicy wait) const;
+    // True when this implementation stores a bf16 layer's tensors itself; false: a bf16 layer
+    // runs it between conversion passes (as_bf16_layer, bf16_impl.hpp).
+    virtual bool handles_bf16() const { return false; }
     const Problem& problem() const { return problem_; }
     const CompileReport& report() const { return report_; }
     // The dispatcher adds why the implementations above this one declined.

@@ -33,8 +33,9 @@ class DwRowDriver final : public JitDriver {
 
     bool reads_user_input() const override { return true; }
 
-    bool compute(const float* x, float* y, const WorkPart& w, int t,
+    bool compute(const float* x, void* out, const WorkPart& w, int t,
                  int nt) const override {
+        float* y = static_cast<float*>(out);  // this family stores floats (gen::PlanBase::io)
         const int64_t n0 = w.n0, n1 = w.n1;  // whole images: no slabs or bands
         const gen::Dim3 O = pl_.out;
         const int64_t nb = pl_.oc_blocks;

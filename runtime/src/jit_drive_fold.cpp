@@ -22,7 +22,8 @@ class FoldDriver final : public JitDriver {
 
     // Items in the order (oc block, H phase, output plane, image): consecutive items share a
     // block's weights for the phase, which then stay in L2 over the planes and images.
-    bool compute(const float* xbuf, float* y, const WorkPart& w, int t, int nt) const override {
+    bool compute(const float* xbuf, void* out, const WorkPart& w, int t, int nt) const override {
+        float* y = static_cast<float*>(out);  // folded plans store floats (gen::PlanBase::io)
         const auto [b0, b1] = pl_.slab_oc_blocks(w.slab);
         const int64_t images = w.n1 - w.n0, planes = pl_.out[0], SH = pl_.stride[1];
         const Share share(images * planes * SH * (b1 - b0), t, nt);

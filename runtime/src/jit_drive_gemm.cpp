@@ -25,12 +25,15 @@ class GemmDriver final : public JitDriver {
     int64_t passes() const override { return 2 * pl_.batch; }
     int64_t shared_floats() const override { return pl_.col_floats(); }
 
-    bool compute(const float*, float*, const WorkPart&, int, int) const override {
+    bool compute(const float*, void*, const WorkPart&, int, int) const override {
         throw std::logic_error("the column family runs in passes (compute_pass)");
     }
 
-    bool compute_pass(int64_t pass, const float* x, float* col, float* y, const WorkPart&,
+    bool compute_pass(int64_t pass, const void* xv, float* col, void* yv, const WorkPart&,
                       int t, int nt) const override {
+        // This family reads and stores floats (gen::PlanBase::io).
+        const float* x = static_cast<const float*>(xv);
+        float* y = static_cast<float*>(yv);
         const int64_t n = pass / 2;
         if (pass % 2 == 1)
             return col2im(col, y + n * pl_.oc * pl_.out[0] * pl_.out[1] * pl_.out[2], t, nt);

@@ -23,9 +23,8 @@ class PhaseDriver final : public JitDriver {
     // the slab's blocks [b0, b1): a group's weights stay in L2 while the rows stream past, and
     // consecutive items share a chunk's input. Threads take contiguous shares of the items,
     // balanced by their vectors of channels (see item_at).
-    bool compute(const float* xbuf, float* y, const WorkPart& w, int t,
+    bool compute(const float* xbuf, void* y, const WorkPart& w, int t,
                  int nt) const override {
-        if (pl_.chunk_copies) return compute_chunks(xbuf, y, w, t, nt);
         const gen::Dim3 O = pl_.out;
         const int64_t n0 = w.n0, n1 = w.n1;
         const auto [b0, b1] = pl_.slab_oc_blocks(w.slab);
@@ -59,6 +58,10 @@ class PhaseDriver final : public JitDriver {
     }
 
     bool reads_user_input() const override { return pl_.chunk_copies; }
+    bool compute_pass(int64_t, const void* x, float*, void* y, const WorkPart& w, int t,
+                      int nt) const override {
+        return compute_chunks(x, y, w, t, nt);
+    }
 
     ScratchNeed scratch_need() const override {
         ScratchNeed need = ScratchNeed::row(row_floats());
@@ -76,7 +79,7 @@ class PhaseDriver final : public JitDriver {
     // Per-chunk copies (one-row images, x the user's input): items (image, W chunk) in equal
     // shares, each chunk's columns copied into the thread's buffer, then every oc block run
     // over it. A chunk's outputs have one owner whatever nt is.
-    bool compute_chunks(const float* x, float* y, const WorkPart& w, int t, int nt) const {
+    bool compute_chunks(const void* x, void* y, const WorkPart& w, int t, int nt) const {
         float* rowbuf = thread_scratch().row.try_get(row_floats());
         ThreadScratch& scratch = thread_scratch().plane;
         float* buf = scratch.try_get(pl_.chunk_input.image_floats());
@@ -95,8 +98,10 @@ class PhaseDriver final : public JitDriver {
     }
 
     // One item: oc block ocb of W chunk c of output row (n, od, oh), reading image n's input
-    // laid out as L from padded column col0 on.
-    void run(const float* image, const gen::InputLayout& L, int64_t col0, float* y, float* rowbuf,
+    // laid out as L from padded column col0 on. Channels-last kernels store into y as the plan
+    // stores the output (io); channels-first rows are built in floats, then transposed into y
+    // (narrowed there for bf16).
+    void run(const float* image, const gen::InputLayout& L, int64_t col0, void* y, float* rowbuf,
              int64_t ocb, int64_t c, int64_t oh, int64_t od, int64_t n) const {
         const gen::Dim3 O = pl_.out, H = L.halo_lo, S = pl_.stride, pb = pl_.pad_begin;
         const int64_t OC = pl_.oc, chunk = pl_.w_chunk;
@@ -105,8 +110,12 @@ class PhaseDriver final : public JitDriver {
         const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
         const gen::OcBlock& blk = pl_.blocks[size_t(ocb)];
         const int64_t start = c * chunk;
-        float* yrow = cf ? rowbuf : y + (((n * O[0] + od) * O[1] + oh) * O[2]) * OC + blk.oc0;
-        const int64_t pix = cf ? pl_.row_pitch : OC;
+        const bool bf16 = pl_.io == DType::bf16;
+        const int64_t out_bytes = cf || !bf16 ? 4 : 2;
+        char* yrow = cf ? reinterpret_cast<char*>(rowbuf)
+                        : static_cast<char*>(y) +
+                              ((((n * O[0] + od) * O[1] + oh) * O[2]) * OC + blk.oc0) * out_bytes;
+        const int64_t pix = (cf ? pl_.row_pitch : OC) * out_bytes;  // bytes
         for (int64_t rw = 0; rw < S[2]; ++rw) {
             const gen::PhasePlan& ph = pl_.phase(rd, rh, rw);
             if (ph.m_count[2] <= start) continue;
@@ -116,7 +125,7 @@ class PhaseDriver final : public JitDriver {
                                                               mh + H[1], mw + H[2] - col0) +
                                                  blk.x_lane
                                            : image;
-            float* yw = yrow + (S[2] * mw + rw - pb[2]) * pix;
+            char* yw = yrow + (S[2] * mw + rw - pb[2]) * pix;
             a.w = t_.weights + pl_.weight_offset(ph, ocb);
             a.bias = t_.bias + pl_.bias_offset(ocb);
             a.x_next = L.block_floats() * int64_t(sizeof(float));  // cvec: the next ic block
@@ -132,9 +141,14 @@ class PhaseDriver final : public JitDriver {
             const int64_t plane = O[0] * O[1] * O[2];
             const int64_t ow0 = std::min(O[2], S[2] * start);
             const int64_t ow1 = std::min(O[2], S[2] * (start + chunk));
-            float* dst = y + (n * OC + blk.oc0) * plane + (od * O[1] + oh) * O[2] + ow0;
-            transpose_avx2(rowbuf + ow0 * pl_.row_pitch, pl_.row_pitch, ow1 - ow0, blk.valid, dst,
-                           plane);
+            const int64_t at = (n * OC + blk.oc0) * plane + (od * O[1] + oh) * O[2] + ow0;
+            const float* src = rowbuf + ow0 * pl_.row_pitch;
+            if (bf16)
+                transpose_avx2(src, pl_.row_pitch, ow1 - ow0, blk.valid,
+                               static_cast<uint16_t*>(y) + at, plane);
+            else
+                transpose_avx2(src, pl_.row_pitch, ow1 - ow0, blk.valid, static_cast<float*>(y) + at,
+                               plane);
         }
     }
 

@@ -22,8 +22,9 @@ class PlaneDriver final : public JitDriver {
 
     bool reads_user_input() const override { return true; }
 
-    bool compute(const float* x, float* y, const WorkPart& w, int t,
+    bool compute(const float* x, void* out, const WorkPart& w, int t,
                  int nt) const override {
+        float* y = static_cast<float*>(out);  // this family stores floats (gen::PlanBase::io)
         const int64_t n0 = w.n0, n1 = w.n1;  // whole images: no slabs or bands
         const gen::InputLayout& L = pl_.input;
         const gen::Dim3 I = pl_.in, O = pl_.out, H = L.halo_lo, S = pl_.stride;
@@ -56,7 +57,8 @@ class PlaneDriver final : public JitDriver {
                 a.x = pp.has_taps ? buf + L.offset(0, md + H[0], H[1], H[2]) : buf;
                 a.w = t_.weights + pl_.weight_offset(c, rd);
                 a.bias = t_.bias + pl_.bias_offset(c);
-                a.y = y + (n * OC + c) * out_plane + od * O[1] * O[2];
+                float* yp = y + (n * OC + c) * out_plane + od * O[1] * O[2];
+                a.y = yp;
                 a.w_tiles = pl_.w_tiles;
                 if (pp.kernel[0] >= 0) {
                     a.blocks = pl_.row_groups;
@@ -64,7 +66,7 @@ class PlaneDriver final : public JitDriver {
                 }
                 if (pp.kernel[1] >= 0) {  // the rows after the full groups
                     if (pp.has_taps) a.x = buf + L.offset(0, md + H[0], H[1] + pl_.row_groups, H[2]);
-                    a.y += pl_.row_groups * S[1] * O[2];
+                    a.y = yp + pl_.row_groups * S[1] * O[2];
                     a.blocks = 1;
                     t_.kernels[size_t(pp.kernel[1])](&a);
                 }

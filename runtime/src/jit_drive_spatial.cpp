@@ -19,8 +19,9 @@ class SpatialDriver final : public JitDriver {
   public:
     SpatialDriver(const gen::SpatialPlan& plan, const KernelTables& t) : pl_(plan), t_(t) {}
 
-    bool compute(const float* xbuf, float* y, const WorkPart& w, int t,
+    bool compute(const float* xbuf, void* out, const WorkPart& w, int t,
                  int nt) const override {
+        float* y = static_cast<float*>(out);  // this family stores floats (gen::PlanBase::io)
         const int64_t n0 = w.n0, n1 = w.n1;  // whole images, or a band of one image's rows
         const gen::InputLayout& L = pl_.input;
         const gen::Dim3 O = pl_.out, H = L.halo_lo, S = pl_.stride, pb = pl_.pad_begin;

@@ -26,21 +26,22 @@ class JitDriver {
     virtual ~JitDriver() = default;
     // Share t of nt (run by whichever pool thread claims it) computes its part of work part w
     // (its slab's oc blocks, its output rows of images [n0, n1); the buffer xbuf holds them
-    // from n0 on) into the user's output y. Every output has one owner whatever nt is. False
-    // when a thread's row buffer could not be allocated.
-    virtual bool compute(const float* xbuf, float* y, const WorkPart& w, int t,
+    // from n0 on) into the user's output y (floats, or bf16 where the plan's io says so).
+    // Every output has one owner whatever nt is. False when a thread's row buffer could not
+    // be allocated.
+    virtual bool compute(const float* xbuf, void* y, const WorkPart& w, int t,
                          int nt) const = 0;
     // True for a driver that copies what it needs of the user's input itself: it is then
-    // called with the user's input x as xbuf and every image (n0 = 0, n1 = batch).
+    // run through compute_pass with the user's input x and every image (n0 = 0, n1 = batch).
     virtual bool reads_user_input() const { return false; }
     // Drivers reading the user's input in several passes (the pool's phases: each starts when
     // the previous one is done) with a buffer of shared_floats() the call's threads share
     // between passes: compute_pass runs share t of nt of pass `pass`.
     virtual int64_t passes() const { return 1; }
     virtual int64_t shared_floats() const { return 0; }
-    virtual bool compute_pass(int64_t /*pass*/, const float* x, float* /*shared*/, float* y,
+    virtual bool compute_pass(int64_t /*pass*/, const void* x, float* /*shared*/, void* y,
                               const WorkPart& w, int t, int nt) const {
-        return compute(x, y, w, t, nt);
+        return compute(static_cast<const float*>(x), y, w, t, nt);
     }
     // Floats of row and plane scratch compute() asks of each thread (the input buffer is the
     // implementation's): registered for the layer's life, so no thread keeps more.

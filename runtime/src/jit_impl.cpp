@@ -10,6 +10,7 @@
 #include <chrono>
 #include <optional>
 
+#include "bf16_impl.hpp"
 #include "impl.hpp"
 #include "jit_driver.hpp"
 #include "jit_input.hpp"
@@ -121,6 +122,7 @@ class JitImpl final : public Impl, public JitCodeSource {
         r->report_.compile_us =
             std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
                 .count();
+        if (q.dtype == DType::bf16) return as_bf16_layer(std::move(r));
         return r;
     }
 
@@ -143,6 +145,8 @@ class JitImpl final : public Impl, public JitCodeSource {
                                        : pl.batch_group * pl.input.image_floats();
         if (plan_.lowered) around_ = gen::pixel_transpose(user);
         need[ScratchKind::layout] = around_.input_floats() + around_.output_floats();
+        if (handles_bf16())  // execute()'s float tensors as the layer stores them
+            need[ScratchKind::bf16] = (user.input_elems() + user.output_elems() + 1) / 2;
         scratch_claim_.emplace(need);
         // --- end scratch release
 
@@ -152,6 +156,11 @@ class JitImpl final : public Impl, public JitCodeSource {
             report_.code_bytes += k->code_size();
         }
         report_.plan_lines = pl.lines;
+        if (handles_bf16())
+            report_.plan_lines.push_back(
+                "bf16 storage: the input widened to fp32 in its copy, fp32 compute, the output "
+                "rounded to bf16 (RNE) in the kernels' stores (channels_last) or the output rows' "
+                "transposes (channels_first)");
         report_.packed_weight_bytes =
             uint64_t(pl.packed_weight_floats + pl.packed_bias_floats) * sizeof(float);
     }
@@ -165,7 +174,19 @@ class JitImpl final : public Impl, public JitCodeSource {
         return out;
     }
 
+    bool handles_bf16() const override { return plan_.base().io == DType::bf16; }
+
+    // Floats in and out of a layer storing bf16: converted around the run, the input rounded
+    // as the layer stores it.
     void execute(const float* x, float* y, int threads, WaitPolicy wait) const override {
+        if (handles_bf16()) {
+            const int64_t ni = problem_.input_elems(), no = problem_.output_elems();
+            auto* xs = reinterpret_cast<uint16_t*>(thread_scratch().bf16.get((ni + no + 1) / 2));
+            uint16_t* ys = xs + ni;
+            to_bf16(x, xs, ni, threads, wait);
+            run(xs, ys, threads, wait);
+            return from_bf16(ys, y, no, threads, wait);
+        }
         if (!around_.pixels) return run(x, y, threads, wait);
         // A channels-first product over several pixels: transpose in, run, transpose out.
         const gen::PixelTranspose& t = around_;
@@ -179,8 +200,15 @@ class JitImpl final : public Impl, public JitCodeSource {
             transpose_items(yt + n * P * OC * K, P, OC, K, y + n * OC * P * K);
     }
 
+    void execute_bf16(const uint16_t* x, uint16_t* y, int threads,
+                      WaitPolicy wait) const override {
+        if (!handles_bf16()) return Impl::execute_bf16(x, y, threads, wait);
+        run(x, y, threads, wait);
+    }
+
   private:
-    void run(const float* x, float* y, int threads, WaitPolicy wait) const {
+    // x and y as the plan stores them (gen::PlanBase::io).
+    void run(const void* x, void* y, int threads, WaitPolicy wait) const {
         const gen::PlanBase& pl = plan_.base();
         threads = std::min(threads, useful_threads_);
         // The work is cut into `shares` items per phase, each claimed by whichever thread

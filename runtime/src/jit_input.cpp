@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "tconv/bf16.hpp"
 #include "team.hpp"
 #include "transpose.hpp"
 
@@ -13,9 +14,13 @@ namespace tconv {
 
 namespace {
 
+inline float as_float(float v) { return v; }
+inline float as_float(uint16_t v) { return bf16_to_float(v); }
+
 // One input row of block `ib` whose lanes repeat channels (depthwise with a multiplier):
 // lane l of pixel w holds channel (first + l) / expand; padding lanes are zero.
-void copy_expanded(const gen::PlanBase& pl, const float* x, int64_t n, int64_t id, int64_t ih,
+template <class Src>
+void copy_expanded(const gen::PlanBase& pl, const Src* x, int64_t n, int64_t id, int64_t ih,
                    const gen::InBlock& ib, float* in) {
     const gen::Dim3 I = pl.in;
     const int64_t IC = pl.ic, B = pl.input.lanes, plane = I[0] * I[1] * I[2];
@@ -25,14 +30,15 @@ void copy_expanded(const gen::PlanBase& pl, const float* x, int64_t n, int64_t i
         for (int64_t l = 0; l < B; ++l) {
             const int64_t c = (ib.first + l) / ib.expand;
             in[w * B + l] = l >= ib.lanes ? 0.0f
-                            : cl          ? x[(n * plane + row + w) * IC + c]
-                                          : x[(n * IC + c) * plane + row + w];
+                            : cl          ? as_float(x[(n * plane + row + w) * IC + c])
+                                          : as_float(x[(n * IC + c) * plane + row + w]);
         }
 }
 
 // Channels-last input into one-lane blocks (the spatial kernels' channels-first buffer) is a
 // transpose of whole rows: one item per row.
-void copy_rows_to_channels_first(const gen::PlanBase& pl, const float* x, float* xbuf,
+template <class Src>
+void copy_rows_to_channels_first(const gen::PlanBase& pl, const Src* x, float* xbuf,
                                  int64_t n0, int64_t n1, int t, int nt, bool halo_ready) {
     const gen::InputLayout& L = pl.input;
     const gen::Dim3 I = pl.in, P = L.padded, H = L.halo_lo;
@@ -62,7 +68,8 @@ void copy_rows_to_channels_first(const gen::PlanBase& pl, const float* x, float*
 // copy. One item per (image, channel), its rows in an inner loop: per-row items cost more
 // bookkeeping than their copies on small maps (64 channels of 14x14: more instructions than
 // the layer's kernels).
-void copy_planes(const gen::PlanBase& pl, const float* x, float* xbuf, const WorkPart& w, int t,
+template <class Src>
+void copy_planes(const gen::PlanBase& pl, const Src* x, float* xbuf, const WorkPart& w, int t,
                  int nt, bool halo_ready) {
     const gen::InputLayout& L = pl.input;
     const gen::Dim3 I = pl.in, P = L.padded, H = L.halo_lo;
@@ -73,7 +80,7 @@ void copy_planes(const gen::PlanBase& pl, const float* x, float* xbuf, const Wor
     const Share share((w.n1 - w.n0) * NB, t, nt);
     for (int64_t item = share.begin; item < share.end; ++item) {
         const int64_t n = w.n0 + item / NB, blk = b0 + item % NB;
-        const float* src = x + (n * pl.ic + L.blocks[size_t(blk)].first) * plane;
+        const Src* src = x + (n * pl.ic + L.blocks[size_t(blk)].first) * plane;
         for (int64_t prow = w.in_row0; prow < w.in_row1; ++prow) {
             const int64_t pd = prow / P[1], ph = prow % P[1], id = pd - H[0], ih = ph - H[1];
             float* dst = xbuf + (n - w.n0) * img + L.offset(blk, pd, ph, 0);
@@ -86,7 +93,7 @@ void copy_planes(const gen::PlanBase& pl, const float* x, float* xbuf, const Wor
                 std::memset(dst, 0, lo);
                 std::memset(reinterpret_cast<char*>(dst + H[2]) + row, 0, hi);
             }
-            std::memcpy(dst + H[2], src + (id * I[1] + ih) * I[2], row);
+            copy_row(src + (id * I[1] + ih) * I[2], dst + H[2], I[2]);
         }
     }
 }
@@ -94,7 +101,8 @@ void copy_planes(const gen::PlanBase& pl, const float* x, float* xbuf, const Wor
 // Channels-last input whose one block holds all its channels, without a W halo, on one thread:
 // the buffer's rows inside the input are the user's rows back to back, so each D plane's are
 // one copy (a tiny layer's per-row copies cost 2.9 of its 5.3 thousand instructions a call).
-void copy_contiguous_rows(const gen::PlanBase& pl, const float* x, float* xbuf,
+template <class Src>
+void copy_contiguous_rows(const gen::PlanBase& pl, const Src* x, float* xbuf,
                           const WorkPart& w, bool halo_ready) {
     const gen::InputLayout& L = pl.input;
     const gen::Dim3 I = pl.in, P = L.padded, H = L.halo_lo;
@@ -116,14 +124,13 @@ void copy_contiguous_rows(const gen::PlanBase& pl, const float* x, float* xbuf,
                 std::memset(dst, 0, size_t((lo - ph) * row) * sizeof(float));
                 std::memset(dst + (hi - ph) * row, 0, size_t((ph_end - hi) * row) * sizeof(float));
             }
-            std::memcpy(dst + (lo - ph) * row, x + ((n * I[0] + id) * I[1] + lo - H[1]) * row,
-                        size_t((hi - lo) * row) * sizeof(float));
+            copy_row(x + ((n * I[0] + id) * I[1] + lo - H[1]) * row, dst + (lo - ph) * row,
+                     (hi - lo) * row);
         }
 }
 
-}  // namespace
-
-void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, const WorkPart& w, int t,
+template <class Src>
+void copy_input(const gen::PlanBase& pl, const Src* x, float* xbuf, const WorkPart& w, int t,
                 int nt, bool halo_ready) {
     const int64_t n0 = w.n0, n1 = w.n1;
     const gen::InputLayout& L = pl.input;
@@ -175,12 +182,12 @@ void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, const Work
         if (ib.expand > 1) {
             copy_expanded(pl, x, n, id, ih, ib, in);  // whole rows: pieces == 1
         } else if (cl) {
-            const float* src = x + (((n * I[0] + id) * I[1] + ih) * I[2] + w0) * IC + c0;
+            const Src* src = x + (((n * I[0] + id) * I[1] + ih) * I[2] + w0) * IC + c0;
             copy_rows_avx2(src, IC, width, nc, in, B, B);
         } else {
-            const float* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2] + w0;
+            const Src* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2] + w0;
             if (B == 1)  // one-lane blocks (the spatial kernels): a plain row copy
-                std::memcpy(in, src, size_t(width) * sizeof(float));
+                copy_row(src, in, width);
             else
                 transpose_avx2(src, plane, nc, width, in, B);
             if (!halo_ready)
@@ -190,7 +197,8 @@ void copy_input(const gen::PlanBase& pl, const float* x, float* xbuf, const Work
     }
 }
 
-void copy_input_columns(const gen::PlanBase& pl, const gen::InputLayout& dst, const float* x,
+template <class Src>
+void copy_input_columns(const gen::PlanBase& pl, const gen::InputLayout& dst, const Src* x,
                         int64_t n, int64_t w0, int64_t w1, float* buf) {
     const gen::InputLayout& L = pl.input;
     const int64_t B = L.lanes, IC = pl.ic, I = pl.in[2], H = L.halo_lo[2];
@@ -212,6 +220,23 @@ void copy_input_columns(const gen::PlanBase& pl, const gen::InputLayout& dst, co
         for (int64_t c = ib.lanes; c < B; ++c)
             for (int64_t v = 0; v < width; ++v) in[v * B + c] = 0.0f;
     }
+}
+
+}  // namespace
+
+// The user's input is read as the plan stores it: floats, or bf16 widened as it is copied.
+void copy_input(const gen::PlanBase& pl, const void* x, float* xbuf, const WorkPart& w, int t,
+                int nt, bool halo_ready) {
+    if (pl.io == DType::bf16)
+        return copy_input(pl, static_cast<const uint16_t*>(x), xbuf, w, t, nt, halo_ready);
+    copy_input(pl, static_cast<const float*>(x), xbuf, w, t, nt, halo_ready);
+}
+
+void copy_input_columns(const gen::PlanBase& pl, const gen::InputLayout& dst, const void* x,
+                        int64_t n, int64_t w0, int64_t w1, float* buf) {
+    if (pl.io == DType::bf16)
+        return copy_input_columns(pl, dst, static_cast<const uint16_t*>(x), n, w0, w1, buf);
+    copy_input_columns(pl, dst, static_cast<const float*>(x), n, w0, w1, buf);
 }
 
 }  // namespace tconv

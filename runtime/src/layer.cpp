@@ -103,7 +103,7 @@ Layer Layer::compile(const Problem& problem, const float* weights, const float* 
                 std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
                     .count();
         r.declined = std::move(declined);
-        if (problem.dtype == DType::bf16) impl = make_bf16_impl(std::move(impl));
+        if (problem.dtype == DType::bf16) impl = as_bf16_layer(std::move(impl));
         if (verbose()) verbose_compile(problem, r, r.compile_us * 1e-3);
         return Layer(std::shared_ptr<const Impl>(std::move(impl)), options);
     }

@@ -6,6 +6,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
+
+#include "tconv/bf16.hpp"
 
 namespace tconv {
 
@@ -16,18 +19,68 @@ __attribute__((target("avx2"))) inline __m256i first_lanes(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+// 8 bf16 as floats (a bf16 is the top half of a float); n < 8: the first n, the rest zero.
+__attribute__((target("avx2"))) inline __m256 load8(const uint16_t* p, int64_t n = 8) {
+    __m128i h;
+    if (n == 8) {
+        h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    } else {
+        alignas(16) uint16_t part[8] = {};
+        std::memcpy(part, p, size_t(n) * sizeof(uint16_t));
+        h = _mm_load_si128(reinterpret_cast<const __m128i*>(part));
+    }
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+// 8 floats rounded to bf16, to nearest even, a NaN kept a quiet NaN: float_to_bf16 bit for bit.
+__attribute__((target("avx2"))) inline __m128i narrow8(__m256 v) {
+    const __m256i b = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
+    const __m256i r = _mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb);
+    const __m256i q = _mm256_or_si256(b, _mm256_set1_epi32(0x400000));
+    const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+    __m256i h = _mm256_castps_si256(
+        _mm256_blendv_ps(_mm256_castsi256_ps(r), _mm256_castsi256_ps(q), nan));
+    h = _mm256_srli_epi32(h, 16);
+    h = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
+    return _mm256_castsi256_si128(h);
+}
+
+// Row i of a tile: c <= 8 elements (c < 8: under a mask, the rest zero).
+__attribute__((target("avx2"), always_inline)) inline __m256 load_row(const float* p, int64_t c,
+                                                                      __m256i cmask) {
+    return c == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, cmask);
+}
+__attribute__((target("avx2"), always_inline)) inline __m256 load_row(const uint16_t* p,
+                                                                      int64_t c, __m256i) {
+    return load8(p, c);
+}
+
+// The first r <= 8 lanes of v at p.
+__attribute__((target("avx2"), always_inline)) inline void store_row(float* p, __m256 v,
+                                                                     int64_t r, __m256i rmask) {
+    if (r == 8) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, rmask, v);
+}
+__attribute__((target("avx2"), always_inline)) inline void store_row(uint16_t* p, __m256 v,
+                                                                     int64_t r, __m256i) {
+    const __m128i h = narrow8(v);
+    if (r == 8) return _mm_storeu_si128(reinterpret_cast<__m128i*>(p), h);
+    alignas(16) uint16_t part[8];
+    _mm_store_si128(reinterpret_cast<__m128i*>(part), h);
+    std::memcpy(p, part, size_t(r) * sizeof(uint16_t));
+}
+
 // One tile of r <= 8 rows x c <= 8 columns. A partial tile loads under a mask (missing rows as
 // zeros) and stores only its valid rows and lanes: a few channels (a grouped layer's block) or
 // a row's last pixels stay vectorised instead of falling back to one float per load.
-__attribute__((target("avx2"), always_inline)) inline void tile8x8(const float* src, int64_t ss, int64_t r,
-                                                    int64_t c, float* dst, int64_t ds) {
-    const bool full = r == 8 && c == 8;
+template <class S, class D>
+__attribute__((target("avx2"), always_inline)) inline void tile8x8(const S* src, int64_t ss,
+                                                                   int64_t r, int64_t c, D* dst,
+                                                                   int64_t ds) {
     const __m256i cmask = first_lanes(c), rmask = first_lanes(r);
     __m256 v[8], t[8];
-    for (int i = 0; i < 8; ++i)
-        v[i] = full     ? _mm256_loadu_ps(src + i * ss)
-               : i < r  ? _mm256_maskload_ps(src + i * ss, cmask)
-                        : _mm256_setzero_ps();
+    for (int i = 0; i < 8; ++i) v[i] = i < r ? load_row(src + i * ss, c, cmask) : _mm256_setzero_ps();
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
         t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
@@ -42,23 +95,14 @@ __attribute__((target("avx2"), always_inline)) inline void tile8x8(const float* 
         t[i] = _mm256_permute2f128_ps(v[i], v[i + 4], 0x20);
         t[i + 4] = _mm256_permute2f128_ps(v[i], v[i + 4], 0x31);
     }
-    for (int j = 0; j < 8; ++j) {
-        if (full) {
-            _mm256_storeu_ps(dst + j * ds, t[j]);
-        } else if (j < c) {
-            if (r == 8)
-                _mm256_storeu_ps(dst + j * ds, t[j]);
-            else
-                _mm256_maskstore_ps(dst + j * ds, rmask, t[j]);
-        }
-    }
+    for (int j = 0; j < 8; ++j)
+        if (j < c) store_row(dst + j * ds, t[j], r, rmask);
 }
 
-}  // namespace
-
-__attribute__((target("avx2"))) void transpose_avx2(const float* src, int64_t src_stride,
-                                                    int64_t rows, int64_t cols, float* dst,
-                                                    int64_t dst_stride) {
+template <class S, class D>
+__attribute__((target("avx2"))) void transpose_tiles(const S* src, int64_t src_stride,
+                                                     int64_t rows, int64_t cols, D* dst,
+                                                     int64_t dst_stride) {
     // Tiles in the destination's order (stores cost more than loads: a channels-last row is
     // written front to back, each line once); whole tiles with constant sizes (the inlined
     // tile folds its masks away), then the edges.
@@ -71,7 +115,7 @@ __attribute__((target("avx2"))) void transpose_avx2(const float* src, int64_t sr
     if (src_stride >= 256 && rows <= 16) {
         for (int64_t i = 0; i < rows; i += 8) {
             const int64_t r = std::min<int64_t>(8, rows - i), cols8 = cols / 8 * 8;
-            const float* s = src + i * src_stride;
+            const S* s = src + i * src_stride;
             if (r == 8)
                 for (int64_t j = 0; j < cols8; j += 8)
                     tile8x8(s + j, src_stride, 8, 8, dst + j * dst_stride + i, dst_stride);
@@ -86,7 +130,7 @@ __attribute__((target("avx2"))) void transpose_avx2(const float* src, int64_t sr
     }
     for (int64_t j = 0; j < cols; j += 8) {
         const int64_t c = std::min<int64_t>(8, cols - j);
-        float* d = dst + j * dst_stride;
+        D* d = dst + j * dst_stride;
         if (c == 8)
             for (int64_t i = 0; i < rows8; i += 8)
                 tile8x8(src + i * src_stride + j, src_stride, 8, 8, d + i, dst_stride);
@@ -97,6 +141,23 @@ __attribute__((target("avx2"))) void transpose_avx2(const float* src, int64_t sr
             tile8x8(src + rows8 * src_stride + j, src_stride, rows - rows8, c, d + rows8,
                     dst_stride);
     }
+}
+
+}  // namespace
+
+void transpose_avx2(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
+                    int64_t dst_stride) {
+    transpose_tiles(src, src_stride, rows, cols, dst, dst_stride);
+}
+
+void transpose_avx2(const uint16_t* src, int64_t src_stride, int64_t rows, int64_t cols,
+                    float* dst, int64_t dst_stride) {
+    transpose_tiles(src, src_stride, rows, cols, dst, dst_stride);
+}
+
+void transpose_avx2(const float* src, int64_t src_stride, int64_t rows, int64_t cols,
+                    uint16_t* dst, int64_t dst_stride) {
+    transpose_tiles(src, src_stride, rows, cols, dst, dst_stride);
 }
 
 __attribute__((target("avx2"))) void transpose_items(const float* src, int64_t rows,
@@ -126,5 +187,24 @@ __attribute__((target("avx2"))) void copy_rows_avx2(const float* src, int64_t sr
         for (int64_t j = cols; j < dst_cols; ++j) d[j] = 0.0f;
     }
 }
+
+__attribute__((target("avx2"))) void copy_rows_avx2(const uint16_t* src, int64_t src_pitch,
+                                                    int64_t rows, int64_t cols, float* dst,
+                                                    int64_t dst_pitch, int64_t dst_cols) {
+    const int64_t cols8 = cols / 8 * 8;
+    for (int64_t i = 0; i < rows; ++i) {
+        const uint16_t* s = src + i * src_pitch;
+        float* d = dst + i * dst_pitch;
+        for (int64_t j = 0; j < cols8; j += 8) _mm256_storeu_ps(d + j, load8(s + j));
+        for (int64_t j = cols8; j < cols; ++j) d[j] = bf16_to_float(s[j]);
+        for (int64_t j = cols; j < dst_cols; ++j) d[j] = 0.0f;
+    }
+}
+
+void copy_row(const float* src, float* dst, int64_t n) {
+    std::memcpy(dst, src, size_t(n) * sizeof(float));
+}
+
+void copy_row(const uint16_t* src, float* dst, int64_t n) { copy_rows_avx2(src, 0, 1, n, dst, 0, n); }
 
 }  // namespace tconv

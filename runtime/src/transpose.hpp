@@ -12,6 +12,12 @@ namespace tconv {
 // which every JIT implementation has.
 void transpose_avx2(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
                     int64_t dst_stride);
+// The same from bf16 (each element widened to float: a bf16 layer's input copy) and into bf16
+// (each rounded to nearest even as float_to_bf16 does: a bf16 layer's output rows).
+void transpose_avx2(const uint16_t* src, int64_t src_stride, int64_t rows, int64_t cols,
+                    float* dst, int64_t dst_stride);
+void transpose_avx2(const float* src, int64_t src_stride, int64_t rows, int64_t cols,
+                    uint16_t* dst, int64_t dst_stride);
 
 // dst[(j * rows + i) * item + k] = src[(i * cols + j) * item + k] for k < item: a rows x cols
 // matrix of `item`-float elements transposed (a lowered channels-first layer's output, items of
@@ -24,5 +30,11 @@ void transpose_items(const float* src, int64_t rows, int64_t cols, int64_t item,
 // one channel block of each pixel of a channels-last row, zero-padded. AVX2 required.
 void copy_rows_avx2(const float* src, int64_t src_pitch, int64_t rows, int64_t cols, float* dst,
                     int64_t dst_pitch, int64_t dst_cols);
+void copy_rows_avx2(const uint16_t* src, int64_t src_pitch, int64_t rows, int64_t cols,
+                    float* dst, int64_t dst_pitch, int64_t dst_cols);  // widened from bf16
+
+// dst[i] = src[i] for i < n: a plain copy, or bf16 widened to float. AVX2 required.
+void copy_row(const float* src, float* dst, int64_t n);
+void copy_row(const uint16_t* src, float* dst, int64_t n);
 
 }  // namespace tconv

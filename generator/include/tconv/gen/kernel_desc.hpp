@@ -24,7 +24,8 @@ struct KernelArgs {
     const float* x;     // input tile: the zero-halo buffer at the tile's first output m
     const float* w;     // packed weights of (phase, oc block)
     const float* bias;  // packed bias at the block's first channel
-    float* y;           // output of the tile's first m, first channel of the block
+    void* y;            // output of the tile's first m, first channel of the block (float,
+                        // or uint16_t where the kernel stores bf16)
     int64_t blocks;     // tiles to run along W, each advancing x and y
     int64_t x_next = 0;   // cvec: bytes between input-channel blocks; svec: between channels
     int64_t y_next = 0;   // svec: bytes between output channels of the row buffer
@@ -58,7 +59,10 @@ struct ChannelKernelDesc {
     // 3 (2), where no tap moves along it. The stride between channel blocks comes at run time
     // (KernelArgs::x_next).
     Dim3 x_stride{0, 0, 0};
-    int64_t y_pix = 0;                 // floats between outputs m and m + 1 of a phase
+    int64_t y_pix = 0;                 // elements between outputs m and m + 1 of a phase
+    // What the stores write: f32, or bf16 (a bf16 layer's channels-last output: rounded to
+    // nearest even and narrowed in the epilogue, so the fp32 sums never reach memory).
+    DType out = DType::f32;
     // Bytes ahead of the weights being read to prefetch into L1 (0: none), where each call
     // streams weights too large for L2 once (folded rows).
     int w_prefetch = 0;

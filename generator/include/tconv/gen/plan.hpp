@@ -148,6 +148,10 @@ struct PlanBase {
     Dim3 in{1, 1, 1}, out{1, 1, 1}, stride{1, 1, 1}, pad_begin{0, 0, 0};
     Dim3 kernel{1, 1, 1}, dilation{1, 1, 1};
     bool bias = false;
+    // Storage of the user's input and output as the run time copies and writes them: f32, or
+    // bf16 where the family widens the input in its copy and narrows the output in its stores
+    // (a bf16 layer planned with f32 here runs its fp32 kernels between conversion passes).
+    DType io = DType::f32;
     InputLayout input;
     int ur = 1, n_oc = 1;         // the register tile (the family says along what)
     int64_t oc_blocks = 0;        // == blocks.size()
