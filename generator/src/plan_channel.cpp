@@ -576,11 +576,13 @@ bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
             pl.n_oc = n_oc;
         }
     }
-    // bf16 storage on AVX2 is converted where the tensors move anyway: widened in the input
-    // copy, narrowed in the kernels' stores (channels_last) or the output rows' transposes
-    // (channels_first). Folded rows, and AVX-512 (its stores are not emitted for bf16), keep
-    // the conversion passes around fp32 storage.
-    if (p.dtype == DType::bf16 && pl.isa == Isa::avx2 && !pl.fold) pl.io = DType::bf16;
+    // bf16 storage is converted where the tensors move anyway: widened in the input copy,
+    // narrowed in the output rows' transposes (channels_first) or the kernels' stores
+    // (channels_last, emitted for AVX2 only). Folded rows, and AVX-512 channels_last, keep the
+    // conversion passes around fp32 storage.
+    if (p.dtype == DType::bf16 && !pl.fold &&
+        (pl.isa == Isa::avx2 || p.layout == Layout::channels_first))
+        pl.io = DType::bf16;
     output_blocks(pl);
     w_chunks(pl, ax);
     phase_kernels(p, pl, ax, oc_tail);

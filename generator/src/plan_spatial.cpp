@@ -38,6 +38,9 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
     }
     pl.ur = ur;
     pl.n_oc = n;
+    // Rows are built in floats and copied or transposed into the output: bf16 storage is
+    // widened in the input copy and rounded in that output copy, on either ISA.
+    if (p.dtype == DType::bf16) pl.io = DType::bf16;
     // Blocks of n channels per group, each reading its group's ic_g input channels.
     const int64_t nbg = (pl.oc_g + n - 1) / n;
     pl.oc_blocks = pl.groups * nbg;

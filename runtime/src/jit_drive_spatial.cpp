@@ -4,7 +4,6 @@
 // then copied to the user's layout. Channels-last items take a chunk of consecutive blocks,
 // transposed at once.
 #include <algorithm>
-#include <cstring>
 
 #include "jit_driver.hpp"
 #include "scratch.hpp"
@@ -21,13 +20,11 @@ class SpatialDriver final : public JitDriver {
 
     bool compute(const float* xbuf, void* out, const WorkPart& w, int t,
                  int nt) const override {
-        float* y = static_cast<float*>(out);  // this family stores floats (gen::PlanBase::io)
         const int64_t n0 = w.n0, n1 = w.n1;  // whole images, or a band of one image's rows
         const gen::InputLayout& L = pl_.input;
         const gen::Dim3 O = pl_.out, H = L.halo_lo, S = pl_.stride, pb = pl_.pad_begin;
-        const int64_t OC = pl_.oc, nb = pl_.oc_blocks, img = L.image_floats();
+        const int64_t nb = pl_.oc_blocks, img = L.image_floats();
         const int64_t shift = pb[2] - S[2] * pl_.row_m0;  // row buffer index of o = 0
-        const bool cf = pl_.layout == Layout::channels_first;
         const int64_t rows = (n1 - n0) * (w.row1 - w.row0), per = item_blocks(rows, nt);
         const int64_t chunks = (nb + per - 1) / per;
         const int64_t span = span_tiles(rows * chunks, nt);  // W tiles per item
@@ -67,16 +64,12 @@ class SpatialDriver final : public JitDriver {
             // The span's outputs [o0, o1): row buffer index o + shift; the last span ends the row.
             const int64_t o0 = std::clamp(t0 * tile - shift, int64_t(0), O[2]);
             const int64_t o1 = t1 == pl_.row_tiles ? O[2] : std::clamp(t1 * tile - shift, o0, O[2]);
-            const int64_t plane = O[0] * O[1] * O[2], pix = (od * O[1] + oh) * O[2] + o0;
+            const int64_t pix = (od * O[1] + oh) * O[2] + o0;
             const float* src = rowbuf + shift + o0;
-            if (cf) {
-                for (int64_t c = 0; c < channels; ++c)
-                    std::memcpy(y + (n * OC + oc0 + c) * plane + pix, src + c * pl_.row_len,
-                                size_t(o1 - o0) * sizeof(float));
-            } else {
-                transpose_avx2(src, pl_.row_len, channels, o1 - o0,
-                               y + (n * plane + pix) * OC + oc0, OC);
-            }
+            if (pl_.io == DType::bf16)
+                store(src, static_cast<uint16_t*>(out), channels, o1 - o0, n, oc0, pix);
+            else
+                store(src, static_cast<float*>(out), channels, o1 - o0, n, oc0, pix);
         }
         return true;
     }
@@ -84,6 +77,22 @@ class SpatialDriver final : public JitDriver {
     ScratchNeed scratch_need() const override { return ScratchNeed::row(row_floats()); }
 
   private:
+    // The row buffer's `channels` rows from src, `len` outputs each, into the output at image
+    // n, channel oc0, pixel pix of the plane: copied (channels_first) or transposed
+    // (channels_last), and rounded where the output is bf16.
+    template <class Out>
+    void store(const float* src, Out* y, int64_t channels, int64_t len, int64_t n, int64_t oc0,
+               int64_t pix) const {
+        const gen::Dim3 O = pl_.out;
+        const int64_t OC = pl_.oc, plane = O[0] * O[1] * O[2];
+        if (pl_.layout == Layout::channels_first) {
+            for (int64_t c = 0; c < channels; ++c)
+                copy_row(src + c * pl_.row_len, y + (n * OC + oc0 + c) * plane + pix, len);
+        } else {
+            transpose_avx2(src, pl_.row_len, channels, len, y + (n * plane + pix) * OC + oc0, OC);
+        }
+    }
+
     // Blocks per item: the plan's, fewer when rows alone would leave threads under 8 items
     // each (a 1D layer's one row), but at least 16 channels' worth for the transpose.
     int64_t item_blocks(int64_t rows, int nt) const {

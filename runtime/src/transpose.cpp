@@ -207,4 +207,11 @@ void copy_row(const float* src, float* dst, int64_t n) {
 
 void copy_row(const uint16_t* src, float* dst, int64_t n) { copy_rows_avx2(src, 0, 1, n, dst, 0, n); }
 
+__attribute__((target("avx2"))) void copy_row(const float* src, uint16_t* dst, int64_t n) {
+    const int64_t n8 = n / 8 * 8;
+    for (int64_t j = 0; j < n8; j += 8)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + j), narrow8(_mm256_loadu_ps(src + j)));
+    for (int64_t j = n8; j < n; ++j) dst[j] = float_to_bf16(src[j]);
+}
+
 }  // namespace tconv

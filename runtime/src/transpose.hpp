@@ -36,5 +36,6 @@ void copy_rows_avx2(const uint16_t* src, int64_t src_pitch, int64_t rows, int64_
 // dst[i] = src[i] for i < n: a plain copy, or bf16 widened to float. AVX2 required.
 void copy_row(const float* src, float* dst, int64_t n);
 void copy_row(const uint16_t* src, float* dst, int64_t n);
+void copy_row(const float* src, uint16_t* dst, int64_t n);  // rounded as float_to_bf16
 
 }  // namespace tconv
