@@ -759,24 +759,29 @@ Bf16Pair compile_bf16_pair(const Problem& p, const std::vector<float>& w, const 
 
 TEST_CASE("jit: bf16 converted in the input copy and the output stores, bit for bit the passes" *
           doctest::skip(!cpu_has(Isa::avx2))) {
-    // Random layers of the channel family (a quarter on the spatial one; ranks 1-3, groups,
-    // channel tails, both layouts, pads, dilation, output_padding, activations; whole copies,
-    // bands, per-chunk copies), inputs
+    // Random layers of the channel family (a quarter on the spatial one, and 16 depthwise
+    // ones; ranks 1-3, groups, channel tails, both layouts, pads, dilation, output_padding,
+    // activations; whole copies, bands, per-chunk copies), inputs
     // with NaN, infinities and values whose outputs overflow in a third of them: execute_bf16
     // equal on 1-3 threads and to the passes, and execute's floats too.
     std::mt19937 rng(20261205);
     int fused = 0;
-    for (int i = 0; i < 48; ++i) {
+    for (int i = 0; i < 64; ++i) {
         const int rank = 1 + i % 3;
-        const Spec s = random_small_spec(
+        Spec s = random_small_spec(
             rng, rank, rank == 1 ? DrawRanges{20, 700, 9, 4, 3} : DrawRanges{1, 9, 5, 3, 2});
+        const bool depthwise = i >= 48;
+        if (depthwise) {  // channels with a multiplier of 1 or 2
+            s.groups = s.ic = std::vector<int64_t>{5, 8, 20, 37}[size_t(i % 4)];
+            s.oc = s.ic * (1 + i % 2);
+        }
         Problem p;
         if (!make_problem(s, p)) continue;
         p.dtype = DType::bf16;
         const LayerData d = random_layer_data(p, 5000 + uint64_t(i));
         const std::vector<float> w = bf16_weights(p, d.w.data());
         gen::PlanOverrides o;
-        o.shape = i % 4 == 3 ? 2 : 1;
+        o.shape = depthwise ? 3 : i % 4 == 3 ? 2 : 1;
         if (i % 4 == 1) o.chunk_copies = 1;
         if (i % 4 == 2) o.band_rows = 1;
         const Bf16Pair c = compile_bf16_pair(p, w, p.bias ? d.b.data() : nullptr, o);
@@ -798,7 +803,7 @@ TEST_CASE("jit: bf16 converted in the input copy and the output stores, bit for 
         c.passes->execute(xf.data(), y2.data(), 2);
         CHECK(bitwise_equal(y1, y2));
     }
-    CHECK(fused >= 40);  // folded rows keep the passes
+    CHECK(fused >= 54);  // folded rows keep the passes
 }
 
 TEST_CASE("jit: bf16 stores round to nearest even, keep NaN quiet, overflow to infinity" *

@@ -7,6 +7,7 @@
 // (docs/ALGORITHM.md §4). One generator for AVX-512 and AVX2.
 #include <cassert>
 #include <cstddef>
+#include <stdexcept>
 
 #include "emitters.hpp"
 #include "isa_traits.hpp"
@@ -26,6 +27,8 @@ class DwGenerator : public Xbyak::CodeGenerator {
         : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d.activation, d.negative_slope, d.oc_tail) {}
 
     void generate() {
+        if (d_.out == DType::bf16 && T::isa != Isa::avx2)
+            throw std::runtime_error("bf16 stores are emitted for AVX2 only");
         load_args();
         Xbyak::Label l_tile;
         L(l_tile);
@@ -33,7 +36,7 @@ class DwGenerator : public Xbyak::CodeGenerator {
         accumulate_taps();
         epilogue();
         add(reg_x, int(d_.ur * d_.x_stride[2] * 4));
-        add(reg_y, int(d_.ur * d_.y_pix * 4));
+        add(reg_y, int(d_.ur * d_.y_pix * out_bytes()));
         dec(reg_blocks);
         jnz(l_tile, T_NEAR);
         vzeroupper();
@@ -70,6 +73,7 @@ class DwGenerator : public Xbyak::CodeGenerator {
         return Vmm(accumulators() + i);
     }
     bool tail_masked() const { return d_.oc_tail != T::vlen; }
+    int out_bytes() const { return d_.out == DType::bf16 ? 2 : 4; }
 
     // Reads reg_args; writes reg_x, reg_w, reg_y, reg_bias, reg_blocks and (AVX-512 tail) k1.
     void load_args() {
@@ -124,8 +128,15 @@ class DwGenerator : public Xbyak::CodeGenerator {
                 const Vmm acc = vmm_acc(j, v);
                 if (d_.bias) vaddps(acc, acc, ptr[reg_bias + v * T::vlen * 4]);
                 math_.activation(acc, [this](int i) { return vmm_tmp(i); });
-                const auto dst = ptr[reg_y + int((j * d_.y_pix + v * T::vlen) * 4)];
-                if (!tail_masked() || v < d_.n_oc - 1) {
+                const int at = int((j * d_.y_pix + v * T::vlen) * out_bytes());
+                const bool masked = tail_masked() && v == d_.n_oc - 1;
+                if (d_.out == DType::bf16) {
+                    math_.store_bf16(reg_y + at, acc, vmm_tmp(0), vmm_tmp(1),
+                                     masked ? d_.oc_tail : T::vlen);
+                    continue;
+                }
+                const auto dst = ptr[reg_y + at];
+                if (!masked) {
                     vmovups(dst, acc);
                 } else if constexpr (T::opmask) {
                     vmovups(dst | k1, acc);
@@ -140,7 +151,7 @@ class DwGenerator : public Xbyak::CodeGenerator {
 
 size_t code_bound(const DwKernelDesc& d) {
     const size_t instructions =
-        size_t(d.taps_total() * d.n_oc) * size_t(1 + d.ur) + size_t(d.ur * d.n_oc) * 48 + 64;
+        size_t(d.taps_total() * d.n_oc) * size_t(1 + d.ur) + size_t(d.ur * d.n_oc) * 64 + 64;
     return instructions * 12 + size_t(Const::count) * 64 + 4096;
 }
 

@@ -96,7 +96,7 @@ size_t KernelDescHash::operator()(const SpatialKernelDesc& d) const {
 size_t KernelDescHash::operator()(const DwKernelDesc& d) const {
     Mixer m;
     m.common(d);
-    m(d.n_oc), m(d.oc_tail), m(d.y_pix);
+    m(d.n_oc), m(d.oc_tail), m(d.y_pix), m(int64_t(d.out));
     m(d.in_place), m(d.x_lo), m(d.x_hi), m(d.o_lo), m(d.o_hi);  // dw in place
     for (const WPhaseTaps& t : d.w_phases) m(t.count), m(t.c0), m(t.cstep);
     return m.h;
@@ -179,7 +179,7 @@ std::string kernel_name(const DwKernelDesc& d) {
     if (d.in_place) return dw_in_place_name(d);
     std::string tile = fmt::format("_ur{}_oc{}", d.ur, d.n_oc);
     if (d.oc_tail != vector_length(d.isa)) tile += fmt::format("_m{}", d.oc_tail);
-    return name_head("dw", d, 1) + "_t" + dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) +
+    return name_head("dw", d, 1, d.out) + "_t" + dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) +
            name_tail(d, tile);
 }
 

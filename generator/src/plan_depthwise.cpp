@@ -14,7 +14,13 @@ namespace tconv::gen::detail {
 // of every tap reads the input of its own output channel.
 bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
                     const PlanOverrides& ov, std::string& why_not) {
-    if (plan_depthwise_in_place(p, pl, ax, ov)) return true;
+    // bf16 storage is converted in the input copy and the output stores (AVX2) or the rows'
+    // transposes (channels_first, either ISA); the in-place rows, whose kernels read the
+    // user's input, keep the conversion passes and so are not planned for it.
+    const bool bf16_io = p.dtype == DType::bf16 &&
+                         (pl.isa == Isa::avx2 || p.layout == Layout::channels_first);
+    if (!bf16_io && plan_depthwise_in_place(p, pl, ax, ov)) return true;
+    if (bf16_io) pl.io = DType::bf16;
     const auto& m_count = ax.m_count;
     const int R = vector_registers(pl.isa), VL = pl.vlen;
     const int64_t C = pl.oc, M = pl.oc_g, nb = (C + VL - 1) / VL;
@@ -77,6 +83,7 @@ bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
     set_common(base, pl, p);
     base.x_stride = x_stride;
     base.y_pix = pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
+    if (pl.io == DType::bf16 && p.layout == Layout::channels_last) base.out = DType::bf16;
     int64_t w_off = 0;
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
         for (int64_t rh = 0; rh < pl.stride[1]; ++rh)

@@ -49,7 +49,8 @@ class Bf16Impl final : public Impl, public JitCodeSource {
         problem_ = inner_->problem();
         report_ = inner_->report();
         report_.plan_lines.push_back(
-            "bf16 storage: input widened to fp32, fp32 compute, output rounded to bf16 (RNE)");
+            "bf16 storage: conversion passes around the fp32 kernels (the input widened to fp32 "
+            "before, the output rounded to bf16, RNE, after)");
         ScratchNeed need;
         need[ScratchKind::bf16] = problem_.input_elems() + problem_.output_elems();
         claim_.emplace(need);

@@ -119,7 +119,8 @@ struct DwKernelDesc {
     std::array<int, 3> taps{0, 0, 0};
     Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
     Dim3 x_stride{0, 0, 0};            // input buffer strides in floats: plane, row, pixel
-    int64_t y_pix = 0;                 // floats between outputs m and m + 1 of a phase
+    int64_t y_pix = 0;                 // elements between outputs m and m + 1 of a phase
+    DType out = DType::f32;            // what the stores write (as ChannelKernelDesc::out)
     bool bias = false;
     Activation activation = Activation::none;
     float negative_slope = 0.0f;
