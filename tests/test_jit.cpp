@@ -760,7 +760,7 @@ Bf16Pair compile_bf16_pair(const Problem& p, const std::vector<float>& w, const 
 TEST_CASE("jit: bf16 converted in the input copy and the output stores, bit for bit the passes" *
           doctest::skip(!cpu_has(Isa::avx2))) {
     // Random layers of the channel family (a quarter on the spatial one, and 16 depthwise
-    // ones; ranks 1-3, groups, channel tails, both layouts, pads, dilation, output_padding,
+    // ones, channels-first ones on either depthwise family; ranks 1-3, groups, channel tails, both layouts, pads, dilation, output_padding,
     // activations; whole copies, bands, per-chunk copies), inputs
     // with NaN, infinities and values whose outputs overflow in a third of them: execute_bf16
     // equal on 1-3 threads and to the passes, and execute's floats too.
@@ -781,7 +781,8 @@ TEST_CASE("jit: bf16 converted in the input copy and the output stores, bit for 
         const LayerData d = random_layer_data(p, 5000 + uint64_t(i));
         const std::vector<float> w = bf16_weights(p, d.w.data());
         gen::PlanOverrides o;
-        o.shape = depthwise ? 3 : i % 4 == 3 ? 2 : 1;
+        o.shape = !depthwise ? (i % 4 == 3 ? 2 : 1)
+                  : s.layout == Layout::channels_first && i % 4 < 2 ? 4 : 3;
         if (i % 4 == 1) o.chunk_copies = 1;
         if (i % 4 == 2) o.band_rows = 1;
         const Bf16Pair c = compile_bf16_pair(p, w, p.bias ? d.b.data() : nullptr, o);
@@ -809,16 +810,22 @@ TEST_CASE("jit: bf16 converted in the input copy and the output stores, bit for 
 TEST_CASE("jit: bf16 stores round to nearest even, keep NaN quiet, overflow to infinity" *
           doctest::skip(!cpu_has(Isa::avx2))) {
     // A 1x1 layer with zero weights outputs its bias: each of 37 channels (a channel tail of 5)
-    // a rounding case, stored by the kernels (channels_last) and the row transposes
-    // (channels_first) against float_to_bf16.
+    // a rounding case, stored by each family that rounds its own stores (channel, spatial,
+    // depthwise, channels-first depthwise: by their kernels, copies or transposes) against
+    // float_to_bf16.
     const uint32_t cases[] = {0x3f808000, 0x3f818000, 0x3f807fff, 0x3f808001, 0xbf808000,
                               0xbf818000, 0x00018000, 0x00008000, 0x00008001, 0x80008000,
                               0x7f7fffff, 0xff7fffff, 0x7f7f8000, 0x7f7f7fff, 0x7f800000,
                               0xff800000, 0x7fa00000, 0xffc00001, 0x7fffffff, 0x00000000,
                               0x80000000, 0x3effffff, 0x40490fdb};
-    for (Layout layout : {Layout::channels_last, Layout::channels_first}) {
+    const std::pair<int, Layout> families[] = {
+        {1, Layout::channels_last}, {1, Layout::channels_first}, {2, Layout::channels_last},
+        {2, Layout::channels_first}, {3, Layout::channels_last}, {3, Layout::channels_first},
+        {4, Layout::channels_first}};
+    for (const auto& [shape, layout] : families) {
         Spec s;
-        s.ic = 3;
+        s.ic = shape >= 3 ? 37 : 3;  // depthwise: a group per channel
+        s.groups = shape >= 3 ? 37 : 1;
         s.oc = 37;
         s.in = {5, 11};
         s.k = {1, 1};
@@ -832,8 +839,9 @@ TEST_CASE("jit: bf16 stores round to nearest even, keep NaN quiet, overflow to i
         std::vector<float> w(size_t(p.weight_elems()), 0.0f), b(size_t(p.out_channels));
         for (size_t c = 0; c < b.size(); ++c) b[c] = std::bit_cast<float>(cases[c % std::size(cases)]);
         gen::PlanOverrides o;
-        o.shape = 1;
+        o.shape = shape;
         const Bf16Pair c = compile_bf16_pair(p, w, b.data(), o);
+        INFO(p.name, ": ", join(c.fused->report().kernel_names));
         REQUIRE(c.fused->handles_bf16());
         const std::vector<uint16_t> x(size_t(p.input_elems()), 0x3f80);
         const std::vector<uint16_t> y = run_bf16(*c.fused, x, 1);

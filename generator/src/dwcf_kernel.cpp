@@ -10,6 +10,7 @@
 #include <cassert>
 #include <cstddef>
 #include <map>
+#include <stdexcept>
 #include <vector>
 
 #include "emitters.hpp"
@@ -32,6 +33,8 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
           interleave_(*this, phases(), d.w_rot) {}
 
     void generate() {
+        if (d_.out == DType::bf16 && T::isa != Isa::avx2)
+            throw std::runtime_error("bf16 stores are emitted for AVX2 only");
         load_args();
         const int64_t rest = d_.rest;
         const int ur_rest = int((rest + phases() * T::vlen - 1) / (phases() * T::vlen));
@@ -39,7 +42,7 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
         L(l_group);
         for (size_t s = 0; s < d_.rows.size(); ++s) {
             mov(reg_xt, reg_x);
-            lea(reg_yt, ptr[reg_y + int(int64_t(s) * d_.y_row * 4)]);
+            lea(reg_yt, ptr[reg_y + int(int64_t(s) * d_.y_row * out_bytes())]);
             // Full tiles: as many as the row width (a run-time argument, kept on the stack).
             Xbyak::Label l_tile, l_rest;
             mov(reg_cnt, ptr[rsp]);
@@ -48,7 +51,7 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
             L(l_tile);
             tile_body(d_.rows[s], d_.ur, int(d_.ur * phases()), false);
             add(reg_xt, int(d_.ur * T::vlen * 4));
-            add(reg_yt, int(phases() * d_.ur * T::vlen * 4));
+            add(reg_yt, int(phases() * d_.ur * T::vlen * out_bytes()));
             dec(reg_cnt);
             jnz(l_tile, T_NEAR);
             L(l_rest);
@@ -57,7 +60,7 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
                           rest % T::vlen != 0);
         }
         add(reg_x, int(d_.x_stride[1] * 4));
-        add(reg_y, int(int64_t(d_.rows.size()) * d_.y_row * 4));
+        add(reg_y, int(int64_t(d_.rows.size()) * d_.y_row * out_bytes()));
         dec(reg_groups);
         jnz(l_group, T_NEAR);
         add(rsp, 8);  // the full tiles' count
@@ -85,6 +88,7 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
 
     int phases() const { return int(d_.w_phases.size()); }
     int tail_lanes() const { return int(d_.rest % T::vlen); }
+    int out_bytes() const { return d_.out == DType::bf16 ? 2 : 4; }
     Vmm vmm_acc(int r, int j) const {
         assert(r < phases() && j < d_.ur);
         return Vmm(r * d_.ur + j);
@@ -190,6 +194,11 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
             if (phases() > 1) {
                 interleave_.emit(out, idx, part, reg_mask, q, [&](int r) { return vmm_acc(r, j); });
                 src = out;
+            }
+            if (d_.out == DType::bf16) {  // idx and part are free after the interleave
+                math_.store_bf16(reg_yt + v * T::vlen * 2, src, idx, part,
+                                 masked && v == stores - 1 ? tail_lanes() : T::vlen);
+                continue;
             }
             const auto dst = ptr[reg_yt + v * T::vlen * 4];
             if (!masked || v < stores - 1) {

@@ -108,7 +108,7 @@ size_t KernelDescHash::operator()(const DwPlaneKernelDesc& d) const {
     m(int64_t(d.rows.size())), m(int64_t(d.w_phases.size()));
     for (const DwRowTaps& r : d.rows) m(r.count), m(r.c0), m(r.cstep), m(r.w_offset);
     for (const WPhaseTaps& t : d.w_phases) m(t.count), m(t.c0), m(t.cstep);
-    m(d.w_rot), m(d.rest), m(d.y_row);
+    m(d.w_rot), m(d.rest), m(d.y_row), m(int64_t(d.out));
     return m.h;
 }
 
@@ -199,7 +199,7 @@ std::string kernel_name(const DwPlaneKernelDesc& d) {
     std::string tile = fmt::format("_wt{}", d.rest);
     if (int64_t(d.rows.size()) != d.stride[1]) tile += fmt::format("_r{}", d.rows.size());
     tile += fmt::format("_ur{}", d.ur);
-    return name_head("dwcf", d, 1) + "_t" + t + joined(d.w_phases) + name_tail(d, tile);
+    return name_head("dwcf", d, 1, d.out) + "_t" + t + joined(d.w_phases) + name_tail(d, tile);
 }
 
 std::string kernel_name(const GemmKernelDesc& d) {

@@ -11,6 +11,7 @@
 #include "jit_driver.hpp"
 #include "scratch.hpp"
 #include "team.hpp"
+#include "transpose.hpp"
 
 namespace tconv {
 
@@ -22,9 +23,28 @@ class PlaneDriver final : public JitDriver {
 
     bool reads_user_input() const override { return true; }
 
-    bool compute(const float* x, void* out, const WorkPart& w, int t,
-                 int nt) const override {
-        float* y = static_cast<float*>(out);  // this family stores floats (gen::PlanBase::io)
+    bool compute(const float* x, void* y, const WorkPart& w, int t, int nt) const override {
+        return run(x, static_cast<float*>(y), w, t, nt);
+    }
+
+    // The user's tensors as the plan stores them (gen::PlanBase::io).
+    bool compute_pass(int64_t, const void* x, float*, void* y, const WorkPart& w, int t,
+                      int nt) const override {
+        if (pl_.io == DType::bf16)
+            return run(static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y), w, t, nt);
+        return run(static_cast<const float*>(x), static_cast<float*>(y), w, t, nt);
+    }
+
+    ScratchNeed scratch_need() const override {
+        ScratchNeed need;
+        need[ScratchKind::plane] = pl_.input.block_floats();
+        return need;
+    }
+
+  private:
+    // Src and Out: float, or uint16_t (bf16: widened in the plane copy, rounded by the kernels).
+    template <class Src, class Out>
+    bool run(const Src* x, Out* y, const WorkPart& w, int t, int nt) const {
         const int64_t n0 = w.n0, n1 = w.n1;  // whole images: no slabs or bands
         const gen::InputLayout& L = pl_.input;
         const gen::Dim3 I = pl_.in, O = pl_.out, H = L.halo_lo, S = pl_.stride;
@@ -44,9 +64,8 @@ class PlaneDriver final : public JitDriver {
             if (src != copied) {
                 for (int64_t id = 0; id < I[0]; ++id)
                     for (int64_t ih = 0; ih < I[1]; ++ih)
-                        std::memcpy(buf + L.offset(0, id + H[0], ih + H[1], H[2]),
-                                    x + src * in_plane + (id * I[1] + ih) * I[2],
-                                    size_t(I[2]) * sizeof(float));
+                        copy_row(x + src * in_plane + (id * I[1] + ih) * I[2],
+                                 buf + L.offset(0, id + H[0], ih + H[1], H[2]), I[2]);
                 copied = src;
             }
             for (int64_t od = 0; od < O[0]; ++od) {
@@ -57,7 +76,7 @@ class PlaneDriver final : public JitDriver {
                 a.x = pp.has_taps ? buf + L.offset(0, md + H[0], H[1], H[2]) : buf;
                 a.w = t_.weights + pl_.weight_offset(c, rd);
                 a.bias = t_.bias + pl_.bias_offset(c);
-                float* yp = y + (n * OC + c) * out_plane + od * O[1] * O[2];
+                Out* yp = y + (n * OC + c) * out_plane + od * O[1] * O[2];
                 a.y = yp;
                 a.w_tiles = pl_.w_tiles;
                 if (pp.kernel[0] >= 0) {
@@ -75,13 +94,6 @@ class PlaneDriver final : public JitDriver {
         return true;
     }
 
-    ScratchNeed scratch_need() const override {
-        ScratchNeed need;
-        need[ScratchKind::plane] = pl_.input.block_floats();
-        return need;
-    }
-
-  private:
     const gen::DepthwiseCfPlan& pl_;
     const KernelTables& t_;
     const uint64_t id_ = next_id();  // names this driver's zero halo in a thread's plane

@@ -159,9 +159,9 @@ class JitImpl final : public Impl, public JitCodeSource {
         if (handles_bf16())
             report_.plan_lines.push_back(
                 "bf16 storage: the input widened to fp32 in its copy, fp32 compute, the output "
-                "rounded to bf16 (RNE) as it is stored: by the kernels (AVX2 channels_last "
-                "channel and depthwise kernels) or by the copies and transposes of the row "
-                "buffers");
+                "rounded to bf16 (RNE) as it is stored: by the AVX2 kernels (channels_last "
+                "channel and depthwise kernels, channels_first depthwise planes) or by the "
+                "copies and transposes of the row buffers");
         report_.packed_weight_bytes =
             uint64_t(pl.packed_weight_floats + pl.packed_bias_floats) * sizeof(float);
     }

@@ -178,10 +178,11 @@ struct DwPlaneKernelDesc {
     std::vector<WPhaseTaps> w_phases;  // per W phase; c0 already holds the phase's m offset
     int w_rot = 0;                     // W phase of a row's first output: pad_begin mod S_w
     int64_t rest = 0;                  // outputs per row after the full tiles (the W tail)
-    // The channel's input buffer: plane, row, 1, and the floats between output rows: zero for
-    // a 1D layer (one row), whose kernels then serve every length with the same W tail.
+    // The channel's input buffer: plane, row, 1, and the elements between output rows: zero
+    // for a 1D layer (one row), whose kernels then serve every length with the same W tail.
     Dim3 x_stride{0, 0, 0};
     int64_t y_row = 0;
+    DType out = DType::f32;  // what the stores write (as ChannelKernelDesc::out)
     bool bias = false;
     Activation activation = Activation::none;
     float negative_slope = 0.0f;
