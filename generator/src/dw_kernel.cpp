@@ -130,21 +130,8 @@ class DwGenerator : public Xbyak::CodeGenerator {
                 math_.activation(acc, [this](int i) { return vmm_tmp(i); });
                 const int at = int((j * d_.y_pix + v * T::vlen) * out_bytes());
                 const bool masked = tail_masked() && v == d_.n_oc - 1;
-                if (d_.out == DType::bf16) {
-                    math_.store_bf16(reg_y + at, acc, vmm_tmp(0), vmm_tmp(1),
-                                     masked ? d_.oc_tail : T::vlen);
-                    continue;
-                }
-                const auto dst = ptr[reg_y + at];
-                if (!masked) {
-                    vmovups(dst, acc);
-                } else if constexpr (T::opmask) {
-                    vmovups(dst | k1, acc);
-                } else {
-                    const Vmm mask = vmm_tmp(act_temps);
-                    vmovups(mask, math_.constant(Const::tail_mask));
-                    vmaskmovps(dst, mask, acc);
-                }
+                math_.store(d_.out, reg_y, at, acc, masked ? d_.oc_tail : T::vlen, vmm_tmp(0),
+                            vmm_tmp(1), vmm_tmp(act_temps));
             }
     }
 };

@@ -142,6 +142,23 @@ class VectorMath {
         }
     }
 
+    // A vector of outputs at base + at, as `out` says: floats (a last vector of `lanes` < vlen
+    // under the tail mask, AVX-512's k1 or AVX2's Const::tail_mask loaded into `mask`) or bf16.
+    // Clobbers acc, and t0 and t1 (bf16) or mask (an AVX2 tail of floats).
+    void store(DType out, const Xbyak::Reg64& base, int at, const Vmm& acc, int lanes,
+               const Vmm& t0, const Vmm& t1, const Vmm& mask) {
+        if (out == DType::bf16) return store_bf16(base + at, acc, t0, t1, lanes);
+        const auto dst = g_.ptr[base + at];
+        if (lanes == T::vlen) {
+            g_.vmovups(dst, acc);
+        } else if constexpr (T::opmask) {
+            g_.vmovups(dst | g_.k1, acc);
+        } else {
+            g_.vmovups(mask, constant(Const::tail_mask));
+            g_.vmaskmovps(dst, mask, acc);
+        }
+    }
+
     // The table of the constants used, after the kernel's code.
     void emit_constants() {
         if (used_ == 0) return;

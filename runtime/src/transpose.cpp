@@ -46,6 +46,9 @@ __attribute__((target("avx2"))) inline __m128i narrow8(__m256 v) {
     return _mm256_castsi256_si128(h);
 }
 
+inline float as_float(float v) { return v; }
+inline float as_float(uint16_t v) { return bf16_to_float(v); }
+
 // Row i of a tile: c <= 8 elements (c < 8: under a mask, the rest zero).
 __attribute__((target("avx2"), always_inline)) inline __m256 load_row(const float* p, int64_t c,
                                                                       __m256i cmask) {
@@ -175,30 +178,28 @@ __attribute__((target("avx2"))) void transpose_items(const float* src, int64_t r
     }
 }
 
-__attribute__((target("avx2"))) void copy_rows_avx2(const float* src, int64_t src_pitch,
-                                                    int64_t rows, int64_t cols, float* dst,
-                                                    int64_t dst_pitch, int64_t dst_cols) {
+template <class S>
+__attribute__((target("avx2"))) void copy_rows(const S* src, int64_t src_pitch, int64_t rows,
+                                               int64_t cols, float* dst, int64_t dst_pitch,
+                                               int64_t dst_cols) {
     const int64_t cols8 = cols / 8 * 8;
     for (int64_t i = 0; i < rows; ++i) {
-        const float* s = src + i * src_pitch;
+        const S* s = src + i * src_pitch;
         float* d = dst + i * dst_pitch;
-        for (int64_t j = 0; j < cols8; j += 8) _mm256_storeu_ps(d + j, _mm256_loadu_ps(s + j));
-        for (int64_t j = cols8; j < cols; ++j) d[j] = s[j];
+        for (int64_t j = 0; j < cols8; j += 8) _mm256_storeu_ps(d + j, load_row(s + j, 8, __m256i{}));
+        for (int64_t j = cols8; j < cols; ++j) d[j] = as_float(s[j]);
         for (int64_t j = cols; j < dst_cols; ++j) d[j] = 0.0f;
     }
 }
 
-__attribute__((target("avx2"))) void copy_rows_avx2(const uint16_t* src, int64_t src_pitch,
-                                                    int64_t rows, int64_t cols, float* dst,
-                                                    int64_t dst_pitch, int64_t dst_cols) {
-    const int64_t cols8 = cols / 8 * 8;
-    for (int64_t i = 0; i < rows; ++i) {
-        const uint16_t* s = src + i * src_pitch;
-        float* d = dst + i * dst_pitch;
-        for (int64_t j = 0; j < cols8; j += 8) _mm256_storeu_ps(d + j, load8(s + j));
-        for (int64_t j = cols8; j < cols; ++j) d[j] = bf16_to_float(s[j]);
-        for (int64_t j = cols; j < dst_cols; ++j) d[j] = 0.0f;
-    }
+void copy_rows_avx2(const float* src, int64_t src_pitch, int64_t rows, int64_t cols, float* dst,
+                    int64_t dst_pitch, int64_t dst_cols) {
+    copy_rows(src, src_pitch, rows, cols, dst, dst_pitch, dst_cols);
+}
+
+void copy_rows_avx2(const uint16_t* src, int64_t src_pitch, int64_t rows, int64_t cols,
+                    float* dst, int64_t dst_pitch, int64_t dst_cols) {
+    copy_rows(src, src_pitch, rows, cols, dst, dst_pitch, dst_cols);
 }
 
 void copy_row(const float* src, float* dst, int64_t n) {
