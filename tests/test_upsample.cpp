@@ -61,8 +61,9 @@ std::string describe(const UpsampleProblem& u) {
     return s;
 }
 
-// Runs the lowering: the padded copy (linear), the transposed convolution by `run`, then the
-// per-phase bias (pixel_shuffle).
+// Runs the lowering: the padded copy (linear), the transposed convolution by `run` (given the
+// Lowered part, its input and output), the border slabs (padded linear), then the per-phase
+// bias (pixel_shuffle).
 template <class Run>
 std::vector<float> run_lowered(const UpsampleProblem& u, const Lowered& l,
                                const std::vector<float>& x, Run run) {
@@ -76,9 +77,34 @@ std::vector<float> run_lowered(const UpsampleProblem& u, const Lowered& l,
         replicate_pad_input(u.conv, x.data(), in.data());
     }
     std::vector<float> y(size_t(l.transposed.output_elems()));
-    run(in, y);
+    run(l, in, y);
+    for (const BorderSlab& slab : l.borders) {
+        std::vector<float> buf(size_t(slab_floats(slab)));
+        const float* first = slab_input(u, slab, x.data(), buf.data());
+        const std::vector<float> sx(first, first + slab.conv.transposed.input_elems());
+        std::vector<float> sy(size_t(slab.conv.transposed.output_elems()));
+        run(slab.conv, sx, sy);
+        paste_output(u, slab, sy.data(), y.data());
+    }
     add_phase_bias(u, l, y.data());
     return y;
+}
+
+// The lowering run by the transposed reference, and by the JIT at each ISA of this CPU.
+auto by_reference() {
+    return [](const Lowered& part, const std::vector<float>& in, std::vector<float>& y) {
+        reference_conv_transpose(part.transposed, in.data(), part.weights.data(),
+                                 part.bias.empty() ? nullptr : part.bias.data(), y.data(), 1);
+    };
+}
+auto by_jit(Isa isa) {
+    return [isa](const Lowered& part, const std::vector<float>& in, std::vector<float>& y) {
+        Options o;
+        o.max_isa = isa;
+        const Layer layer = Layer::compile(part.transposed, part.weights.data(),
+                                           part.bias.empty() ? nullptr : part.bias.data(), o);
+        layer.execute(in.data(), y.data());
+    };
 }
 
 // max over elements of |got - want| / (sum of |terms| + |want|), the project's error measure.
@@ -137,21 +163,11 @@ TEST_CASE("upsample: the lowering and the JIT equal the direct oracle (random la
         const Lowered l = lower(u, d.w.data(), b);
         replicated += l.replicate_pad;
         upsampled += l.upsampled_input;
-        const float* lb = l.bias.empty() ? nullptr : l.bias.data();
-        const auto by_reference = run_lowered(u, l, d.x, [&](auto& in, auto& y) {
-            reference_conv_transpose(l.transposed, in.data(), l.weights.data(), lb, y.data(), 1);
-        });
-        CHECK(worst(u, d.x, d.w, d.b, by_reference, want) <= 1e-6);
+        CHECK(worst(u, d.x, d.w, d.b, run_lowered(u, l, d.x, by_reference()), want) <= 1e-6);
         for (Isa isa : {Isa::avx512, Isa::avx2}) {
             if (isa > cpu_info().best_isa()) continue;
-            Options o;
-            o.max_isa = isa;
-            const Layer layer = Layer::compile(l.transposed, l.weights.data(), lb, o);
-            const auto by_jit = run_lowered(u, l, d.x, [&](auto& in, auto& y) {
-                layer.execute(in.data(), y.data());
-            });
             INFO("isa " << to_string(isa));
-            CHECK(worst(u, d.x, d.w, d.b, by_jit, want) <= 1e-5);
+            CHECK(worst(u, d.x, d.w, d.b, run_lowered(u, l, d.x, by_jit(isa)), want) <= 1e-5);
         }
         ++tested[int(u.kind)];
     }
@@ -160,6 +176,50 @@ TEST_CASE("upsample: the lowering and the JIT equal the direct oracle (random la
     CHECK(tested[2] >= 20);
     CHECK(replicated >= 5);  // both ways of lowering a linear resize
     CHECK(upsampled >= 5);
+}
+
+TEST_CASE("upsample: a padded linear resize_conv recomputes its border slabs (random layers)") {
+    // Maps large enough that the slabs are at most 5% of the outputs: ranks 1-3, kernels up
+    // to 4, dilation, asymmetric pads (some zero), scales 1-3, groups, both layouts,
+    // activations, batches; slabs along D, H and W (exchanged with H), through the reference
+    // and the JIT, and the whole layer through Layer::compile.
+    std::mt19937 rng(4242);
+    int tested = 0, slabs = 0;
+    for (int t = 0; t < 200 && tested < 24; ++t) {
+        UpsampleProblem u = random_upsample(rng);
+        u.kind = UpsampleKind::linear;
+        Problem& c = u.conv;
+        for (int i = 0; i < c.rank; ++i)
+            c.input[i] = std::uniform_int_distribution<int>(c.rank == 3 ? 16 : 30, c.rank == 3 ? 24 : 70)(rng);
+        if (!valid(u)) continue;
+        const test::LayerData d{test::random_vector(size_t(c.input_elems()), 5 * t + 1),
+                                test::random_vector(size_t(u.weight_elems()), 5 * t + 2),
+                                test::random_vector(size_t(u.bias_elems()), 5 * t + 3)};
+        const float* b = c.bias ? d.b.data() : nullptr;
+        const Lowered l = lower(u, d.w.data(), b);
+        if (l.borders.empty()) continue;
+        INFO(describe(u));
+        Problem out = c;
+        out.output = u.output();
+        std::vector<float> want(size_t(out.output_elems()));
+        reference_upsample(u, d.x.data(), d.w.data(), b, want.data());
+        CHECK(worst(u, d.x, d.w, d.b, run_lowered(u, l, d.x, by_reference()), want) <= 1e-6);
+        CHECK(worst(u, d.x, d.w, d.b, run_lowered(u, l, d.x, by_jit(cpu_info().best_isa())),
+                    want) <= 1e-5);
+        Problem layer = c;
+        layer.kind = LayerKind::resize_conv;
+        layer.mode = ResizeMode::linear;
+        layer.scale = u.scale;
+        layer.output = u.output();
+        const Layer whole = Layer::compile(layer, d.w.data(), b);
+        std::vector<float> got(want.size());
+        whole.execute(d.x.data(), got.data(), 2);
+        CHECK(worst(u, d.x, d.w, d.b, got, want) <= 1e-5);
+        slabs += int(l.borders.size());
+        ++tested;
+    }
+    CHECK(tested >= 12);
+    CHECK(slabs >= 30);
 }
 
 TEST_CASE("upsample: the input passes and the bias pass give the same bits on any thread count") {

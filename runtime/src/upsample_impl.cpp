@@ -2,10 +2,13 @@
 // resize_conv and pixel_shuffle layers: lowered onto one transposed convolution
 // (upsample_lowering.hpp), which the usual dispatcher compiles (JIT first, reference last).
 // The nearest resize and the unbiased pixel shuffle run as that layer alone; a linear resize
-// first copies the input (replicated borders, or up-sampled when the conv is padded); a
-// biased pixel shuffle adds its per-phase bias and the activation in one pass after it.
+// first copies the input (replicated borders; up-sampled when the conv is padded and an
+// up-sampled extent is shorter than the kernel's reach), and with a padded conv then
+// recomputes its border slabs, each its own small layer; a biased pixel shuffle adds its
+// per-phase bias and the activation in one pass after it.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "impl.hpp"
@@ -19,8 +22,11 @@ namespace {
 
 class UpsampleImpl final : public Impl {
   public:
-    UpsampleImpl(const Problem& p, Lowered lowered, Layer inner)
-        : u_(upsample_problem(p)), lowered_(std::move(lowered)), inner_(std::move(inner)) {
+    UpsampleImpl(const Problem& p, Lowered lowered, Layer inner, std::vector<Layer> borders)
+        : u_(upsample_problem(p)),
+          lowered_(std::move(lowered)),
+          inner_(std::move(inner)),
+          borders_(std::move(borders)) {
         problem_ = p;
         report_ = inner_.report();
         const Problem& t = lowered_.transposed;
@@ -36,26 +42,40 @@ class UpsampleImpl final : public Impl {
             : lowered_.upsampled_input ? "; input up-sampled into a buffer (padded linear)"
             : !lowered_.phase_bias.empty() ? "; per-phase bias and activation after it"
                                           : "")};
+        if (!borders_.empty())
+            lines.push_back(fmt::format(
+                "the conv's padding: {} border slabs recomputed after it from their own "
+                "up-sampled input, each a stride-1 transposed convolution ({})",
+                borders_.size(), borders_[0].report().implementation));
         for (auto& l : report_.plan_lines) lines.push_back(l);
         report_.plan_lines = std::move(lines);
         if (lowered_.replicate_pad || lowered_.upsampled_input) {
             ScratchNeed need;
-            need[ScratchKind::upsample] = t.input_elems();
-            if (lowered_.upsampled_input) need[ScratchKind::row] = upsample_row_floats(u_);
+            need[ScratchKind::upsample] = upsample_floats();
+            if (lowered_.upsampled_input || !borders_.empty())
+                need[ScratchKind::row] = upsample_row_floats(u_);
             claim_.emplace(need);
         }
     }
 
     void execute(const float* x, float* y, int threads, WaitPolicy wait) const override {
         const float* in = x;
+        // The calling thread's buffer, kept across calls: no page faults per call. It holds
+        // the input copy, then each border slab's input and output in turn.
+        float* buf = nullptr;
         if (lowered_.replicate_pad || lowered_.upsampled_input) {
-            // The calling thread's buffer, kept across calls: no page faults per call.
-            float* copy = thread_scratch().upsample.get(lowered_.transposed.input_elems());
-            if (lowered_.replicate_pad) replicate_pad_input(u_.conv, x, copy, threads, wait);
-            else upsample_input(u_, x, copy, threads, wait);
-            in = copy;
+            buf = thread_scratch().upsample.get(upsample_floats());
+            if (lowered_.replicate_pad) replicate_pad_input(u_.conv, x, buf, threads, wait);
+            else upsample_input(u_, x, buf, threads, wait);
+            in = buf;
         }
         inner_.execute(in, y, threads);
+        for (size_t i = 0; i < borders_.size(); ++i) {
+            const BorderSlab& slab = lowered_.borders[i];
+            float* out = slab_output(slab, buf);
+            borders_[i].execute(slab_input(u_, slab, x, buf, threads, wait), out, threads);
+            paste_output(u_, slab, out, y);
+        }
         add_phase_bias(u_, lowered_, y, threads, wait);
     }
 
@@ -66,9 +86,18 @@ class UpsampleImpl final : public Impl {
     }
 
   private:
+    // Floats of the calling thread's upsample scratch: the input copy, or a border slab's
+    // input and output, whichever is largest.
+    int64_t upsample_floats() const {
+        int64_t n = lowered_.transposed.input_elems();
+        for (const BorderSlab& s : lowered_.borders) n = std::max(n, slab_floats(s));
+        return n;
+    }
+
     UpsampleProblem u_;
     Lowered lowered_;
     Layer inner_;
+    std::vector<Layer> borders_;  // one per lowered_.borders
     std::optional<ScratchClaim> claim_;
 };
 
@@ -82,7 +111,16 @@ std::unique_ptr<Impl> make_upsample_impl(const Problem& p, const float* w, const
     lowered.transposed = t;
     Layer inner = Layer::compile(t, lowered.weights.data(),
                                  lowered.bias.empty() ? nullptr : lowered.bias.data(), options);
-    return std::make_unique<UpsampleImpl>(p, std::move(lowered), std::move(inner));
+    std::vector<Layer> borders;
+    for (BorderSlab& slab : lowered.borders) {
+        Problem& s = slab.conv.transposed;
+        s.name = p.name + " (border slab)";
+        borders.push_back(Layer::compile(s, slab.conv.weights.data(),
+                                         slab.conv.bias.empty() ? nullptr : slab.conv.bias.data(),
+                                         options));
+    }
+    return std::make_unique<UpsampleImpl>(p, std::move(lowered), std::move(inner),
+                                          std::move(borders));
 }
 
 }  // namespace tconv

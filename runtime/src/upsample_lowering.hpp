@@ -13,8 +13,14 @@
 //   value per side (the clamped weight lands on the copy), so the lowering runs on that copy:
 //   exact, at the cost of one copy of the input. That holds while the convolution has no
 //   padding: its zero padding of the up-sampled tensor is not a filter of the input (the
-//   replicated copy would leak into it), so a padded linear resize_conv up-samples the input
-//   into a buffer first (exact, s^rank times the input's memory) and runs the convolution as a
+//   replicated copy leaks into it). So a padded linear resize_conv runs the same lowering with
+//   the conv's pads, right wherever no tap reaches the padding, then recomputes the border
+//   slabs where one does (the first pad_begin and last pad_end outputs of each dim): each from
+//   the up-sampled box of input its outputs read (as many values as the kernel's reach along
+//   that dim, the whole extent along the others) under a stride-1 convolution with that
+//   slab's pads, pasted over the output. The slabs are thin: no tensor the size of the
+//   up-sampled input is made. Where an up-sampled extent is shorter than the kernel's reach,
+//   the input is up-sampled whole into a buffer instead, and the convolution runs on it as a
 //   stride-1 transposed convolution with flipped taps (the nearest lowering with scale 1).
 // - pixel_shuffle r: a stride-1 convolution to C*r^2 channels then depth-to-space is a
 //   transposed convolution with stride r and kernel r*K whose tap (K-1-k)*r + a of final
@@ -54,6 +60,8 @@ struct UpsampleProblem {
 // A resize_conv or pixel_shuffle Problem in these terms.
 UpsampleProblem upsample_problem(const Problem& p);
 
+struct BorderSlab;
+
 struct Lowered {
     Problem transposed;          // what the JIT runs: input as given, or the padded copy
     std::vector<float> weights;  // PyTorch ConvTranspose layout [IC, OC/G, *K']
@@ -62,6 +70,18 @@ struct Lowered {
     bool upsampled_input = false;  // padded linear: the kernel reads upsample_input()'s buffer
     // pixel_shuffle with bias: [C, r, r], added after the kernel, then the activation.
     std::vector<float> phase_bias;
+    // Padded linear: the slabs recomputed after the kernel, in order.
+    std::vector<BorderSlab> borders;
+};
+
+// One border slab of a padded linear resize_conv: `conv` (a scale-1 nearest lowering) runs on
+// the up-sampled input's box [box_lo, box_hi) (slab_input) and its output goes to the layer's
+// output from out_lo on (paste_output). A slab along W runs with H and W exchanged (swap_hw),
+// so that its outputs make rows of the kernels' tiles rather than one-pixel columns.
+struct BorderSlab {
+    Lowered conv;
+    Dims box_lo{0, 0, 0}, box_hi{1, 1, 1}, out_lo{0, 0, 0};
+    bool swap_hw = false;
 };
 
 // Empty when `p` can be lowered, else the rule it breaks (e.g. a pad beyond the kernel's reach,
@@ -79,6 +99,19 @@ void replicate_pad_input(const Problem& conv, const float* x, float* padded, int
 // Rows split over `threads` of the library's pool.
 void upsample_input(const UpsampleProblem& p, const float* x, float* u, int threads = 1,
                     WaitPolicy wait = WaitPolicy::bounded);
+// The same for the box [lo, hi) of the up-sampled input only (a border slab's), laid out as a
+// tensor of the box's size.
+void upsample_input(const UpsampleProblem& p, const Dims& lo, const Dims& hi, const float* x,
+                    float* u, int threads = 1, WaitPolicy wait = WaitPolicy::bounded);
+// A border slab's input, made in `buf` (slab_floats(), its output's place included) from the
+// layer's input x: returns where it is.
+int64_t slab_floats(const BorderSlab& slab);
+const float* slab_input(const UpsampleProblem& p, const BorderSlab& slab, const float* x,
+                        float* buf, int threads = 1, WaitPolicy wait = WaitPolicy::bounded);
+// Where in `buf` the slab's output goes.
+float* slab_output(const BorderSlab& slab, float* buf);
+// A border slab's output `src` (its own problem's output) written over the layer's output y.
+void paste_output(const UpsampleProblem& p, const BorderSlab& slab, const float* src, float* y);
 // Floats of row scratch upsample_input asks of each thread.
 int64_t upsample_row_floats(const UpsampleProblem& p);
 // The pass after the kernel of a pixel_shuffle with bias: y += phase_bias, then the activation.
