@@ -196,7 +196,7 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
                 src = out;
             }
             if (d_.out == DType::bf16) {  // idx and part are free after the interleave
-                math_.store_bf16(reg_yt + v * T::vlen * 2, src, idx, part,
+                math_.store_bf16(reg_yt + v * T::vlen * out_bytes(), src, idx, part,
                                  masked && v == stores - 1 ? tail_lanes() : T::vlen);
                 continue;
             }
