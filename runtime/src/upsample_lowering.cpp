@@ -63,6 +63,36 @@ Filter up_filter(UpsampleKind kind, int64_t s) {
     return f;
 }
 
+// One (oc, ic) kernel of k[0]xk[1]xk[2] taps merged into kt[0]xkt[1]xkt[2]:
+// out[t] = sum_k m0[t0][k0] m1[t1][k1] m2[t2][k2] w[k], one dim at a time (the full product
+// over every tap pair is too slow for 3D kernels with large scales). A zero coefficient skips
+// its term, so a non-finite weight reaches only the taps it really feeds.
+std::vector<double> merge_taps(const float* w, const std::array<int64_t, 3>& k,
+                               const std::array<int64_t, 3>& kt,
+                               const std::array<std::vector<double>, 3>& m) {
+    std::vector<double> cur(w, w + k[0] * k[1] * k[2]);
+    std::array<int64_t, 3> shape = k;
+    for (size_t a = 3; a-- > 0;) {
+        // cur is [outer][k[a]][inner]; the dims after a are already merged.
+        int64_t outer = 1, inner = 1;
+        for (size_t b = 0; b < a; ++b) outer *= shape[b];
+        for (size_t b = a + 1; b < 3; ++b) inner *= shape[b];
+        std::vector<double> next(size_t(outer * kt[a] * inner), 0.0);
+        for (int64_t o = 0; o < outer; ++o)
+            for (int64_t t = 0; t < kt[a]; ++t)
+                for (int64_t q = 0; q < k[a]; ++q) {
+                    const double f = m[a][size_t(t * k[a] + q)];
+                    if (f == 0) continue;
+                    const double* src = &cur[size_t((o * k[a] + q) * inner)];
+                    double* dst = &next[size_t((o * kt[a] + t) * inner)];
+                    for (int64_t i = 0; i < inner; ++i) dst[i] += f * src[i];
+                }
+        cur = std::move(next);
+        shape[a] = kt[a];
+    }
+    return cur;
+}
+
 // The conv as written, channels first, in double: y[n][oc][o] = b + sum w * u[o + k*D - pb].
 std::vector<double> conv_direct(const Problem& p, int64_t in_c, int64_t out_c,
                                 const std::array<int64_t, 3>& in, const std::vector<double>& u,
@@ -332,18 +362,9 @@ Lowered lower(const UpsampleProblem& p, const float* w, const float* b) {
         for (int64_t ocl = 0; ocl < ocg; ++ocl) {
             const int64_t oc = (ic / icg) * ocg + ocl;
             const float* wk = w + (oc * icg + ic % icg) * k_sp;
-            for (int64_t tt = 0; tt < kt_sp; ++tt) {
-                const int64_t t3[3] = {tt / (kt3[1] * kt3[2]), tt / kt3[2] % kt3[1], tt % kt3[2]};
-                double acc = 0;
-                for (int64_t k = 0; k < k_sp; ++k) {
-                    const int64_t q[3] = {k / (k3[1] * k3[2]), k / k3[2] % k3[1], k % k3[2]};
-                    const double f = m[0][size_t(t3[0] * k3[0] + q[0])] *
-                                     m[1][size_t(t3[1] * k3[1] + q[1])] *
-                                     m[2][size_t(t3[2] * k3[2] + q[2])];
-                    if (f != 0) acc += f * double(wk[k]);
-                }
-                l.weights[size_t((ic * ocg + ocl) * kt_sp + tt)] = float(acc);
-            }
+            const std::vector<double> merged = merge_taps(wk, k3, kt3, m);
+            std::copy(merged.begin(), merged.end(),
+                      l.weights.begin() + (ic * ocg + ocl) * kt_sp);
         }
     if (c.bias) l.bias.assign(b, b + OC);
     if (l.replicate_pad && padded) add_border_slabs(p, w, b, l);
