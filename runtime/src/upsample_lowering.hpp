@@ -68,7 +68,8 @@ struct Lowered {
     std::vector<float> bias;     // [OC] fused into the kernel, or empty
     bool replicate_pad = false;  // linear: the input with one replicated value per side per dim
     bool upsampled_input = false;  // padded linear: the kernel reads upsample_input()'s buffer
-    // pixel_shuffle with bias: [C, r, r], added after the kernel, then the activation.
+    // pixel_shuffle with bias: [r, r, C] (phase h % r, w % r), added after the kernel, then
+    // the activation.
     std::vector<float> phase_bias;
     // Padded linear: the slabs recomputed after the kernel, in order.
     std::vector<BorderSlab> borders;
