@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "tconv/reference.hpp"
+#include "activation_rows.hpp"
 #include "scratch.hpp"
 #include "thread_pool.hpp"
 
@@ -571,48 +572,32 @@ void add_phase_bias(const UpsampleProblem& p, const Lowered& l, float* y, int th
     const int64_t H = out.d[1], W = out.d[2];
     const float* pb = l.phase_bias.data();  // [h % r][w % r][C]
     // In float, each value gets its channel's bias of phase (h % r, w % r), then the
-    // activation, chosen once per call (a division or a switch per element cost more than the
-    // kernel's own work on large maps). Items stream through the output in memory order:
-    // channels-last rows (image, h); channels-first bands of up to 64 rows of one plane, each
-    // row added its phase's bias row (planes lie far apart: walking all channels of one row
-    // made the pass a fifth of a 128 -> 64 layer's time at 256x256).
+    // activation (add_bias_activate: the bias as a row of its own, no division per element).
+    // Items stream through the output in memory order: channels-last rows (image, h);
+    // channels-first bands of up to 64 rows of one plane (planes lie far apart: walking all
+    // channels of one row made the pass a fifth of a 128 -> 64 layer's time at 256x256).
     const int64_t band = 64, bands = (H + band - 1) / band;
-    auto rows = [&](auto act) {
-        const int64_t items = out.cl ? c.batch * H : c.batch * C * bands;
-        global_pool().run(1, int(items), threads, wait, [&](int64_t, int item) {
-            if (out.cl) {
-                const int64_t n = item / H, h = item % H;
-                const float* bh = pb + (h % r) * r * C;
-                float* row = y + out.at(n, 0, 0, h, 0);
-                for (int64_t v0 = 0; v0 < W; v0 += r)
-                    for (int64_t a = 0; a < std::min(r, W - v0); ++a) {
-                        float* px = row + (v0 + a) * C;
-                        const float* b = bh + a * C;
-                        for (int64_t ch = 0; ch < C; ++ch) px[ch] = act(px[ch] + b[ch]);
-                    }
-                return;
-            }
-            const int64_t plane = item / bands, h0 = item % bands * band;
-            const int64_t n = plane / C, ch = plane % C;
-            std::vector<float> brow(size_t(r * W));  // [h % r][w]
-            for (int64_t a = 0; a < r; ++a)
-                for (int64_t v = 0; v < W; ++v)
-                    brow[size_t(a * W + v)] = pb[(a * r + v % r) * C + ch];
-            for (int64_t h = h0; h < std::min(H, h0 + band); ++h) {
-                float* row = y + out.at(n, ch, 0, h, 0);
-                const float* b = brow.data() + (h % r) * W;
-                for (int64_t v = 0; v < W; ++v) row[v] = act(row[v] + b[v]);
-            }
-        });
-    };
-    const float slope = c.negative_slope;
-    switch (c.activation) {
-        case Activation::none: return rows([](float v) { return v; });
-        case Activation::relu: return rows([](float v) { return v < 0 ? 0.0f : v; });  // NaN kept
-        case Activation::leaky_relu: return rows([slope](float v) { return v < 0 ? v * slope : v; });
-        case Activation::sigmoid: return rows([](float v) { return 1.0f / (1.0f + std::exp(-v)); });
-        case Activation::tanh: return rows([](float v) { return std::tanh(v); });
-    }
+    const int64_t items = out.cl ? c.batch * H : c.batch * C * bands;
+    global_pool().run(1, int(items), threads, wait, [&](int64_t, int item) {
+        if (out.cl) {
+            const int64_t n = item / H, h = item % H;
+            const float* bh = pb + (h % r) * r * C;  // [w % r][C]
+            std::vector<float> brow(size_t(W * C));
+            for (int64_t v = 0; v < W; ++v)
+                std::copy(bh + (v % r) * C, bh + (v % r + 1) * C, brow.begin() + v * C);
+            add_bias_activate(y + out.at(n, 0, 0, h, 0), brow.data(), W * C, c.activation,
+                              c.negative_slope);
+            return;
+        }
+        const int64_t plane = item / bands, h0 = item % bands * band;
+        const int64_t n = plane / C, ch = plane % C;
+        std::vector<float> brow(size_t(r * W));  // [h % r][w]
+        for (int64_t a = 0; a < r; ++a)
+            for (int64_t v = 0; v < W; ++v) brow[size_t(a * W + v)] = pb[(a * r + v % r) * C + ch];
+        for (int64_t h = h0; h < std::min(H, h0 + band); ++h)
+            add_bias_activate(y + out.at(n, ch, 0, h, 0), brow.data() + (h % r) * W, W,
+                              c.activation, c.negative_slope);
+    });
 }
 
 void reference_upsample(const UpsampleProblem& p, const float* x, const float* w, const float* b,

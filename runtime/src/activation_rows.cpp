@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// The AVX2 part is compiled by function attribute only: the library targets any x86-64 and
+// calls it on CPUs with AVX2 + FMA alone.
+#include "activation_rows.hpp"
+
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "tconv/tconv.hpp"
+
+namespace tconv {
+
+namespace {
+
+float scalar(float v, Activation act, float slope) {
+    switch (act) {
+        case Activation::none: return v;
+        case Activation::relu: return v < 0 ? 0.0f : v;  // NaN stays NaN
+        case Activation::leaky_relu: return v < 0 ? v * slope : v;
+        case Activation::sigmoid: return 1.0f / (1.0f + std::exp(-v));
+        case Activation::tanh: return std::tanh(v);
+    }
+    return v;
+}
+
+// e^x: x = n ln2 + r with |r| <= ln2/2, e^r by its Taylor series to r^6 (error < 2e-7), 2^n
+// put into the exponent; x clamped so that 2^n stays a finite normal number.
+__attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    for (const float c : {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f})
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n),
+                                                         _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+__attribute__((target("avx2,fma"))) inline __m256 activate8(__m256 v, Activation act,
+                                                             float slope) {
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    switch (act) {
+        case Activation::none: return v;
+        case Activation::relu:  // v < 0 ? 0 : v, so a NaN stays NaN
+            return _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+        case Activation::leaky_relu:
+            return _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(slope)),
+                                    _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+        case Activation::sigmoid:
+            return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, v))));
+        case Activation::tanh: {
+            // |v| >= 0.25: 1 - 2 / (e^{2|v|} + 1) with v's sign; below, the odd Taylor series
+            // to v^9 (relative error < 1e-7; the formula would cancel there).
+            const __m256 sign = _mm256_set1_ps(-0.0f);
+            const __m256 a = _mm256_andnot_ps(sign, v);
+            const __m256 big = _mm256_sub_ps(
+                one, _mm256_div_ps(_mm256_set1_ps(2.0f),
+                                   _mm256_add_ps(exp8(_mm256_add_ps(a, a)), one)));
+            const __m256 v2 = _mm256_mul_ps(v, v);
+            __m256 p = _mm256_set1_ps(62.0f / 2835);
+            for (const float c : {-17.0f / 315, 2.0f / 15, -1.0f / 3})
+                p = _mm256_fmadd_ps(p, v2, _mm256_set1_ps(c));
+            const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, v2), v, v);
+            const __m256 large = _mm256_or_ps(big, _mm256_and_ps(sign, v));
+            // NaN compares false: it takes `small`, which keeps it NaN.
+            return _mm256_blendv_ps(small, large,
+                                    _mm256_cmp_ps(a, _mm256_set1_ps(0.25f), _CMP_GE_OQ));
+        }
+    }
+    return v;
+}
+
+__attribute__((target("avx2,fma"))) int64_t add_bias_activate_avx2(float* y, const float* b,
+                                                                   int64_t n, Activation act,
+                                                                   float slope) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(b + i));
+        _mm256_storeu_ps(y + i, activate8(v, act, slope));
+    }
+    return i;
+}
+
+}  // namespace
+
+void add_bias_activate(float* y, const float* b, int64_t n, Activation act, float slope) {
+    static const bool vector = cpu_info().avx2 && cpu_info().fma;
+    int64_t i = vector ? add_bias_activate_avx2(y, b, n, act, slope) : 0;
+    for (; i < n; ++i) y[i] = scalar(y[i] + b[i], act, slope);
+}
+
+}  // namespace tconv

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: Apache-2.0
+// Bias and activation over contiguous runs of floats, for passes the kernels do not fuse (the
+// pixel shuffle's per-phase bias): y[i] = act(y[i] + b[i]).
+#pragma once
+
+#include <cstdint>
+
+#include "tconv/problem.hpp"
+
+namespace tconv {
+
+// With AVX2 + FMA (checked once) eight at a time, sigmoid and tanh from a polynomial exp as
+// the kernels' epilogues compute them; otherwise, and for the last n % 8, the scalar library
+// functions. Either way within the reference's tolerance.
+void add_bias_activate(float* y, const float* b, int64_t n, Activation act, float slope);
+
+}  // namespace tconv
