@@ -298,7 +298,8 @@ TEST_CASE("upsample: the pixel shuffle's bias pass adds each phase's bias, then 
                                                        ? ((n * H + h) * W + v) * C + ch
                                                        : ((n * C + ch) * H + h) * W + v;
                                 const double bias = b[size_t((ch * r + h % r) * r + v % r)];
-                                const double want = apply_activation(c, double(y0[size_t(at)]) + bias);
+                                const double want =
+                                    apply_activation(c, double(y0[size_t(at)]) + bias);
                                 if (std::fabs(y[size_t(at)] - want) > 1e-6 * (1 + std::fabs(want)))
                                     ++bad;
                             }

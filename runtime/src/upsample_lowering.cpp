@@ -306,7 +306,8 @@ Lowered lower(const UpsampleProblem& p, const float* w, const float* b) {
         if (c.bias) {  // per phase: added after the kernel, with the activation after it
             l.phase_bias.resize(size_t(OC * r * r));  // [C][r][r] -> [r][r][C]
             for (int64_t ch = 0; ch < OC; ++ch)
-                for (int64_t a = 0; a < r * r; ++a) l.phase_bias[size_t(a * OC + ch)] = b[ch * r * r + a];
+                for (int64_t a = 0; a < r * r; ++a)
+                    l.phase_bias[size_t(a * OC + ch)] = b[ch * r * r + a];
             t.bias = false;
             t.activation = Activation::none;
         }
@@ -593,7 +594,8 @@ void add_phase_bias(const UpsampleProblem& p, const Lowered& l, float* y, int th
         const int64_t n = plane / C, ch = plane % C;
         std::vector<float> brow(size_t(r * W));  // [h % r][w]
         for (int64_t a = 0; a < r; ++a)
-            for (int64_t v = 0; v < W; ++v) brow[size_t(a * W + v)] = pb[(a * r + v % r) * C + ch];
+            for (int64_t v = 0; v < W; ++v)
+                brow[size_t(a * W + v)] = pb[(a * r + v % r) * C + ch];
         for (int64_t h = h0; h < std::min(H, h0 + band); ++h)
             add_bias_activate(y + out.at(n, ch, 0, h, 0), brow.data() + (h % r) * W, W,
                               c.activation, c.negative_slope);
