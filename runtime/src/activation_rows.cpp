@@ -5,24 +5,12 @@
 
 #include <immintrin.h>
 
-#include <cmath>
-
+#include "tconv/reference.hpp"
 #include "tconv/tconv.hpp"
 
 namespace tconv {
 
 namespace {
-
-float scalar(float v, Activation act, float slope) {
-    switch (act) {
-        case Activation::none: return v;
-        case Activation::relu: return v < 0 ? 0.0f : v;  // NaN stays NaN
-        case Activation::leaky_relu: return v < 0 ? v * slope : v;
-        case Activation::sigmoid: return 1.0f / (1.0f + std::exp(-v));
-        case Activation::tanh: return std::tanh(v);
-    }
-    return v;
-}
 
 // e^x: x = n ln2 + r with |r| <= ln2/2, e^r by its Taylor series to r^6 (error < 2e-7), 2^n
 // put into the exponent; x clamped so that 2^n stays a finite normal number.
@@ -87,10 +75,10 @@ __attribute__((target("avx2,fma"))) int64_t add_bias_activate_avx2(float* y, con
 
 }  // namespace
 
-void add_bias_activate(float* y, const float* b, int64_t n, Activation act, float slope) {
+void add_bias_activate(const Problem& p, float* y, const float* b, int64_t n) {
     static const bool vector = cpu_info().avx2 && cpu_info().fma;
-    int64_t i = vector ? add_bias_activate_avx2(y, b, n, act, slope) : 0;
-    for (; i < n; ++i) y[i] = scalar(y[i] + b[i], act, slope);
+    int64_t i = vector ? add_bias_activate_avx2(y, b, n, p.activation, p.negative_slope) : 0;
+    for (; i < n; ++i) y[i] = float(apply_activation(p, double(y[i]) + double(b[i])));
 }
 
 }  // namespace tconv

@@ -586,8 +586,7 @@ void add_phase_bias(const UpsampleProblem& p, const Lowered& l, float* y, int th
             std::vector<float> brow(size_t(W * C));
             for (int64_t v = 0; v < W; ++v)
                 std::copy(bh + (v % r) * C, bh + (v % r + 1) * C, brow.begin() + v * C);
-            add_bias_activate(y + out.at(n, 0, 0, h, 0), brow.data(), W * C, c.activation,
-                              c.negative_slope);
+            add_bias_activate(c, y + out.at(n, 0, 0, h, 0), brow.data(), W * C);
             return;
         }
         const int64_t plane = item / bands, h0 = item % bands * band;
@@ -597,8 +596,7 @@ void add_phase_bias(const UpsampleProblem& p, const Lowered& l, float* y, int th
             for (int64_t v = 0; v < W; ++v)
                 brow[size_t(a * W + v)] = pb[(a * r + v % r) * C + ch];
         for (int64_t h = h0; h < std::min(H, h0 + band); ++h)
-            add_bias_activate(y + out.at(n, ch, 0, h, 0), brow.data() + (h % r) * W, W,
-                              c.activation, c.negative_slope);
+            add_bias_activate(c, y + out.at(n, ch, 0, h, 0), brow.data() + (h % r) * W, W);
     });
 }
 
