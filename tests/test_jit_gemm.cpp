@@ -291,6 +291,60 @@ TEST_CASE("jit gemm: the planner's choice") {
     CHECK(family(halo(2), Isa::avx2) == gen::KernelShape::channel_vec);
     CHECK(family(halo(0, Layout::channels_last), Isa::avx2) == gen::KernelShape::channel_vec);
     CHECK(family(halo(0)) == gen::KernelShape::channel_vec);
+    // AVX2, at most half a vector of outputs per group at q in (1, 2]: channels-last from 16
+    // inputs per group (8 x 24 -> 3 k3x4: q = 1.5); channels-first from 48 on up to 2048
+    // pixels, or from 16 at q <= 1.25 on a small map of short rows (16 x 32 -> 3 k3x4 on 3x2:
+    // q = 1.125); q > 2, a long 1D row from 24 channels, 8 inputs per group, AVX-512 do not
+    auto few = [&](int64_t groups, int64_t icg, int64_t ocg, std::vector<int64_t> in,
+                   std::vector<int64_t> k, Layout layout) {
+        const int rank = int(in.size());
+        const std::vector<int64_t> one(size_t(rank), 1), zero(size_t(rank), 0);
+        std::vector<int64_t> s(size_t(rank), 2);
+        Problem p = layer(rank, 2, groups * icg, groups * ocg, groups, in, k, s, one, one, one,
+                          zero, Activation::tanh, true);
+        p.layout = layout;
+        return p;
+    };
+    const Layout CL = Layout::channels_last, CF = Layout::channels_first;
+    CHECK(family(few(8, 24, 3, {20, 20}, {3, 4}, CL), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(few(8, 16, 2, {9, 40}, {3, 4}, CL), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(few(8, 64, 3, {20, 20}, {5, 5}, CF), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(few(16, 32, 3, {3, 2}, {3, 4}, CF), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(few(8, 16, 4, {20, 20}, {4, 4}, CL), Isa::avx2) != gen::KernelShape::gemm);
+    CHECK(family(few(6, 24, 4, {53}, {5}, CF), Isa::avx2) != gen::KernelShape::gemm);
+    CHECK(family(few(8, 8, 2, {20, 20}, {3, 3}, CL), Isa::avx2) != gen::KernelShape::gemm);
+    CHECK(family(few(8, 24, 3, {20, 20}, {3, 4}, CL)) != gen::KernelShape::gemm);
+}
+
+TEST_CASE("jit gemm: channels-last groups with few outputs, exact and bitwise equal on 1-3 "
+          "threads") {
+    // col2im hands channels-last threads whole output rows: shares that end inside a row,
+    // 3D, a 1D layer of one row per image, W phases with different tap counts.
+    const Problem cases[] = {
+        layer(2, 2, 8 * 24, 8 * 3, 8, {7, 9}, {3, 4}, {2, 2}, {1, 1}, {1, 0}, {0, 1}, {1, 0},
+              Activation::relu, true),
+        layer(3, 1, 4 * 32, 4 * 4, 4, {3, 4, 5}, {3, 3, 3}, {2, 1, 2}, {1, 1, 1}, {1, 1, 1},
+              {1, 1, 1}, {0, 0, 1}, Activation::none, false),
+        layer(1, 3, 2 * 40, 2 * 3, 2, {37}, {5}, {3}, {1}, {2}, {1}, {2}, Activation::sigmoid,
+              true),
+    };
+    for (Problem p : cases) {
+        p.layout = Layout::channels_last;
+        const LayerData d = random_layer_data(p, 9);
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            std::string why;
+            auto impl = make_jit_impl(isa, p, d.w.data(), d.b.data(), {}, why, gemm());
+            REQUIRE(impl);
+            std::vector<float> y1(size_t(p.output_elems())), yn(y1.size());
+            impl->execute(d.x.data(), y1.data(), 1);
+            CHECK_MESSAGE(compare_to_reference(p, d, y1.data()).empty(), to_string(isa));
+            for (int threads : {2, 3}) {
+                impl->execute(d.x.data(), yn.data(), threads);
+                CHECK(std::memcmp(y1.data(), yn.data(), y1.size() * sizeof(float)) == 0);
+            }
+        }
+    }
 }
 
 TEST_CASE("jit gemm: kernel names say family, tile, tail and chunk") {

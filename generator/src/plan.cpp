@@ -89,6 +89,26 @@ bool avx2_gemm_over_channel(const PlanBase& pl) {
            pl.in[0] * pl.in[1] * pl.in[2] >= 128 && columns_pay(pl);
 }
 
+// AVX2, at most half a vector of output channels per group with q = oc_g * taps / ic_g up to 2
+// (columns_pay: q <= 1 from 32 input channels per group): the column family, over the channel
+// kernel (channels-last, its vectors holding 2-4 of 8 lanes) and over the spatial kernel (short
+// W rows, a row walk per group). Measured on Zen 3 (1 thread, batch 1-7, 1-32 groups, ranks
+// 1-3, against the family chosen without this rule): channels-last from 16 input channels per
+// group on 6-56808 pixels 1.03-3.7x (sweeps, and 15 layers of `--random 100` seeds 1-12), 0.88x
+// and 0.98x on two 1D layers of 16-32 groups (q 2-3: 0.66-3.5x, so they stay); channels-first
+// from 48, grouped on 64-1600 pixels 0.96-2.0x, ungrouped on 64-400 1.03-1.9x (from 1600:
+// 0.7-1.1x), 1D within the same limits 0.92-1.7x; 16-47 input channels at q <= 1.25 on
+// 6-48 pixels in rows of 2-8 1.5-2.5x (q 1.5: 0.8-1.7x; a 1D row of 53: 0.67x).
+bool avx2_columns_for_few_outputs(const Problem& p, const PlanBase& pl) {
+    if (pl.isa != Isa::avx2 || pl.oc_g * 2 > pl.vlen || !columns_fit(pl)) return false;
+    const int64_t rows = pl.oc_g * pl.kernel_points(), icg = pl.ic_g;
+    const int64_t pixels = pl.in[0] * pl.in[1] * pl.in[2];
+    if (rows > 2 * icg) return false;
+    if (p.layout == Layout::channels_last) return icg >= 16;
+    if (icg >= 48) return pixels <= (pl.groups > 1 ? 2048 : 512);
+    return icg >= 16 && 4 * rows <= 5 * icg && pixels <= 64 && pl.in[2] <= 8;
+}
+
 // AVX2, channels-first: three output channels per group (the RGB layer that ends generators,
 // super-resolution and decoders) from at most 64 input channels on maps of 32768 or more pixels
 // leave the column family for the spatial kernel. Measured on Zen 3 (1 and 2 threads, against
@@ -182,7 +202,8 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
     }
     if (ov.shape == 5 ||
         (ov.shape == 0 && (gemm_favoured(pl) || avx2_columns_over_empty_phases(p, pl, ax) ||
-                            avx2_halo_bound_columns(p, pl, ax)) &&
+                            avx2_halo_bound_columns(p, pl, ax) ||
+                            avx2_columns_for_few_outputs(p, pl)) &&
          !avx2_rgb_spatial(p, pl))) {
         family = KernelShape::gemm;
         return true;
