@@ -3,6 +3,7 @@
 // pixels, the column buffer.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "plan_util.hpp"
@@ -134,8 +135,13 @@ bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOv
     for (size_t d = 0; d < 3; ++d)
         for (size_t r = 0; r < ax.axes[d].size(); ++r)
             pl.residues[d].push_back({ax.axes[d][r], ax.m_lo[d][r], ax.m_count[d][r]});
-    for (const GemmPlan::Residue& r : pl.residues[2]) pl.w_row_floats += r.m_count;
-    pl.w_row_floats = (pl.w_row_floats + VL - 1) / VL * VL;
+    for (const GemmPlan::Residue& r : pl.residues[2]) pl.w_row += r.m_count;
+    // Bands of up to 256 floats (1 KiB, L1-resident): random_12_39's 2-output rows (5 x 512
+    // -> 48 in 16 groups, k3x4 on 3x2) spent 3/4 of the layer's time in per-row col2im costs.
+    constexpr int64_t kBandFloats = 256;
+    pl.col2im_rows = std::clamp<int64_t>(kBandFloats / std::max<int64_t>(pl.w_row, 1), 1,
+                                         pl.out_rows());
+    pl.band_floats = (pl.col2im_rows * pl.w_row + VL - 1) / VL * VL;
 
     // A channels-first chunk's rows lie pixels * 4 bytes apart: a multiple of 1 KiB puts them
     // in a few L1 sets (4 KiB of sets), so a tile's inputs, read again by each row block, are

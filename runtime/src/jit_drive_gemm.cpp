@@ -2,7 +2,7 @@
 // The column family's driver: per image, pass 1 runs the matrix product (every tile of pixels
 // of every row block and group) into the column buffer the call's threads share; pass 2 adds
 // the columns into the user's output rows (col2im), bias and activation by a JIT epilogue.
-// Each output row has one owner in pass 2 and each column tile one in pass 1, whatever the
+// Each band of output rows has one owner in pass 2 and each column tile one in pass 1, whatever the
 // thread count.
 #include <algorithm>
 #include <cstring>
@@ -92,78 +92,123 @@ class GemmDriver final : public JitDriver {
         return true;
     }
 
-    // Items: output rows (channel, D, H). Per W residue r, a contiguous run of its outputs m
-    // in the thread's row takes every live (d, h, w) tap's column segment (contiguous adds);
-    // then bias and activation on the way into the output row, residue by residue.
+    // Items: bands of col2im_rows output rows (D x H flattened) of one channel. Per row and W
+    // residue r, a contiguous run of its outputs m in the row's segment of the thread's buffer
+    // takes every live (d, h, w) tap's column segment (contiguous adds); then bias and
+    // activation over the whole band in one epilogue call, and the rows go out residue by
+    // residue.
     bool col2im(const float* col, float* y, int t, int nt) const {
-        const gen::Dim3 I = pl_.in, O = pl_.out, S = pl_.stride, K = pl_.kernel, pb = pl_.pad_begin;
-        const int64_t taps = pl_.kernel_points();
-        float* row = thread_scratch().row.try_get(pl_.w_row_floats);
-        if (!row) return false;
+        const gen::Dim3 O = pl_.out;
+        float* buf = thread_scratch().row.try_get(pl_.band_floats);
+        if (!buf) return false;
+        const int64_t rows = O[0] * O[1], per = pl_.col2im_rows, bands = (rows + per - 1) / per;
         // Channels-last rows interleave every channel in the same lines: a thread takes whole
-        // rows (channel innermost), so two threads never write one line but at a share's
+        // bands (channel innermost), so two threads never write one line but at a share's
         // edge (channel-major shares made two threads 1.6-2x slower than one: 96 -> 4 at
         // 174x185).
         const bool cl = pl_.layout == Layout::channels_last;
-        const Share share(pl_.oc * O[0] * O[1], t, nt);
+        const Share share(pl_.oc * bands, t, nt);
         for (int64_t item = share.begin; item < share.end; ++item) {
-            const int64_t oc = cl ? item % pl_.oc : item / (O[0] * O[1]);
-            const int64_t r = cl ? item / pl_.oc : item % (O[0] * O[1]);
-            const int64_t oh = r % O[1], od = r / O[1];
-            const int64_t g = oc / pl_.oc_g, ocl = oc % pl_.oc_g;
-            const gen::GemmPlan::Residue& rd = pl_.residues[0][size_t((od + pb[0]) % S[0])];
-            const gen::GemmPlan::Residue& rh = pl_.residues[1][size_t((oh + pb[1]) % S[1])];
-            const int64_t md = (od + pb[0]) / S[0], mh = (oh + pb[1]) / S[1];
-            std::fill(row, row + pl_.w_row_floats, 0.0f);
-            const float* cg = col + (g * pl_.rows + ocl * taps) * pl_.col_pitch;
-            for (int td = 0; td < rd.taps.count; ++td) {
-                const int64_t id = md - (rd.taps.c0 + td * rd.taps.cstep);
-                if (id < 0 || id >= I[0]) continue;
-                const int64_t kd = rd.taps.k0 + td * rd.taps.kstep;
-                for (int th = 0; th < rh.taps.count; ++th) {
-                    const int64_t ih = mh - (rh.taps.c0 + th * rh.taps.cstep);
-                    if (ih < 0 || ih >= I[1]) continue;
-                    const int64_t kh = rh.taps.k0 + th * rh.taps.kstep;
-                    const float* ck = cg + (kd * K[1] + kh) * K[2] * pl_.col_pitch +
-                                      (id * I[1] + ih) * I[2];
-                    float* seg = row;
-                    for (const gen::GemmPlan::Residue& rw : pl_.residues[2]) {
-                        for (int tw = 0; tw < rw.taps.count; ++tw) {
-                            // m reads input i = m - c: the m of the run inside [0, I)
-                            const int64_t c = rw.taps.c0 + tw * rw.taps.cstep;
-                            const int64_t kw = rw.taps.k0 + tw * rw.taps.kstep;
-                            const int64_t m0 = std::max(rw.m_lo, c);
-                            const int64_t m1 = std::min(rw.m_lo + rw.m_count, I[2] + c);
-                            if (m0 < m1)
-                                add_row(seg + (m0 - rw.m_lo), ck + kw * pl_.col_pitch + (m0 - c),
-                                        m1 - m0);
-                        }
-                        seg += rw.m_count;
-                    }
-                }
-            }
-            gen::KernelArgs a;  // bias and activation over the whole row
+            const int64_t oc = cl ? item % pl_.oc : item / bands;
+            const int64_t band = cl ? item / pl_.oc : item % bands;
+            const int64_t r0 = band * per, r1 = std::min(rows, r0 + per);
+            const int64_t used = (r1 - r0) * pl_.w_row;
+            const int64_t vectors = (used + pl_.vlen - 1) / pl_.vlen;
+            std::fill(buf, buf + vectors * pl_.vlen, 0.0f);
+            RowAt at(pl_, r0);
+            for (int64_t r = r0; r < r1; ++r, at.next(pl_))
+                accumulate_row(col, oc, at, buf + (r - r0) * pl_.w_row);
+            gen::KernelArgs a;  // bias and activation over the whole band
             a.x = nullptr;
             a.w = nullptr;
             a.bias = t_.bias + oc;
-            a.y = row;
-            a.blocks = pl_.w_row_floats / pl_.vlen;
+            a.y = buf;
+            a.blocks = vectors;
             t_.kernels[size_t(pl_.epilogue)](&a);
-            // The output row: channels-first [oc][D][H][W], channels-last [D][H][W][oc].
-            const int64_t pitch = cl ? pl_.oc : 1;  // floats between outputs along W
-            float* yr = cl ? y + ((od * O[1] + oh) * O[2]) * pl_.oc + oc
-                           : y + (oc * O[0] + od) * O[1] * O[2] + oh * O[2];
-            const float* seg = row;
-            for (size_t r = 0; r < pl_.residues[2].size(); ++r) {
-                const gen::GemmPlan::Residue& rw = pl_.residues[2][r];
-                float* yo = yr + (S[2] * rw.m_lo + int64_t(r) - pb[2]) * pitch;  // o of m_lo
-                const int64_t step = S[2] * pitch;
-                if (step == 1) std::copy(seg, seg + rw.m_count, yo);
-                else for (int64_t m = 0; m < rw.m_count; ++m) yo[m * step] = seg[m];
-                seg += rw.m_count;
-            }
+            RowAt out(pl_, r0);
+            for (int64_t r = r0; r < r1; ++r, out.next(pl_))
+                store_row(buf + (r - r0) * pl_.w_row, oc, out.o[0], out.o[1], y);
         }
         return true;
+    }
+
+    // An output row's (D, H) and each one's residue and phase index m = (o + pb) / S, stepped
+    // row by row without divisions (a band of short rows paid more for them than for its adds).
+    struct RowAt {
+        int64_t o[2], res[2], m[2];
+        RowAt(const gen::GemmPlan& pl, int64_t row) {
+            o[0] = row / pl.out[1];
+            o[1] = row % pl.out[1];
+            for (int d = 0; d < 2; ++d) {
+                res[d] = (o[d] + pl.pad_begin[d]) % pl.stride[d];
+                m[d] = (o[d] + pl.pad_begin[d]) / pl.stride[d];
+            }
+        }
+        void next(const gen::GemmPlan& pl) {
+            if (++o[1] == pl.out[1]) {
+                *this = RowAt(pl, (o[0] + 1) * pl.out[1]);
+                return;
+            }
+            if (++res[1] == pl.stride[1]) res[1] = 0, ++m[1];
+        }
+    };
+
+    // Adds every live tap's column segments of channel oc into output row `at`, laid out as
+    // w_row floats: each W residue's outputs m in [m_lo, m_lo + m_count), residue after residue.
+    void accumulate_row(const float* col, int64_t oc, const RowAt& at, float* row) const {
+        const gen::Dim3 I = pl_.in, K = pl_.kernel;
+        const int64_t taps = pl_.kernel_points();
+        const int64_t g = oc / pl_.oc_g, ocl = oc % pl_.oc_g;
+        const gen::GemmPlan::Residue& rd = pl_.residues[0][size_t(at.res[0])];
+        const gen::GemmPlan::Residue& rh = pl_.residues[1][size_t(at.res[1])];
+        const int64_t md = at.m[0], mh = at.m[1];
+        const float* cg = col + (g * pl_.rows + ocl * taps) * pl_.col_pitch;
+        for (int td = 0; td < rd.taps.count; ++td) {
+            const int64_t id = md - (rd.taps.c0 + td * rd.taps.cstep);
+            if (id < 0 || id >= I[0]) continue;
+            const int64_t kd = rd.taps.k0 + td * rd.taps.kstep;
+            for (int th = 0; th < rh.taps.count; ++th) {
+                const int64_t ih = mh - (rh.taps.c0 + th * rh.taps.cstep);
+                if (ih < 0 || ih >= I[1]) continue;
+                const int64_t kh = rh.taps.k0 + th * rh.taps.kstep;
+                const float* ck =
+                    cg + (kd * K[1] + kh) * K[2] * pl_.col_pitch + (id * I[1] + ih) * I[2];
+                float* seg = row;
+                for (const gen::GemmPlan::Residue& rw : pl_.residues[2]) {
+                    for (int tw = 0; tw < rw.taps.count; ++tw) {
+                        // m reads input i = m - c: the m of the run inside [0, I)
+                        const int64_t c = rw.taps.c0 + tw * rw.taps.cstep;
+                        const int64_t kw = rw.taps.k0 + tw * rw.taps.kstep;
+                        const int64_t m0 = std::max(rw.m_lo, c);
+                        const int64_t m1 = std::min(rw.m_lo + rw.m_count, I[2] + c);
+                        float* dst = seg + (m0 - rw.m_lo);
+                        const float* src = ck + kw * pl_.col_pitch + (m0 - c);
+                        if (m1 - m0 >= 8) add_row(dst, src, m1 - m0);
+                        else  // short runs inline: a call costs more than their adds
+                            for (int64_t i = 0; i < m1 - m0; ++i) dst[i] += src[i];
+                    }
+                    seg += rw.m_count;
+                }
+            }
+        }
+    }
+
+    // Output row (od, oh) of channel oc from its w_row floats: channels-first [oc][D][H][W],
+    // channels-last [D][H][W][oc].
+    void store_row(const float* row, int64_t oc, int64_t od, int64_t oh, float* y) const {
+        const gen::Dim3 O = pl_.out, S = pl_.stride, pb = pl_.pad_begin;
+        const bool cl = pl_.layout == Layout::channels_last;
+        const int64_t pitch = cl ? pl_.oc : 1;  // floats between outputs along W
+        float* yr = cl ? y + ((od * O[1] + oh) * O[2]) * pl_.oc + oc
+                       : y + (oc * O[0] + od) * O[1] * O[2] + oh * O[2];
+        for (size_t r = 0; r < pl_.residues[2].size(); ++r) {
+            const gen::GemmPlan::Residue& rw = pl_.residues[2][r];
+            float* yo = yr + (S[2] * rw.m_lo + int64_t(r) - pb[2]) * pitch;  // o of m_lo
+            const int64_t step = S[2] * pitch;
+            if (step == 1) std::copy(row, row + rw.m_count, yo);
+            else for (int64_t m = 0; m < rw.m_count; ++m) yo[m * step] = row[m];
+            row += rw.m_count;
+        }
     }
 
     // dst[i] += src[i]: AVX2 where the column family runs (its kernels need AVX2 or more).
@@ -173,7 +218,7 @@ class GemmDriver final : public JitDriver {
 
     ScratchNeed scratch_need() const override {
         ScratchNeed need;
-        need[ScratchKind::row] = pl_.w_row_floats;
+        need[ScratchKind::row] = pl_.band_floats;
         need[ScratchKind::plane] = pl_.panel_floats;
         return need;
     }

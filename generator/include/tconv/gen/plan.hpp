@@ -355,8 +355,11 @@ struct GemmPlan : PlanBase {
         int64_t m_lo = 0, m_count = 0;
     };
     std::array<std::vector<Residue>, 3> residues;
-    int64_t w_row_floats = 0;  // col2im's per-thread row: every W residue's outputs, padded
-                               // to whole vectors for the epilogue
+    // col2im's items: bands of col2im_rows output rows (D x H flattened) of one channel, each
+    // row w_row floats (every W residue's outputs, residue after residue), back to back in a
+    // per-thread buffer of band_floats (whole vectors for the epilogue): a map of short rows
+    // pays one item's walk and one epilogue call per band, not per row.
+    int64_t w_row = 0, col2im_rows = 1, band_floats = 0;
 
     // Packed weights of (group, row block): [ic of the group][the block's rows].
     int64_t weight_offset(int64_t g, const RowBlock& b) const { return (g * rows + b.row0) * ic_g; }
