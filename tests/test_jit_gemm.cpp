@@ -314,6 +314,11 @@ TEST_CASE("jit gemm: the planner's choice") {
     CHECK(family(few(6, 24, 4, {53}, {5}, CF), Isa::avx2) != gen::KernelShape::gemm);
     CHECK(family(few(8, 8, 2, {20, 20}, {3, 3}, CL), Isa::avx2) != gen::KernelShape::gemm);
     CHECK(family(few(8, 24, 3, {20, 20}, {3, 4}, CL)) != gen::KernelShape::gemm);
+    // ... and channels-last groups of 5-6 from 32 inputs per group up to q = 2 (4 x 64 -> 5
+    // k4x4: q = 1.25), not from 16
+    CHECK(family(few(4, 64, 5, {20, 20}, {4, 4}, CL), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(few(8, 16, 5, {20, 20}, {2, 2}, CL), Isa::avx2) != gen::KernelShape::gemm);
+    CHECK(family(few(4, 64, 5, {20, 20}, {4, 4}, CF), Isa::avx2) != gen::KernelShape::gemm);
 }
 
 TEST_CASE("jit gemm: channels-last groups with few outputs, exact and bitwise equal on 1-3 "

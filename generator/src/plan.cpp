@@ -83,10 +83,17 @@ bool gemm_favoured(const PlanBase& pl) { return pl.oc_g * 2 <= pl.vlen && column
 // and 2 threads, against the channel kernel): 1.02-2.0x faster (one 0.92x); lanes 82-88% full
 // 0.89-1.18x and full ones 0.48-0.93x stay. A 4-pixel map ran 0.5-0.8x (a vector of pixels half
 // empty), and the spatial family keeps what it serves (a 1D k2 s2 layer: 0.93x as columns).
-bool avx2_gemm_over_channel(const PlanBase& pl) {
+// Channels-last groups of 5-6 channels take them up to q = 2 from 32 input channels per group:
+// 20x20 and 40x40 maps, k3-k4, 4-8 groups 1.1-1.6x; 16 drawn layers (ranks 1-3, 1-8 groups,
+// 32-128 inputs per group, 128-3000 pixels) 1.02-1.47x, two 0.83x and 0.89x; 16 inputs per
+// group and a 48-pixel map 0.66-0.9x.
+bool avx2_gemm_over_channel(const Problem& p, const PlanBase& pl) {
     const int64_t lanes = (pl.oc_g + pl.vlen - 1) / pl.vlen * pl.vlen;
+    const bool cl_q2 = p.layout == Layout::channels_last && pl.oc_g < pl.vlen &&
+                       pl.ic_g >= 32 && pl.oc_g * pl.kernel_points() <= 2 * pl.ic_g &&
+                       columns_fit(pl);
     return pl.isa == Isa::avx2 && pl.oc_g * 4 <= lanes * 3 &&
-           pl.in[0] * pl.in[1] * pl.in[2] >= 128 && columns_pay(pl);
+           pl.in[0] * pl.in[1] * pl.in[2] >= 128 && (columns_pay(pl) || cl_q2);
 }
 
 // AVX2, at most half a vector of output channels per group with q = oc_g * taps / ic_g up to 2
@@ -249,7 +256,7 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
                (pl.groups == 1 && pl.oc * 2 <= pl.vlen && spatial_fit) ||
                (pl.groups == 1 && cf_lanes_favour_w(p, pl) && spatial_fit))))
         family = KernelShape::spatial_vec;
-    else if (ov.shape == 0 && avx2_gemm_over_channel(pl))
+    else if (ov.shape == 0 && avx2_gemm_over_channel(p, pl))
         family = KernelShape::gemm;
     else
         family = KernelShape::channel_vec;
