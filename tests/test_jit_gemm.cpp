@@ -334,8 +334,12 @@ TEST_CASE("jit gemm: the planner's choice") {
 TEST_CASE("jit gemm: channels-last groups with few outputs, exact and bitwise equal on 1-3 "
           "threads") {
     // col2im hands channels-last threads whole output rows: shares that end inside a row,
-    // 3D, a 1D layer of one row per image, W phases with different tap counts.
+    // 3D, a 1D layer of one row per image, W phases with different tap counts; long 1D rows
+    // cut into W spans (the last one short; residues without taps under a dilation).
     const Problem cases[] = {
+        layer(1, 2, 2 * 32, 2 * 3, 2, {300}, {4}, {2}, {1}, {1}, {2}, {1}, Activation::relu,
+              true),
+        layer(1, 1, 40, 4, 1, {211}, {3}, {4}, {2}, {0}, {1}, {3}, Activation::none, false),
         layer(2, 2, 8 * 24, 8 * 3, 8, {7, 9}, {3, 4}, {2, 2}, {1, 1}, {1, 0}, {0, 1}, {1, 0},
               Activation::relu, true),
         layer(3, 1, 4 * 32, 4 * 4, 4, {3, 4, 5}, {3, 3, 3}, {2, 1, 2}, {1, 1, 1}, {1, 1, 1},

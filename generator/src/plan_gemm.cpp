@@ -142,6 +142,24 @@ bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOv
     pl.col2im_rows = std::clamp<int64_t>(kBandFloats / std::max<int64_t>(pl.w_row, 1), 1,
                                          pl.out_rows());
     pl.band_floats = (pl.col2im_rows * pl.w_row + VL - 1) / VL * VL;
+    pl.w_m0 = std::numeric_limits<int64_t>::max();
+    for (const GemmPlan::Residue& r : pl.residues[2])
+        if (r.m_count > 0) {
+            pl.w_m0 = std::min(pl.w_m0, r.m_lo);
+            pl.w_m_end = std::max(pl.w_m_end, r.m_lo + r.m_count);
+        }
+    pl.w_span_m = pl.w_m_end - pl.w_m0;
+    // Channels-last rows, fewer than 32 per image and longer than 512 floats, in spans of
+    // about 256 floats when a thread's share of one row's channels would share lines with the
+    // next thread's (16 or fewer channels: 64 -> 8 1D at 3 x 8229 on two threads 0.87 -> 0.62
+    // ms, 64 -> 16 1D at 2000: 0.57 -> 0.10 ms) or the row's buffer leaves L1 (more than 4096
+    // floats: 256 -> 32 1D at 4269, 3.3 -> 1.6 ms on one thread). With 32-128 channels on
+    // shorter rows spans measured 0.8-1.1x on two threads, so those rows stay whole.
+    if (p.layout == Layout::channels_last && pl.out_rows() < 32 && pl.w_row > 512 &&
+        (pl.oc <= 16 || pl.w_row > 4096)) {
+        pl.w_span_m = std::max<int64_t>(1, kBandFloats / pl.stride[2]);
+        pl.w_spans = (pl.w_m_end - pl.w_m0 + pl.w_span_m - 1) / pl.w_span_m;
+    }
 
     // A channels-first chunk's rows lie pixels * 4 bytes apart: a multiple of 1 KiB puts them
     // in a few L1 sets (4 KiB of sets), so a tile's inputs, read again by each row block, are
@@ -171,6 +189,12 @@ bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOv
         pl.n_oc, tile_px, tile.ur, blocks, pl.tiles,
         pl.tail_vectors > 0 ? fmt::format(" + a tail of {} pixels", rest) : "", pl.k_chunk,
         pl.rows, pl.col_pitch));
+    pl.lines.push_back(
+        pl.w_spans > 1
+            ? fmt::format("col2im: each output row in {} W spans of {} phase outputs, all "
+                          "channels of a span on one thread",
+                          pl.w_spans, pl.w_span_m)
+            : fmt::format("col2im: bands of {} output rows of one channel", pl.col2im_rows));
     return true;
 }
 

@@ -2,11 +2,12 @@
 // The column family's driver: per image, pass 1 runs the matrix product (every tile of pixels
 // of every row block and group) into the column buffer the call's threads share; pass 2 adds
 // the columns into the user's output rows (col2im), bias and activation by a JIT epilogue.
-// Each band of output rows has one owner in pass 2 and each column tile one in pass 1, whatever the
-// thread count.
+// Each band of output rows (W span) has one owner in pass 2 and each column tile one in pass 1,
+// whatever the thread count.
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 #include "jit_driver.hpp"
 #include "scratch.hpp"
@@ -92,32 +93,35 @@ class GemmDriver final : public JitDriver {
         return true;
     }
 
-    // Items: bands of col2im_rows output rows (D x H flattened) of one channel. Per row and W
-    // residue r, a contiguous run of its outputs m in the row's segment of the thread's buffer
-    // takes every live (d, h, w) tap's column segment (contiguous adds); then bias and
-    // activation over the whole band in one epilogue call, and the rows go out residue by
-    // residue.
+    // Items: bands of col2im_rows output rows (D x H flattened) of one channel, over W span
+    // [m, m_end) of the phase indices (GemmPlan::w_spans). Per row and W residue r, the run of
+    // its outputs m inside the span takes every live (d, h, w) tap's column segment
+    // (contiguous adds) in the row's part of the thread's buffer; then bias and activation over
+    // the whole band in one epilogue call, and the rows go out residue by residue.
     bool col2im(const float* col, float* y, int t, int nt) const {
         const gen::Dim3 O = pl_.out;
         float* buf = thread_scratch().row.try_get(pl_.band_floats);
         if (!buf) return false;
         const int64_t rows = O[0] * O[1], per = pl_.col2im_rows, bands = (rows + per - 1) / per;
+        const int64_t spans = pl_.w_spans, cells = bands * spans;
         // Channels-last rows interleave every channel in the same lines: a thread takes whole
-        // bands (channel innermost), so two threads never write one line but at a share's
-        // edge (channel-major shares made two threads 1.6-2x slower than one: 96 -> 4 at
-        // 174x185).
+        // bands and spans (channel innermost), so two threads never write one line but at a
+        // share's edge (channel-major shares made two threads 1.6-2x slower than one: 96 -> 4
+        // at 174x185).
         const bool cl = pl_.layout == Layout::channels_last;
-        const Share share(pl_.oc * bands, t, nt);
+        const Share share(pl_.oc * cells, t, nt);
         for (int64_t item = share.begin; item < share.end; ++item) {
-            const int64_t oc = cl ? item % pl_.oc : item / bands;
-            const int64_t band = cl ? item / pl_.oc : item % bands;
+            const int64_t oc = cl ? item % pl_.oc : item / cells;
+            const int64_t cell = cl ? item / pl_.oc : item % cells;
+            const int64_t band = cell / spans, m0 = pl_.w_m0 + cell % spans * pl_.w_span_m;
+            const int64_t m1 = std::min(pl_.w_m_end, m0 + pl_.w_span_m);
             const int64_t r0 = band * per, r1 = std::min(rows, r0 + per);
-            const int64_t used = (r1 - r0) * pl_.w_row;
-            const int64_t vectors = (used + pl_.vlen - 1) / pl_.vlen;
+            const int64_t width = spans == 1 ? pl_.w_row : span_floats(m0, m1);
+            const int64_t vectors = ((r1 - r0) * width + pl_.vlen - 1) / pl_.vlen;
             std::fill(buf, buf + vectors * pl_.vlen, 0.0f);
             RowAt at(pl_, r0);
             for (int64_t r = r0; r < r1; ++r, at.next(pl_))
-                accumulate_row(col, oc, at, buf + (r - r0) * pl_.w_row);
+                accumulate_row(col, oc, at, m0, m1, buf + (r - r0) * width);
             gen::KernelArgs a;  // bias and activation over the whole band
             a.x = nullptr;
             a.w = nullptr;
@@ -127,9 +131,23 @@ class GemmDriver final : public JitDriver {
             t_.kernels[size_t(pl_.epilogue)](&a);
             RowAt out(pl_, r0);
             for (int64_t r = r0; r < r1; ++r, out.next(pl_))
-                store_row(buf + (r - r0) * pl_.w_row, oc, out.o[0], out.o[1], y);
+                store_row(buf + (r - r0) * width, oc, out.o[0], out.o[1], m0, m1, y);
         }
         return true;
+    }
+
+    // W residue rw's outputs inside span [m0, m1): m in [lo, hi) (empty when hi <= lo).
+    static std::pair<int64_t, int64_t> run_in(const gen::GemmPlan::Residue& rw, int64_t m0,
+                                              int64_t m1) {
+        return {std::max(rw.m_lo, m0), std::min(rw.m_lo + rw.m_count, m1)};
+    }
+    int64_t span_floats(int64_t m0, int64_t m1) const {
+        int64_t n = 0;
+        for (const gen::GemmPlan::Residue& rw : pl_.residues[2]) {
+            const auto [lo, hi] = run_in(rw, m0, m1);
+            n += std::max<int64_t>(0, hi - lo);
+        }
+        return n;
     }
 
     // An output row's (D, H) and each one's residue and phase index m = (o + pb) / S, stepped
@@ -153,9 +171,10 @@ class GemmDriver final : public JitDriver {
         }
     };
 
-    // Adds every live tap's column segments of channel oc into output row `at`, laid out as
-    // w_row floats: each W residue's outputs m in [m_lo, m_lo + m_count), residue after residue.
-    void accumulate_row(const float* col, int64_t oc, const RowAt& at, float* row) const {
+    // Adds every live tap's column segments of channel oc into output row `at`, over W span
+    // [m0, m1): each W residue's outputs in the span, residue after residue.
+    void accumulate_row(const float* col, int64_t oc, const RowAt& at, int64_t m0, int64_t m1,
+                        float* row) const {
         const gen::Dim3 I = pl_.in, K = pl_.kernel;
         const int64_t taps = pl_.kernel_points();
         const int64_t g = oc / pl_.oc_g, ocl = oc % pl_.oc_g;
@@ -175,39 +194,42 @@ class GemmDriver final : public JitDriver {
                     cg + (kd * K[1] + kh) * K[2] * pl_.col_pitch + (id * I[1] + ih) * I[2];
                 float* seg = row;
                 for (const gen::GemmPlan::Residue& rw : pl_.residues[2]) {
+                    const auto [lo, hi] = run_in(rw, m0, m1);
+                    if (hi <= lo) continue;
                     for (int tw = 0; tw < rw.taps.count; ++tw) {
                         // m reads input i = m - c: the m of the run inside [0, I)
                         const int64_t c = rw.taps.c0 + tw * rw.taps.cstep;
                         const int64_t kw = rw.taps.k0 + tw * rw.taps.kstep;
-                        const int64_t m0 = std::max(rw.m_lo, c);
-                        const int64_t m1 = std::min(rw.m_lo + rw.m_count, I[2] + c);
-                        float* dst = seg + (m0 - rw.m_lo);
-                        const float* src = ck + kw * pl_.col_pitch + (m0 - c);
-                        if (m1 - m0 >= 8) add_row(dst, src, m1 - m0);
+                        const int64_t a = std::max(lo, c), b = std::min(hi, I[2] + c);
+                        float* dst = seg + (a - lo);
+                        const float* src = ck + kw * pl_.col_pitch + (a - c);
+                        if (b - a >= 8) add_row(dst, src, b - a);
                         else  // short runs inline: a call costs more than their adds
-                            for (int64_t i = 0; i < m1 - m0; ++i) dst[i] += src[i];
+                            for (int64_t i = 0; i < b - a; ++i) dst[i] += src[i];
                     }
-                    seg += rw.m_count;
+                    seg += hi - lo;
                 }
             }
         }
     }
 
-    // Output row (od, oh) of channel oc from its w_row floats: channels-first [oc][D][H][W],
-    // channels-last [D][H][W][oc].
-    void store_row(const float* row, int64_t oc, int64_t od, int64_t oh, float* y) const {
+    // Output row (od, oh) of channel oc over W span [m0, m1), from the floats accumulate_row
+    // laid out: channels-first [oc][D][H][W], channels-last [D][H][W][oc].
+    void store_row(const float* row, int64_t oc, int64_t od, int64_t oh, int64_t m0, int64_t m1,
+                   float* y) const {
         const gen::Dim3 O = pl_.out, S = pl_.stride, pb = pl_.pad_begin;
         const bool cl = pl_.layout == Layout::channels_last;
         const int64_t pitch = cl ? pl_.oc : 1;  // floats between outputs along W
         float* yr = cl ? y + ((od * O[1] + oh) * O[2]) * pl_.oc + oc
                        : y + (oc * O[0] + od) * O[1] * O[2] + oh * O[2];
         for (size_t r = 0; r < pl_.residues[2].size(); ++r) {
-            const gen::GemmPlan::Residue& rw = pl_.residues[2][r];
-            float* yo = yr + (S[2] * rw.m_lo + int64_t(r) - pb[2]) * pitch;  // o of m_lo
+            const auto [lo, hi] = run_in(pl_.residues[2][r], m0, m1);
+            if (hi <= lo) continue;
+            float* yo = yr + (S[2] * lo + int64_t(r) - pb[2]) * pitch;  // o of m = lo
             const int64_t step = S[2] * pitch;
-            if (step == 1) std::copy(row, row + rw.m_count, yo);
-            else for (int64_t m = 0; m < rw.m_count; ++m) yo[m * step] = row[m];
-            row += rw.m_count;
+            if (step == 1) std::copy(row, row + (hi - lo), yo);
+            else for (int64_t m = 0; m < hi - lo; ++m) yo[m * step] = row[m];
+            row += hi - lo;
         }
     }
 

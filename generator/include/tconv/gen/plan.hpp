@@ -360,6 +360,11 @@ struct GemmPlan : PlanBase {
     // per-thread buffer of band_floats (whole vectors for the epilogue): a map of short rows
     // pays one item's walk and one epilogue call per band, not per row.
     int64_t w_row = 0, col2im_rows = 1, band_floats = 0;
+    // ... and over W spans of the phase indices m: [w_m0 + s * w_span_m, ... + w_span_m) up to
+    // w_m_end, s < w_spans. Channels-last layers of few long rows (1D) cut each row into spans,
+    // so threads take whole spans of every channel rather than some channels of one row whose
+    // lines the other threads write too; one span (the whole row) otherwise.
+    int64_t w_m0 = 0, w_m_end = 0, w_span_m = 0, w_spans = 1;
 
     // Packed weights of (group, row block): [ic of the group][the block's rows].
     int64_t weight_offset(int64_t g, const RowBlock& b) const { return (g * rows + b.row0) * ic_g; }
