@@ -310,7 +310,7 @@ int bench_command(const std::vector<std::string>& argv) {
     const bool any_bf16 = std::any_of(layers.begin(), layers.end(), [](const BenchLayer& l) {
         return l.problem.dtype == DType::bf16;
     });
-    if (any_bf16 && run.isa == Isa::avx512) run.bf16_peak_gflops = measure_bf16_peak(run.threads);
+    if (any_bf16) run.bf16_peak_gflops = measure_bf16_peak(run.isa, run.threads);
     // Peers this build lacks get no column, only a word in the header.
     std::vector<Peer> peers;
     if (args.peers) {

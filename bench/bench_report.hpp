@@ -55,8 +55,8 @@ struct BenchRun {
     int threads = 1;
     Isa isa = Isa::scalar;              // cap in use
     std::optional<double> peak_gflops;  // nullopt for scalar
-    // The vdpbf16ps peak, probed when a layer is bf16 and the cap is avx512 on a CPU with
-    // AVX512_BF16: bf16 layers' % peak is against it.
+    // The bf16 peak (measure_bf16_peak: AMX's tdpbf16ps under the avx512_amx cap, vdpbf16ps
+    // under avx512), probed when a layer is bf16: bf16 layers' % peak is against it.
     std::optional<double> bf16_peak_gflops;
     double min_time = 0;
     std::vector<std::string> peer_names;  // columns; empty with --no-peers

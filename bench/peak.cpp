@@ -9,6 +9,7 @@
 #include <xbyak/xbyak_util.h>
 
 #include "bench_peak.hpp"
+#include "tconv/tconv.hpp"
 
 namespace tconv::bench {
 namespace {
@@ -56,6 +57,37 @@ class FmaLoop : public Xbyak::CodeGenerator {
     int chains_;
 };
 
+// void loop(uint64_t iterations): four C tiles each updated by tdpbf16ps from two A and two B
+// tiles (16 x 64 bytes each), `kUnroll` times per iteration: 4 x 16 x 16 x 32 bf16
+// multiply-adds per unroll step, no loads, as AMX's peak.
+class TdpLoop : public Xbyak::CodeGenerator {
+  public:
+    static constexpr int kUnroll = 4;
+
+    TdpLoop() : Xbyak::CodeGenerator(4096, Xbyak::DontSetProtectRWE) {
+        using namespace Xbyak;
+        Label config, loop;
+        ldtilecfg(ptr[rip + config]);
+        for (int t = 0; t < 8; ++t) tilezero(Tmm(t));
+        L(loop);
+        for (int u = 0; u < kUnroll; ++u)
+            for (int c = 0; c < 4; ++c) tdpbf16ps(Tmm(c), Tmm(4 + c / 2), Tmm(6 + c % 2));
+        dec(rdi);
+        jnz(loop);
+        tilerelease();
+        ret();
+        align(64);
+        L(config);
+        uint8_t cfg[64] = {1};
+        for (int t = 0; t < 8; ++t) {
+            cfg[16 + 2 * t] = 64;
+            cfg[48 + t] = 16;
+        }
+        for (uint8_t v : cfg) db(v);
+    }
+    int chains() const { return 4; }
+};
+
 using LoopFn = void (*)(uint64_t);
 
 // Seconds of CPU time the slowest of `threads` threads, started together, took to run
@@ -82,9 +114,10 @@ double run_parallel(LoopFn fn, uint64_t iterations, int threads, int& team) {
 
 // The best of many short trials (~5 ms) of `code`'s loop: the first ones let the clock ramp
 // up, and the best is the least disturbed by other work on the machine.
-double best_gflops(FmaLoop& code, double flops_per_iter, int threads) {
+template <class Loop>
+double best_gflops(Loop& code, double flops_per_iter, int threads) {
     code.setProtectModeRE();
-    const LoopFn fn = code.getCode<LoopFn>();
+    const LoopFn fn = code.template getCode<LoopFn>();
     uint64_t iters = 20000;
     int team = threads;
     const double calib = run_parallel(fn, iters, threads, team);
@@ -101,7 +134,7 @@ double best_gflops(FmaLoop& code, double flops_per_iter, int threads) {
 
 std::optional<double> measure_fma_peak(Isa isa, int threads) {
     const Xbyak::util::Cpu cpu;
-    const bool zmm = isa == Isa::avx512;
+    const bool zmm = isa >= Isa::avx512;  // amx: its AVX-512 FMAs
     if (isa == Isa::scalar) return std::nullopt;
     if (zmm && !cpu.has(Xbyak::util::Cpu::tAVX512F)) return std::nullopt;
     if (!zmm && !(cpu.has(Xbyak::util::Cpu::tAVX2) && cpu.has(Xbyak::util::Cpu::tFMA)))
@@ -112,9 +145,16 @@ std::optional<double> measure_fma_peak(Isa isa, int threads) {
     return best_gflops(code, 2.0 * (zmm ? 16 : 8) * code.chains() * FmaLoop::kUnroll, threads);
 }
 
-std::optional<double> measure_bf16_peak(int threads) {
+const char* bf16_peak_probe(Isa isa) { return isa == Isa::amx ? "tdpbf16ps" : "vdpbf16ps"; }
+
+std::optional<double> measure_bf16_peak(Isa isa, int threads) {
+    if (isa == Isa::amx) {
+        if (!cpu_info().amx_bf16) return std::nullopt;  // detection asked the OS for the tiles
+        TdpLoop code;
+        return best_gflops(code, 2.0 * 16 * 16 * 32 * code.chains() * TdpLoop::kUnroll, threads);
+    }
     const Xbyak::util::Cpu cpu;
-    if (!cpu.has(Xbyak::util::Cpu::tAVX512_BF16)) return std::nullopt;
+    if (isa != Isa::avx512 || !cpu.has(Xbyak::util::Cpu::tAVX512_BF16)) return std::nullopt;
     FmaLoop code(true, 24, true);
     // 16 lanes x 2 pairs x 2 flops per instruction.
     return best_gflops(code, 64.0 * code.chains() * FmaLoop::kUnroll, threads);

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bench_peak.hpp"
 #include "bench_report.hpp"
 #include "bench_timing.hpp"
 #include "tconv/error.hpp"
@@ -164,8 +165,8 @@ std::string header_lines(const BenchRun& run, const std::string& prefix) {
                                          run.threads == 1 ? "" : "s")
                            : std::string("n/a (scalar)");
     if (run.bf16_peak_gflops)
-        peak += fmt::format("; bf16 peak: {:.1f} GFLOP/s (vdpbf16ps probe; bf16 layers' % peak)",
-                            *run.bf16_peak_gflops);
+        peak += fmt::format("; bf16 peak: {:.1f} GFLOP/s ({} probe; bf16 layers' % peak)",
+                            *run.bf16_peak_gflops, bf16_peak_probe(run.isa));
     std::string out = fmt::format("{}CPU: {}\n{}threads: {}, ISA cap: {}{}, peak: {}\n", prefix,
                                   run.cpu_model, prefix, run.threads, to_string(run.isa),
                                   run.peer_isa.empty() ? "" : " (" + run.peer_isa + ")", peak);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "tconv/error.hpp"
+#include "tconv/tconv.hpp"
 
 namespace tconv::cli {
 
@@ -55,10 +56,8 @@ std::optional<int> Args::threads() const {
 std::optional<Isa> Args::isa() const {
     auto v = value("--isa");
     if (!v) return std::nullopt;
-    if (*v == "avx512") return Isa::avx512;
-    if (*v == "avx2") return Isa::avx2;
-    if (*v == "scalar") return Isa::scalar;
-    throw usage(command, "--isa " + *v + ": must be avx512, avx2 or scalar");
+    if (const auto isa = isa_from_string(*v)) return *isa;
+    throw usage(command, "--isa " + *v + ": must be avx512_amx, avx512, avx2 or scalar");
 }
 
 std::optional<Layout> Args::layout() const {

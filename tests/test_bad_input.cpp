@@ -309,7 +309,7 @@ std::vector<Case> cases() {
         {"threads overflowing int", run({{"--threads", "99999999999999999999"}}),
          {"--threads 99999999999999999999: must be an integer"}},
         {"threads negative", run({{"--threads", "-4"}}), {"--threads -4: must be an integer"}},
-        {"unknown isa", run({{"--isa", "sse"}}), {"--isa sse: must be avx512, avx2 or scalar"}},
+        {"unknown isa", run({{"--isa", "sse"}}), {"--isa sse: must be avx512_amx, avx512, avx2 or scalar"}},
         {"two configs", [] { auto a = run(); a.push_back("@layer.json"); return a; }(),
          {"run: expected exactly one CONFIG, got 2"}},
         {"unknown command", {"runn", "@layer.json"}, {"unknown command 'runn' (did you mean 'run'?)"}},

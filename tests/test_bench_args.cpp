@@ -101,7 +101,7 @@ TEST_CASE("bench args: errors name the option and the value") {
         {{"a.json", "--threads", "1", "--threads", "2"}, "option --threads given twice"},
         {{"a.json", "--min-time", "-1"}, "--min-time -1: must be a number from 0 to 3600"},
         {{"a.json", "--min-time", "nan"}, "--min-time nan:"},
-        {{"a.json", "--isa", "sse"}, "--isa sse: must be avx512, avx2 or scalar"},
+        {{"a.json", "--isa", "sse"}, "--isa sse: must be avx512_amx, avx512, avx2 or scalar"},
         {{"a.json", "--layout", "nchw"}, "--layout nchw: must be one of channels_first, channels_last"},
         {{"a.json", "--markdown=yes"}, "option --markdown takes no value"},
         {{"a.json", "--json="}, "option --json needs a non-empty value"},

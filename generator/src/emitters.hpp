@@ -22,5 +22,7 @@ template <class T>
 std::unique_ptr<Xbyak::CodeGenerator> emit_gemm(const GemmKernelDesc& d);
 template <class T>
 std::unique_ptr<Xbyak::CodeGenerator> emit_gemm_epilogue(const GemmEpilogueDesc& d);
+// AMX tiles with an AVX-512 epilogue: one ISA, no template.
+std::unique_ptr<Xbyak::CodeGenerator> emit_amx(const AmxKernelDesc& d);
 
 }  // namespace tconv::gen

@@ -41,6 +41,11 @@ std::unique_ptr<Xbyak::CodeGenerator> emit_family(const GemmEpilogueDesc& d) {
 }
 
 template <class T>
+std::unique_ptr<Xbyak::CodeGenerator> emit_family(const AmxKernelDesc& d) {
+    return emit_amx(d);
+}
+
+template <class T>
 std::unique_ptr<Xbyak::CodeGenerator> emit(const AnyKernelDesc& d) {
     auto g = std::visit([](const auto& x) { return emit_family<T>(x); }, d);
     // W^X: the buffer was never executable while writable; now it becomes read+execute.
@@ -64,7 +69,7 @@ std::unique_ptr<Kernel> generate(const AnyKernelDesc& d) {
     std::unique_ptr<Xbyak::CodeGenerator> code;
     const Isa isa = std::visit([](const auto& x) { return x.isa; }, d);
     try {
-        if (isa == Isa::avx512)
+        if (isa == Isa::avx512 || isa == Isa::amx)
             code = emit<Avx512Traits>(d);
         else if (isa == Isa::avx2)
             code = emit<Avx2Traits>(d);

@@ -11,8 +11,9 @@
 
 namespace tconv::gen {
 
-int vector_length(Isa isa) { return isa == Isa::avx512 ? 16 : isa == Isa::avx2 ? 8 : 1; }
-int vector_registers(Isa isa) { return isa == Isa::avx512 ? 32 : 16; }
+// AMX kernels' epilogues are AVX-512 code.
+int vector_length(Isa isa) { return isa >= Isa::avx512 ? 16 : isa == Isa::avx2 ? 8 : 1; }
+int vector_registers(Isa isa) { return isa >= Isa::avx512 ? 32 : 16; }
 
 namespace {
 
@@ -127,6 +128,18 @@ size_t KernelDescHash::operator()(const GemmEpilogueDesc& d) const {
     return m.h;
 }
 
+size_t KernelDescHash::operator()(const AmxKernelDesc& d) const {
+    Mixer m;
+    m(int64_t(d.isa)), m(d.rank);
+    m.dims(d.kernel), m.dims(d.stride), m.dims(d.dilation);
+    m.dims(d.c0), m.dims(d.cstep), m.dims(d.x_stride);
+    for (int t : d.taps) m(t);
+    m(d.groups), m(d.rows), m(d.nt), m(d.oc_tail), m(d.k_steps), m(d.y_pix), m(int64_t(d.out));
+    m(d.bias), m(int64_t(d.activation));
+    m(int64_t(std::bit_cast<uint32_t>(d.negative_slope)));
+    return m.h;
+}
+
 size_t KernelDescHash::operator()(const AnyKernelDesc& d) const {
     return std::visit([this](const auto& x) { return (*this)(x); }, d) ^ d.index();
 }
@@ -214,6 +227,15 @@ std::string kernel_name(const GemmEpilogueDesc& d) {
     std::string n = "tconv_f32_gemm_epilogue_" + std::string(to_string(d.activation));
     if (d.activation == Activation::leaky_relu) n += fmt::format("_ns{}", d.negative_slope);
     return n + hash_tail(d);
+}
+
+// tconv_bf16_amx_k4x4_s2x2_t2x2_r32_oc2[_m8][_k8]_h..__avx512_amx: the tile's rows (outputs
+// along W) and vectors of output channels; what it stores (bf16, or f32 into a row buffer).
+std::string kernel_name(const AmxKernelDesc& d) {
+    std::string tile = fmt::format("_r{}_oc{}", d.rows, d.nt);
+    if (d.oc_tail != 16) tile += fmt::format("_m{}", d.oc_tail);
+    return name_head("amx", d, d.groups, d.out) + "_t" +
+           dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) + name_tail(d, tile);
 }
 
 std::string kernel_name(const AnyKernelDesc& d) {

@@ -3,6 +3,7 @@
 #include <xmmintrin.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "plan_util.hpp"
@@ -226,11 +227,56 @@ void pack_part(const ChannelPlan& pl, const float* w, float* packed, int64_t b, 
     }
 }
 
+// amx: per phase and oc block, lanes of two bf16 [32-channel step][tap][vector][16 pairs]
+// [16 channels]: lane (pair j, channel n) holds input channels 2j and 2j + 1 of the step (low
+// half first) for output channel n, as tdpbf16ps reads a B tile. Channels past the group's
+// (input or output) are zero. Weights are rounded to bf16, to nearest even.
+uint16_t bf16_bits(float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40);  // quiet NaN
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return uint16_t(bits >> 16);
+}
+
+void pack_amx_block(const AmxPlan& pl, const float* w, float* packed, int64_t b) {
+    const int64_t K = pl.kernel_points(), VL = pl.vlen, steps = pl.k_pairs / 16;
+    const Dim3 k3 = pl.kernel;
+    const OcBlock& blk = pl.blocks[size_t(b)];
+    const int64_t oc0 = blk.oc0 - blk.group * pl.oc_g;  // within the group
+    for (const PhasePlan& ph : pl.phases) {
+        const int64_t taps = ph.taps_total();
+        if (taps == 0) continue;
+        auto* dst = reinterpret_cast<uint16_t*>(packed + pl.weight_offset(ph, b));
+        for (int64_t s = 0; s < steps; ++s) {
+            int64_t t = 0;
+            for (int td = 0; td < ph.taps[0].count; ++td)
+                for (int th = 0; th < ph.taps[1].count; ++th)
+                    for (int tw = 0; tw < ph.taps[2].count; ++tw, ++t) {
+                        const int64_t k = ((ph.taps[0].k0 + td * ph.taps[0].kstep) * k3[1] +
+                                           ph.taps[1].k0 + th * ph.taps[1].kstep) * k3[2] +
+                                          ph.taps[2].k0 + tw * ph.taps[2].kstep;
+                        for (int64_t v = 0; v < blk.vectors; ++v)
+                            for (int64_t j = 0; j < 16; ++j)
+                                for (int64_t n = 0; n < VL; ++n)
+                                    for (int64_t e = 0; e < 2; ++e) {
+                                        const int64_t c = s * 32 + 2 * j + e, o = v * VL + n;
+                                        *dst++ = c < pl.ic_g && o < blk.valid
+                                                     ? bf16_bits(w[((blk.group * pl.ic_g + c) *
+                                                                        pl.oc_g + oc0 + o) * K + k])
+                                                     : uint16_t(0);
+                                    }
+                    }
+        }
+    }
+}
+
 }  // namespace
 
 // The channel family packs in parts (one oc block x a run of input channels); the others are
 // small enough to pack as one part.
 int64_t pack_weight_parts(const Plan& plan) {
+    if (const auto* amx = std::get_if<AmxPlan>(&plan.family)) return amx->oc_blocks;
     const auto* pl = std::get_if<ChannelPlan>(&plan.family);
     return pl ? pl->oc_blocks * ic_parts(*pl) : 1;
 }
@@ -251,6 +297,10 @@ void pack_weights(const Plan& plan, const float* w, float* packed, int64_t first
     }
     if (const auto* pl = std::get_if<GemmPlan>(&plan.family)) {
         if (first_part == 0 && end_part > 0) pack_gemm(*pl, w, packed);
+        return;
+    }
+    if (const auto* pl = std::get_if<AmxPlan>(&plan.family)) {  // a part per oc block
+        for (int64_t b = first_part; b < end_part; ++b) pack_amx_block(*pl, w, packed, b);
         return;
     }
     const ChannelPlan& pl = std::get<ChannelPlan>(plan.family);
@@ -288,6 +338,9 @@ std::vector<int64_t> packing_signature(const Plan& plan) {
     } else if (const auto* cf = std::get_if<DepthwiseCfPlan>(&plan.family)) {
         s.push_back(cf->channel_taps);
         for (const PlanePhasePlan& pp : cf->plane_phases) s.push_back(pp.w_offset);
+    } else if (const auto* amx = std::get_if<AmxPlan>(&plan.family)) {
+        s.insert(s.end(), {amx->k_pairs, int64_t(amx->n_oc)});
+        for (const PhasePlan& ph : amx->phases) taps(ph);
     } else if (const auto* gm = std::get_if<GemmPlan>(&plan.family)) {
         s.insert(s.end(), {gm->rows, gm->ic_g});
         for (const GemmPlan::RowBlock& b : gm->row_blocks) s.insert(s.end(), {b.row0, int64_t(b.rows)});

@@ -266,8 +266,8 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
 // Steps 1-5 for the problem itself.
 bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
                 const PlanOverrides& overrides) {
-    if (isa != Isa::avx512 && isa != Isa::avx2) {
-        why_not = "the JIT emits AVX-512 and AVX2 only";
+    if (isa != Isa::avx512 && isa != Isa::avx2 && isa != Isa::amx) {
+        why_not = "the JIT emits AVX-512 (with or without AMX) and AVX2 only";
         return false;
     }
     PlanBase pl;
@@ -289,7 +289,18 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     pl.bias = p.bias;
     const PhaseAxes ax = phase_axes(pl);
     KernelShape family{};
-    if (!choose_family(p, pl, ax, overrides, family, why_not)) return false;
+    if (isa == Isa::amx) {  // the AMX kernels serve what they can; the others are AVX-512's
+        if (overrides.shape != 0 && overrides.shape != 6) {
+            why_not = "Isa::amx plans the amx family only";
+            return false;
+        }
+        family = KernelShape::amx;
+    } else if (overrides.shape == 6) {
+        why_not = "the amx family needs Isa::amx";
+        return false;
+    } else if (!choose_family(p, pl, ax, overrides, family, why_not)) {
+        return false;
+    }
     // Steps 3-5 per family: tile, chunking and cache groups, kernels and the description.
     auto run = [&](auto family_plan, auto planner) {
         static_cast<PlanBase&>(family_plan) = pl;
@@ -303,6 +314,7 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         case KernelShape::depthwise: return run(DepthwisePlan{}, plan_depthwise);
         case KernelShape::depthwise_cf: return run(DepthwiseCfPlan{}, plan_depthwise_cf);
         case KernelShape::gemm: return run(GemmPlan{}, plan_gemm);
+        case KernelShape::amx: return run(AmxPlan{}, plan_amx);
     }
     return false;
 }

@@ -116,7 +116,6 @@ class VectorMath {
 
     // The first `lanes` of acc narrowed to bf16 at dst: rounded to nearest, ties to even, a NaN
     // kept a quiet NaN, bit for bit as float_to_bf16 (tconv/bf16.hpp). Clobbers acc, t0, t1.
-    // AVX2 only: the caller declines AVX-512.
     void store_bf16(const Xbyak::RegExp& dst, const Vmm& acc, const Vmm& t0, const Vmm& t1,
                     int lanes) {
         if constexpr (T::isa == Isa::avx2) {
@@ -136,9 +135,17 @@ class VectorMath {
             if (lanes & 4) g_.vmovq(g_.ptr[dst], x), g_.vpsrldq(x, x, 8), at += 8;
             if (lanes & 2) g_.vmovd(g_.ptr[dst + at], x), g_.vpsrldq(x, x, 4), at += 4;
             if (lanes & 1) g_.vpextrw(g_.ptr[dst + at], x, 0);
-        } else {
-            (void)dst, (void)acc, (void)t0, (void)t1, (void)lanes;
-            throw std::runtime_error("bf16 stores are emitted for AVX2 only");
+        } else {  // AVX-512: the NaN lanes under k2, the narrowing store under k1 for a tail
+            (void)t1;
+            g_.vpsrld(t0, acc, 16);
+            g_.vpandd(t0, t0, constant(Const::u32_one));
+            g_.vpaddd(t0, t0, constant(Const::bf16_round));
+            g_.vpaddd(t0, t0, acc);
+            g_.vcmpps(g_.k2, acc, acc, kUnordQ);
+            g_.vpord(t0 | g_.k2, acc, constant(Const::nan_quiet));
+            g_.vpsrld(t0, t0, 16);
+            if (lanes == T::vlen) g_.vpmovdw(g_.ptr[dst], t0);
+            else g_.vpmovdw(g_.ptr[dst] | g_.k1, t0);
         }
     }
 

@@ -14,10 +14,10 @@ namespace {
 Options make_options(const std::optional<std::string>& max_isa, int threads) {
     Options o;
     if (max_isa) {
-        for (Isa i : {Isa::avx512, Isa::avx2, Isa::scalar})
-            if (*max_isa == to_string(i)) o.max_isa = i;
+        o.max_isa = isa_from_string(*max_isa);
         if (!o.max_isa)
-            argument_error("max_isa must be 'avx512', 'avx2' or 'scalar', got '" + *max_isa + "'");
+            argument_error("max_isa must be 'avx512_amx', 'avx512', 'avx2' or 'scalar', got '" +
+                           *max_isa + "'");
     }
     if (threads < 0 || threads > 1024)
         argument_error("threads must be from 1 to 1024, got " + std::to_string(threads));

@@ -61,7 +61,7 @@ CASES = [
     (lambda: tconv.Layer(LAYER, W.reshape(2, 4, 3, 3), B),
      r"Layer L: weight must have shape \(4, 2, 3, 3\), got \(2, 4, 3, 3\)"),
     (lambda: tconv.Layer(LAYER, W), r"bias"),
-    (lambda: tconv.Layer(LAYER, W, B, max_isa="sse2"), r"max_isa must be 'avx512', 'avx2'"),
+    (lambda: tconv.Layer(LAYER, W, B, max_isa="sse2"), r"max_isa must be 'avx512_amx', 'avx512', 'avx2'"),
     (lambda: tconv.Layer(LAYER, W, B)(X[:, :3]),
      r"Layer L: input has shape \(1, 3, 5, 5\), the layer's is \(1, 4, 5, 5\)"),
     (lambda: tconv.Layer(LAYER, W, B)(X, out=np.empty((1, 2, 7, 7), np.float64)),

@@ -71,11 +71,9 @@ void require(const void* p, const char* fn, const char* what) {
 
 tconv::Isa parse_isa(const char* s) {
     const std::string v = s;
-    if (v == "avx512") return tconv::Isa::avx512;
-    if (v == "avx2") return tconv::Isa::avx2;
-    if (v == "scalar") return tconv::Isa::scalar;
+    if (const auto isa = tconv::isa_from_string(v)) return *isa;
     throw tconv::Error(tconv::ErrorKind::invalid_argument,
-                       "max_isa \"" + v + "\" is not an ISA: use avx512, avx2 or scalar");
+                       "max_isa \"" + v + "\" is not an ISA: use avx512_amx, avx512, avx2 or scalar");
 }
 
 // Thread counts beyond any real machine are refused: OpenMP would try to start them all and

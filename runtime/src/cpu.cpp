@@ -2,6 +2,9 @@
 // CPU detection (once per process) and the ISA cap: Options::max_isa, else TCONV_MAX_ISA.
 #include <xbyak/xbyak_util.h>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -25,6 +28,16 @@ static std::string brand_string() {
     return b == std::string::npos ? "unknown x86-64" : s.substr(b, e - b + 1);
 }
 
+// Linux hands out the AMX tile state (8 KiB per thread) only to processes that ask for it.
+static bool amx_permitted() {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    constexpr int kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+    return false;
+#endif
+}
+
 const CpuInfo& cpu_info() {
     static const CpuInfo info = [] {
         using Xbyak::util::Cpu;
@@ -38,6 +51,8 @@ const CpuInfo& cpu_info() {
         c.avx512vl = cpu.has(Cpu::tAVX512VL);
         c.avx512_bf16 = cpu.has(Cpu::tAVX512_BF16);
         c.amx = cpu.has(Cpu::tAMX_TILE);
+        c.amx_bf16 = c.amx && cpu.has(Cpu::tAMX_BF16) && c.avx512f && c.avx512bw &&
+                     c.avx512vl && amx_permitted();
         c.threads = affinity_cpus();
         return c;
     }();
@@ -45,17 +60,24 @@ const CpuInfo& cpu_info() {
 }
 
 Isa CpuInfo::best_isa() const {
+    if (amx_bf16 && avx2 && fma) return Isa::amx;
     if (avx512f && avx2 && fma) return Isa::avx512;
     if (avx2 && fma) return Isa::avx2;
     return Isa::scalar;
 }
 
-static Isa parse_isa(const std::string& s, const std::string& where) {
+std::optional<Isa> isa_from_string(std::string_view s) {
+    if (s == "avx512_amx") return Isa::amx;
     if (s == "avx512") return Isa::avx512;
     if (s == "avx2") return Isa::avx2;
     if (s == "scalar") return Isa::scalar;
+    return std::nullopt;
+}
+
+static Isa parse_isa(const std::string& s, const std::string& where) {
+    if (const auto isa = isa_from_string(s)) return *isa;
     throw Error(ErrorKind::invalid_argument,
-                where + "=" + s + " is not an ISA: use avx512, avx2 or scalar");
+                where + "=" + s + " is not an ISA: use avx512_amx, avx512, avx2 or scalar");
 }
 
 static std::string features_string(const CpuInfo& c) {
@@ -66,6 +88,7 @@ static std::string features_string(const CpuInfo& c) {
     add(c.avx2, "avx2");
     add(c.fma, "fma");
     add(c.avx512f, "avx512f");
+    add(c.amx_bf16, "amx-bf16");
     return f.empty() ? "none of avx2, fma, avx512f" : f;
 }
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The driver of the phase-tiled families (channel and depthwise): each stride phase's kernels
+// The driver of the phase-tiled families (channel, amx and depthwise): each stride phase's kernels
 // over output rows x W chunks x channel blocks. The two families differ in their kernels and
 // weights (each plan type says where a block's weights sit), not in this walk.
 #include <algorithm>
@@ -143,7 +143,10 @@ class PhaseDriver final : public JitDriver {
             const int64_t ow1 = std::min(O[2], S[2] * (start + chunk));
             const int64_t at = (n * OC + blk.oc0) * plane + (od * O[1] + oh) * O[2] + ow0;
             const float* src = rowbuf + ow0 * pl_.row_pitch;
-            if (bf16)
+            if (bf16 && pl_.isa >= Isa::avx512)
+                transpose_avx512(src, pl_.row_pitch, ow1 - ow0, blk.valid,
+                                 static_cast<uint16_t*>(y) + at, plane);
+            else if (bf16)
                 transpose_avx2(src, pl_.row_pitch, ow1 - ow0, blk.valid,
                                static_cast<uint16_t*>(y) + at, plane);
             else
@@ -181,6 +184,10 @@ class PhaseDriver final : public JitDriver {
 std::unique_ptr<JitDriver> make_driver(const gen::ChannelPlan& plan, const KernelTables& t) {
     if (plan.fold) return make_fold_driver(plan, t);
     return std::make_unique<PhaseDriver<gen::ChannelPlan>>(plan, t);
+}
+
+std::unique_ptr<JitDriver> make_driver(const gen::AmxPlan& plan, const KernelTables& t) {
+    return std::make_unique<PhaseDriver<gen::AmxPlan>>(plan, t);
 }
 
 std::unique_ptr<JitDriver> make_driver(const gen::DepthwisePlan& plan, const KernelTables& t) {

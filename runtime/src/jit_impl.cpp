@@ -156,7 +156,7 @@ class JitImpl final : public Impl, public JitCodeSource {
             report_.code_bytes += k->code_size();
         }
         report_.plan_lines = pl.lines;
-        if (handles_bf16())
+        if (handles_bf16() && pl.isa != Isa::amx)  // the amx plan describes its own
             report_.plan_lines.push_back(
                 "bf16 storage: the input widened to fp32 in its copy, fp32 compute, the output "
                 "rounded to bf16 (RNE) as it is stored: by the AVX2 kernels (channels_last "
@@ -301,6 +301,11 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
     impl->set_compile_us(
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     return impl;
+}
+
+std::unique_ptr<Impl> make_jit_amx_impl(const Problem& p, const float* w, const float* b,
+                                        const Options& options, std::string& why_not) {
+    return make_jit_impl(Isa::amx, p, w, b, options, why_not);
 }
 
 std::unique_ptr<Impl> make_jit_avx512_impl(const Problem& p, const float* w, const float* b,

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "tconv/bf16.hpp"
 #include "team.hpp"
@@ -129,6 +130,82 @@ void copy_contiguous_rows(const gen::PlanBase& pl, const Src* x, float* xbuf,
         }
 }
 
+// The AMX kernels' buffer (InputLayout::bf16_pairs): each pixel's channels of a group as bf16,
+// two to a lane, zero past the group's; channels-last pixels are copied as they are,
+// channels-first rows interleaved pair by pair. Items are padded rows of one group, cut along
+// W into pieces when there are fewer rows than threads (1D layers).
+void copy_input_pairs(const gen::PlanBase& pl, const uint16_t* x, float* xbuf, const WorkPart& w,
+                      int t, int nt, bool halo_ready) {
+    const gen::InputLayout& L = pl.input;
+    const gen::Dim3 I = pl.in, P = L.padded, H = L.halo_lo;
+    const auto [b0, b1] = pl.slab_input_blocks(w.slab);
+    const int64_t IC = pl.ic, C2 = 2 * L.lanes, NB = b1 - b0, img = L.image_floats();
+    const int64_t plane = I[0] * I[1] * I[2];
+    const bool cl = pl.layout == Layout::channels_last;
+    constexpr int64_t kMinPiece = 256;
+    const int64_t rows = w.in_row1 - w.in_row0, row_items = (w.n1 - w.n0) * rows * NB;
+    const int64_t pieces =
+        row_items == 0 || row_items >= nt
+            ? 1
+            : std::max<int64_t>(1, std::min((nt + row_items - 1) / row_items, I[2] / kMinPiece));
+    const Share share(row_items * pieces, t, nt);
+    Odometer<5> at({pieces, NB, P[1], P[0], kUnbounded}, share.begin + w.in_row0 * NB * pieces);
+    for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
+        const int64_t piece = at.digit[0], blk = b0 + at.digit[1], n = w.n0 + at.digit[4];
+        const int64_t id = at.digit[3] - H[0], ih = at.digit[2] - H[1];
+        const int64_t w0 = I[2] * piece / pieces, w1 = I[2] * (piece + 1) / pieces;
+        auto* dst = reinterpret_cast<uint16_t*>(xbuf + (n - w.n0) * img +
+                                                L.offset(blk, at.digit[3], at.digit[2], 0));
+        const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
+        if (!halo_ready && piece == 0) {
+            if (!inside) {
+                std::memset(dst, 0, size_t(P[2] * C2) * 2);
+                continue;
+            }
+            std::memset(dst, 0, size_t(H[2] * C2) * 2);
+            std::memset(dst + (H[2] + I[2]) * C2, 0, size_t((P[2] - H[2] - I[2]) * C2) * 2);
+        }
+        if (!inside) continue;
+        const gen::InBlock& ib = L.blocks[size_t(blk)];
+        const int64_t nc = ib.lanes;
+        uint16_t* out = dst + (H[2] + w0) * C2;
+        if (cl) {
+            const uint16_t* src = x + (((n * I[0] + id) * I[1] + ih) * I[2] + w0) * IC + ib.first;
+            if (nc == C2 && nc == IC) {
+                std::memcpy(out, src, size_t((w1 - w0) * nc) * 2);
+                continue;
+            }
+            for (int64_t v = 0; v < w1 - w0; ++v) {
+                std::memcpy(out + v * C2, src + v * IC, size_t(nc) * 2);
+                if (!halo_ready) std::memset(out + v * C2 + nc, 0, size_t(C2 - nc) * 2);
+            }
+            continue;
+        }
+        // Channel rows paired into lanes [pair][pixel] (contiguous, vectorised by the
+        // compiler), then transposed as 4-byte words: the float transpose moves bits only.
+        const uint16_t* src = x + (n * IC + ib.first) * plane + (id * I[1] + ih) * I[2] + w0;
+        const int64_t width = w1 - w0, np = (nc + 1) / 2;
+        thread_local std::vector<uint32_t> paired;
+        paired.resize(size_t(np * width));
+        for (int64_t j = 0; j < np; ++j) {
+            const uint16_t* r0 = src + 2 * j * plane;
+            uint32_t* row = paired.data() + j * width;
+            if (2 * j + 1 < nc) {
+                const uint16_t* r1 = r0 + plane;
+                for (int64_t v = 0; v < width; ++v) row[v] = uint32_t(r0[v]) | uint32_t(r1[v]) << 16;
+            } else {
+                for (int64_t v = 0; v < width; ++v) row[v] = r0[v];
+            }
+        }
+        auto* lanes = reinterpret_cast<float*>(out);
+        transpose_avx2(reinterpret_cast<const float*>(paired.data()), width, np, width, lanes,
+                       L.lanes);
+        if (!halo_ready)
+            for (int64_t v = 0; v < width; ++v)
+                std::memset(lanes + v * L.lanes + np, 0, size_t(L.lanes - np) * 4);
+    }
+}
+
 template <class Src>
 void copy_input(const gen::PlanBase& pl, const Src* x, float* xbuf, const WorkPart& w, int t,
                 int nt, bool halo_ready) {
@@ -227,6 +304,8 @@ void copy_input_columns(const gen::PlanBase& pl, const gen::InputLayout& dst, co
 // The user's input is read as the plan stores it: floats, or bf16 widened as it is copied.
 void copy_input(const gen::PlanBase& pl, const void* x, float* xbuf, const WorkPart& w, int t,
                 int nt, bool halo_ready) {
+    if (pl.input.bf16_pairs)
+        return copy_input_pairs(pl, static_cast<const uint16_t*>(x), xbuf, w, t, nt, halo_ready);
     if (pl.io == DType::bf16)
         return copy_input(pl, static_cast<const uint16_t*>(x), xbuf, w, t, nt, halo_ready);
     copy_input(pl, static_cast<const float*>(x), xbuf, w, t, nt, halo_ready);

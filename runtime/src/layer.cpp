@@ -18,9 +18,11 @@ struct ImplEntry {
     Isa isa;
     const char* name;
     ImplFactory make;
+    bool bf16_only = false;  // not a candidate for f32 layers (and not listed as declining)
 };
 
-constexpr std::array<ImplEntry, 3> kImplementations{{
+constexpr std::array<ImplEntry, 4> kImplementations{{
+    {Isa::amx, "jit_avx512_amx", make_jit_amx_impl, true},
     {Isa::avx512, "jit_avx512", make_jit_avx512_impl},
     {Isa::avx2, "jit_avx2", make_jit_avx2_impl},
     {Isa::scalar, "reference", make_reference_impl},
@@ -85,6 +87,7 @@ Layer Layer::compile(const Problem& problem, const float* weights, const float* 
     }
     std::vector<std::string> declined;
     for (const ImplEntry& e : kImplementations) {
+        if (e.bf16_only && problem.dtype != DType::bf16) continue;
         if (e.isa > cap) {
             declined.push_back(std::string(e.name) + ": above the ISA cap (" +
                                std::string(to_string(cap)) + ")");

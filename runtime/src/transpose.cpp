@@ -163,6 +163,88 @@ void transpose_avx2(const float* src, int64_t src_stride, int64_t rows, int64_t 
     transpose_tiles(src, src_stride, rows, cols, dst, dst_stride);
 }
 
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_ps() as the merge source of unmasked
+// shuffles, which -Wmaybe-uninitialized reports once inlined; nothing here reads it.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+namespace {
+
+// 16 floats rounded to bf16 as float_to_bf16 does, stored under `lanes` (a 16-bit mask).
+__attribute__((target("avx512f"), always_inline)) inline void store16_bf16(
+    uint16_t* p, __m512 v, __mmask16 lanes) {
+    const __m512i b = _mm512_castps_si512(v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb);
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    r = _mm512_mask_or_epi32(r, nan, b, _mm512_set1_epi32(0x400000));
+    _mm512_mask_cvtepi32_storeu_epi16(p, lanes, _mm512_srli_epi32(r, 16));
+}
+
+// One tile: r <= 16 rows of c <= 16 floats, transposed: row j of the result (source column j)
+// is stored narrowed at dst + j * ds, its first r elements.
+__attribute__((target("avx512f"), always_inline)) inline void tile16x16_bf16(
+    const float* src, int64_t ss, int64_t r, int64_t c, uint16_t* dst, int64_t ds) {
+    const __mmask16 cmask = __mmask16((1u << c) - 1), rmask = __mmask16((1u << r) - 1);
+    __m512 v[16], t[16];
+    #pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i)
+        v[i] = i < r ? _mm512_maskz_loadu_ps(cmask, src + i * ss) : _mm512_setzero_ps();
+    #pragma GCC unroll 16
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+    #pragma GCC unroll 16
+    for (int i = 0; i < 16; i += 4) {
+        v[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        v[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        v[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        v[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    // Then 128-bit lanes across vectors four and eight apart: v[j] ends as column j.
+    #pragma GCC unroll 16
+    for (int q = 0; q < 4; q += 2)
+        #pragma GCC unroll 16
+        for (int k = 0; k < 4; ++k) {
+            t[4 * q + k] = _mm512_shuffle_f32x4(v[4 * q + k], v[4 * q + 4 + k], 0x88);
+            t[4 * q + 4 + k] = _mm512_shuffle_f32x4(v[4 * q + k], v[4 * q + 4 + k], 0xdd);
+        }
+    #pragma GCC unroll 16
+    for (int k = 0; k < 4; ++k) {
+        v[k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0x88);
+        v[8 + k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0xdd);
+        v[4 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0x88);
+        v[12 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0xdd);
+    }
+    #pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j)
+        if (j < c) store16_bf16(dst + j * ds, v[j], rmask);
+}
+
+}  // namespace
+
+__attribute__((target("avx512f"))) void transpose_avx512(const float* src,
+                                                                  int64_t src_stride,
+                                                                  int64_t rows, int64_t cols,
+                                                                  uint16_t* dst,
+                                                                  int64_t dst_stride) {
+    const int64_t rows16 = rows / 16 * 16;
+    for (int64_t j = 0; j < cols; j += 16) {
+        const int64_t c = std::min<int64_t>(16, cols - j);
+        uint16_t* d = dst + j * dst_stride;
+        if (c == 16)  // constant sizes: the inlined tile keeps its vectors in registers
+            for (int64_t i = 0; i < rows16; i += 16)
+                tile16x16_bf16(src + i * src_stride + j, src_stride, 16, 16, d + i, dst_stride);
+        else
+            for (int64_t i = 0; i < rows16; i += 16)
+                tile16x16_bf16(src + i * src_stride + j, src_stride, 16, c, d + i, dst_stride);
+        if (rows16 < rows)
+            tile16x16_bf16(src + rows16 * src_stride + j, src_stride, rows - rows16, c,
+                           d + rows16, dst_stride);
+    }
+}
+#pragma GCC diagnostic pop
+
 __attribute__((target("avx2"))) void transpose_items(const float* src, int64_t rows,
                                                      int64_t cols, int64_t item, float* dst) {
     if (item == 1) return transpose_avx2(src, cols, rows, cols, dst, rows);

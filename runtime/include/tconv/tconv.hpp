@@ -243,10 +243,16 @@ Isa resolve_max_isa(const Options& options);
 // options.wait, else TCONV_WAIT_POLICY, else bounded.
 WaitPolicy resolve_wait_policy(const Options& options);
 
+// "avx512_amx", "avx512", "avx2" or "scalar" as an Isa; nullopt for anything else.
+std::optional<Isa> isa_from_string(std::string_view s);
+
 struct CpuInfo {
     std::string model;
     bool avx2 = false, fma = false, avx512f = false, avx512bw = false, avx512vl = false,
          avx512_bf16 = false, amx = false;
+    // AMX-BF16 tiles this process may use: the CPU has them and the OS granted the tile state
+    // (Linux: arch_prctl ARCH_REQ_XCOMP_PERM, asked once at detection).
+    bool amx_bf16 = false;
     int threads = 1;  // CPUs in the process's affinity mask
     Isa best_isa() const;
 };

@@ -218,9 +218,38 @@ struct GemmEpilogueDesc {
     bool operator==(const GemmEpilogueDesc&) const = default;
 };
 
+// AMX (docs/ALGORITHM.md §4, `amx`): the channel family's tile for bf16 layers on AMX tile
+// registers. `rows` outputs along W of one stride phase (one A tile per 16, each row a pixel's
+// 32 bf16 input channels) x nt vectors of 16 output channels (B tiles of 16 channel pairs),
+// summed in fp32 over k_steps steps of 32 input channels (a run-time loop) and the phase's taps
+// (unrolled, offsets as displacements). The input buffer holds bf16 pairs (InputLayout::
+// bf16_pairs), the packed weights bf16 pairs [step][tap][vector][16 pairs][16 channels].
+struct AmxKernelDesc {
+    Isa isa = Isa::amx;
+    int rank = 2;
+    Dim3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};  // for the name
+    int64_t groups = 1;                                        // for the name
+    int rows = 16;      // outputs along W per tile (1-32); KernelArgs::blocks tiles per call
+    int nt = 1;         // vectors of output channels (B tiles)
+    int oc_tail = 16;   // lanes stored from the last vector (16 when it is full)
+    int64_t k_steps = 1;  // steps of 32 input channels (the group's, zero-padded)
+    std::array<int, 3> taps{0, 0, 0};  // taps per dim (all 0: bias only)
+    Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
+    Dim3 x_stride{0, 0, 0};  // input buffer strides in 4-byte lanes (channel pairs): plane, row, pixel
+    int64_t y_pix = 0;       // elements between outputs m and m + 1 of a phase
+    DType out = DType::bf16;  // bf16: the user's channels-last output; f32: a row buffer
+    bool bias = false;
+    Activation activation = Activation::none;
+    float negative_slope = 0.0f;
+
+    int taps_total() const { return taps[0] * taps[1] * taps[2]; }
+    bool operator==(const AmxKernelDesc&) const = default;
+};
+
 // Any family's descriptor: the kernel cache's key.
 using AnyKernelDesc = std::variant<ChannelKernelDesc, SpatialKernelDesc, DwKernelDesc,
-                                   DwPlaneKernelDesc, GemmKernelDesc, GemmEpilogueDesc>;
+                                   DwPlaneKernelDesc, GemmKernelDesc, GemmEpilogueDesc,
+                                   AmxKernelDesc>;
 
 struct KernelDescHash {
     size_t operator()(const ChannelKernelDesc& d) const;
@@ -229,6 +258,7 @@ struct KernelDescHash {
     size_t operator()(const DwPlaneKernelDesc& d) const;
     size_t operator()(const GemmKernelDesc& d) const;
     size_t operator()(const GemmEpilogueDesc& d) const;
+    size_t operator()(const AmxKernelDesc& d) const;
     size_t operator()(const AnyKernelDesc& d) const;
 };
 
@@ -242,6 +272,7 @@ std::string kernel_name(const DwKernelDesc& d);
 std::string kernel_name(const DwPlaneKernelDesc& d);
 std::string kernel_name(const GemmKernelDesc& d);
 std::string kernel_name(const GemmEpilogueDesc& d);
+std::string kernel_name(const AmxKernelDesc& d);
 std::string kernel_name(const AnyKernelDesc& d);
 
 }  // namespace tconv::gen

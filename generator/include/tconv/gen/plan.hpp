@@ -24,7 +24,8 @@ namespace tconv::gen {
 // order of Plan::family).
 // gemm: channels-first layers with few output channels per group, as a matrix product over
 // the input read in place into a column buffer, then col2im.
-enum class KernelShape { channel_vec, spatial_vec, depthwise, depthwise_cf, gemm };
+// amx: bf16 layers on AMX tiles, the channel family's walk with tiles of pixels x channels.
+enum class KernelShape { channel_vec, spatial_vec, depthwise, depthwise_cf, gemm, amx };
 
 // The taps of one phase residue along one dimension: k = k0 + t*kstep, i = m - (c0 + t*cstep).
 struct TapAxis {
@@ -126,6 +127,9 @@ struct InBlock {
 struct InputLayout {
     Dim3 halo_lo{0, 0, 0}, padded{1, 1, 1};
     int64_t lanes = 0;             // floats per pixel of a block (1: channels-first)
+    // The AMX kernels' buffer: each 4-byte lane holds two bf16 channels (first + 2l, first +
+    // 2l + 1), as the tiles multiply them; offsets and strides stay in lanes.
+    bool bf16_pairs = false;
     std::vector<InBlock> blocks;   // every group's blocks, group after group
 
     int64_t block_floats() const { return padded[0] * padded[1] * padded[2] * lanes; }
@@ -284,6 +288,19 @@ struct DepthwisePlan : PhasedPlan {
     // --- end dw in place ---
 };
 
+// AMX (bf16 layers): the channel family's phases, walk and blocks; a tile is ur outputs along
+// W (up to two A tiles of 16) x n_oc vectors of 16 output channels (B tiles). The input buffer
+// holds one block per group, its channels in bf16 pairs padded to whole 32-channel steps
+// (input.lanes = k_pairs lanes per pixel).
+struct AmxPlan : PhasedPlan {
+    int64_t k_pairs = 0;  // channel pairs per group: 16 per 32-channel step
+    // Packed weights of (phase, oc block), in lanes of two bf16: [step][tap][vector][16 pairs]
+    // [16 channels].
+    int64_t weight_offset(const PhasePlan& ph, int64_t block) const {
+        return ph.w_offset + blocks[size_t(block)].vector0 * vlen * k_pairs * ph.taps_total();
+    }
+};
+
 // Spatial-vectorised: rows of W outputs computed in tiles of ur*vlen m's from row_m0 into a
 // row buffer [oc][row_len] (o = S_w*m + r - pb sits at S_w*(m - row_m0) + r); the input buffer
 // is channels-first (one-lane blocks).
@@ -378,7 +395,8 @@ struct GemmPlan : PlanBase {
 // lowered (lowering.hpp): packing and the run time then see that problem and its rearranged
 // tensors.
 struct Plan {
-    std::variant<ChannelPlan, SpatialPlan, DepthwisePlan, DepthwiseCfPlan, GemmPlan> family;
+    std::variant<ChannelPlan, SpatialPlan, DepthwisePlan, DepthwiseCfPlan, GemmPlan, AmxPlan>
+        family;
     std::optional<Problem> lowered;
 
     KernelShape shape() const { return KernelShape(family.index()); }
@@ -407,7 +425,8 @@ bool depthwise_row_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activa
 // Overrides of the planner's choices, for tests and tuning (0: the planner decides).
 struct PlanOverrides {
     int ur = 0, n_oc = 0;  // gemm: ur vectors of pixels, n_oc the rows per block
-    int shape = 0;  // 1: channel_vec, 2: spatial_vec, 3: depthwise, 4: depthwise_cf, 5: gemm
+    int shape = 0;  // 1: channel_vec, 2: spatial_vec, 3: depthwise, 4: depthwise_cf, 5: gemm,
+                    // 6: amx (Isa::amx only, which plans nothing else)
     int64_t oc_group = 0, batch_group = 0;  // clamped to [1, oc blocks] and [1, batch]
     int64_t group_slab = 0;  // channel family, groups > 1: clamped to [1, groups]
     int64_t band_rows = 0;   // channel and channels-first spatial families: output rows per

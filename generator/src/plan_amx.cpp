@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: Apache-2.0
+// AMX planning (docs/ALGORITHM.md §4): bf16 layers on tile registers, in named steps after the
+// shared ones: the bf16-pair input buffer, the tile, output-channel blocks, W chunks and L2
+// groups of blocks, the kernels, and the description.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "plan_util.hpp"
+
+namespace tconv::gen::detail {
+
+namespace {
+
+constexpr int64_t kStepChannels = 32;  // input channels per tdpbf16ps step (16 pairs)
+
+// One block per group: its channels in bf16 pairs, padded with zeros to whole steps.
+bool input_pairs(AmxPlan& pl, std::string& why_not) {
+    pl.k_pairs = (pl.ic_g + kStepChannels - 1) / kStepChannels * (kStepChannels / 2);
+    pl.input.lanes = pl.k_pairs;
+    pl.input.bf16_pairs = true;
+    for (int64_t g = 0; g < pl.groups; ++g) pl.input.blocks.push_back({g * pl.ic_g, pl.ic_g, 1});
+    if (double(pl.input.image_floats()) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
+        why_not = "the padded input is too large for 32-bit displacements";
+        return false;
+    }
+    return true;
+}
+
+// The tile: two A tiles (32 outputs along W) where the rows are that long, else one; as many
+// B tiles as leave the C tiles within four of the eight tile registers.
+void choose_tile(AmxPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
+    int64_t max_row = 1;
+    for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
+    pl.ur = ov.ur > 0 ? (ov.ur > 16 ? 32 : 16) : max_row >= 24 ? 32 : 16;
+    const int64_t ovg = (pl.oc_g + pl.vlen - 1) / pl.vlen;
+    const int64_t most = pl.ur == 32 ? 2 : 4;
+    pl.n_oc = int(std::min(ov.n_oc > 0 ? int64_t(ov.n_oc) : most, std::min(ovg, most)));
+}
+
+void output_blocks(AmxPlan& pl) {
+    const int64_t VL = pl.vlen, ovg = (pl.oc_g + VL - 1) / VL;
+    const int64_t nbg = (ovg + pl.n_oc - 1) / pl.n_oc;
+    pl.oc_vectors = pl.groups * ovg;
+    pl.oc_blocks = pl.groups * nbg;
+    pl.n_oc_last = int(ovg - (nbg - 1) * pl.n_oc);
+    for (int64_t g = 0; g < pl.groups; ++g)
+        for (int64_t b = 0; b < nbg; ++b) {
+            OcBlock blk;
+            blk.group = g;
+            blk.x_block = g;
+            blk.oc0 = g * pl.oc_g + b * pl.n_oc * VL;
+            blk.valid = std::min<int64_t>(pl.n_oc * VL, pl.oc_g - b * pl.n_oc * VL);
+            blk.vector0 = g * ovg + b * pl.n_oc;
+            blk.last = b == nbg - 1 ? 1 : 0;
+            blk.vectors = blk.last ? pl.n_oc_last : pl.n_oc;
+            pl.blocks.push_back(blk);
+        }
+    pl.row_pitch = int64_t(pl.n_oc) * VL;
+}
+
+// Whole rows per item, cut into shorter chunks (whole tiles) when a call has too few items to
+// share among threads (a 1D layer's one row).
+void w_chunks(AmxPlan& pl, const PhaseAxes& ax) {
+    int64_t max_row = 1;
+    for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
+    const int64_t whole = (max_row + pl.ur - 1) / pl.ur * pl.ur;
+    pl.w_chunk = whole;
+    const int64_t items = pl.batch * pl.out[0] * pl.out[1] * pl.oc_blocks;
+    const int64_t want = (kParallelItems + items - 1) / items;
+    if (want > 1) {
+        const int64_t tiles = whole / pl.ur, per = std::max<int64_t>(1, (tiles + want - 1) / want);
+        pl.w_chunk = per * pl.ur;
+    }
+    pl.w_chunks = (max_row + pl.w_chunk - 1) / pl.w_chunk;
+}
+
+// Blocks whose bf16 weights (every phase) stay within half the L2 run as a group over every
+// row before the next group: large weights are read from L3 once per group, not per row.
+void cache_groups(AmxPlan& pl, const PlanOverrides& ov) {
+    const int64_t nbg = pl.oc_blocks / pl.groups;
+    const double block_bytes = double(pl.packed_weight_floats) * 4.0 / double(pl.oc_vectors) *
+                               double(pl.n_oc);
+    const int64_t fit = int64_t(double(kL2WeightBudget) / std::max(block_bytes, 1.0));
+    pl.oc_group = ov.oc_group > 0 ? std::min(ov.oc_group, pl.oc_blocks)
+                  : pl.groups > 1 ? pl.oc_blocks
+                                  : std::clamp<int64_t>(fit, 1, nbg);
+}
+
+// Per phase: its packed weights and kernels [full tile, W tail][full oc block, last block].
+void phase_kernels(const Problem& p, AmxPlan& pl, const PhaseAxes& ax) {
+    const int64_t VL = pl.vlen, nbg = pl.oc_blocks / pl.groups;
+    const int oc_tail = int(pl.oc_g - ((pl.oc_g + VL - 1) / VL - 1) * VL);
+    AmxKernelDesc base;
+    base.isa = Isa::amx;
+    base.rank = p.rank;
+    base.kernel = pl.kernel;
+    base.stride = pl.stride;
+    base.dilation = pl.dilation;
+    base.groups = pl.groups;
+    base.bias = p.bias;
+    base.activation = p.activation;
+    base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
+    base.k_steps = pl.k_pairs / (kStepChannels / 2);
+    base.x_stride = kernel_strides(pl.input, p.rank);
+    const bool cl = p.layout == Layout::channels_last;
+    base.y_pix = pl.stride[2] * (cl ? pl.oc : pl.row_pitch);
+    base.out = cl ? DType::bf16 : DType::f32;  // channels_first: the row buffer's floats
+    int64_t w_off = 0;
+    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
+        for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
+            for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
+                PhasePlan ph = ax.phase({rd, rh, rw});
+                ph.w_offset = w_off;
+                w_off += ph.taps_total() * pl.k_pairs * pl.oc_vectors * VL;
+                const int64_t cw = ph.m_count[2];
+                ph.w_blocks = cw / pl.ur;
+                if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
+                    AmxKernelDesc k = base;
+                    if (ph.has_taps())
+                        for (size_t d = 0; d < 3; ++d) {
+                            k.taps[d] = ph.taps[d].count;
+                            k.c0[d] = ph.taps[d].c0;
+                            k.cstep[d] = ph.taps[d].count > 1 ? ph.taps[d].cstep : 0;
+                        }
+                    const int widths[2] = {ph.w_blocks > 0 ? pl.ur : 0, int(cw % pl.ur)};
+                    for (int wv = 0; wv < 2; ++wv) {
+                        if (widths[wv] == 0) continue;
+                        for (int last = 0; last < 2; ++last) {
+                            if (!last && nbg < 2) continue;
+                            k.rows = widths[wv];
+                            k.nt = last ? pl.n_oc_last : pl.n_oc;
+                            k.oc_tail = last ? oc_tail : int(VL);
+                            ph.kernel[wv][last] = kernel_index(pl, k);
+                        }
+                    }
+                }
+                pl.phases.push_back(ph);
+            }
+    pl.packed_weight_floats = w_off;  // lanes of two bf16
+    pl.packed_bias_floats = pl.oc_vectors * VL;
+}
+
+void describe(const Problem& p, AmxPlan& pl) {
+    pl.lines.push_back(fmt::format(
+        "family: amx (bf16 tiles: {} outputs along W x {} vectors of 16 output channels, "
+        "tdpbf16ps over {} steps of 32 input channels per group, fp32 sums)",
+        pl.ur, pl.n_oc, pl.k_pairs / 16));
+    pl.lines.push_back(fmt::format(
+        "input buffer: bf16 pairs, {} groups x {} padded, halo {}; {} oc blocks, groups of {}; "
+        "W chunks of {} outputs",
+        pl.groups, dims_string(p, pl.input.padded), dims_string(p, pl.input.halo_lo),
+        pl.oc_blocks, pl.oc_group, pl.w_chunk));
+    pl.lines.push_back(
+        p.layout == Layout::channels_last
+            ? "bf16 storage: the input copied in bf16 pairs, the output rounded to bf16 (RNE) in "
+              "the kernels' stores"
+            : "bf16 storage: the input transposed into bf16 pairs, each output row built in fp32 "
+              "and rounded to bf16 (RNE) as it is transposed into the output");
+}
+
+}  // namespace
+
+bool plan_amx(const Problem& p, AmxPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+              std::string& why_not) {
+    if (p.dtype != DType::bf16) {
+        why_not = "the AMX kernels compute bf16 layers only";
+        return false;
+    }
+    // Fewer channels per group fill less than half a 32-channel step, or one 16-channel tile
+    // column: the AVX-512 kernels serve them.
+    if (pl.ic_g < 16 || pl.oc_g < 8) {
+        why_not = fmt::format("{} input and {} output channels per group: the AMX kernels need "
+                              "at least 16 and 8",
+                              pl.ic_g, pl.oc_g);
+        return false;
+    }
+    pl.io = DType::bf16;
+    if (!input_pairs(pl, why_not)) return false;
+    choose_tile(pl, ax, ov);
+    output_blocks(pl);
+    w_chunks(pl, ax);
+    phase_kernels(p, pl, ax);
+    cache_groups(pl, ov);
+    pl.batch_group = batch_group(pl, ov);
+    pl.band_rows = band_rows(pl, ov);
+    describe(p, pl);
+    return true;
+}
+
+}  // namespace tconv::gen::detail

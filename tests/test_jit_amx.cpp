@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: Apache-2.0
+// The amx family: bf16 layers on AMX tiles. What the planner gives it and what it declines
+// (no AMX needed), then, on a CPU whose OS grants the tiles, layers of every feature against
+// the bf16 reference, every tile shape, bit-equal results on any thread count, and the two
+// narrowings (the kernels' stores, the channels-first transposes) bit for bit float_to_bf16.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include "bf16_impl.hpp"
+#include "helpers.hpp"
+#include "jit_impl.hpp"
+#include "tconv/gen/plan.hpp"
+#include "transpose.hpp"
+
+using namespace tconv;
+
+namespace {
+
+Problem bf16_layer(const std::string& json) {
+    Problem p = test::problem_from_json(json);
+    p.dtype = DType::bf16;
+    return p;
+}
+
+// A random valid layer with at least 16 input and 8 output channels per group (the family's
+// floor), small enough for the reference: ranks 1-3, groups, dilation, asymmetric pads, output
+// padding, batch, both layouts, every activation.
+Problem random_amx_layer(std::mt19937_64& rng, int index) {
+    auto pick = [&](int64_t lo, int64_t hi) {
+        return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+    };
+    for (;;) {
+        Problem p;
+        p.name = "amx_random_" + std::to_string(index);
+        p.dtype = DType::bf16;
+        p.rank = int(pick(1, 3));
+        p.batch = pick(1, 3);
+        p.groups = pick(1, 4) == 1 ? pick(2, 3) : 1;
+        p.in_channels = p.groups * pick(16, 80);
+        p.out_channels = p.groups * pick(8, 70);
+        p.layout = pick(0, 1) ? Layout::channels_last : Layout::channels_first;
+        p.activation = Activation(pick(0, 4));
+        p.negative_slope = 0.1f;
+        p.bias = pick(0, 3) != 0;
+        const int64_t max_in = p.rank == 1 ? 70 : p.rank == 2 ? 14 : 6;
+        bool ok = true;
+        for (size_t d = 0; d < size_t(p.rank); ++d) {
+            p.input[d] = pick(1, max_in);
+            p.kernel[d] = pick(1, 5);
+            p.stride[d] = pick(1, 4);
+            p.dilation[d] = pick(1, 4) == 1 ? pick(2, 3) : 1;
+            const int64_t span = p.dilation[d] * (p.kernel[d] - 1);
+            p.pad_begin[d] = pick(0, span);
+            p.pad_end[d] = pick(0, span);
+            p.output_padding[d] = pick(0, std::max(p.stride[d], p.dilation[d]) - 1);
+            p.output[d] = output_extent(p.input[d], p.kernel[d], p.stride[d], p.dilation[d],
+                                        p.pad_begin[d], p.pad_end[d], p.output_padding[d]);
+            ok = ok && p.output[d] > 0;
+        }
+        if (!ok || p.flops() > 3e7) continue;
+        try {
+            validate_problem(p);
+        } catch (const Error&) {
+            continue;
+        }
+        return p;
+    }
+}
+
+// p compiled for Isa::amx (with its weights rounded as Layer::compile rounds them).
+std::unique_ptr<Impl> compile_amx(const Problem& p, const test::LayerData& d,
+                                  const gen::PlanOverrides& o = {}) {
+    std::string why;
+    const std::vector<float> w = bf16_weights(p, d.w.data());
+    auto impl = make_jit_impl(Isa::amx, p, w.data(), p.bias ? d.b.data() : nullptr, {}, why, o);
+    REQUIRE_MESSAGE(impl, p.name, ": ", why);
+    return impl;
+}
+
+std::vector<uint16_t> run_bf16(const Impl& impl, const std::vector<float>& x, int64_t out,
+                               int threads) {
+    std::vector<uint16_t> xb(x.size()), y(size_t(out), 0x7fc0);
+    float_to_bf16(x.data(), xb.data(), int64_t(x.size()));
+    impl.execute_bf16(xb.data(), y.data(), threads, WaitPolicy::bounded);
+    return y;
+}
+
+// "" when impl's result on threads 1 passes the bf16 bound and 2 and 3 threads give its bits.
+std::string check_amx(const Problem& p, const test::LayerData& d, const Impl& impl) {
+    const std::vector<uint16_t> y = run_bf16(impl, d.x, p.output_elems(), 1);
+    std::vector<float> got(y.size());
+    bf16_to_float(y.data(), got.data(), int64_t(y.size()));
+    std::string err = test::compare_bf16_to_reference(p, d, got.data());
+    for (int threads : {2, 3})
+        if (err.empty() && run_bf16(impl, d.x, p.output_elems(), threads) != y)
+            err = "different bits on " + std::to_string(threads) + " threads";
+    return err.empty() ? err : p.name + ": " + err + " [" + impl.report().kernel_names[0] + "]";
+}
+
+bool amx_here() { return cpu_info().amx_bf16; }
+
+}  // namespace
+
+TEST_CASE("amx: bf16 layers with 16+ input and 8+ output channels per group plan on tiles") {
+    const Problem p = bf16_layer(R"({"in_channels": 256, "out_channels": 128,
+        "input_size": [14, 14], "kernel_size": 4, "stride": 2, "padding": 1,
+        "layout": "channels_last"})");
+    gen::Plan plan;
+    std::string why;
+    REQUIRE_MESSAGE(gen::plan(p, Isa::amx, plan, why), why);
+    CHECK(plan.shape() == gen::KernelShape::amx);
+    const auto& amx = std::get<gen::AmxPlan>(plan.family);
+    CHECK(amx.input.bf16_pairs);
+    CHECK(amx.k_pairs == 128);  // 256 channels in pairs
+    CHECK(amx.io == DType::bf16);
+    // 14 outputs per phase row: one A tile of 16 rows, holding 14; four vectors of channels.
+    CHECK(amx.ur == 16);
+    CHECK(amx.n_oc == 4);
+    for (const gen::AnyKernelDesc& k : amx.kernels) {
+        const std::string name = gen::kernel_name(k);
+        CAPTURE(name);
+        CHECK(name.rfind("tconv_bf16_amx_k4x4_s2x2_t2x2_r14_oc4_", 0) == 0);
+        CHECK(name.size() > 12);
+        CHECK(name.substr(name.size() - 12) == "__avx512_amx");
+    }
+    // Channels-first: the kernels build fp32 rows for the transposes, named for what they store.
+    Problem cf = p;
+    cf.layout = Layout::channels_first;
+    REQUIRE(gen::plan(cf, Isa::amx, plan, why));
+    CHECK(gen::kernel_name(plan.base().kernels[0]).rfind("tconv_f32_amx_", 0) == 0);
+    // A 37-channel group pads to two 32-channel steps; 20 outputs: a last vector of 4 lanes.
+    Problem odd = p;
+    odd.in_channels = 37;
+    odd.out_channels = 20;
+    REQUIRE(gen::plan(odd, Isa::amx, plan, why));
+    CHECK(std::get<gen::AmxPlan>(plan.family).k_pairs == 32);
+    CHECK(gen::kernel_name(plan.base().kernels[0]).find("_oc2_m4_") != std::string::npos);
+}
+
+TEST_CASE("amx: f32 layers and too few channels per group decline with a reason") {
+    gen::Plan plan;
+    std::string why;
+    Problem p = bf16_layer(R"({"in_channels": 64, "out_channels": 64, "input_size": [8, 8],
+        "kernel_size": 3, "stride": 2})");
+    p.dtype = DType::f32;
+    CHECK_FALSE(gen::plan(p, Isa::amx, plan, why));
+    CHECK(why.find("bf16") != std::string::npos);
+    p = bf16_layer(R"({"in_channels": 64, "out_channels": 64, "groups": 8,
+        "input_size": [8, 8], "kernel_size": 3, "stride": 2})");
+    CHECK_FALSE(gen::plan(p, Isa::amx, plan, why));
+    CHECK(why.find("8 input and 8 output channels per group") != std::string::npos);
+    // The family is Isa::amx's alone, and Isa::amx plans nothing else.
+    p.groups = 1;
+    gen::PlanOverrides amx_only;
+    amx_only.shape = 6;
+    CHECK_FALSE(gen::plan(p, Isa::avx512, plan, why, amx_only));
+    gen::PlanOverrides channel;
+    channel.shape = 1;
+    CHECK_FALSE(gen::plan(p, Isa::amx, plan, why, channel));
+}
+
+TEST_CASE("amx: the dispatcher puts bf16 layers on tiles, f32 layers pass by") {
+    if (!amx_here()) return;
+    const Problem p = bf16_layer(R"({"in_channels": 32, "out_channels": 16,
+        "input_size": [4, 4], "kernel_size": 2, "stride": 2})");
+    const test::LayerData d = test::random_layer_data(p, 1);
+    const Layer bf16 = Layer::compile(p, d.w.data(), d.b.data());
+    CHECK(bf16.implementation() == "jit_avx512_amx");
+    Problem f32 = p;
+    f32.dtype = DType::f32;
+    const Layer layer = Layer::compile(f32, d.w.data(), d.b.data());
+    CHECK(layer.implementation() == "jit_avx512");
+    CHECK(layer.report().declined.empty());  // not a candidate, so no decline to report
+    Options capped;
+    capped.max_isa = Isa::avx512;
+    CHECK(Layer::compile(p, d.w.data(), d.b.data(), capped).implementation() == "jit_avx512");
+}
+
+TEST_CASE("amx: random bf16 layers against the bf16 reference, the same bits on 1-3 threads") {
+    if (!amx_here()) return;
+    std::mt19937_64 rng(20261205);
+    int cf = 0, cl = 0;
+    for (int i = 0; i < 60; ++i) {
+        const Problem p = random_amx_layer(rng, i);
+        CAPTURE(p.name);
+        const test::LayerData d = test::random_layer_data(p, uint64_t(100 + i));
+        const auto impl = compile_amx(p, d);
+        CHECK(check_amx(p, d, *impl) == "");
+        (p.layout == Layout::channels_first ? cf : cl) += 1;
+    }
+    CHECK(cf > 10);
+    CHECK(cl > 10);
+}
+
+TEST_CASE("amx: every tile shape, with W tails and a partial last vector") {
+    if (!amx_here()) return;
+    // 53 outputs per W phase row (tails of 5 and 21), 70 channels (a last vector of 6 lanes),
+    // 40 input channels (a second, mostly zero step).
+    for (Layout layout : {Layout::channels_last, Layout::channels_first}) {
+        Problem p = bf16_layer(R"({"in_channels": 40, "out_channels": 70, "input_size": [3, 53],
+            "kernel_size": [3, 3], "stride": [1, 2], "padding": 1, "output_padding": [0, 1],
+            "activation": "tanh"})");
+        p.layout = layout;
+        const test::LayerData d = test::random_layer_data(p, 7);
+        for (int ur : {16, 32})
+            for (int n_oc = 1; n_oc <= (ur == 32 ? 2 : 4); ++n_oc) {
+                gen::PlanOverrides o;
+                o.ur = ur;
+                o.n_oc = n_oc;
+                const auto impl = compile_amx(p, d, o);
+                CHECK_MESSAGE(check_amx(p, d, *impl) == "", "ur ", ur, " n_oc ", n_oc);
+            }
+    }
+}
+
+TEST_CASE("amx: both narrowings round as float_to_bf16, NaN and infinities included") {
+    if (!amx_here()) return;
+    // A 1x1 stride-1 layer whose weights are the identity: each output is its input (a finite,
+    // normal bf16 value: the tiles count subnormal inputs as zero, and a NaN input would reach
+    // every output through the zero weights) plus a bias, exact in fp32, so the sums hit ties,
+    // overflow and NaN at will. The channels-last kernel narrows in its stores, the
+    // channels-first one in the transpose.
+    const int64_t C = 32, W = 40;
+    Problem p = bf16_layer(R"({"in_channels": 32, "out_channels": 32, "input_size": [40],
+        "kernel_size": 1, "bias": true, "layout": "channels_last"})");
+    std::vector<float> w(size_t(C * C), 0.0f), b(static_cast<size_t>(C));
+    for (int64_t c = 0; c < C; ++c) w[size_t(c * C + c)] = 1.0f;
+    const float biases[] = {0.00390625f, -0.01171875f, 0.01171875f, 3.0e38f, -3.0e38f, INFINITY,
+                            -INFINITY, NAN, 0.0f, -0.0f, 1e-39f, 65504.0f};
+    const float inputs[] = {1.0f, -1.0f, 3.0e38f, 0.0f, -0.0f, 2.0f, 0.5f};
+    for (int64_t c = 0; c < C; ++c) b[size_t(c)] = biases[size_t(c) % 12] * (c < 12 ? 1.0f : 0.5f);
+    std::vector<float> x(size_t(W * C));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = round_to_bf16(inputs[(i * 5) % 7]);
+    std::string why;
+    auto cl = make_jit_impl(Isa::amx, p, w.data(), b.data(), {}, why);
+    REQUIRE_MESSAGE(cl, why);
+    p.layout = Layout::channels_first;
+    auto cf = make_jit_impl(Isa::amx, p, w.data(), b.data(), {}, why);
+    REQUIRE_MESSAGE(cf, why);
+    std::vector<uint16_t> xl(x.size()), xf(x.size()), yl(x.size()), yf(x.size());
+    for (int64_t v = 0; v < W; ++v)
+        for (int64_t c = 0; c < C; ++c) {
+            xl[size_t(v * C + c)] = float_to_bf16(x[size_t(v * C + c)]);
+            xf[size_t(c * W + v)] = xl[size_t(v * C + c)];
+        }
+    cl->execute_bf16(xl.data(), yl.data(), 1, WaitPolicy::bounded);
+    cf->execute_bf16(xf.data(), yf.data(), 1, WaitPolicy::bounded);
+    for (int64_t v = 0; v < W; ++v)
+        for (int64_t c = 0; c < C; ++c) {
+            CAPTURE(v);
+            CAPTURE(c);
+            // One product (x * 1) summed from zero, plus the bias: exact in fp32 (a zero sum
+            // is +0, as the accumulators start), then one rounding.
+            const float want = (0.0f + x[size_t(v * C + c)]) + b[size_t(c)];
+            const uint16_t bits = float_to_bf16(want);
+            CHECK(yl[size_t(v * C + c)] == bits);
+            CHECK(yf[size_t(c * W + v)] == bits);
+        }
+}
+
+TEST_CASE("amx: transpose_avx512 narrows every tile shape as float_to_bf16") {
+    if (!cpu_info().avx512f) return;
+    const float specials[] = {1.00390625f, NAN, INFINITY, -3.4e38f, 1e-40f, -0.0f};
+    for (int64_t rows : {1, 15, 16, 17, 40})
+        for (int64_t cols : {1, 7, 16, 19, 33}) {
+            CAPTURE(rows);
+            CAPTURE(cols);
+            const int64_t ss = cols + 3, ds = rows + 5;
+            std::vector<float> src(size_t(rows * ss));
+            for (size_t i = 0; i < src.size(); ++i)
+                src[i] = i % 5 == 0 ? specials[i % 6] : float(i) * 1.0001f;
+            std::vector<uint16_t> dst(size_t(cols * ds), 0x1234);
+            transpose_avx512(src.data(), ss, rows, cols, dst.data(), ds);
+            for (int64_t j = 0; j < cols; ++j)
+                for (int64_t i = 0; i < ds; ++i)
+                    CHECK(dst[size_t(j * ds + i)] ==
+                          (i < rows ? float_to_bf16(src[size_t(i * ss + j)]) : uint16_t(0x1234)));
+        }
+}
