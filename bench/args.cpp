@@ -13,7 +13,7 @@ namespace {
 const std::vector<cli::Flag> kFlags = {
     {"--threads", true, "N  threads for every contender"},
     {"--layout", true, "L  channels_first or channels_last for every layer"},
-    {"--dtype", true, "T  f32 or bf16 for every layer"},
+    {"--dtype", true, "T  f32 or bf16 for every transposed convolution"},
     {"--isa", true, "ISA  cap of tconv, oneDNN and the peak probe"},
     {"--min-time", true, "SECONDS  timed runs per contender and layer"},
     {"--layer", true, "NAME  only this layer", true},

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "bench.hpp"
+#include "args.hpp"
 #include "bench_args.hpp"
 #include "bench_peak.hpp"
 #include "bench_plot.hpp"
@@ -135,7 +136,7 @@ std::vector<BenchLayer> load_layers(const BenchArgs& args) {
             matched[size_t(it - args.layers.begin())] = true;
         }
         if (args.layout) p.layout = *args.layout;
-        if (args.dtype) p.dtype = *args.dtype;
+        if (args.dtype) cli::override_dtype(p, *args.dtype);
         out.push_back({source, std::move(p), {}, {}});
     };
     for (const std::string& file : config_files(args.inputs)) {
@@ -250,11 +251,12 @@ options:
                        all cores)
   --layout L           run every layer as channels_first or channels_last
                        (default: each layer's own layout)
-  --dtype T            run every layer as f32 or bf16 (default: each layer's own dtype);
+  --dtype T            run every transposed-convolution layer as f32 or bf16 (default:
+                       each layer's own dtype; resize_conv and pixel_shuffle stay f32);
                        bf16 layers race oneDNN's bf16 deconvolution (bf16 source, weights
                        and destination, fp32 bias) and their % peak is against the bf16
-                       (vdpbf16ps) peak, probed beside the fp32 one
-  --isa ISA            cap the ISA of tconv, oneDNN and the peak probe: avx512, avx2
+                       peak (AMX's tdpbf16ps, else vdpbf16ps), probed beside the fp32 one
+  --isa ISA            cap the ISA of tconv, oneDNN and the peak probe: avx512_amx, avx512, avx2
                        or scalar (oneDNN's floor is SSE4.1; XNNPACK is not capped)
   --min-time SECONDS   timed runs per contender and layer add up to at least this
                        (default 0.2), in at least 5 samples, each the mean of a batch

@@ -207,4 +207,8 @@ std::string flags_help(const std::vector<Flag>& flags) {
     return s;
 }
 
+void override_dtype(Problem& p, DType dtype) {
+    if (p.kind == LayerKind::transposed) p.dtype = dtype;
+}
+
 }  // namespace tconv::cli

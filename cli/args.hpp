@@ -41,7 +41,7 @@ struct Args {
     std::string required(const std::string& flag) const;
     // --threads N: 1..1024; absent -> std::nullopt.
     std::optional<int> threads() const;
-    // --isa avx512|avx2|scalar; absent -> std::nullopt.
+    // --isa avx512_amx|avx512|avx2|scalar; absent -> std::nullopt.
     std::optional<Isa> isa() const;
     // --layout channels_first|channels_last; absent -> std::nullopt.
     std::optional<Layout> layout() const;
@@ -52,6 +52,10 @@ struct Args {
     // A number within [lo, hi] (e.g. seconds); absent -> std::nullopt.
     std::optional<double> number(const std::string& flag, double lo, double hi) const;
 };
+
+// A --dtype override applied to a layer: transposed convolutions take it; resize_conv and
+// pixel_shuffle layers, f32 only, keep f32, so one folder of mixed kinds runs in bf16.
+void override_dtype(Problem& p, DType dtype);
 
 Args parse_args(const std::string& command, const std::vector<std::string>& argv,
                 const std::vector<Flag>& flags);

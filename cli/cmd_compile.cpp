@@ -22,7 +22,7 @@ static const std::vector<Flag> kFlags = {
     {"--dump", true, "DIR  write each kernel's raw code to DIR/NAME.bin (created if missing)"},
     {"--layout", true, "L  compile every layer as channels_first or channels_last"},
     {"--input-shape", true, "NAME=1x100x1x1  an ONNX model input's shape (repeatable)", true},
-    {"--dtype", true, "T  compile every layer as f32 or bf16"},
+    {"--dtype", true, "T  compile every transposed convolution as f32 or bf16"},
 };
 
 // The closing line: what compiling every layer at startup costs, and how much of it is moving
@@ -100,7 +100,7 @@ int cmd_compile(const Argv& argv) {
         for (FileLayer& fl : file.layers) {
             Problem& p = fl.problem;
             if (layout) p.layout = *layout;
-            if (dtype) p.dtype = *dtype;
+            if (dtype) override_dtype(p, *dtype);
             // Configs carry no weights: random ones stand in (an ONNX model brings its own).
             if (fl.weights.empty()) {
                 std::mt19937 gen(1);

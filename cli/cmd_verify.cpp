@@ -19,7 +19,7 @@ static const std::vector<Flag> kFlags = {
     {"--threads", true, "N  threads (default: TCONV_NUM_THREADS, else all cores)"},
     {"--layout", true, "L  verify every layer as channels_first or channels_last"},
     {"--input-shape", true, "NAME=1x100x1x1  an ONNX model input's shape (repeatable)", true},
-    {"--dtype", true, "T  verify every layer as f32 or bf16"},
+    {"--dtype", true, "T  verify every transposed convolution as f32 or bf16"},
 };
 
 static std::vector<float> random_values(int64_t n, std::mt19937_64& gen) {
@@ -61,7 +61,7 @@ int cmd_verify(const Argv& argv) {
     for (auto& file : work)
         for (FileLayer& fl : file.layers) {
             if (layout) fl.problem.layout = *layout;
-            if (dtype) fl.problem.dtype = *dtype;
+            if (dtype) override_dtype(fl.problem, *dtype);
         }
 
     int mismatches = 0, checked = 0;

@@ -46,4 +46,25 @@ TEST_CASE("cli: --dtype on compile and verify") {
     CHECK(r.err.find("--dtype f16: must be one of f32, bf16") != std::string::npos);
 }
 
+TEST_CASE("cli: --dtype bf16 on a folder of mixed kinds leaves resize_conv and pixel_shuffle f32") {
+    TempDir dir;
+    const std::string cfg = dir.write("m.json", R"({"layers": [
+        {"name": "t", "in_channels": 16, "out_channels": 16, "input_size": [4, 4],
+         "kernel_size": 4, "stride": 2, "padding": 1},
+        {"name": "r", "kind": "resize_conv", "scale": 2, "mode": "nearest", "in_channels": 16,
+         "out_channels": 8, "input_size": [4, 4], "kernel_size": 3, "padding": 1},
+        {"name": "s", "kind": "pixel_shuffle", "upscale_factor": 2, "in_channels": 16,
+         "out_channels": 8, "input_size": [4, 4], "kernel_size": 3, "padding": 1}]})");
+    auto r = run_cli({"compile", cfg, "--dtype", "bf16"});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(r.out.find("t: [1, 16, 4, 4] -> [1, 16, 8, 8], weights [16, 16, 4, 4], bf16") !=
+          std::string::npos);
+    CHECK(r.out.find("r: [1, 16, 4, 4] -> [1, 8, 8, 8], weights [8, 16, 3, 3]\n") !=
+          std::string::npos);
+    r = run_cli({"verify", cfg, "--dtype", "bf16"});
+    CHECK_MESSAGE(r.exit_code == 0, r.err);
+    r = run_cli({"bench", cfg, "--dtype", "bf16", "--no-peers", "--min-time", "0.001"});
+    CHECK_MESSAGE(r.exit_code == 0, r.err);
+}
+
 }  // namespace tconv::test
