@@ -24,8 +24,8 @@ Problem bf16_layer(const std::string& json) {
     return p;
 }
 
-// A random valid layer with at least 16 input and 8 output channels per group (the family's
-// floor), small enough for the reference: ranks 1-3, groups, dilation, asymmetric pads, output
+// A random valid layer the family serves (4 or more input channels per group; channels-first
+// with enough work per output), small enough for the reference: ranks 1-3, groups, dilation, asymmetric pads, output
 // padding, batch, both layouts, every activation.
 Problem random_amx_layer(std::mt19937_64& rng, int index) {
     auto pick = [&](int64_t lo, int64_t hi) {
@@ -38,8 +38,8 @@ Problem random_amx_layer(std::mt19937_64& rng, int index) {
         p.rank = int(pick(1, 3));
         p.batch = pick(1, 3);
         p.groups = pick(1, 4) == 1 ? pick(2, 3) : 1;
-        p.in_channels = p.groups * pick(16, 80);
-        p.out_channels = p.groups * pick(8, 70);
+        p.in_channels = p.groups * pick(4, 80);
+        p.out_channels = p.groups * (pick(0, 3) ? pick(8, 70) : pick(1, 7));
         p.layout = pick(0, 1) ? Layout::channels_last : Layout::channels_first;
         p.activation = Activation(pick(0, 4));
         p.negative_slope = 0.1f;
@@ -65,7 +65,9 @@ Problem random_amx_layer(std::mt19937_64& rng, int index) {
         } catch (const Error&) {
             continue;
         }
-        return p;
+        gen::Plan plan;
+        std::string why;
+        if (gen::plan(p, Isa::amx, plan, why)) return p;
     }
 }
 
@@ -103,7 +105,7 @@ bool amx_here() { return cpu_info().amx_bf16; }
 
 }  // namespace
 
-TEST_CASE("amx: bf16 layers with 16+ input and 8+ output channels per group plan on tiles") {
+TEST_CASE("amx: bf16 layers plan on tiles") {
     const Problem p = bf16_layer(R"({"in_channels": 256, "out_channels": 128,
         "input_size": [14, 14], "kernel_size": 4, "stride": 2, "padding": 1,
         "layout": "channels_last"})");
@@ -150,7 +152,12 @@ TEST_CASE("amx: f32 layers and too few channels per group decline with a reason"
     p = bf16_layer(R"({"in_channels": 64, "out_channels": 64, "groups": 8,
         "input_size": [8, 8], "kernel_size": 3, "stride": 2})");
     CHECK_FALSE(gen::plan(p, Isa::amx, plan, why));
-    CHECK(why.find("8 input and 8 output channels per group") != std::string::npos);
+    CHECK(why.find("8 input and 8 output channels per group (channels_first)") !=
+          std::string::npos);
+    p.layout = Layout::channels_last;  // no transposes: few channels still pay on tiles
+    CHECK(gen::plan(p, Isa::amx, plan, why));
+    p.in_channels = 24;  // 3 per group
+    CHECK_FALSE(gen::plan(p, Isa::amx, plan, why));
     // The family is Isa::amx's alone, and Isa::amx plans nothing else.
     p.groups = 1;
     gen::PlanOverrides amx_only;
@@ -164,7 +171,7 @@ TEST_CASE("amx: f32 layers and too few channels per group decline with a reason"
 TEST_CASE("amx: the dispatcher puts bf16 layers on tiles, f32 layers pass by") {
     if (!amx_here()) return;
     const Problem p = bf16_layer(R"({"in_channels": 32, "out_channels": 16,
-        "input_size": [4, 4], "kernel_size": 2, "stride": 2})");
+        "input_size": [4, 4], "kernel_size": 2, "stride": 2, "layout": "channels_last"})");
     const test::LayerData d = test::random_layer_data(p, 1);
     const Layer bf16 = Layer::compile(p, d.w.data(), d.b.data());
     CHECK(bf16.implementation() == "jit_avx512_amx");

@@ -138,13 +138,23 @@ class AmxGenerator : public Xbyak::CodeGenerator {
                     const int64_t shift = -((d_.c0[0] + td * d_.cstep[0]) * d_.x_stride[0] +
                                             (d_.c0[1] + th * d_.cstep[1]) * d_.x_stride[1] +
                                             (d_.c0[2] + tw * d_.cstep[2]) * d_.x_stride[2]) * 4;
-                    for (int a = 0; a < a_tiles(); ++a)
+                    // Each load just before its first product, the first A tile's row of
+                    // products first: of every order of a 2x2 tile's four loads and four
+                    // products, this ran fastest (10% over loading both A tiles first).
+                    auto load_a = [&](int a) {
                         tileloadd(a_tile(a), ptr[reg_xi + reg_pix +
                                                  int(shift + a * 16 * d_.x_stride[2] * 4)]);
+                    };
+                    Xbyak::Tmm bt[4] = {tmm0, tmm0, tmm0, tmm0};
                     for (int b = 0; b < d_.nt; ++b) {
-                        const Xbyak::Tmm bt = b_tile(b_used++);
-                        tileloadd(bt, ptr[reg_w + reg_64 + (tap * d_.nt + b) * 1024]);
-                        for (int a = 0; a < a_tiles(); ++a) tdpbf16ps(c_tile(a, b), a_tile(a), bt);
+                        bt[b] = b_tile(b_used++);
+                        tileloadd(bt[b], ptr[reg_w + reg_64 + (tap * d_.nt + b) * 1024]);
+                        if (b == 0) load_a(0);
+                        tdpbf16ps(c_tile(0, b), a_tile(0), bt[b]);
+                    }
+                    for (int a = 1; a < a_tiles(); ++a) {  // two A tiles: nt <= 2 B registers
+                        load_a(a);
+                        for (int b = 0; b < d_.nt; ++b) tdpbf16ps(c_tile(a, b), a_tile(a), bt[b]);
                     }
                 }
         add(reg_xi, 64);

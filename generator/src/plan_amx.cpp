@@ -168,12 +168,20 @@ bool plan_amx(const Problem& p, AmxPlan& pl, const PhaseAxes& ax, const PlanOver
         why_not = "the AMX kernels compute bf16 layers only";
         return false;
     }
-    // Fewer channels per group fill less than half a 32-channel step, or one 16-channel tile
-    // column: the AVX-512 kernels serve them.
-    if (pl.ic_g < 16 || pl.oc_g < 8) {
-        why_not = fmt::format("{} input and {} output channels per group: the AMX kernels need "
-                              "at least 16 and 8",
-                              pl.ic_g, pl.oc_g);
+    // Tiles pay even a few channels' padding: 32-channel steps and 16-channel vectors mostly
+    // zero still ran 1.05-3.9x the AVX-512 kernels (channels-last from 4 input channels per
+    // group, 1 to 8 output channels; 3 to 8 output channels in either layout from 16 input
+    // channels). Channels-first layers copy their input and transpose their output rows
+    // around the tiles: with little work per output (under 48 multiply-adds) and fewer than
+    // 32 output channels per group those passes cost more (16 -> 8, 8 -> 16 and 4 groups of
+    // 8 -> 8 at k4 s2: 0.7-1.0x the AVX-512 kernels; 8 -> 64, 16 -> 3 at k3 s1 in 3D, 12 -> 32
+    // at k3 s2: 1.4-2.4x).
+    const double macs = double(pl.ic_g) * double(pl.kernel_points()) /
+                        double(pl.stride[0] * pl.stride[1] * pl.stride[2]);
+    if (pl.ic_g < 4 || (p.layout == Layout::channels_first && macs < 48 && pl.oc_g < 32)) {
+        why_not = fmt::format("{} input and {} output channels per group ({}): the AVX-512 "
+                              "kernels serve it better",
+                              pl.ic_g, pl.oc_g, to_string(p.layout));
         return false;
     }
     pl.io = DType::bf16;

@@ -273,6 +273,12 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
                                     const Options& options, std::string& why_not,
                                     const gen::PlanOverrides& overrides) {
     const auto t0 = std::chrono::steady_clock::now();
+    // Detection also asks the OS for the tile state, without which the first tile
+    // instruction faults.
+    if (isa == Isa::amx && !cpu_info().amx_bf16) {
+        why_not = "no AMX-BF16 tiles on this CPU, or the OS did not grant them";
+        return nullptr;
+    }
     gen::Plan plan;
     if (!gen::plan(p, isa, plan, why_not, overrides)) return nullptr;
     // Packing pads channels to whole vectors: check the packed size against the tensor limit
