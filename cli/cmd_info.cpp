@@ -37,6 +37,9 @@ int cmd_info(const Argv& argv) {
     fmt::print("avx512f:      {}\navx512bw:     {}\navx512vl:     {}\n", yes(cpu.avx512f),
                yes(cpu.avx512bw), yes(cpu.avx512vl));
     fmt::print("avx512_bf16:  {}\namx:          {}\n", yes(cpu.avx512_bf16), yes(cpu.amx));
+    fmt::print("amx-bf16:     {}\n", cpu.amx_bf16 ? "yes (tiles granted: bf16 layers run on them)"
+                                    : cpu.amx        ? "no (not granted by the OS, or no AMX-BF16)"
+                                                     : "no");
     fmt::print("threads:      {} (CPUs of this process; default per call: {}, wait policy: {})\n",
                cpu.threads, default_threads(), to_string(resolve_wait_policy({})));
     Options options;

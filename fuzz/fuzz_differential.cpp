@@ -2,7 +2,9 @@
 // Differential fuzzing of the kernels: bytes -> a valid random layer and random data; every
 // implementation this CPU can run (the JIT at each ISA up to the cap, or the reference when every
 // JIT declines) must match the scalar reference within the relative-error bound `tconv verify`
-// uses. A mismatch prints the layer as a config line and aborts, so libFuzzer keeps the input.
+// uses (bf16 layers, a quarter of the transposed ones: the bf16 bound against the reference on
+// the rounded input and weights). A mismatch prints the layer as a config line and aborts, so
+// libFuzzer keeps the input.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -40,7 +43,7 @@ struct Layer {
     int rank = 1;
     int64_t batch = 1, groups = 1, icg = 1, ocg = 1;
     int64_t in[3]{}, k[3]{}, s[3]{}, d[3]{}, pb[3]{}, pe[3]{}, op[3]{};
-    bool bias = true, channels_last = false;
+    bool bias = true, channels_last = false, bf16 = false;
     int activation = 0;  // index into kActivations
     float slope = 0.01f;
     // The layer kind: 0 transposed, 1 resize_conv (up-sampling by scale, nearest or linear,
@@ -141,6 +144,7 @@ Layer decode_layer(FuzzedDataProvider& in) {
     l.channels_last = in.ConsumeBool();
     l.activation = in.ConsumeIntegralInRange(0, 4);
     l.slope = float(in.ConsumeIntegralInRange(-64, 64)) / 16.0f;  // exact in float and JSON
+    l.bf16 = l.kind == 0 && in.ConsumeIntegralInRange(0, 3) == 3;  // f32 only for the others
     return l;
 }
 
@@ -183,6 +187,7 @@ nlohmann::json to_json(const Layer& l, uint64_t seed) {
         {"layout", l.channels_last ? "channels_last" : "channels_first"},
     };
     if (std::string(kActivations[l.activation]) == "leaky_relu") j["negative_slope"] = l.slope;
+    if (l.bf16) j["dtype"] = "bf16";
     if (l.kind != 0) {
         j.erase("stride");
         j.erase("output_padding");
@@ -280,8 +285,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::vector<float> x_copy = x;  // execute() must leave its input alone
     const int64_t n = p.output_elems();
 
+    // bf16: the reference on the input and weights as the layer stores them, its output not
+    // rounded (the bound allows the rounding), as `tconv verify` checks.
+    const bool bf16 = p.dtype == tconv::DType::bf16;
+    Problem exact = p;
+    exact.dtype = tconv::DType::f32;
+    std::vector<float> xr = x, wr = w;
+    if (bf16) {
+        tconv::round_to_bf16(x.data(), xr.data(), int64_t(x.size()));
+        tconv::round_to_bf16(w.data(), wr.data(), int64_t(w.size()));
+    }
     std::vector<float> want(static_cast<size_t>(n));
-    tconv::reference_conv_transpose(p, x.data(), w.data(), bias, want.data(), 1);
+    tconv::reference_conv_transpose(exact, xr.data(), wr.data(), bias, want.data(), 1);
     for (int64_t i = 0; i < n; ++i)
         if (!std::isfinite(want[size_t(i)]))  // bounded data: the reference itself is wrong
             fail(config, seed, "the reference gives " + std::to_string(want[size_t(i)]) +
@@ -291,6 +306,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<float> mag;
     auto deviation = [&](const float* got) {
         tconv::Deviation d;
+        if (bf16) {
+            if (mag.empty()) mag = tconv::reference_magnitudes(exact, xr.data(), wr.data(), bias, 1);
+            const int64_t at =
+                tconv::first_outside_bf16_bound(got, want.data(), mag.data(), n, kTolerance);
+            if (at < 0) return d;
+            d.worst = at;
+            d.got = got[at];
+            d.want = want[size_t(at)];
+            d.max_rel = std::numeric_limits<double>::infinity();  // outside: a mismatch
+            return d;
+        }
         bool close = true;
         for (int64_t i = 0; i < n && close; ++i)
             close = std::fabs(double(got[i]) - double(want[size_t(i)])) <=
@@ -301,7 +327,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     };
 
     std::set<std::string> seen;
-    for (Isa isa : {Isa::avx512, Isa::avx2}) {
+    for (Isa isa : {Isa::amx, Isa::avx512, Isa::avx2}) {
         if (isa > tconv::resolve_max_isa({})) continue;
         std::string stage = "compile";
         try {

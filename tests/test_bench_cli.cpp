@@ -69,7 +69,9 @@ TEST_CASE("tconv bench --dtype bf16 races oneDNN's bf16 and probes the bf16 peak
     std::ifstream f(json);
     const std::string text((std::istreambuf_iterator<char>(f)), {});
     CHECK(contains(text, "\"dtype\": \"bf16\""));
-    if (tconv::cpu_info().avx512_bf16 && tconv::cpu_info().best_isa() == tconv::Isa::avx512)
+    if (tconv::cpu_info().amx_bf16)
+        CHECK(contains(r.out, "(tdpbf16ps probe"));
+    else if (tconv::cpu_info().avx512_bf16 && tconv::cpu_info().best_isa() == tconv::Isa::avx512)
         CHECK(contains(r.out, "bf16 peak: "));
 }
 
