@@ -286,3 +286,29 @@ TEST_CASE("amx: transpose_avx512 narrows every tile shape as float_to_bf16") {
                           (i < rows ? float_to_bf16(src[size_t(i * ss + j)]) : uint16_t(0x1234)));
         }
 }
+
+TEST_CASE("amx: a reshaped bf16 layer keeps its packed weights and stays exact") {
+    if (!amx_here()) return;
+    for (Layout layout : {Layout::channels_last, Layout::channels_first}) {
+        Problem p = bf16_layer(R"({"in_channels": 48, "out_channels": 40,
+            "input_size": [6, 9], "kernel_size": 3, "stride": 2, "padding": 1,
+            "activation": "relu"})");
+        p.layout = layout;
+        const test::LayerData d = test::random_layer_data(p, 21);
+        Layer layer = Layer::compile(p, d.w.data(), d.b.data());
+        REQUIRE(layer.implementation() == "jit_avx512_amx");
+        for (const std::vector<int64_t>& size : {std::vector<int64_t>{11, 37},
+                                                 std::vector<int64_t>{1, 2}}) {
+            layer.reshape(2, size);
+            const Problem q = layer.problem();
+            CAPTURE(q.name);
+            CHECK(layer.implementation() == "jit_avx512_amx");
+            CHECK(layer.report().weight_packs == 1);
+            test::LayerData dq = d;
+            dq.x = test::random_vector(size_t(q.input_elems()), 5);
+            std::vector<float> y(size_t(q.output_elems()));
+            layer.execute(dq.x.data(), y.data());
+            CHECK(test::compare_bf16_to_reference(q, dq, y.data()) == "");
+        }
+    }
+}

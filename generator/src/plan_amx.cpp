@@ -29,14 +29,17 @@ bool input_pairs(AmxPlan& pl, std::string& why_not) {
 }
 
 // The tile: two A tiles (32 outputs along W) where the rows are that long, else one; as many
-// B tiles as leave the C tiles within four of the eight tile registers.
+// B tiles as leave the C tiles within four of the eight tile registers. A given n_oc (a
+// reshape keeping the packed weights' blocks) is kept, with one A tile if it needs more than
+// two B tiles.
 void choose_tile(AmxPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
     int64_t max_row = 1;
     for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
-    pl.ur = ov.ur > 0 ? (ov.ur > 16 ? 32 : 16) : max_row >= 24 ? 32 : 16;
     const int64_t ovg = (pl.oc_g + pl.vlen - 1) / pl.vlen;
+    const int keep = ov.n_oc > 0 ? int(std::min<int64_t>(std::min(ov.n_oc, 4), ovg)) : 0;
+    pl.ur = ov.ur > 0 ? (ov.ur > 16 ? 32 : 16) : max_row >= 24 && keep <= 2 ? 32 : 16;
     const int64_t most = pl.ur == 32 ? 2 : 4;
-    pl.n_oc = int(std::min(ov.n_oc > 0 ? int64_t(ov.n_oc) : most, std::min(ovg, most)));
+    pl.n_oc = int(std::min<int64_t>(keep > 0 ? keep : most, std::min(ovg, most)));
 }
 
 void output_blocks(AmxPlan& pl) {
