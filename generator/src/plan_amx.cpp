@@ -42,27 +42,6 @@ void choose_tile(AmxPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
     pl.n_oc = int(std::min<int64_t>(keep > 0 ? keep : most, std::min(ovg, most)));
 }
 
-void output_blocks(AmxPlan& pl) {
-    const int64_t VL = pl.vlen, ovg = (pl.oc_g + VL - 1) / VL;
-    const int64_t nbg = (ovg + pl.n_oc - 1) / pl.n_oc;
-    pl.oc_vectors = pl.groups * ovg;
-    pl.oc_blocks = pl.groups * nbg;
-    pl.n_oc_last = int(ovg - (nbg - 1) * pl.n_oc);
-    for (int64_t g = 0; g < pl.groups; ++g)
-        for (int64_t b = 0; b < nbg; ++b) {
-            OcBlock blk;
-            blk.group = g;
-            blk.x_block = g;
-            blk.oc0 = g * pl.oc_g + b * pl.n_oc * VL;
-            blk.valid = std::min<int64_t>(pl.n_oc * VL, pl.oc_g - b * pl.n_oc * VL);
-            blk.vector0 = g * ovg + b * pl.n_oc;
-            blk.last = b == nbg - 1 ? 1 : 0;
-            blk.vectors = blk.last ? pl.n_oc_last : pl.n_oc;
-            pl.blocks.push_back(blk);
-        }
-    pl.row_pitch = int64_t(pl.n_oc) * VL;
-}
-
 // Whole rows per item, cut into shorter chunks (whole tiles) when a call has too few items to
 // share among threads (a 1D layer's one row).
 void w_chunks(AmxPlan& pl, const PhaseAxes& ax) {
@@ -96,15 +75,8 @@ void phase_kernels(const Problem& p, AmxPlan& pl, const PhaseAxes& ax) {
     const int64_t VL = pl.vlen, nbg = pl.oc_blocks / pl.groups;
     const int oc_tail = int(pl.oc_g - ((pl.oc_g + VL - 1) / VL - 1) * VL);
     AmxKernelDesc base;
-    base.isa = Isa::amx;
-    base.rank = p.rank;
-    base.kernel = pl.kernel;
-    base.stride = pl.stride;
-    base.dilation = pl.dilation;
+    set_common(base, pl, p);
     base.groups = pl.groups;
-    base.bias = p.bias;
-    base.activation = p.activation;
-    base.negative_slope = p.activation == Activation::leaky_relu ? p.negative_slope : 0.0f;
     base.k_steps = pl.k_pairs / (kStepChannels / 2);
     base.x_stride = kernel_strides(pl.input, p.rank);
     const bool cl = p.layout == Layout::channels_last;
@@ -121,12 +93,7 @@ void phase_kernels(const Problem& p, AmxPlan& pl, const PhaseAxes& ax) {
                 ph.w_blocks = cw / pl.ur;
                 if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
                     AmxKernelDesc k = base;
-                    if (ph.has_taps())
-                        for (size_t d = 0; d < 3; ++d) {
-                            k.taps[d] = ph.taps[d].count;
-                            k.c0[d] = ph.taps[d].c0;
-                            k.cstep[d] = ph.taps[d].count > 1 ? ph.taps[d].cstep : 0;
-                        }
+                    set_taps(k, ph);
                     const int widths[2] = {ph.w_blocks > 0 ? pl.ur : 0, int(cw % pl.ur)};
                     for (int wv = 0; wv < 2; ++wv) {
                         if (widths[wv] == 0) continue;
@@ -190,7 +157,8 @@ bool plan_amx(const Problem& p, AmxPlan& pl, const PhaseAxes& ax, const PlanOver
     pl.io = DType::bf16;
     if (!input_pairs(pl, why_not)) return false;
     choose_tile(pl, ax, ov);
-    output_blocks(pl);
+    pl.oc_vectors = pl.groups * ((pl.oc_g + pl.vlen - 1) / pl.vlen);
+    output_blocks(pl, 1);  // one input block per group
     w_chunks(pl, ax);
     phase_kernels(p, pl, ax);
     cache_groups(pl, ov);

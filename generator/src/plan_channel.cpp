@@ -253,27 +253,6 @@ void choose_fold_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, bo
         }
 }
 
-// Output-channel blocks of n_oc vectors per group (the last one of a group may hold fewer),
-// each reading its group's input blocks.
-void output_blocks(ChannelPlan& pl) {
-    const int64_t VL = pl.vlen, ovg = pl.oc_vectors / pl.groups;
-    const int64_t nbg = (ovg + pl.n_oc - 1) / pl.n_oc;  // blocks per group
-    pl.oc_blocks = pl.groups * nbg;
-    pl.n_oc_last = int(ovg - (nbg - 1) * pl.n_oc);
-    for (int64_t g = 0; g < pl.groups; ++g)
-        for (int64_t b = 0; b < nbg; ++b) {
-            OcBlock blk;
-            blk.group = g;
-            blk.x_block = g * pl.ic_blocks;
-            blk.oc0 = g * pl.oc_g + b * pl.n_oc * VL;
-            blk.valid = std::min<int64_t>(pl.n_oc * VL, pl.oc_g - b * pl.n_oc * VL);
-            blk.vector0 = g * ovg + b * pl.n_oc;
-            blk.last = b == nbg - 1 ? 1 : 0;
-            blk.vectors = blk.last ? pl.n_oc_last : pl.n_oc;
-            pl.blocks.push_back(blk);
-        }
-    pl.row_pitch = int64_t(pl.n_oc) * VL;
-}
 
 // W chunks of ~96 KiB of input (its rows for every tap along D and H), so a chunk stays in L2
 // while every oc block reads it.
@@ -583,7 +562,7 @@ bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
     if (p.dtype == DType::bf16 && !pl.fold &&
         (pl.isa == Isa::avx2 || p.layout == Layout::channels_first))
         pl.io = DType::bf16;
-    output_blocks(pl);
+    output_blocks(pl, pl.ic_blocks);
     w_chunks(pl, ax);
     phase_kernels(p, pl, ax, oc_tail);
     cache_groups(pl, overrides);

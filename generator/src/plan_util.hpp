@@ -105,6 +105,29 @@ inline int64_t band_rows(const PlanBase& pl, const PlanOverrides& ov) {
     return rows < pl.out_rows() ? rows : 0;
 }
 
+// Output-channel blocks of n_oc vectors per group (the last one of a group may hold fewer),
+// each reading its group's input blocks, x_blocks of them per group; the per-row buffer's pitch
+// holds a full block. pl.oc_vectors (summed over the groups) must be set.
+inline void output_blocks(PhasedPlan& pl, int64_t x_blocks) {
+    const int64_t VL = pl.vlen, ovg = pl.oc_vectors / pl.groups;
+    const int64_t nbg = (ovg + pl.n_oc - 1) / pl.n_oc;  // blocks per group
+    pl.oc_blocks = pl.groups * nbg;
+    pl.n_oc_last = int(ovg - (nbg - 1) * pl.n_oc);
+    for (int64_t g = 0; g < pl.groups; ++g)
+        for (int64_t b = 0; b < nbg; ++b) {
+            OcBlock blk;
+            blk.group = g;
+            blk.x_block = g * x_blocks;
+            blk.oc0 = g * pl.oc_g + b * pl.n_oc * VL;
+            blk.valid = std::min<int64_t>(pl.n_oc * VL, pl.oc_g - b * pl.n_oc * VL);
+            blk.vector0 = g * ovg + b * pl.n_oc;
+            blk.last = b == nbg - 1 ? 1 : 0;
+            blk.vectors = blk.last ? pl.n_oc_last : pl.n_oc;
+            pl.blocks.push_back(blk);
+        }
+    pl.row_pitch = int64_t(pl.n_oc) * VL;
+}
+
 // The index of `d` in the plan's kernels, added when new: layers share equal kernels.
 inline int kernel_index(PlanBase& pl, const AnyKernelDesc& d) {
     for (size_t i = 0; i < pl.kernels.size(); ++i)
