@@ -27,8 +27,6 @@ class DwGenerator : public Xbyak::CodeGenerator {
         : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d.activation, d.negative_slope, d.oc_tail) {}
 
     void generate() {
-        if (d_.out == DType::bf16 && T::isa != Isa::avx2)
-            throw std::runtime_error("bf16 stores are emitted for AVX2 only");
         load_args();
         Xbyak::Label l_tile;
         L(l_tile);

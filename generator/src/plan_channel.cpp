@@ -557,11 +557,8 @@ bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
     }
     // bf16 storage is converted where the tensors move anyway: widened in the input copy,
     // narrowed in the output rows' transposes (channels_first) or the kernels' stores
-    // (channels_last, emitted for AVX2 only). Folded rows, and AVX-512 channels_last, keep the
-    // conversion passes around fp32 storage.
-    if (p.dtype == DType::bf16 && !pl.fold &&
-        (pl.isa == Isa::avx2 || p.layout == Layout::channels_first))
-        pl.io = DType::bf16;
+    // (channels_last). Folded rows keep the conversion passes around fp32 storage.
+    if (p.dtype == DType::bf16 && !pl.fold) pl.io = DType::bf16;
     output_blocks(pl, pl.ic_blocks);
     w_chunks(pl, ax);
     phase_kernels(p, pl, ax, oc_tail);

@@ -14,11 +14,10 @@ namespace tconv::gen::detail {
 // of every tap reads the input of its own output channel.
 bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
                     const PlanOverrides& ov, std::string& why_not) {
-    // bf16 storage is converted in the input copy and the output stores (AVX2) or the rows'
-    // transposes (channels_first, either ISA); the in-place rows, whose kernels read the
-    // user's input, keep the conversion passes and so are not planned for it.
-    const bool bf16_io = p.dtype == DType::bf16 &&
-                         (pl.isa == Isa::avx2 || p.layout == Layout::channels_first);
+    // bf16 storage is converted in the input copy and the output stores (channels_last) or the
+    // rows' transposes (channels_first); the in-place rows, whose kernels read the user's
+    // input, keep the conversion passes and so are not planned for it.
+    const bool bf16_io = p.dtype == DType::bf16;
     if (!bf16_io && plan_depthwise_in_place(p, pl, ax, ov)) return true;
     if (bf16_io) pl.io = DType::bf16;
     const auto& m_count = ax.m_count;
