@@ -312,3 +312,20 @@ TEST_CASE("amx: a reshaped bf16 layer keeps its packed weights and stays exact")
         }
     }
 }
+
+TEST_CASE("amx: channels-first inputs are paired in pieces of pixels and of channels") {
+    if (!amx_here()) return;
+    // 128 channels (64 pairs) on 300 pixels: the pairing buffer holds 128 pixels at a time;
+    // 16390 channels: more pairs than it holds, so it takes them in runs too (and an odd last
+    // channel pairs with zero).
+    for (const char* json : {R"({"in_channels": 128, "out_channels": 24, "input_size": [300],
+                                 "kernel_size": 4, "stride": 2, "padding": 1})",
+                             R"({"in_channels": 16391, "out_channels": 2, "input_size": [3],
+                                 "kernel_size": 2, "stride": 1})"}) {
+        const Problem p = bf16_layer(json);
+        CAPTURE(p.name);
+        const test::LayerData d = test::random_layer_data(p, 31);
+        const auto impl = compile_amx(p, d);
+        CHECK(check_amx(p, d, *impl) == "");
+    }
+}

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "tconv/bf16.hpp"
 #include "team.hpp"
@@ -182,26 +181,34 @@ void copy_input_pairs(const gen::PlanBase& pl, const uint16_t* x, float* xbuf, c
             continue;
         }
         // Channel rows paired into lanes [pair][pixel] (contiguous, vectorised by the
-        // compiler), then transposed as 4-byte words: the float transpose moves bits only.
+        // compiler), then transposed as 4-byte words (the float transpose moves bits only), a
+        // stack buffer's worth of pixels at a time.
         const uint16_t* src = x + (n * IC + ib.first) * plane + (id * I[1] + ih) * I[2] + w0;
-        const int64_t width = w1 - w0, np = (nc + 1) / 2;
-        thread_local std::vector<uint32_t> paired;
-        paired.resize(size_t(np * width));
-        for (int64_t j = 0; j < np; ++j) {
-            const uint16_t* r0 = src + 2 * j * plane;
-            uint32_t* row = paired.data() + j * width;
-            if (2 * j + 1 < nc) {
-                const uint16_t* r1 = r0 + plane;
-                for (int64_t v = 0; v < width; ++v) row[v] = uint32_t(r0[v]) | uint32_t(r1[v]) << 16;
-            } else {
-                for (int64_t v = 0; v < width; ++v) row[v] = r0[v];
-            }
-        }
+        const int64_t np = (nc + 1) / 2;
+        constexpr int64_t kPairedLanes = 8192;  // 32 KiB
+        alignas(64) uint32_t paired[kPairedLanes];
+        const int64_t jstep = std::min(np, kPairedLanes), step = kPairedLanes / jstep;
         auto* lanes = reinterpret_cast<float*>(out);
-        transpose_avx2(reinterpret_cast<const float*>(paired.data()), width, np, width, lanes,
-                       L.lanes);
+        for (int64_t j0 = 0; j0 < np; j0 += jstep)
+            for (int64_t v0 = 0; v0 < w1 - w0; v0 += step) {
+                const int64_t pairs = std::min(jstep, np - j0), width = std::min(step, w1 - w0 - v0);
+                for (int64_t j = 0; j < pairs; ++j) {
+                    const int64_t c = 2 * (j0 + j);
+                    const uint16_t* r0 = src + c * plane + v0;
+                    uint32_t* row = paired + j * width;
+                    if (c + 1 < nc) {
+                        const uint16_t* r1 = r0 + plane;
+                        for (int64_t v = 0; v < width; ++v)
+                            row[v] = uint32_t(r0[v]) | uint32_t(r1[v]) << 16;
+                    } else {
+                        for (int64_t v = 0; v < width; ++v) row[v] = r0[v];
+                    }
+                }
+                transpose_avx2(reinterpret_cast<const float*>(paired), width, pairs, width,
+                               lanes + v0 * L.lanes + j0, L.lanes);
+            }
         if (!halo_ready)
-            for (int64_t v = 0; v < width; ++v)
+            for (int64_t v = 0; v < w1 - w0; ++v)
                 std::memset(lanes + v * L.lanes + np, 0, size_t(L.lanes - np) * 4);
     }
 }
