@@ -164,9 +164,12 @@ void transpose_avx2(const float* src, int64_t src_stride, int64_t rows, int64_t 
 }
 
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_ps() as the merge source of unmasked
-// shuffles, which -Wmaybe-uninitialized reports once inlined; nothing here reads it.
+// shuffles, which -Wmaybe-uninitialized reports once inlined; nothing here reads it. (Clang
+// neither warns nor knows the option.)
 #pragma GCC diagnostic push
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 namespace {
 
 // 16 floats rounded to bf16 as float_to_bf16 does, stored under `lanes` (a 16-bit mask).
