@@ -65,7 +65,7 @@ int cmd_verify(const Argv& argv) {
         }
 
     int mismatches = 0, checked = 0;
-    fmt::print("{:<24} {:<12} {:<56} {:>11} {:>11}  {}\n", "layer", "impl", "kernel", "max abs",
+    fmt::print("{:<24} {:<14} {:<56} {:>11} {:>11}  {}\n", "layer", "impl", "kernel", "max abs",
                "max rel", "result");
     for (const auto& file : work) {
         for (const FileLayer& fl : file.layers) {
@@ -99,10 +99,8 @@ int cmd_verify(const Argv& argv) {
                 // serves the layer because every JIT declined.
                 if (r.implementation == "reference" && !seen.empty()) continue;
                 if (!seen.insert(r.implementation).second) continue;
-                // (The AMX kernels serve bf16 layers only: their declining an fp32 one is no news.)
                 for (const auto& d : r.declined)
-                    if (d.rfind("jit_" + std::string(to_string(isa)) + ":", 0) == 0 &&
-                        (bf16 || isa != Isa::amx))
+                    if (d.rfind("jit_" + std::string(to_string(isa)) + ":", 0) == 0)
                         fmt::print("{:<24} {}\n", p.name, "declined " + d);
                 layer.execute(x.data(), got.data(), threads);
                 Deviation dev = deviation(got.data(), want.data(), mag.data(), p.output_elems());
@@ -120,7 +118,7 @@ int cmd_verify(const Argv& argv) {
                 ++checked;
                 std::string kernel = r.kernel_names.empty() ? "-" : r.kernel_names[0];
                 if (r.kernel_names.size() > 1) kernel += fmt::format(" (+{})", r.kernel_names.size() - 1);
-                fmt::print("{:<24} {:<12} {:<56} {:>11.3e} {:>11.3e}  {}\n", p.name, r.implementation,
+                fmt::print("{:<24} {:<14} {:<56} {:>11.3e} {:>11.3e}  {}\n", p.name, r.implementation,
                            kernel, dev.max_abs, dev.max_rel,
                            ok ? "ok" : fmt::format("MISMATCH at {} (got {}, want {})", dev.worst, dev.got, dev.want));
             }
