@@ -517,6 +517,67 @@ TEST_CASE("jit: every depthwise tile against the reference") {
             }
 }
 
+TEST_CASE("jit: grouped layers on the depthwise kernel, every tile, against the reference") {
+    // Lanes across groups with a reduction over each group's input channels: 1-4 channel
+    // vectors (13 groups x 3 outputs = 39 channels: a masked last vector) x W widths, the
+    // largest epilogue, both layouts, ranks 1-3, one and several outputs per group; and a
+    // large map copied in bands of rows.
+    Spec s = base_layers()[0];
+    s.act = Activation::tanh;
+    s.groups = 13;
+    const std::vector<int64_t> sizes[] = {{11}, {4, 11}, {3, 3, 5}};
+    for (int rank = 1; rank <= 3; ++rank)
+        for (auto [icg, ocg] : {std::pair<int64_t, int64_t>{3, 3}, {5, 1}, {2, 7}})
+            for (Layout layout : {Layout::channels_first, Layout::channels_last})
+                for (Isa isa : kIsas) {
+                    if (!cpu_has(isa)) continue;
+                    s.rank = rank;
+                    s.in = sizes[rank - 1];
+                    s.ic = 13 * icg;
+                    s.oc = 13 * ocg;
+                    s.layout = layout;
+                    for (int n = 1; n <= 4; ++n)
+                        for (int ur : {1, 3, 5, 13}) {
+                            if (!gen::depthwise_tile_fits(isa, ur, n, s.act, true)) continue;
+                            gen::PlanOverrides o;
+                            o.shape = 3;
+                            o.ur = ur;
+                            o.n_oc = n;
+                            const std::string err = check_layer(isa, s, 700 + ur * 8 + n, o);
+                            CHECK_MESSAGE(err.empty(), "tile ur ", ur, " x ", n, ": ", err);
+                        }
+                    gen::PlanOverrides banded;
+                    banded.shape = 3;
+                    banded.band_rows = 2;
+                    const std::string err = check_layer(isa, s, 777, banded);
+                    CHECK_MESSAGE(err.empty(), "bands of 2 rows: ", err);
+                }
+}
+
+TEST_CASE("jit: grouped layers on the depthwise kernel are bitwise equal on 1, 2 and 3 threads") {
+    Spec s;
+    s.groups = 11;
+    s.ic = 33;  // 3 -> 2 channels per group
+    s.oc = 22;
+    s.in = {6, 9};
+    s.k = {4};
+    s.s = {2};
+    s.pb = s.pe = {1};
+    s.batch = 3;
+    s.act = Activation::leaky_relu;
+    for (Layout layout : {Layout::channels_first, Layout::channels_last})
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            s.layout = layout;
+            gen::PlanOverrides o;
+            o.shape = 3;
+            const Compiled c = compile_spec(isa, s, 19, o);
+            const std::vector<float> y1 = run(c, 1);
+            CHECK(compare_to_reference(c.p, c.d, y1.data()).empty());
+            for (int threads : {2, 3}) CHECK(bitwise_equal(y1, run(c, threads)));
+        }
+}
+
 TEST_CASE("jit: every channels-first depthwise tile against the reference") {
     // 1-8 vectors of m per W phase: rows of whole tiles, a shorter last tile and a masked last
     // vector; strides 1-4 and 8 with pads that rotate the W phase of a row's first output and
@@ -1042,12 +1103,12 @@ Spec grouped_spec(Layout layout, const GroupCase& k) {
 
 }  // namespace
 
-TEST_CASE("jit: channels_last few-channel groups on the spatial kernel") {
+TEST_CASE("jit: channels_last few-channel groups on the spatial and depthwise kernels") {
     // Rows of chunks of oc blocks, transposed at once into the channels-last output: 2-5
     // channels per group, channel counts off the vector widths, ranks 1-3, odd widths, a batch
     // of 2, bias and activations, chunks smaller than the layer's blocks (a wide row; a 1D row
     // split for threads; a 1D row past the buffer budget), the planner's choice (the spatial kernel while it is faster) and the
-    // spatial kernel forced; 1, 2 and 3 threads bitwise equal.
+    // spatial kernel forced, the depthwise kernel forced; 1, 2 and 3 threads bitwise equal.
     const GroupCase cases[] = {
         {2, 37, 3, 3, {7, 9}, {4, 2, 1, 1, 1, 0}, Activation::none},
         {2, 9, 2, 2, {5, 11}, {3, 2, 1, 1, 1, 1}, Activation::relu},
@@ -1065,15 +1126,20 @@ TEST_CASE("jit: channels_last few-channel groups on the spatial kernel") {
         for (Isa isa : kIsas) {
             if (!cpu_has(isa)) continue;
             const Spec s = grouped_spec(Layout::channels_last, k);
-            for (int shape : {0, 2}) {
+            for (int shape : {0, 2, 3}) {
                 gen::PlanOverrides o;
                 o.shape = shape;
                 const Compiled c = compile_spec(isa, s, 1500 + k.groups, o);
                 const std::string name = join(c.impl->report().kernel_names);
                 INFO(c.p.name, " ", to_string(isa), ": ", name);
                 const int64_t vlen = isa == Isa::avx512 ? 16 : 8;
-                if (shape == 2 || (k.ocg <= 4 && k.ocg * 8 <= vlen * 3))
-                    CHECK(name.find("_svec_") != std::string::npos);
+                // The planner fills the lanes: along W, or across groups (the depthwise
+                // kernel with a reduction, where the taps pay for its copy).
+                const bool svec = name.find("_svec_") != std::string::npos;
+                const bool dwg = name.find("_dwg_") != std::string::npos;
+                if (shape == 0 && k.ocg <= 4 && k.ocg * 8 <= vlen * 3) CHECK((svec || dwg));
+                if (shape == 2) CHECK(svec);
+                if (shape == 3) CHECK(dwg);
                 const std::vector<float> y1 = run(c, 1);
                 CHECK(compare_to_reference(c.p, c.d, y1.data()) == "");
                 for (int threads : {2, 3}) CHECK(bitwise_equal(y1, run(c, threads)));
@@ -1577,8 +1643,8 @@ TEST_CASE("jit: plan choices, names and declines") {
         CHECK(grouped.input.blocks[size_t(b.x_block)].first == 6 * b.group);
     }
     // Few channels per group: lanes along W in channels_first (no transposes; depthwise on
-    // its own kernel) and in channels_last up to 4 per group, channels in lanes across groups
-    // for channels_last depthwise with one output per group, one group's channels in lanes else.
+    // its own kernel), channels in lanes across groups in channels_last (depthwise, and groups
+    // of 4 or 8: the depthwise kernel with a reduction), one group's channels in lanes else.
     struct Choice {
         int64_t groups, ic, oc;
         Layout layout;
@@ -1590,8 +1656,8 @@ TEST_CASE("jit: plan choices, names and declines") {
          "tconv_f32_dwcf_k4x4_s2x2_t2x2.2_wt28_ur1_h"},
         {64, 64, 64, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dw_k4x4_s2x2_nhwc_t2.2_"},
         {32, 256, 256, Layout::channels_first, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
-        {32, 256, 256, Layout::channels_last, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
-        {64, 256, 256, Layout::channels_last, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
+        {32, 256, 256, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dwg_"},
+        {64, 256, 256, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dwg_"},
         {4, 64, 128, Layout::channels_first, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
         // channels_last depthwise with a channel multiplier: lanes along W up to half a
         // vector of outputs per group, one group's outputs in lanes beyond
@@ -1619,6 +1685,50 @@ TEST_CASE("jit: plan choices, names and declines") {
     };
     for (const Choice& c : choices) check(c, 2);
     for (const Choice& c : wide_strides) check(c, 4);
+
+    // Groups of up to 16 inputs: the depthwise kernel with a reduction over the group's inputs
+    // (lanes across groups) for 2, 4 or 8 outputs per group in channels_last (broadcast
+    // inputs), and with 2+ taps per output and a stride along W for 3 outputs (channels_last),
+    // in 3D, or with one output per group; not for 32 inputs, 1 tap of 3 outputs, 6 outputs
+    // in 2D, nor 1D or 2D channels_first with several outputs per group.
+    struct Lanes {
+        int rank;
+        int64_t groups, icg, ocg, k;
+        Layout layout;
+        bool dwg;
+    };
+    const Lanes lanes[] = {
+        {2, 64, 4, 4, 4, Layout::channels_last, true},
+        {1, 64, 2, 2, 4, Layout::channels_last, true},
+        {3, 32, 4, 4, 4, Layout::channels_first, true},
+        {2, 64, 8, 1, 4, Layout::channels_first, true},
+        {2, 64, 4, 4, 2, Layout::channels_last, true},
+        {2, 64, 3, 3, 2, Layout::channels_last, false},
+        {2, 16, 16, 8, 4, Layout::channels_last, true},
+        {2, 8, 32, 8, 4, Layout::channels_last, false},
+        {2, 32, 6, 6, 4, Layout::channels_last, false},
+        {2, 64, 4, 4, 4, Layout::channels_first, false},
+        {1, 64, 4, 4, 4, Layout::channels_first, false},
+    };
+    for (const Lanes& c : lanes) {
+        Spec t;
+        t.rank = c.rank;
+        t.groups = c.groups;
+        t.ic = c.groups * c.icg;
+        t.oc = c.groups * c.ocg;
+        t.layout = c.layout;
+        t.in = fit({12}, c.rank);
+        t.k = fit({c.k}, c.rank);
+        t.s = fit({2}, c.rank);
+        t.d = fit({1}, c.rank);
+        t.op = fit({0}, c.rank);
+        t.pb = t.pe = fit({c.k == 2 ? 0 : 1}, c.rank);
+        REQUIRE(make_problem(t, p));
+        REQUIRE(gen::plan(p, Isa::avx512, plan, why));
+        INFO(p.name);
+        CHECK((plan.shape() == gen::KernelShape::depthwise) == c.dwg);
+        if (c.dwg) CHECK(gen::kernel_name(plan.base().kernels[0]).rfind("tconv_f32_dwg_", 0) == 0);
+    }
 }
 
 TEST_CASE("jit: code pages are read+execute, never writable" * doctest::skip(!cpu_has(Isa::avx2))) {

@@ -4,7 +4,8 @@
 // pixel's channels are adjacent in the input buffer and the output, so a tile reads and writes
 // whole lines). Per tap and vector one weight vector is loaded and every output of the tile
 // takes one FMA whose input operand is read from memory at an immediate offset
-// (docs/ALGORITHM.md §4). One generator for AVX-512 and AVX2.
+// (docs/ALGORITHM.md §4). Grouped layers repeat that per input channel of a group, over the
+// input buffer's blocks. One generator for AVX-512 and AVX2.
 #include <cassert>
 #include <cstddef>
 #include <stdexcept>
@@ -28,10 +29,27 @@ class DwGenerator : public Xbyak::CodeGenerator {
 
     void generate() {
         load_args();
-        Xbyak::Label l_tile;
+        Xbyak::Label l_tile, l_permutation;
+        if (permuted()) vmovups(vmm_permutation(), ptr[rip + l_permutation]);
         L(l_tile);
         zero_accumulators();
-        accumulate_taps();
+        if (d_.ic_steps > 1) {
+            // The reduction over the input blocks: x and w walk forward and come back.
+            Xbyak::Label l_step;
+            mov(reg_steps, d_.ic_steps);
+            mov(reg_x_block, d_.x_block * 4);
+            L(l_step);
+            accumulate_taps();
+            add(reg_x, reg_x_block);
+            add(reg_w, int(step_weight_bytes()));
+            dec(reg_steps);
+            jnz(l_step, T_NEAR);
+            mov(reg_x_block, d_.x_block * 4 * d_.ic_steps);
+            sub(reg_x, reg_x_block);
+            sub(reg_w, int(step_weight_bytes() * d_.ic_steps));
+        } else {
+            accumulate_taps();
+        }
         epilogue();
         add(reg_x, int(d_.ur * d_.x_stride[2] * 4));
         add(reg_y, int(d_.ur * d_.y_pix * out_bytes()));
@@ -40,6 +58,14 @@ class DwGenerator : public Xbyak::CodeGenerator {
         vzeroupper();
         ret();
         math_.emit_constants();
+        if (permuted()) {
+            // Output lane n (channel n of the vector) is computed in lane (n % M) * G + n / M,
+            // with M outputs per group and G = lane_groups.
+            align(64);
+            L(l_permutation);
+            const int G = d_.lane_groups, M = T::vlen / G;
+            for (int n = 0; n < T::vlen; ++n) dd(uint32_t(n % M * G + n / M));
+        }
     }
 
   private:
@@ -53,6 +79,8 @@ class DwGenerator : public Xbyak::CodeGenerator {
     const Xbyak::Reg64 reg_bias = r9;     // packed bias of the channel vector
     const Xbyak::Reg64 reg_blocks = r11;  // tiles left
     const Xbyak::Reg64 reg_tmp = rax;     // scratch before the tile loop
+    const Xbyak::Reg64 reg_steps = r10;   // input blocks left (grouped layers)
+    const Xbyak::Reg64 reg_x_block = rdx; // bytes between input blocks
 
     int accumulators() const { return d_.ur * d_.n_oc; }
     Vmm vmm_acc(int j, int v) const {
@@ -65,11 +93,40 @@ class DwGenerator : public Xbyak::CodeGenerator {
         assert(accumulators() + 2 <= T::registers);
         return Vmm(accumulators() + (i & 1));
     }
+    // Broadcast inputs: two registers used in turn; the permutation index after the
+    // epilogue's temporaries (depthwise_tile_fits).
+    Vmm vmm_input(int i) const {
+        assert(accumulators() + 4 <= T::registers);
+        return Vmm(accumulators() + 2 + (i & 1));
+    }
+    Vmm vmm_permutation() const { return Vmm(T::registers - 1); }
+    bool broadcast() const { return d_.lane_groups > 0; }
+    // Lanes in (output of the group, group) order, unless a vector holds one group.
+    bool permuted() const { return broadcast() && d_.lane_groups > 1 && d_.lane_groups < T::vlen; }
+    // Floats between the input of consecutive channel vectors of a pixel.
+    int x_vector() const { return broadcast() ? d_.lane_groups : T::vlen; }
+    // lane_groups floats from addr into every lane_groups lanes of v.
+    void load_broadcast(const Vmm& v, const Xbyak::Address& addr) {
+        switch (d_.lane_groups) {
+            case 1: vbroadcastss(v, addr); break;
+            case 2: vbroadcastsd(v, addr); break;
+            case 4:
+                if constexpr (T::vlen == 16) vbroadcastf32x4(v, addr);
+                else vbroadcastf128(v, addr);
+                break;
+            case 8:
+                if constexpr (T::vlen == 16) vbroadcastf64x4(v, addr);
+                else vmovups(v, addr);
+                break;
+            default: vmovups(v, addr);
+        }
+    }
     // Epilogue scratch (the weight registers are free by then).
     Vmm vmm_tmp(int i) const {
         assert(i >= 0 && accumulators() + i < T::registers);
         return Vmm(accumulators() + i);
     }
+    int64_t step_weight_bytes() const { return int64_t(d_.taps_total()) * d_.n_oc * T::vlen * 4; }
     bool tail_masked() const { return d_.oc_tail != T::vlen; }
     int out_bytes() const { return d_.out == DType::bf16 ? 2 : 4; }
 
@@ -110,10 +167,17 @@ class DwGenerator : public Xbyak::CodeGenerator {
                     for (int v = 0; v < d_.n_oc; ++v) {
                         const Vmm w = vmm_wei(tap * d_.n_oc + v);
                         vmovups(w, ptr[reg_w + (tap * d_.n_oc + v) * T::vlen * 4]);
-                        for (int j = 0; j < d_.ur; ++j)
-                            vfmadd231ps(
-                                vmm_acc(j, v), w,
-                                ptr[reg_x + int((shift + j * d_.x_stride[2] + v * T::vlen) * 4)]);
+                        for (int j = 0; j < d_.ur; ++j) {
+                            const auto x = ptr[reg_x + int((shift + j * d_.x_stride[2] +
+                                                            v * x_vector()) * 4)];
+                            if (!broadcast()) {
+                                vfmadd231ps(vmm_acc(j, v), w, x);
+                                continue;
+                            }
+                            const Vmm in = vmm_input(j);
+                            load_broadcast(in, x);
+                            vfmadd231ps(vmm_acc(j, v), w, in);
+                        }
                     }
                 }
     }
@@ -124,6 +188,7 @@ class DwGenerator : public Xbyak::CodeGenerator {
         for (int j = 0; j < d_.ur; ++j)
             for (int v = 0; v < d_.n_oc; ++v) {
                 const Vmm acc = vmm_acc(j, v);
+                if (permuted()) vpermps(acc, vmm_permutation(), acc);  // into channel order
                 if (d_.bias) vaddps(acc, acc, ptr[reg_bias + v * T::vlen * 4]);
                 math_.activation(acc, [this](int i) { return vmm_tmp(i); });
                 const int at = int((j * d_.y_pix + v * T::vlen) * out_bytes());
@@ -136,8 +201,8 @@ class DwGenerator : public Xbyak::CodeGenerator {
 
 size_t code_bound(const DwKernelDesc& d) {
     const size_t instructions =
-        size_t(d.taps_total() * d.n_oc) * size_t(1 + d.ur) + size_t(d.ur * d.n_oc) * 64 + 64;
-    return instructions * 12 + size_t(Const::count) * 64 + 4096;
+        size_t(d.taps_total() * d.n_oc) * size_t(1 + 2 * d.ur) + size_t(d.ur * d.n_oc) * 64 + 64;
+    return instructions * 12 + size_t(Const::count) * 64 + 4096 + 128;
 }
 
 }  // namespace

@@ -97,7 +97,7 @@ size_t KernelDescHash::operator()(const SpatialKernelDesc& d) const {
 size_t KernelDescHash::operator()(const DwKernelDesc& d) const {
     Mixer m;
     m.common(d);
-    m(d.n_oc), m(d.oc_tail), m(d.y_pix), m(int64_t(d.out));
+    m(d.n_oc), m(d.oc_tail), m(d.y_pix), m(int64_t(d.out)), m(d.ic_steps), m(d.x_block), m(d.lane_groups);
     m(d.in_place), m(d.x_lo), m(d.x_hi), m(d.o_lo), m(d.o_hi);  // dw in place
     for (const WPhaseTaps& t : d.w_phases) m(t.count), m(t.c0), m(t.cstep);
     return m.h;
@@ -190,10 +190,14 @@ static std::string dw_in_place_name(const DwKernelDesc& d) {
 
 std::string kernel_name(const DwKernelDesc& d) {
     if (d.in_place) return dw_in_place_name(d);
-    std::string tile = fmt::format("_ur{}_oc{}", d.ur, d.n_oc);
+    // Grouped layers ("dwg", depthwise-style lanes across groups) add the input channels per
+    // group they reduce over: ..._dwg_k4x4_s2x2_t2x2_ic8_ur8_oc1...
+    std::string tile = d.ic_steps > 1 ? fmt::format("_ic{}", d.ic_steps) : std::string();
+    if (d.lane_groups > 0) tile += fmt::format("_bc{}", d.lane_groups);  // groups per broadcast
+    tile += fmt::format("_ur{}_oc{}", d.ur, d.n_oc);
     if (d.oc_tail != vector_length(d.isa)) tile += fmt::format("_m{}", d.oc_tail);
-    return name_head("dw", d, 1, d.out) + "_t" + dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) +
-           name_tail(d, tile);
+    return name_head(d.ic_steps > 1 ? "dwg" : "dw", d, 1, d.out) + "_t" +
+           dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) + name_tail(d, tile);
 }
 
 std::string kernel_name(const DwPlaneKernelDesc& d) {

@@ -60,9 +60,10 @@ void pack_gemm(const GemmPlan& pl, const float* w, float* packed) {
         }
 }
 
-// depthwise: per phase and block of channel vectors, [tap][vectors * vlen]; lane l of a block is
-// output channel c = oc0 + l, whose only input channel is c / multiplier, so its weights are
-// PyTorch's [c][K] row (zero past the last channel).
+// depthwise: per phase and block of channel vectors, [j][tap][vectors * vlen]; lane l of a
+// block is output channel c = oc0 + l, which reads input channel j of its group (depthwise
+// layers: j = 0, the only one, so its weights are PyTorch's [c][K] row); zero past the last
+// channel.
 // --- dw in place: per (r_d, r_h) and block, [td][th][r_w][tw][vectors * vlen] ---
 void pack_depthwise_in_place(const DepthwisePlan& pl, const float* w, float* packed) {
     const int64_t K = pl.kernel_points(), VL = pl.vlen;
@@ -90,24 +91,29 @@ void pack_depthwise_in_place(const DepthwisePlan& pl, const float* w, float* pac
 
 void pack_depthwise(const DepthwisePlan& pl, const float* w, float* packed) {
     if (pl.in_place) return pack_depthwise_in_place(pl, w, packed);
-    const int64_t K = pl.kernel_points(), VL = pl.vlen;
+    const int64_t K = pl.kernel_points(), VL = pl.vlen, icg = pl.ic_g, ocg = pl.oc_g;
     const Dim3 k3 = pl.kernel;
     for (const PhasePlan& ph : pl.phases)
         for (int64_t b = 0; b < pl.oc_blocks; ++b) {
             float* dst = packed + pl.weight_offset(ph, b);
-            for (int td = 0; td < ph.taps[0].count; ++td)
-                for (int th = 0; th < ph.taps[1].count; ++th)
-                    for (int tw = 0; tw < ph.taps[2].count; ++tw) {
-                        const int64_t kd = ph.taps[0].k0 + td * ph.taps[0].kstep;
-                        const int64_t kh = ph.taps[1].k0 + th * ph.taps[1].kstep;
-                        const int64_t kw = ph.taps[2].k0 + tw * ph.taps[2].kstep;
-                        const int64_t k = (kd * k3[1] + kh) * k3[2] + kw;
-                        const OcBlock& blk = pl.blocks[size_t(b)];
-                        for (int64_t l = 0; l < blk.vectors * VL; ++l) {
-                            const int64_t c = blk.oc0 + l;
-                            *dst++ = c < pl.oc ? w[c * K + k] : 0.0f;
+            const OcBlock& blk = pl.blocks[size_t(b)];
+            for (int64_t j = 0; j < icg; ++j)
+                for (int td = 0; td < ph.taps[0].count; ++td)
+                    for (int th = 0; th < ph.taps[1].count; ++th)
+                        for (int tw = 0; tw < ph.taps[2].count; ++tw) {
+                            const int64_t kd = ph.taps[0].k0 + td * ph.taps[0].kstep;
+                            const int64_t kh = ph.taps[1].k0 + th * ph.taps[1].kstep;
+                            const int64_t kw = ph.taps[2].k0 + tw * ph.taps[2].kstep;
+                            const int64_t k = (kd * k3[1] + kh) * k3[2] + kw;
+                            // Output channel c = g * ocg + o reads input channel g * icg + j
+                            // through PyTorch's w[g * icg + j][o][k].
+                            for (int64_t l = 0; l < blk.vectors * VL; ++l) {
+                                const int64_t c = blk.oc0 + l / VL * VL + pl.lane_channel(l % VL);
+                                const int64_t g = c / ocg;
+                                *dst++ = c < pl.oc ? w[((g * icg + j) * ocg + c % ocg) * K + k]
+                                                   : 0.0f;
+                            }
                         }
-                    }
         }
 }
 
@@ -332,6 +338,7 @@ std::vector<int64_t> packing_signature(const Plan& plan) {
         s.insert(s.end(), {c->w_rows, c->ic_blocks, c->input.lanes});
         for (const PhasePlan& ph : c->phases) taps(ph);
     } else if (const auto* d = std::get_if<DepthwisePlan>(&plan.family)) {
+        s.push_back(d->lane_groups);
         for (const PhasePlan& ph : d->phases) taps(ph);
     } else if (const auto* sp = std::get_if<SpatialPlan>(&plan.family)) {
         for (const RowPhasePlan& rp : sp->row_phases) s.insert(s.end(), {rp.w_offset, rp.taps});

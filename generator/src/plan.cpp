@@ -182,6 +182,31 @@ bool avx2_halo_bound_columns(const Problem& p, const PlanBase& pl, const PhaseAx
            weight_bytes > double(2 << 20) && columns_fit(pl) && live_tap_fraction(pl, ax) < 0.45;
 }
 
+// Grouped layers of a few channels per group take the depthwise kernel with a reduction over
+// the group's input channels (lanes: output channels of several groups, full whatever the
+// group's width). With 2, 4 or 8 outputs per group its input vectors are broadcasts of a lane
+// per group; other widths copy each input channel once per output (DepthwisePlan::
+// lane_groups). Measured, 1 thread, AVX-512 and AVX2, against the best of the channel, spatial
+// and column kernels (64-256 channels, 2-32 in and 1-15 out per group; 2D k4s2 28x28, k3s2
+// 56x56, k2s2 28x28, k3 s1 d2 28x28, k4s2 14x14 channels-first, 1D k4s2 and k8s4, 3D k4s2):
+// - broadcasts, up to 16 inputs per group: 1.1-2.8x (k3 s1 d2 0.86-1.4x, 16 -> 4 at 28x28
+//   0.92x) in channels_last; 32 inputs 0.6-1.1x; channels-first 0.34-0.88x but at 14x14
+//   with 2-4 channels (1.1-1.7x): the rows are transposed;
+// - one output per group, up to 8 inputs, a stride along W and 2+ taps per output: 1.4-2.3x
+//   (k2s2: 0.64-1.27x, stride 1: 0.75-1.25x); in 3D 2.0-4.5x;
+// - repeated channels: 3D 1.1-1.7x; 3 -> 3 channels-last k4s2 1.1-1.3x; 5+ 0.2-1.0x.
+bool lanes_across_groups(const Problem& p, const PlanBase& pl) {
+    const int64_t icg = pl.ic_g, ocg = pl.oc_g;
+    if (pl.groups == 1 || icg == 1 || ocg * 2 > pl.vlen || icg > 16) return false;
+    if (p.rank == 1 && p.layout == Layout::channels_first) return false;
+    if ((ocg == 2 || ocg == 4 || ocg == 8) && p.layout == Layout::channels_last) return true;
+    const int64_t phases = pl.stride[0] * pl.stride[1] * pl.stride[2];
+    const bool taps = pl.kernel_points() >= 2 * phases && pl.stride[2] >= 2 && icg <= 8;
+    if (!taps) return false;
+    return ocg == 1 || p.rank == 3 ||
+           (ocg == 3 && icg <= 4 && p.layout == Layout::channels_last);
+}
+
 // Step 2, the kernel family: depthwise when lanes can hold channels of several groups,
 // spatial when lanes along W waste fewer, else channel (docs/ALGORITHM.md §4). Overrides force
 // a family; false when the forced family cannot serve the layer.
@@ -189,8 +214,8 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
                    const PlanOverrides& ov, KernelShape& family, std::string& why_not) {
     // One input channel per group, few output channels each: the channel kernel would use one
     // lane in a vector per group; the depthwise kernel fills the lanes with several groups.
-    if (ov.shape == 3 && (pl.groups == 1 || pl.ic_g != 1)) {
-        why_not = "the depthwise kernel needs groups > 1 with one input channel each";
+    if (ov.shape == 3 && pl.groups == 1) {
+        why_not = "the depthwise kernel needs groups > 1";
         return false;
     }
     // Channels-first depthwise layers take the dw family's channels-first kernel: lanes along
@@ -245,7 +270,8 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
     const bool cl_multiplier = p.layout == Layout::channels_last && pl.groups > 1 &&
                                pl.ic_g == 1 && pl.oc_g > 1 && pl.stride[2] <= 3;
     if (ov.shape == 3 || (ov.shape == 0 && pl.groups > 1 && pl.ic_g == 1 && pl.oc_g < pl.vlen &&
-                          !cf_spatial && !cl_multiplier))
+                          !cf_spatial && !cl_multiplier) ||
+        (ov.shape == 0 && lanes_across_groups(p, pl)))
         family = KernelShape::depthwise;
     // Few output channels waste most lanes of a channel vector: vectorise along W instead,
     // when the W phases' accumulators fit.

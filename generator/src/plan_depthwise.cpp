@@ -9,25 +9,34 @@
 
 namespace tconv::gen::detail {
 
-// Lanes hold vlen consecutive output channels; with a channel multiplier M (out_channels =
-// M x groups) the input buffer repeats each input channel M times (InBlock::expand), so lane l
-// of every tap reads the input of its own output channel.
+// Lanes hold vlen consecutive output channels, of several groups; with M output channels per
+// group the input buffer repeats each input channel M times (InBlock::expand), so lane l of
+// every tap reads the input of its own output channel. Grouped layers (ic_g > 1 input
+// channels per group) get one buffer block per input channel j of a group (lane c: channel j
+// of c's group), which the kernels reduce over: the lanes stay full however few channels a
+// group has. Their buffer repeats nothing when M is 2, 4 or 8 and divides the vector: it holds
+// a lane per group and the kernels broadcast a vector's groups (DepthwisePlan::lane_groups),
+// so the copy and the kernels' loads move M times fewer bytes; other M repeat as above.
 bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
                     const PlanOverrides& ov, std::string& why_not) {
     // bf16 storage is converted in the input copy and the output stores (channels_last) or the
     // rows' transposes (channels_first); the in-place rows, whose kernels read the user's
     // input, keep the conversion passes and so are not planned for it.
     const bool bf16_io = p.dtype == DType::bf16;
-    if (!bf16_io && plan_depthwise_in_place(p, pl, ax, ov)) return true;
+    if (!bf16_io && pl.ic_g == 1 && plan_depthwise_in_place(p, pl, ax, ov)) return true;
     if (bf16_io) pl.io = DType::bf16;
     const auto& m_count = ax.m_count;
     const int R = vector_registers(pl.isa), VL = pl.vlen;
-    const int64_t C = pl.oc, M = pl.oc_g, nb = (C + VL - 1) / VL;
+    const int64_t C = pl.oc, M = pl.oc_g, icg = pl.ic_g, nb = (C + VL - 1) / VL;
     const int oc_tail = int(C - (nb - 1) * VL);
-    // The input buffer: one block of every channel, padded to whole vectors, so a pixel's
-    // channels are adjacent as in the output.
-    pl.input.lanes = nb * VL;
-    pl.input.blocks.push_back({0, C, M});
+    // The input buffer: a block per input channel of a group, each a lane per output channel,
+    // padded to whole vectors, so a pixel's channels are adjacent as in the output; or, with
+    // broadcasts, a lane per group (whole vectors' groups).
+    const bool broadcast = icg > 1 && (M == 2 || M == 4 || M == 8) && VL % M == 0;
+    pl.lane_groups = broadcast ? VL / M : 0;
+    pl.input.lanes = broadcast ? nb * pl.lane_groups : nb * VL;
+    for (int64_t j = 0; j < icg; ++j)
+        pl.input.blocks.push_back(broadcast ? InBlock{j, pl.groups, 1, icg} : InBlock{j, C, M, icg});
     const Dim3 x_stride = pl.input.strides();
     if (double(pl.input.block_floats()) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
@@ -38,17 +47,18 @@ bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
     // outputs along W as the registers hold (each weight load is shared by them), evened out
     // so the W tail is not a sliver.
     const bool avx2_tail = pl.isa == Isa::avx2 && oc_tail != VL;
+    auto fits = [&](int ur, int n_oc) {
+        return depthwise_tile_fits(pl.isa, ur, n_oc, p.activation, avx2_tail, broadcast);
+    };
     int64_t max_row = 1;
     for (int64_t c : m_count[2]) max_row = std::max(max_row, c);
     int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, nb)) : int(std::min<int64_t>(nb, 4));
-    while (n > 1 && !depthwise_tile_fits(pl.isa, 3, n, p.activation, avx2_tail)) --n;
+    while (n > 1 && !fits(3, n)) --n;
     int ur_max = 1;
-    while (ur_max < max_row &&
-           depthwise_tile_fits(pl.isa, ur_max + 1, n, p.activation, avx2_tail))
-        ++ur_max;
+    while (ur_max < max_row && fits(ur_max + 1, n)) ++ur_max;
     const int64_t tiles = (max_row + ur_max - 1) / ur_max;
     pl.ur = ov.ur > 0 ? ov.ur : int((max_row + tiles - 1) / tiles);
-    if (!depthwise_tile_fits(pl.isa, pl.ur, n, p.activation, avx2_tail)) {
+    if (!fits(pl.ur, n)) {
         why_not = fmt::format("depthwise tile ur={} x {} vectors does not fit {} registers", pl.ur,
                               n, R);
         return false;
@@ -61,7 +71,8 @@ bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
         OcBlock blk;
         blk.oc0 = b * n * VL;
         blk.group = blk.oc0 / M;  // the first lane's group
-        blk.x_lane = blk.oc0;     // the buffer's lanes are the output channels
+        // The buffer's lanes are the output channels, or the groups with broadcasts.
+        blk.x_lane = broadcast ? blk.oc0 / M : blk.oc0;
         blk.last = b == pl.oc_blocks - 1 ? 1 : 0;
         blk.vectors = blk.last ? pl.n_oc_last : n;
         blk.valid = std::min<int64_t>(blk.vectors * VL, C - blk.oc0);
@@ -81,6 +92,9 @@ bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
     DwKernelDesc base;
     set_common(base, pl, p);
     base.x_stride = x_stride;
+    base.ic_steps = int(icg);
+    base.x_block = pl.input.block_floats();
+    base.lane_groups = int(pl.lane_groups);
     base.y_pix = pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
     if (pl.io == DType::bf16 && p.layout == Layout::channels_last) base.out = DType::bf16;
     int64_t w_off = 0;
@@ -89,7 +103,7 @@ bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
             for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
                 PhasePlan ph = ax.phase({rd, rh, rw});
                 ph.w_offset = w_off;
-                w_off += ph.taps_total() * nb * VL;  // [block][tap][block's vectors * VL]
+                w_off += ph.taps_total() * nb * VL * icg;  // [block][j][tap][vectors * VL]
                 const int64_t cw = ph.m_count[2];
                 ph.w_blocks = cw / pl.ur;
                 if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
@@ -113,12 +127,15 @@ bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
     pl.packed_bias_floats = nb * VL;
     pl.oc_group = pl.oc_blocks;  // a few KiB of weights in all
     pl.batch_group = batch_group(pl, ov);
+    // Grouped layers' buffers are ic_g x M times the input: large maps are copied in bands of
+    // rows, each just before the rows that read it.
+    if (icg > 1) pl.band_rows = band_rows(pl, ov);
 
     pl.lines.push_back(fmt::format(
-        "depthwise: input {} x {} ch -> output {} x {} ch ({} groups, channel multiplier {}), {} "
-        "stride phases",
-        dims_string(p, pl.in), pl.ic, dims_string(p, pl.out), pl.oc, pl.groups, M,
-        pl.phases.size()));
+        "depthwise{}: input {} x {} ch -> output {} x {} ch ({} groups, {} -> {} channels each), "
+        "{} stride phases",
+        icg > 1 ? " lanes across groups" : "", dims_string(p, pl.in), pl.ic,
+        dims_string(p, pl.out), pl.oc, pl.groups, icg, M, pl.phases.size()));
     for (const PhasePlan& ph : pl.phases) {
         Dim3 t{ph.taps[0].count, ph.taps[1].count, ph.taps[2].count};
         if (!ph.has_taps()) t = {0, 0, 0};
@@ -130,11 +147,16 @@ bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
     pl.lines.push_back(fmt::format(
         "tile ur={} x {} vectors of {} channels, {} blocks ({} lanes in the last vector); loops: "
         "groups of {} images > rows x {} chunks of {} m x channel blocks (threads) > W phases > "
-        "W tiles > taps (unrolled); input copied to a zero-halo channels-last buffer {} x {} "
-        "channels{}",
+        "W tiles > {}taps (unrolled); input copied to a zero-halo channels-last buffer {}{} x {} "
+        "lanes{}{}",
         pl.ur, pl.n_oc, VL, pl.oc_blocks, oc_tail, pl.batch_group, pl.w_chunks, pl.w_chunk,
-        dims_string(p, pl.input.padded), pl.input.lanes,
-        M > 1 ? fmt::format(", each input channel repeated {} times", M) : ""));
+        icg > 1 ? fmt::format("{} input blocks (a run-time loop) > ", icg) : "",
+        icg > 1 ? fmt::format("{} blocks x ", icg) : "", dims_string(p, pl.input.padded),
+        pl.input.lanes,
+        pl.lane_groups > 0 ? fmt::format(", a lane per group, broadcast {} groups at a time", pl.lane_groups)
+        : M > 1            ? fmt::format(", each input channel repeated {} times", M)
+                           : "",
+        pl.band_rows > 0 ? fmt::format(", in bands of {} output rows", pl.band_rows) : ""));
     return true;
 }
 

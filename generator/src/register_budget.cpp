@@ -30,9 +30,13 @@ bool gemm_tile_fits(Isa isa, int mr, int ur, bool partial) {
            vector_registers(isa);
 }
 
-bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail) {
-    // Accumulators + two weight registers used in turn; the epilogue's temporaries.
-    return ur * n_oc + std::max(2, detail::activation_temps(act) + (avx2_tail ? 1 : 0)) <=
+bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail,
+                         bool broadcast) {
+    // Accumulators + two weight registers used in turn; the epilogue's temporaries. Broadcast
+    // inputs add the two registers they are loaded into and the lanes' permutation index,
+    // which stays loaded past the epilogue's temporaries.
+    const int temps = detail::activation_temps(act) + (avx2_tail ? 1 : 0);
+    return ur * n_oc + (broadcast ? std::max(5, temps + 2) : std::max(2, temps)) <=
            vector_registers(isa);
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "tconv/bf16.hpp"
 #include "team.hpp"
@@ -17,22 +18,45 @@ namespace {
 inline float as_float(float v) { return v; }
 inline float as_float(uint16_t v) { return bf16_to_float(v); }
 
-// One input row of block `ib` whose lanes repeat channels (depthwise with a multiplier):
-// lane l of pixel w holds channel (first + l) / expand; padding lanes are zero.
+// One input row of block `ib` whose lanes repeat channels or take one channel of each group
+// (the depthwise family): lane l of pixel w holds channel ib.channel(l); padding lanes are
+// zero. Per pixel the block's distinct channels are gathered (one value per group) and then
+// repeated into the lanes by permutes: the buffer is `expand` times the gathered values.
 template <class Src>
 void copy_expanded(const gen::PlanBase& pl, const Src* x, int64_t n, int64_t id, int64_t ih,
                    const gen::InBlock& ib, float* in) {
     const gen::Dim3 I = pl.in;
     const int64_t IC = pl.ic, B = pl.input.lanes, plane = I[0] * I[1] * I[2];
-    const int64_t row = (id * I[1] + ih) * I[2];
+    const int64_t row = (id * I[1] + ih) * I[2], E = ib.expand;
+    // Gathered values per pixel, then zeros up to what the permutes read.
+    const int64_t values = (ib.lanes + E - 1) / E, pitch = E > 1 ? (B + E - 1) / E + 8 : B;
+    thread_local std::vector<float> gathered;
+    constexpr int64_t kPixels = 64;  // a stack of gathered pixels, expanded at once
+    if (int64_t(gathered.size()) < pitch * kPixels) gathered.resize(size_t(pitch * kPixels));
     const bool cl = pl.layout == Layout::channels_last;
-    for (int64_t w = 0; w < I[2]; ++w)
-        for (int64_t l = 0; l < B; ++l) {
-            const int64_t c = (ib.first + l) / ib.expand;
-            in[w * B + l] = l >= ib.lanes ? 0.0f
-                            : cl          ? as_float(x[(n * plane + row + w) * IC + c])
-                                          : as_float(x[(n * IC + c) * plane + row + w]);
+    if (!cl && E == 1) {  // one channel of each group: a transpose of their rows
+        transpose_avx2(x + (n * IC + ib.first) * plane + row, ib.step * plane, values, I[2], in, B);
+        for (int64_t w = 0; w < I[2]; ++w) std::fill(in + w * B + values, in + (w + 1) * B, 0.0f);
+        return;
+    }
+    for (int64_t w0 = 0; w0 < I[2]; w0 += kPixels) {
+        const int64_t count = std::min(kPixels, I[2] - w0);
+        // No repeat: gathered straight into the lanes.
+        float* v = E > 1 ? gathered.data() : in + w0 * B;
+        for (int64_t w = 0; w < count; ++w) {
+            float* dst = v + w * pitch;
+            if (cl) {
+                const Src* px = x + (n * plane + row + w0 + w) * IC + ib.first;
+                for (int64_t g = 0; g < values; ++g) dst[g] = as_float(px[g * ib.step]);
+            } else {
+                const Src* px = x + (n * IC + ib.first) * plane + row + w0 + w;
+                const int64_t step = ib.step * plane;
+                for (int64_t g = 0; g < values; ++g) dst[g] = as_float(px[g * step]);
+            }
+            std::fill(dst + values, dst + pitch, 0.0f);
         }
+        if (E > 1) expand_lanes_avx2(v, pitch, E, B, in + w0 * B, B, count);
+    }
 }
 
 // Channels-last input into one-lane blocks (the spatial kernels' channels-first buffer) is a
@@ -225,8 +249,9 @@ void copy_input(const gen::PlanBase& pl, const Src* x, float* xbuf, const WorkPa
     const int64_t plane = I[0] * I[1] * I[2];
     const bool cl = pl.layout == Layout::channels_last;
     if (cl && B == 1) return copy_rows_to_channels_first(pl, x, xbuf, n0, n1, t, nt, halo_ready);
-    const bool expanded = std::any_of(L.blocks.begin() + b0, L.blocks.begin() + b1,
-                                      [](const gen::InBlock& ib) { return ib.expand > 1; });
+    const bool expanded =
+        std::any_of(L.blocks.begin() + b0, L.blocks.begin() + b1,
+                    [](const gen::InBlock& ib) { return ib.expand > 1 || ib.step > 1; });
     if (B == 1 && !expanded) return copy_planes(pl, x, xbuf, w, t, nt, halo_ready);
     if (cl && nt == 1 && NB == 1 && L.blocks[size_t(b0)].first == 0 &&
         L.blocks[size_t(b0)].lanes == IC && B == IC && P[2] == I[2] && !expanded)
@@ -263,7 +288,7 @@ void copy_input(const gen::PlanBase& pl, const Src* x, float* xbuf, const WorkPa
         const int64_t width = w1 - w0;
         const gen::InBlock& ib = L.blocks[size_t(blk)];
         const int64_t c0 = ib.first, nc = ib.lanes;
-        if (ib.expand > 1) {
+        if (ib.expand > 1 || ib.step > 1) {
             copy_expanded(pl, x, n, id, ih, ib, in);  // whole rows: pieces == 1
         } else if (cl) {
             const Src* src = x + (((n * I[0] + id) * I[1] + ih) * I[2] + w0) * IC + c0;

@@ -300,4 +300,38 @@ __attribute__((target("avx2"))) void copy_row(const float* src, uint16_t* dst, i
     for (int64_t j = n8; j < n; ++j) dst[j] = float_to_bf16(src[j]);
 }
 
+__attribute__((target("avx2"))) void expand_lanes_avx2(const float* src, int64_t src_pitch,
+                                                       int64_t e, int64_t n, float* dst,
+                                                       int64_t dst_pitch, int64_t count) {
+    if (e == 1) {
+        for (int64_t i = 0; i < count; ++i) copy_row(src + i * src_pitch, dst + i * dst_pitch, n);
+        return;
+    }
+    // Lane l of the vector at v reads src[(v + l) / e]: from src + v / e, pattern (r + l) / e
+    // with r = v % e. The patterns are computed once per residue r, and v / e, v % e stepped
+    // without divisions (a division per vector cost more than its permute and store).
+    constexpr int64_t kPatterns = 64;
+    __m256i pattern[kPatterns];
+    const int64_t np = std::min(e, kPatterns), q8 = 8 / e, r8 = 8 % e;
+    for (int64_t r = 0; r < np; ++r)
+        pattern[r] = _mm256_setr_epi32(int(r / e), int((r + 1) / e), int((r + 2) / e),
+                                       int((r + 3) / e), int((r + 4) / e), int((r + 5) / e),
+                                       int((r + 6) / e), int((r + 7) / e));
+    for (int64_t i = 0; i < count; ++i) {
+        const float* s = src + i * src_pitch;
+        float* d = dst + i * dst_pitch;
+        int64_t base = 0, r = 0;  // v / e and v % e
+        for (int64_t v = 0; v < n; v += 8) {
+            if (r < kPatterns) {
+                _mm256_storeu_ps(d + v, _mm256_permutevar8x32_ps(_mm256_loadu_ps(s + base),
+                                                                 pattern[r]));
+            } else {  // a repeat of more than 64 (never planned: lanes hold fewer than 16)
+                for (int64_t l = 0; l < 8; ++l) d[v + l] = s[(v + l) / e];
+            }
+            base += q8, r += r8;
+            if (r >= e) r -= e, ++base;
+        }
+    }
+}
+
 }  // namespace tconv

@@ -39,6 +39,12 @@ void copy_rows_avx2(const float* src, int64_t src_pitch, int64_t rows, int64_t c
 void copy_rows_avx2(const uint16_t* src, int64_t src_pitch, int64_t rows, int64_t cols,
                     float* dst, int64_t dst_pitch, int64_t dst_cols);  // widened from bf16
 
+// dst[i * dst_pitch + l] = src[i * src_pitch + l / e] for l < n (a multiple of 8), i < count:
+// each value repeated e times (a depthwise buffer's lanes, one per output channel of a group),
+// by one permute per 8 lanes; a row of src is read up to [(n - 1) / e + 7]. AVX2 required.
+void expand_lanes_avx2(const float* src, int64_t src_pitch, int64_t e, int64_t n, float* dst,
+                       int64_t dst_pitch, int64_t count);
+
 // dst[i] = src[i] for i < n: a plain copy, or bf16 widened to float. AVX2 required.
 void copy_row(const float* src, float* dst, int64_t n);
 void copy_row(const uint16_t* src, float* dst, int64_t n);

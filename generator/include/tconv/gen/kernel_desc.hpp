@@ -120,6 +120,15 @@ struct DwKernelDesc {
     Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
     Dim3 x_stride{0, 0, 0};            // input buffer strides in floats: plane, row, pixel
     int64_t y_pix = 0;                 // elements between outputs m and m + 1 of a phase
+    // Grouped layers: a run-time loop over the input buffer's ic_steps blocks (one input
+    // channel of every lane's group each, x_block floats apart), their weights one after the
+    // other ([step][tap][n_oc * vlen]); 1 for depthwise layers.
+    int ic_steps = 1;
+    int64_t x_block = 0;
+    // > 0: each input vector is a broadcast of lane_groups floats (one per group; the buffer's
+    // pixels hold one lane per group) into lanes ordered (output of the group, group), which
+    // the epilogue permutes into channel order before the bias (DepthwisePlan::lane_groups).
+    int lane_groups = 0;
     DType out = DType::f32;            // what the stores write (as ChannelKernelDesc::out)
     bool bias = false;
     Activation activation = Activation::none;

@@ -115,10 +115,12 @@ struct OcBlock {
 };
 
 // One channel block of the zero-halo input buffer: lane l holds the user's input channel
-// (first + l) / expand, for l < lanes; the other lanes are zero. expand > 1 repeats each
-// channel for the output channels it feeds (depthwise with a channel multiplier).
+// first + (l / expand) * step, for l < lanes; the other lanes are zero. expand > 1 repeats each
+// channel for the output channels it feeds and step > 1 takes one channel of each group (the
+// depthwise family's lanes: output channels of several groups side by side).
 struct InBlock {
-    int64_t first = 0, lanes = 0, expand = 1;
+    int64_t first = 0, lanes = 0, expand = 1, step = 1;
+    int64_t channel(int64_t l) const { return first + l / expand * step; }
 };
 
 // The zero-halo input buffer every family reads, and the one owner of its layout: per image
@@ -259,12 +261,23 @@ struct ChannelPlan : PhasedPlan {
     }
 };
 
-// Depthwise: no reduction; lanes are output channels, the input buffer repeats each input
-// channel for its output channels.
+// Depthwise: lanes are output channels of several groups side by side. The input buffer has
+// one block per input channel j of a group (ic_g blocks; one for depthwise layers), whose lane
+// c holds channel j of output channel c's group, repeated for the group's output channels;
+// the kernels reduce over the blocks.
 struct DepthwisePlan : PhasedPlan {
-    // Packed weights of (phase, oc block): [tap][vectors * vlen].
+    // Grouped layers of 2, 4 or 8 output channels per group (dividing vlen): the buffer is not
+    // repeated but holds one lane per group, and a kernel's input vector is a broadcast of
+    // lane_groups = vlen / oc_g groups' values; lane l of a vector then computes output
+    // channel (l % lane_groups) * oc_g + l / lane_groups of its vlen channels (lane_channel),
+    // and the packed weights follow that order. 0: lanes in channel order.
+    int64_t lane_groups = 0;
+    int64_t lane_channel(int64_t l) const {
+        return lane_groups > 0 ? l % lane_groups * oc_g + l / lane_groups : l;
+    }
+    // Packed weights of (phase, oc block): [j < ic_g][tap][vectors * vlen].
     int64_t weight_offset(const PhasePlan& ph, int64_t block) const {
-        return ph.w_offset + blocks[size_t(block)].vector0 * vlen * ph.taps_total();
+        return ph.w_offset + blocks[size_t(block)].vector0 * vlen * ph.taps_total() * ic_g;
     }
 
     // --- dw in place (channels_last, multiplier 1): no input buffer, every W phase per call ---
@@ -413,7 +426,9 @@ struct Plan {
 // (avx2_tail: AVX2 stores a partial last vector under a mask held in a register).
 bool channel_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail);
 bool spatial_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act);
-bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail);
+// broadcast: the depthwise kernel's broadcast inputs (DwKernelDesc::lane_groups).
+bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail,
+                         bool broadcast = false);
 bool depthwise_cf_tile_fits(Isa isa, int ur, int64_t w_phases, Activation act, bool avx2_tail);
 // gemm: mr x ur accumulators, ur input vectors, a broadcast weight (AVX2: the tail's mask).
 bool gemm_tile_fits(Isa isa, int mr, int ur, bool partial);
