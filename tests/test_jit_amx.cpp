@@ -154,7 +154,15 @@ TEST_CASE("amx: f32 layers and too few channels per group decline with a reason"
     CHECK_FALSE(gen::plan(p, Isa::amx, plan, why));
     CHECK(why.find("8 input and 8 output channels per group (channels_first)") !=
           std::string::npos);
-    p.layout = Layout::channels_last;  // no transposes: few channels still pay on tiles
+    // Channels-last groups of up to 8 inputs with 2, 4 or 8 outputs: the AVX-512 depthwise
+    // kernel's lanes across groups; 16 inputs stay on tiles, and so do 6 outputs per group.
+    p.layout = Layout::channels_last;
+    CHECK_FALSE(gen::plan(p, Isa::amx, plan, why));
+    CHECK(why.find("8 -> 8 channels per group: the AVX-512 depthwise kernel") != std::string::npos);
+    p.in_channels = 128;
+    CHECK(gen::plan(p, Isa::amx, plan, why));
+    p.in_channels = 64;
+    p.out_channels = 48;
     CHECK(gen::plan(p, Isa::amx, plan, why));
     p.in_channels = 24;  // 3 per group
     CHECK_FALSE(gen::plan(p, Isa::amx, plan, why));

@@ -139,9 +139,10 @@ bool plan_amx(const Problem& p, AmxPlan& pl, const PhaseAxes& ax, const PlanOver
         return false;
     }
     // Tiles pay even a few channels' padding: 32-channel steps and 16-channel vectors mostly
-    // zero still ran 1.05-3.9x the AVX-512 kernels (channels-last from 4 input channels per
-    // group, 1 to 8 output channels; 3 to 8 output channels in either layout from 16 input
-    // channels). Channels-first layers copy their input and transpose their output rows
+    // zero still ran 1.05-3.9x the AVX-512 channel and spatial kernels (channels-last from 4
+    // input channels per group, 1 to 8 output channels; 3 to 8 output channels in either
+    // layout from 16 input channels); not the depthwise kernel's lanes across groups, which
+    // the planner keeps for up to 8 inputs (plan.cpp). Channels-first layers copy their input and transpose their output rows
     // around the tiles: with little work per output (under 48 multiply-adds) and fewer than
     // 32 output channels per group those passes cost more (16 -> 8, 8 -> 16 and 4 groups of
     // 8 -> 8 at k4 s2: 0.7-1.0x the AVX-512 kernels; 8 -> 64, 16 -> 3 at k3 s1 in 3D, 12 -> 32

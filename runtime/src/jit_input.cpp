@@ -30,15 +30,16 @@ void copy_expanded(const gen::PlanBase& pl, const Src* x, int64_t n, int64_t id,
     const int64_t row = (id * I[1] + ih) * I[2], E = ib.expand;
     // Gathered values per pixel, then zeros up to what the permutes read.
     const int64_t values = (ib.lanes + E - 1) / E, pitch = E > 1 ? (B + E - 1) / E + 8 : B;
-    thread_local std::vector<float> gathered;
-    constexpr int64_t kPixels = 64;  // a stack of gathered pixels, expanded at once
-    if (int64_t(gathered.size()) < pitch * kPixels) gathered.resize(size_t(pitch * kPixels));
     const bool cl = pl.layout == Layout::channels_last;
     if (!cl && E == 1) {  // one channel of each group: a transpose of their rows
         transpose_avx2(x + (n * IC + ib.first) * plane + row, ib.step * plane, values, I[2], in, B);
         for (int64_t w = 0; w < I[2]; ++w) std::fill(in + w * B + values, in + (w + 1) * B, 0.0f);
         return;
     }
+    constexpr int64_t kPixels = 64;  // gathered pixels expanded at once
+    thread_local std::vector<float> gathered;
+    if (E > 1 && int64_t(gathered.size()) < pitch * kPixels)
+        gathered.resize(size_t(pitch * kPixels));
     for (int64_t w0 = 0; w0 < I[2]; w0 += kPixels) {
         const int64_t count = std::min(kPixels, I[2] - w0);
         // No repeat: gathered straight into the lanes.
