@@ -60,6 +60,47 @@ void copy_expanded(const gen::PlanBase& pl, const Src* x, int64_t n, int64_t id,
     }
 }
 
+// Channels-last input into the depthwise family's blocks of one lane per group (lane g of block
+// j holds channel g * icg + j: InBlock step icg, no repeats): a row's pixels are a (pixels x
+// groups) x icg matrix, transposed into the icg blocks at once, one row per item. Gathering
+// each block's lanes from every pixel read each pixel's channels icg times, a quarter of a
+// 32 x 4 layer's time.
+template <class Src>
+void copy_group_lanes(const gen::PlanBase& pl, const Src* x, float* xbuf, const WorkPart& w,
+                      int t, int nt, bool halo_ready) {
+    const gen::InputLayout& L = pl.input;
+    const gen::Dim3 I = pl.in, P = L.padded, H = L.halo_lo;
+    const int64_t B = L.lanes, icg = int64_t(L.blocks.size()), G = L.blocks[0].lanes;
+    const int64_t IC = pl.ic, img = L.image_floats(), block = L.block_floats();
+    const int64_t rows = w.in_row1 - w.in_row0;
+    const Share share((w.n1 - w.n0) * rows, t, nt);
+    for (int64_t item = share.begin; item < share.end; ++item) {
+        const int64_t n = w.n0 + item / rows, prow = w.in_row0 + item % rows;
+        const int64_t pd = prow / P[1], ph = prow % P[1], id = pd - H[0], ih = ph - H[1];
+        float* row = xbuf + (n - w.n0) * img + L.offset(0, pd, ph, 0);
+        const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
+        for (int64_t j = 0; j < icg && !halo_ready; ++j) {
+            float* dst = row + j * block;
+            if (!inside) {
+                std::memset(dst, 0, size_t(P[2] * B) * sizeof(float));
+                continue;
+            }
+            std::memset(dst, 0, size_t(H[2] * B) * sizeof(float));
+            std::memset(dst + (H[2] + I[2]) * B, 0, size_t((P[2] - H[2] - I[2]) * B) * sizeof(float));
+            for (int64_t v = 0; v < I[2] && B > G; ++v)  // padding lanes, never written below
+                std::fill(dst + (H[2] + v) * B + G, dst + (H[2] + v + 1) * B, 0.0f);
+        }
+        if (!inside) continue;
+        const Src* src = x + ((n * I[0] + id) * I[1] + ih) * I[2] * IC;
+        if (B == G) {  // the blocks' pixels are back to back: the whole row in one transpose
+            transpose_avx2(src, icg, I[2] * G, icg, row + H[2] * B, block);
+            continue;
+        }
+        for (int64_t v = 0; v < I[2]; ++v)
+            transpose_avx2(src + v * IC, icg, G, icg, row + (H[2] + v) * B, block);
+    }
+}
+
 // Channels-last input into one-lane blocks (the spatial kernels' channels-first buffer) is a
 // transpose of whole rows: one item per row.
 template <class Src>
@@ -254,6 +295,9 @@ void copy_input(const gen::PlanBase& pl, const Src* x, float* xbuf, const WorkPa
         std::any_of(L.blocks.begin() + b0, L.blocks.begin() + b1,
                     [](const gen::InBlock& ib) { return ib.expand > 1 || ib.step > 1; });
     if (B == 1 && !expanded) return copy_planes(pl, x, xbuf, w, t, nt, halo_ready);
+    const gen::InBlock& first = L.blocks[size_t(b0)];
+    if (cl && first.expand == 1 && first.step > 1 && first.step == NB)
+        return copy_group_lanes(pl, x, xbuf, w, t, nt, halo_ready);
     if (cl && nt == 1 && NB == 1 && L.blocks[size_t(b0)].first == 0 &&
         L.blocks[size_t(b0)].lanes == IC && B == IC && P[2] == I[2] && !expanded)
         return copy_contiguous_rows(pl, x, xbuf, w, halo_ready);
