@@ -196,7 +196,8 @@ bool avx2_halo_bound_columns(const Problem& p, const PlanBase& pl, const PhaseAx
 //   with 2-4 channels (1.1-1.7x): the rows are transposed;
 // - one output per group, up to 8 inputs, a stride along W and 2+ taps per output: 1.4-2.3x
 //   (k2s2: 0.64-1.27x, stride 1: 0.75-1.25x); in 3D 2.0-4.5x;
-// - repeated channels: 3D 1.1-1.7x; 3 -> 3 channels-last k4s2 1.1-1.3x; 5+ 0.2-1.0x.
+// - repeated channels: 3D 1.1-1.7x; 3 -> 3 channels-last k4s2 1.1-1.3x; 5+ 0.2-1.0x (from 4
+//   vectors of output channels: 9-12 channels in all ran 0.5-0.9x).
 bool lanes_across_groups(const Problem& p, const PlanBase& pl) {
     const int64_t icg = pl.ic_g, ocg = pl.oc_g;
     if (pl.groups == 1 || icg == 1 || ocg * 2 > pl.vlen || icg > 16) return false;
@@ -208,8 +209,11 @@ bool lanes_across_groups(const Problem& p, const PlanBase& pl) {
     const int64_t phases = pl.stride[0] * pl.stride[1] * pl.stride[2];
     const bool taps = pl.kernel_points() >= 2 * phases && pl.stride[2] >= 2 && icg <= 8;
     if (!taps) return false;
-    return ocg == 1 || p.rank == 3 ||
-           (ocg == 3 && icg <= 4 && p.layout == Layout::channels_last);
+    if (ocg == 1) return true;
+    // Repeated channels: only where the copy's repeats fill several vectors (AVX2, 9-12
+    // channels of 3 per group: 0.5-0.9x the spatial and channel kernels).
+    return pl.oc >= 4 * pl.vlen &&
+           (p.rank == 3 || (ocg == 3 && icg <= 4 && p.layout == Layout::channels_last));
 }
 
 // Step 2, the kernel family: depthwise when lanes can hold channels of several groups,
