@@ -19,8 +19,8 @@ inline float as_float(float v) { return v; }
 inline float as_float(uint16_t v) { return bf16_to_float(v); }
 
 // One input row of block `ib` whose lanes repeat channels or take one channel of each group
-// (the depthwise family): lane l of pixel w holds channel ib.channel(l); padding lanes are
-// zero. Per pixel the block's distinct channels are gathered (one value per group) and then
+// (the depthwise family): lane l of pixel w holds channel first + (l / expand) * step; padding
+// lanes are zero. Per pixel the block's distinct channels are gathered (one value per group) and then
 // repeated into the lanes by permutes: the buffer is `expand` times the gathered values.
 template <class Src>
 void copy_expanded(const gen::PlanBase& pl, const Src* x, int64_t n, int64_t id, int64_t ih,

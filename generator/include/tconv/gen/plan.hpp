@@ -120,7 +120,6 @@ struct OcBlock {
 // depthwise family's lanes: output channels of several groups side by side).
 struct InBlock {
     int64_t first = 0, lanes = 0, expand = 1, step = 1;
-    int64_t channel(int64_t l) const { return first + l / expand * step; }
 };
 
 // The zero-halo input buffer every family reads, and the one owner of its layout: per image
