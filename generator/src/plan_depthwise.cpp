@@ -127,8 +127,8 @@ bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
     pl.packed_bias_floats = nb * VL;
     pl.oc_group = pl.oc_blocks;  // a few KiB of weights in all
     pl.batch_group = batch_group(pl, ov);
-    // Grouped layers' buffers are ic_g x M times the input: large maps are copied in bands of
-    // rows, each just before the rows that read it.
+    // Grouped layers' buffers (M times the input where channels repeat) can outgrow L2: large
+    // maps are copied in bands of rows, each just before the rows that read it.
     if (icg > 1) pl.band_rows = band_rows(pl, ov);
 
     pl.lines.push_back(fmt::format(
