@@ -82,32 +82,25 @@ void phase_kernels(const Problem& p, AmxPlan& pl, const PhaseAxes& ax) {
     const bool cl = p.layout == Layout::channels_last;
     base.y_pix = pl.stride[2] * (cl ? pl.oc : pl.row_pitch);
     base.out = cl ? DType::bf16 : DType::f32;  // channels_first: the row buffer's floats
-    int64_t w_off = 0;
-    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
-        for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
-            for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
-                PhasePlan ph = ax.phase({rd, rh, rw});
-                ph.w_offset = w_off;
-                w_off += ph.taps_total() * pl.k_pairs * pl.oc_vectors * VL;
-                const int64_t cw = ph.m_count[2];
-                ph.w_blocks = cw / pl.ur;
-                if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
-                    AmxKernelDesc k = base;
-                    set_taps(k, ph);
-                    const int widths[2] = {ph.w_blocks > 0 ? pl.ur : 0, int(cw % pl.ur)};
-                    for (int wv = 0; wv < 2; ++wv) {
-                        if (widths[wv] == 0) continue;
-                        for (int last = 0; last < 2; ++last) {
-                            if (!last && nbg < 2) continue;
-                            k.rows = widths[wv];
-                            k.nt = last ? pl.n_oc_last : pl.n_oc;
-                            k.oc_tail = last ? oc_tail : int(VL);
-                            ph.kernel[wv][last] = kernel_index(pl, k);
-                        }
-                    }
+    const int64_t per_tap = pl.k_pairs * pl.oc_vectors * VL;  // [step][tap][vector][pairs][16]
+    const int64_t w_off = plan_phases(pl, ax, per_tap, [&](PhasePlan& ph) {
+        const int64_t cw = ph.m_count[2];
+        if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
+            AmxKernelDesc k = base;
+            set_taps(k, ph);
+            const int widths[2] = {ph.w_blocks > 0 ? pl.ur : 0, int(cw % pl.ur)};
+            for (int wv = 0; wv < 2; ++wv) {
+                if (widths[wv] == 0) continue;
+                for (int last = 0; last < 2; ++last) {
+                    if (!last && nbg < 2) continue;
+                    k.rows = widths[wv];
+                    k.nt = last ? pl.n_oc_last : pl.n_oc;
+                    k.oc_tail = last ? oc_tail : int(VL);
+                    ph.kernel[wv][last] = kernel_index(pl, k);
                 }
-                pl.phases.push_back(ph);
             }
+        }
+    });
     pl.packed_weight_floats = w_off;  // lanes of two bf16
     pl.packed_bias_floats = pl.oc_vectors * VL;
 }

@@ -339,75 +339,64 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
         if (i == std::ssize(classes)) classes.push_back(t);
         return int(i);
     };
-    int64_t w_off = 0;
-    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
-        for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
-            for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
-                PhasePlan ph = ax.phase({rd, rh, rw});
-                ph.w_offset = w_off;
-                w_off += ph.taps_total() * pl.w_rows * pl.oc_vectors * VL;
-                const int64_t cw = ph.m_count[2];
-                ph.w_blocks = (pl.fold ? pl.fold_len(ph) : cw) / pl.ur;
-                if (ph.m_count[0] * ph.m_count[1] * cw == 0) {
-                    pl.phases.push_back(ph);
-                    continue;
+    const int64_t per_tap = pl.w_rows * pl.oc_vectors * VL;  // [w_rows][tap][lanes]
+    const int64_t w_off = plan_phases(pl, ax, per_tap, [&](PhasePlan& ph) {
+        const int64_t cw = ph.m_count[2];
+        if (pl.fold) ph.w_blocks = pl.fold_len(ph) / pl.ur;  // tiles of the folded run
+        if (ph.m_count[0] * ph.m_count[1] * cw == 0) return;
+        ChannelKernelDesc k = base;
+        set_taps(k, ph);
+        for (size_t d = 0; d < 3; ++d) k.w_taps[d] = k.taps[d];
+        if (!ph.has_taps() || pl.fold) {  // a run's outputs need every tap
+            kernels_of(ph, k, {ph.w_blocks > 0, true}, ph.kernel);
+            return;
+        }
+        // Classes of live taps: rows along D and H, tiles along W (in runs).
+        std::array<std::vector<Range>, 3> classes;
+        std::array<double, 3> live_share{0, 0, 0};  // of the taps, output-weighted
+        auto live = [&](size_t d, int64_t m0, int64_t m1) {
+            const Range t = live_taps(ph.taps[d], m0, m1, pl.in[d]);
+            live_share[d] += double(t.second - t.first) * double(m1 - m0 + 1) /
+                             (double(ph.taps[d].count) * double(ph.m_count[d]));
+            return class_of(classes[d], t);
+        };
+        for (size_t d = 0; d < 2; ++d)
+            for (int64_t m = ph.m_lo[d]; m < ph.m_lo[d] + ph.m_count[d]; ++m)
+                ph.row_class[d].push_back(live(d, m, m));
+        for (int64_t m0 = 0; m0 < cw; m0 += pl.ur) {
+            const int tail = m0 + pl.ur > cw ? 1 : 0;
+            const int64_t cls = live(2, ph.m_lo[2] + m0,
+                                     ph.m_lo[2] + std::min(cw, m0 + pl.ur) - 1);
+            PhasePlan::WRun* prev = ph.w_runs.empty() ? nullptr : &ph.w_runs.back();
+            if (prev && !tail && !prev->tail && prev->cls == cls)
+                ++prev->tiles;
+            else
+                ph.w_runs.push_back({m0, 1, tail, cls});
+        }
+        // Edge rows of large maps save too little for their extra kernels and calls.
+        const bool partial = live_share[0] * live_share[1] * live_share[2] < 0.97;
+        if (!partial) {  // every tile runs every tap
+            ph.row_class = {};
+            ph.w_runs.clear();
+            kernels_of(ph, k, {ph.w_blocks > 0, true}, ph.kernel);
+            return;
+        }
+        ph.row_classes_h = int64_t(classes[1].size());
+        ph.w_classes = int64_t(classes[2].size());
+        for (const Range& cd : classes[0])
+            for (const Range& ch : classes[1])
+                for (int64_t c = 0; c < ph.w_classes; ++c) {
+                    ChannelKernelDesc kr = k;
+                    narrow_taps(kr, 0, cd);
+                    narrow_taps(kr, 1, ch);
+                    narrow_taps(kr, 2, classes[2][size_t(c)]);
+                    bool need[2] = {false, false};
+                    for (const PhasePlan::WRun& r : ph.w_runs)
+                        if (r.cls == c) need[r.tail] = true;
+                    ph.row_kernels.emplace_back();
+                    kernels_of(ph, kr, need, ph.row_kernels.back().kernel);
                 }
-                ChannelKernelDesc k = base;
-                set_taps(k, ph);
-                for (size_t d = 0; d < 3; ++d) k.w_taps[d] = k.taps[d];
-                if (!ph.has_taps() || pl.fold) {  // a run's outputs need every tap
-                    kernels_of(ph, k, {ph.w_blocks > 0, true}, ph.kernel);
-                    pl.phases.push_back(ph);
-                    continue;
-                }
-                // Classes of live taps: rows along D and H, tiles along W (in runs).
-                std::array<std::vector<Range>, 3> classes;
-                std::array<double, 3> live_share{0, 0, 0};  // of the taps, output-weighted
-                auto live = [&](size_t d, int64_t m0, int64_t m1) {
-                    const Range t = live_taps(ph.taps[d], m0, m1, pl.in[d]);
-                    live_share[d] += double(t.second - t.first) * double(m1 - m0 + 1) /
-                                     (double(ph.taps[d].count) * double(ph.m_count[d]));
-                    return class_of(classes[d], t);
-                };
-                for (size_t d = 0; d < 2; ++d)
-                    for (int64_t m = ph.m_lo[d]; m < ph.m_lo[d] + ph.m_count[d]; ++m)
-                        ph.row_class[d].push_back(live(d, m, m));
-                for (int64_t m0 = 0; m0 < cw; m0 += pl.ur) {
-                    const int tail = m0 + pl.ur > cw ? 1 : 0;
-                    const int64_t cls = live(2, ph.m_lo[2] + m0,
-                                             ph.m_lo[2] + std::min(cw, m0 + pl.ur) - 1);
-                    PhasePlan::WRun* prev = ph.w_runs.empty() ? nullptr : &ph.w_runs.back();
-                    if (prev && !tail && !prev->tail && prev->cls == cls)
-                        ++prev->tiles;
-                    else
-                        ph.w_runs.push_back({m0, 1, tail, cls});
-                }
-                // Edge rows of large maps save too little for their extra kernels and calls.
-                const bool partial = live_share[0] * live_share[1] * live_share[2] < 0.97;
-                if (!partial) {  // every tile runs every tap
-                    ph.row_class = {};
-                    ph.w_runs.clear();
-                    kernels_of(ph, k, {ph.w_blocks > 0, true}, ph.kernel);
-                    pl.phases.push_back(ph);
-                    continue;
-                }
-                ph.row_classes_h = int64_t(classes[1].size());
-                ph.w_classes = int64_t(classes[2].size());
-                for (const Range& cd : classes[0])
-                    for (const Range& ch : classes[1])
-                        for (int64_t c = 0; c < ph.w_classes; ++c) {
-                            ChannelKernelDesc kr = k;
-                            narrow_taps(kr, 0, cd);
-                            narrow_taps(kr, 1, ch);
-                            narrow_taps(kr, 2, classes[2][size_t(c)]);
-                            bool need[2] = {false, false};
-                            for (const PhasePlan::WRun& r : ph.w_runs)
-                                if (r.cls == c) need[r.tail] = true;
-                            ph.row_kernels.emplace_back();
-                            kernels_of(ph, kr, need, ph.row_kernels.back().kernel);
-                        }
-                pl.phases.push_back(ph);
-            }
+    });
     pl.packed_weight_floats = w_off;
     pl.packed_bias_floats = pl.oc_vectors * VL;
 }

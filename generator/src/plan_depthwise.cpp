@@ -97,32 +97,25 @@ bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
     base.lane_groups = int(pl.lane_groups);
     base.y_pix = pl.stride[2] * (p.layout == Layout::channels_last ? pl.oc : pl.row_pitch);
     if (pl.io == DType::bf16 && p.layout == Layout::channels_last) base.out = DType::bf16;
-    int64_t w_off = 0;
-    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
-        for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
-            for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
-                PhasePlan ph = ax.phase({rd, rh, rw});
-                ph.w_offset = w_off;
-                w_off += ph.taps_total() * nb * VL * icg;  // [block][j][tap][vectors * VL]
-                const int64_t cw = ph.m_count[2];
-                ph.w_blocks = cw / pl.ur;
-                if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
-                    DwKernelDesc k = base;
-                    set_taps(k, ph);
-                    const int widths[2] = {pl.ur, int(cw % pl.ur)};
-                    for (int wv = 0; wv < 2; ++wv) {
-                        if (widths[wv] == 0 || (wv == 0 && ph.w_blocks == 0)) continue;
-                        for (int last = 0; last < 2; ++last) {
-                            if (last == 0 && pl.oc_blocks < 2) continue;
-                            k.ur = widths[wv];
-                            k.n_oc = last ? pl.n_oc_last : pl.n_oc;
-                            k.oc_tail = last ? oc_tail : VL;
-                            ph.kernel[wv][last] = kernel_index(pl, k);
-                        }
-                    }
+    // Per phase, the blocks' weights [j][tap][vectors * VL].
+    const int64_t w_off = plan_phases(pl, ax, nb * VL * icg, [&](PhasePlan& ph) {
+        const int64_t cw = ph.m_count[2];
+        if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
+            DwKernelDesc k = base;
+            set_taps(k, ph);
+            const int widths[2] = {pl.ur, int(cw % pl.ur)};
+            for (int wv = 0; wv < 2; ++wv) {
+                if (widths[wv] == 0 || (wv == 0 && ph.w_blocks == 0)) continue;
+                for (int last = 0; last < 2; ++last) {
+                    if (last == 0 && pl.oc_blocks < 2) continue;
+                    k.ur = widths[wv];
+                    k.n_oc = last ? pl.n_oc_last : pl.n_oc;
+                    k.oc_tail = last ? oc_tail : VL;
+                    ph.kernel[wv][last] = kernel_index(pl, k);
                 }
-                pl.phases.push_back(ph);
             }
+        }
+    });
     pl.packed_weight_floats = w_off;
     pl.packed_bias_floats = nb * VL;
     pl.oc_group = pl.oc_blocks;  // a few KiB of weights in all

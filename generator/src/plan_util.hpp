@@ -160,6 +160,25 @@ struct PhaseAxes {
     }
 };
 
+// The stride phases, in order (r_d, r_h, r_w), into pl.phases: each given the offset of its
+// packed weights (the phases' weights back to back, per_tap floats per tap) and its full W
+// tiles of ur, then f(ph) adds its kernels. Returns the packed weights' floats.
+template <class F>
+int64_t plan_phases(PhasedPlan& pl, const PhaseAxes& ax, int64_t per_tap, F f) {
+    int64_t w_off = 0;
+    for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
+        for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
+            for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
+                PhasePlan ph = ax.phase({rd, rh, rw});
+                ph.w_offset = w_off;
+                w_off += ph.taps_total() * per_tap;
+                ph.w_blocks = ph.m_count[2] / pl.ur;
+                f(ph);
+                pl.phases.push_back(std::move(ph));
+            }
+    return w_off;
+}
+
 // A phase's taps into a kernel descriptor (the channel and depthwise families share the fields).
 template <class Desc>
 void set_taps(Desc& k, const PhasePlan& ph) {
