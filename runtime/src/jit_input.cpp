@@ -28,24 +28,22 @@ void copy_expanded(const gen::PlanBase& pl, const Src* x, int64_t n, int64_t id,
     const gen::Dim3 I = pl.in;
     const int64_t IC = pl.ic, B = pl.input.lanes, plane = I[0] * I[1] * I[2];
     const int64_t row = (id * I[1] + ih) * I[2], E = ib.expand;
-    // Gathered values per pixel, then zeros up to what the permutes read.
-    const int64_t values = (ib.lanes + E - 1) / E, pitch = E > 1 ? (B + E - 1) / E + 8 : B;
+    const int64_t values = (ib.lanes + E - 1) / E;
     const bool cl = pl.layout == Layout::channels_last;
-    if (!cl && E == 1) {  // one channel of each group: a transpose of their rows
+    if (E == 1) {  // one channel of each group, channels-first (copy_group_lanes: channels-last)
         transpose_avx2(x + (n * IC + ib.first) * plane + row, ib.step * plane, values, I[2], in, B);
         for (int64_t w = 0; w < I[2]; ++w) std::fill(in + w * B + values, in + (w + 1) * B, 0.0f);
         return;
     }
+    // Gathered values per pixel, then zeros up to what the permutes read.
+    const int64_t pitch = (B + E - 1) / E + 8;
     constexpr int64_t kPixels = 64;  // gathered pixels expanded at once
     thread_local std::vector<float> gathered;
-    if (E > 1 && int64_t(gathered.size()) < pitch * kPixels)
-        gathered.resize(size_t(pitch * kPixels));
+    if (int64_t(gathered.size()) < pitch * kPixels) gathered.resize(size_t(pitch * kPixels));
     for (int64_t w0 = 0; w0 < I[2]; w0 += kPixels) {
         const int64_t count = std::min(kPixels, I[2] - w0);
-        // No repeat: gathered straight into the lanes.
-        float* v = E > 1 ? gathered.data() : in + w0 * B;
         for (int64_t w = 0; w < count; ++w) {
-            float* dst = v + w * pitch;
+            float* dst = gathered.data() + w * pitch;
             if (cl) {
                 const Src* px = x + (n * plane + row + w0 + w) * IC + ib.first;
                 for (int64_t g = 0; g < values; ++g) dst[g] = as_float(px[g * ib.step]);
@@ -56,7 +54,7 @@ void copy_expanded(const gen::PlanBase& pl, const Src* x, int64_t n, int64_t id,
             }
             std::fill(dst + values, dst + pitch, 0.0f);
         }
-        if (E > 1) expand_lanes_avx2(v, pitch, E, B, in + w0 * B, B, count);
+        expand_lanes_avx2(gathered.data(), pitch, E, B, in + w0 * B, B, count);
     }
 }
 
