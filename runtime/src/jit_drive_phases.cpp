@@ -70,8 +70,14 @@ class PhaseDriver final : public JitDriver {
     }
 
   private:
+    // channels_first: one W chunk's outputs (the buffer is reused by every chunk, so it stays in
+    // cache however long the row: a 1D layer's row is the whole sequence).
     int64_t row_floats() const {
-        return pl_.layout == Layout::channels_first ? pl_.out[2] * pl_.row_pitch : 1;
+        return pl_.layout == Layout::channels_first
+                   ? (pl_.w_chunk > 0 ? std::min(pl_.out[2], pl_.stride[2] * pl_.w_chunk)
+                                      : pl_.out[2]) *
+                         pl_.row_pitch
+                   : 1;
     }
     const FamilyPlan& pl_;
     const KernelTables& t_;
@@ -116,6 +122,9 @@ class PhaseDriver final : public JitDriver {
                         : static_cast<char*>(y) +
                               ((((n * O[0] + od) * O[1] + oh) * O[2]) * OC + blk.oc0) * out_bytes;
         const int64_t pix = (cf ? pl_.row_pitch : OC) * out_bytes;  // bytes
+        // The chunk's outputs are columns [S_w * start, S_w * (start + chunk)); the row buffer
+        // holds them from its start.
+        const int64_t ow_base = cf ? S[2] * start : 0;
         for (int64_t rw = 0; rw < S[2]; ++rw) {
             const gen::PhasePlan& ph = pl_.phase(rd, rh, rw);
             if (ph.m_count[2] <= start) continue;
@@ -125,7 +134,7 @@ class PhaseDriver final : public JitDriver {
                                                               mh + H[1], mw + H[2] - col0) +
                                                  blk.x_lane
                                            : image;
-            char* yw = yrow + (S[2] * mw + rw - pb[2]) * pix;
+            char* yw = yrow + (S[2] * mw + rw - pb[2] - ow_base) * pix;
             a.w = t_.weights + pl_.weight_offset(ph, ocb);
             a.bias = t_.bias + pl_.bias_offset(ocb);
             a.x_next = L.block_floats() * int64_t(sizeof(float));  // cvec: the next ic block
@@ -142,7 +151,7 @@ class PhaseDriver final : public JitDriver {
             const int64_t ow0 = std::min(O[2], S[2] * start);
             const int64_t ow1 = std::min(O[2], S[2] * (start + chunk));
             const int64_t at = (n * OC + blk.oc0) * plane + (od * O[1] + oh) * O[2] + ow0;
-            const float* src = rowbuf + ow0 * pl_.row_pitch;
+            const float* src = rowbuf + (ow0 - ow_base) * pl_.row_pitch;
             if (bf16 && pl_.isa >= Isa::avx512)
                 transpose_avx512(src, pl_.row_pitch, ow1 - ow0, blk.valid,
                                  static_cast<uint16_t*>(y) + at, plane);
