@@ -56,6 +56,18 @@ bool cf_lanes_favour_w(const Problem& p, const PlanBase& pl) {
     return filled(row) >= 1.3 * filled(pl.oc);
 }
 
+// Channels-last, ungrouped, rows no wider than max(2, oc) outputs: the spatial kernel's W
+// vectors would hold at most as many outputs as the channel kernel's vectors hold channels,
+// and it transposes every row where the channel kernel stores the layout as it is. Measured,
+// 1 thread, channels-last, channel against spatial kernel (time ratio, > 1: channel faster):
+// AVX-512 oc 8 at W 1-8 1.03-2.0x, at W 16 0.68-1.1x; oc 4 at W 4 1.05-1.4x, at W 8 0.85-1.1x;
+// oc 2 at W 2 1.4-1.6x, at W 4 0.8-1.25x; AVX2 oc 2-4 at W 2 1.4x, at W 4 0.9-1.2x, at W 8
+// 0.65-0.9x (k3 s1 and k4 s2, 16-64 input channels, batch 2).
+bool cl_rows_within_channels(const Problem& p, const PlanBase& pl) {
+    return p.layout == Layout::channels_last && pl.groups == 1 &&
+           pl.out[2] <= std::max<int64_t>(2, pl.oc);
+}
+
 // A column buffer of one image within 256 MiB (a tenth of the planner's 32-bit bound: past it
 // the families that stream their input serve better).
 bool columns_fit(const PlanBase& pl) {
@@ -288,7 +300,8 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
              (ov.shape == 0 &&
               (cf_spatial || cl_spatial ||
                (cl_multiplier && pl.oc_g * 2 <= pl.vlen && spatial_fit) ||
-               (pl.groups == 1 && pl.oc * 2 <= pl.vlen && spatial_fit) ||
+               (pl.groups == 1 && pl.oc * 2 <= pl.vlen && spatial_fit &&
+                !cl_rows_within_channels(p, pl)) ||
                (pl.groups == 1 && cf_lanes_favour_w(p, pl) && spatial_fit))))
         family = KernelShape::spatial_vec;
     else if (ov.shape == 0 && avx2_gemm_over_channel(p, pl))
