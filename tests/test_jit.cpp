@@ -985,6 +985,81 @@ TEST_CASE("jit: thread shares balanced by channel vectors cover every output onc
     }
 }
 
+TEST_CASE("jit: a band run on its own thread copies every input row its outputs read") {
+    // On several threads each band copies its rows into the claiming thread's buffer: from
+    // band_first_input_row(row0), which must be at or before every padded row a tap of the
+    // band's outputs reads (brute force over the taps: oh = ih * S - pb + k * D).
+    for (const auto& [k, st, d, pb] : {std::array<int64_t, 4>{4, 2, 1, 1}, {3, 2, 2, 0},
+                                        {9, 2, 1, 4}, {5, 3, 3, 2}, {2, 2, 1, 0}, {1, 3, 1, 0},
+                                        {7, 1, 2, 5}})
+        for (int rank : {2, 3, 4}) {  // 4: 3D from a 1-deep input to 2 output planes
+            Spec s;
+            s.rank = std::min(rank, 3);
+            s.ic = s.oc = 8;
+            s.in = {7, 6, 5};
+            s.k = {k};
+            s.s = {st};
+            s.d = {d};
+            s.pb = {pb};
+            s.pe = {0};
+            if (rank == 4) {
+                s.in = {1, 6, 5};
+                s.k = {1, k, k};
+                s.s = {2, st, st};
+                s.d = {1, d, d};
+                s.pb = {0, pb, pb};
+                s.pe = {0, 0, 0};
+                s.op = {1, 0, 0};
+            }
+            Problem p;
+            if (!make_problem(s, p)) continue;
+            gen::PlanOverrides o;
+            o.band_rows = 2;
+            gen::Plan plan;
+            std::string why;
+            REQUIRE_MESSAGE(gen::plan(p, Isa::avx2, plan, why, o), why);
+            const gen::PlanBase& pl = plan.base();
+            const gen::Dim3 P = pl.input.padded, H = pl.input.halo_lo;
+            INFO(p.name, " k ", k, " s ", st, " d ", d, " pb ", pb);
+            // The first padded row (flattened D x H; whole planes in 3D) read by output row r.
+            auto first_read = [&](int64_t r) {
+                const int64_t od = r / pl.out[1], oh = r % pl.out[1];
+                int64_t lo = P[0] * P[1];
+                for (int64_t kd = 0; kd < pl.kernel[0]; ++kd)
+                    for (int64_t kh = 0; kh < pl.kernel[1]; ++kh) {
+                        const int64_t nd = od + pl.pad_begin[0] - kd * pl.dilation[0];
+                        const int64_t nh = oh + pl.pad_begin[1] - kh * pl.dilation[1];
+                        if (nd % pl.stride[0] != 0 || nh % pl.stride[1] != 0) continue;
+                        const int64_t pd = nd / pl.stride[0] + H[0], ph = nh / pl.stride[1] + H[1];
+                        lo = std::min(lo, P[0] > 1 ? pd * P[1] : ph);
+                    }
+                return lo;
+            };
+            auto last_read = [&](int64_t r) {
+                const int64_t od = r / pl.out[1], oh = r % pl.out[1];
+                int64_t hi = -1;
+                for (int64_t kd = 0; kd < pl.kernel[0]; ++kd)
+                    for (int64_t kh = 0; kh < pl.kernel[1]; ++kh) {
+                        const int64_t nd = od + pl.pad_begin[0] - kd * pl.dilation[0];
+                        const int64_t nh = oh + pl.pad_begin[1] - kh * pl.dilation[1];
+                        if (nd % pl.stride[0] != 0 || nh % pl.stride[1] != 0) continue;
+                        const int64_t pd = nd / pl.stride[0] + H[0], ph = nh / pl.stride[1] + H[1];
+                        hi = std::max(hi, P[0] > 1 ? (pd + 1) * P[1] - 1 : ph);
+                    }
+                return hi;
+            };
+            for (int64_t r0 = 0; r0 < pl.out_rows(); ++r0) {
+                const int64_t first = pl.band_first_input_row(r0);
+                CHECK(first >= 0);
+                for (int64_t r = r0; r < pl.out_rows(); ++r) CHECK(first <= first_read(r));
+                // and rows [0, r0 + 1) read nothing at or past band_input_rows(r0 + 1)
+                const int64_t end = pl.band_input_rows(r0 + 1);
+                CHECK(end <= P[0] * P[1]);
+                for (int64_t r = 0; r <= r0; ++r) CHECK(last_read(r) < end);
+            }
+        }
+}
+
 TEST_CASE("jit: bands of rows copied one at a time cover every output once") {
     // Large images are copied and computed in bands of output rows, each band copying only the
     // input rows it is the first to read: force bands of 1-5 rows on small layers (both layouts,
