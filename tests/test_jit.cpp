@@ -989,10 +989,11 @@ TEST_CASE("jit: a band run on its own thread copies every input row its outputs 
     // On several threads each band copies its rows into the claiming thread's buffer: from
     // band_first_input_row(row0), which must be at or before every padded row a tap of the
     // band's outputs reads (brute force over the taps: oh = ih * S - pb + k * D).
-    for (const auto& [k, st, d, pb] : {std::array<int64_t, 4>{4, 2, 1, 1}, {3, 2, 2, 0},
-                                        {9, 2, 1, 4}, {5, 3, 3, 2}, {2, 2, 1, 0}, {1, 3, 1, 0},
-                                        {7, 1, 2, 5}})
+    for (const std::array<int64_t, 4>& ksdp :
+         {std::array<int64_t, 4>{4, 2, 1, 1}, {3, 2, 2, 0}, {9, 2, 1, 4}, {5, 3, 3, 2},
+          {2, 2, 1, 0}, {1, 3, 1, 0}, {7, 1, 2, 5}})
         for (int rank : {2, 3, 4}) {  // 4: 3D from a 1-deep input to 2 output planes
+            const int64_t k = ksdp[0], st = ksdp[1], d = ksdp[2], pb = ksdp[3];
             Spec s;
             s.rank = std::min(rank, 3);
             s.ic = s.oc = 8;
@@ -1679,7 +1680,7 @@ TEST_CASE("jit: plan choices, names and declines") {
     // Channels-last, few channels: W lanes only on rows wider than max(2, oc) outputs (a
     // benchdnn 8 -> 8 layer with 1-wide rows ran 2x faster on channel lanes); channels-first
     // keeps W lanes on the same rows.
-    for (const auto& [isa, oc, w, shape] :
+    for (const auto& row :
          {std::tuple{Isa::avx512, 8, 1, gen::KernelShape::channel_vec},
           std::tuple{Isa::avx512, 8, 8, gen::KernelShape::channel_vec},
           std::tuple{Isa::avx512, 8, 16, gen::KernelShape::spatial_vec},
@@ -1687,6 +1688,9 @@ TEST_CASE("jit: plan choices, names and declines") {
           std::tuple{Isa::avx512, 4, 8, gen::KernelShape::spatial_vec},
           std::tuple{Isa::avx2, 4, 4, gen::KernelShape::channel_vec},
           std::tuple{Isa::avx2, 4, 8, gen::KernelShape::spatial_vec}}) {
+        const auto [isa, oc, w, shape] = row;
+        const Isa cap = isa;
+        const int64_t channels = oc, width = w;
         Spec f;
         f.ic = 16;  // too few for the column family
         f.oc = oc;
@@ -1700,7 +1704,7 @@ TEST_CASE("jit: plan choices, names and declines") {
         gen::Plan plan;
         std::string why;
         REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
-        INFO(to_string(isa), " oc ", oc, " W ", w);
+        INFO(to_string(cap), " oc ", channels, " W ", width);
         CHECK(plan.shape() == shape);
         f.layout = Layout::channels_first;
         REQUIRE(make_problem(f, p));
