@@ -1022,41 +1022,30 @@ TEST_CASE("jit: a band run on its own thread copies every input row its outputs 
             const gen::PlanBase& pl = plan.base();
             const gen::Dim3 P = pl.input.padded, H = pl.input.halo_lo;
             INFO(p.name, " k ", k, " s ", st, " d ", d, " pb ", pb);
-            // The first padded row (flattened D x H; whole planes in 3D) read by output row r.
-            auto first_read = [&](int64_t r) {
+            // The first and last padded rows (flattened D x H; whole planes in 3D) that output
+            // row r reads; {P[0] * P[1], -1} when it reads none (a phase without taps).
+            auto rows_read = [&](int64_t r) {
                 const int64_t od = r / pl.out[1], oh = r % pl.out[1];
-                int64_t lo = P[0] * P[1];
+                std::array<int64_t, 2> range{P[0] * P[1], -1};
                 for (int64_t kd = 0; kd < pl.kernel[0]; ++kd)
                     for (int64_t kh = 0; kh < pl.kernel[1]; ++kh) {
                         const int64_t nd = od + pl.pad_begin[0] - kd * pl.dilation[0];
                         const int64_t nh = oh + pl.pad_begin[1] - kh * pl.dilation[1];
                         if (nd % pl.stride[0] != 0 || nh % pl.stride[1] != 0) continue;
                         const int64_t pd = nd / pl.stride[0] + H[0], ph = nh / pl.stride[1] + H[1];
-                        lo = std::min(lo, P[0] > 1 ? pd * P[1] : ph);
+                        range[0] = std::min(range[0], P[0] > 1 ? pd * P[1] : ph);
+                        range[1] = std::max(range[1], P[0] > 1 ? (pd + 1) * P[1] - 1 : ph);
                     }
-                return lo;
-            };
-            auto last_read = [&](int64_t r) {
-                const int64_t od = r / pl.out[1], oh = r % pl.out[1];
-                int64_t hi = -1;
-                for (int64_t kd = 0; kd < pl.kernel[0]; ++kd)
-                    for (int64_t kh = 0; kh < pl.kernel[1]; ++kh) {
-                        const int64_t nd = od + pl.pad_begin[0] - kd * pl.dilation[0];
-                        const int64_t nh = oh + pl.pad_begin[1] - kh * pl.dilation[1];
-                        if (nd % pl.stride[0] != 0 || nh % pl.stride[1] != 0) continue;
-                        const int64_t pd = nd / pl.stride[0] + H[0], ph = nh / pl.stride[1] + H[1];
-                        hi = std::max(hi, P[0] > 1 ? (pd + 1) * P[1] - 1 : ph);
-                    }
-                return hi;
+                return range;
             };
             for (int64_t r0 = 0; r0 < pl.out_rows(); ++r0) {
                 const int64_t first = pl.band_first_input_row(r0);
                 CHECK(first >= 0);
-                for (int64_t r = r0; r < pl.out_rows(); ++r) CHECK(first <= first_read(r));
+                for (int64_t r = r0; r < pl.out_rows(); ++r) CHECK(first <= rows_read(r)[0]);
                 // and rows [0, r0 + 1) read nothing at or past band_input_rows(r0 + 1)
                 const int64_t end = pl.band_input_rows(r0 + 1);
                 CHECK(end <= P[0] * P[1]);
-                for (int64_t r = 0; r <= r0; ++r) CHECK(last_read(r) < end);
+                for (int64_t r = 0; r <= r0; ++r) CHECK(rows_read(r)[1] < end);
             }
         }
 }
