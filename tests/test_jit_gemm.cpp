@@ -241,8 +241,15 @@ TEST_CASE("jit gemm: the planner's choice") {
     // output channels (9 or more per group on AVX-512): the other families
     CHECK(family(cf(32, 4, 4)) != gen::KernelShape::gemm);
     CHECK(family(cf(16, 1, 2)) != gen::KernelShape::gemm);
-    CHECK(family(cf(512, 17, 2)) != gen::KernelShape::gemm);
+    CHECK(family(cf(512, 17, 2, Layout::channels_last)) != gen::KernelShape::gemm);
     CHECK(family(cf(512, 64, 2, Layout::channels_last)) != gen::KernelShape::gemm);
+    // ...but for AVX-512 channels-first layers of up to 24 outputs at q <= 1/2 (512 -> 17 k2:
+    // q = 68 / 512), not past 24 outputs or at q = 0.71 (96 -> 17 k2), nor on AVX2
+    CHECK(family(cf(512, 17, 2)) == gen::KernelShape::gemm);
+    CHECK(family(cf(512, 24, 2)) == gen::KernelShape::gemm);
+    CHECK(family(cf(512, 25, 2)) != gen::KernelShape::gemm);
+    CHECK(family(cf(96, 17, 2)) != gen::KernelShape::gemm);
+    CHECK(family(cf(512, 17, 2), Isa::avx2) != gen::KernelShape::gemm);
     // AVX2: 17 channels (71% of three vectors' lanes) at q <= 1 take the columns over the
     // channel kernel (a keypoint head, 14x14); full vectors (24) and a 2x2 map do not, and
     // AVX-512 keeps its rule

@@ -88,8 +88,17 @@ bool columns_pay(const PlanBase& pl) {
 // 1-3 with ic_g >= 32 and oc_g <= 8, made channels-first and then channels-last (1 thread,
 // AVX-512, against the faster of the channel and spatial kernels): q <= 1, 33 of 35 layers
 // 1.1-7x faster in each layout (the others 0.78x and 0.98x; 0.34x and 0.76x); q > 1, 0.4-1.7x.
-// More output channels per group (9-64, seeds 1-5): 0.34-1.4x, so they stay with the others.
-bool gemm_favoured(const PlanBase& pl) { return pl.oc_g * 2 <= pl.vlen && columns_pay(pl); }
+// More output channels per group (9-64, seeds 1-5): 0.34-1.4x, so they stay with the others,
+// but for dense channels-first AVX-512 layers of up to a vector and a half of outputs at
+// q <= 1/2: 1D and 2D, k2-k4, s2-s3, oc 9-24, 48-1600 inputs, 1 thread, against the spatial
+// kernel: 0.99-2.1x (10 layers; a 96 -> 17 1D layer at 6010 steps 1.9x); at q 0.53-0.83
+// 0.73-1.07x, and channels-last at q <= 1/2 0.73-1.8x (the channel kernel keeps those).
+bool gemm_favoured(const Problem& p, const PlanBase& pl) {
+    const bool cf_low_q = p.layout == Layout::channels_first && pl.isa == Isa::avx512 &&
+                          pl.groups == 1 && pl.oc_g * 2 <= pl.vlen * 3 &&
+                          pl.oc_g * pl.kernel_points() * 2 <= pl.ic_g;
+    return (pl.oc_g * 2 <= pl.vlen || cf_low_q) && columns_pay(pl);
+}
 
 // AVX2: groups whose channels fill at most 3/4 of the channel kernel's lanes (5-6, 9-12, 17-18
 // of 8-lane vectors) take the column family over the channel one, at q <= 1 on maps of 128 or
@@ -254,7 +263,7 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
         return true;
     }
     if (ov.shape == 5 ||
-        (ov.shape == 0 && (gemm_favoured(pl) || avx2_columns_over_empty_phases(p, pl, ax) ||
+        (ov.shape == 0 && (gemm_favoured(p, pl) || avx2_columns_over_empty_phases(p, pl, ax) ||
                             avx2_halo_bound_columns(p, pl, ax) ||
                             avx2_columns_for_few_outputs(p, pl)) &&
          !avx2_rgb_spatial(p, pl))) {
