@@ -233,41 +233,15 @@ class JitImpl final : public Impl, public JitCodeSource {
             return;
         }
         const int64_t img = pl.input.image_floats();
-        if (const int64_t bands = WorkPart::count(pl, true);
-            shares > 1 && pl.bands() > 1 && bands >= 3 * shares) {
-            // Large images on several threads: each band is copied into the buffer of the
-            // thread that claims it and computed there at once, so its input is read from that
-            // core's L2, and no thread waits for another between bands. With fewer than three
-            // bands per thread the last claims leave threads idle (FSRCNN's 3 bands on two
-            // threads: 0.83x of a shared copy): those layers copy and compute whole images.
-            std::atomic<bool> no_input{false};
-            global_pool().run(1, int(bands), threads, wait, [&](int64_t, int band) {
-                const WorkPart w = WorkPart::at(pl, band, true, true);
-                ThreadScratch& own = thread_scratch().input;
-                own.halo_owner = 0;  // halos of some rows only
-                float* buf = own.try_get(img);
-                if (!buf) no_input = true;
-                else {
-                    copy_input(pl, x, buf, w, 0, 1, false);
-                    if (!driver_->compute(buf, y, w, 0, 1)) out_of_memory = true;
-                }
-            });
-            if (no_input)
-                throw Error(ErrorKind::out_of_memory,
-                            problem_.name + ": out of memory: cannot allocate a thread's input buffer");
-            if (out_of_memory) throw row_buffer_error(problem_);
-            return;
-        }
         ThreadScratch& input = thread_scratch().input;
         float* xbuf = input.get(pl.batch_group * img);
         const bool halo_ready = input.halo_owner == id_;
         // Per part of the work (group of images, slab of groups, band of rows: WorkPart) two
         // phases: copy its input into the calling thread's buffer, then compute from it. A
-        // phase starts once the previous one's shares are all done. Bands shared this way
-        // only pay on one thread: with more, a band's rows are copied and read on different
-        // cores, and each band's two phases wait for every thread (U-Net 128 -> 64 at 196x196
-        // on two threads: 33-39 ms whole, 49-59 ms in 66 shared bands); several threads take
-        // whole bands instead (above).
+        // phase starts once the previous one's shares are all done. Bands only pay on one
+        // thread: with more, a band's rows are copied and read on different cores, and each
+        // band's two phases wait for every thread (U-Net 128 -> 64 at 196x196 on two threads:
+        // 33-39 ms whole, 49-59 ms in 66 bands).
         const bool banded = shares == 1;
         const int64_t parts = WorkPart::count(pl, banded);
         global_pool().run(2 * parts, shares, threads, wait, [&](int64_t phase, int s) {

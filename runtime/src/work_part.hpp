@@ -26,20 +26,15 @@ struct WorkPart {
         return (pl.batch + pl.batch_group - 1) / pl.batch_group * pl.group_slabs() *
                (banded ? pl.bands() : 1);
     }
-    // `self_contained`: a band copies every input row it reads (bands run on different
-    // threads, each into its own buffer); else the rows no earlier band read.
-    static WorkPart at(const gen::PlanBase& pl, int64_t index, bool banded,
-                       bool self_contained = false) {
+    static WorkPart at(const gen::PlanBase& pl, int64_t index, bool banded) {
         const int64_t bands = banded ? pl.bands() : 1, slabs = pl.group_slabs();
         const int64_t b = index % bands, s = index / bands % slabs;
         const int64_t n0 = index / (bands * slabs) * pl.batch_group;
         WorkPart w = whole(pl, n0, std::min(pl.batch, n0 + pl.batch_group), s);
-        if (bands > 1) {
+        if (bands > 1) {  // a band copies the rows no earlier band read
             w.row0 = b * pl.band_rows;
             w.row1 = std::min(pl.out_rows(), w.row0 + pl.band_rows);
-            w.in_row0 = b == 0              ? 0
-                        : self_contained ? pl.band_first_input_row(w.row0)
-                                         : pl.band_input_rows(w.row0);
+            w.in_row0 = b == 0 ? 0 : pl.band_input_rows(w.row0);
             w.in_row1 = pl.band_input_rows(w.row1);
         }
         return w;

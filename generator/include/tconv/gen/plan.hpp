@@ -170,10 +170,9 @@ struct PlanBase {
     // its blocks run. A slab holds whole input and oc blocks (slab_blocks).
     int64_t group_slab = 0;
     // Large images are copied and computed in bands of band_rows output rows (D x H of an
-    // image, flattened; 0: the whole image at once), one image at a time: each band's input
-    // rows are copied just before the rows that read them, so the compute finds them in L2. One
-    // thread copies each band the rows no earlier band read (band_input_rows); several threads
-    // each take whole bands, copied from band_first_input_row into their own buffers.
+    // image, flattened; 0: the whole image at once), one image at a time, when a call runs on
+    // one thread: each band's input rows are copied just before the rows that read them, so
+    // the compute finds them in L2 (band_input_rows).
     int64_t band_rows = 0;
     std::vector<AnyKernelDesc> kernels;
     int64_t packed_weight_floats = 0;
@@ -198,23 +197,7 @@ struct PlanBase {
         const int64_t md = (od + pad_begin[0]) / stride[0], mh = (oh + pad_begin[1]) / stride[1];
         if (P[0] > 1)  // whole planes
             return std::min(P[0], md + input.halo_lo[0] + 1) * P[1];
-        if (od > 0) return P[1];  // one input plane under several output planes: all of it
         return std::min(P[1], mh + input.halo_lo[1] + 1);
-    }
-    // The first padded input row that output rows from `rows` on read: output m of a phase
-    // reads inputs m - c with c <= (K - 1) * D / S, and later rows have no smaller m.
-    int64_t band_first_input_row(int64_t rows) const {
-        const Dim3& P = input.padded;
-        if (rows <= 0 || band_rows <= 0) return 0;
-        if (rows >= out_rows()) return P[0] * P[1];
-        const auto first = [&](size_t d, int64_t o) {
-            const int64_t m = (o + pad_begin[d]) / stride[d];
-            return std::clamp<int64_t>(
-                m + input.halo_lo[d] - (kernel[d] - 1) * dilation[d] / stride[d], 0, P[d]);
-        };
-        if (P[0] > 1) return first(0, rows / out[1]) * P[1];  // whole planes
-        // One input plane: a later output plane starts again at its first row.
-        return first(1, rows / out[1] + 1 < out[0] ? 0 : rows % out[1]);
     }
 
   private:
