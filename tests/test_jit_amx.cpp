@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The amx family: bf16 layers on AMX tiles. What the planner gives it and what it declines
 // (no AMX needed), then, on a CPU whose OS grants the tiles, layers of every feature against
-// the bf16 reference, every tile shape, bit-equal results on any thread count, and the two
-// narrowings (the kernels' stores, the channels-first transposes) bit for bit float_to_bf16.
+// the bf16 reference, every tile shape, bit-equal results on any thread count, and both layouts'
+// narrowings bit for bit float_to_bf16 (the transposes alone: test_transpose.cpp).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -12,7 +12,6 @@
 #include "helpers.hpp"
 #include "jit_impl.hpp"
 #include "tconv/gen/plan.hpp"
-#include "transpose.hpp"
 
 using namespace tconv;
 
@@ -273,37 +272,6 @@ TEST_CASE("amx: both narrowings round as float_to_bf16, NaN and infinities inclu
             CHECK(yl[size_t(v * C + c)] == bits);
             CHECK(yf[size_t(c * W + v)] == bits);
         }
-}
-
-TEST_CASE("amx: transpose_avx512 narrows every tile shape as float_to_bf16") {
-    if (!cpu_info().avx512f) return;
-    const float specials[] = {1.00390625f, NAN, INFINITY, -3.4e38f, 1e-40f, -0.0f};
-    // Rows from 64 on take whole-line stores after a lead up to dst's first 64-byte boundary
-    // when the row stride keeps every destination row's alignment (ds a multiple of 32), so
-    // the start is shifted by 0-31 elements of an aligned buffer.
-    for (int64_t rows : {1, 15, 16, 17, 40, 64, 97, 130})
-        for (int64_t cols : {1, 7, 16, 19, 33})
-            for (int64_t ds_kind : {0, 1})
-                for (int64_t shift : {0, 1, 5, 16, 31}) {
-                    if (rows < 64 && shift > 1) continue;
-                    CAPTURE(rows);
-                    CAPTURE(cols);
-                    CAPTURE(ds_kind);
-                    CAPTURE(shift);
-                    const int64_t ss = cols + 3;
-                    const int64_t ds = ds_kind ? (rows + 5 + 31) / 32 * 32 : rows + 5;
-                    std::vector<float> src(size_t(rows * ss));
-                    for (size_t i = 0; i < src.size(); ++i)
-                        src[i] = i % 5 == 0 ? specials[i % 6] : float(i) * 1.0001f;
-                    std::vector<uint16_t> buf(size_t(cols * ds + 64), 0x1234);
-                    const size_t align = (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
-                    uint16_t* dst = buf.data() + align / 2 + shift;
-                    transpose_avx512(src.data(), ss, rows, cols, dst, ds);
-                    for (int64_t j = 0; j < cols; ++j)
-                        for (int64_t i = 0; i < ds; ++i)
-                            CHECK(dst[j * ds + i] == (i < rows ? float_to_bf16(src[size_t(i * ss + j)])
-                                                               : uint16_t(0x1234)));
-                }
 }
 
 TEST_CASE("amx: a reshaped bf16 layer keeps its packed weights and stays exact") {

@@ -158,6 +158,9 @@ class PhaseDriver final : public JitDriver {
             else if (bf16)
                 transpose_avx2(src, pl_.row_pitch, ow1 - ow0, blk.valid,
                                static_cast<uint16_t*>(y) + at, plane);
+            else if (pl_.isa >= Isa::avx512)
+                transpose_avx512(src, pl_.row_pitch, ow1 - ow0, blk.valid,
+                                 static_cast<float*>(y) + at, plane);
             else
                 transpose_avx2(src, pl_.row_pitch, ow1 - ow0, blk.valid, static_cast<float*>(y) + at,
                                plane);

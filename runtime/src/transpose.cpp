@@ -247,6 +247,28 @@ __attribute__((target("avx512f"), noinline)) void tile16_partial_bf16(const floa
     tile16x16_bf16(src, ss, r, c, dst, ds);
 }
 
+// r <= 16 rows of c <= 16 floats, transposed: row j of the result is stored at dst + j * ds,
+// its first r floats (one 64-byte store for a whole tile's row).
+__attribute__((target("avx512f"), always_inline)) inline void tile16x16_f32(
+    const float* src, int64_t ss, int64_t r, int64_t c, float* dst, int64_t ds) {
+    __m512 v[16];
+    transpose16(src, ss, r, c, v);
+    const __mmask16 rmask = __mmask16((1u << r) - 1);
+    #pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j)
+        if (j < c) {
+            if (r == 16) _mm512_storeu_ps(dst + j * ds, v[j]);
+            else _mm512_mask_storeu_ps(dst + j * ds, rmask, v[j]);
+        }
+}
+
+__attribute__((target("avx512f"), noinline)) void tile16_partial_f32(const float* src,
+                                                                     int64_t ss, int64_t r,
+                                                                     int64_t c, float* dst,
+                                                                     int64_t ds) {
+    tile16x16_f32(src, ss, r, c, dst, ds);
+}
+
 // 32 rows of c <= 16 floats: each result row's 32 bf16 in one 64-byte store, a whole cache
 // line where dst is aligned. Two 32-byte halves written by separate tiles ran at a third of
 // this speed when the destination rows are a multiple of 4 KiB apart (a 256 x 256 plane): the
@@ -329,6 +351,31 @@ __attribute__((target("avx512f"))) void transpose_avx512(const float* src,
         if (full < rows)
             tile16_partial_bf16(s + full * src_stride, src_stride, rows - full, c, d + full,
                                 dst_stride);
+    }
+}
+__attribute__((target("avx512f"))) void transpose_avx512(const float* src, int64_t src_stride,
+                                                        int64_t rows, int64_t cols, float* dst,
+                                                        int64_t dst_stride) {
+    // As for bf16: long rows from their first line boundary in 16-row tiles, each result row
+    // one whole line; short ones in the AVX2 tiles.
+    if (rows < 64) return transpose_avx2(src, src_stride, rows, cols, dst, dst_stride);
+    const uintptr_t mis = reinterpret_cast<uintptr_t>(dst) % 64;
+    const int64_t lead = dst_stride % 16 == 0 && mis % 4 == 0 ? int64_t((64 - mis) % 64 / 4) : 0;
+    const int64_t body = lead + (rows - lead) / 16 * 16;
+    for (int64_t j = 0; j < cols; j += 16) {
+        const int64_t c = std::min<int64_t>(16, cols - j);
+        float* d = dst + j * dst_stride;
+        const float* s = src + j;
+        if (lead > 0) tile16_partial_f32(s, src_stride, lead, c, d, dst_stride);
+        if (c == 16)  // constant sizes: the inlined tile keeps its vectors in registers
+            for (int64_t i = lead; i < body; i += 16)
+                tile16x16_f32(s + i * src_stride, src_stride, 16, 16, d + i, dst_stride);
+        else
+            for (int64_t i = lead; i < body; i += 16)
+                tile16_partial_f32(s + i * src_stride, src_stride, 16, c, d + i, dst_stride);
+        if (body < rows)
+            tile16_partial_f32(s + body * src_stride, src_stride, rows - body, c, d + body,
+                               dst_stride);
     }
 }
 #pragma GCC diagnostic pop

@@ -24,6 +24,8 @@ void transpose_avx2(const float* src, int64_t src_stride, int64_t rows, int64_t 
 // third of the memory's speed (a bf16 layer's channels-first output rows).
 void transpose_avx512(const float* src, int64_t src_stride, int64_t rows, int64_t cols,
                       uint16_t* dst, int64_t dst_stride);
+void transpose_avx512(const float* src, int64_t src_stride, int64_t rows, int64_t cols,
+                      float* dst, int64_t dst_stride);
 
 // dst[(j * rows + i) * item + k] = src[(i * cols + j) * item + k] for k < item: a rows x cols
 // matrix of `item`-float elements transposed (a lowered channels-first layer's output, items of
