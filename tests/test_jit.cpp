@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <xbyak/xbyak_util.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <fstream>
@@ -1387,7 +1388,8 @@ TEST_CASE("jit: a single input pixel runs as a matrix product") {
     // Leading dims with a 1-wide kernel over single pixels of the trailing dims are a product
     // too (a 1x12 kernel on a 7x1 map, 3D 1x2x3 on 4x1x1): channels-last directly,
     // channels-first between transposes; the 1-wide dim after the single pixel takes the phase
-    // path, and so does a channels-first pointwise layer (1x1 kernel on 7x1). All stay exact.
+    // path, and a channels-first pointwise layer (1x1 kernel on 7x1) is one row of its pixels
+    // (next test case). All stay exact.
     Spec rows;
     rows.batch = 2;
     rows.ic = 7;
@@ -1466,6 +1468,48 @@ TEST_CASE("jit: a single input pixel runs as a matrix product") {
             const Compiled c = compile_spec(isa, t, 9);
             CHECK(c.impl->report().plan_lines[0].find("matrix product") == std::string::npos);
             CHECK(compare_to_reference(c.p, c.d, run(c, 1).data()).empty());
+        }
+}
+
+TEST_CASE("jit: a channels-first pointwise layer runs as one row of its pixels") {
+    // Kernel 1, stride 1, no padding in every dim: each image's planes are one row of D*H*W
+    // pixels. 2D and 3D, a batch, groups, dilation (no effect on a 1-wide kernel), odd channel
+    // counts, bias and activation, 1 and 2 threads; a stride or output_padding in one dim keeps
+    // the phase path.
+    const Spec flat{.rank = 2, .batch = 2, .ic = 37, .oc = 19, .in = {13, 9}, .k = {1, 1},
+                    .s = {1, 1}, .pb = {0, 0}, .pe = {0, 0}, .op = {0, 0},
+                    .act = Activation::relu};
+    Spec cube = flat;
+    cube.rank = 3;
+    cube.in = {3, 5, 7};
+    cube.k = {1, 1, 1};
+    cube.s = {1, 1, 1};
+    cube.d = {2, 1, 3};
+    cube.pb = cube.pe = cube.op = {0, 0, 0};
+    cube.bias = false;
+    Spec grouped = flat;
+    grouped.ic = 48;
+    grouped.oc = 40;
+    grouped.groups = 4;
+    grouped.act = Activation::sigmoid;
+    Spec strided = flat, out_pad = flat;
+    strided.s = {2, 1};
+    out_pad.d = {2, 2};
+    out_pad.op = {1, 0};
+    for (const Spec& t : {flat, cube, grouped, strided, out_pad})
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            const Compiled c = compile_spec(isa, t, 23);
+            const bool lowered =
+                std::all_of(t.s.begin(), t.s.end(), [](int64_t v) { return v == 1; }) &&
+                std::all_of(t.op.begin(), t.op.end(), [](int64_t v) { return v == 0; });
+            CAPTURE(c.p.name);
+            CAPTURE(c.impl->report().plan_lines[0]);
+            CHECK((c.impl->report().plan_lines[0].find("pointwise in every dim") !=
+                   std::string::npos) == lowered);
+            const std::vector<float> y1 = run(c, 1);
+            CHECK_MESSAGE(compare_to_reference(c.p, c.d, y1.data()).empty(), c.p.name);
+            CHECK(bitwise_equal(y1, run(c, 2)));
         }
 }
 

@@ -86,6 +86,10 @@ TEST_CASE("reshape: every family at many sizes matches the reference, weights pa
               "stride": [1, 16], "padding": [1, 8], "activation": "leaky_relu",
               "negative_slope": 0.4})",
           {{1, 5, 20}, {1, 2, 70}});
+    // Channels-first pointwise in every dim: planned as one row of the image's pixels.
+    sweep(R"({"in_channels": 24, "out_channels": 20, "input_size": [5, 7], "kernel_size": 1,
+              "activation": "relu"})",
+          {{1, 5, 7}, {2, 13, 9}, {1, 1, 1}, {3, 4, 1}, {1, 1, 40}, {1, 5, 7}});
     if (cpu_info().avx2 && cpu_info().fma)
         sweep(R"({"in_channels": 40, "out_channels": 24, "input_size": [37], "kernel_size": 16,
                   "stride": 8, "padding": 4})",

@@ -56,6 +56,25 @@ bool is_single_pixel_product(const Problem& p) {
     return !pixels || p.layout == Layout::channels_last || window_points(p) > 1;
 }
 
+bool is_flat_pointwise(const Problem& p) {
+    if (p.layout != Layout::channels_first || p.kind != LayerKind::transposed || p.rank < 2)
+        return false;
+    for (int d = 0; d < p.rank; ++d)
+        if (p.kernel[d] != 1 || p.stride[d] != 1 || p.pad_begin[d] || p.pad_end[d] ||
+            p.output_padding[d])
+            return false;
+    return true;
+}
+
+Problem as_flat_pointwise(const Problem& p) {
+    Problem q = p;
+    q.rank = 1;
+    q.input = q.output = {p.input_spatial(), 1, 1};
+    q.kernel = q.stride = q.dilation = {1, 1, 1};
+    q.pad_begin = q.pad_end = q.output_padding = {0, 0, 0};
+    return q;
+}
+
 Problem as_pointwise(const Problem& p) {
     Problem q;
     q.name = p.name;

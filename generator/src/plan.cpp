@@ -390,6 +390,20 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
 
 bool plan(const Problem& p, Isa isa, Plan& out, std::string& why_not,
           const PlanOverrides& overrides) {
+    if (overrides.lower >= 0 && !is_single_pixel_product(p) && is_flat_pointwise(p)) {
+        const Problem q = as_flat_pointwise(p);
+        std::string why_flat;
+        if (plan_steps(q, isa, out, why_flat, overrides)) {
+            out.lowered = q;
+            std::vector<std::string>& lines = out.base().lines;
+            lines.insert(lines.begin(), fmt::format("pointwise in every dim: each image's "
+                                                    "channels-first planes planned as one row "
+                                                    "of {} pixels",
+                                                    q.input[0]));
+            return true;
+        }
+        out = Plan{};  // planned as it is
+    }
     if (overrides.lower < 0 || !is_single_pixel_product(p))
         return plan_steps(p, isa, out, why_not, overrides);
     const Problem q = as_pointwise(p);

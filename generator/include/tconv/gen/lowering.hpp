@@ -35,6 +35,14 @@ struct PixelTranspose {
 };
 PixelTranspose pixel_transpose(const Problem& p);
 
+// A channels-first layer that is pointwise in every dim (kernel 1, stride 1, no padding or
+// output_padding) over more than one dim: each image's planes [C][D][H][W] are [C][D*H*W], so
+// it is planned as the same layer in 1D over D*H*W pixels (its weights and tensors as they
+// are). The phase planner would tile each short row on its own (a 14x14 map: 14 outputs per
+// tile, the weights reloaded per row).
+bool is_flat_pointwise(const Problem& p);
+Problem as_flat_pointwise(const Problem& p);
+
 // The pointwise form's weights [IC][OC*K] and bias [OC*K] in its channel order; left empty
 // where the user's tensor already is in that order.
 void pointwise_tensors(const Problem& p, const float* w, const float* b, std::vector<float>& qw,
