@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tconv/gen/lowering.hpp"
 
+#include <cstdint>
 #include <vector>
 
 namespace tconv::gen {
@@ -57,7 +58,8 @@ bool is_single_pixel_product(const Problem& p) {
 }
 
 bool is_flat_pointwise(const Problem& p) {
-    if (p.layout != Layout::channels_first || p.kind != LayerKind::transposed || p.rank < 2)
+    if (p.layout != Layout::channels_first || p.kind != LayerKind::transposed || p.rank < 2 ||
+        p.input_spatial() > INT32_MAX)  // a valid extent, as every dim of a config
         return false;
     for (int d = 0; d < p.rank; ++d)
         if (p.kernel[d] != 1 || p.stride[d] != 1 || p.pad_begin[d] || p.pad_end[d] ||
