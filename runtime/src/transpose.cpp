@@ -226,47 +226,40 @@ __attribute__((target("avx512f"), always_inline)) inline void transpose16(const 
     }
 }
 
+// Row j of a tile's result, its first r values at p: floats as they are (a whole row in one
+// unmasked store), or rounded to bf16 as float_to_bf16 does (32 bytes at most: half a line).
+__attribute__((target("avx512f"), always_inline)) inline void store_tile_row(float* p, __m512 v,
+                                                                             int64_t r) {
+    if (r == 16) _mm512_storeu_ps(p, v);
+    else _mm512_mask_storeu_ps(p, __mmask16((1u << r) - 1), v);
+}
+__attribute__((target("avx512f"), always_inline)) inline void store_tile_row(uint16_t* p,
+                                                                             __m512 v,
+                                                                             int64_t r) {
+    _mm512_mask_cvtepi32_storeu_epi16(p, __mmask16((1u << r) - 1), round16_bf16(v));
+}
+
 // r <= 16 rows of c <= 16 floats, transposed: row j of the result (source column j) is stored
-// narrowed at dst + j * ds, its first r elements (32 bytes at most: half a cache line).
-__attribute__((target("avx512f"), always_inline)) inline void tile16x16_bf16(
-    const float* src, int64_t ss, int64_t r, int64_t c, uint16_t* dst, int64_t ds) {
+// at dst + j * ds, its first r elements.
+template <class D>
+__attribute__((target("avx512f"), always_inline)) inline void tile16x16(const float* src,
+                                                                        int64_t ss, int64_t r,
+                                                                        int64_t c, D* dst,
+                                                                        int64_t ds) {
     __m512 v[16];
     transpose16(src, ss, r, c, v);
-    const __mmask16 rmask = __mmask16((1u << r) - 1);
     #pragma GCC unroll 16
     for (int j = 0; j < 16; ++j)
-        if (j < c) _mm512_mask_cvtepi32_storeu_epi16(dst + j * ds, rmask, round16_bf16(v[j]));
+        if (j < c) store_tile_row(dst + j * ds, v[j], r);
 }
 
 // A partial tile (fewer than 16 rows or columns), out of line: the full tiles' loops stay
 // small.
-__attribute__((target("avx512f"), noinline)) void tile16_partial_bf16(const float* src,
-                                                                      int64_t ss, int64_t r,
-                                                                      int64_t c, uint16_t* dst,
-                                                                      int64_t ds) {
-    tile16x16_bf16(src, ss, r, c, dst, ds);
-}
-
-// r <= 16 rows of c <= 16 floats, transposed: row j of the result is stored at dst + j * ds,
-// its first r floats (one 64-byte store for a whole tile's row).
-__attribute__((target("avx512f"), always_inline)) inline void tile16x16_f32(
-    const float* src, int64_t ss, int64_t r, int64_t c, float* dst, int64_t ds) {
-    __m512 v[16];
-    transpose16(src, ss, r, c, v);
-    const __mmask16 rmask = __mmask16((1u << r) - 1);
-    #pragma GCC unroll 16
-    for (int j = 0; j < 16; ++j)
-        if (j < c) {
-            if (r == 16) _mm512_storeu_ps(dst + j * ds, v[j]);
-            else _mm512_mask_storeu_ps(dst + j * ds, rmask, v[j]);
-        }
-}
-
-__attribute__((target("avx512f"), noinline)) void tile16_partial_f32(const float* src,
-                                                                     int64_t ss, int64_t r,
-                                                                     int64_t c, float* dst,
-                                                                     int64_t ds) {
-    tile16x16_f32(src, ss, r, c, dst, ds);
+template <class D>
+__attribute__((target("avx512f"), noinline)) void tile16_partial(const float* src, int64_t ss,
+                                                                 int64_t r, int64_t c, D* dst,
+                                                                 int64_t ds) {
+    tile16x16(src, ss, r, c, dst, ds);
 }
 
 // 32 rows of c <= 16 floats: each result row's 32 bf16 in one 64-byte store, a whole cache
@@ -305,12 +298,12 @@ __attribute__((target("avx512f"), noinline)) void transpose16_rows_bf16(const fl
         uint16_t* d = dst + j * dst_stride;
         if (c == 16)  // constant sizes: the inlined tile keeps its vectors in registers
             for (int64_t i = 0; i < rows16; i += 16)
-                tile16x16_bf16(src + i * src_stride + j, src_stride, 16, 16, d + i, dst_stride);
+                tile16x16(src + i * src_stride + j, src_stride, 16, 16, d + i, dst_stride);
         else
             for (int64_t i = 0; i < rows16; i += 16)
-                tile16x16_bf16(src + i * src_stride + j, src_stride, 16, c, d + i, dst_stride);
+                tile16x16(src + i * src_stride + j, src_stride, 16, c, d + i, dst_stride);
         if (rows16 < rows)
-            tile16_partial_bf16(src + rows16 * src_stride + j, src_stride, rows - rows16, c,
+            tile16_partial(src + rows16 * src_stride + j, src_stride, rows - rows16, c,
                                 d + rows16, dst_stride);
     }
 }
@@ -332,9 +325,9 @@ __attribute__((target("avx512f"))) void transpose_avx512(const float* src,
         const int64_t c = std::min<int64_t>(16, cols - j);
         uint16_t* d = dst + j * dst_stride;
         const float* s = src + j;
-        if (lead > 0) tile16_partial_bf16(s, src_stride, std::min<int64_t>(16, lead), c, d, dst_stride);
+        if (lead > 0) tile16_partial(s, src_stride, std::min<int64_t>(16, lead), c, d, dst_stride);
         if (lead > 16)
-            tile16_partial_bf16(s + 16 * src_stride, src_stride, lead - 16, c, d + 16, dst_stride);
+            tile16_partial(s + 16 * src_stride, src_stride, lead - 16, c, d + 16, dst_stride);
         if (c == 16)  // constant sizes: the inlined tiles keep their vectors in registers
             for (int64_t i = lead; i < body; i += 32)
                 tile32x16_bf16(s + i * src_stride, src_stride, 16, d + i, dst_stride);
@@ -344,12 +337,12 @@ __attribute__((target("avx512f"))) void transpose_avx512(const float* src,
         const int64_t full = body + (rows - body) / 16 * 16;
         if (c == 16)
             for (int64_t i = body; i < full; i += 16)
-                tile16x16_bf16(s + i * src_stride, src_stride, 16, 16, d + i, dst_stride);
+                tile16x16(s + i * src_stride, src_stride, 16, 16, d + i, dst_stride);
         else
             for (int64_t i = body; i < full; i += 16)
-                tile16_partial_bf16(s + i * src_stride, src_stride, 16, c, d + i, dst_stride);
+                tile16_partial(s + i * src_stride, src_stride, 16, c, d + i, dst_stride);
         if (full < rows)
-            tile16_partial_bf16(s + full * src_stride, src_stride, rows - full, c, d + full,
+            tile16_partial(s + full * src_stride, src_stride, rows - full, c, d + full,
                                 dst_stride);
     }
 }
@@ -366,15 +359,15 @@ __attribute__((target("avx512f"))) void transpose_avx512(const float* src, int64
         const int64_t c = std::min<int64_t>(16, cols - j);
         float* d = dst + j * dst_stride;
         const float* s = src + j;
-        if (lead > 0) tile16_partial_f32(s, src_stride, lead, c, d, dst_stride);
+        if (lead > 0) tile16_partial(s, src_stride, lead, c, d, dst_stride);
         if (c == 16)  // constant sizes: the inlined tile keeps its vectors in registers
             for (int64_t i = lead; i < body; i += 16)
-                tile16x16_f32(s + i * src_stride, src_stride, 16, 16, d + i, dst_stride);
+                tile16x16(s + i * src_stride, src_stride, 16, 16, d + i, dst_stride);
         else
             for (int64_t i = lead; i < body; i += 16)
-                tile16_partial_f32(s + i * src_stride, src_stride, 16, c, d + i, dst_stride);
+                tile16_partial(s + i * src_stride, src_stride, 16, c, d + i, dst_stride);
         if (body < rows)
-            tile16_partial_f32(s + body * src_stride, src_stride, rows - body, c, d + body,
+            tile16_partial(s + body * src_stride, src_stride, rows - body, c, d + body,
                                dst_stride);
     }
 }
