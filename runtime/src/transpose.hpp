@@ -19,9 +19,12 @@ void transpose_avx2(const uint16_t* src, int64_t src_stride, int64_t rows, int64
 void transpose_avx2(const float* src, int64_t src_stride, int64_t rows, int64_t cols,
                     uint16_t* dst, int64_t dst_stride);
 
-// The same into bf16 in 16x16 AVX-512 tiles (AVX512F required): each destination row
-// is written 32 bytes at a time, where the AVX2 tiles' 16-byte pieces of many rows ran at a
-// third of the memory's speed (a bf16 layer's channels-first output rows).
+// The same with AVX-512 tiles (AVX512F required), for channels-first output rows. Into bf16:
+// 16x16 tiles write each destination row 32 bytes at a time (the AVX2 tiles' 16-byte pieces
+// of many rows ran at a third of the memory's speed); from 64 rows on, where every destination
+// row starts at dst's offset in a line, 32-row tiles from the first line boundary write one
+// whole line per row and store. Into floats: from 64 rows on, under the same condition,
+// 16x16 tiles from the first line boundary (whole lines); otherwise the AVX2 tiles.
 void transpose_avx512(const float* src, int64_t src_stride, int64_t rows, int64_t cols,
                       uint16_t* dst, int64_t dst_stride);
 void transpose_avx512(const float* src, int64_t src_stride, int64_t rows, int64_t cols,
