@@ -1258,6 +1258,61 @@ TEST_CASE("jit: one-row images over half the L2 input budget are copied per W ch
             }
 }
 
+TEST_CASE("jit: channels-last inputs without halo are read in place, not copied") {
+    // Random layers whose taps all land inside the input (kernel <= stride, no padding; a
+    // quarter keep their pads and output_padding, so need a halo): the in-place reads (strides
+    // of the user's tensor: pixels of ic_g * groups floats, blocks side by side) against the
+    // reference and the copied buffer, groups, channel tails, 1-3 threads, AVX-512 and AVX2.
+    std::mt19937 rng(4242);
+    const int in_place = check_forced_draws(60, 3100, &gen::PlanOverrides::in_place,
+                                            "input read in place", [&] {
+        const int rank = std::uniform_int_distribution<int>(1, 3)(rng);
+        Spec s = random_small_spec(rng, rank, {1, 24, 3, 3, 1});
+        if (rng() % 4 != 0)
+            for (int i = 0; i < rank; ++i) {
+                s.k[size_t(i)] = std::min(s.k[size_t(i)], s.s[size_t(i)]);
+                s.pb[size_t(i)] = s.pe[size_t(i)] = s.op[size_t(i)] = 0;
+            }
+        return s;
+    });
+    CHECK(in_place >= 20);  // channels-last draws whose channels fill their blocks
+}
+
+TEST_CASE("jit: which inputs the channel family reads in place") {
+    struct Case {
+        int64_t ic, k, p;
+        Layout layout;
+        bool in_place;
+    };
+    const Case cases[] = {
+        {128, 2, 0, Layout::channels_last, true},    // U-Net's up-convolution
+        {128, 2, 0, Layout::channels_first, false},  // the layout differs: transposed by the copy
+        {128, 4, 1, Layout::channels_last, false},   // k4 s2 p1: taps reach a zero halo
+        {40, 2, 0, Layout::channels_last, false},    // 3 blocks of 14 lanes: 2 lanes of padding
+    };
+    for (const Case& c : cases)
+        for (Isa isa : kIsas) {
+            Spec s;
+            s.ic = c.ic;
+            s.oc = 64;
+            s.in = {24, 24};
+            s.k = {c.k};
+            s.s = {2};
+            s.pb = s.pe = {c.p};
+            s.layout = c.layout;
+            Problem p;
+            REQUIRE(make_problem(s, p));
+            gen::Plan plan;
+            std::string why;
+            REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
+            const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
+            REQUIRE(ch);
+            INFO(p.name, " ", to_string(isa));
+            CHECK(ch->input.in_place == c.in_place);
+            if (c.in_place) CHECK(ch->input.strides()[2] == c.ic);  // the user's pixel stride
+        }
+}
+
 TEST_CASE("jit: AVX2 tiles on short rows whose one-vector blocks overflow L2 are wider") {
     // simple-baselines' 2048 -> 256 at 8x6: a one-vector block (1 MiB) overflows AVX2's L2
     // budget, so every tile streams its weights from L3 and two vectors per tile halve the

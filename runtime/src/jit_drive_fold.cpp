@@ -64,13 +64,13 @@ class FoldDriver final : public JitDriver {
                                            : xbuf;
             a.w = t_.weights + pl_.weight_offset(ph, ocb);
             a.bias = t_.bias + pl_.bias_offset(ocb);
-            a.x_next = L.block_floats() * int64_t(sizeof(float));
+            a.x_next = L.block_stride() * int64_t(sizeof(float));
             const int64_t full = len / ur;
             for (int tail = 0; tail < 2; ++tail) {
                 const int64_t tiles = tail ? (len % ur != 0 ? 1 : 0) : full;
                 if (tiles == 0) continue;
                 const int64_t p0 = tail ? full * ur : 0;
-                a.x = ph.has_taps() ? x + p0 * L.lanes : x;
+                a.x = ph.has_taps() ? x + p0 * L.pixel_floats() : x;
                 a.y = buf + p0 * pitch;
                 a.blocks = tiles;
                 t_.kernels[size_t(ph.kernel[tail][blk.last])](&a);

@@ -137,10 +137,10 @@ class PhaseDriver final : public JitDriver {
             char* yw = yrow + (S[2] * mw + rw - pb[2] - ow_base) * pix;
             a.w = t_.weights + pl_.weight_offset(ph, ocb);
             a.bias = t_.bias + pl_.bias_offset(ocb);
-            a.x_next = L.block_floats() * int64_t(sizeof(float));  // cvec: the next ic block
+            a.x_next = L.block_stride() * int64_t(sizeof(float));  // cvec: the next ic block
             ph.for_each_call(md, mh, start, std::min(chunk, ph.m_count[2] - start), pl_.ur,
                              [&](const int (&kernel)[2], int64_t m, int64_t tiles) {
-                                 a.x = ph.has_taps() ? x + m * L.lanes : x;
+                                 a.x = ph.has_taps() ? x + m * L.pixel_floats() : x;
                                  a.y = yw + m * S[2] * pix;
                                  a.blocks = tiles;
                                  t_.kernels[size_t(kernel[blk.last])](&a);

@@ -55,7 +55,7 @@ class SpatialDriver final : public JitDriver {
                 a.bias = t_.bias + pl_.bias_offset(ocb);
                 a.y = rowbuf + (blk.oc0 - oc0) * pl_.row_len + t0 * tile;
                 a.blocks = t1 - t0;
-                a.x_next = L.block_floats() * int64_t(sizeof(float));  // the next input channel
+                a.x_next = L.block_stride() * int64_t(sizeof(float));  // the next input channel
                 a.y_next = pl_.row_len * int64_t(sizeof(float));       // the next output channel
                 t_.kernels[size_t(rp.kernel[blk.last])](&a);
             }

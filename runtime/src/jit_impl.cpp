@@ -140,9 +140,9 @@ class JitImpl final : public Impl, public JitCodeSource {
         driver_ = std::visit([&](const auto& fp) { return make_driver(fp, tables_); }, plan_.family);
         // --- scratch release (cache branch): the layer's scratch need, held while it lives.
         ScratchNeed need = driver_->scratch_need();
-        need[ScratchKind::input] = driver_->reads_user_input()
-                                       ? driver_->shared_floats()
-                                       : pl.batch_group * pl.input.image_floats();
+        need[ScratchKind::input] = driver_->reads_user_input() ? driver_->shared_floats()
+                                   : pl.input.in_place      ? 0
+                                                            : pl.batch_group * pl.input.image_floats();
         if (plan_.lowered) around_ = gen::pixel_transpose(user);
         need[ScratchKind::layout] = around_.input_floats() + around_.output_floats();
         if (handles_bf16())  // execute()'s float tensors as the layer stores them
@@ -233,6 +233,16 @@ class JitImpl final : public Impl, public JitCodeSource {
             return;
         }
         const int64_t img = pl.input.image_floats();
+        if (pl.input.in_place) {  // the kernels read x where it lies: nothing to copy
+            global_pool().run(WorkPart::count(pl, false), shares, threads, wait,
+                              [&](int64_t part, int s) {
+                                  const WorkPart w = WorkPart::at(pl, part, false);
+                                  const float* xs = static_cast<const float*>(x) + w.n0 * img;
+                                  if (!driver_->compute(xs, y, w, s, shares)) out_of_memory = true;
+                              });
+            if (out_of_memory) throw row_buffer_error(problem_);
+            return;
+        }
         ThreadScratch& input = thread_scratch().input;
         float* xbuf = input.get(pl.batch_group * img);
         const bool halo_ready = input.halo_owner == id_;

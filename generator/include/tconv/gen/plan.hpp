@@ -124,22 +124,31 @@ struct InBlock {
 
 // The zero-halo input buffer every family reads, and the one owner of its layout: per image
 // [block][padded D][padded H][padded W][block lanes], zero halo and zero padding lanes. The
-// run-time copy fills it and the kernels' strides come from it.
+// run-time copy fills it and the kernels' strides come from it. `in_place`: the user's
+// channels-last input itself, [D][H][W][block][block lanes] (no halo, no padding lanes, blocks
+// of equal width in channel order), which the kernels read without a copy.
 struct InputLayout {
     Dim3 halo_lo{0, 0, 0}, padded{1, 1, 1};
     int64_t lanes = 0;             // floats per pixel of a block (1: channels-first)
     // The AMX kernels' buffer: each 4-byte lane holds two bf16 channels (first + 2l, first +
     // 2l + 1), as the tiles multiply them; offsets and strides stay in lanes.
     bool bf16_pairs = false;
+    bool in_place = false;
     std::vector<InBlock> blocks;   // every group's blocks, group after group
 
     int64_t block_floats() const { return padded[0] * padded[1] * padded[2] * lanes; }
     int64_t image_floats() const { return block_floats() * int64_t(blocks.size()); }
+    // Floats between a block's neighbouring pixels, and between neighbouring blocks.
+    int64_t pixel_floats() const { return in_place ? lanes * int64_t(blocks.size()) : lanes; }
+    int64_t block_stride() const { return in_place ? lanes : block_floats(); }
     int64_t offset(int64_t block, int64_t pd, int64_t ph, int64_t pw) const {
-        return block * block_floats() + ((pd * padded[1] + ph) * padded[2] + pw) * lanes;
+        return block * block_stride() + ((pd * padded[1] + ph) * padded[2] + pw) * pixel_floats();
     }
     // Strides in floats of a plane, a row and a pixel within a block.
-    Dim3 strides() const { return {padded[1] * padded[2] * lanes, padded[2] * lanes, lanes}; }
+    Dim3 strides() const {
+        const int64_t px = pixel_floats();
+        return {padded[1] * padded[2] * px, padded[2] * px, px};
+    }
 };
 
 // What every family's plan holds: the layer in canonical (D, H, W) form, the input buffer, the
@@ -447,6 +456,7 @@ struct PlanOverrides {
                              // band (>= the rows: no bands)
     int fold = 0;            // channel family: 1 folds rows where it can, -1 never
     int chunk_copies = 0;    // channel family, one-row images: 1 copies per W chunk, -1 never
+    int in_place = 0;        // channel family: -1 copies an input it could read in place
     int lower = 0;           // -1: a single-pixel product is planned as it is, not as a matrix
                              // product (a reshape keeping the phase kernels' packed weights)
     // --- dw in place ---
