@@ -1313,6 +1313,36 @@ TEST_CASE("jit: which inputs the channel family reads in place") {
         }
 }
 
+TEST_CASE("jit: a 1D row cut into W chunks keeps each oc block's weights within L2") {
+    // WaveGAN's 512 -> 256 k25 s4 at 64 steps: 64-channel blocks (3.3 MB of weights) would be
+    // re-read from beyond L2 by each of the row's 4 chunks; its tiles take narrower blocks.
+    // The same weights over a 2D map (many rows, each re-reading them anyway) keep 4 vectors.
+    auto plan_of = [](std::vector<int64_t> in) {
+        Spec s;
+        s.rank = int(in.size());
+        s.ic = 512;
+        s.oc = 256;
+        s.in = in;
+        s.k = {25, 1};
+        s.s = {4, 1};
+        s.pb = s.pe = {11, 0};
+        s.op = {1, 0};
+        if (s.rank == 2) s.k = {1, 25}, s.s = {1, 4}, s.pb = s.pe = {0, 11}, s.op = {0, 1};
+        Problem p;
+        REQUIRE(make_problem(s, p));
+        gen::Plan plan;
+        std::string why;
+        REQUIRE_MESSAGE(gen::plan(p, Isa::avx512, plan, why), why);
+        const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
+        REQUIRE(ch);
+        return *ch;
+    };
+    const gen::ChannelPlan row = plan_of({64});
+    CHECK(row.n_oc <= 2);
+    CHECK(row.w_rows * 25 * row.n_oc * 16 * 4 <= 2 * 1024 * 1024);  // a block's weights fit
+    CHECK(plan_of({64, 64}).n_oc == 4);
+}
+
 TEST_CASE("jit: AVX2 tiles on short rows whose one-vector blocks overflow L2 are wider") {
     // simple-baselines' 2048 -> 256 at 8x6: a one-vector block (1 MiB) overflows AVX2's L2
     // budget, so every tile streams its weights from L3 and two vectors per tile halve the

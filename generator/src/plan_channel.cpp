@@ -43,6 +43,8 @@ void read_in_place(ChannelPlan& pl, const PlanOverrides& ov) {
                         L.padded == pl.in && pl.ic_g == pl.ic_blocks * L.lanes;
 }
 
+int64_t chunk_length(const ChannelPlan& pl, const PhaseAxes& ax, int ur, int64_t oc_blocks);
+
 // The register tile: ur outputs along W x n_oc vectors of channels.
 //   main loop: ur*n_oc accumulators + n_oc weights + 1 broadcast <= registers (AVX-512 with
 //              n_oc == 1 broadcasts inside the FMA: no broadcast register)
@@ -119,6 +121,7 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
         }
     const bool count_live = live < 0.75 * all;
     if (count_live) narrow_weight_cost = 1.0;
+    const bool one_row = pl.out[0] * pl.out[1] == 1;
     double best = std::numeric_limits<double>::infinity();
     int best_u = 0, best_n = 0;
     // An override of n_oc (e.g. a reshape keeping the packed weights' blocks) picks the best
@@ -143,6 +146,18 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
                     }
                 }
             }
+            // A 1D layer's one row is cut into W chunks (chunk_length), each re-reading its oc
+            // block's weights: from beyond L2, at about 8 FMA slots a line, for every chunk
+            // past the first when the block overflows it (WaveGAN's 512 -> 256 k25 s4 at 64
+            // steps: 64-channel blocks of 3.3 MB in 4 chunks ran 1.3x slower than 16-channel
+            // ones in 1; WaveGlow's k1024 s256 1.45x, HiFi-GAN's 512 -> 256 k16 s8 1.08x).
+            // Layers of many rows re-read the weights per row anyway: short rows are costed
+            // above (2D and 3D maps of 11 and 32 outputs measured 0.95x with this term).
+            const int64_t nblocks = pl.groups * ((ovg + n - 1) / n);
+            const int64_t len = chunk_length(pl, ax, u, nblocks);
+            const int64_t chunks = (max_row + len - 1) / len;
+            if (one_row && chunks > 1 && block_bytes(n) > 2.0 * double(kL2WeightBudget))
+                cost += double(chunks - 1) * double(nblocks) * block_bytes(n) / 64.0 * 8.0;
             if (cost < best * 0.999) {
                 best = cost;
                 best_u = u;
@@ -266,14 +281,9 @@ void choose_fold_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, bo
 }
 
 
-// W chunks of ~96 KiB of input (its rows for every tap along D and H), so a chunk stays in L2
-// while every oc block reads it.
-void w_chunks(ChannelPlan& pl, const PhaseAxes& ax) {
-    if (pl.fold) {  // a folded run is one call per (plane, phase, block)
-        pl.w_chunk = pl.ur;
-        pl.w_chunks = 1;
-        return;
-    }
+// The W chunk of tiles ur wide over oc_blocks blocks: ~96 KiB of input (its rows for every tap
+// along D and H), so a chunk stays in L2 while every oc block reads it.
+int64_t chunk_length(const ChannelPlan& pl, const PhaseAxes& ax, int ur, int64_t oc_blocks) {
     int64_t rows = 1, max_row = 1;
     for (size_t d = 0; d < 2; ++d) {
         int64_t most = 1;
@@ -282,18 +292,30 @@ void w_chunks(ChannelPlan& pl, const PhaseAxes& ax) {
     }
     for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
     const int64_t bytes_per_m = rows * pl.w_rows * 4;
-    const int64_t fit = std::max<int64_t>(1, (96 * 1024) / bytes_per_m / pl.ur) * pl.ur;
-    const int64_t whole = (max_row + pl.ur - 1) / pl.ur * pl.ur;
-    pl.w_chunk = std::min(fit, whole);
+    const int64_t fit = std::max<int64_t>(1, (96 * 1024) / bytes_per_m / ur) * ur;
+    const int64_t whole = (max_row + ur - 1) / ur * ur;
+    int64_t chunk = std::min(fit, whole);
     // Threads share a call's items (row x chunk x oc block): a layer with few of them (a 1D
     // layer's one row) is cut into shorter chunks, down to one tile, so that shares come out
     // even (HiFi-GAN's 128 -> 64 k16 s8 at 128 steps: one chunk, one thread busy).
-    const int64_t items = pl.batch * pl.out[0] * pl.out[1] * pl.oc_blocks;
+    const int64_t items = pl.batch * pl.out[0] * pl.out[1] * oc_blocks;
     const int64_t want = (kParallelItems + items - 1) / items;
     if (want > 1) {
-        const int64_t tiles = whole / pl.ur, per = std::max<int64_t>(1, (tiles + want - 1) / want);
-        pl.w_chunk = std::min(pl.w_chunk, per * pl.ur);
+        const int64_t tiles = whole / ur, per = std::max<int64_t>(1, (tiles + want - 1) / want);
+        chunk = std::min(chunk, per * ur);
     }
+    return chunk;
+}
+
+void w_chunks(ChannelPlan& pl, const PhaseAxes& ax) {
+    if (pl.fold) {  // a folded run is one call per (plane, phase, block)
+        pl.w_chunk = pl.ur;
+        pl.w_chunks = 1;
+        return;
+    }
+    int64_t max_row = 1;
+    for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
+    pl.w_chunk = chunk_length(pl, ax, pl.ur, pl.oc_blocks);
     pl.w_chunks = (max_row + pl.w_chunk - 1) / pl.w_chunk;
 }
 
