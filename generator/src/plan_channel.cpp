@@ -150,7 +150,7 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
             // block's weights: from beyond L2, at about 8 FMA slots a line, for every chunk
             // past the first when the block overflows it (WaveGAN's 512 -> 256 k25 s4 at 64
             // steps: 64-channel blocks of 3.3 MB in 4 chunks ran 1.3x slower than 16-channel
-            // ones in 1; WaveGlow's k1024 s256 1.45x, HiFi-GAN's 512 -> 256 k16 s8 1.08x).
+            // ones of 0.8 MB; WaveGlow's k1024 s256 1.45x, HiFi-GAN's 512 -> 256 k16 s8 1.08x).
             // Layers of many rows re-read the weights per row anyway: short rows are costed
             // above (2D and 3D maps of 11 and 32 outputs measured 0.95x with this term).
             const int64_t nblocks = pl.groups * ((ovg + n - 1) / n);
