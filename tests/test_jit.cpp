@@ -1228,6 +1228,60 @@ TEST_CASE("jit: folded rows against the reference") {
     CHECK(folded >= 40);  // most draws have a phase with two rows or more
 }
 
+TEST_CASE("jit: 2D layers copied per band of rows by the thread that computes it") {
+    // Band copies forced on random 2D layers: each band's input rows (halo rows, taps reaching
+    // back up to dilation x kernel, output_padding, asymmetric pads, phases without taps),
+    // groups, channel tails, batches, both layouts, activations; 1-3 threads bitwise equal, and
+    // the same layer copied whole agrees.
+    std::mt19937 rng(2025);
+    const int banded =
+        check_forced_draws(40, 2300, &gen::PlanOverrides::band_copies, "copied per band",
+                           [&] { return random_small_spec(rng, 2, {2, 30, 6, 4, 3}); });
+    CHECK(banded >= 20);
+}
+
+TEST_CASE("jit: which 2D layers copy their input per band of rows") {
+    // U-Net's 128 -> 64 at 196x196 (19 MB of input) in channels-first, and k4 s2 p1 in
+    // channels-last (a halo: not read in place), copy per band; the same at 28x28 (400 KiB,
+    // within the L2 budget) copies the whole image; channels-last k2 s2 reads it in place.
+    struct Case {
+        int64_t in, k, p;
+        Layout layout;
+        bool bands;
+    };
+    const Case cases[] = {
+        {196, 2, 0, Layout::channels_first, true}, {196, 4, 1, Layout::channels_last, true},
+        {28, 2, 0, Layout::channels_first, false}, {196, 2, 0, Layout::channels_last, false},
+    };
+    for (const Case& c : cases)
+        for (Isa isa : kIsas) {
+            Spec s;
+            s.ic = 128;
+            s.oc = 64;
+            s.in = {c.in, c.in};
+            s.k = {c.k};
+            s.s = {2};
+            s.pb = s.pe = {c.p};
+            s.layout = c.layout;
+            Problem p;
+            REQUIRE(make_problem(s, p));
+            gen::Plan plan;
+            std::string why;
+            REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
+            const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
+            REQUIRE(ch);
+            INFO(p.name, " ", to_string(isa));
+            CHECK(ch->band_copies == c.bands);
+            if (!ch->band_copies) continue;
+            // At least 8 bands; their windows fit the buffer and cover the input rows.
+            CHECK(ch->band_windows.size() >= 8);
+            for (const auto& [r0, r1] : ch->band_windows)
+                CHECK((r0 <= r1 && r1 - r0 <= ch->band_input.padded[1]));
+            CHECK(ch->band_windows.front()[0] <= ch->input.halo_lo[1]);
+            CHECK(ch->band_windows.back()[1] >= ch->input.halo_lo[1] + c.in);
+        }
+}
+
 TEST_CASE("jit: one-row images over half the L2 input budget are copied per W chunk") {
     // HiFi-GAN-like 32 -> 16 and 64 -> 32 k4 s2 at 16384 steps (2-4 MiB of input) copy per
     // chunk; the same at 1024 steps (128 KiB), a 2D layer and a weight-heavy 1D layer (its oc blocks in

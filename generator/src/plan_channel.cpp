@@ -503,6 +503,47 @@ void chunk_copies(ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov)
     pl.chunk_input.padded[2] = std::max<int64_t>(span, 1);
 }
 
+// Per-band copies of 2D images whose input overflows the L2 budget, when every oc block is in
+// one L2 group (each band is copied once) and the rows are neither folded nor read in place:
+// the thread that computes a band copies its input rows into a buffer that stays in its L2,
+// instead of one pass over the whole image into a buffer the size of the image (written to and
+// read back from memory) before any row is computed. Bands of the banded whole-image copy's
+// size, at least 8 per image so that threads share them evenly. A band's output row oh of
+// phase r = (oh + pb) % S reads padded rows m + halo - c over the phase's taps' c, m = (oh +
+// pb) / S.
+void band_copies(ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
+    const InputLayout& L = pl.input;
+    if (ov.band_copies < 0 || pl.fold || L.in_place || pl.chunk_copies || pl.group_slab > 0 ||
+        pl.oc_group < pl.oc_blocks || L.padded[0] != 1 || pl.out[0] != 1 || pl.out[1] < 2)
+        return;
+    PlanOverrides bands = ov;
+    if (ov.band_copies > 0 && ov.band_rows <= 0) bands.band_rows = std::max<int64_t>(1, pl.out[1] / 8);
+    int64_t rows = band_rows(pl, bands);
+    if (rows <= 0) return;
+    rows = std::min(rows, (pl.out[1] + 7) / 8);
+    pl.band_copies = true;
+    pl.band_rows = rows;
+    const int64_t H = L.halo_lo[1], S = pl.stride[1], pb = pl.pad_begin[1];
+    int64_t span = 1;
+    for (int64_t r0 = 0; r0 < pl.out[1]; r0 += rows) {
+        int64_t lo = L.padded[1], hi = 0;
+        for (int64_t oh = r0; oh < std::min(pl.out[1], r0 + rows); ++oh) {
+            const TapAxis& a = ax.axes[1][size_t((oh + pb) % S)];
+            if (a.count == 0) continue;
+            const int64_t m = (oh + pb) / S;
+            const int64_t reach0 = a.c0, reach1 = a.c0 + (a.count - 1) * a.cstep;
+            lo = std::min(lo, m + H - std::max(reach0, reach1));
+            hi = std::max(hi, m + H - std::min(reach0, reach1) + 1);
+        }
+        lo = std::clamp<int64_t>(lo, 0, L.padded[1]);
+        hi = std::clamp<int64_t>(hi, lo, L.padded[1]);
+        pl.band_windows.push_back({lo, hi});
+        span = std::max(span, hi - lo);
+    }
+    pl.band_input = L;
+    pl.band_input.padded[1] = span;
+}
+
 void describe(const Problem& p, ChannelPlan& pl, int oc_tail) {
     const int64_t VL = pl.vlen;
     pl.lines.push_back(fmt::format(
@@ -547,6 +588,9 @@ void describe(const Problem& p, ChannelPlan& pl, int oc_tail) {
         pl.batch_group,
         pl.group_slab > 0 ? fmt::format("slabs of {} groups (input copied per slab) > ",
                                         pl.group_slab)
+        : pl.band_copies  ? fmt::format("bands of {} rows (threads; input rows copied per band "
+                                        "by its thread, {} rows at most) > ",
+                                        pl.band_rows, pl.band_input.padded[1])
         : pl.band_rows > 0 ? fmt::format("bands of {} rows (input copied per band) > ",
                                          pl.band_rows)
                            : std::string(),
@@ -591,6 +635,7 @@ bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
     phase_kernels(p, pl, ax, oc_tail);
     cache_groups(pl, overrides);
     chunk_copies(pl, ax, overrides);
+    band_copies(pl, ax, overrides);
     describe(p, pl, oc_tail);
     return true;
 }

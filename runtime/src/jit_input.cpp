@@ -374,7 +374,43 @@ void copy_input_columns(const gen::PlanBase& pl, const gen::InputLayout& dst, co
     }
 }
 
+template <class Src>
+void copy_input_rows(const gen::PlanBase& pl, const gen::InputLayout& dst, const Src* x,
+                     int64_t n, int64_t r0, int64_t r1, float* buf) {
+    const gen::InputLayout& L = pl.input;
+    const int64_t B = L.lanes, IC = pl.ic, IH = pl.in[1], IW = pl.in[2], plane = IH * IW;
+    const int64_t H = L.halo_lo[1], HW = L.halo_lo[2], PW = L.padded[2];
+    for (size_t blk = 0; blk < L.blocks.size(); ++blk) {
+        const gen::InBlock& ib = L.blocks[blk];
+        for (int64_t prow = r0; prow < r1; ++prow) {
+            float* row = buf + dst.offset(int64_t(blk), 0, prow - r0, 0);
+            const int64_t ih = prow - H;
+            if (ih < 0 || ih >= IH) {
+                std::memset(row, 0, size_t(PW * B) * sizeof(float));
+                continue;
+            }
+            std::memset(row, 0, size_t(HW * B) * sizeof(float));
+            std::memset(row + (HW + IW) * B, 0, size_t((PW - HW - IW) * B) * sizeof(float));
+            float* in = row + HW * B;
+            if (pl.layout == Layout::channels_last) {
+                copy_rows_avx2(x + ((n * IH + ih) * IW) * IC + ib.first, IC, IW, ib.lanes, in, B, B);
+                continue;
+            }
+            transpose_avx2(x + (n * IC + ib.first) * plane + ih * IW, plane, ib.lanes, IW, in, B);
+            for (int64_t c = ib.lanes; c < B; ++c)
+                for (int64_t v = 0; v < IW; ++v) in[v * B + c] = 0.0f;
+        }
+    }
+}
+
 }  // namespace
+
+void copy_input_rows(const gen::PlanBase& pl, const gen::InputLayout& dst, const void* x,
+                     int64_t n, int64_t r0, int64_t r1, float* buf) {
+    if (pl.io == DType::bf16)
+        return copy_input_rows(pl, dst, static_cast<const uint16_t*>(x), n, r0, r1, buf);
+    copy_input_rows(pl, dst, static_cast<const float*>(x), n, r0, r1, buf);
+}
 
 // The user's input is read as the plan stores it: floats, or bf16 widened as it is copied.
 void copy_input(const gen::PlanBase& pl, const void* x, float* xbuf, const WorkPart& w, int t,

@@ -240,6 +240,13 @@ struct PhasedPlan : PlanBase {
     bool chunk_copies = false;
     InputLayout chunk_input;
     std::vector<std::array<int64_t, 2>> chunk_columns;
+    // The same for 2D images that overflow L2, by bands of band_rows output rows: the thread
+    // that computes a band copies the padded input rows it reads, band_windows[b] = [first,
+    // last), into its own buffer laid out as `band_input` (padded H the widest window), then
+    // runs the band's rows over it (channel family).
+    bool band_copies = false;
+    InputLayout band_input;
+    std::vector<std::array<int64_t, 2>> band_windows;
 
     const PhasePlan& phase(int64_t rd, int64_t rh, int64_t rw) const {
         return phases[size_t((rd * stride[1] + rh) * stride[2] + rw)];
@@ -457,6 +464,8 @@ struct PlanOverrides {
     int fold = 0;            // channel family: 1 folds rows where it can, -1 never
     int chunk_copies = 0;    // channel family, one-row images: 1 copies per W chunk, -1 never
     int in_place = 0;        // channel family: -1 copies an input it could read in place
+    int band_copies = 0;     // channel family, 2D images over L2: 1 copies per band of rows
+                             // wherever it can, -1 never
     int lower = 0;           // -1: a single-pixel product is planned as it is, not as a matrix
                              // product (a reshape keeping the phase kernels' packed weights)
     // --- dw in place ---
