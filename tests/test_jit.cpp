@@ -751,6 +751,19 @@ int check_forced_draws(int draws, uint64_t seed0, int gen::PlanOverrides::*knob,
     return took;
 }
 
+// The channel family's plan of s for isa.
+gen::ChannelPlan channel_plan(const Spec& s, Isa isa) {
+    Problem p;
+    REQUIRE(make_problem(s, p));
+    gen::Plan plan;
+    std::string why;
+    REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
+    INFO(p.name, " ", to_string(isa));
+    const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
+    REQUIRE(ch);
+    return *ch;
+}
+
 // The channel family's plan of an ic -> oc k4 s2 p1 layer on `in` (the layers the planner's
 // cache rules are pinned on).
 gen::ChannelPlan channel_plan_k4s2(int64_t ic, int64_t oc, const std::vector<int64_t>& in,
@@ -764,15 +777,7 @@ gen::ChannelPlan channel_plan_k4s2(int64_t ic, int64_t oc, const std::vector<int
     s.s = {2};
     s.pb = s.pe = {1};
     s.layout = layout;
-    Problem p;
-    REQUIRE(make_problem(s, p));
-    gen::Plan plan;
-    std::string why;
-    REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
-    INFO(p.name, " ", to_string(isa));
-    const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
-    REQUIRE(ch);
-    return *ch;
+    return channel_plan(s, isa);
 }
 
 }  // namespace
@@ -1263,14 +1268,9 @@ TEST_CASE("jit: which 2D layers copy their input per band of rows") {
             s.s = {2};
             s.pb = s.pe = {c.p};
             s.layout = c.layout;
-            Problem p;
-            REQUIRE(make_problem(s, p));
-            gen::Plan plan;
-            std::string why;
-            REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
-            const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
-            REQUIRE(ch);
-            INFO(p.name, " ", to_string(isa));
+            const gen::ChannelPlan plan = channel_plan(s, isa);
+            const gen::ChannelPlan* ch = &plan;
+            INFO(c.in, " k", c.k, " ", to_string(c.layout), " ", to_string(isa));
             CHECK(ch->band_copies == c.bands);
             if (!ch->band_copies) continue;
             // At least 8 bands; their windows fit the buffer and cover the input rows.
@@ -1354,16 +1354,10 @@ TEST_CASE("jit: which inputs the channel family reads in place") {
             s.s = {2};
             s.pb = s.pe = {c.p};
             s.layout = c.layout;
-            Problem p;
-            REQUIRE(make_problem(s, p));
-            gen::Plan plan;
-            std::string why;
-            REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
-            const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
-            REQUIRE(ch);
-            INFO(p.name, " ", to_string(isa));
-            CHECK(ch->input.in_place == c.in_place);
-            if (c.in_place) CHECK(ch->input.strides()[2] == c.ic);  // the user's pixel stride
+            const gen::ChannelPlan ch = channel_plan(s, isa);
+            INFO(c.ic, " k", c.k, " ", to_string(c.layout), " ", to_string(isa));
+            CHECK(ch.input.in_place == c.in_place);
+            if (c.in_place) CHECK(ch.input.strides()[2] == c.ic);  // the user's pixel stride
         }
 }
 
@@ -1382,14 +1376,7 @@ TEST_CASE("jit: a 1D row cut into W chunks keeps each oc block's weights within 
         s.pb = s.pe = {11, 0};
         s.op = {1, 0};
         if (s.rank == 2) s.k = {1, 25}, s.s = {1, 4}, s.pb = s.pe = {0, 11}, s.op = {0, 1};
-        Problem p;
-        REQUIRE(make_problem(s, p));
-        gen::Plan plan;
-        std::string why;
-        REQUIRE_MESSAGE(gen::plan(p, Isa::avx512, plan, why), why);
-        const auto* ch = std::get_if<gen::ChannelPlan>(&plan.family);
-        REQUIRE(ch);
-        return *ch;
+        return channel_plan(s, Isa::avx512);
     };
     const gen::ChannelPlan row = plan_of({64});
     CHECK(row.n_oc <= 2);

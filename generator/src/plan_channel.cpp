@@ -465,6 +465,15 @@ void cache_groups(ChannelPlan& pl, const PlanOverrides& ov) {
     if (pl.band_rows > 0) pl.batch_group = 1;  // a band is rows of one image
 }
 
+// Widens [lo, hi) to the padded input positions that outputs [m0, m1] of a phase with tap
+// axis `a` read: m + halo - c over its taps' offsets c.
+void widen_reach(const TapAxis& a, int64_t m0, int64_t m1, int64_t halo, int64_t& lo,
+                 int64_t& hi) {
+    const int64_t reach0 = a.c0, reach1 = a.c0 + (a.count - 1) * a.cstep;
+    lo = std::min(lo, m0 + halo - std::max(reach0, reach1));
+    hi = std::max(hi, m1 + halo - std::min(reach0, reach1) + 1);
+}
+
 // Per-chunk copies of one-row images (PhasedPlan::chunk_copies) over half the L2 input
 // budget, when every oc block is in one L2 group (each chunk is copied once) and the rows are
 // not folded. A chunk's phase outputs m read padded columns m + halo - (c0 + t * cstep).
@@ -490,9 +499,7 @@ void chunk_copies(ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov)
             if (a.count == 0 || first >= count) continue;
             const int64_t m0 = ax.m_lo[2][size_t(rw)] + first;
             const int64_t m1 = ax.m_lo[2][size_t(rw)] + std::min(count, first + pl.w_chunk) - 1;
-            const int64_t reach0 = a.c0, reach1 = a.c0 + (a.count - 1) * a.cstep;
-            lo = std::min(lo, m0 + H - std::max(reach0, reach1));
-            hi = std::max(hi, m1 + H - std::min(reach0, reach1) + 1);
+            widen_reach(a, m0, m1, H, lo, hi);
         }
         lo = std::clamp<int64_t>(lo, 0, L.padded[2]);
         hi = std::clamp<int64_t>(hi, lo, L.padded[2]);
@@ -530,10 +537,7 @@ void band_copies(ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) 
         for (int64_t oh = r0; oh < std::min(pl.out[1], r0 + rows); ++oh) {
             const TapAxis& a = ax.axes[1][size_t((oh + pb) % S)];
             if (a.count == 0) continue;
-            const int64_t m = (oh + pb) / S;
-            const int64_t reach0 = a.c0, reach1 = a.c0 + (a.count - 1) * a.cstep;
-            lo = std::min(lo, m + H - std::max(reach0, reach1));
-            hi = std::max(hi, m + H - std::min(reach0, reach1) + 1);
+            widen_reach(a, (oh + pb) / S, (oh + pb) / S, H, lo, hi);
         }
         lo = std::clamp<int64_t>(lo, 0, L.padded[1]);
         hi = std::clamp<int64_t>(hi, lo, L.padded[1]);
