@@ -484,8 +484,8 @@ void widen_reach(const TapAxis& a, int64_t m0, int64_t m1, int64_t halo, int64_t
 void chunk_copies(ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
     const InputLayout& L = pl.input;
     const bool one_row = L.padded[0] == 1 && L.padded[1] == 1;
-    pl.chunk_copies = one_row && !pl.fold && !L.in_place && pl.oc_group >= pl.oc_blocks && pl.w_chunks > 1 &&
-                      pl.group_slab == 0 &&
+    pl.chunk_copies = one_row && !pl.fold && !L.in_place && pl.oc_group >= pl.oc_blocks &&
+                      pl.w_chunks > 1 && pl.group_slab == 0 &&
                       (ov.chunk_copies > 0 ||
                        (ov.chunk_copies == 0 && L.image_floats() * 4 > kL2InputBudget / 2));
     if (!pl.chunk_copies) return;
@@ -523,8 +523,9 @@ void band_copies(ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) 
     if (ov.band_copies < 0 || pl.fold || L.in_place || pl.chunk_copies || pl.group_slab > 0 ||
         pl.oc_group < pl.oc_blocks || L.padded[0] != 1 || pl.out[0] != 1 || pl.out[1] < 2)
         return;
-    PlanOverrides bands = ov;
-    if (ov.band_copies > 0 && ov.band_rows <= 0) bands.band_rows = std::max<int64_t>(1, pl.out[1] / 8);
+    PlanOverrides bands = ov;  // forced: bands of an eighth of the rows, whatever the size
+    if (ov.band_copies > 0 && ov.band_rows <= 0)
+        bands.band_rows = std::max<int64_t>(1, pl.out[1] / 8);
     int64_t rows = band_rows(pl, bands);
     if (rows <= 0) return;
     rows = std::min(rows, (pl.out[1] + 7) / 8);

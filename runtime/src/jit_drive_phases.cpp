@@ -128,7 +128,7 @@ class PhaseDriver final : public JitDriver {
     }
 
     // One item: oc block ocb of W chunk c of output row (n, od, oh), reading image n's input
-    // laid out as L from padded column col0 on. Channels-last kernels store into y as the plan
+    // laid out as L from padded row row0 and column col0 on. Channels-last kernels store into y as the plan
     // stores the output (io); channels-first rows are built in floats, then transposed into y
     // (narrowed there for bf16).
     void run(const float* image, const gen::InputLayout& L, int64_t row0, int64_t col0, void* y,
