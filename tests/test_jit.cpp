@@ -1233,22 +1233,26 @@ TEST_CASE("jit: folded rows against the reference") {
     CHECK(folded >= 40);  // most draws have a phase with two rows or more
 }
 
-TEST_CASE("jit: 2D layers copied per band of rows by the thread that computes it") {
-    // Band copies forced on random 2D layers: each band's input rows (halo rows, taps reaching
-    // back up to dilation x kernel, output_padding, asymmetric pads, phases without taps),
-    // groups, channel tails, batches, both layouts, activations; 1-3 threads bitwise equal, and
-    // the same layer copied whole agrees.
+TEST_CASE("jit: 2D and 3D layers copied per band by the thread that computes it") {
+    // Band copies forced on random 2D layers (bands of rows) and 3D ones (bands of planes):
+    // each band's input window (halo, taps reaching back up to dilation x kernel,
+    // output_padding, asymmetric pads, phases without taps), groups, channel tails, batches,
+    // both layouts, activations; 1-3 threads bitwise equal, and the layer copied whole agrees.
     std::mt19937 rng(2025);
+    int i = 0;
     const int banded =
-        check_forced_draws(40, 2300, &gen::PlanOverrides::band_copies, "copied per band",
-                           [&] { return random_small_spec(rng, 2, {2, 30, 6, 4, 3}); });
-    CHECK(banded >= 20);
+        check_forced_draws(48, 2300, &gen::PlanOverrides::band_copies, "copied per band", [&] {
+            return ++i % 3 == 0 ? random_small_spec(rng, 3, {2, 9, 4, 3, 2})
+                                : random_small_spec(rng, 2, {2, 30, 6, 4, 3});
+        });
+    CHECK(banded >= 24);
 }
 
-TEST_CASE("jit: which 2D layers copy their input per band of rows") {
+TEST_CASE("jit: which layers copy their input per band") {
     // U-Net's 128 -> 64 at 196x196 (19 MB of input) in channels-first, and k4 s2 p1 in
-    // channels-last (a halo: not read in place), copy per band; the same at 28x28 (400 KiB,
-    // within the L2 budget) copies the whole image; channels-last k2 s2 reads it in place.
+    // channels-last (a halo: not read in place), copy per band of rows; the same at 28x28
+    // (400 KiB, within the L2 budget) copies the whole image; channels-last k2 s2 reads it in
+    // place; a 3D 32^3 image copies per band of planes.
     struct Case {
         int64_t in, k, p;
         Layout layout;
@@ -1257,13 +1261,16 @@ TEST_CASE("jit: which 2D layers copy their input per band of rows") {
     const Case cases[] = {
         {196, 2, 0, Layout::channels_first, true}, {196, 4, 1, Layout::channels_last, true},
         {28, 2, 0, Layout::channels_first, false}, {196, 2, 0, Layout::channels_last, false},
+        {-32, 2, 0, Layout::channels_first, true},  // 3D 32^3 (17 MB): bands of planes
     };
     for (const Case& c : cases)
         for (Isa isa : kIsas) {
             Spec s;
             s.ic = 128;
             s.oc = 64;
-            s.in = {c.in, c.in};
+            const int64_t in = std::abs(c.in);
+            s.rank = c.in < 0 ? 3 : 2;
+            s.in = {in};
             s.k = {c.k};
             s.s = {2};
             s.pb = s.pe = {c.p};
@@ -1273,12 +1280,15 @@ TEST_CASE("jit: which 2D layers copy their input per band of rows") {
             INFO(c.in, " k", c.k, " ", to_string(c.layout), " ", to_string(isa));
             CHECK(ch->band_copies == c.bands);
             if (!ch->band_copies) continue;
-            // At least 8 bands; their windows fit the buffer and cover the input rows.
+            // At least 8 bands along H (2D) or D (3D); their windows fit the buffer and cover
+            // the input.
+            const size_t d = s.rank == 3 ? 0 : 1;
+            CHECK(ch->band_axis == int(d));
             CHECK(ch->band_windows.size() >= 8);
             for (const auto& [r0, r1] : ch->band_windows)
-                CHECK((r0 <= r1 && r1 - r0 <= ch->band_input.padded[1]));
-            CHECK(ch->band_windows.front()[0] <= ch->input.halo_lo[1]);
-            CHECK(ch->band_windows.back()[1] >= ch->input.halo_lo[1] + c.in);
+                CHECK((r0 <= r1 && r1 - r0 <= ch->band_input.padded[d]));
+            CHECK(ch->band_windows.front()[0] <= ch->input.halo_lo[d]);
+            CHECK(ch->band_windows.back()[1] >= ch->input.halo_lo[d] + in);
         }
 }
 

@@ -510,43 +510,49 @@ void chunk_copies(ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov)
     pl.chunk_input.padded[2] = std::max<int64_t>(span, 1);
 }
 
-// Per-band copies of 2D images whose input overflows the L2 budget, when every oc block is in
-// one L2 group (each band is copied once) and the rows are neither folded nor read in place:
-// the thread that computes a band copies its input rows into a buffer that stays in its L2,
-// instead of one pass over the whole image into a buffer the size of the image (written to and
-// read back from memory) before any row is computed. Bands of the banded whole-image copy's
-// size, at least 8 per image so that threads share them evenly. A band's output row oh of
-// phase r = (oh + pb) % S reads padded rows m + halo - c over the phase's taps' c, m = (oh +
-// pb) / S.
+// Per-band copies of 2D and 3D images whose input overflows the L2 budget, when every oc block
+// is in one L2 group (each band is copied once) and the rows are neither folded nor read in
+// place: the thread that computes a band copies its input window into a buffer that stays in
+// its L2, instead of one pass over the whole image into a buffer the size of the image
+// (written to and read back from memory) before any row is computed. Bands of the banded
+// whole-image copy's size, at least 8 per image so that threads share them evenly: output
+// rows of a 2D image, output planes of a 3D one. Output index o along the band's axis, of
+// phase r = (o + pb) % S, reads padded positions m + halo - c over the phase's taps' c,
+// m = (o + pb) / S.
 void band_copies(ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
     const InputLayout& L = pl.input;
+    const bool planes = L.padded[0] > 1 || pl.out[0] > 1;
+    const size_t d = planes ? 0 : 1;
+    const int64_t O = pl.out[d];
     if (ov.band_copies < 0 || pl.fold || L.in_place || pl.chunk_copies || pl.group_slab > 0 ||
-        pl.oc_group < pl.oc_blocks || L.padded[0] != 1 || pl.out[0] != 1 || pl.out[1] < 2)
+        pl.oc_group < pl.oc_blocks || O < 2)
         return;
     PlanOverrides bands = ov;  // forced: bands of an eighth of the rows, whatever the size
     if (ov.band_copies > 0 && ov.band_rows <= 0)
-        bands.band_rows = std::max<int64_t>(1, pl.out[1] / 8);
-    int64_t rows = band_rows(pl, bands);
+        bands.band_rows = std::max<int64_t>(1, pl.out_rows() / 8);
+    const int64_t rows = band_rows(pl, bands);  // output rows, D x H flattened
     if (rows <= 0) return;
-    rows = std::min(rows, (pl.out[1] + 7) / 8);
+    const int64_t per = std::min(std::max<int64_t>(1, planes ? rows / pl.out[1] : rows),
+                                 (O + 7) / 8);
     pl.band_copies = true;
-    pl.band_rows = rows;
-    const int64_t H = L.halo_lo[1], S = pl.stride[1], pb = pl.pad_begin[1];
+    pl.band_axis = int(d);
+    pl.band_rows = per;
+    const int64_t H = L.halo_lo[d], S = pl.stride[d], pb = pl.pad_begin[d];
     int64_t span = 1;
-    for (int64_t r0 = 0; r0 < pl.out[1]; r0 += rows) {
-        int64_t lo = L.padded[1], hi = 0;
-        for (int64_t oh = r0; oh < std::min(pl.out[1], r0 + rows); ++oh) {
-            const TapAxis& a = ax.axes[1][size_t((oh + pb) % S)];
+    for (int64_t o0 = 0; o0 < O; o0 += per) {
+        int64_t lo = L.padded[d], hi = 0;
+        for (int64_t o = o0; o < std::min(O, o0 + per); ++o) {
+            const TapAxis& a = ax.axes[d][size_t((o + pb) % S)];
             if (a.count == 0) continue;
-            widen_reach(a, (oh + pb) / S, (oh + pb) / S, H, lo, hi);
+            widen_reach(a, (o + pb) / S, (o + pb) / S, H, lo, hi);
         }
-        lo = std::clamp<int64_t>(lo, 0, L.padded[1]);
-        hi = std::clamp<int64_t>(hi, lo, L.padded[1]);
+        lo = std::clamp<int64_t>(lo, 0, L.padded[d]);
+        hi = std::clamp<int64_t>(hi, lo, L.padded[d]);
         pl.band_windows.push_back({lo, hi});
         span = std::max(span, hi - lo);
     }
     pl.band_input = L;
-    pl.band_input.padded[1] = span;
+    pl.band_input.padded[d] = span;
 }
 
 void describe(const Problem& p, ChannelPlan& pl, int oc_tail) {
@@ -593,9 +599,10 @@ void describe(const Problem& p, ChannelPlan& pl, int oc_tail) {
         pl.batch_group,
         pl.group_slab > 0 ? fmt::format("slabs of {} groups (input copied per slab) > ",
                                         pl.group_slab)
-        : pl.band_copies  ? fmt::format("bands of {} rows (threads; input rows copied per band "
-                                        "by its thread, {} rows at most) > ",
-                                        pl.band_rows, pl.band_input.padded[1])
+        : pl.band_copies  ? fmt::format("bands of {0} {1} (threads; input {1} copied per band "
+                                        "by its thread, {2} {1} at most) > ",
+                                        pl.band_rows, pl.band_axis == 0 ? "planes" : "rows",
+                                        pl.band_input.padded[size_t(pl.band_axis)])
         : pl.band_rows > 0 ? fmt::format("bands of {} rows (input copied per band) > ",
                                          pl.band_rows)
                            : std::string(),

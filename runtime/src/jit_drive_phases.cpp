@@ -41,7 +41,7 @@ class PhaseDriver final : public JitDriver {
             Odometer<5> at({nb, nc, O[1], O[0], kUnbounded}, share.begin + skip * nb);
             for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
                 const int64_t n = n0 + at.digit[4];
-                run(xbuf + (n - n0) * pl_.input.image_floats(), pl_.input, 0, 0, y, rowbuf,
+                run(xbuf + (n - n0) * pl_.input.image_floats(), pl_.input, {}, y, rowbuf,
                     b0 + at.digit[0], at.digit[1], at.digit[2], at.digit[3], n);
             }
             return true;
@@ -51,7 +51,7 @@ class PhaseDriver final : public JitDriver {
             const int64_t gsize = std::min(g, nb - grp * g);
             const int64_t rc = local / gsize + skip, row = rc / nc;
             const int64_t n = n0 + row / (O[1] * O[0]);
-            run(xbuf + (n - n0) * pl_.input.image_floats(), pl_.input, 0, 0, y, rowbuf,
+            run(xbuf + (n - n0) * pl_.input.image_floats(), pl_.input, {}, y, rowbuf,
                 b0 + grp * g + local % gsize, rc % nc, row % O[1], (row / O[1]) % O[0], n);
         }
         return true;
@@ -99,39 +99,47 @@ class PhaseDriver final : public JitDriver {
             const auto [c0, c1] = pl_.chunk_columns[size_t(c)];
             copy_input_columns(pl_, pl_.chunk_input, x, n, c0, c1, buf);
             for (int64_t ocb = 0; ocb < pl_.oc_blocks; ++ocb)
-                run(buf, pl_.chunk_input, 0, c0, y, rowbuf, ocb, c, 0, 0, n);
+                run(buf, pl_.chunk_input, {0, 0, c0}, y, rowbuf, ocb, c, 0, 0, n);
         }
         return true;
     }
 
-    // Per-band copies (2D images, x the user's input): items (image, band of rows) in equal
-    // shares, each band's input rows copied into the thread's buffer, then the band's rows x W
-    // chunks x oc blocks run over it. A band's outputs have one owner whatever nt is.
+    // Per-band copies (x the user's input): items (image, band) in equal shares, each band's
+    // input window copied into the thread's buffer, then the band's rows x W chunks x oc
+    // blocks run over it. A band is output rows of a 2D image, or output planes of a 3D one
+    // (PhasedPlan::band_axis). A band's outputs have one owner whatever nt is.
     bool compute_bands(const void* x, void* y, const WorkPart& w, int t, int nt) const {
         float* rowbuf = thread_scratch().row.try_get(row_floats());
         ThreadScratch& scratch = thread_scratch().plane;
         float* buf = scratch.try_get(pl_.band_input.image_floats());
         if (!rowbuf || !buf) return false;
         scratch.halo_owner = 0;  // its contents are no layer's zero halo
-        const int64_t nb = int64_t(pl_.band_windows.size()), rows = pl_.band_rows;
+        const int64_t nb = int64_t(pl_.band_windows.size()), per = pl_.band_rows;
+        const size_t axis = size_t(pl_.band_axis);
         const Share share((w.n1 - w.n0) * nb, t, nt);
         for (int64_t item = share.begin; item < share.end; ++item) {
             const int64_t n = w.n0 + item / nb, b = item % nb;
-            const auto [r0, r1] = pl_.band_windows[size_t(b)];
-            copy_input_rows(pl_, pl_.band_input, x, n, r0, r1, buf);
-            for (int64_t oh = b * rows; oh < std::min(pl_.out[1], (b + 1) * rows); ++oh)
-                for (int64_t c = 0; c < pl_.w_chunks; ++c)
-                    for (int64_t ocb = 0; ocb < pl_.oc_blocks; ++ocb)
-                        run(buf, pl_.band_input, r0, 0, y, rowbuf, ocb, c, oh, 0, n);
+            const auto [p0, p1] = pl_.band_windows[size_t(b)];
+            copy_input_window(pl_, pl_.band_input, x, n, int(axis), p0, p1, buf);
+            gen::Dim3 at{0, 0, 0};
+            at[axis] = p0;
+            const int64_t o0 = b * per, o1 = std::min(pl_.out[axis], o0 + per);
+            for (int64_t od = 0; od < pl_.out[0]; ++od) {
+                if (axis == 0 && (od < o0 || od >= o1)) continue;
+                for (int64_t oh = axis == 1 ? o0 : 0; oh < (axis == 1 ? o1 : pl_.out[1]); ++oh)
+                    for (int64_t c = 0; c < pl_.w_chunks; ++c)
+                        for (int64_t ocb = 0; ocb < pl_.oc_blocks; ++ocb)
+                            run(buf, pl_.band_input, at, y, rowbuf, ocb, c, oh, od, n);
+            }
         }
         return true;
     }
 
     // One item: oc block ocb of W chunk c of output row (n, od, oh), reading image n's input
-    // laid out as L from padded row row0 and column col0 on. Channels-last kernels store into y as the plan
-    // stores the output (io); channels-first rows are built in floats, then transposed into y
-    // (narrowed there for bf16).
-    void run(const float* image, const gen::InputLayout& L, int64_t row0, int64_t col0, void* y,
+    // laid out as L, whose first element is padded input position `at` (D, H, W). Channels-last
+    // kernels store into y as the plan stores the output (io); channels-first rows are built in
+    // floats, then transposed into y (narrowed there for bf16).
+    void run(const float* image, const gen::InputLayout& L, const gen::Dim3& at, void* y,
              float* rowbuf, int64_t ocb, int64_t c, int64_t oh, int64_t od, int64_t n) const {
         const gen::Dim3 O = pl_.out, H = L.halo_lo, S = pl_.stride, pb = pl_.pad_begin;
         const int64_t OC = pl_.oc, chunk = pl_.w_chunk;
@@ -154,9 +162,9 @@ class PhaseDriver final : public JitDriver {
             if (ph.m_count[2] <= start) continue;
             const int64_t mw = ph.m_lo[2] + start;
             gen::KernelArgs a;
-            const float* x = ph.has_taps() ? image + L.offset(blk.x_block, md + H[0],
-                                                              mh + H[1] - row0,
-                                                              mw + H[2] - col0) +
+            const float* x = ph.has_taps() ? image + L.offset(blk.x_block, md + H[0] - at[0],
+                                                              mh + H[1] - at[1],
+                                                              mw + H[2] - at[2]) +
                                                  blk.x_lane
                                            : image;
             char* yw = yrow + (S[2] * mw + rw - pb[2] - ow_base) * pix;

@@ -375,41 +375,47 @@ void copy_input_columns(const gen::PlanBase& pl, const gen::InputLayout& dst, co
 }
 
 template <class Src>
-void copy_input_rows(const gen::PlanBase& pl, const gen::InputLayout& dst, const Src* x,
-                     int64_t n, int64_t r0, int64_t r1, float* buf) {
+void copy_input_window(const gen::PlanBase& pl, const gen::InputLayout& dst, const Src* x,
+                       int64_t n, int axis, int64_t p0, int64_t p1, float* buf) {
     const gen::InputLayout& L = pl.input;
-    const int64_t B = L.lanes, IC = pl.ic, IH = pl.in[1], IW = pl.in[2], plane = IH * IW;
-    const int64_t H = L.halo_lo[1], HW = L.halo_lo[2], PW = L.padded[2];
+    const gen::Dim3 I = pl.in, H = L.halo_lo;
+    const int64_t B = L.lanes, IC = pl.ic, plane = I[0] * I[1] * I[2], PW = L.padded[2];
+    const int64_t d0 = axis == 0 ? p0 : 0, d1 = axis == 0 ? p1 : L.padded[0];
+    const int64_t h0 = axis == 1 ? p0 : 0, h1 = axis == 1 ? p1 : L.padded[1];
     for (size_t blk = 0; blk < L.blocks.size(); ++blk) {
         const gen::InBlock& ib = L.blocks[blk];
-        for (int64_t prow = r0; prow < r1; ++prow) {
-            float* row = buf + dst.offset(int64_t(blk), 0, prow - r0, 0);
-            const int64_t ih = prow - H;
-            if (ih < 0 || ih >= IH) {
-                std::memset(row, 0, size_t(PW * B) * sizeof(float));
-                continue;
+        for (int64_t pd = d0; pd < d1; ++pd)
+            for (int64_t ph = h0; ph < h1; ++ph) {
+                float* row = buf + dst.offset(int64_t(blk), pd - d0, ph - h0, 0);
+                const int64_t id = pd - H[0], ih = ph - H[1];
+                if (id < 0 || id >= I[0] || ih < 0 || ih >= I[1]) {
+                    std::memset(row, 0, size_t(PW * B) * sizeof(float));
+                    continue;
+                }
+                std::memset(row, 0, size_t(H[2] * B) * sizeof(float));
+                std::memset(row + (H[2] + I[2]) * B, 0,
+                            size_t((PW - H[2] - I[2]) * B) * sizeof(float));
+                float* in = row + H[2] * B;
+                const int64_t pix = (id * I[1] + ih) * I[2];
+                if (pl.layout == Layout::channels_last) {
+                    copy_rows_avx2(x + (n * plane + pix) * IC + ib.first, IC, I[2], ib.lanes, in,
+                                   B, B);
+                    continue;
+                }
+                transpose_avx2(x + (n * IC + ib.first) * plane + pix, plane, ib.lanes, I[2], in, B);
+                for (int64_t c = ib.lanes; c < B; ++c)
+                    for (int64_t v = 0; v < I[2]; ++v) in[v * B + c] = 0.0f;
             }
-            std::memset(row, 0, size_t(HW * B) * sizeof(float));
-            std::memset(row + (HW + IW) * B, 0, size_t((PW - HW - IW) * B) * sizeof(float));
-            float* in = row + HW * B;
-            if (pl.layout == Layout::channels_last) {
-                copy_rows_avx2(x + ((n * IH + ih) * IW) * IC + ib.first, IC, IW, ib.lanes, in, B, B);
-                continue;
-            }
-            transpose_avx2(x + (n * IC + ib.first) * plane + ih * IW, plane, ib.lanes, IW, in, B);
-            for (int64_t c = ib.lanes; c < B; ++c)
-                for (int64_t v = 0; v < IW; ++v) in[v * B + c] = 0.0f;
-        }
     }
 }
 
 }  // namespace
 
-void copy_input_rows(const gen::PlanBase& pl, const gen::InputLayout& dst, const void* x,
-                     int64_t n, int64_t r0, int64_t r1, float* buf) {
+void copy_input_window(const gen::PlanBase& pl, const gen::InputLayout& dst, const void* x,
+                       int64_t n, int axis, int64_t p0, int64_t p1, float* buf) {
     if (pl.io == DType::bf16)
-        return copy_input_rows(pl, dst, static_cast<const uint16_t*>(x), n, r0, r1, buf);
-    copy_input_rows(pl, dst, static_cast<const float*>(x), n, r0, r1, buf);
+        return copy_input_window(pl, dst, static_cast<const uint16_t*>(x), n, axis, p0, p1, buf);
+    copy_input_window(pl, dst, static_cast<const float*>(x), n, axis, p0, p1, buf);
 }
 
 // The user's input is read as the plan stores it: floats, or bf16 widened as it is copied.

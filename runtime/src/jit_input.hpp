@@ -22,10 +22,10 @@ void copy_input(const gen::PlanBase& pl, const void* x, float* xbuf, const WorkP
 void copy_input_columns(const gen::PlanBase& pl, const gen::InputLayout& dst, const void* x,
                         int64_t n, int64_t w0, int64_t w1, float* buf);
 
-// Padded input rows [r0, r1) of image n of a 2D layer (gen::PhasedPlan::band_copies) into
-// buf, laid out as `dst` (the input's blocks, padded H at least r1 - r0; row r0 at 0): halo
-// rows, halo columns and padding lanes zero.
-void copy_input_rows(const gen::PlanBase& pl, const gen::InputLayout& dst, const void* x,
-                     int64_t n, int64_t r0, int64_t r1, float* buf);
+// Padded input positions [p0, p1) along D (axis 0) or H (axis 1) of image n, all of the
+// others (gen::PhasedPlan::band_copies), into buf laid out as `dst` (the input's blocks, that
+// axis padded to at least p1 - p0; position p0 at 0): halo and padding lanes zero.
+void copy_input_window(const gen::PlanBase& pl, const gen::InputLayout& dst, const void* x,
+                       int64_t n, int axis, int64_t p0, int64_t p1, float* buf);
 
 }  // namespace tconv

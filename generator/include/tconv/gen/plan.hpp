@@ -240,11 +240,13 @@ struct PhasedPlan : PlanBase {
     bool chunk_copies = false;
     InputLayout chunk_input;
     std::vector<std::array<int64_t, 2>> chunk_columns;
-    // The same for 2D images that overflow L2, by bands of band_rows output rows: the thread
-    // that computes a band copies the padded input rows it reads, band_windows[b] = [first,
-    // last), into its own buffer laid out as `band_input` (padded H the widest window), then
-    // runs the band's rows over it (channel family).
+    // The same for 2D and 3D images that overflow L2, by bands of band_rows output rows (2D)
+    // or planes (3D) along band_axis (1: H, 0: D): the thread that computes a band copies the
+    // padded input rows or planes it reads, band_windows[b] = [first, last), into its own
+    // buffer laid out as `band_input` (that axis padded to the widest window), then runs the
+    // band's rows over it (channel family).
     bool band_copies = false;
+    int band_axis = 1;
     InputLayout band_input;
     std::vector<std::array<int64_t, 2>> band_windows;
 
@@ -464,8 +466,8 @@ struct PlanOverrides {
     int fold = 0;            // channel family: 1 folds rows where it can, -1 never
     int chunk_copies = 0;    // channel family, one-row images: 1 copies per W chunk, -1 never
     int in_place = 0;        // channel family: -1 copies an input it could read in place
-    int band_copies = 0;     // channel family, 2D images over L2: 1 copies per band of rows
-                             // wherever it can, -1 never
+    int band_copies = 0;     // channel family, 2D and 3D images over L2: 1 copies per band
+                             // of rows or planes wherever it can, -1 never
     int lower = 0;           // -1: a single-pixel product is planned as it is, not as a matrix
                              // product (a reshape keeping the phase kernels' packed weights)
     // --- dw in place ---
