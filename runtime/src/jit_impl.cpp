@@ -140,9 +140,9 @@ class JitImpl final : public Impl, public JitCodeSource {
         driver_ = std::visit([&](const auto& fp) { return make_driver(fp, tables_); }, plan_.family);
         // --- scratch release (cache branch): the layer's scratch need, held while it lives.
         ScratchNeed need = driver_->scratch_need();
-        need[ScratchKind::input] = driver_->reads_user_input() ? driver_->shared_floats()
-                                   : pl.input.in_place      ? 0
-                                                            : pl.batch_group * pl.input.image_floats();
+        const int64_t copied = pl.input.in_place ? 0 : pl.batch_group * pl.input.image_floats();
+        need[ScratchKind::input] =
+            driver_->reads_user_input() ? driver_->shared_floats() : copied;
         if (plan_.lowered) around_ = gen::pixel_transpose(user);
         need[ScratchKind::layout] = around_.input_floats() + around_.output_floats();
         if (handles_bf16())  // execute()'s float tensors as the layer stores them
