@@ -153,10 +153,10 @@ void print_layer(const std::string& file, const Problem& p, const Overlap& o) {
         const std::string inside =
             x.interior_begin < x.interior_end
                 ? fmt::format("interior [{}, {}) repeats {}; border band {} | {}",
-                              x.interior_begin, x.interior_end, fmt::join(x.pattern, ","),
+                              x.interior_begin, x.interior_end, pattern_text(x.pattern),
                               x.band_begin, x.band_end)
                 : fmt::format("no interior (a larger input would repeat {})",
-                              fmt::join(x.pattern, ","));
+                              pattern_text(x.pattern));
         fmt::print("  {}: k{} s{} d{} pads {}/{} op {}: counts {} ({}); {}\n",
                    dim_name(p.rank, d), p.kernel[d], p.stride[d], p.dilation[d], p.pad_begin[d],
                    p.pad_end[d], p.output_padding[d], counts_text(x.counts), x.counts.size(),

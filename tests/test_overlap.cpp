@@ -106,6 +106,20 @@ TEST_CASE("overlap: output_padding adds outputs at the end with fewer pairs") {
     CHECK(d.band_end == 1);
 }
 
+TEST_CASE("overlap: a long period reads as a constant or is cut (WaveGlow's k1024 s256)") {
+    CHECK(pattern_text(V{2, 1}) == "2,1");
+    CHECK(pattern_text(V(256, 4)) == "4 at all 256 phases");
+    V uneven(20, 3);
+    uneven[7] = 2;
+    CHECK(pattern_text(uneven) == "3,3,3,3,3,3,3,2,3,3,3,3,3,3,3,3,... (20 phases)");
+    Problem p = test::problem_from_json(R"({"in_channels": 1, "out_channels": 1,
+        "input_size": [100], "kernel_size": 1024, "stride": 256})");
+    const Overlap o = analyse_overlap(p);
+    CHECK(o.even);
+    CHECK(o.verdict.find("even: 4 pairs per output inside (4 at all 256 phases)") == 0);
+    CHECK(o.verdict.size() < 120);
+}
+
 TEST_CASE("overlap: the textbook 2x2 example and its verdict") {
     Problem p = test::problem_from_json(R"({"in_channels": 1, "out_channels": 1,
         "input_size": [2, 2], "kernel_size": 3, "stride": 2, "padding": 1})");

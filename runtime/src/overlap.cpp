@@ -51,7 +51,7 @@ std::string verdict(const Overlap& o) {
     std::vector<std::string> per_dim;
     int64_t band = 0;
     for (int d = 0; d < o.rank; ++d) {
-        per_dim.push_back(joined(o.dims[d].pattern, ","));
+        per_dim.push_back(pattern_text(o.dims[d].pattern));
         band = std::max({band, o.dims[d].band_begin, o.dims[d].band_end});
     }
     const std::vector<int64_t> period = period_products(o);
@@ -74,6 +74,14 @@ std::string verdict(const Overlap& o) {
 }
 
 }  // namespace
+
+std::string pattern_text(const std::vector<int64_t>& pattern) {
+    constexpr size_t kShown = 16;
+    if (pattern.size() <= kShown) return joined(pattern, ",", kShown);
+    if (std::all_of(pattern.begin(), pattern.end(), [&](int64_t c) { return c == pattern[0]; }))
+        return fmt::format("{} at all {} phases", pattern[0], pattern.size());
+    return fmt::format("{} ({} phases)", joined(pattern, ",", kShown), pattern.size());
+}
 
 int64_t overlap_count(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
                       int64_t pad_begin, int64_t o) {

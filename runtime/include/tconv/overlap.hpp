@@ -38,6 +38,10 @@ int64_t overlap_count(int64_t in, int64_t kernel, int64_t stride, int64_t dilati
 DimOverlap dim_overlap(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
                        int64_t pad_begin, int64_t out);
 
+// A period for people: "2,1"; a long constant one as "4 at all 256 phases", a long uneven one cut
+// after 16 entries with its length.
+std::string pattern_text(const std::vector<int64_t>& pattern);
+
 // The alternatives the lint suggests for the same input and output size.
 struct ResizeConvAlternative {
     bool applicable = false;   // some stride > 1
