@@ -4,8 +4,8 @@
 // convolution, pixel_shuffle as a convolution to C * r^2 channels then depth-to-space as a
 // reorder between two 6D views. Both run as one timed chain; `plain` keeps the user's layouts
 // throughout, `any` lets the convolution choose its formats (the resampling then writes the
-// convolution's input format; pixel_shuffle's convolution still writes a plain tensor, the only
-// one the shuffle's strided view can read).
+// convolution's input format; pixel_shuffle's convolution output, when blocked, is reordered to
+// the plain tensor, the only one the shuffle's strided view can read).
 #include "bench_peer.hpp"
 
 #ifdef TCONV_HAVE_ONEDNN
@@ -114,8 +114,7 @@ PeerSetup create_onednn_upsampler(const PeerLayer& layer) {
             const auto t0 = std::chrono::steady_clock::now();
             const memory::desc conv_src(up_dims, f32, any ? Tag::any : activation_tag(p));
             const memory::desc conv_w = any ? memory::desc(dims_of(w_user), f32, Tag::any) : w_user;
-            const memory::desc conv_dst(conv_dst_dims, f32,
-                                        any && resize ? Tag::any : activation_tag(p));
+            const memory::desc conv_dst(conv_dst_dims, f32, any ? Tag::any : activation_tag(p));
             const memory::desc bias =
                 p.bias ? memory::desc({cc}, f32, any ? Tag::any : Tag::a) : memory::desc();
             const auto conv = weighted_pd<dnnl::convolution_forward>(
@@ -145,12 +144,26 @@ PeerSetup create_onednn_upsampler(const PeerLayer& layer) {
                 conv_args[DNNL_ARG_SRC] = runner->src;
                 conv_args[DNNL_ARG_DST] = conv_y;
                 runner->steps.push_back({dnnl::convolution_forward(conv), conv_args});
+                // A blocked convolution output is first reordered to the plain tensor, the one
+                // the shuffle's strided view can read (`any`: oneDNN 3.7 runs plain NCHW
+                // convolutions on its reference code on some CPUs, ~1000x slower).
+                const memory::desc conv_plain(conv_dst_dims, f32, activation_tag(p));
+                std::string unblocked;
+                if (conv.dst_desc() != conv_plain) {
+                    memory plain(conv_plain, eng);
+                    const dnnl::reorder::primitive_desc unblock(conv_y, plain);
+                    runner->steps.push_back({dnnl::reorder(unblock),
+                                             Args{{DNNL_ARG_FROM, conv_y}, {DNNL_ARG_TO, plain}}});
+                    conv_y = plain;
+                    unblocked = std::string(" + reorder:") + unblock.impl_info_str();
+                }
                 memory from(shuffle_view(p, true), eng, conv_y.get_data_handle());
                 memory to(shuffle_view(p, false), eng, runner->dst.get_data_handle());
                 const dnnl::reorder::primitive_desc shuffle(from, to);
                 runner->steps.push_back(
                     {dnnl::reorder(shuffle), Args{{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
-                v.impl = std::string(conv.impl_info_str()) + " + reorder:" + shuffle.impl_info_str();
+                v.impl = std::string(conv.impl_info_str()) + unblocked + " + reorder:" +
+                         shuffle.impl_info_str();
             }
             v.runner = std::move(runner);
             v.create_ms =
