@@ -61,6 +61,18 @@ std::string describe(const UpsampleProblem& u) {
     return s;
 }
 
+Problem output_problem(const UpsampleProblem& u) {
+    Problem out = u.conv;
+    out.output = u.output();
+    return out;
+}
+
+std::array<int64_t, 3> extents3(const UpsampleProblem& u) {
+    std::array<int64_t, 3> e{1, 1, 1};
+    for (int i = 0; i < u.conv.rank; ++i) e[size_t(3 - u.conv.rank + i)] = u.output()[i];
+    return e;
+}
+
 // Runs the lowering: the padded copy (linear), the transposed convolution by `run` (given the
 // Lowered part, its input and output), the border slabs (padded linear), then the per-phase
 // bias (pixel_shuffle).
@@ -78,6 +90,11 @@ std::vector<float> run_lowered(const UpsampleProblem& u, const Lowered& l,
     }
     std::vector<float> y(size_t(l.transposed.output_elems()));
     run(l, in, y);
+    if (l.factored) {  // y is v: the filter makes the output
+        std::vector<float> v = std::move(y);
+        y.assign(size_t(output_problem(u).output_elems()), 0.0f);
+        filter_output(u.conv, l.filter, v.data(), extents3(u), y.data());
+    }
     for (const BorderSlab& slab : l.borders) {
         std::vector<float> buf(size_t(slab_floats(slab)));
         const float* first = slab_input(u, slab, x.data(), buf.data());
@@ -144,9 +161,62 @@ TEST_CASE("upsample: nearest resize of kernel 3 lowers to kernel 4 stride 2 with
     CHECK(l.weights == std::vector<float>{100, 110, 11, 1});
 }
 
+TEST_CASE("upsample: factored, nearest resize of kernel 3 is the flipped kernel at stride 2, "
+          "then a box of 2") {
+    UpsampleProblem u;
+    u.conv = test::problem_from_json(R"({"in_channels": 1, "out_channels": 1,
+        "input_size": [3], "kernel_size": 3, "padding": 1, "bias": false})");
+    u.scale = {2, 1, 1};
+    const float w[] = {1, 10, 100};
+    const Lowered l = lower(u, w, nullptr, LoweringChoice::factored);
+    REQUIRE(l.factored);
+    CHECK(l.transposed.kernel[0] == 3);
+    CHECK(l.transposed.stride[0] == 2);
+    CHECK(l.transposed.pad_begin[0] == 0);  // merged pad_begin 1, less the box's L-1 = 1
+    CHECK(l.transposed.pad_end[0] == 0);
+    CHECK(l.transposed.output[0] == 7);     // the 6 outputs read v[o] and v[o+1]
+    CHECK(l.weights == std::vector<float>{100, 10, 1});
+    CHECK(l.filter.h[2] == std::vector<float>{1, 1});
+    CHECK(l.filter.shift[2] == 1);
+    // x = [1, 2, 3]: up-sampled [1 1 2 2 3 3], padded conv with [1, 10, 100].
+    const std::vector<float> x{1, 2, 3};
+    const std::vector<float> y = run_lowered(u, l, x, by_reference());
+    CHECK(y == std::vector<float>{110, 211, 221, 322, 332, 33});
+}
+
+TEST_CASE("upsample: the default lowering factors channel-heavy resizes, not depthwise ones") {
+    auto choice = [](const char* json) {
+        UpsampleProblem u = upsample_problem(test::problem_from_json(json));
+        const std::vector<float> w(size_t(u.weight_elems()), 1.0f), b(size_t(u.bias_elems()));
+        return lower(u, w.data(), b.data()).factored;
+    };
+    // Bilinear x2 does 4x fewer multiply-adds factored, nearest 1.8x: worth the pass from 64
+    // and 256 input channels.
+    CHECK(choice(R"({"kind": "resize_conv", "scale": 2, "mode": "bilinear", "in_channels": 64,
+        "out_channels": 64, "input_size": [20, 20], "kernel_size": 3, "padding": 1})"));
+    CHECK(choice(R"({"kind": "resize_conv", "scale": 2, "mode": "nearest", "in_channels": 256,
+        "out_channels": 128, "input_size": [14, 14], "kernel_size": 3, "padding": 1})"));
+    CHECK_FALSE(choice(R"({"kind": "resize_conv", "scale": 2, "mode": "nearest",
+        "in_channels": 16, "out_channels": 64, "input_size": [20, 20], "kernel_size": 3,
+        "padding": 1})"));
+    // A 1x1 convolution: v would be three-quarters holes, written all the same.
+    CHECK_FALSE(choice(R"({"kind": "resize_conv", "scale": 2, "mode": "nearest",
+        "in_channels": 64, "out_channels": 64, "input_size": [20, 20], "kernel_size": 1})"));
+    // Scale 8 bilinear: 16 filter terms per dim.
+    CHECK_FALSE(choice(R"({"kind": "resize_conv", "scale": 8, "mode": "bilinear",
+        "in_channels": 16, "out_channels": 128, "input_size": [8, 8], "kernel_size": 1})"));
+    // One channel per group: the pass would cost more than the taps it saves.
+    CHECK_FALSE(choice(R"({"kind": "resize_conv", "scale": 2, "mode": "bilinear",
+        "in_channels": 64, "out_channels": 64, "groups": 64, "input_size": [20, 20],
+        "kernel_size": 3, "padding": 1})"));
+    // Scale 1 saves nothing.
+    CHECK_FALSE(choice(R"({"kind": "resize_conv", "scale": 1, "mode": "nearest",
+        "in_channels": 64, "out_channels": 64, "input_size": [20, 20], "kernel_size": 3})"));
+}
+
 TEST_CASE("upsample: the lowering and the JIT equal the direct oracle (random layers)") {
     std::mt19937 rng(1717);
-    int tested[3] = {0, 0, 0}, replicated = 0, upsampled = 0;
+    int tested[3] = {0, 0, 0}, replicated = 0, upsampled = 0, factored = 0;
     for (int t = 0; t < 400 && (tested[0] + tested[1] + tested[2]) < 150; ++t) {
         const UpsampleProblem u = random_upsample(rng);
         if (!valid(u)) continue;
@@ -160,14 +230,19 @@ TEST_CASE("upsample: the lowering and the JIT equal the direct oracle (random la
         std::vector<float> want(size_t(out.output_elems()));
         reference_upsample(u, d.x.data(), d.w.data(), b, want.data());
 
-        const Lowered l = lower(u, d.w.data(), b);
-        replicated += l.replicate_pad;
-        upsampled += l.upsampled_input;
-        CHECK(worst(u, d.x, d.w, d.b, run_lowered(u, l, d.x, by_reference()), want) <= 1e-6);
-        for (Isa isa : {Isa::avx512, Isa::avx2}) {
-            if (isa > cpu_info().best_isa()) continue;
-            INFO("isa " << to_string(isa));
-            CHECK(worst(u, d.x, d.w, d.b, run_lowered(u, l, d.x, by_jit(isa)), want) <= 1e-5);
+        for (LoweringChoice how : {LoweringChoice::merged, LoweringChoice::factored}) {
+            INFO("lowering " << int(how));
+            const Lowered l = lower(u, d.w.data(), b, how);
+            replicated += l.replicate_pad;
+            upsampled += l.upsampled_input;
+            factored += l.factored;
+            CHECK(worst(u, d.x, d.w, d.b, run_lowered(u, l, d.x, by_reference()), want) <= 1e-6);
+            for (Isa isa : {Isa::avx512, Isa::avx2}) {
+                if (isa > cpu_info().best_isa()) continue;
+                INFO("isa " << to_string(isa));
+                CHECK(worst(u, d.x, d.w, d.b, run_lowered(u, l, d.x, by_jit(isa)), want) <=
+                      1e-5);
+            }
         }
         ++tested[int(u.kind)];
     }
@@ -176,6 +251,7 @@ TEST_CASE("upsample: the lowering and the JIT equal the direct oracle (random la
     CHECK(tested[2] >= 20);
     CHECK(replicated >= 5);  // both ways of lowering a linear resize
     CHECK(upsampled >= 5);
+    CHECK(factored >= 40);   // nearest and linear, factored
 }
 
 TEST_CASE("upsample: a padded linear resize_conv recomputes its border slabs (random layers)") {
@@ -203,9 +279,14 @@ TEST_CASE("upsample: a padded linear resize_conv recomputes its border slabs (ra
         out.output = u.output();
         std::vector<float> want(size_t(out.output_elems()));
         reference_upsample(u, d.x.data(), d.w.data(), b, want.data());
-        CHECK(worst(u, d.x, d.w, d.b, run_lowered(u, l, d.x, by_reference()), want) <= 1e-6);
-        CHECK(worst(u, d.x, d.w, d.b, run_lowered(u, l, d.x, by_jit(cpu_info().best_isa())),
-                    want) <= 1e-5);
+        for (LoweringChoice how : {LoweringChoice::merged, LoweringChoice::factored}) {
+            INFO("lowering " << int(how));
+            const Lowered m = lower(u, d.w.data(), b, how);
+            CHECK(m.borders.size() == l.borders.size());
+            CHECK(worst(u, d.x, d.w, d.b, run_lowered(u, m, d.x, by_reference()), want) <= 1e-6);
+            CHECK(worst(u, d.x, d.w, d.b,
+                        run_lowered(u, m, d.x, by_jit(cpu_info().best_isa())), want) <= 1e-5);
+        }
         Problem layer = c;
         layer.kind = LayerKind::resize_conv;
         layer.mode = ResizeMode::linear;
@@ -222,20 +303,66 @@ TEST_CASE("upsample: a padded linear resize_conv recomputes its border slabs (ra
     CHECK(slabs >= 30);
 }
 
-TEST_CASE("upsample: the input passes and the bias pass give the same bits on any thread count") {
+TEST_CASE("upsample: a channel-heavy padded bilinear layer runs factored, its slabs merged") {
+    auto data = [](const UpsampleProblem& u) {
+        return test::LayerData{test::random_vector(size_t(u.conv.input_elems()), 1),
+                               test::random_vector(size_t(u.weight_elems()), 2),
+                               test::random_vector(size_t(u.bias_elems()), 3)};
+    };
+    // Dilation makes a slab's scale-1 lowering look cheaper factored; the slabs run as plain
+    // layers, so they must stay merged (a factored slab lost its bias and activation).
+    const UpsampleProblem u = upsample_problem(test::problem_from_json(R"({"kind": "resize_conv",
+        "mode": "bilinear", "scale": [2, 2], "in_channels": 32, "out_channels": 16,
+        "input_size": [9, 7], "kernel_size": [3, 5], "dilation": [1, 2], "pads": [1, 2, 0, 3],
+        "bias": true, "activation": "leaky_relu"})"));
+    const test::LayerData d = data(u);
+    const Lowered l = lower(u, d.w.data(), d.b.data(), LoweringChoice::factored);
+    CHECK(l.factored);
+    REQUIRE(l.borders.size() == 3);
+    for (const BorderSlab& slab : l.borders) CHECK_FALSE(slab.conv.factored);
+    std::vector<float> want(size_t(output_problem(u).output_elems()));
+    reference_upsample(u, d.x.data(), d.w.data(), d.b.data(), want.data());
+    CHECK(worst(u, d.x, d.w, d.b, run_lowered(u, l, d.x, by_jit(cpu_info().best_isa())), want) <=
+          1e-5);
+
+    // The whole layer, as a user compiles it: factored by default, slabs after the filter.
+    const Problem p = test::problem_from_json(R"({"kind": "resize_conv", "mode": "bilinear",
+        "scale": 2, "in_channels": 64, "out_channels": 32, "input_size": [12, 10],
+        "kernel_size": 3, "padding": 1, "bias": true, "activation": "leaky_relu"})");
+    const UpsampleProblem v = upsample_problem(p);
+    const test::LayerData e = data(v);
+    const Layer layer = Layer::compile(p, e.w.data(), e.b.data());
+    CHECK(layer.report().plan_lines.at(0).find("resize's filter") != std::string::npos);
+    std::vector<float> want2(size_t(p.output_elems())), got(want2.size());
+    reference_upsample(v, e.x.data(), e.w.data(), e.b.data(), want2.data());
+    for (int threads : {1, 2}) {
+        layer.execute(e.x.data(), got.data(), threads);
+        CHECK(worst(v, e.x, e.w, e.b, got, want2) <= 1e-5);
+    }
+}
+
+TEST_CASE("upsample: the input passes, the filter and the bias pass give the same bits on any "
+          "thread count") {
     std::mt19937 rng(2929);
     int checked = 0;
     for (int t = 0; t < 400 && checked < 60; ++t) {
         const UpsampleProblem u = random_upsample(rng);
         if (!valid(u)) continue;
         const Lowered l = lower(u, test::random_vector(size_t(u.weight_elems()), t).data(),
-                                test::random_vector(size_t(u.bias_elems()), t + 1).data());
-        if (!l.upsampled_input && !l.replicate_pad && l.phase_bias.empty()) continue;
+                                test::random_vector(size_t(u.bias_elems()), t + 1).data(),
+                                t % 2 ? LoweringChoice::factored : LoweringChoice::automatic);
+        if (!l.upsampled_input && !l.replicate_pad && l.phase_bias.empty() && !l.factored)
+            continue;
         INFO(describe(u));
         const std::vector<float> x = test::random_vector(size_t(u.conv.input_elems()), t + 2);
         auto pass = [&](int threads) {
             std::vector<float> out;
-            if (l.phase_bias.empty()) {
+            if (l.factored) {  // the filter on a stand-in for the kernel's output
+                const std::vector<float> v =
+                    test::random_vector(size_t(l.transposed.output_elems()), t + 3);
+                out.resize(size_t(output_problem(u).output_elems()));
+                filter_output(u.conv, l.filter, v.data(), extents3(u), out.data(), threads);
+            } else if (l.phase_bias.empty()) {
                 out.resize(size_t(l.transposed.input_elems()));
                 if (l.upsampled_input) upsample_input(u, x.data(), out.data(), threads);
                 else replicate_pad_input(u.conv, x.data(), out.data(), threads);

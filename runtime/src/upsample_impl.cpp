@@ -5,11 +5,15 @@
 // first copies the input (replicated borders; up-sampled when the conv is padded and an
 // up-sampled extent is shorter than the kernel's reach), and with a padded conv then
 // recomputes its border slabs, each its own small layer; a biased pixel shuffle adds its
-// per-phase bias and the activation in one pass after it.
+// per-phase bias and the activation in one pass after it. A factored resize's layer writes v
+// into the calling thread's buffer, after the input copy, and filter_output() makes the
+// output from it before any border slab.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <optional>
+#include <string>
 
 #include "impl.hpp"
 #include "scratch.hpp"
@@ -20,10 +24,17 @@ namespace tconv {
 
 namespace {
 
+std::array<int64_t, 3> extents3(const Problem& p) {
+    std::array<int64_t, 3> e{1, 1, 1};
+    for (int i = 0; i < p.rank; ++i) e[size_t(3 - p.rank + i)] = p.output[i];
+    return e;
+}
+
 class UpsampleImpl final : public Impl {
   public:
     UpsampleImpl(const Problem& p, Lowered lowered, Layer inner, std::vector<Layer> borders)
         : u_(upsample_problem(p)),
+          out3_(extents3(p)),
           lowered_(std::move(lowered)),
           inner_(std::move(inner)),
           borders_(std::move(borders)) {
@@ -32,16 +43,18 @@ class UpsampleImpl final : public Impl {
         const Problem& t = lowered_.transposed;
         report_.implementation = fmt::format("{} via {}", to_string(p.kind),
                                              inner_.report().implementation);
+        std::string how;
+        if (lowered_.replicate_pad) how = "; input copied with replicated borders";
+        if (lowered_.upsampled_input) how = "; input up-sampled into a buffer (padded linear)";
+        if (!lowered_.phase_bias.empty()) how = "; per-phase bias and activation after it";
+        if (lowered_.factored)
+            how += "; its output then up-sampled by the resize's filter, with bias and activation";
         std::vector<std::string> lines{fmt::format(
             "lowered to one transposed convolution: kernel {}, stride {}, pads {}/{}{}",
             fmt::join(t.kernel.begin(), t.kernel.begin() + t.rank, "x"),
             fmt::join(t.stride.begin(), t.stride.begin() + t.rank, "x"),
             fmt::join(t.pad_begin.begin(), t.pad_begin.begin() + t.rank, ","),
-            fmt::join(t.pad_end.begin(), t.pad_end.begin() + t.rank, ","),
-            lowered_.replicate_pad     ? "; input copied with replicated borders"
-            : lowered_.upsampled_input ? "; input up-sampled into a buffer (padded linear)"
-            : !lowered_.phase_bias.empty() ? "; per-phase bias and activation after it"
-                                          : "")};
+            fmt::join(t.pad_end.begin(), t.pad_end.begin() + t.rank, ","), how)};
         if (!borders_.empty())
             lines.push_back(fmt::format(
                 "the conv's padding: {} border slabs recomputed after it from their own "
@@ -49,7 +62,7 @@ class UpsampleImpl final : public Impl {
                 borders_.size(), borders_[0].report().implementation));
         for (auto& l : report_.plan_lines) lines.push_back(l);
         report_.plan_lines = std::move(lines);
-        if (lowered_.replicate_pad || lowered_.upsampled_input) {
+        if (lowered_.replicate_pad || lowered_.upsampled_input || lowered_.factored) {
             ScratchNeed need;
             need[ScratchKind::upsample] = upsample_floats();
             if (lowered_.upsampled_input || !borders_.empty())
@@ -61,15 +74,21 @@ class UpsampleImpl final : public Impl {
     void execute(const float* x, float* y, int threads, WaitPolicy wait) const override {
         const float* in = x;
         // The calling thread's buffer, kept across calls: no page faults per call. It holds
-        // the input copy, then each border slab's input and output in turn.
+        // the input copy and v (factored), then each border slab's input and output in turn.
         float* buf = nullptr;
-        if (lowered_.replicate_pad || lowered_.upsampled_input) {
+        if (lowered_.replicate_pad || lowered_.upsampled_input || lowered_.factored) {
             buf = thread_scratch().upsample.get(upsample_floats());
             if (lowered_.replicate_pad) replicate_pad_input(u_.conv, x, buf, threads, wait);
-            else upsample_input(u_, x, buf, threads, wait);
-            in = buf;
+            else if (lowered_.upsampled_input) upsample_input(u_, x, buf, threads, wait);
+            if (lowered_.replicate_pad || lowered_.upsampled_input) in = buf;
         }
-        inner_.execute(in, y, threads);
+        if (lowered_.factored) {
+            float* v = buf + copy_floats();
+            inner_.execute(in, v, threads);
+            filter_output(u_.conv, lowered_.filter, v, out3_, y, threads, wait);
+        } else {
+            inner_.execute(in, y, threads);
+        }
         for (size_t i = 0; i < borders_.size(); ++i) {
             const BorderSlab& slab = lowered_.borders[i];
             float* out = slab_output(slab, buf);
@@ -89,12 +108,19 @@ class UpsampleImpl final : public Impl {
     // Floats of the calling thread's upsample scratch: the input copy, or a border slab's
     // input and output, whichever is largest.
     int64_t upsample_floats() const {
-        int64_t n = lowered_.transposed.input_elems();
+        int64_t n = copy_floats() + (lowered_.factored ? lowered_.transposed.output_elems() : 0);
         for (const BorderSlab& s : lowered_.borders) n = std::max(n, slab_floats(s));
         return n;
     }
+    // The input copy's floats (none where the kernel reads the user's input).
+    int64_t copy_floats() const {
+        return lowered_.replicate_pad || lowered_.upsampled_input
+                   ? lowered_.transposed.input_elems()
+                   : 0;
+    }
 
     UpsampleProblem u_;
+    std::array<int64_t, 3> out3_;  // the output's extents as 3 dims (factored)
     Lowered lowered_;
     Layer inner_;
     std::vector<Layer> borders_;  // one per lowered_.borders

@@ -220,7 +220,7 @@ namespace {
 // The border slabs of a padded linear resize_conv (upsample_lowering.hpp), per dim and side
 // with a pad: along that dim the up-sampled values its outputs read (the kernel's reach, every
 // up-sampled extent being at least that), the whole up-sampled extent along the others, with
-// the conv's pads there.
+// the conv's pads there. Each slab is one merged kernel: the layer runs it as is (no filter).
 void add_border_slabs(const UpsampleProblem& p, const float* w, const float* b, Lowered& l) {
     const Problem& c = p.conv;
     const Dims out = p.output();
@@ -246,7 +246,7 @@ void add_border_slabs(const UpsampleProblem& p, const float* w, const float* b, 
             for (int j = 0; j < c.rank; ++j) q.conv.input[j] = slab.box_hi[j] - slab.box_lo[j];
             slab.swap_hw = c.rank >= 2 && i == c.rank - 1;
             if (!slab.swap_hw) {
-                slab.conv = lower(q, w, b);
+                slab.conv = lower(q, w, b, LoweringChoice::merged);
             } else {
                 const size_t h = size_t(c.rank - 2), v = size_t(c.rank - 1);
                 Problem& qc = q.conv;
@@ -259,16 +259,99 @@ void add_border_slabs(const UpsampleProblem& p, const float* w, const float* b, 
                     for (int64_t a = 0; a < kh; ++a)
                         for (int64_t e = 0; e < kw; ++e)
                             ws[size_t(f * plane + e * kh + a)] = w[f * plane + a * kw + e];
-                slab.conv = lower(q, ws.data(), b);
+                slab.conv = lower(q, ws.data(), b, LoweringChoice::merged);
             }
             l.borders.push_back(std::move(slab));
         }
     }
 }
 
+// Whether the factored lowering runs faster, from a model of both per output value in ns: a
+// kernel costs icg * taps / 100 (multiply-adds at ~100 per ns) + 2 (its stores and per-output
+// work, paid by every output of v even where a phase has no tap); the pass 1 + 0.1 per filter
+// term + a row's toll of 10 * (1 + 0.2 * L_D*L_H) over the row's floats. Fitted on 344 random
+// resize_conv layers timed both ways (one thread, AVX-512). Of the 120 drawn like real decoders
+// (scales 2-8, kernels 1-5, 16-256 channels) it factors 29, which ran 1.82x faster in geometric
+// mean when timed again (slowest 0.93x); factoring all 120 would be 1.00x (scale-8 bilinear
+// with few channels 0.02x, 1x1 convolutions 0.3x: v is mostly holes, written all the same).
+// Dilated layers stay merged: the model missed on them (0.4-0.9x).
+bool factor_pays(double icg, double merged_taps, double factored_taps, int64_t l_dh, int64_t l_w,
+                 int64_t row_floats) {
+    const double merged = icg * merged_taps / 100 + 2;
+    const double pass = 1 + 0.1 * double(l_dh + l_w) +
+                        10 * (1 + 0.2 * double(l_dh)) / double(std::max<int64_t>(row_floats, 1));
+    const double factored = icg * factored_taps / 100 + 2 + pass;
+    return merged > 1.1 * factored;
+}
+
+// The factored lowering (upsample_lowering.hpp): `l.transposed` gets the conv's own taps,
+// flipped, at the resize's stride, and `l.filter` the up-sampling filter for the output pass.
+// Per dim, with the merged kernel's pad_begin pm: v at index q holds the merged layer's
+// position q - pm + pv before filtering, so output o reads v[o - e + pm - pv], e < L; v starts
+// at pv = max(0, pm - (L-1)) and ends where the last output reads (or the input's reach does).
+// False, leaving `l` alone, where v would be empty or, by default, where factor_pays() says no.
+bool factor(const UpsampleProblem& p, const float* w, const float* b, LoweringChoice how,
+            Lowered& l) {
+    const Problem& c = p.conv;
+    const Dims out = p.output();
+    Problem t = l.transposed;
+    OutputFilter f;
+    double merged = 1, factored = 1;  // taps per output value
+    int64_t l_dh = 1;                 // the pass's terms per row of v: L_D * L_H
+    bool dilated = false;
+    for (int i = 0; i < c.rank; ++i) {
+        const Filter u = up_filter(p.kind, p.scale[i]);
+        const int64_t L = int64_t(u.h.size()), K = c.kernel[i], D = c.dilation[i];
+        const int64_t s = p.scale[i], in = c.input[i] + (l.replicate_pad ? 2 : 0);
+        const int64_t pm = (K - 1) * D + u.offset - c.pad_begin[i];
+        const int64_t full = (in - 1) * s + (K - 1) * D + 1;
+        const int64_t pv = std::max<int64_t>(0, pm - (L - 1));
+        const int64_t extent = std::min(full - pv, out[i] + pm - pv);
+        if (extent < 1) return false;
+        t.input[i] = in;
+        t.stride[i] = s;
+        t.kernel[i] = K;
+        t.dilation[i] = D;
+        t.pad_begin[i] = pv;
+        t.pad_end[i] = full - pv - extent;
+        t.output[i] = extent;
+        const size_t j = size_t(3 - c.rank + i);
+        f.h[j].assign(u.h.begin(), u.h.end());
+        f.shift[j] = pm - pv;
+        f.v_extent[j] = extent;
+        merged *= double(L + (K - 1) * D) / double(s);
+        factored *= double(K) / double(s);
+        if (i + 1 < c.rank) l_dh *= L;
+        dilated = dilated || D > 1;
+    }
+    if (how == LoweringChoice::automatic) {
+        const int64_t row =
+            out[c.rank - 1] * (c.layout == Layout::channels_last ? c.out_channels : 1);
+        if (dilated || !factor_pays(double(c.in_channels / c.groups), merged, factored, l_dh,
+                                    int64_t(f.h[2].size()), row))
+            return false;
+    }
+    t.bias = false;
+    t.activation = Activation::none;
+    const int64_t IC = c.in_channels, ocg = c.out_channels / c.groups, icpg = IC / c.groups;
+    const int64_t k_sp = c.kernel_spatial();
+    l.weights.resize(size_t(t.weight_elems()));
+    for (int64_t ic = 0; ic < IC; ++ic)
+        for (int64_t ocl = 0; ocl < ocg; ++ocl) {
+            // Every dim flipped: the taps in reverse order.
+            const float* wk = w + (((ic / icpg) * ocg + ocl) * icpg + ic % icpg) * k_sp;
+            std::reverse_copy(wk, wk + k_sp, l.weights.begin() + (ic * ocg + ocl) * k_sp);
+        }
+    if (c.bias) f.bias.assign(b, b + c.out_channels);
+    l.transposed = t;
+    l.filter = std::move(f);
+    l.factored = true;
+    return true;
+}
+
 }  // namespace
 
-Lowered lower(const UpsampleProblem& p, const float* w, const float* b) {
+Lowered lower(const UpsampleProblem& p, const float* w, const float* b, LoweringChoice how) {
     const Problem& c = p.conv;
     Lowered l;
     Problem& t = l.transposed;
@@ -314,10 +397,12 @@ Lowered lower(const UpsampleProblem& p, const float* w, const float* b) {
         return l;
     }
 
-    // Border slabs recompute a share of the outputs, in thin layers with an up-sampling pass
-    // each: over 5% of them (28x28 outputs under a 3x3 kernel: 14%, measured 1.27x slower than
-    // the up-sampled buffer; 256x256: 1.6%, on par), or an extent shorter than the kernel's
-    // reach, and the input is up-sampled whole instead.
+    // A padded linear resize recomputes its border slabs, thin layers with an up-sampling pass
+    // each, unless an up-sampled extent is shorter than the kernel's reach, or the merged kernel
+    // runs the layer and the slabs would be over 5% of the outputs (28x28 outputs under a 3x3
+    // kernel: 14%, measured 1.27x slower than the up-sampled buffer; 256x256: 1.6%, on par):
+    // then the input is up-sampled whole instead. After the factored kernel the slabs measured
+    // faster than that buffer at 7-14% too (x2_bilinear_conv3 1.47x, 256 -> 128 k5 1.79x).
     bool padded = false, short_extent = false;
     double border = 0;  // outputs of every slab over all outputs
     for (int i = 0; i < c.rank; ++i) {
@@ -326,16 +411,23 @@ Lowered lower(const UpsampleProblem& p, const float* w, const float* b) {
                        c.input[i] * p.scale[i] < c.dilation[i] * (c.kernel[i] - 1);
         border += double(c.pad_begin[i] + c.pad_end[i]) / double(out[i]);
     }
-    if (p.kind == UpsampleKind::linear && padded && (short_extent || border > 0.05)) {
+    auto upsampled = [&] {
         // The conv alone, on the up-sampled buffer: a nearest resize by 1 of that buffer.
         UpsampleProblem q = p;
         q.kind = UpsampleKind::nearest;
         for (int i = 0; i < c.rank; ++i) q.conv.input[i] = c.input[i] * p.scale[i], q.scale[i] = 1;
-        Lowered r = lower(q, w, b);
+        Lowered r = lower(q, w, b, LoweringChoice::merged);
         r.upsampled_input = true;
         return r;
-    }
+    };
+    const bool linear_padded = p.kind == UpsampleKind::linear && padded;
+    if (linear_padded && short_extent) return upsampled();
     l.replicate_pad = p.kind == UpsampleKind::linear;
+    if (how != LoweringChoice::merged && factor(p, w, b, how, l)) {
+        if (linear_padded) add_border_slabs(p, w, b, l);
+        return l;
+    }
+    if (linear_padded && border > 0.05) return upsampled();
     // Per dim: M[t][k] = h[t - (K-1-k)*D], the tap t of the merged kernel from conv tap k.
     std::array<std::vector<double>, 3> m;
     std::array<int64_t, 3> k3{1, 1, 1}, kt3{1, 1, 1};
@@ -371,7 +463,7 @@ Lowered lower(const UpsampleProblem& p, const float* w, const float* b) {
                       l.weights.begin() + (ic * ocg + ocl) * kt_sp);
         }
     if (c.bias) l.bias.assign(b, b + OC);
-    if (l.replicate_pad && padded) add_border_slabs(p, w, b, l);
+    if (linear_padded) add_border_slabs(p, w, b, l);
     return l;
 }
 
