@@ -398,18 +398,17 @@ Lowered lower(const UpsampleProblem& p, const float* w, const float* b, Lowering
     }
 
     // A padded linear resize recomputes its border slabs, thin layers with an up-sampling pass
-    // each, unless an up-sampled extent is shorter than the kernel's reach, or the merged kernel
-    // runs the layer and the slabs would be over 5% of the outputs (28x28 outputs under a 3x3
-    // kernel: 14%, measured 1.27x slower than the up-sampled buffer; 256x256: 1.6%, on par):
-    // then the input is up-sampled whole instead. After the factored kernel the slabs measured
-    // faster than that buffer at 7-14% too (x2_bilinear_conv3 1.47x, 256 -> 128 k5 1.79x).
+    // each, so that no tensor the size of the up-sampled input is made. Only where an
+    // up-sampled extent is shorter than the kernel's reach, every output being a border one
+    // and no slab fitting, is the input up-sampled whole instead. On small maps the slabs cost
+    // more than that buffer would with the merged kernel (one thread: 16 -> 16 at 14x14 and 64
+    // depthwise channels at 14x14 1.28-1.37x slower, 8 -> 8 at 28x28 and 24 -> 24 1D 1.18-1.25x
+    // faster); after the factored kernel they measured faster than it (x2_bilinear_conv3 1.47x).
     bool padded = false, short_extent = false;
-    double border = 0;  // outputs of every slab over all outputs
     for (int i = 0; i < c.rank; ++i) {
         padded = padded || c.pad_begin[i] || c.pad_end[i];
         short_extent = short_extent ||
                        c.input[i] * p.scale[i] < c.dilation[i] * (c.kernel[i] - 1);
-        border += double(c.pad_begin[i] + c.pad_end[i]) / double(out[i]);
     }
     auto upsampled = [&] {
         // The conv alone, on the up-sampled buffer: a nearest resize by 1 of that buffer.
@@ -427,7 +426,6 @@ Lowered lower(const UpsampleProblem& p, const float* w, const float* b, Lowering
         if (linear_padded) add_border_slabs(p, w, b, l);
         return l;
     }
-    if (linear_padded && border > 0.05) return upsampled();
     // Per dim: M[t][k] = h[t - (K-1-k)*D], the tap t of the merged kernel from conv tap k.
     std::array<std::vector<double>, 3> m;
     std::array<int64_t, 3> k3{1, 1, 1}, kt3{1, 1, 1};

@@ -19,10 +19,10 @@
 //   the up-sampled box of input its outputs read (as many values as the kernel's reach along
 //   that dim, the whole extent along the others) under a stride-1 convolution with that
 //   slab's pads, pasted over the output. The slabs are thin: no tensor the size of the
-//   up-sampled input is made. Where an up-sampled extent is shorter than the kernel's reach (or
-//   the merged kernel runs and the slabs are over 5% of the outputs), the input is up-sampled
-//   whole into a buffer instead, and the convolution runs on it as a stride-1 transposed
-//   convolution with flipped taps (the nearest lowering with scale 1).
+//   up-sampled input is made. Only where an up-sampled extent is shorter than the kernel's
+//   reach (every output a border one, no slab fitting) is the input up-sampled whole into a
+//   buffer instead, and the convolution run on it as a stride-1 transposed convolution with
+//   flipped taps (the nearest lowering with scale 1).
 // - Both resizes also factor (lower(..., factored)): the merged kernel's taps are the filter h
 //   convolved with the flipped conv kernel, so the layer is a transposed convolution with the
 //   conv's own K taps at stride s (writing v), then h run over v along each dim on the output
