@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <random>
 
 #include "helpers.hpp"
@@ -182,6 +183,33 @@ TEST_CASE("upsample: factored, nearest resize of kernel 3 is the flipped kernel 
     const std::vector<float> x{1, 2, 3};
     const std::vector<float> y = run_lowered(u, l, x, by_reference());
     CHECK(y == std::vector<float>{110, 211, 221, 322, 332, 33});
+}
+
+TEST_CASE("upsample: both lowerings of PyTorch's resize cases give PyTorch's output") {
+    // tests/golden/resize_* (make_upsample_golden.py: F.interpolate then conv, float64), each
+    // run merged and factored by the JIT, whichever the default would pick.
+    namespace fs = std::filesystem;
+    int cases = 0;
+    for (const auto& e : fs::directory_iterator(fs::path(TCONV_SOURCE_DIR) / "tests" / "golden")) {
+        if (e.path().filename().string().rfind("resize_", 0) != 0) continue;
+        INFO(e.path().filename().string());
+        const Problem p = load_config((e.path() / "config.json").string()).layers.at(0);
+        const UpsampleProblem u = upsample_problem(p);
+        const Tensor x = read_npy((e.path() / "x.npy").string());
+        const Tensor w = read_npy((e.path() / "w.npy").string());
+        const Tensor y = read_npy((e.path() / "y.npy").string());
+        const Tensor b = p.bias ? read_npy((e.path() / "b.npy").string()) : Tensor{};
+        for (LoweringChoice how : {LoweringChoice::merged, LoweringChoice::factored}) {
+            INFO("lowering " << int(how));
+            const Lowered l = lower(u, w.data.data(), p.bias ? b.data.data() : nullptr, how);
+            CHECK(l.factored == (how == LoweringChoice::factored));
+            const std::vector<float> got =
+                run_lowered(u, l, x.data, by_jit(cpu_info().best_isa()));
+            CHECK(worst(u, x.data, w.data, b.data, got, y.data) <= 1e-5);
+        }
+        ++cases;
+    }
+    CHECK(cases >= 5);
 }
 
 TEST_CASE("upsample: the default lowering factors channel-heavy resizes, not depthwise ones") {
