@@ -293,8 +293,8 @@ TEST_CASE("upsample: a padded linear resize_conv recomputes its border slabs (ra
         UpsampleProblem u = random_upsample(rng);
         u.kind = UpsampleKind::linear;
         Problem& c = u.conv;
-        for (int i = 0; i < c.rank; ++i)
-            c.input[i] = std::uniform_int_distribution<int>(c.rank == 3 ? 16 : 30, c.rank == 3 ? 24 : 70)(rng);
+        const int lo = c.rank == 3 ? 16 : 30, hi = c.rank == 3 ? 24 : 70;
+        for (int i = 0; i < c.rank; ++i) c.input[i] = std::uniform_int_distribution<int>(lo, hi)(rng);
         if (!valid(u)) continue;
         const test::LayerData d{test::random_vector(size_t(c.input_elems()), 5 * t + 1),
                                 test::random_vector(size_t(u.weight_elems()), 5 * t + 2),
