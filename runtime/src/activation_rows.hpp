@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Bias and activation over contiguous runs of floats, for passes the kernels do not fuse (the
-// pixel shuffle's per-phase bias): y[i] = act(y[i] + b[i]).
+// pixel shuffle's per-phase bias, the factored resize's output pass): y[i] = act(y[i] + b[i]).
 #pragma once
 
 #include <cstdint>

@@ -111,9 +111,7 @@ void filter_output(const Problem& p, const OutputFilter& f, const float* v,
             for (int64_t e = 0; e < Lw; ++e) wsrc[size_t(e)] = t.data() + (lo - e + sw) * pix;
             if (hi > lo) combine(yr + lo * pix, wsrc, hw, (hi - lo) * pix);
             // The outputs some of whose W taps fall off v: those taps read zeros.
-            for (int64_t q = 0; q < W; ++q) {
-                if (q == lo) q = std::max(hi, lo);
-                if (q >= W) break;
+            auto edge = [&](int64_t q) {
                 for (int64_t c = 0; c < pix; ++c) {
                     float acc = 0;
                     for (int64_t e = 0; e < Lw; ++e) {
@@ -122,7 +120,9 @@ void filter_output(const Problem& p, const OutputFilter& f, const float* v,
                     }
                     yr[q * pix + c] = acc;
                 }
-            }
+            };
+            for (int64_t q = 0; q < lo; ++q) edge(q);
+            for (int64_t q = hi; q < W; ++q) edge(q);
             if (epilogue)
                 add_bias_activate(p, yr, cl ? cl_bias.data() : row_bias.data(), W * pix);
         }
