@@ -269,19 +269,20 @@ void add_border_slabs(const UpsampleProblem& p, const float* w, const float* b, 
 // Whether the factored lowering runs faster, from a model of both per output value in ns: a
 // kernel costs icg * taps / 100 (multiply-adds at ~100 per ns) + 2 (its stores and per-output
 // work, paid by every output of v even where a phase has no tap); the pass 1 + 0.1 per filter
-// term + a row's toll of 10 * (1 + 0.2 * L_D*L_H) over the row's floats. Fitted on 344 random
-// resize_conv layers timed both ways (one thread, AVX-512). Of the 120 drawn like real decoders
-// (scales 2-8, kernels 1-5, 16-256 channels) it factors 29, which ran 1.82x faster in geometric
-// mean when timed again (slowest 0.93x); factoring all 120 would be 1.00x (scale-8 bilinear
-// with few channels 0.02x, 1x1 convolutions 0.3x: v is mostly holes, written all the same).
-// Dilated layers stay merged: the model missed on them (0.4-0.9x).
+// term + a row's toll of 10 * (1 + 0.2 * L_D*L_H) over the row's floats. It must predict 1.1x;
+// a dilated layer, 1.5x and rows of 48 floats or more (on tiny dilated maps the model missed,
+// 0.4-0.9x). Fitted on 344 random resize_conv layers timed both ways (one thread, AVX-512). Of
+// the 120 drawn like real decoders (scales 2-8, kernels 1-5, dilation 1-2, 16-256 channels) it
+// factors 31, which ran 1.90x faster in geometric mean when timed again (slowest 0.93x);
+// factoring all 120 would be 0.98x (scale-8 bilinear with few channels 0.02x, 1x1 convolutions
+// 0.3x: v is mostly holes, written all the same).
 bool factor_pays(double icg, double merged_taps, double factored_taps, int64_t l_dh, int64_t l_w,
-                 int64_t row_floats) {
+                 int64_t row_floats, bool dilated) {
     const double merged = icg * merged_taps / 100 + 2;
     const double pass = 1 + 0.1 * double(l_dh + l_w) +
                         10 * (1 + 0.2 * double(l_dh)) / double(std::max<int64_t>(row_floats, 1));
-    const double factored = icg * factored_taps / 100 + 2 + pass;
-    return merged > 1.1 * factored;
+    const double speedup = merged / (icg * factored_taps / 100 + 2 + pass);
+    return dilated ? row_floats >= 48 && speedup > 1.5 : speedup > 1.1;
 }
 
 // The factored lowering (upsample_lowering.hpp): `l.transposed` gets the conv's own taps,
@@ -327,8 +328,8 @@ bool factor(const UpsampleProblem& p, const float* w, const float* b, LoweringCh
     if (how == LoweringChoice::automatic) {
         const int64_t row =
             out[c.rank - 1] * (c.layout == Layout::channels_last ? c.out_channels : 1);
-        if (dilated || !factor_pays(double(c.in_channels / c.groups), merged, factored, l_dh,
-                                    int64_t(f.h[2].size()), row))
+        if (!factor_pays(double(c.in_channels / c.groups), merged, factored, l_dh,
+                         int64_t(f.h[2].size()), row, dilated))
             return false;
     }
     t.bias = false;
