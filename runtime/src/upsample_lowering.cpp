@@ -271,7 +271,7 @@ void add_border_slabs(const UpsampleProblem& p, const float* w, const float* b, 
 // work, paid by every output of v even where a phase has no tap); the pass 1 + 0.1 per filter
 // term + a row's toll of 10 * (1 + 0.2 * L_D*L_H) over the row's floats. It must predict 1.1x;
 // a dilated layer, 1.5x and rows of 48 floats or more (on tiny dilated maps the model missed,
-// 0.4-0.9x). Fitted on 344 random resize_conv layers timed both ways (one thread, AVX-512). Of
+// 0.4-0.9x). Fitted on 464 random resize_conv layers timed both ways (one thread, AVX-512). Of
 // the 120 drawn like real decoders (scales 2-8, kernels 1-5, dilation 1-2, 16-256 channels) it
 // factors 31, which ran 1.90x faster in geometric mean when timed again (slowest 0.93x);
 // factoring all 120 would be 0.98x (scale-8 bilinear with few channels 0.02x, 1x1 convolutions
