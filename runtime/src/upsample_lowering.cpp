@@ -411,7 +411,8 @@ Lowered lower(const UpsampleProblem& p, const float* w, const float* b, Lowering
         short_extent = short_extent ||
                        c.input[i] * p.scale[i] < c.dilation[i] * (c.kernel[i] - 1);
     }
-    auto upsampled = [&] {
+    const bool linear_padded = p.kind == UpsampleKind::linear && padded;
+    if (linear_padded && short_extent) {
         // The conv alone, on the up-sampled buffer: a nearest resize by 1 of that buffer.
         UpsampleProblem q = p;
         q.kind = UpsampleKind::nearest;
@@ -419,9 +420,7 @@ Lowered lower(const UpsampleProblem& p, const float* w, const float* b, Lowering
         Lowered r = lower(q, w, b, LoweringChoice::merged);
         r.upsampled_input = true;
         return r;
-    };
-    const bool linear_padded = p.kind == UpsampleKind::linear && padded;
-    if (linear_padded && short_extent) return upsampled();
+    }
     l.replicate_pad = p.kind == UpsampleKind::linear;
     if (how != LoweringChoice::merged && factor(p, w, b, how, l)) {
         if (linear_padded) add_border_slabs(p, w, b, l);
