@@ -62,7 +62,7 @@ class UpsampleImpl final : public Impl {
                 borders_.size(), borders_[0].report().implementation));
         for (auto& l : report_.plan_lines) lines.push_back(l);
         report_.plan_lines = std::move(lines);
-        if (lowered_.replicate_pad || lowered_.upsampled_input || lowered_.factored) {
+        if (upsample_floats() > 0) {
             ScratchNeed need;
             need[ScratchKind::upsample] = upsample_floats();
             if (lowered_.upsampled_input || !borders_.empty())
@@ -76,11 +76,11 @@ class UpsampleImpl final : public Impl {
         // The calling thread's buffer, kept across calls: no page faults per call. It holds
         // the input copy and v (factored), then each border slab's input and output in turn.
         float* buf = nullptr;
-        if (lowered_.replicate_pad || lowered_.upsampled_input || lowered_.factored) {
+        if (upsample_floats() > 0) {
             buf = thread_scratch().upsample.get(upsample_floats());
             if (lowered_.replicate_pad) replicate_pad_input(u_.conv, x, buf, threads, wait);
             else if (lowered_.upsampled_input) upsample_input(u_, x, buf, threads, wait);
-            if (lowered_.replicate_pad || lowered_.upsampled_input) in = buf;
+            if (copy_floats() > 0) in = buf;
         }
         if (lowered_.factored) {
             float* v = buf + copy_floats();
@@ -105,8 +105,8 @@ class UpsampleImpl final : public Impl {
     }
 
   private:
-    // Floats of the calling thread's upsample scratch: the input copy, or a border slab's
-    // input and output, whichever is largest.
+    // Floats of the calling thread's upsample scratch: the input copy and v, or a border
+    // slab's input and output, whichever is largest (0: the layer needs none).
     int64_t upsample_floats() const {
         int64_t n = copy_floats() + (lowered_.factored ? lowered_.transposed.output_elems() : 0);
         for (const BorderSlab& s : lowered_.borders) n = std::max(n, slab_floats(s));
