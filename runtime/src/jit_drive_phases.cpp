@@ -3,6 +3,7 @@
 // over output rows x W chunks x channel blocks. The two families differ in their kernels and
 // weights (each plan type says where a block's weights sit), not in this walk.
 #include <algorithm>
+#include <utility>
 
 #include "jit_driver.hpp"
 #include "jit_input.hpp"
@@ -83,15 +84,22 @@ class PhaseDriver final : public JitDriver {
     const FamilyPlan& pl_;
     const KernelTables& t_;
 
+    // The calling thread's row buffer and a window buffer of `floats` for per-chunk or
+    // per-band copies (nullptr when out of memory). The window holds no layer's zero halo.
+    std::pair<float*, float*> window_buffers(int64_t floats) const {
+        float* rowbuf = thread_scratch().row.try_get(row_floats());
+        ThreadScratch& scratch = thread_scratch().plane;
+        float* buf = scratch.try_get(floats);
+        scratch.halo_owner = 0;
+        return {rowbuf, buf};
+    }
+
     // Per-chunk copies (one-row images, x the user's input): items (image, W chunk) in equal
     // shares, each chunk's columns copied into the thread's buffer, then every oc block run
     // over it. A chunk's outputs have one owner whatever nt is.
     bool compute_chunks(const void* x, void* y, const WorkPart& w, int t, int nt) const {
-        float* rowbuf = thread_scratch().row.try_get(row_floats());
-        ThreadScratch& scratch = thread_scratch().plane;
-        float* buf = scratch.try_get(pl_.chunk_input.image_floats());
+        const auto [rowbuf, buf] = window_buffers(pl_.chunk_input.image_floats());
         if (!rowbuf || !buf) return false;
-        scratch.halo_owner = 0;  // its contents are no layer's zero halo
         const int64_t nc = pl_.w_chunks;
         const Share share((w.n1 - w.n0) * nc, t, nt);
         for (int64_t item = share.begin; item < share.end; ++item) {
@@ -109,11 +117,8 @@ class PhaseDriver final : public JitDriver {
     // blocks run over it. A band is output rows of a 2D image, or output planes of a 3D one
     // (PhasedPlan::band_axis). A band's outputs have one owner whatever nt is.
     bool compute_bands(const void* x, void* y, const WorkPart& w, int t, int nt) const {
-        float* rowbuf = thread_scratch().row.try_get(row_floats());
-        ThreadScratch& scratch = thread_scratch().plane;
-        float* buf = scratch.try_get(pl_.band_input.image_floats());
+        const auto [rowbuf, buf] = window_buffers(pl_.band_input.image_floats());
         if (!rowbuf || !buf) return false;
-        scratch.halo_owner = 0;  // its contents are no layer's zero halo
         const int64_t nb = int64_t(pl_.band_windows.size()), per = pl_.band_rows;
         const size_t axis = size_t(pl_.band_axis);
         const Share share((w.n1 - w.n0) * nb, t, nt);
