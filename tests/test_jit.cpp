@@ -1233,6 +1233,70 @@ TEST_CASE("jit: folded rows against the reference") {
     CHECK(folded >= 40);  // most draws have a phase with two rows or more
 }
 
+TEST_CASE("jit: input channels reduced in chunks keep their sums between the chunks") {
+    // Chunks forced on random layers of 2-7 input-channel blocks: 2, 3 or every block per
+    // chunk (clamped to a divisor); ranks 1-3, tiny maps whose tiles run tap subsets (and
+    // bias-only kernels that may only write when the sums finish), phases without taps,
+    // dilation, pads, output_padding, groups, channel tails, batches, both layouts,
+    // activations and bias; 1-3 threads bitwise equal, and one chunk agrees.
+    std::mt19937 rng(4242);
+    int split = 0;
+    for (int i = 0; i < 36; ++i) {
+        const int rank = 1 + i % 3;
+        Spec s = random_small_spec(rng, rank, rank == 1   ? DrawRanges{3, 60, 6, 4, 2}
+                                              : rank == 2 ? DrawRanges{1, 12, 5, 3, 2}
+                                                          : DrawRanges{1, 6, 3, 2, 2});
+        s.ic = s.groups * std::vector<int64_t>{40, 64, 100}[size_t(i / 3 % 3)];
+        gen::PlanOverrides on, off;
+        on.shape = off.shape = 1;
+        on.ic_split = std::vector<int64_t>{2, 3, 64}[size_t(i % 3)];
+        off.ic_split = -1;
+        split += check_forced_plan(s, 5000 + uint64_t(i), on, off, "ic blocks (fp32 sums");
+    }
+    int isas = 0;
+    for (Isa isa : kIsas) isas += cpu_has(isa);
+    CHECK(split >= 12 * isas);  // most draws have several blocks per group
+}
+
+TEST_CASE("jit: which layers reduce their input channels in chunks") {
+    // The benchdnn 3D 512 -> 256 k3 dilation 2 at 6x7x7 (14 MB of weights, 11-wide rows) and
+    // at 6x14x14 (18-wide rows: each tile would stream its row's 3.5 MB) split, with tiles of
+    // several vectors; U-Net's 128 -> 64 k4 s2 (weights within L2), a 1D layer (one row: its
+    // W chunks share the weights) and a bf16 layer keep one chunk.
+    Spec s;
+    s.rank = 3;
+    s.ic = 512;
+    s.oc = 256;
+    s.k = {3};
+    s.d = {2};
+    s.s = {1};
+    s.pb = s.pe = s.op = {0};
+    for (std::vector<int64_t> in : {std::vector<int64_t>{6, 7, 7}, {6, 14, 14}}) {
+        s.in = in;
+        for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
+            s.layout = layout;
+            const gen::ChannelPlan pl = channel_plan(s, Isa::avx512);
+            CHECK(pl.ic_split > 1);
+            CHECK(pl.n_oc >= 3);
+            CHECK(pl.w_rows / pl.ic_split * 27 * pl.n_oc * 16 * 4 <= 1024 * 1024);
+        }
+    }
+    CHECK(channel_plan_k4s2(128, 64, {64, 64}, Isa::avx512, Layout::channels_first).ic_split ==
+          1);
+    CHECK(channel_plan_k4s2(1024, 512, {300}, Isa::avx512, Layout::channels_first).ic_split ==
+          1);
+    s.in = {6, 7, 7};
+    Problem p;
+    REQUIRE(make_problem(s, p));
+    p.dtype = DType::bf16;
+    gen::Plan plan;
+    std::string why;
+    gen::PlanOverrides channel;
+    channel.shape = 1;
+    REQUIRE_MESSAGE(gen::plan(p, Isa::avx512, plan, why, channel), why);
+    CHECK(std::get<gen::ChannelPlan>(plan.family).ic_split == 1);
+}
+
 TEST_CASE("jit: 2D and 3D layers copied per band by the thread that computes it") {
     // Band copies forced on random 2D layers (bands of rows) and 3D ones (bands of planes):
     // each band's input window (halo, taps reaching back up to dilation x kernel,
@@ -1397,12 +1461,13 @@ TEST_CASE("jit: a 1D row cut into W chunks keeps each oc block's weights within 
 TEST_CASE("jit: AVX2 tiles on short rows whose one-vector blocks overflow L2 are wider") {
     // simple-baselines' 2048 -> 256 at 8x6: a one-vector block (1 MiB) overflows AVX2's L2
     // budget, so every tile streams its weights from L3 and two vectors per tile halve the
-    // input re-reads; 1024 -> 256 at 16x16 (512 KiB blocks) and AVX-512 keep their tiles.
+    // input re-reads; AVX-512 keeps its tile. 1024 -> 256 at 16x16 (512 KiB one-vector
+    // blocks) reduces in two chunks instead, whose 3-vector blocks stay within L2.
     CHECK(channel_plan_k4s2(2048, 256, {8, 6}, Isa::avx2, Layout::channels_first).n_oc == 2);
     CHECK(channel_plan_k4s2(2048, 256, {8, 6}, Isa::avx512, Layout::channels_first).n_oc == 1);
     const gen::ChannelPlan mid =
         channel_plan_k4s2(1024, 256, {16, 16}, Isa::avx2, Layout::channels_first);
-    CHECK((mid.ur == 6 && mid.n_oc == 2));
+    CHECK((mid.ic_split == 2 && mid.n_oc == 3));
 }
 
 TEST_CASE("jit: rows fold on short rows under large weights only") {

@@ -27,15 +27,28 @@ class CvecGenerator : public Xbyak::CodeGenerator {
     void generate() {
         if (d_.ic_blocks > 1) push(reg_xnext);
         load_args();
-        Xbyak::Label l_tile;
+        Xbyak::Label l_tile, l_done;
+        // Partial sums without taps: nothing to add; the finishing call writes bias alone.
+        const bool bias_only = d_.taps_total() == 0;
+        if (d_.partial && bias_only) {
+            test(byte[reg_args + offsetof(KernelArgs, sums)], 2);
+            jz(l_done, T_NEAR);
+        }
         L(l_tile);
-        zero_accumulators();
-        if (d_.taps_total() > 0) accumulate_taps();
-        epilogue();
+        if (d_.partial && !bias_only)
+            start_partial();
+        else
+            zero_accumulators();
+        if (!bias_only) accumulate_taps();
+        if (d_.partial && !bias_only)
+            finish_partial();
+        else
+            epilogue();
         add(reg_x, int(d_.ur * d_.x_stride[2] * 4));
         add(reg_y, int(d_.ur * d_.y_pix * out_bytes()));
         dec(reg_blocks);
         jnz(l_tile, T_NEAR);
+        L(l_done);
         if (d_.ic_blocks > 1) pop(reg_xnext);
         vzeroupper();
         ret();
@@ -99,6 +112,49 @@ class CvecGenerator : public Xbyak::CodeGenerator {
     void zero_accumulators() {
         for (int j = 0; j < d_.ur; ++j)
             for (int v = 0; v < d_.n_oc; ++v) math_.vzero(vmm_acc(j, v));
+    }
+
+    // Partial sums (KernelArgs::sums bit 0): the tile's sums so far from y, else zeros.
+    // Clobbers vmm_tmp(0) (AVX2 tail mask) and the flags.
+    void start_partial() {
+        Xbyak::Label l_zero, l_go;
+        test(byte[reg_args + offsetof(KernelArgs, sums)], 1);
+        jz(l_zero, T_NEAR);
+        if constexpr (!T::opmask)
+            if (tail_masked()) vmovups(vmm_tmp(0), math_.constant(Const::tail_mask));
+        for (int j = 0; j < d_.ur; ++j)
+            for (int v = 0; v < d_.n_oc; ++v) {
+                const auto at = ptr[reg_y + int((j * d_.y_pix + v * T::vlen) * 4)];
+                if (!tail_masked() || v != d_.n_oc - 1) {
+                    vmovups(vmm_acc(j, v), at);
+                } else if constexpr (T::opmask) {
+                    vmovups(vmm_acc(j, v) | k1 | T_z, at);
+                } else {
+                    vmaskmovps(vmm_acc(j, v), vmm_tmp(0), at);
+                }
+            }
+        jmp(l_go, T_NEAR);
+        L(l_zero);
+        zero_accumulators();
+        L(l_go);
+    }
+
+    // Partial sums (bit 1): finished by the epilogue, else stored as fp32 sums.
+    void finish_partial() {
+        Xbyak::Label l_raw, l_end;
+        test(byte[reg_args + offsetof(KernelArgs, sums)], 2);
+        jz(l_raw, T_NEAR);
+        epilogue();
+        jmp(l_end, T_NEAR);
+        L(l_raw);
+        for (int j = 0; j < d_.ur; ++j)
+            for (int v = 0; v < d_.n_oc; ++v) {
+                const bool masked = tail_masked() && v == d_.n_oc - 1;
+                math_.store(DType::f32, reg_y, int((j * d_.y_pix + v * T::vlen) * 4),
+                            vmm_acc(j, v), masked ? d_.oc_tail : T::vlen, vmm_tmp(0), vmm_tmp(1),
+                            vmm_tmp(0));
+            }
+        L(l_end);
     }
 
     // The input-channel loops (blocks, then channels in a block) with every tap unrolled
@@ -185,7 +241,8 @@ class CvecGenerator : public Xbyak::CodeGenerator {
 
 size_t code_bound(const ChannelKernelDesc& d) {
     const size_t per_tap = size_t(2 * d.n_oc + d.ur * (1 + d.n_oc));
-    const size_t epilogue = size_t(d.ur * d.n_oc) * 64;
+    // The epilogue, and with partial sums the sums' loads and plain stores.
+    const size_t epilogue = size_t(d.ur * d.n_oc) * (d.partial ? 96 : 64);
     const size_t instructions = size_t(d.ic_unroll * d.taps_total()) * per_tap + epilogue + 64;
     return instructions * 12 + size_t(Const::count) * 64 + 4096;
 }

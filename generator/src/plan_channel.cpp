@@ -71,16 +71,50 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     // FMA slots per weight vector (measured: a 3D 512->256 layer on 11-wide rows ran 1.4x
     // faster in 1-vector tiles whose weights fit than in 4-vector ones; pix2pix's 1024->512 on
     // 8-wide rows 2x faster in whole-row tiles).
-    int64_t all_taps = 0, phase_taps = 0;  // summed over the phases, and the most of one
+    // Taps summed over the phases, the most of one phase, and the most of one row's phases.
+    int64_t all_taps = 0, phase_taps = 0, row_taps = 0;
     for (int64_t rd = 0; rd < pl.stride[0]; ++rd)
-        for (int64_t rh = 0; rh < pl.stride[1]; ++rh)
+        for (int64_t rh = 0; rh < pl.stride[1]; ++rh) {
+            int64_t row = 0;
             for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
                 const int64_t taps = ax.phase({rd, rh, rw}).taps_total();
                 all_taps += taps;
+                row += taps;
                 phase_taps = std::max(phase_taps, taps);
             }
+            row_taps = std::max(row_taps, row);
+        }
     auto block_bytes = [&](int n) {
         return double(pl.w_rows) * double(all_taps) * n * pl.vlen * 4.0;
+    };
+    // The weights a block's tiles cycle through before they are reused: every phase's for
+    // short rows (each row re-streams them), the row's phases' for long ones (each tile does;
+    // counted where the blocks may split, below, so that other layers keep their tiles).
+    // Input-channel chunks (ChannelPlan::ic_split) for blocks of n vectors: the fewest that
+    // bring a chunk's within the budget the cost below charges L3 streaming beyond. fp32
+    // only: the sums wait in fp32 where the output goes. Measured 1 thread, AVX-512, against
+    // one chunk: 512 -> 256 k3 dilation 2, 3D, at 6x7x7 1.35x (11-wide rows) and at 6x14x14
+    // 1.9x (18-wide), dilation 1 at 6x14x14 1.26x.
+    // One-row layers (1D) keep whole blocks: their W chunks share the block's weights already
+    // (chunk_length), and chunking ran WaveGAN's 512 -> 256 k25 s4 0.88x, WaveGlow's 0.83x.
+    const bool may_split = ov.ic_split >= 0 && p.dtype == DType::f32 && pl.ic_blocks > 1 &&
+                           pl.out[0] * pl.out[1] > 1;
+    auto cycled_bytes = [&](int n) {
+        if (max_row <= 16) return block_bytes(n);
+        return may_split ? double(pl.w_rows) * double(row_taps) * n * pl.vlen * 4.0 : 0.0;
+    };
+    auto split_of = [&](int n) -> int64_t {
+        int64_t s = 1;
+        if (ov.ic_split > 0) {
+            for (int64_t d = 1; d <= std::min(ov.ic_split, pl.ic_blocks); ++d)
+                if (pl.ic_blocks % d == 0) s = d;
+            return s;
+        }
+        if (!may_split) return 1;
+        while (s < pl.ic_blocks && (pl.ic_blocks % s != 0 ||
+                                    cycled_bytes(n) / double(s) > 2.0 * double(kL2WeightBudget)))
+            ++s;
+        return s;
     };
     // AVX2 (measured on Zen 3, whose L2 is half Zen 4's): when even a one-vector block
     // overflows the L2 budget, no tile keeps its weights there and every tile step streams them
@@ -89,7 +123,7 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     const bool none_fit = pl.isa == Isa::avx2 && max_row <= 16 &&
                           block_bytes(1) > double(kL2WeightBudget);
     auto weight_cost = [&](int n) {
-        return max_row <= 16 && !none_fit && block_bytes(n) > 2.0 * double(kL2WeightBudget)
+        return !none_fit && cycled_bytes(n) / double(split_of(n)) > 2.0 * double(kL2WeightBudget)
                    ? 3.0
                    : 0.25;
     };
@@ -129,6 +163,8 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     const int n_lo = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, ovg)) : 1;
     const int n_hi = ov.n_oc > 0 ? n_lo : int(std::min<int64_t>(ovg, 8));
     for (int n = n_lo; n <= n_hi; ++n) {
+        // Each chunk past the first reloads and restores the tile's sums, one more call.
+        const double split_toll = double(split_of(n) - 1);
         for (int u = 1; u <= std::min<int64_t>(max_row, 32); ++u) {
             if (!fits(u, n)) continue;
             double cost = 0;
@@ -142,7 +178,8 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
                         const int64_t w = std::min<int64_t>(u, cw - m0);
                         const auto [lo, hi] = live_taps(aw, m_lo + m0, m_lo + m0 + w - 1, pl.in[2]);
                         const double taps = std::max(count_live ? hi - lo : aw.count, 1);
-                        cost += double(cnt) * (step(int(w), nn) * taps * double(pl.w_rows) + 40.0);
+                        cost += double(cnt) * (step(int(w), nn) * taps * double(pl.w_rows) + 40.0 +
+                                               split_toll * (40.0 + 2.0 * double(w * nn)));
                     }
                 }
             }
@@ -171,6 +208,7 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     }
     pl.ur = ov.ur > 0 ? ov.ur : best_u;
     pl.n_oc = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, ovg)) : best_n;
+    pl.ic_split = split_of(pl.n_oc);
     if (!fits(pl.ur, pl.n_oc)) {
         why_not = fmt::format("tile ur={} x n_oc={} does not fit {} registers", pl.ur, pl.n_oc,
                               vector_registers(pl.isa));
@@ -340,7 +378,8 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
     ChannelKernelDesc base;
     set_common(base, pl, p);
     base.ic_block = pl.input.lanes;
-    base.ic_blocks = pl.ic_blocks;
+    base.ic_blocks = pl.chunk_blocks();
+    base.partial = pl.ic_split > 1;
     base.x_stride = kernel_strides(pl.input, p.rank);
     // A folded run is written into a buffer of row_pitch floats per output; rows otherwise
     // into the output (channels_last) or the row buffer, W phases interleaved.
@@ -435,9 +474,11 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
     pl.packed_bias_floats = pl.oc_vectors * VL;
 }
 
+constexpr int64_t kSplitSumBytes = int64_t(16) << 20;
+
 // Groups of oc blocks whose packed weights fit the L2 budget, and images per copy.
 void cache_groups(ChannelPlan& pl, const PlanOverrides& ov) {
-    const int64_t block_bytes = pl.packed_weight_floats * 4 / pl.oc_blocks;
+    const int64_t block_bytes = pl.packed_weight_floats * 4 / pl.oc_blocks / pl.ic_split;
     pl.oc_group = std::clamp<int64_t>(kL2WeightBudget / std::max<int64_t>(block_bytes, 1), 1,
                                       pl.oc_blocks);
     // channels_first: a group's outputs are its own planes, so running one group's blocks over
@@ -448,18 +489,27 @@ void cache_groups(ChannelPlan& pl, const PlanOverrides& ov) {
         pl.oc_group = std::min(pl.oc_group, pl.oc_blocks / pl.groups);
     if (ov.oc_group > 0) pl.oc_group = std::min(ov.oc_group, pl.oc_blocks);
     pl.batch_group = batch_group(pl, ov);
+    // Channels-first sums of input-channel chunks wait in the thread's row buffers, a row per
+    // item of its oc group (PhasedPlan::row_pitch floats per output): groups of fewer blocks,
+    // then fewer images, keep that near 16 MiB where the image allows.
+    if (pl.ic_split > 1 && pl.layout == Layout::channels_first) {
+        const int64_t VL = pl.vlen, pixels = pl.out[0] * pl.out[1] * pl.out[2];
+        auto slot_bytes = [&] { return pl.oc_group * pl.batch_group * pixels * pl.n_oc * VL * 4; };
+        while (slot_bytes() > kSplitSumBytes && pl.oc_group > 1) --pl.oc_group;
+        while (slot_bytes() > kSplitSumBytes && pl.batch_group > 1) --pl.batch_group;
+    }
     // Group-major layers whose image overflows the L2 input budget copy slabs of groups (8 x 32
     // channels k3 s2 at 56x56: 0.45x -> 0.75-0.94x of a dense 32 -> 32 layer at batch 8).
     const int64_t image_bytes = pl.input.image_floats() * 4;
     if (pl.groups > 1 && pl.layout == Layout::channels_first && image_bytes > kL2InputBudget &&
-        !pl.fold)
+        !pl.fold && pl.ic_split == 1)
         pl.group_slab = std::clamp<int64_t>(kL2InputBudget / (image_bytes / pl.groups), 1,
                                             pl.groups);
     if (ov.group_slab > 0) pl.group_slab = std::min(ov.group_slab, pl.groups);
     // Other images that overflow it, with every oc block in one L2 group, are copied in bands
     // of rows: each band's input is read from L2 right after it is written, instead of from
     // memory after the whole image is (U-Net 128 -> 64 at 196x196: a 20 MB copy).
-    if (!pl.fold && !pl.input.in_place &&
+    if (!pl.fold && !pl.input.in_place && pl.ic_split == 1 &&
         ((pl.group_slab == 0 && pl.oc_group >= pl.oc_blocks) || ov.band_rows > 0))
         pl.band_rows = band_rows(pl, ov);
     if (pl.band_rows > 0) pl.batch_group = 1;  // a band is rows of one image
@@ -484,7 +534,8 @@ void widen_reach(const TapAxis& a, int64_t m0, int64_t m1, int64_t halo, int64_t
 void chunk_copies(ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
     const InputLayout& L = pl.input;
     const bool one_row = L.padded[0] == 1 && L.padded[1] == 1;
-    pl.chunk_copies = one_row && !pl.fold && !L.in_place && pl.oc_group >= pl.oc_blocks &&
+    pl.chunk_copies = one_row && !pl.fold && !L.in_place && pl.ic_split == 1 &&
+                      pl.oc_group >= pl.oc_blocks &&
                       pl.w_chunks > 1 && pl.group_slab == 0 &&
                       (ov.chunk_copies > 0 ||
                        (ov.chunk_copies == 0 && L.image_floats() * 4 > kL2InputBudget / 2));
@@ -525,7 +576,7 @@ void band_copies(ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) 
     const size_t d = planes ? 0 : 1;
     const int64_t O = pl.out[d];
     if (ov.band_copies < 0 || pl.fold || L.in_place || pl.chunk_copies || pl.group_slab > 0 ||
-        pl.oc_group < pl.oc_blocks || O < 2)
+        pl.ic_split > 1 || pl.oc_group < pl.oc_blocks || O < 2)
         return;
     PlanOverrides bands = ov;  // forced: bands of an eighth of the rows, whatever the size
     if (ov.band_copies > 0 && ov.band_rows <= 0)
@@ -609,7 +660,7 @@ void describe(const Problem& p, ChannelPlan& pl, int oc_tail) {
         return;
     }
     pl.lines.push_back(fmt::format(
-        "loops: groups of {} images > {}groups of {} oc blocks > rows x {} W chunks of {} x oc "
+        "loops: groups of {} images > {}groups of {} oc blocks > {}rows x {} W chunks of {} x oc "
         "blocks (threads) > W tiles > ic blocks > ic > taps (unrolled); weights per (phase, "
         "oc block, tap) {:.1f} KiB; {} {} x {} blocks of {} ch{}",
         pl.batch_group,
@@ -622,7 +673,14 @@ void describe(const Problem& p, ChannelPlan& pl, int oc_tail) {
         : pl.band_rows > 0 ? fmt::format("bands of {} rows (input copied per band) > ",
                                          pl.band_rows)
                            : std::string(),
-        pl.oc_group, pl.w_chunks, pl.w_chunk, wkb,
+        pl.oc_group,
+        pl.ic_split > 1 ? fmt::format("{} chunks of {} ic blocks (fp32 sums kept {}) > ",
+                                      pl.ic_split, pl.chunk_blocks(),
+                                      pl.layout == Layout::channels_last
+                                          ? "in the output"
+                                          : "in the thread's row buffers")
+                        : std::string(),
+        pl.w_chunks, pl.w_chunk, wkb,
         pl.input.in_place ? "input read in place (channels-last, no halo), no copy:"
                           : "input copied to a zero-halo buffer",
         dims_string(p, pl.input.padded), pl.ic_blocks, pl.input.lanes,
@@ -653,6 +711,7 @@ bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
             pl.n_oc = n_oc;
         }
     }
+    if (pl.fold) pl.ic_split = 1;  // a folded run streams the weights once per call anyway
     // bf16 storage is converted where the tensors move anyway: widened in the input copy,
     // narrowed in the output rows' transposes (channels_first) or the kernels' stores
     // (channels_last). Folded rows keep the conversion passes around fp32 storage.

@@ -3,6 +3,7 @@
 // over output rows x W chunks x channel blocks. The two families differ in their kernels and
 // weights (each plan type says where a block's weights sit), not in this walk.
 #include <algorithm>
+#include <type_traits>
 #include <utility>
 
 #include "jit_driver.hpp"
@@ -14,6 +15,13 @@
 namespace tconv {
 
 namespace {
+
+// Chunks of the input channels a block reduces in (ChannelPlan::ic_split; 1: one call).
+int64_t ic_chunks(const gen::ChannelPlan& p) { return p.ic_split; }
+template <class P>
+int64_t ic_chunks(const P&) {
+    return 1;
+}
 
 template <class FamilyPlan>
 class PhaseDriver final : public JitDriver {
@@ -35,6 +43,7 @@ class PhaseDriver final : public JitDriver {
         const int64_t work = rows_chunks * (vectors_before(b1) - vectors_before(b0));
         const Share share{item_at(work * t / nt, rows_chunks, b0, b1),
                           item_at(work * (t + 1) / nt, rows_chunks, b0, b1)};
+        if (ic_chunks(pl_) > 1) return compute_split(xbuf, y, w, share, rows_chunks, skip);
         // channels_first: each output row is built channels-last here, then transposed.
         float* rowbuf = thread_scratch().row.try_get(row_floats());
         if (!rowbuf) return false;
@@ -65,13 +74,50 @@ class PhaseDriver final : public JitDriver {
     }
 
     ScratchNeed scratch_need() const override {
-        ScratchNeed need = ScratchNeed::row(row_floats());
+        ScratchNeed need = ScratchNeed::row(row_floats() * split_slots());
         if (pl_.chunk_copies) need[ScratchKind::plane] = pl_.chunk_input.image_floats();
         if (pl_.band_copies) need[ScratchKind::plane] = pl_.band_input.image_floats();
         return need;
     }
 
   private:
+    // Input-channel chunks (ChannelPlan::ic_split): the thread's items of each oc group run
+    // chunk after chunk, so that the chunk's weights serve every row from L2. Each item keeps
+    // one owner through the chunks (the same share of every chunk), so its sums need no
+    // barrier. channels_first: each item's row outputs wait in their own slot of the thread's
+    // row buffers until the last chunk finishes and transposes them.
+    bool compute_split(const float* xbuf, void* y, const WorkPart& w, Share share,
+                       int64_t rows_chunks, int64_t skip) const {
+        const gen::Dim3 O = pl_.out;
+        const auto [b0, b1] = pl_.slab_oc_blocks(w.slab);
+        const int64_t nb = b1 - b0, nc = pl_.w_chunks, g = std::min(pl_.oc_group, nb);
+        float* slots = thread_scratch().row.try_get(row_floats() * split_slots());
+        if (!slots) return false;
+        const int64_t per_group = g * rows_chunks;
+        for (int64_t grp = share.begin / per_group; grp * per_group < share.end; ++grp) {
+            const int64_t gsize = std::min(g, nb - grp * g);
+            const int64_t lo = std::max(share.begin, grp * per_group);
+            const int64_t hi = std::min(share.end, grp * per_group + gsize * rows_chunks);
+            for (int64_t k = 0; k < ic_chunks(pl_); ++k)
+                for (int64_t item = lo; item < hi; ++item) {
+                    const int64_t local = item - grp * per_group;
+                    const int64_t rc = local / gsize + skip, row = rc / nc;
+                    const int64_t n = w.n0 + row / (O[1] * O[0]);
+                    float* slot = slots + (item - lo) * row_floats();
+                    run(xbuf + (n - w.n0) * pl_.input.image_floats(), pl_.input, {}, y, slot,
+                        b0 + grp * g + local % gsize, rc % nc, row % O[1], (row / O[1]) % O[0],
+                        n, k);
+                }
+        }
+        return true;
+    }
+    // Items of one oc group a thread may own, each a row buffer when split (channels_first).
+    int64_t split_slots() const {
+        if (ic_chunks(pl_) == 1 || pl_.layout != Layout::channels_first) return 1;
+        return std::min(pl_.oc_group, pl_.oc_blocks) * pl_.batch_group * pl_.out_rows() *
+               pl_.w_chunks;
+    }
+
     // channels_first: one W chunk's outputs (the buffer is reused by every chunk, so it stays in
     // cache however long the row: a 1D layer's row is the whole sequence).
     int64_t row_floats() const {
@@ -143,9 +189,11 @@ class PhaseDriver final : public JitDriver {
     // One item: oc block ocb of W chunk c of output row (n, od, oh), reading image n's input
     // laid out as L, whose first element is padded input position `at` (D, H, W). Channels-last
     // kernels store into y as the plan stores the output (io); channels-first rows are built in
-    // floats, then transposed into y (narrowed there for bf16).
+    // floats, then transposed into y (narrowed there for bf16). With input-channel chunks,
+    // the item's part for chunk `ic_chunk`: the last finishes the sums and transposes them.
     void run(const float* image, const gen::InputLayout& L, const gen::Dim3& at, void* y,
-             float* rowbuf, int64_t ocb, int64_t c, int64_t oh, int64_t od, int64_t n) const {
+             float* rowbuf, int64_t ocb, int64_t c, int64_t oh, int64_t od, int64_t n,
+             int64_t ic_chunk = 0) const {
         const gen::Dim3 O = pl_.out, H = L.halo_lo, S = pl_.stride, pb = pl_.pad_begin;
         const int64_t OC = pl_.oc, chunk = pl_.w_chunk;
         const bool cf = pl_.layout == Layout::channels_first;
@@ -153,6 +201,10 @@ class PhaseDriver final : public JitDriver {
         const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
         const gen::OcBlock& blk = pl_.blocks[size_t(ocb)];
         const int64_t start = c * chunk;
+        const int64_t chunks = ic_chunks(pl_);
+        int64_t x_block = blk.x_block;
+        if constexpr (std::is_same_v<FamilyPlan, gen::ChannelPlan>)
+            x_block += ic_chunk * pl_.chunk_blocks();
         const bool bf16 = pl_.io == DType::bf16;
         const int64_t out_bytes = cf || !bf16 ? 4 : 2;
         char* yrow = cf ? reinterpret_cast<char*>(rowbuf)
@@ -167,13 +219,17 @@ class PhaseDriver final : public JitDriver {
             if (ph.m_count[2] <= start) continue;
             const int64_t mw = ph.m_lo[2] + start;
             gen::KernelArgs a;
-            const float* x = ph.has_taps() ? image + L.offset(blk.x_block, md + H[0] - at[0],
+            const float* x = ph.has_taps() ? image + L.offset(x_block, md + H[0] - at[0],
                                                               mh + H[1] - at[1],
                                                               mw + H[2] - at[2]) +
                                                  blk.x_lane
                                            : image;
             char* yw = yrow + (S[2] * mw + rw - pb[2] - ow_base) * pix;
-            a.w = t_.weights + pl_.weight_offset(ph, ocb);
+            if constexpr (std::is_same_v<FamilyPlan, gen::ChannelPlan>)
+                a.w = t_.weights + pl_.weight_offset(ph, ocb, ic_chunk);
+            else
+                a.w = t_.weights + pl_.weight_offset(ph, ocb);
+            a.sums = (ic_chunk > 0 ? 1 : 0) | (ic_chunk == chunks - 1 ? 2 : 0);
             a.bias = t_.bias + pl_.bias_offset(ocb);
             a.x_next = L.block_stride() * int64_t(sizeof(float));  // cvec: the next ic block
             ph.for_each_call(md, mh, start, std::min(chunk, ph.m_count[2] - start), pl_.ur,
@@ -184,7 +240,8 @@ class PhaseDriver final : public JitDriver {
                                  t_.kernels[size_t(kernel[blk.last])](&a);
                              });
         }
-        if (cf) {  // this chunk's outputs: [S_w * start, S_w * (start + chunk))
+        // This W chunk's outputs, [S_w * start, S_w * (start + chunk)), once finished.
+        if (cf && ic_chunk == chunks - 1) {
             const int64_t plane = O[0] * O[1] * O[2];
             const int64_t ow0 = std::min(O[2], S[2] * start);
             const int64_t ow1 = std::min(O[2], S[2] * (start + chunk));

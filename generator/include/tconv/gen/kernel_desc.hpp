@@ -30,6 +30,10 @@ struct KernelArgs {
     int64_t x_next = 0;   // cvec: bytes between input-channel blocks; svec: between channels
     int64_t y_next = 0;   // svec: bytes between output channels of the row buffer
     int64_t w_tiles = 0;  // dwcf: full W tiles per output row
+    // cvec with partial sums (ChannelKernelDesc::partial): bit 0 adds the tile's products to
+    // the sums at y (else starts them), bit 1 finishes them with bias and activation (else
+    // stores them as they are).
+    int64_t sums = 0;
 };
 using KernelFn = void (*)(const KernelArgs*);
 
@@ -66,6 +70,10 @@ struct ChannelKernelDesc {
     // Bytes ahead of the weights being read to prefetch into L1 (0: none), where each call
     // streams weights too large for L2 once (folded rows).
     int w_prefetch = 0;
+    // A call reduces one chunk of the input channels (ChannelPlan::ic_split): KernelArgs::sums
+    // says whether it starts or adds to the fp32 sums at y and whether it finishes them. A
+    // kernel without taps (bias only) then writes only when it finishes.
+    bool partial = false;
     bool bias = false;
     Activation activation = Activation::none;
     float negative_slope = 0.0f;

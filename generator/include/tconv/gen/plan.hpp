@@ -262,9 +262,18 @@ struct ChannelPlan : PhasedPlan {
     // ic_blocks blocks of input.lanes channels per group: a block's packed weights hold w_rows
     // = input.lanes * ic_blocks rows per tap.
     int64_t ic_blocks = 0, w_rows = 0;
-    // Packed weights of (phase, oc block): [w_rows][tap][vectors * vlen].
-    int64_t weight_offset(const PhasePlan& ph, int64_t block) const {
-        return ph.w_offset + blocks[size_t(block)].vector0 * vlen * w_rows * ph.taps_total();
+    // Blocks whose weights overflow L2 reduce their input channels in ic_split chunks of
+    // ic_blocks / ic_split blocks (ChannelKernelDesc::partial): per oc group, chunk after chunk
+    // over every row, so that a chunk's weights stay in L2 while the rows stream past. The fp32
+    // sums wait at the output (channels_last) or in the thread's row buffers (channels_first).
+    int64_t ic_split = 1;
+    int64_t chunk_blocks() const { return ic_blocks / ic_split; }
+    // Packed weights of (phase, oc block), from input-channel chunk `chunk`: [w_rows][tap]
+    // [vectors * vlen].
+    int64_t weight_offset(const PhasePlan& ph, int64_t block, int64_t chunk = 0) const {
+        const OcBlock& b = blocks[size_t(block)];
+        return ph.w_offset + (b.vector0 * w_rows + chunk * (w_rows / ic_split) * b.vectors) *
+                                 vlen * ph.taps_total();
     }
     // Folded rows (tiny maps under large weights): a phase's output rows of one D plane are one
     // run p = mh * padded W + mw over the zero-halo buffer, so a tile spans rows and each weight
@@ -464,6 +473,8 @@ struct PlanOverrides {
     int64_t band_rows = 0;   // channel and channels-first spatial families: output rows per
                              // band (>= the rows: no bands)
     int fold = 0;            // channel family: 1 folds rows where it can, -1 never
+    int64_t ic_split = 0;    // channel family: chunks of the input channels (a divisor of the
+                             // blocks per group; 1: none)
     int chunk_copies = 0;    // channel family, one-row images: 1 copies per W chunk, -1 never
     int in_place = 0;        // channel family: -1 copies an input it could read in place
     int band_copies = 0;     // channel family, 2D and 3D images over L2: 1 copies per band
