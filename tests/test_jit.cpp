@@ -1474,23 +1474,33 @@ TEST_CASE("jit: rows fold on short rows under large weights only") {
     // pix2pix's 1024 -> 512 at 2x2 and 4x4 and the simple-baselines head's 2048 -> 256 at 8x6
     // fold (AVX2: rows of at most 3, so 2x2 and 3x3 maps only); DCGAN's 256 -> 128 at 8x8
     // (2 MiB of weights, kept in L2) and U-Net's long rows do not; a 1D layer has no rows to
-    // fold.
+    // fold. Rows whose blocks reduce in input-channel chunks fold up to 6 outputs, one image:
+    // pix2pix's 1024 -> 512 at 8x8, and 4 images at 4x4, keep rows.
     struct Case {
         int64_t ic, oc;
         std::vector<int64_t> in;
         bool fold, fold_avx2;
+        int64_t batch = 1;
     };
     const Case cases[] = {
         {1024, 512, {2, 2}, true, true},     {1024, 512, {3, 3}, true, true},
         {1024, 512, {4, 4}, true, false},    {2048, 256, {8, 6}, true, false},
         {256, 128, {8, 8}, false, false},    {1024, 512, {28, 28}, false, false},
-        {1024, 512, {16}, false, false},
+        {1024, 512, {16}, false, false},     {1024, 512, {8, 8}, false, false},
+        {1024, 512, {4, 4}, false, false, 4},
     };
     for (const Case& k : cases)
         for (Isa isa : kIsas) {
-            INFO(k.ic, " -> ", k.oc, " ", to_string(isa));
-            const gen::ChannelPlan plan =
-                channel_plan_k4s2(k.ic, k.oc, k.in, isa, Layout::channels_first);
+            INFO(k.ic, " -> ", k.oc, " ", to_string(isa), " batch ", k.batch);
+            Spec sp;
+            sp.rank = int(k.in.size());
+            sp.batch = k.batch;
+            sp.ic = k.ic;
+            sp.oc = k.oc;
+            sp.in = k.in;
+            sp.k = {4};
+            sp.pb = sp.pe = {1};
+            const gen::ChannelPlan plan = channel_plan(sp, isa);
             const gen::ChannelPlan* ch = &plan;
             CHECK(ch->fold == (isa == Isa::avx2 ? k.fold_avx2 : k.fold));
             if (ch->fold)
