@@ -105,7 +105,7 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     };
     auto split_of = [&](int n) -> int64_t {
         int64_t s = 1;
-        if (ov.ic_split > 0) {
+        if (ov.ic_split > 0 && p.dtype == DType::f32) {
             for (int64_t d = 1; d <= std::min(ov.ic_split, pl.ic_blocks); ++d)
                 if (pl.ic_blocks % d == 0) s = d;
             return s;

@@ -473,8 +473,8 @@ struct PlanOverrides {
     int64_t band_rows = 0;   // channel and channels-first spatial families: output rows per
                              // band (>= the rows: no bands)
     int fold = 0;            // channel family: 1 folds rows where it can, -1 never
-    int64_t ic_split = 0;    // channel family: chunks of the input channels (a divisor of the
-                             // blocks per group; 1: none)
+    int64_t ic_split = 0;    // channel family, fp32: chunks of the input channels (the largest
+                             // divisor of the blocks per group up to it), -1 never
     int chunk_copies = 0;    // channel family, one-row images: 1 copies per W chunk, -1 never
     int in_place = 0;        // channel family: -1 copies an input it could read in place
     int band_copies = 0;     // channel family, 2D and 3D images over L2: 1 copies per band
