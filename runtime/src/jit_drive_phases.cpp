@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "jit_driver.hpp"
 #include "jit_input.hpp"
@@ -26,7 +27,9 @@ int64_t ic_chunks(const P&) {
 template <class FamilyPlan>
 class PhaseDriver final : public JitDriver {
   public:
-    PhaseDriver(const FamilyPlan& plan, const KernelTables& t) : pl_(plan), t_(t) {}
+    PhaseDriver(const FamilyPlan& plan, const KernelTables& t) : pl_(plan), t_(t) {
+        list_calls();
+    }
 
     // Items run in the order (oc group, image row, W chunk, oc block within the group) over
     // the slab's blocks [b0, b1): a group's weights stay in L2 while the rows stream past, and
@@ -44,6 +47,15 @@ class PhaseDriver final : public JitDriver {
         const Share share{item_at(work * t / nt, rows_chunks, b0, b1),
                           item_at(work * (t + 1) / nt, rows_chunks, b0, b1)};
         if (ic_chunks(pl_) > 1) return compute_split(xbuf, y, w, share, rows_chunks, skip);
+        if (nt == 1 && !calls_.empty() && w.row0 == 0 && w.row1 == pl_.out_rows()) {
+            // A small layer on one thread: its image's kernel calls, listed at compile time.
+            const int64_t x_next = pl_.input.block_stride() * int64_t(sizeof(float));
+            for (int64_t n = n0; n < n1; ++n)
+                for (const Call& k : calls_)
+                    invoke(k, xbuf + (n - n0) * pl_.input.image_floats(),
+                           static_cast<char*>(y) + n * out_image_bytes(), x_next);
+            return true;
+        }
         // channels_first: each output row is built channels-last here, then transposed.
         float* rowbuf = thread_scratch().row.try_get(row_floats());
         if (!rowbuf) return false;
@@ -81,6 +93,51 @@ class PhaseDriver final : public JitDriver {
     }
 
   private:
+    // One kernel call of an item: its kernel, input (floats into the image's buffer), output
+    // (bytes into the output, or into the row buffer for channels_first), packed weights and
+    // bias (floats), tiles and partial-sum flags (KernelArgs::sums).
+    struct Call {
+        int kernel = 0;
+        int64_t x = 0, y = 0, w = 0, bias = 0, blocks = 0, sums = 0;
+    };
+    // The calls of one image, for small channels-last layers whose items run in image order
+    // (one oc group, no chunks, bands or slabs): a tiny layer's call then costs its kernels
+    // and a loop, not each item's index arithmetic (benchdnn's 8 -> 8 on 1-wide rows).
+    std::vector<Call> calls_;
+    static constexpr size_t kListedCalls = 256;
+    void list_calls() {
+        if (pl_.layout != Layout::channels_last || ic_chunks(pl_) > 1 || pl_.band_copies ||
+            pl_.chunk_copies || pl_.group_slab > 0 || pl_.oc_group < pl_.oc_blocks)
+            return;
+        const gen::Dim3 O = pl_.out;
+        for (int64_t od = 0; od < O[0]; ++od)
+            for (int64_t oh = 0; oh < O[1]; ++oh)
+                for (int64_t c = 0; c < pl_.w_chunks; ++c)
+                    for (int64_t ocb = 0; ocb < pl_.oc_blocks; ++ocb) {
+                        kernel_calls(pl_.input, {}, ocb, c, oh, od, 0, 0,
+                                     [&](const Call& k) { calls_.push_back(k); });
+                        if (calls_.size() > kListedCalls) {
+                            calls_.clear();
+                            return;
+                        }
+                    }
+    }
+    int64_t out_image_bytes() const {
+        return pl_.out[0] * pl_.out[1] * pl_.out[2] * pl_.oc *
+               (pl_.io == DType::bf16 ? 2 : int64_t(sizeof(float)));
+    }
+    void invoke(const Call& k, const float* image, char* ybase, int64_t x_next) const {
+        gen::KernelArgs a;
+        a.x = image + k.x;
+        a.y = ybase + k.y;
+        a.w = t_.weights + k.w;
+        a.bias = t_.bias + k.bias;
+        a.blocks = k.blocks;
+        a.sums = k.sums;
+        a.x_next = x_next;  // cvec: the next ic block
+        t_.kernels[size_t(k.kernel)](&a);
+    }
+
     // Input-channel chunks (ChannelPlan::ic_split): the thread's items of each oc group run
     // chunk after chunk, so that the chunk's weights serve every row from L2. Each item keeps
     // one owner through the chunks (the same share of every chunk), so its sums need no
@@ -186,14 +243,10 @@ class PhaseDriver final : public JitDriver {
         return true;
     }
 
-    // One item: oc block ocb of W chunk c of output row (n, od, oh), reading image n's input
-    // laid out as L, whose first element is padded input position `at` (D, H, W). Channels-last
-    // kernels store into y as the plan stores the output (io); channels-first rows are built in
-    // floats, then transposed into y (narrowed there for bf16). With input-channel chunks,
-    // the item's part for chunk `ic_chunk`: the last finishes the sums and transposes them.
-    void run(const float* image, const gen::InputLayout& L, const gen::Dim3& at, void* y,
-             float* rowbuf, int64_t ocb, int64_t c, int64_t oh, int64_t od, int64_t n,
-             int64_t ic_chunk = 0) const {
+    // The kernel calls of one item (as run() below), to f(Call).
+    template <class F>
+    void kernel_calls(const gen::InputLayout& L, const gen::Dim3& at, int64_t ocb, int64_t c,
+                      int64_t oh, int64_t od, int64_t n, int64_t ic_chunk, F f) const {
         const gen::Dim3 O = pl_.out, H = L.halo_lo, S = pl_.stride, pb = pl_.pad_begin;
         const int64_t OC = pl_.oc, chunk = pl_.w_chunk;
         const bool cf = pl_.layout == Layout::channels_first;
@@ -205,11 +258,9 @@ class PhaseDriver final : public JitDriver {
         int64_t x_block = blk.x_block;
         if constexpr (std::is_same_v<FamilyPlan, gen::ChannelPlan>)
             x_block += ic_chunk * pl_.chunk_blocks();
-        const bool bf16 = pl_.io == DType::bf16;
-        const int64_t out_bytes = cf || !bf16 ? 4 : 2;
-        char* yrow = cf ? reinterpret_cast<char*>(rowbuf)
-                        : static_cast<char*>(y) +
-                              ((((n * O[0] + od) * O[1] + oh) * O[2]) * OC + blk.oc0) * out_bytes;
+        const int64_t out_bytes = cf || pl_.io != DType::bf16 ? 4 : 2;
+        const int64_t yrow =
+            cf ? 0 : ((((n * O[0] + od) * O[1] + oh) * O[2]) * OC + blk.oc0) * out_bytes;
         const int64_t pix = (cf ? pl_.row_pitch : OC) * out_bytes;  // bytes
         // The chunk's outputs are columns [S_w * start, S_w * (start + chunk)); the row buffer
         // holds them from its start.
@@ -218,28 +269,48 @@ class PhaseDriver final : public JitDriver {
             const gen::PhasePlan& ph = pl_.phase(rd, rh, rw);
             if (ph.m_count[2] <= start) continue;
             const int64_t mw = ph.m_lo[2] + start;
-            gen::KernelArgs a;
-            const float* x = ph.has_taps() ? image + L.offset(x_block, md + H[0] - at[0],
-                                                              mh + H[1] - at[1],
-                                                              mw + H[2] - at[2]) +
-                                                 blk.x_lane
-                                           : image;
-            char* yw = yrow + (S[2] * mw + rw - pb[2] - ow_base) * pix;
+            Call k;
+            const int64_t x = ph.has_taps() ? L.offset(x_block, md + H[0] - at[0],
+                                                       mh + H[1] - at[1], mw + H[2] - at[2]) +
+                                                  blk.x_lane
+                                            : 0;
+            const int64_t yw = yrow + (S[2] * mw + rw - pb[2] - ow_base) * pix;
             if constexpr (std::is_same_v<FamilyPlan, gen::ChannelPlan>)
-                a.w = t_.weights + pl_.weight_offset(ph, ocb, ic_chunk);
+                k.w = pl_.weight_offset(ph, ocb, ic_chunk);
             else
-                a.w = t_.weights + pl_.weight_offset(ph, ocb);
-            a.sums = (ic_chunk > 0 ? 1 : 0) | (ic_chunk == chunks - 1 ? 2 : 0);
-            a.bias = t_.bias + pl_.bias_offset(ocb);
-            a.x_next = L.block_stride() * int64_t(sizeof(float));  // cvec: the next ic block
+                k.w = pl_.weight_offset(ph, ocb);
+            k.sums = (ic_chunk > 0 ? 1 : 0) | (ic_chunk == chunks - 1 ? 2 : 0);
+            k.bias = pl_.bias_offset(ocb);
             ph.for_each_call(md, mh, start, std::min(chunk, ph.m_count[2] - start), pl_.ur,
                              [&](const int (&kernel)[2], int64_t m, int64_t tiles) {
-                                 a.x = ph.has_taps() ? x + m * L.pixel_floats() : x;
-                                 a.y = yw + m * S[2] * pix;
-                                 a.blocks = tiles;
-                                 t_.kernels[size_t(kernel[blk.last])](&a);
+                                 k.kernel = kernel[blk.last];
+                                 k.x = ph.has_taps() ? x + m * L.pixel_floats() : x;
+                                 k.y = yw + m * S[2] * pix;
+                                 k.blocks = tiles;
+                                 f(k);
                              });
         }
+    }
+
+    // One item: oc block ocb of W chunk c of output row (n, od, oh), reading image n's input
+    // laid out as L, whose first element is padded input position `at` (D, H, W). Channels-last
+    // kernels store into y as the plan stores the output (io); channels-first rows are built in
+    // floats, then transposed into y (narrowed there for bf16). With input-channel chunks,
+    // the item's part for chunk `ic_chunk`: the last finishes the sums and transposes them.
+    void run(const float* image, const gen::InputLayout& L, const gen::Dim3& at, void* y,
+             float* rowbuf, int64_t ocb, int64_t c, int64_t oh, int64_t od, int64_t n,
+             int64_t ic_chunk = 0) const {
+        const gen::Dim3 O = pl_.out, S = pl_.stride;
+        const int64_t OC = pl_.oc, chunk = pl_.w_chunk, start = c * chunk;
+        const bool cf = pl_.layout == Layout::channels_first;
+        const bool bf16 = pl_.io == DType::bf16;
+        const gen::OcBlock& blk = pl_.blocks[size_t(ocb)];
+        const int64_t chunks = ic_chunks(pl_);
+        char* ybase = cf ? reinterpret_cast<char*>(rowbuf) : static_cast<char*>(y);
+        const int64_t x_next = L.block_stride() * int64_t(sizeof(float));
+        kernel_calls(L, at, ocb, c, oh, od, n, ic_chunk,
+                     [&](const Call& k) { invoke(k, image, ybase, x_next); });
+        const int64_t ow_base = cf ? S[2] * start : 0;  // the row buffer's first column
         // This W chunk's outputs, [S_w * start, S_w * (start + chunk)), once finished.
         if (cf && ic_chunk == chunks - 1) {
             const int64_t plane = O[0] * O[1] * O[2];
