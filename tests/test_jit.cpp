@@ -782,6 +782,30 @@ gen::ChannelPlan channel_plan_k4s2(int64_t ic, int64_t oc, const std::vector<int
 
 }  // namespace
 
+TEST_CASE("jit: small layers' listed kernel calls agree with their items on every thread") {
+    // One thread runs a small layer's kernel calls (and channels-first transposes) from a list
+    // made at compile time; more threads walk its items. Random small layers of the phased
+    // families (channel, depthwise, lanes across groups), ranks 1-3, batches of 1-3, both
+    // layouts, tap subsets of tiny maps: both ways bitwise equal, and against the reference.
+    std::mt19937 rng(909);
+    for (int i = 0; i < 24; ++i) {
+        const int rank = 1 + i % 3;
+        Spec s = random_small_spec(rng, rank, DrawRanges{1, 7, 4, 3, 2});
+        s.batch = 1 + i % 3;
+        if (i % 4 == 3) s.groups = s.ic = s.oc = 16;  // depthwise
+        Problem probe;
+        if (!make_problem(s, probe)) continue;
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            const Compiled c = compile_spec(isa, s, 300 + uint64_t(i));
+            INFO(c.p.name, " ", to_string(isa), ": ", join(c.impl->report().plan_lines));
+            const std::vector<float> y1 = run(c, 1);
+            CHECK(compare_to_reference(c.p, c.d, y1.data()) == "");
+            for (int threads : {2, 3}) CHECK(bitwise_equal(y1, run(c, threads)));
+        }
+    }
+}
+
 TEST_CASE("jit: 1D layers copied per W chunk by the thread that computes it") {
     // Chunk copies forced on random 1D layers: each chunk's columns (halo included, taps
     // reaching back up to dilation x kernel, output_padding, asymmetric pads, phases without

@@ -47,18 +47,25 @@ class PhaseDriver final : public JitDriver {
         const Share share{item_at(work * t / nt, rows_chunks, b0, b1),
                           item_at(work * (t + 1) / nt, rows_chunks, b0, b1)};
         if (ic_chunks(pl_) > 1) return compute_split(xbuf, y, w, share, rows_chunks, skip);
-        if (nt == 1 && !calls_.empty() && w.row0 == 0 && w.row1 == pl_.out_rows()) {
-            // A small layer on one thread: its image's kernel calls, listed at compile time.
-            const int64_t x_next = pl_.input.block_stride() * int64_t(sizeof(float));
-            for (int64_t n = n0; n < n1; ++n)
-                for (const Call& k : calls_)
-                    invoke(k, xbuf + (n - n0) * pl_.input.image_floats(),
-                           static_cast<char*>(y) + n * out_image_bytes(), x_next);
-            return true;
-        }
         // channels_first: each output row is built channels-last here, then transposed.
         float* rowbuf = thread_scratch().row.try_get(row_floats());
         if (!rowbuf) return false;
+        if (nt == 1 && !calls_.empty() && w.row0 == 0 && w.row1 == pl_.out_rows()) {
+            // A small layer on one thread: its image's steps, listed at compile time.
+            const int64_t x_next = pl_.input.block_stride() * int64_t(sizeof(float));
+            const bool cf = pl_.layout == Layout::channels_first;
+            for (int64_t n = n0; n < n1; ++n) {
+                char* yn = static_cast<char*>(y) + n * out_image_bytes();
+                for (const Call& k : calls_) {
+                    if (k.kernel < 0)
+                        transpose_rows(rowbuf + k.x, k.blocks, k.sums, yn, k.y);
+                    else
+                        invoke(k, xbuf + (n - n0) * pl_.input.image_floats(),
+                               cf ? reinterpret_cast<char*>(rowbuf) : yn, x_next);
+                }
+            }
+            return true;
+        }
         if (g >= nb) {  // one oc group: items stepped without divisions (depthwise items are short)
             Odometer<5> at({nb, nc, O[1], O[0], kUnbounded}, share.begin + skip * nb);
             for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
@@ -95,19 +102,21 @@ class PhaseDriver final : public JitDriver {
   private:
     // One kernel call of an item: its kernel, input (floats into the image's buffer), output
     // (bytes into the output, or into the row buffer for channels_first), packed weights and
-    // bias (floats), tiles and partial-sum flags (KernelArgs::sums).
+    // bias (floats), tiles and partial-sum flags (KernelArgs::sums). kernel -1: a
+    // channels-first item's transpose of `blocks` outputs x `sums` channels from row-buffer
+    // float x into the output at element y.
     struct Call {
         int kernel = 0;
         int64_t x = 0, y = 0, w = 0, bias = 0, blocks = 0, sums = 0;
     };
-    // The calls of one image, for small channels-last layers whose items run in image order
-    // (one oc group, no chunks, bands or slabs): a tiny layer's call then costs its kernels
+    // The steps of one image, for small layers whose items run in image order (one oc group,
+    // no input-channel chunks, bands or slabs): a tiny layer's call then costs its kernels
     // and a loop, not each item's index arithmetic (benchdnn's 8 -> 8 on 1-wide rows).
     std::vector<Call> calls_;
     static constexpr size_t kListedCalls = 256;
     void list_calls() {
-        if (pl_.layout != Layout::channels_last || ic_chunks(pl_) > 1 || pl_.band_copies ||
-            pl_.chunk_copies || pl_.group_slab > 0 || pl_.oc_group < pl_.oc_blocks)
+        if (ic_chunks(pl_) > 1 || pl_.band_copies || pl_.chunk_copies || pl_.group_slab > 0 ||
+            pl_.oc_group < pl_.oc_blocks)
             return;
         const gen::Dim3 O = pl_.out;
         for (int64_t od = 0; od < O[0]; ++od)
@@ -116,6 +125,11 @@ class PhaseDriver final : public JitDriver {
                     for (int64_t ocb = 0; ocb < pl_.oc_blocks; ++ocb) {
                         kernel_calls(pl_.input, {}, ocb, c, oh, od, 0, 0,
                                      [&](const Call& k) { calls_.push_back(k); });
+                        if (pl_.layout == Layout::channels_first) {
+                            const auto [src, rows, dst] = row_transpose(ocb, c, oh, od, 0);
+                            calls_.push_back({-1, src, dst, 0, 0, rows,
+                                              pl_.blocks[size_t(ocb)].valid});
+                        }
                         if (calls_.size() > kListedCalls) {
                             calls_.clear();
                             return;
@@ -300,37 +314,52 @@ class PhaseDriver final : public JitDriver {
     void run(const float* image, const gen::InputLayout& L, const gen::Dim3& at, void* y,
              float* rowbuf, int64_t ocb, int64_t c, int64_t oh, int64_t od, int64_t n,
              int64_t ic_chunk = 0) const {
-        const gen::Dim3 O = pl_.out, S = pl_.stride;
-        const int64_t OC = pl_.oc, chunk = pl_.w_chunk, start = c * chunk;
         const bool cf = pl_.layout == Layout::channels_first;
-        const bool bf16 = pl_.io == DType::bf16;
         const gen::OcBlock& blk = pl_.blocks[size_t(ocb)];
         const int64_t chunks = ic_chunks(pl_);
         char* ybase = cf ? reinterpret_cast<char*>(rowbuf) : static_cast<char*>(y);
         const int64_t x_next = L.block_stride() * int64_t(sizeof(float));
         kernel_calls(L, at, ocb, c, oh, od, n, ic_chunk,
                      [&](const Call& k) { invoke(k, image, ybase, x_next); });
-        const int64_t ow_base = cf ? S[2] * start : 0;  // the row buffer's first column
-        // This W chunk's outputs, [S_w * start, S_w * (start + chunk)), once finished.
+        // This W chunk's outputs, once finished.
         if (cf && ic_chunk == chunks - 1) {
-            const int64_t plane = O[0] * O[1] * O[2];
-            const int64_t ow0 = std::min(O[2], S[2] * start);
-            const int64_t ow1 = std::min(O[2], S[2] * (start + chunk));
-            const int64_t at = (n * OC + blk.oc0) * plane + (od * O[1] + oh) * O[2] + ow0;
-            const float* src = rowbuf + (ow0 - ow_base) * pl_.row_pitch;
-            if (bf16 && pl_.isa >= Isa::avx512)
-                transpose_avx512(src, pl_.row_pitch, ow1 - ow0, blk.valid,
-                                 static_cast<uint16_t*>(y) + at, plane);
-            else if (bf16)
-                transpose_avx2(src, pl_.row_pitch, ow1 - ow0, blk.valid,
-                               static_cast<uint16_t*>(y) + at, plane);
-            else if (pl_.isa >= Isa::avx512)
-                transpose_avx512(src, pl_.row_pitch, ow1 - ow0, blk.valid,
-                                 static_cast<float*>(y) + at, plane);
-            else
-                transpose_avx2(src, pl_.row_pitch, ow1 - ow0, blk.valid, static_cast<float*>(y) + at,
-                               plane);
+            const auto [src, rows, dst] = row_transpose(ocb, c, oh, od, n);
+            transpose_rows(rowbuf + src, rows, blk.valid, static_cast<char*>(y), dst);
         }
+    }
+
+    // A channels-first item's outputs: W chunk c's columns [S_w * start, S_w * (start +
+    // chunk)) of row (n, od, oh), oc block ocb. Their first float in the row buffer, their
+    // count, and the output element they go to.
+    std::array<int64_t, 3> row_transpose(int64_t ocb, int64_t c, int64_t oh, int64_t od,
+                                         int64_t n) const {
+        const gen::Dim3 O = pl_.out;
+        const int64_t S_w = pl_.stride[2], start = c * pl_.w_chunk;
+        const int64_t plane = O[0] * O[1] * O[2];
+        const int64_t ow0 = std::min(O[2], S_w * start);
+        const int64_t ow1 = std::min(O[2], S_w * (start + pl_.w_chunk));
+        const int64_t at = (n * pl_.oc + pl_.blocks[size_t(ocb)].oc0) * plane +
+                           (od * O[1] + oh) * O[2] + ow0;
+        return {(ow0 - S_w * start) * pl_.row_pitch, ow1 - ow0, at};
+    }
+    // Transposes `rows` outputs x `cols` channels from the row buffer into the planes of the
+    // output y (bytes) from element `at` (narrowed there for bf16).
+    void transpose_rows(const float* src, int64_t rows, int64_t cols, char* y,
+                        int64_t at) const {
+        const int64_t plane = pl_.out[0] * pl_.out[1] * pl_.out[2];
+        if (pl_.io == DType::bf16) {
+            uint16_t* dst = reinterpret_cast<uint16_t*>(y) + at;
+            if (pl_.isa >= Isa::avx512)
+                transpose_avx512(src, pl_.row_pitch, rows, cols, dst, plane);
+            else
+                transpose_avx2(src, pl_.row_pitch, rows, cols, dst, plane);
+            return;
+        }
+        float* dst = reinterpret_cast<float*>(y) + at;
+        if (pl_.isa >= Isa::avx512)
+            transpose_avx512(src, pl_.row_pitch, rows, cols, dst, plane);
+        else
+            transpose_avx2(src, pl_.row_pitch, rows, cols, dst, plane);
     }
 
     // Vectors of channels in the oc blocks before block b (b may be oc_blocks).
