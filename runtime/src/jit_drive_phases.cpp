@@ -58,7 +58,7 @@ class PhaseDriver final : public JitDriver {
                 char* yn = static_cast<char*>(y) + n * out_image_bytes();
                 for (const Call& k : calls_) {
                     if (k.kernel < 0)
-                        transpose_rows(rowbuf + k.x, k.blocks, k.sums, yn, k.y);
+                        transpose_rows(rowbuf + k.x, k.rows, k.cols, yn, k.y);
                     else
                         invoke(k, xbuf + (n - n0) * pl_.input.image_floats(),
                                cf ? reinterpret_cast<char*>(rowbuf) : yn, x_next);
@@ -103,11 +103,12 @@ class PhaseDriver final : public JitDriver {
     // One kernel call of an item: its kernel, input (floats into the image's buffer), output
     // (bytes into the output, or into the row buffer for channels_first), packed weights and
     // bias (floats), tiles and partial-sum flags (KernelArgs::sums). kernel -1: a
-    // channels-first item's transpose of `blocks` outputs x `sums` channels from row-buffer
+    // channels-first item's transpose of `rows` outputs x `cols` channels from row-buffer
     // float x into the output at element y.
     struct Call {
         int kernel = 0;
         int64_t x = 0, y = 0, w = 0, bias = 0, blocks = 0, sums = 0;
+        int64_t rows = 0, cols = 0;
     };
     // The steps of one image, for small layers whose items run in image order (one oc group,
     // no input-channel chunks, bands or slabs): a tiny layer's call then costs its kernels
@@ -127,8 +128,13 @@ class PhaseDriver final : public JitDriver {
                                      [&](const Call& k) { calls_.push_back(k); });
                         if (pl_.layout == Layout::channels_first) {
                             const auto [src, rows, dst] = row_transpose(ocb, c, oh, od, 0);
-                            calls_.push_back({-1, src, dst, 0, 0, rows,
-                                              pl_.blocks[size_t(ocb)].valid});
+                            Call t;
+                            t.kernel = -1;
+                            t.x = src;
+                            t.y = dst;
+                            t.rows = rows;
+                            t.cols = pl_.blocks[size_t(ocb)].valid;
+                            calls_.push_back(t);
                         }
                         if (calls_.size() > kListedCalls) {
                             calls_.clear();
