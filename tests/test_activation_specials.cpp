@@ -18,10 +18,17 @@ using namespace tconv;
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
-const std::vector<float> kSpecial = {
-    0.0f, -0.0f, 1e-40f, -1e-40f, kInf, -kInf, std::nanf(""), -std::nanf(""), 0.1f, -0.1f,
-    0.2f, -0.2f, 3.0f, -3.0f, 20.0f, -20.0f, 88.5f, -88.5f, 89.0f, -89.0f, 100.0f, -100.0f,
-    1e30f, -1e30f, std::numeric_limits<float>::max(), -std::numeric_limits<float>::max()};
+// The special values, then a sweep over [-30, 30] (both sides of tanh's small-|a| branch at
+// 0.25; sigmoid's tail).
+const std::vector<float> kSpecial = [] {
+    std::vector<float> v = {
+        0.0f, -0.0f, 1e-40f, -1e-40f, kInf, -kInf, std::nanf(""), -std::nanf(""), 0.1f, -0.1f,
+        0.2f, -0.2f, 3.0f, -3.0f, 20.0f, -20.0f, 88.5f, -88.5f, 89.0f, -89.0f, 100.0f, -100.0f,
+        1e30f, -1e30f, std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
+        0.2499f, 0.25f, 0.2501f, -0.25f};
+    for (int i = -3000; i <= 3000; i += 7) v.push_back(float(i) / 100.0f + 0.003f);
+    return v;
+}();
 
 // PyTorch's float result for a pre-activation value.
 float expected(Activation act, float slope, float v) {
