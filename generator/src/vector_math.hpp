@@ -20,8 +20,9 @@ enum class Const {
     zero, one, two, abs_mask, sign_mask,
     exp_hi, exp_lo, log2e, ln2_hi, ln2_lo,
     exp_c6, exp_c5, exp_c4, exp_c3, exp_c2,
-    exp_bias, exp_overflow, tanh_small,
-    tanh_c9, tanh_c7, tanh_c5, tanh_c3,
+    exp_bias, exp_overflow,
+    tanh_max, tanh_min, tanh_p1, tanh_p2, tanh_p3, tanh_p4, tanh_p5, tanh_p6,
+    tanh_q1, tanh_q2, tanh_q3,
     slope, tail_mask,
     u32_one, bf16_round, nan_quiet,
     count
@@ -40,11 +41,11 @@ class VectorMath {
 
     // Vector registers activation() needs besides its operand (the planner budgets the same).
     static int activation_temps(Activation a) { return detail::activation_temps(a); }
-    // The opmask activation() overwrites (AVX-512), 0 when none: k2 for tanh's small-input
-    // branch, k3 for the other activations' compares.
+    // The opmask activation() overwrites (AVX-512), 0 when none: k3 for the compares of relu,
+    // leaky_relu and sigmoid.
     static int clobbered_opmask(Activation a) {
-        if (!T::opmask || a == Activation::none) return 0;
-        return a == Activation::tanh ? 2 : 3;
+        if (!T::opmask || a == Activation::none || a == Activation::tanh) return 0;
+        return 3;
     }
 
     // A constant's slot in the table is given at its first use: the table holds only the
@@ -194,13 +195,18 @@ class VectorMath {
                 case Const::exp_c2: putf(0.5f); break;
                 case Const::exp_bias: put(127u); break;
                 case Const::exp_overflow: putf(88.7228394f); break;  // ln(FLT_MAX)
-                case Const::tanh_small: putf(0.25f); break;
-                // tanh(x) = x (1 + x^2 (c3 + x^2 (c5 + x^2 (c7 + x^2 c9)))) below 0.25: relative
-                // error < 1e-8 where 1 - 2/(e^2x + 1) would cancel.
-                case Const::tanh_c9: putf(62.0f / 2835); break;
-                case Const::tanh_c7: putf(-17.0f / 315); break;
-                case Const::tanh_c5: putf(2.0f / 15); break;
-                case Const::tanh_c3: putf(-1.0f / 3); break;
+                // tanh (below): |x| clamped to 9, where tanh rounds to 1.
+                case Const::tanh_max: putf(9.0f); break;
+                case Const::tanh_min: putf(-9.0f); break;
+                case Const::tanh_p1: putf(0.13086800466064775f); break;
+                case Const::tanh_p2: putf(0.0031070112482929325f); break;
+                case Const::tanh_p3: putf(1.1184508842119e-5f); break;
+                case Const::tanh_p4: putf(-2.0337164368295659e-8f); break;
+                case Const::tanh_p5: putf(5.3262262187593508e-11f); break;
+                case Const::tanh_p6: putf(-8.5989999025713536e-14f); break;
+                case Const::tanh_q1: putf(0.46420130280054302f); break;
+                case Const::tanh_q2: putf(0.024507515252551388f); break;
+                case Const::tanh_q3: putf(0.00025504911754860011f); break;
                 case Const::slope: putf(negative_slope_); break;
                 case Const::tail_mask:
                     for (int i = 0; i < T::vlen; ++i) g_.dd(i < oc_tail_ ? 0xffffffffu : 0u);
@@ -264,33 +270,32 @@ class VectorMath {
         g_.vmulps(x, s2, s1);
     }
 
-    // a = tanh(a): an odd polynomial below |a| < 0.25, else sign(a) (1 - 2 / (e^{2|a|} + 1)).
-    void tanh(const Vmm& a, const Vmm& t0, const Vmm& t1, const Vmm& t2, const Vmm& t3) {
+    // a = tanh(a) = a P(a^2) / Q(a^2), a clamped to [-9, 9]: a rational minimax fit of tanh(x)
+    // / x in s = x^2 over [0, 81], P of degree 6 and Q of 3 with P(0) = Q(0) = 1 (relative
+    // error 7e-9 in exact arithmetic, under 3e-7 evaluated in floats). One formula for every
+    // input: tiny and subnormal a give a exactly, -0 stays -0, the clamps keep NaN (vminps and
+    // vmaxps return their second operand, a, when it is NaN) and send +-inf to +-1. It runs
+    // half the instructions of 1 - 2 / (e^{2|a|} + 1) beside a small-|a| polynomial, whose
+    // cost outgrew the products on layers with short reductions. Clobbers t0, t1, t2.
+    void tanh(const Vmm& a, const Vmm& t0, const Vmm& t1, const Vmm& t2, const Vmm&) {
+        g_.vmovups(t0, constant(Const::tanh_max));
+        g_.vminps(a, t0, a);
+        g_.vmovups(t0, constant(Const::tanh_min));
+        g_.vmaxps(a, t0, a);
         g_.vmulps(t1, a, a);
-        g_.vmovups(t2, constant(Const::tanh_c9));
-        g_.vfmadd213ps(t2, t1, constant(Const::tanh_c7));
-        g_.vfmadd213ps(t2, t1, constant(Const::tanh_c5));
-        g_.vfmadd213ps(t2, t1, constant(Const::tanh_c3));
+        g_.vmovups(t2, constant(Const::tanh_p6));
+        g_.vfmadd213ps(t2, t1, constant(Const::tanh_p5));
+        g_.vfmadd213ps(t2, t1, constant(Const::tanh_p4));
+        g_.vfmadd213ps(t2, t1, constant(Const::tanh_p3));
+        g_.vfmadd213ps(t2, t1, constant(Const::tanh_p2));
+        g_.vfmadd213ps(t2, t1, constant(Const::tanh_p1));
         g_.vfmadd213ps(t2, t1, constant(Const::one));
-        g_.vmulps(t2, t2, a);  // the small-|a| result
-        bit_and(t0, a, constant(Const::abs_mask));
-        g_.vaddps(t0, t0, t0);
-        exp(t0, t1, t3);
-        g_.vaddps(t0, t0, constant(Const::one));
-        g_.vmovups(t1, constant(Const::two));
-        g_.vdivps(t1, t1, t0);
-        g_.vmovups(t0, constant(Const::one));
-        g_.vsubps(t0, t0, t1);  // tanh(|a|)
-        bit_and(t1, a, constant(Const::sign_mask));
-        bit_or(t0, t0, t1);
-        bit_and(t1, a, constant(Const::abs_mask));
-        if constexpr (T::opmask) {
-            g_.vcmpps(g_.k2, t1, constant(Const::tanh_small), 1);  // LT_OS
-            g_.vblendmps(a | g_.k2, t0, t2);
-        } else {
-            g_.vcmpps(t1, t1, constant(Const::tanh_small), 1);
-            g_.vblendvps(a, t0, t2, t1);
-        }
+        g_.vmulps(t2, t2, a);
+        g_.vmovups(t0, constant(Const::tanh_q3));
+        g_.vfmadd213ps(t0, t1, constant(Const::tanh_q2));
+        g_.vfmadd213ps(t0, t1, constant(Const::tanh_q1));
+        g_.vfmadd213ps(t0, t1, constant(Const::one));
+        g_.vdivps(a, t2, t0);
     }
 };
 
