@@ -12,6 +12,7 @@
 #include "isa_traits.hpp"
 #include "plan_util.hpp"
 #include "tconv/gen/plan.hpp"
+#include "tconv/gen/tanh_fit.hpp"
 
 namespace tconv::gen {
 
@@ -195,18 +196,17 @@ class VectorMath {
                 case Const::exp_c2: putf(0.5f); break;
                 case Const::exp_bias: put(127u); break;
                 case Const::exp_overflow: putf(88.7228394f); break;  // ln(FLT_MAX)
-                // tanh (below): |x| clamped to 9, where tanh rounds to 1.
-                case Const::tanh_max: putf(9.0f); break;
-                case Const::tanh_min: putf(-9.0f); break;
-                case Const::tanh_p1: putf(0.13086800466064775f); break;
-                case Const::tanh_p2: putf(0.0031070112482929325f); break;
-                case Const::tanh_p3: putf(1.1184508842119e-5f); break;
-                case Const::tanh_p4: putf(-2.0337164368295659e-8f); break;
-                case Const::tanh_p5: putf(5.3262262187593508e-11f); break;
-                case Const::tanh_p6: putf(-8.5989999025713536e-14f); break;
-                case Const::tanh_q1: putf(0.46420130280054302f); break;
-                case Const::tanh_q2: putf(0.024507515252551388f); break;
-                case Const::tanh_q3: putf(0.00025504911754860011f); break;
+                case Const::tanh_max: putf(kTanhClamp); break;
+                case Const::tanh_min: putf(-kTanhClamp); break;
+                case Const::tanh_p1: putf(kTanhP[1]); break;
+                case Const::tanh_p2: putf(kTanhP[2]); break;
+                case Const::tanh_p3: putf(kTanhP[3]); break;
+                case Const::tanh_p4: putf(kTanhP[4]); break;
+                case Const::tanh_p5: putf(kTanhP[5]); break;
+                case Const::tanh_p6: putf(kTanhP[6]); break;
+                case Const::tanh_q1: putf(kTanhQ[1]); break;
+                case Const::tanh_q2: putf(kTanhQ[2]); break;
+                case Const::tanh_q3: putf(kTanhQ[3]); break;
                 case Const::slope: putf(negative_slope_); break;
                 case Const::tail_mask:
                     for (int i = 0; i < T::vlen; ++i) g_.dd(i < oc_tail_ ? 0xffffffffu : 0u);
@@ -270,13 +270,12 @@ class VectorMath {
         g_.vmulps(x, s2, s1);
     }
 
-    // a = tanh(a) = a P(a^2) / Q(a^2), a clamped to [-9, 9]: a rational minimax fit of tanh(x)
-    // / x in s = x^2 over [0, 81], P of degree 6 and Q of 3 with P(0) = Q(0) = 1 (relative
-    // error 7e-9 in exact arithmetic, under 3e-7 evaluated in floats). One formula for every
-    // input: tiny and subnormal a give a exactly, -0 stays -0, the clamps keep NaN (vminps and
-    // vmaxps return their second operand, a, when it is NaN) and send +-inf to +-1. It runs
-    // half the instructions of 1 - 2 / (e^{2|a|} + 1) beside a small-|a| polynomial, whose
-    // cost outgrew the products on layers with short reductions. Clobbers t0, t1, t2.
+    // a = tanh(a) = a P(a^2) / Q(a^2), a clamped to [-9, 9] (tconv/gen/tanh_fit.hpp). One
+    // formula for every input: tiny and subnormal a give a exactly, -0 stays -0, the clamps
+    // keep NaN (vminps and vmaxps return their second operand, a, when it is NaN) and send
+    // +-inf to +-1. It runs half the instructions of 1 - 2 / (e^{2|a|} + 1) beside a
+    // small-|a| polynomial, whose cost outgrew the products on layers with short reductions.
+    // Clobbers t0, t1, t2.
     void tanh(const Vmm& a, const Vmm& t0, const Vmm& t1, const Vmm& t2, const Vmm&) {
         g_.vmovups(t0, constant(Const::tanh_max));
         g_.vminps(a, t0, a);

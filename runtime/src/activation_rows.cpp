@@ -5,6 +5,7 @@
 
 #include <immintrin.h>
 
+#include "tconv/gen/tanh_fit.hpp"
 #include "tconv/reference.hpp"
 #include "tconv/tconv.hpp"
 
@@ -41,22 +42,18 @@ __attribute__((target("avx2,fma"))) inline __m256 activate8(__m256 v, Activation
         case Activation::sigmoid:
             return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, v))));
         case Activation::tanh: {
-            // |v| >= 0.25: 1 - 2 / (e^{2|v|} + 1) with v's sign; below, the odd Taylor series
-            // to v^9 (relative error < 1e-7; the formula would cancel there).
-            const __m256 sign = _mm256_set1_ps(-0.0f);
-            const __m256 a = _mm256_andnot_ps(sign, v);
-            const __m256 big = _mm256_sub_ps(
-                one, _mm256_div_ps(_mm256_set1_ps(2.0f),
-                                   _mm256_add_ps(exp8(_mm256_add_ps(a, a)), one)));
-            const __m256 v2 = _mm256_mul_ps(v, v);
-            __m256 p = _mm256_set1_ps(62.0f / 2835);
-            for (const float c : {-17.0f / 315, 2.0f / 15, -1.0f / 3})
-                p = _mm256_fmadd_ps(p, v2, _mm256_set1_ps(c));
-            const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, v2), v, v);
-            const __m256 large = _mm256_or_ps(big, _mm256_and_ps(sign, v));
-            // NaN compares false: it takes `small`, which keeps it NaN.
-            return _mm256_blendv_ps(small, large,
-                                    _mm256_cmp_ps(a, _mm256_set1_ps(0.25f), _CMP_GE_OQ));
+            // x P(x^2) / Q(x^2), x clamped to +-kTanhClamp (the kernels' fit): the clamps
+            // keep NaN (min and max return their second operand, v, when it is NaN).
+            const __m256 x = _mm256_max_ps(_mm256_set1_ps(-gen::kTanhClamp),
+                                           _mm256_min_ps(_mm256_set1_ps(gen::kTanhClamp), v));
+            const __m256 s = _mm256_mul_ps(x, x);
+            __m256 p = _mm256_set1_ps(gen::kTanhP[6]);
+            for (int k = 5; k >= 0; --k)
+                p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(gen::kTanhP[k]));
+            __m256 q = _mm256_set1_ps(gen::kTanhQ[3]);
+            for (int k = 2; k >= 0; --k)
+                q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(gen::kTanhQ[k]));
+            return _mm256_div_ps(_mm256_mul_ps(x, p), q);
         }
     }
     return v;
