@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // NaN, infinities, signed zeros, subnormals and the values where exp overflows, through every
-// fused activation of every kernel family and ISA and of the reference: as PyTorch computes
-// them (NaN in -> NaN out; relu(-inf) = 0, sigmoid(+-inf) = 1 / 0, tanh(+-inf) = +-1).
+// fused activation of every kernel family and ISA, of the run time's bias-and-activation
+// rows and of the reference: as PyTorch computes them (NaN in -> NaN out; relu(-inf) = 0,
+// sigmoid(+-inf) = 1 / 0, tanh(+-inf) = +-1).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "activation_rows.hpp"
 #include "helpers.hpp"
 #include "jit_impl.hpp"
 #include "tconv/reference.hpp"
@@ -127,4 +129,19 @@ TEST_CASE("activations: NaN, infinities, zeros, subnormals and exp overflow, as 
                     verify(y, p.name + " " + std::string(to_string(isa)));
                 }
             }
+}
+
+TEST_CASE("activations: the run time's bias-and-activation rows, as PyTorch") {
+    // The pass behind the pixel shuffle's bias and the factored resize's output (AVX2 eight at
+    // a time, the reference's formula for the rest): the special values and the sweep.
+    for (Activation act : {Activation::relu, Activation::leaky_relu, Activation::sigmoid,
+                           Activation::tanh}) {
+        Problem p;
+        p.activation = act;
+        p.negative_slope = 0.01f;
+        const int64_t n = int64_t(kSpecial.size());
+        std::vector<float> y = kSpecial, b(kSpecial.size(), 0.0f);
+        add_bias_activate(p, y.data(), b.data(), n);
+        CHECK(check(act, 0.01f, kSpecial.data(), y.data(), n) == "");
+    }
 }

@@ -14,9 +14,10 @@ namespace tconv {
 namespace {
 
 // e^x: x = n ln2 + r with |r| <= ln2/2, e^r by its Taylor series to r^6 (error < 2e-7), 2^n
-// put into the exponent; x clamped so that 2^n stays a finite normal number.
+// put into the exponent; x clamped so that 2^n stays a finite normal number, the constants
+// first so that a NaN x stays NaN (max and min return their second operand then).
 __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.0f));
+    x = _mm256_min_ps(_mm256_set1_ps(88.0f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x));
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);

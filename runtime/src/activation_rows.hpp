@@ -9,9 +9,10 @@
 
 namespace tconv {
 
-// p's activation. With AVX2 + FMA (checked once) eight at a time, sigmoid and tanh from a
-// polynomial exp as the kernels' epilogues compute them; otherwise, and for the last n % 8,
-// the reference's apply_activation. Either way within the reference's tolerance.
+// p's activation. With AVX2 + FMA (checked once) eight at a time, sigmoid and tanh as the
+// kernels' epilogues compute them (a polynomial exp; tanh's rational fit); otherwise, and
+// for the last n % 8, the reference's apply_activation. Either way within the reference's
+// tolerance.
 void add_bias_activate(const Problem& p, float* y, const float* b, int64_t n);
 
 }  // namespace tconv
