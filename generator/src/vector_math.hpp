@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 
 #include "isa_traits.hpp"
@@ -257,13 +258,8 @@ class VectorMath {
         else g_.vroundps(s1, s1, 0);
         g_.vfnmadd231ps(x, s1, constant(Const::ln2_hi));
         g_.vfnmadd231ps(x, s1, constant(Const::ln2_lo));
-        g_.vmovups(s2, constant(Const::exp_c6));
-        g_.vfmadd213ps(s2, x, constant(Const::exp_c5));
-        g_.vfmadd213ps(s2, x, constant(Const::exp_c4));
-        g_.vfmadd213ps(s2, x, constant(Const::exp_c3));
-        g_.vfmadd213ps(s2, x, constant(Const::exp_c2));
-        g_.vfmadd213ps(s2, x, constant(Const::one));
-        g_.vfmadd213ps(s2, x, constant(Const::one));
+        horner(s2, x, {Const::exp_c6, Const::exp_c5, Const::exp_c4, Const::exp_c3, Const::exp_c2,
+                       Const::one, Const::one});
         g_.vcvtps2dq(s1, s1);
         g_.vpaddd(s1, s1, constant(Const::exp_bias));
         g_.vpslld(s1, s1, 23);
@@ -282,19 +278,18 @@ class VectorMath {
         g_.vmovups(t0, constant(Const::tanh_min));
         g_.vmaxps(a, t0, a);
         g_.vmulps(t1, a, a);
-        g_.vmovups(t2, constant(Const::tanh_p6));
-        g_.vfmadd213ps(t2, t1, constant(Const::tanh_p5));
-        g_.vfmadd213ps(t2, t1, constant(Const::tanh_p4));
-        g_.vfmadd213ps(t2, t1, constant(Const::tanh_p3));
-        g_.vfmadd213ps(t2, t1, constant(Const::tanh_p2));
-        g_.vfmadd213ps(t2, t1, constant(Const::tanh_p1));
-        g_.vfmadd213ps(t2, t1, constant(Const::one));
+        horner(t2, t1, {Const::tanh_p6, Const::tanh_p5, Const::tanh_p4, Const::tanh_p3,
+                        Const::tanh_p2, Const::tanh_p1, Const::one});
         g_.vmulps(t2, t2, a);
-        g_.vmovups(t0, constant(Const::tanh_q3));
-        g_.vfmadd213ps(t0, t1, constant(Const::tanh_q2));
-        g_.vfmadd213ps(t0, t1, constant(Const::tanh_q1));
-        g_.vfmadd213ps(t0, t1, constant(Const::one));
+        horner(t0, t1, {Const::tanh_q3, Const::tanh_q2, Const::tanh_q1, Const::one});
         g_.vdivps(a, t2, t0);
+    }
+
+    // p = the polynomial with coefficients c (highest degree first) at x, by Horner's rule.
+    void horner(const Vmm& p, const Vmm& x, std::initializer_list<Const> c) {
+        auto it = c.begin();
+        g_.vmovups(p, constant(*it));
+        for (++it; it != c.end(); ++it) g_.vfmadd213ps(p, x, constant(*it));
     }
 };
 
