@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
+#include <new>
 #include <random>
 
 #include <fmt/format.h>
@@ -37,38 +39,53 @@ struct BenchLayer {
     std::vector<float> weights, bias;  // an ONNX model's own; empty: random ones
 };
 
-// A bf16 layer runs on bf16 buffers (execute_bf16): the conversions from and to the bench's
-// floats stay untimed, as for a peer.
+// n elements 64-byte aligned, as PyTorch's tensors and oneDNN's memory are (tconv streams
+// a large channels-last output's stores only into aligned rows).
+template <class T>
+class AlignedBuffer {
+  public:
+    explicit AlignedBuffer(size_t n)
+        : n_(n), p_(static_cast<T*>(::operator new[](std::max<size_t>(n, 1) * sizeof(T),
+                                                      std::align_val_t(64)))) {}
+    T* data() const { return p_.get(); }
+    size_t size() const { return n_; }
+
+  private:
+    struct Free {
+        void operator()(T* p) const { ::operator delete[](p, std::align_val_t(64)); }
+    };
+    size_t n_;
+    std::unique_ptr<T, Free> p_;
+};
+
+// tconv's tensors are aligned copies, as an application's would be. A bf16 layer runs on
+// bf16 buffers (execute_bf16): the conversions from and to the bench's floats stay untimed,
+// as for a peer.
 class TconvRunner : public Runner {
   public:
     TconvRunner(const Layer& layer, int threads)
         : layer_(layer), threads_(threads), bf16_(layer.problem().dtype == DType::bf16),
-          y_(size_t(layer.output_elems())) {
-        if (bf16_) {
-            xb_.resize(size_t(layer.input_elems()));
-            yb_.resize(y_.size());
-        }
-    }
+          x_(bf16_ ? 0 : size_t(layer.input_elems())), y_(size_t(layer.output_elems())),
+          xb_(bf16_ ? size_t(layer.input_elems()) : 0), yb_(bf16_ ? y_.size() : 0) {}
     void set_input(const float* x) override {
-        x_ = x;
         if (bf16_) float_to_bf16(x, xb_.data(), int64_t(xb_.size()));
+        else std::copy(x, x + x_.size(), x_.data());
     }
     void run() override {
         if (bf16_) layer_.execute_bf16(xb_.data(), yb_.data(), threads_);
-        else layer_.execute(x_, y_.data(), threads_);
+        else layer_.execute(x_.data(), y_.data(), threads_);
     }
     void get_output(float* y) override {
         if (bf16_) bf16_to_float(yb_.data(), y_.data(), int64_t(y_.size()));
-        std::copy(y_.begin(), y_.end(), y);
+        std::copy(y_.data(), y_.data() + y_.size(), y);
     }
 
   private:
     const Layer& layer_;
     int threads_;
     bool bf16_;
-    const float* x_ = nullptr;
-    std::vector<float> y_;
-    std::vector<uint16_t> xb_, yb_;
+    AlignedBuffer<float> x_, y_;
+    AlignedBuffer<uint16_t> xb_, yb_;
 };
 
 std::vector<float> random_values(size_t n, std::mt19937_64& rng) {

@@ -1282,6 +1282,102 @@ TEST_CASE("jit: input channels reduced in chunks keep their sums between the chu
     CHECK(split >= 12 * isas);  // most draws have several blocks per group
 }
 
+// c's output written `shift` floats past a 64-byte boundary.
+std::vector<float> run_shifted(const Compiled& c, int threads, int64_t shift) {
+    const size_t n = size_t(c.p.output_elems());
+    std::vector<float> buf(n + 32, std::nanf(""));
+    const size_t pad = (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64 / sizeof(float);
+    float* y = buf.data() + pad + shift;
+    c.impl->execute(c.d.x.data(), y, threads);
+    return std::vector<float>(y, y + n);
+}
+
+TEST_CASE("jit: streamed stores write what cached ones do, on aligned outputs or not") {
+    // Streaming forced on random layers: channels-last ones of 16-48 output channels per group
+    // (the kernels' non-temporal stores, taken where y is 64-byte aligned) and channels-first
+    // ones (the rows' transposes, from 64 outputs a row); ranks 1-3, pads, dilation, groups,
+    // batches, activations, and some with input-channel chunks (the finishing call streams).
+    // Against the reference, and bitwise equal to the layer without streaming at outputs 0, 1
+    // and 4 floats past a line boundary, on 1-3 threads.
+    std::mt19937 rng(606);
+    int streamed = 0;
+    for (int i = 0; i < 30; ++i) {
+        const int rank = 1 + i % 3;
+        Spec s = random_small_spec(rng, rank, rank == 1   ? DrawRanges{20, 90, 6, 4, 2}
+                                              : rank == 2 ? DrawRanges{1, 12, 5, 3, 2}
+                                                          : DrawRanges{1, 6, 3, 2, 2});
+        s.oc = s.groups * std::vector<int64_t>{16, 32, 48}[size_t(i % 3)];
+        Problem probe;
+        if (!make_problem(s, probe)) continue;
+        gen::PlanOverrides on, off;
+        on.shape = off.shape = 1;
+        on.stream = 1;
+        off.stream = -1;
+        if (i % 4 == 0) on.ic_split = off.ic_split = 2;
+        for (Isa isa : kIsas) {
+            if (!cpu_has(isa)) continue;
+            const Compiled a = compile_spec(isa, s, 6060 + uint64_t(i), on);
+            const Compiled b = compile_spec(isa, s, 6060 + uint64_t(i), off);
+            const std::string lines = join(a.impl->report().plan_lines);
+            INFO(a.p.name, " ", to_string(isa), ": ", lines);
+            streamed += lines.find("stores: ") != std::string::npos;
+            CHECK(join(b.impl->report().plan_lines).find("stores: ") == std::string::npos);
+            const std::vector<float> want = run_shifted(b, 1, 0);
+            CHECK(compare_to_reference(a.p, a.d, want.data()) == "");
+            for (int64_t shift : {0, 1, 4})
+                for (int threads : {1, 2, 3})
+                    CHECK(bitwise_equal(run_shifted(a, threads, shift), want));
+        }
+    }
+    CHECK(streamed >= 30);  // channels-last ones on both ISAs, channels-first on AVX-512
+}
+
+TEST_CASE("jit: which layers stream their output stores") {
+    // U-Net's 128 -> 64 k2 s2: at 196x196 (39 MB out) both layouts stream on AVX-512; at
+    // 100x100 (10 MB) neither. 40 channels (pixels of partial lines) and bf16 never; 16
+    // channels channels_last only.
+    Spec s;
+    s.ic = 128;
+    s.oc = 64;
+    s.k = {2};
+    s.s = {2};
+    s.pb = s.pe = s.op = {0};
+    auto streams = [&](int64_t side, Layout layout, Isa isa) {
+        s.in = {side, side};
+        s.layout = layout;
+        return channel_plan(s, isa).stream;
+    };
+    const Layout cl = Layout::channels_last, cf = Layout::channels_first;
+    CHECK(streams(196, cl, Isa::avx512));
+    CHECK(streams(196, cf, Isa::avx512));
+    CHECK_FALSE(streams(196, cl, Isa::avx2));
+    CHECK_FALSE(streams(196, cf, Isa::avx2));
+    CHECK_FALSE(streams(100, cl, Isa::avx512));
+    CHECK_FALSE(streams(100, cf, Isa::avx512));
+    s.oc = 40;
+    CHECK_FALSE(streams(196, cl, Isa::avx512));
+    s.oc = 16;
+    CHECK(streams(400, cl, Isa::avx512));
+    s.oc = 64;
+    s.in = {196, 196};
+    s.layout = cl;
+    Problem p;
+    REQUIRE(make_problem(s, p));
+    p.dtype = DType::bf16;
+    gen::Plan plan;
+    std::string why;
+    REQUIRE_MESSAGE(gen::plan(p, Isa::avx512, plan, why), why);
+    CHECK_FALSE(std::get<gen::ChannelPlan>(plan.family).stream);
+    // V-Net's 64 -> 16 k2 s2 at 32x64x64 (67 MB): channels_last only.
+    s.rank = 3;
+    s.ic = 64;
+    s.oc = 16;
+    s.in = {32, 64, 64};
+    CHECK(channel_plan(s, Isa::avx512).stream);
+    s.layout = cf;
+    CHECK_FALSE(channel_plan(s, Isa::avx512).stream);
+}
+
 TEST_CASE("jit: which layers reduce their input channels in chunks") {
     // The benchdnn 3D 512 -> 256 k3 dilation 2 at 6x7x7 (14 MB of weights, 11-wide rows) and
     // at 6x14x14 (18-wide rows: each tile would stream its row's 3.5 MB) split, with tiles of

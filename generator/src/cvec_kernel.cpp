@@ -43,13 +43,14 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         if (d_.partial && !bias_only)
             finish_partial();
         else
-            epilogue();
+            finish();
         add(reg_x, int(d_.ur * d_.x_stride[2] * 4));
         add(reg_y, int(d_.ur * d_.y_pix * out_bytes()));
         dec(reg_blocks);
         jnz(l_tile, T_NEAR);
         L(l_done);
         if (d_.ic_blocks > 1) pop(reg_xnext);
+        if (d_.stream) sfence();  // the streamed lines are visible before the call returns
         vzeroupper();
         ret();
         math_.emit_constants();
@@ -144,7 +145,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         Xbyak::Label l_raw, l_end;
         test(byte[reg_args + offsetof(KernelArgs, sums)], 2);
         jz(l_raw, T_NEAR);
-        epilogue();
+        finish();
         jmp(l_end, T_NEAR);
         L(l_raw);
         for (int j = 0; j < d_.ur; ++j)
@@ -223,8 +224,22 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         }
     }
 
+    // The epilogue; streamed (non-temporal) when the descriptor asks and this tile's y is
+    // 64-byte aligned. y_pix keeps whole lines, so the test holds for every vector of the tile.
+    void finish() {
+        if (!d_.stream) return epilogue(false);
+        Xbyak::Label l_plain, l_end;
+        test(reg_y.cvt8(), 63);
+        jnz(l_plain, T_NEAR);
+        epilogue(true);
+        jmp(l_end, T_NEAR);
+        L(l_plain);
+        epilogue(false);
+        L(l_end);
+    }
+
     // Bias, activation and the store of the tile. Reads reg_bias, reg_y; clobbers the temps.
-    void epilogue() {
+    void epilogue(bool stream) {
         const int act_temps = VectorMath<T>::activation_temps(d_.activation);
         for (int j = 0; j < d_.ur; ++j)
             for (int v = 0; v < d_.n_oc; ++v) {
@@ -233,6 +248,10 @@ class CvecGenerator : public Xbyak::CodeGenerator {
                 math_.activation(acc, [this](int i) { return vmm_tmp(i); });
                 const int at = int((j * d_.y_pix + v * T::vlen) * out_bytes());
                 const bool masked = tail_masked() && v == d_.n_oc - 1;
+                if (stream && !masked && d_.out == DType::f32) {
+                    vmovntps(ptr[reg_y + at], acc);
+                    continue;
+                }
                 math_.store(d_.out, reg_y, at, acc, masked ? d_.oc_tail : T::vlen, vmm_tmp(0),
                             vmm_tmp(1), vmm_tmp(act_temps));
             }
@@ -242,7 +261,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
 size_t code_bound(const ChannelKernelDesc& d) {
     const size_t per_tap = size_t(2 * d.n_oc + d.ur * (1 + d.n_oc));
     // The epilogue, and with partial sums the sums' loads and plain stores.
-    const size_t epilogue = size_t(d.ur * d.n_oc) * (d.partial ? 96 : 64);
+    const size_t epilogue = size_t(d.ur * d.n_oc) * (d.partial ? 96 : 64) * (d.stream ? 2 : 1);
     const size_t instructions = size_t(d.ic_unroll * d.taps_total()) * per_tap + epilogue + 64;
     return instructions * 12 + size_t(Const::count) * 64 + 4096;
 }

@@ -93,7 +93,17 @@ bool columns_pay(const PlanBase& pl) {
 // q <= 1/2: 1D and 2D, k2-k4, s2-s3, oc 9-24, 48-1600 inputs, 1 thread, against the spatial
 // kernel: 0.99-2.1x (10 layers; a 96 -> 17 1D layer at 6010 steps 1.9x); at q 0.53-0.83
 // 0.73-1.07x, and channels-last at q <= 1/2 0.73-1.8x (the channel kernel keeps those).
+// Ungrouped kernels that fit in the stride (one tap per phase: col2im only scatters) keep the
+// spatial kernel at q > 1/2. Measured, 1 thread, both layouts, spatial against columns:
+// benchdnn's 36 -> 4 k3 s3 at 90x160 to 360x640 1.2-2.1x, 72 -> 8 and 45 -> 5 k3 s3, 63 ->
+// 7 k3 s3 0.98-1.23x, 64 -> 4 k4 s4 1.07-1.37x, 32 -> 8 k2 s2 1.23-1.4x, 36 -> 3 k3 s3 (q
+// 0.75) 1.13-1.56x; at q 1/5-1/3 the columns stay 1.3-1.6x faster (96 -> 2 k3 s3, 48 -> 4
+// k2 s2), as they do with overlapping taps at q 1 (k4 s2: 1.4x).
 bool gemm_favoured(const Problem& p, const PlanBase& pl) {
+    bool disjoint = true;
+    for (size_t d = 0; d < 3; ++d)
+        disjoint = disjoint && pl.dilation[d] * (pl.kernel[d] - 1) + 1 <= pl.stride[d];
+    if (pl.groups == 1 && disjoint && pl.oc_g * pl.kernel_points() * 2 > pl.ic_g) return false;
     const bool cf_low_q = p.layout == Layout::channels_first && pl.isa == Isa::avx512 &&
                           pl.groups == 1 && pl.oc_g * 2 <= pl.vlen * 3 &&
                           pl.oc_g * pl.kernel_points() * 2 <= pl.ic_g;

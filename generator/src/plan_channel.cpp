@@ -45,6 +45,27 @@ void read_in_place(ChannelPlan& pl, const PlanOverrides& ov) {
 
 int64_t chunk_length(const ChannelPlan& pl, const PhaseAxes& ax, int ur, int64_t oc_blocks);
 
+// Streaming stores (ChannelPlan::stream): an output of 32 MiB or more is written around the
+// caches, saving the reads for ownership of lines this layer will not read back. AVX-512 only,
+// whose vectors are whole lines (AVX2's halves ran 0.94-0.96x):
+// - channels_last by the kernels, which write the user's rows, where pixels are whole lines
+//   and no block has a channel tail;
+// - channels_first by the transposes of the output rows, from 32 channels.
+// Measured in one process, 1 and 2 threads, outputs of 33-67 MB: channels_last 1.0-1.13x
+// (U-Net 128 -> 64 at 196x196 1.08x, V-Net 64 -> 16); channels_first 0.99-1.25x (U-Net 1.16-
+// 1.19x), but 16 channels 0.94-1.03x. From 4 to 17 MB it ranged 0.8-1.08x (0.8x: 12.8 MB of
+// mostly bias-only phases, pure stores), below 1 MB 0.95-0.97x.
+void stream_stores(ChannelPlan& pl, const PlanOverrides& ov) {
+    const int64_t out_bytes = pl.batch * pl.oc * pl.out[0] * pl.out[1] * pl.out[2] * 4;
+    const bool fits = pl.layout == Layout::channels_last
+                          ? pl.oc % 16 == 0 && pl.oc_g % pl.vlen == 0
+                          : pl.isa != Isa::avx2;
+    const bool can = pl.io == DType::f32 && !pl.fold && fits;
+    const bool pays = pl.isa != Isa::avx2 && out_bytes >= (int64_t(32) << 20) &&
+                      (pl.layout == Layout::channels_last || pl.oc >= 32);
+    pl.stream = can && ov.stream >= 0 && (ov.stream > 0 || pays);
+}
+
 // The register tile: ur outputs along W x n_oc vectors of channels.
 //   main loop: ur*n_oc accumulators + n_oc weights + 1 broadcast <= registers (AVX-512 with
 //              n_oc == 1 broadcasts inside the FMA: no broadcast register)
@@ -385,6 +406,7 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
     base.ic_block = pl.input.lanes;
     base.ic_blocks = pl.chunk_blocks();
     base.partial = pl.ic_split > 1;
+    base.stream = pl.stream && p.layout == Layout::channels_last;
     base.x_stride = kernel_strides(pl.input, p.rank);
     // A folded run is written into a buffer of row_pitch floats per output; rows otherwise
     // into the output (channels_last) or the row buffer, W phases interleaved.
@@ -651,6 +673,12 @@ void describe(const Problem& p, ChannelPlan& pl, int oc_tail) {
         "(last {} vectors, {} lanes in its last)",
         pl.ur, pl.n_oc, pl.ur * pl.n_oc, vector_registers(pl.isa), pl.oc_blocks, pl.n_oc * VL,
         pl.n_oc_last, oc_tail));
+    if (pl.stream)
+        pl.lines.push_back(pl.layout == Layout::channels_last
+                               ? "stores: the kernels stream the finished outputs past the "
+                                 "caches (non-temporal) where the output is 64-byte aligned"
+                               : "stores: the output rows' transposes stream whole lines past "
+                                 "the caches (non-temporal)");
     if (pl.fold) {
         pl.lines.push_back(fmt::format(
             "rows folded: per D plane and phase, its rows are one run of outputs m_h x {} + m_w "
@@ -722,6 +750,7 @@ bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
     // (channels_last). Folded rows keep the conversion passes around fp32 storage.
     if (p.dtype == DType::bf16 && !pl.fold) pl.io = DType::bf16;
     read_in_place(pl, overrides);
+    stream_stores(pl, overrides);
     output_blocks(pl, pl.ic_blocks);
     w_chunks(pl, ax);
     phase_kernels(p, pl, ax, oc_tail);

@@ -23,6 +23,12 @@ template <class P>
 int64_t ic_chunks(const P&) {
     return 1;
 }
+// Whether the output rows' transposes stream their lines (ChannelPlan::stream).
+bool streams(const gen::ChannelPlan& p) { return p.stream; }
+template <class P>
+bool streams(const P&) {
+    return false;
+}
 
 template <class FamilyPlan>
 class PhaseDriver final : public JitDriver {
@@ -363,7 +369,7 @@ class PhaseDriver final : public JitDriver {
         }
         float* dst = reinterpret_cast<float*>(y) + at;
         if (pl_.isa >= Isa::avx512)
-            transpose_avx512(src, pl_.row_pitch, rows, cols, dst, plane);
+            transpose_avx512(src, pl_.row_pitch, rows, cols, dst, plane, streams(pl_));
         else
             transpose_avx2(src, pl_.row_pitch, rows, cols, dst, plane);
     }

@@ -227,21 +227,26 @@ __attribute__((target("avx512f"), always_inline)) inline void transpose16(const 
 }
 
 // Row j of a tile's result, its first r values at p: floats as they are (a whole row in one
-// unmasked store), or rounded to bf16 as float_to_bf16 does (32 bytes at most: half a line).
+// unmasked store, non-temporal when Stream: p is then a line's start), or rounded to bf16 as
+// float_to_bf16 does (32 bytes at most: half a line).
+template <bool Stream>
 __attribute__((target("avx512f"), always_inline)) inline void store_tile_row(float* p, __m512 v,
                                                                              int64_t r) {
-    if (r == 16) _mm512_storeu_ps(p, v);
+    if (r == 16 && Stream) _mm512_stream_ps(p, v);
+    else if (r == 16) _mm512_storeu_ps(p, v);
     else _mm512_mask_storeu_ps(p, __mmask16((1u << r) - 1), v);
 }
+template <bool Stream>
 __attribute__((target("avx512f"), always_inline)) inline void store_tile_row(uint16_t* p,
                                                                              __m512 v,
                                                                              int64_t r) {
+    static_assert(!Stream);
     _mm512_mask_cvtepi32_storeu_epi16(p, __mmask16((1u << r) - 1), round16_bf16(v));
 }
 
 // r <= 16 rows of c <= 16 floats, transposed: row j of the result (source column j) is stored
 // at dst + j * ds, its first r elements.
-template <class D>
+template <class D, bool Stream = false>
 __attribute__((target("avx512f"), always_inline)) inline void tile16x16(const float* src,
                                                                         int64_t ss, int64_t r,
                                                                         int64_t c, D* dst,
@@ -250,16 +255,16 @@ __attribute__((target("avx512f"), always_inline)) inline void tile16x16(const fl
     transpose16(src, ss, r, c, v);
     #pragma GCC unroll 16
     for (int j = 0; j < 16; ++j)
-        if (j < c) store_tile_row(dst + j * ds, v[j], r);
+        if (j < c) store_tile_row<Stream>(dst + j * ds, v[j], r);
 }
 
 // A partial tile (fewer than 16 rows or columns), out of line: the full tiles' loops stay
 // small.
-template <class D>
+template <class D, bool Stream = false>
 __attribute__((target("avx512f"), noinline)) void tile16_partial(const float* src, int64_t ss,
                                                                  int64_t r, int64_t c, D* dst,
                                                                  int64_t ds) {
-    tile16x16(src, ss, r, c, dst, ds);
+    tile16x16<D, Stream>(src, ss, r, c, dst, ds);
 }
 
 // 32 rows of c <= 16 floats: each result row's 32 bf16 in one 64-byte store, a whole cache
@@ -285,17 +290,20 @@ __attribute__((target("avx512f"), always_inline)) inline void tile32x16_bf16(
 
 // Source rows [from, to) of one 16-column block (c <= 16 columns) in 16-row tiles: whole
 // tiles inlined with constant sizes (their vectors stay in registers), the rest out of line.
-template <class D>
+// Stream: whole rows of the tiles stored non-temporally (from a line's start).
+template <class D, bool Stream = false>
 __attribute__((target("avx512f"), always_inline)) inline void tiles16(const float* s, int64_t ss,
                                                                       int64_t from, int64_t to,
                                                                       int64_t c, D* d,
                                                                       int64_t ds) {
     const int64_t full = from + (to - from) / 16 * 16;
     if (c == 16)
-        for (int64_t i = from; i < full; i += 16) tile16x16(s + i * ss, ss, 16, 16, d + i, ds);
+        for (int64_t i = from; i < full; i += 16)
+            tile16x16<D, Stream>(s + i * ss, ss, 16, 16, d + i, ds);
     else
-        for (int64_t i = from; i < full; i += 16) tile16_partial(s + i * ss, ss, 16, c, d + i, ds);
-    if (full < to) tile16_partial(s + full * ss, ss, to - full, c, d + full, ds);
+        for (int64_t i = from; i < full; i += 16)
+            tile16_partial<D, Stream>(s + i * ss, ss, 16, c, d + i, ds);
+    if (full < to) tile16_partial<D, Stream>(s + full * ss, ss, to - full, c, d + full, ds);
 }
 
 // The rows before dst's first 64-byte boundary, from where each tile row starts a cache line;
@@ -349,7 +357,7 @@ __attribute__((target("avx512f"))) void transpose_avx512(const float* src, int64
 
 __attribute__((target("avx512f"))) void transpose_avx512(const float* src, int64_t src_stride,
                                                         int64_t rows, int64_t cols, float* dst,
-                                                        int64_t dst_stride) {
+                                                        int64_t dst_stride, bool stream) {
     // Long rows: the lead, then 16-row tiles, each destination row a whole line per tile;
     // short ones, and rows whose starts do not share dst's alignment (a 64-byte store would
     // span two lines: a 65x441 plane ran 0.85x), in the AVX2 tiles.
@@ -357,9 +365,14 @@ __attribute__((target("avx512f"))) void transpose_avx512(const float* src, int64
     if (rows < 64 || lead < 0) return transpose_avx2(src, src_stride, rows, cols, dst, dst_stride);
     for (int64_t j = 0; j < cols; j += 16) {
         const int64_t c = std::min<int64_t>(16, cols - j);
-        tiles16(src + j, src_stride, 0, lead, c, dst + j * dst_stride, dst_stride);
-        tiles16(src + j, src_stride, lead, rows, c, dst + j * dst_stride, dst_stride);
+        float* d = dst + j * dst_stride;
+        tiles16(src + j, src_stride, 0, lead, c, d, dst_stride);
+        if (stream)
+            tiles16<float, true>(src + j, src_stride, lead, rows, c, d, dst_stride);
+        else
+            tiles16(src + j, src_stride, lead, rows, c, d, dst_stride);
     }
+    if (stream) _mm_sfence();  // the streamed lines are visible before the caller goes on
 }
 #pragma GCC diagnostic pop
 

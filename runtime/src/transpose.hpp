@@ -24,11 +24,12 @@ void transpose_avx2(const float* src, int64_t src_stride, int64_t rows, int64_t 
 // of many rows ran at a third of the memory's speed); from 64 rows on, where every destination
 // row starts at dst's offset in a line, 32-row tiles from the first line boundary write one
 // whole line per row and store. Into floats: from 64 rows on, under the same condition,
-// 16x16 tiles from the first line boundary (whole lines); otherwise the AVX2 tiles.
+// 16x16 tiles from the first line boundary (whole lines), their lines stored non-temporally
+// when `stream` (an output too large for the caches); otherwise the AVX2 tiles.
 void transpose_avx512(const float* src, int64_t src_stride, int64_t rows, int64_t cols,
                       uint16_t* dst, int64_t dst_stride);
 void transpose_avx512(const float* src, int64_t src_stride, int64_t rows, int64_t cols,
-                      float* dst, int64_t dst_stride);
+                      float* dst, int64_t dst_stride, bool stream = false);
 
 // dst[(j * rows + i) * item + k] = src[(i * cols + j) * item + k] for k < item: a rows x cols
 // matrix of `item`-float elements transposed (a lowered channels-first layer's output, items of

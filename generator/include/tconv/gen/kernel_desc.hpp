@@ -74,6 +74,10 @@ struct ChannelKernelDesc {
     // says whether it starts or adds to the fp32 sums at y and whether it finishes them. A
     // kernel without taps (bias only) then writes only when it finishes.
     bool partial = false;
+    // The finished fp32 outputs of full vectors bypass the caches (non-temporal stores) when
+    // the call's y is 64-byte aligned (checked per tile; y_pix keeps whole lines), so a large
+    // output does not pay the reads for ownership; the call ends with a store fence.
+    bool stream = false;
     bool bias = false;
     Activation activation = Activation::none;
     float negative_slope = 0.0f;

@@ -268,6 +268,9 @@ struct ChannelPlan : PhasedPlan {
     // sums wait at the output (channels_last) or in the thread's row buffers (channels_first).
     int64_t ic_split = 1;
     int64_t chunk_blocks() const { return ic_blocks / ic_split; }
+    // Outputs too large to stay in cache are written around it (ChannelKernelDesc::stream):
+    // channels_last rows of whole 64-byte pixels, the kernels writing the user's output.
+    bool stream = false;
     // Packed weights of (phase, oc block), from input-channel chunk `chunk`: [w_rows][tap]
     // [vectors * vlen].
     int64_t weight_offset(const PhasePlan& ph, int64_t block, int64_t chunk = 0) const {
@@ -479,6 +482,7 @@ struct PlanOverrides {
     int in_place = 0;        // channel family: -1 copies an input it could read in place
     int band_copies = 0;     // channel family, 2D and 3D images over L2: 1 copies per band
                              // of rows or planes wherever it can, -1 never
+    int stream = 0;          // channel family: 1 streams the stores where it can, -1 never
     int lower = 0;           // -1: a single-pixel product is planned as it is, not as a matrix
                              // product (a reshape keeping the phase kernels' packed weights)
     // --- dw in place ---
