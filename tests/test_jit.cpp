@@ -1332,6 +1332,26 @@ TEST_CASE("jit: streamed stores write what cached ones do, on aligned outputs or
     CHECK(streamed >= 30);  // channels-last ones on both ISAs, channels-first on AVX-512
 }
 
+TEST_CASE("jit: inputs copied pixel-major hold what block-major copies do") {
+    // The interleaved copy forced on and off on random small layers of several input-channel
+    // blocks: ranks 1-3, pads (zero halo between the blocks of a pixel), dilation, strides,
+    // output_padding, batches, both layouts, activations, with folded rows, band and W-chunk
+    // copies and chunks as the planner picks them; against the reference, 1-3 threads bitwise.
+    std::mt19937 rng(515);
+    const int interleaved =
+        check_forced_draws(36, 7100, &gen::PlanOverrides::interleave, "pixel-major", [&] {
+            const int rank = 1 + int(rng() % 3);
+            Spec s = random_small_spec(rng, rank, rank == 1   ? DrawRanges{3, 60, 6, 4, 2}
+                                                  : rank == 2 ? DrawRanges{1, 12, 5, 3, 2}
+                                                              : DrawRanges{1, 6, 3, 2, 2});
+            s.groups = 1;
+            s.ic = std::vector<int64_t>{20, 40, 100}[rng() % 3];
+            s.oc = std::vector<int64_t>{5, 16, 33}[rng() % 3];
+            return s;
+        });
+    CHECK(interleaved >= 30);  // channels-last ones without halo are read in place instead
+}
+
 TEST_CASE("jit: which layers stream their output stores") {
     // U-Net's 128 -> 64 k2 s2: at 196x196 (39 MB out) both layouts stream on AVX-512; at
     // 100x100 (10 MB) neither. 40 channels (pixels of partial lines) and bf16 never; 16

@@ -15,6 +15,18 @@ namespace tconv {
 
 namespace {
 
+// Zeros the `lanes` floats of pixels [p0, p1) of a row whose pixels are `pitch` floats apart
+// (one block's lanes of an interleaved buffer, or whole pixels of a block-major one).
+void zero_pixels(float* row, int64_t p0, int64_t p1, int64_t lanes, int64_t pitch) {
+    if (p1 <= p0) return;
+    if (pitch == lanes) {
+        std::memset(row + p0 * pitch, 0, size_t((p1 - p0) * lanes) * sizeof(float));
+        return;
+    }
+    for (int64_t p = p0; p < p1; ++p)
+        std::memset(row + p * pitch, 0, size_t(lanes) * sizeof(float));
+}
+
 inline float as_float(float v) { return v; }
 inline float as_float(uint16_t v) { return bf16_to_float(v); }
 
@@ -284,8 +296,8 @@ void copy_input(const gen::PlanBase& pl, const Src* x, float* xbuf, const WorkPa
     const gen::InputLayout& L = pl.input;
     const gen::Dim3 I = pl.in, P = L.padded, H = L.halo_lo;
     const auto [b0, b1] = pl.slab_input_blocks(w.slab);
-    const int64_t IC = pl.ic, B = L.lanes, NB = b1 - b0;
-    const int64_t row_len = P[2] * B, img = L.image_floats();
+    const int64_t IC = pl.ic, B = L.lanes, NB = b1 - b0, PF = L.pixel_floats();
+    const int64_t img = L.image_floats();
     const int64_t plane = I[0] * I[1] * I[2];
     const bool cl = pl.layout == Layout::channels_last;
     if (cl && B == 1) return copy_rows_to_channels_first(pl, x, xbuf, n0, n1, t, nt, halo_ready);
@@ -319,15 +331,14 @@ void copy_input(const gen::PlanBase& pl, const Src* x, float* xbuf, const WorkPa
         const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
         if (!halo_ready && piece == 0) {  // the halo belongs to the row's first piece
             if (!inside) {
-                std::memset(dst, 0, size_t(row_len) * sizeof(float));
+                zero_pixels(dst, 0, P[2], B, PF);
                 continue;
             }
-            std::memset(dst, 0, size_t(H[2] * B) * sizeof(float));
-            std::memset(dst + (H[2] + I[2]) * B, 0,
-                        size_t((P[2] - H[2] - I[2]) * B) * sizeof(float));
+            zero_pixels(dst, 0, H[2], B, PF);
+            zero_pixels(dst, H[2] + I[2], P[2], B, PF);
         }
         if (!inside) continue;
-        float* in = dst + (H[2] + w0) * B;
+        float* in = dst + (H[2] + w0) * PF;
         const int64_t width = w1 - w0;
         const gen::InBlock& ib = L.blocks[size_t(blk)];
         const int64_t c0 = ib.first, nc = ib.lanes;
@@ -335,16 +346,16 @@ void copy_input(const gen::PlanBase& pl, const Src* x, float* xbuf, const WorkPa
             copy_expanded(pl, x, n, id, ih, ib, in);  // whole rows: pieces == 1
         } else if (cl) {
             const Src* src = x + (((n * I[0] + id) * I[1] + ih) * I[2] + w0) * IC + c0;
-            copy_rows_avx2(src, IC, width, nc, in, B, B);
+            copy_rows_avx2(src, IC, width, nc, in, PF, B);
         } else {
             const Src* src = x + (n * IC + c0) * plane + (id * I[1] + ih) * I[2] + w0;
             if (B == 1)  // one-lane blocks (the spatial kernels): a plain row copy
                 copy_row(src, in, width);
             else
-                transpose_avx2(src, plane, nc, width, in, B);
+                transpose_avx2(src, plane, nc, width, in, PF);
             if (!halo_ready)
                 for (int64_t c = nc; c < B; ++c)
-                    for (int64_t v = 0; v < width; ++v) in[v * B + c] = 0.0f;
+                    for (int64_t v = 0; v < width; ++v) in[v * PF + c] = 0.0f;
         }
     }
 }
@@ -354,23 +365,24 @@ void copy_input_columns(const gen::PlanBase& pl, const gen::InputLayout& dst, co
                         int64_t n, int64_t w0, int64_t w1, float* buf) {
     const gen::InputLayout& L = pl.input;
     const int64_t B = L.lanes, IC = pl.ic, I = pl.in[2], H = L.halo_lo[2];
+    const int64_t PF = dst.pixel_floats();
     const int64_t i0 = std::clamp<int64_t>(w0 - H, 0, I), i1 = std::clamp<int64_t>(w1 - H, i0, I);
     const int64_t lo = std::clamp<int64_t>(H - w0, 0, w1 - w0);  // columns before the input
     const int64_t width = i1 - i0, hi = w1 - w0 - lo - width;        // in it, and after it
     for (size_t blk = 0; blk < L.blocks.size(); ++blk) {
         float* row = buf + dst.offset(int64_t(blk), 0, 0, 0);
-        std::memset(row, 0, size_t(lo * B) * sizeof(float));
-        std::memset(row + (lo + width) * B, 0, size_t(hi * B) * sizeof(float));
+        zero_pixels(row, 0, lo, B, PF);
+        zero_pixels(row, lo + width, lo + width + hi, B, PF);
         if (width == 0) continue;
         const gen::InBlock& ib = L.blocks[blk];
-        float* in = row + lo * B;
+        float* in = row + lo * PF;
         if (pl.layout == Layout::channels_last) {
-            copy_rows_avx2(x + (n * I + i0) * IC + ib.first, IC, width, ib.lanes, in, B, B);
+            copy_rows_avx2(x + (n * I + i0) * IC + ib.first, IC, width, ib.lanes, in, PF, B);
             continue;
         }
-        transpose_avx2(x + (n * IC + ib.first) * I + i0, I, ib.lanes, width, in, B);
+        transpose_avx2(x + (n * IC + ib.first) * I + i0, I, ib.lanes, width, in, PF);
         for (int64_t c = ib.lanes; c < B; ++c)
-            for (int64_t v = 0; v < width; ++v) in[v * B + c] = 0.0f;
+            for (int64_t v = 0; v < width; ++v) in[v * PF + c] = 0.0f;
     }
 }
 
@@ -380,6 +392,7 @@ void copy_input_window(const gen::PlanBase& pl, const gen::InputLayout& dst, con
     const gen::InputLayout& L = pl.input;
     const gen::Dim3 I = pl.in, H = L.halo_lo;
     const int64_t B = L.lanes, IC = pl.ic, plane = I[0] * I[1] * I[2], PW = L.padded[2];
+    const int64_t PF = dst.pixel_floats();
     const int64_t d0 = axis == 0 ? p0 : 0, d1 = axis == 0 ? p1 : L.padded[0];
     const int64_t h0 = axis == 1 ? p0 : 0, h1 = axis == 1 ? p1 : L.padded[1];
     for (size_t blk = 0; blk < L.blocks.size(); ++blk) {
@@ -389,22 +402,22 @@ void copy_input_window(const gen::PlanBase& pl, const gen::InputLayout& dst, con
                 float* row = buf + dst.offset(int64_t(blk), pd - d0, ph - h0, 0);
                 const int64_t id = pd - H[0], ih = ph - H[1];
                 if (id < 0 || id >= I[0] || ih < 0 || ih >= I[1]) {
-                    std::memset(row, 0, size_t(PW * B) * sizeof(float));
+                    zero_pixels(row, 0, PW, B, PF);
                     continue;
                 }
-                std::memset(row, 0, size_t(H[2] * B) * sizeof(float));
-                std::memset(row + (H[2] + I[2]) * B, 0,
-                            size_t((PW - H[2] - I[2]) * B) * sizeof(float));
-                float* in = row + H[2] * B;
+                zero_pixels(row, 0, H[2], B, PF);
+                zero_pixels(row, H[2] + I[2], PW, B, PF);
+                float* in = row + H[2] * PF;
                 const int64_t pix = (id * I[1] + ih) * I[2];
                 if (pl.layout == Layout::channels_last) {
                     copy_rows_avx2(x + (n * plane + pix) * IC + ib.first, IC, I[2], ib.lanes, in,
-                                   B, B);
+                                   PF, B);
                     continue;
                 }
-                transpose_avx2(x + (n * IC + ib.first) * plane + pix, plane, ib.lanes, I[2], in, B);
+                transpose_avx2(x + (n * IC + ib.first) * plane + pix, plane, ib.lanes, I[2], in,
+                               PF);
                 for (int64_t c = ib.lanes; c < B; ++c)
-                    for (int64_t v = 0; v < I[2]; ++v) in[v * B + c] = 0.0f;
+                    for (int64_t v = 0; v < I[2]; ++v) in[v * PF + c] = 0.0f;
             }
     }
 }

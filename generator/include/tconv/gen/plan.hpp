@@ -126,7 +126,9 @@ struct InBlock {
 // [block][padded D][padded H][padded W][block lanes], zero halo and zero padding lanes. The
 // run-time copy fills it and the kernels' strides come from it. `in_place`: the user's
 // channels-last input itself, [D][H][W][block][block lanes] (no halo, no padding lanes, blocks
-// of equal width in channel order), which the kernels read without a copy.
+// of equal width in channel order), which the kernels read without a copy. `interleaved`: the
+// copy in that pixel-major order, [padded D][padded H][padded W][block][block lanes], so that
+// a tile's pixels hold every block's channels in one contiguous run.
 struct InputLayout {
     Dim3 halo_lo{0, 0, 0}, padded{1, 1, 1};
     int64_t lanes = 0;             // floats per pixel of a block (1: channels-first)
@@ -134,13 +136,15 @@ struct InputLayout {
     // 2l + 1), as the tiles multiply them; offsets and strides stay in lanes.
     bool bf16_pairs = false;
     bool in_place = false;
+    bool interleaved = false;
     std::vector<InBlock> blocks;   // every group's blocks, group after group
 
     int64_t block_floats() const { return padded[0] * padded[1] * padded[2] * lanes; }
     int64_t image_floats() const { return block_floats() * int64_t(blocks.size()); }
     // Floats between a block's neighbouring pixels, and between neighbouring blocks.
-    int64_t pixel_floats() const { return in_place ? lanes * int64_t(blocks.size()) : lanes; }
-    int64_t block_stride() const { return in_place ? lanes : block_floats(); }
+    bool pixel_major() const { return in_place || interleaved; }
+    int64_t pixel_floats() const { return pixel_major() ? lanes * int64_t(blocks.size()) : lanes; }
+    int64_t block_stride() const { return pixel_major() ? lanes : block_floats(); }
     int64_t offset(int64_t block, int64_t pd, int64_t ph, int64_t pw) const {
         return block * block_stride() + ((pd * padded[1] + ph) * padded[2] + pw) * pixel_floats();
     }
@@ -480,6 +484,8 @@ struct PlanOverrides {
                              // divisor of the blocks per group up to it), -1 never
     int chunk_copies = 0;    // channel family, one-row images: 1 copies per W chunk, -1 never
     int in_place = 0;        // channel family: -1 copies an input it could read in place
+    int interleave = 0;      // channel family, ungrouped: 1 copies pixel-major where it copies
+                             // several blocks (InputLayout::interleaved), -1 never
     int band_copies = 0;     // channel family, 2D and 3D images over L2: 1 copies per band
                              // of rows or planes wherever it can, -1 never
     int stream = 0;          // channel family: 1 streams the stores where it can, -1 never
