@@ -687,6 +687,14 @@ namespace {
 struct DrawRanges {
     int in_lo, in_hi, k_hi, s_hi, d_hi;
 };
+// The ranges of the chunk, stream and layout draws: 1D rows of in_lo-in_hi steps (long rows
+// are cut into W chunks), 2D maps up to 12, 3D up to 6.
+DrawRanges ranges_by_rank(int rank, int in_lo = 3, int in_hi = 60) {
+    return rank == 1 ? DrawRanges{in_lo, in_hi, 6, 4, 2}
+           : rank == 2 ? DrawRanges{1, 12, 5, 3, 2}
+                       : DrawRanges{1, 6, 3, 2, 2};
+}
+
 Spec random_small_spec(std::mt19937& rng, int rank, const DrawRanges& r) {
     auto pick = [&](int lo, int hi) { return int(std::uniform_int_distribution<int>(lo, hi)(rng)); };
     const Activation acts[] = {Activation::none, Activation::relu, Activation::tanh};
@@ -1267,9 +1275,7 @@ TEST_CASE("jit: input channels reduced in chunks keep their sums between the chu
     int split = 0;
     for (int i = 0; i < 36; ++i) {
         const int rank = 1 + i % 3;
-        Spec s = random_small_spec(rng, rank, rank == 1   ? DrawRanges{3, 60, 6, 4, 2}
-                                              : rank == 2 ? DrawRanges{1, 12, 5, 3, 2}
-                                                          : DrawRanges{1, 6, 3, 2, 2});
+        Spec s = random_small_spec(rng, rank, ranges_by_rank(rank));
         s.ic = s.groups * std::vector<int64_t>{40, 64, 100}[size_t(i / 3 % 3)];
         gen::PlanOverrides on, off;
         on.shape = off.shape = 1;
@@ -1303,9 +1309,7 @@ TEST_CASE("jit: streamed stores write what cached ones do, on aligned outputs or
     int streamed = 0;
     for (int i = 0; i < 30; ++i) {
         const int rank = 1 + i % 3;
-        Spec s = random_small_spec(rng, rank, rank == 1   ? DrawRanges{20, 90, 6, 4, 2}
-                                              : rank == 2 ? DrawRanges{1, 12, 5, 3, 2}
-                                                          : DrawRanges{1, 6, 3, 2, 2});
+        Spec s = random_small_spec(rng, rank, ranges_by_rank(rank, 20, 90));
         s.oc = s.groups * std::vector<int64_t>{16, 32, 48}[size_t(i % 3)];
         Problem probe;
         if (!make_problem(s, probe)) continue;
@@ -1341,9 +1345,7 @@ TEST_CASE("jit: inputs copied pixel-major hold what block-major copies do") {
     const int interleaved =
         check_forced_draws(36, 7100, &gen::PlanOverrides::interleave, "pixel-major", [&] {
             const int rank = 1 + int(rng() % 3);
-            Spec s = random_small_spec(rng, rank, rank == 1   ? DrawRanges{3, 60, 6, 4, 2}
-                                                  : rank == 2 ? DrawRanges{1, 12, 5, 3, 2}
-                                                              : DrawRanges{1, 6, 3, 2, 2});
+            Spec s = random_small_spec(rng, rank, ranges_by_rank(rank));
             s.groups = 1;
             s.ic = std::vector<int64_t>{20, 40, 100}[rng() % 3];
             s.oc = std::vector<int64_t>{5, 16, 33}[rng() % 3];
@@ -1356,12 +1358,7 @@ TEST_CASE("jit: which layers stream their output stores") {
     // U-Net's 128 -> 64 k2 s2: at 196x196 (39 MB out) both layouts stream on AVX-512; at
     // 100x100 (10 MB) neither. 40 channels (pixels of partial lines) and bf16 never; 16
     // channels channels_last only.
-    Spec s;
-    s.ic = 128;
-    s.oc = 64;
-    s.k = {2};
-    s.s = {2};
-    s.pb = s.pe = s.op = {0};
+    Spec s{.ic = 128, .oc = 64, .k = {2}, .s = {2}, .pb = {0}, .pe = {0}, .op = {0}};
     auto streams = [&](int64_t side, Layout layout, Isa isa) {
         s.in = {side, side};
         s.layout = layout;
