@@ -720,6 +720,12 @@ Spec random_small_spec(std::mt19937& rng, int rank, const DrawRanges& r) {
     return s;
 }
 
+// Draw i of a sweep over ranks 1-3 in turn, in ranges_by_rank's ranges.
+Spec draw_by_rank(std::mt19937& rng, int i, int in_lo = 3, int in_hi = 60) {
+    const int rank = 1 + i % 3;
+    return random_small_spec(rng, rank, ranges_by_rank(rank, in_lo, in_hi));
+}
+
 // Compiles s, when valid, for every ISA the CPU has, with `on` (a forced plan choice whose
 // description says `marker`) and with `off` (which must not say it): both against the
 // reference, `on` bitwise equal on 1-3 threads. Counts the compiles `on` took effect in.
@@ -744,15 +750,33 @@ int check_forced_plan(const Spec& s, uint64_t seed, const gen::PlanOverrides& on
     return took;
 }
 
+// The channel family's plan with `knob` forced on (1) and off (-1).
+std::array<gen::PlanOverrides, 2> forced(int gen::PlanOverrides::*knob) {
+    gen::PlanOverrides on, off;
+    on.shape = off.shape = 1;
+    on.*knob = 1;
+    off.*knob = -1;
+    return {on, off};
+}
+
+// f(a, b) for s compiled with `on` (a) and `off` (b) on every ISA the CPU has.
+template <class F>
+void for_each_isa(const Spec& s, uint64_t seed, const gen::PlanOverrides& on,
+                  const gen::PlanOverrides& off, F f) {
+    for (Isa isa : kIsas) {
+        if (!cpu_has(isa)) continue;
+        const Compiled a = compile_spec(isa, s, seed, on), b = compile_spec(isa, s, seed, off);
+        INFO(a.p.name, " ", to_string(isa), ": ", join(a.impl->report().plan_lines));
+        f(a, b);
+    }
+}
+
 // check_forced_plan over `draws` layers from draw(), the channel family's `knob` forced on
 // (1) and off (-1).
 template <class Draw>
 int check_forced_draws(int draws, uint64_t seed0, int gen::PlanOverrides::*knob,
                        const std::string& marker, Draw draw) {
-    gen::PlanOverrides on, off;
-    on.shape = off.shape = 1;
-    on.*knob = 1;
-    off.*knob = -1;
+    const auto [on, off] = forced(knob);
     int took = 0;
     for (int i = 0; i < draws; ++i)
         took += check_forced_plan(draw(), seed0 + uint64_t(i), on, off, marker);
@@ -1274,8 +1298,7 @@ TEST_CASE("jit: input channels reduced in chunks keep their sums between the chu
     std::mt19937 rng(4242);
     int split = 0;
     for (int i = 0; i < 36; ++i) {
-        const int rank = 1 + i % 3;
-        Spec s = random_small_spec(rng, rank, ranges_by_rank(rank));
+        Spec s = draw_by_rank(rng, i);
         s.ic = s.groups * std::vector<int64_t>{40, 64, 100}[size_t(i / 3 % 3)];
         gen::PlanOverrides on, off;
         on.shape = off.shape = 1;
@@ -1308,22 +1331,14 @@ TEST_CASE("jit: streamed stores write what cached ones do, on aligned outputs or
     std::mt19937 rng(606);
     int streamed = 0;
     for (int i = 0; i < 30; ++i) {
-        const int rank = 1 + i % 3;
-        Spec s = random_small_spec(rng, rank, ranges_by_rank(rank, 20, 90));
+        Spec s = draw_by_rank(rng, i, 20, 90);
         s.oc = s.groups * std::vector<int64_t>{16, 32, 48}[size_t(i % 3)];
         Problem probe;
         if (!make_problem(s, probe)) continue;
-        gen::PlanOverrides on, off;
-        on.shape = off.shape = 1;
-        on.stream = 1;
-        off.stream = -1;
+        auto [on, off] = forced(&gen::PlanOverrides::stream);
         if (i % 4 == 0) on.ic_split = off.ic_split = 2;
-        for (Isa isa : kIsas) {
-            if (!cpu_has(isa)) continue;
-            const Compiled a = compile_spec(isa, s, 6060 + uint64_t(i), on);
-            const Compiled b = compile_spec(isa, s, 6060 + uint64_t(i), off);
+        for_each_isa(s, 6060 + uint64_t(i), on, off, [&](const Compiled& a, const Compiled& b) {
             const std::string lines = join(a.impl->report().plan_lines);
-            INFO(a.p.name, " ", to_string(isa), ": ", lines);
             streamed += lines.find("stores: ") != std::string::npos;
             CHECK(join(b.impl->report().plan_lines).find("stores: ") == std::string::npos);
             const std::vector<float> want = run_shifted(b, 1, 0);
@@ -1331,7 +1346,7 @@ TEST_CASE("jit: streamed stores write what cached ones do, on aligned outputs or
             for (int64_t shift : {0, 1, 4})
                 for (int threads : {1, 2, 3})
                     CHECK(bitwise_equal(run_shifted(a, threads, shift), want));
-        }
+        });
     }
     CHECK(streamed >= 30);  // channels-last ones on both ISAs, channels-first on AVX-512
 }
@@ -1352,6 +1367,36 @@ TEST_CASE("jit: inputs copied pixel-major hold what block-major copies do") {
             return s;
         });
     CHECK(interleaved >= 30);  // channels-last ones without halo are read in place instead
+}
+
+TEST_CASE("jit: W taps sharing their broadcasts sum exactly as taps one by one") {
+    // Shared broadcasts forced on and off on random layers of several W taps per phase:
+    // ranks 1-3, kernels 2-6, strides 1-3, dilation 1-2 (taps two pixels apart), tiny maps
+    // whose tiles run subsets of the taps, folded rows on some, groups, tails, batches, both
+    // layouts, activations. Against the reference, and bitwise equal to the unshared tiles
+    // (each accumulator takes its taps in the same order), on 1-3 threads.
+    std::mt19937 rng(919);
+    int shared = 0;
+    for (int i = 0; i < 36; ++i) {
+        Spec s = draw_by_rank(rng, i);
+        s.k.back() = 2 + int64_t(rng() % 5);
+        s.pb.back() = s.pe.back() = int64_t(rng() % uint64_t(s.d.back() * (s.k.back() - 1) + 1));
+        Problem probe;
+        if (!make_problem(s, probe)) continue;
+        auto [on, off] = forced(&gen::PlanOverrides::shared_bcast);
+        if (i % 4 == 0) on.fold = off.fold = 1;
+        for_each_isa(s, 9190 + uint64_t(i), on, off, [&](const Compiled& a, const Compiled& b) {
+            bool any = false;
+            for (const std::string& k : a.impl->report().kernel_names)
+                any = any || k.find("_sb_") != std::string::npos;
+            shared += any;
+            const std::vector<float> y = run(a, 1);
+            CHECK(compare_to_reference(a.p, a.d, y.data()) == "");
+            CHECK(bitwise_equal(y, run(b, 1)));
+            for (int threads : {2, 3}) CHECK(bitwise_equal(y, run(a, threads)));
+        });
+    }
+    CHECK(shared >= 30);
 }
 
 TEST_CASE("jit: which layers stream their output stores") {

@@ -3,6 +3,7 @@
 // n_oc vectors of output channels for one stride phase; a run-time loop over input channels, the
 // phase's taps unrolled with their input offsets as immediates (the next channel block's comes at
 // run time); bias, activation and a masked channel-tail store in the epilogue. One generator for AVX-512 and AVX2.
+#include <algorithm>
 #include <cassert>
 #include <cstddef>
 #include <stdexcept>
@@ -172,7 +173,11 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         L(l_ic);
         for (int u = 0; u < d_.ic_unroll; ++u) {
             for (int td = d_.tap0[0]; td < d_.tap0[0] + d_.taps[0]; ++td)
-                for (int th = d_.tap0[1]; th < d_.tap0[1] + d_.taps[1]; ++th)
+                for (int th = d_.tap0[1]; th < d_.tap0[1] + d_.taps[1]; ++th) {
+                    if (d_.shared_bcast) {
+                        fma_w_taps(u, td, th);
+                        continue;
+                    }
                     for (int tw = d_.tap0[2]; tw < d_.tap0[2] + d_.taps[2]; ++tw) {
                         // i = m - c per dim: the tap reads the tile's input shifted back by c.
                         const int64_t cd = d_.c0[0] + td * d_.cstep[0];
@@ -184,6 +189,7 @@ class CvecGenerator : public Xbyak::CodeGenerator {
                         const int tap = (td * d_.w_taps[1] + th) * d_.w_taps[2] + tw;
                         fma_tap(u * d_.w_taps_total() + tap, shift + u);
                     }
+                }
         }
         const int64_t w_step = d_.ic_unroll * d_.w_taps_total() * d_.n_oc * T::vlen * 4;
         add(reg_w, int(w_step));
@@ -236,6 +242,48 @@ class CvecGenerator : public Xbyak::CodeGenerator {
         L(l_plain);
         epilogue(false);
         L(l_end);
+    }
+
+    // Every W tap of (channel u, taps td, th) with shared broadcasts (shared_bcast): the taps'
+    // weights, then per input pixel q one broadcast and an FMA for each tap that reads it,
+    // output j = q + c_w(tw). Pixels go from the last to the first, so that each accumulator
+    // still takes its taps in order (the sums match the unshared kernel's bit for bit).
+    void fma_w_taps(int u, int td, int th) {
+        const int nt = d_.taps[2], tw0 = d_.tap0[2];
+        for (int t = 0; t < nt; ++t) {
+            const int tap = (td * d_.w_taps[1] + th) * d_.w_taps[2] + tw0 + t;
+            for (int v = 0; v < d_.n_oc; ++v) {
+                const int at = int(((u * d_.w_taps_total() + tap) * d_.n_oc + v) * T::vlen * 4);
+                if (d_.w_prefetch > 0 && at % 64 == 0)
+                    prefetcht0(ptr[reg_w + at + d_.w_prefetch]);
+                vmovups(vmm_wtap(t, v), ptr[reg_w + at]);
+            }
+        }
+        const int64_t cd = d_.c0[0] + td * d_.cstep[0], ch = d_.c0[1] + th * d_.cstep[1];
+        const int64_t base = -(cd * d_.x_stride[0] + ch * d_.x_stride[1]) + u;
+        auto cw = [&](int t) { return d_.c0[2] + int64_t(tw0 + t) * d_.cstep[2]; };
+        const int64_t q_lo = -std::max(cw(0), cw(nt - 1));
+        const int64_t q_hi = d_.ur - 1 - std::min(cw(0), cw(nt - 1));
+        for (int64_t q = q_hi; q >= q_lo; --q) {
+            bool used = false;
+            for (int t = 0; t < nt; ++t) used = used || (q + cw(t) >= 0 && q + cw(t) < d_.ur);
+            if (!used) continue;
+            vbroadcastss(vmm_shared_bcast(), ptr[reg_xi + int((base + q * d_.x_stride[2]) * 4)]);
+            for (int t = 0; t < nt; ++t) {
+                const int64_t j = q + cw(t);
+                if (j < 0 || j >= d_.ur) continue;
+                for (int v = 0; v < d_.n_oc; ++v)
+                    vfmadd231ps(vmm_acc(int(j), v), vmm_wtap(t, v), vmm_shared_bcast());
+            }
+        }
+    }
+    Vmm vmm_wtap(int t, int v) const {
+        assert(accumulators() + t * d_.n_oc + v < T::registers);
+        return Vmm(accumulators() + t * d_.n_oc + v);
+    }
+    Vmm vmm_shared_bcast() const {
+        assert(accumulators() + d_.taps[2] * d_.n_oc < T::registers);
+        return Vmm(accumulators() + d_.taps[2] * d_.n_oc);
     }
 
     // Bias, activation and the store of the tile. Reads reg_bias, reg_y; clobbers the temps.

@@ -82,7 +82,7 @@ size_t KernelDescHash::operator()(const ChannelKernelDesc& d) const {
     m.common(d);
     m(d.groups), m(d.n_oc), m(d.oc_tail), m(d.ic_block), m(d.ic_blocks), m(d.ic_unroll);
     m(d.y_pix), m(d.w_prefetch), m(int64_t(d.out)), m(int64_t(d.partial));
-    m(int64_t(d.stream));
+    m(int64_t(d.stream)), m(int64_t(d.shared_bcast));
     for (size_t i = 0; i < 3; ++i) m(d.tap0[i]), m(d.w_taps[i]);
     return m.h;
 }
@@ -151,6 +151,7 @@ std::string kernel_name(const ChannelKernelDesc& d) {
     if (d.w_prefetch > 0) tile += fmt::format("_pf{}", d.w_prefetch);
     if (d.partial) tile += "_ps";  // partial sums: one chunk of the input channels per call
     if (d.stream) tile += "_nt";   // non-temporal stores of the finished outputs
+    if (d.shared_bcast) tile += "_sb";  // W taps sharing their input broadcasts
     // A subset of the phase's taps: _t1x2_from1x0_of3x3 runs taps 1 x 0-1 of 3x3.
     std::string sub;
     if (d.taps_total() > 0 && d.taps != d.w_taps)

@@ -56,6 +56,35 @@ void read_in_place(ChannelPlan& pl, const PlanOverrides& ov) {
 
 int64_t chunk_length(const ChannelPlan& pl, const PhaseAxes& ax, int ur, int64_t oc_blocks);
 
+// Shared broadcasts (ChannelKernelDesc::shared_bcast) for tiles of one or two channel vectors
+// whose phases run several W taps: each input pixel is broadcast once for all of them, where
+// such tiles otherwise load an input per FMA (one vector) or per two. The tile narrows to
+// free a register per W tap and vector where it must, unless that costs a row more than a
+// tenth more tiles (a keypoint head's rows of 14 in tiles of 13: 0.94x).
+// Measured, 1 thread, in one process, the 33 layers of configs/ it takes, both layouts:
+// 1.07-1.08x in geometric mean (0.99-1.4x; vocoders' k16 s8 and k25 s4 1.1-1.4x). AVX2's 16
+// registers leave too narrow a tile (forced: 0.78-1.0x).
+void share_broadcasts(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
+                      const PlanOverrides& ov, bool avx2_tail) {
+    int64_t taps = 0, row = 1;
+    for (const TapAxis& a : ax.axes[2]) taps = std::max<int64_t>(taps, a.count);
+    for (int64_t c : ax.m_count[2]) row = std::max(row, c);
+    if (pl.fold) row = std::max<int64_t>(row, pl.ur);
+    pl.shared_bcast = false;
+    if (ov.shared_bcast < 0 || taps < 2 ||
+        (ov.shared_bcast == 0 && (pl.n_oc > 2 || pl.isa == Isa::avx2)))
+        return;
+    int ur = pl.ur;
+    while (ur > 1 && !channel_tile_fits(pl.isa, ur, pl.n_oc, p.activation, avx2_tail, int(taps)))
+        --ur;
+    const int64_t tiles = (row + pl.ur - 1) / pl.ur, narrowed = (row + ur - 1) / ur;
+    if (!channel_tile_fits(pl.isa, ur, pl.n_oc, p.activation, avx2_tail, int(taps)) ||
+        (ov.shared_bcast == 0 && (ur * 4 < pl.ur * 3 || narrowed * 10 > tiles * 11)))
+        return;
+    pl.ur = ur;
+    pl.shared_bcast = true;
+}
+
 // Streaming stores (ChannelPlan::stream): an output of 32 MiB or more is written around the
 // caches, saving the reads for ownership of lines this layer will not read back. AVX-512 only,
 // whose vectors are whole lines (AVX2's halves ran 0.94-0.96x):
@@ -426,6 +455,7 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
     base.groups = pl.groups;
     if (pl.io == DType::bf16 && p.layout == Layout::channels_last) base.out = DType::bf16;
     if (pl.fold) base.w_prefetch = kFoldPrefetch;
+    const int64_t weight_bytes = pl.ic_g * pl.oc * pl.kernel_points() * 4;
     // The kernels [W width][block] of one set of taps, for the widths `need`s.
     auto kernels_of = [&](const PhasePlan& ph, ChannelKernelDesc k, const bool (&need)[2],
                           int (&out)[2][2]) {
@@ -437,6 +467,11 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
                 if (!last && nbg < 2) continue;
                 k.ur = widths[wv];
                 k.n_oc = last ? pl.n_oc_last : pl.n_oc;
+                k.shared_bcast = pl.shared_bcast && k.taps[2] >= 2;
+                // Shared-broadcast tiles load every W tap's weights at once: where the
+                // weights stream from beyond L2 they are prefetched as folded rows' are.
+                if (k.shared_bcast && weight_bytes > (int64_t(4) << 20))
+                    k.w_prefetch = kFoldPrefetch;
                 k.ic_unroll = ic_unroll(pl.input.lanes, k.taps_total() * k.ur * k.n_oc);
                 k.oc_tail = last ? oc_tail : int(VL);
                 out[wv][last] = kernel_index(pl, k);
@@ -758,6 +793,7 @@ bool plan_channel(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
         }
     }
     if (pl.fold) pl.ic_split = 1;  // a folded run streams the weights once per call anyway
+    share_broadcasts(p, pl, ax, overrides, avx2_tail);
     // bf16 storage is converted where the tensors move anyway: widened in the input copy,
     // narrowed in the output rows' transposes (channels_first) or the kernels' stores
     // (channels_last). Folded rows keep the conversion passes around fp32 storage.

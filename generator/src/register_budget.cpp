@@ -7,13 +7,16 @@
 
 namespace tconv::gen {
 
-bool channel_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail) {
+bool channel_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail,
+                       int shared_w_taps) {
     const int R = vector_registers(isa);
     // Main loop: accumulators + one register per weight vector + the broadcast input, which
-    // AVX-512 with one weight vector folds into the FMA's memory operand.
-    const bool embedded = isa == Isa::avx512 && n_oc == 1;
+    // AVX-512 with one weight vector folds into the FMA's memory operand; with shared
+    // broadcasts, the weight vectors of every W tap and a broadcast register.
+    const bool embedded = isa == Isa::avx512 && n_oc == 1 && shared_w_taps == 0;
+    const int weights = n_oc * std::max(1, shared_w_taps);
     const int temps = detail::activation_temps(act) + (avx2_tail ? 1 : 0);
-    return ur * n_oc + n_oc + (embedded ? 0 : 1) <= R && ur * n_oc + temps <= R;
+    return ur * n_oc + weights + (embedded ? 0 : 1) <= R && ur * n_oc + temps <= R;
 }
 
 bool spatial_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act) {

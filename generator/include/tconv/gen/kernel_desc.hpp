@@ -78,6 +78,11 @@ struct ChannelKernelDesc {
     // the call's y is 64-byte aligned (checked per tile; y_pix keeps whole lines), so a large
     // output does not pay the reads for ownership; the call ends with a store fence.
     bool stream = false;
+    // The W taps of each (D, H) tap share their input broadcasts: every W tap's weights are
+    // loaded once, then each input pixel is broadcast once and feeds every tap that reads it
+    // (ur + taps - 1 broadcasts instead of ur x taps). Needs ur*n_oc + taps*n_oc + 1 registers
+    // (channel_tile_fits with w_taps).
+    bool shared_bcast = false;
     bool bias = false;
     Activation activation = Activation::none;
     float negative_slope = 0.0f;

@@ -275,6 +275,9 @@ struct ChannelPlan : PhasedPlan {
     // Outputs too large to stay in cache are written around it (ChannelKernelDesc::stream):
     // channels_last rows of whole 64-byte pixels, the kernels writing the user's output.
     bool stream = false;
+    // Kernels whose phases run several W taps share each input broadcast among them
+    // (ChannelKernelDesc::shared_bcast).
+    bool shared_bcast = false;
     // Packed weights of (phase, oc block), from input-channel chunk `chunk`: [w_rows][tap]
     // [vectors * vlen].
     int64_t weight_offset(const PhasePlan& ph, int64_t block, int64_t chunk = 0) const {
@@ -457,7 +460,8 @@ struct Plan {
 // The register budgets of the kernel families (docs/ALGORITHM.md §4), shared by the planners
 // and the tests: whether a tile fits `isa`'s vector registers with the epilogue of `act`
 // (avx2_tail: AVX2 stores a partial last vector under a mask held in a register).
-bool channel_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail);
+bool channel_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail,
+                       int shared_w_taps = 0);
 bool spatial_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act);
 // broadcast: the depthwise kernel's broadcast inputs (DwKernelDesc::lane_groups).
 bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail,
@@ -489,6 +493,7 @@ struct PlanOverrides {
     int band_copies = 0;     // channel family, 2D and 3D images over L2: 1 copies per band
                              // of rows or planes wherever it can, -1 never
     int stream = 0;          // channel family: 1 streams the stores where it can, -1 never
+    int shared_bcast = 0;    // channel family: 1 shares W taps' broadcasts where they fit, -1 never
     int lower = 0;           // -1: a single-pixel product is planned as it is, not as a matrix
                              // product (a reshape keeping the phase kernels' packed weights)
     // --- dw in place ---
