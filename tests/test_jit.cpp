@@ -1367,6 +1367,24 @@ TEST_CASE("jit: inputs copied pixel-major hold what block-major copies do") {
             return s;
         });
     CHECK(interleaved >= 30);  // channels-last ones without halo are read in place instead
+    // Band copies (rows of a 2D image, planes of a 3D one) and W-chunk copies (a 1D row) into
+    // the pixel-major layout: the window and column copies stride by a pixel's blocks.
+    Spec band{.ic = 48, .oc = 20, .in = {64, 64}, .k = {3}, .s = {2}, .pb = {1}, .pe = {1},
+              .op = {1}};
+    Spec chunk{.rank = 1, .ic = 40, .oc = 24, .in = {3000}, .k = {4}, .s = {2}, .pb = {1},
+               .pe = {1}, .op = {0}};
+    for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
+        band.layout = chunk.layout = layout;
+        auto [on, off] = forced(&gen::PlanOverrides::interleave);
+        on.band_copies = off.band_copies = 1;
+        CHECK(check_forced_plan(band, 7301, on, off, "pixel-major") >= 1);
+        band.rank = 3, band.in = {6, 16, 16};
+        CHECK(check_forced_plan(band, 7302, on, off, "pixel-major") >= 1);
+        band.rank = 2, band.in = {64, 64};
+        on.band_copies = off.band_copies = 0;
+        on.chunk_copies = off.chunk_copies = 1;
+        CHECK(check_forced_plan(chunk, 7303, on, off, "pixel-major") >= 1);
+    }
 }
 
 TEST_CASE("jit: W taps sharing their broadcasts sum exactly as taps one by one") {
