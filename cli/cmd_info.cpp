@@ -40,6 +40,11 @@ int cmd_info(const Argv& argv) {
     fmt::print("amx-bf16:     {}\n", cpu.amx_bf16 ? "yes (tiles granted: bf16 layers run on them)"
                                     : cpu.amx        ? "no (not granted by the OS, or no AMX-BF16)"
                                                      : "no");
+    fmt::print("l2 per core:  {}\n",
+               cpu.l2_bytes > 0 ? fmt::format("{} KiB (kernels planned for {} KiB)",
+                                              cpu.l2_bytes >> 10,
+                                              cpu.plan_l2_bytes >> 10)
+                                : std::string("not reported (kernels planned for 1 MiB)"));
     fmt::print("threads:      {} (CPUs of this process; default per call: {}, wait policy: {})\n",
                cpu.threads, default_threads(), to_string(resolve_wait_policy({})));
     Options options;

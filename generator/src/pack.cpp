@@ -359,6 +359,7 @@ PlanOverrides packing_overrides(const Plan& plan) {
     PlanOverrides ov;
     ov.shape = int(plan.family.index()) + 1;
     ov.n_oc = plan.base().n_oc;
+    ov.l2_bytes = plan.base().l2_bytes;
     if (!plan.lowered) ov.lower = -1;  // a size that would be a matrix product stays phased
     return ov;
 }

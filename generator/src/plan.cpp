@@ -354,6 +354,7 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     pl.kernel = canonical(p, p.kernel, 1);
     pl.dilation = canonical(p, p.dilation, 1);
     pl.bias = p.bias;
+    if (overrides.l2_bytes > 0) pl.l2_bytes = overrides.l2_bytes;
     const PhaseAxes ax = phase_axes(pl);
     KernelShape family{};
     if (isa == Isa::amx) {  // the AMX kernels serve what they can; the others are AVX-512's

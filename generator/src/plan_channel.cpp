@@ -156,10 +156,12 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     // only: the sums wait in fp32 where the output goes. Measured 1 thread, AVX-512, against
     // one chunk: 512 -> 256 k3 dilation 2, 3D, at 6x7x7 1.35x (11-wide rows) and at 6x14x14
     // 1.9x (18-wide), dilation 1 at 6x14x14 1.26x.
-    // One-row layers (1D) keep whole blocks: their W chunks share the block's weights already
-    // (chunk_length), and chunking ran WaveGAN's 512 -> 256 k25 s4 0.88x, WaveGlow's 0.83x.
+    // One-row layers (1D) of long rows keep whole blocks: their W chunks share the block's
+    // weights already (chunk_length), and chunking ran WaveGAN's 512 -> 256 k25 s4 0.88x,
+    // WaveGlow's 0.83x. Short rows re-stream them per tile as 2D maps do: WaveGAN's 1024 ->
+    // 512 on 16 steps (1.6 MB of weights a block) ran 1.3x faster in 2 chunks (AVX2, Zen 3).
     const bool may_split = ov.ic_split >= 0 && p.dtype == DType::f32 && pl.ic_blocks > 1 &&
-                           pl.out[0] * pl.out[1] > 1;
+                           (pl.out[0] * pl.out[1] > 1 || max_row <= 16);
     auto cycled_bytes = [&](int n) {
         if (max_row <= 16) return block_bytes(n);
         return may_split ? double(pl.w_rows) * double(row_taps) * n * pl.vlen * 4.0 : 0.0;
@@ -172,8 +174,8 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
             return s;
         }
         if (!may_split) return 1;
-        while (s < pl.ic_blocks && (pl.ic_blocks % s != 0 ||
-                                    cycled_bytes(n) / double(s) > 2.0 * double(kL2WeightBudget)))
+        const double fit = 2.0 * double(l2_chunk_budget(pl));
+        while (s < pl.ic_blocks && (pl.ic_blocks % s != 0 || cycled_bytes(n) / double(s) > fit))
             ++s;
         return s;
     };
@@ -342,7 +344,7 @@ bool fold_rows(const ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& 
            live_taps_run >= 0.25 * all_taps_run &&
            weight_bytes > 8.0 * double(kL2WeightBudget) &&
            (pl.batch == 1 || weight_bytes > 32.0 * double(kL2WeightBudget)) &&
-           pl.input.image_floats() * 4 <= kL2InputBudget;
+           pl.input.image_floats() * 4 <= l2_input_budget(pl);
 }
 
 // Folded kernels prefetch the weights 4 KiB ahead (16 input channels of a 2x2-tap phase at
@@ -574,9 +576,9 @@ void cache_groups(ChannelPlan& pl, const PlanOverrides& ov) {
     // Group-major layers whose image overflows the L2 input budget copy slabs of groups (8 x 32
     // channels k3 s2 at 56x56: 0.45x -> 0.75-0.94x of a dense 32 -> 32 layer at batch 8).
     const int64_t image_bytes = pl.input.image_floats() * 4;
-    if (pl.groups > 1 && pl.layout == Layout::channels_first && image_bytes > kL2InputBudget &&
+    if (pl.groups > 1 && pl.layout == Layout::channels_first && image_bytes > l2_input_budget(pl) &&
         !pl.fold && pl.ic_split == 1)
-        pl.group_slab = std::clamp<int64_t>(kL2InputBudget / (image_bytes / pl.groups), 1,
+        pl.group_slab = std::clamp<int64_t>(l2_input_budget(pl) / (image_bytes / pl.groups), 1,
                                             pl.groups);
     if (ov.group_slab > 0) pl.group_slab = std::min(ov.group_slab, pl.groups);
     // Other images that overflow it, with every oc block in one L2 group, are copied in bands
@@ -611,7 +613,7 @@ void chunk_copies(ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov)
                       pl.oc_group >= pl.oc_blocks &&
                       pl.w_chunks > 1 && pl.group_slab == 0 &&
                       (ov.chunk_copies > 0 ||
-                       (ov.chunk_copies == 0 && L.image_floats() * 4 > kL2InputBudget / 2));
+                       (ov.chunk_copies == 0 && L.image_floats() * 4 > l2_input_budget(pl) / 2));
     if (!pl.chunk_copies) return;
     const int64_t H = L.halo_lo[2];
     int64_t span = 0;

@@ -181,8 +181,17 @@ bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOv
                          "(its planes share L1 sets)"
                        : "channels-first input in place")
             : "channels-last input through a per-thread panel per tile and chunk (transposed)"));
+    // Runs of equal blocks print as "192 x 6": a layer of 6912 rows would print 1152 terms.
     std::string blocks;
-    for (int r : tile.block_rows) blocks += (blocks.empty() ? "" : " + ") + std::to_string(r);
+    const auto& br = tile.block_rows;
+    for (size_t i = 0; i < br.size();) {
+        size_t j = i;
+        while (j < br.size() && br[j] == br[i]) ++j;
+        const std::string term = j - i > 1 ? fmt::format("{} x {}", j - i, br[i])
+                                           : std::to_string(br[i]);
+        blocks += (blocks.empty() ? "" : " + ") + term;
+        i = j;
+    }
     pl.lines.push_back(fmt::format(
         "tile {} rows x {} pixels ({} vectors); row blocks {}; {} full tiles{}; input channels "
         "in chunks of {}; column buffer {} x {} floats per image and group",

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "tconv/gen/plan.hpp"
 #include "tconv/tconv.hpp"
 #include "thread_defaults.hpp"
 
@@ -26,6 +27,16 @@ static std::string brand_string() {
     std::string s(brand);
     size_t b = s.find_first_not_of(' '), e = s.find_last_not_of(' ');
     return b == std::string::npos ? "unknown x86-64" : s.substr(b, e - b + 1);
+}
+
+// The per-core L2 size: extended leaf 0x80000006 ECX[31:16] in KiB, which AMD and Intel CPUs
+// both report (0 where the leaf is missing).
+static int64_t l2_bytes() {
+    uint32_t regs[4];
+    Xbyak::util::Cpu::getCpuid(0x80000000u, regs);
+    if (regs[0] < 0x80000006u) return 0;
+    Xbyak::util::Cpu::getCpuid(0x80000006u, regs);
+    return int64_t(regs[2] >> 16) * 1024;
 }
 
 // Linux hands out the AMX tile state (8 KiB per thread) only to processes that ask for it.
@@ -54,6 +65,8 @@ const CpuInfo& cpu_info() {
         c.amx_bf16 = c.amx && cpu.has(Cpu::tAMX_BF16) && c.avx512f && c.avx512bw &&
                      c.avx512vl && amx_permitted();
         c.threads = affinity_cpus();
+        c.l2_bytes = l2_bytes();
+        c.plan_l2_bytes = gen::planning_l2_bytes(c.l2_bytes);
         return c;
     }();
     return info;

@@ -290,7 +290,9 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
         return nullptr;
     }
     gen::Plan plan;
-    if (!gen::plan(p, isa, plan, why_not, overrides)) return nullptr;
+    gen::PlanOverrides ov = overrides;  // the blocking fits this CPU's L2 unless told another
+    if (ov.l2_bytes == 0) ov.l2_bytes = cpu_info().plan_l2_bytes;
+    if (!gen::plan(p, isa, plan, why_not, ov)) return nullptr;
     // Packing pads channels to whole vectors: check the packed size against the tensor limit
     // before allocating it (the reference then serves the layer with the unpadded weights).
     const uint64_t packed_bytes =

@@ -254,6 +254,9 @@ struct CpuInfo {
     // (Linux: arch_prctl ARCH_REQ_XCOMP_PERM, asked once at detection).
     bool amx_bf16 = false;
     int threads = 1;  // CPUs in the process's affinity mask
+    // Per-core L2 in bytes (CPUID 0x80000006; 0: not reported), and the size the planner
+    // sizes its cache blocking for: the L2 within [256 KiB, 1 MiB] (1 MiB when not reported).
+    int64_t l2_bytes = 0, plan_l2_bytes = 0;
     Isa best_isa() const;
 };
 const CpuInfo& cpu_info();

@@ -155,6 +155,18 @@ struct InputLayout {
     }
 };
 
+// The L2 size planning assumes unless told the CPU's: 1 MiB per core (Zen 4, Skylake-SP), the
+// size the blocking thresholds were measured at. PlanOverrides::l2_bytes plans for smaller L2s
+// (the input and channel-chunk budgets, plan_util.hpp); larger ones plan as this one.
+inline constexpr int64_t kDefaultL2Bytes = int64_t(1) << 20;
+// The L2 size to plan for on a CPU of `detected` bytes of L2 per core (0: unknown): within
+// [256 KiB, kDefaultL2Bytes]. Capped above because the thresholds tuned at 1 MiB also held on
+// 2 MiB L2s, where sizing for 2 MiB was never measured.
+inline int64_t planning_l2_bytes(int64_t detected) {
+    return detected <= 0 ? kDefaultL2Bytes
+                         : std::clamp(detected, int64_t(256) << 10, kDefaultL2Bytes);
+}
+
 // What every family's plan holds: the layer in canonical (D, H, W) form, the input buffer, the
 // output-channel blocks and the register tile, the kernels and the packed sizes.
 struct PlanBase {
@@ -187,6 +199,9 @@ struct PlanBase {
     // one thread: each band's input rows are copied just before the rows that read them, so
     // the compute finds them in L2 (band_input_rows).
     int64_t band_rows = 0;
+    // The per-core L2 the images per group, the bands and the input-channel chunks are sized
+    // for (PlanOverrides::l2_bytes).
+    int64_t l2_bytes = kDefaultL2Bytes;
     std::vector<AnyKernelDesc> kernels;
     int64_t packed_weight_floats = 0;
     int64_t packed_bias_floats = 0;
@@ -494,6 +509,8 @@ struct PlanOverrides {
                              // of rows or planes wherever it can, -1 never
     int stream = 0;          // channel family: 1 streams the stores where it can, -1 never
     int shared_bcast = 0;    // channel family: 1 shares W taps' broadcasts where they fit, -1 never
+    int64_t l2_bytes = 0;    // the per-core L2 to size cache blocking for (0: kDefaultL2Bytes);
+                             // the runtime passes planning_l2_bytes of the CPU's
     int lower = 0;           // -1: a single-pixel product is planned as it is, not as a matrix
                              // product (a reshape keeping the phase kernels' packed weights)
     // --- dw in place ---
