@@ -1418,6 +1418,34 @@ TEST_CASE("jit: W taps sharing their broadcasts sum exactly as taps one by one")
     CHECK(shared >= (cpu_has(Isa::avx512) ? 30 : 20));  // 26 on an AVX2-only CPU
 }
 
+TEST_CASE("jit: which AVX2 layers share their broadcasts among W taps") {
+    // Where a group's outputs are one vector (HiFi-GAN v2's 16 -> 8 k4 s2, ResNeXt's 8 per
+    // group), or two under two W taps (32 -> 16), the tiles load a broadcast per FMA or two:
+    // AVX2 shares them. Wider outputs keep their wider unshared tiles.
+    Spec s;
+    s.rank = 1;
+    s.in = {512};
+    s.k = {4};
+    s.s = {2};
+    s.pb = s.pe = {1};
+    for (auto [ic, oc, groups, shared] : {std::tuple{16, 8, 1, true}, {32, 16, 1, true},
+                                          {256, 256, 32, true}, {128, 64, 1, false}}) {
+        s.ic = ic;
+        s.oc = oc;
+        s.groups = groups;
+        for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
+            s.layout = layout;
+            INFO(ic, " -> ", oc, " in ", groups, " groups");
+            CHECK(channel_plan(s, Isa::avx2).shared_bcast == shared);
+        }
+    }
+    s.k = {6};  // 3 W taps: two vectors stay unshared
+    s.ic = 32;
+    s.oc = 16;
+    s.groups = 1;
+    CHECK_FALSE(channel_plan(s, Isa::avx2).shared_bcast);
+}
+
 TEST_CASE("jit: which layers stream their output stores") {
     // U-Net's 128 -> 64 k2 s2: at 196x196 (39 MB out) both layouts stream on AVX-512; at
     // 100x100 (10 MB) neither. 40 channels (pixels of partial lines) and bf16 never; 16

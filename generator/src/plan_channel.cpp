@@ -63,7 +63,11 @@ int64_t chunk_length(const ChannelPlan& pl, const PhaseAxes& ax, int ur, int64_t
 // tenth more tiles (a keypoint head's rows of 14 in tiles of 13: 0.94x).
 // Measured, 1 thread, in one process, the 33 layers of configs/ it takes, both layouts:
 // 1.07-1.08x in geometric mean (0.99-1.4x; vocoders' k16 s8 and k25 s4 1.1-1.4x). AVX2's 16
-// registers leave too narrow a tile (forced: 0.78-1.0x).
+// registers leave too narrow a tile (forced on configs/: 0.78-1.0x on Intel, 0.58-1.3x on
+// Zen 3) but where a group's outputs are one vector, or two under two W taps, whose tiles
+// load a broadcast per FMA or two whatever their width: Zen 3, the 11 such layers of
+// configs/ 0.95-1.39x, HiFi-GAN v2's 32 -> 16 and 16 -> 8 1.1-1.39x, ResNeXt's 8 channels a
+// group 1.05-1.15x (narrowing 6 -> 5 wide included: 1.11x where the tenth would refuse it).
 void share_broadcasts(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
                       const PlanOverrides& ov, bool avx2_tail) {
     int64_t taps = 0, row = 1;
@@ -71,15 +75,18 @@ void share_broadcasts(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
     for (int64_t c : ax.m_count[2]) row = std::max(row, c);
     if (pl.fold) row = std::max<int64_t>(row, pl.ur);
     pl.shared_bcast = false;
+    const int64_t ovg = pl.oc_vectors / pl.groups;
+    const bool avx2 = pl.isa == Isa::avx2, avx2_pays = ovg == 1 || (ovg == 2 && taps == 2);
     if (ov.shared_bcast < 0 || taps < 2 ||
-        (ov.shared_bcast == 0 && (pl.n_oc > 2 || pl.isa == Isa::avx2)))
+        (ov.shared_bcast == 0 && (pl.n_oc > 2 || (avx2 && !avx2_pays))))
         return;
     int ur = pl.ur;
     while (ur > 1 && !channel_tile_fits(pl.isa, ur, pl.n_oc, p.activation, avx2_tail, int(taps)))
         --ur;
     const int64_t tiles = (row + pl.ur - 1) / pl.ur, narrowed = (row + ur - 1) / ur;
     if (!channel_tile_fits(pl.isa, ur, pl.n_oc, p.activation, avx2_tail, int(taps)) ||
-        (ov.shared_bcast == 0 && (ur * 4 < pl.ur * 3 || narrowed * 10 > tiles * 11)))
+        (ov.shared_bcast == 0 &&
+         (ur * 4 < pl.ur * 3 || (!avx2 && narrowed * 10 > tiles * 11))))
         return;
     pl.ur = ur;
     pl.shared_bcast = true;
