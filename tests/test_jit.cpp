@@ -1557,6 +1557,16 @@ TEST_CASE("jit: the planned L2 size") {
     s.in = {24, 24};
     CHECK(channel_plan(s, Isa::avx2, half).batch_group * 2 <=
           channel_plan(s, Isa::avx2, full).batch_group);
+    // DeconvNet's 512 -> 512 k3 s1 at 14x14: 0.3 MB of weights a block beside 0.5 MB of input
+    // chunks on a 512 KiB L2 (the input over its budget), not on 1 MiB.
+    s = Spec{};
+    s.rank = 2;
+    s.ic = s.oc = 512;
+    s.in = {14, 14};
+    s.k = {3};
+    s.pb = s.pe = {1};
+    CHECK(channel_plan(s, Isa::avx2, half).ic_split == 2);
+    CHECK(channel_plan(s, Isa::avx2, full).ic_split == 1);
     // Short 1D rows chunk their channels as 2D maps do (WaveGAN's 1024 -> 512 k25 s4 on 16
     // steps); long ones keep whole blocks.
     s = Spec{};
