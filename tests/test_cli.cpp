@@ -157,8 +157,14 @@ TEST_CASE("cli: info names the CPU and its features") {
     auto r = run_cli({"info"});
     CHECK(r.exit_code == 0);
     for (const char* key : {"cpu:", "avx2:", "fma:", "avx512f:", "avx512bw:", "avx512vl:",
-                            "avx512_bf16:", "amx:", "threads:", "isa in use:"})
+                            "avx512_bf16:", "amx:", "l2 per core:", "threads:", "isa in use:"})
         CHECK_MESSAGE(r.out.find(key) != std::string::npos, key);
+    // The L2 line names the size kernels are planned for, between 256 KiB and 1 MiB.
+    const std::string planned =
+        "planned for " + std::to_string(cpu_info().plan_l2_bytes >> 10) + " KiB";
+    CHECK_MESSAGE(r.out.find(cpu_info().l2_bytes > 0 ? planned : "planned for 1 MiB") !=
+                      std::string::npos,
+                  r.out);
 }
 
 TEST_CASE("cli: verify passes on valid layers and compile describes them") {
