@@ -799,7 +799,7 @@ gen::ChannelPlan channel_plan(const Spec& s, Isa isa, const gen::PlanOverrides& 
 // The channel family's plan of an ic -> oc k4 s2 p1 layer on `in` (the layers the planner's
 // cache rules are pinned on).
 gen::ChannelPlan channel_plan_k4s2(int64_t ic, int64_t oc, const std::vector<int64_t>& in,
-                                   Isa isa, Layout layout) {
+                                   Isa isa, Layout layout, const gen::PlanOverrides& ov = {}) {
     Spec s;
     s.rank = int(in.size());
     s.ic = ic;
@@ -809,7 +809,7 @@ gen::ChannelPlan channel_plan_k4s2(int64_t ic, int64_t oc, const std::vector<int
     s.s = {2};
     s.pb = s.pe = {1};
     s.layout = layout;
-    return channel_plan(s, isa);
+    return channel_plan(s, isa, ov);
 }
 
 }  // namespace
@@ -1435,7 +1435,7 @@ TEST_CASE("jit: which AVX2 layers share their broadcasts among W taps") {
         s.groups = groups;
         for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
             s.layout = layout;
-            INFO(ic, " -> ", oc, " in ", groups, " groups");
+            INFO(s.ic, " -> ", s.oc, " in ", s.groups, " groups");
             CHECK(channel_plan(s, Isa::avx2).shared_bcast == shared);
         }
     }
@@ -1533,24 +1533,22 @@ TEST_CASE("jit: the planned L2 size") {
     CHECK(gen::planning_l2_bytes(2 << 20) == 1 << 20);
     CHECK(gen::planning_l2_bytes(64 << 10) == 256 << 10);
     CHECK(cpu_info().plan_l2_bytes == gen::planning_l2_bytes(cpu_info().l2_bytes));
-    // A 512 KiB L2 chunks the input channels of pix2pix's 1024 -> 512 at 16x16 (a block's
+    // A 512 KiB L2 chunks the input channels of pix2pix's 1024 -> 256 at 16x16 (a block's
     // 4 x 6 KiB per input channel cycles every 16-wide row), which 1 MiB keeps whole.
     gen::PlanOverrides half, full;
     half.l2_bytes = 512 << 10;
     full.l2_bytes = 1 << 20;
-    Spec s;
-    s.rank = 2;
-    s.ic = 1024;
-    s.oc = 256;
-    s.in = {16, 16};
-    s.k = {4};
-    s.s = {2};
-    s.pb = s.pe = {1};
-    const gen::ChannelPlan a = channel_plan(s, Isa::avx2, half);
-    const gen::ChannelPlan b = channel_plan(s, Isa::avx2, full);
+    const Layout cf = Layout::channels_first;
+    const gen::ChannelPlan a = channel_plan_k4s2(1024, 256, {16, 16}, Isa::avx2, cf, half);
+    const gen::ChannelPlan b = channel_plan_k4s2(1024, 256, {16, 16}, Isa::avx2, cf, full);
     CHECK(a.l2_bytes == 512 << 10);
     CHECK(a.ic_split > b.ic_split);
     // ... and halves the images copied together where three quarters of it hold them.
+    Spec s;
+    s.rank = 2;
+    s.k = {4};
+    s.s = {2};
+    s.pb = s.pe = {1};
     s.ic = 64;
     s.oc = 64;
     s.batch = 8;
@@ -1559,29 +1557,16 @@ TEST_CASE("jit: the planned L2 size") {
           channel_plan(s, Isa::avx2, full).batch_group);
     // DeconvNet's 512 -> 512 k3 s1 at 14x14: 0.3 MB of weights a block beside 0.5 MB of input
     // chunks on a 512 KiB L2 (the input over its budget), not on 1 MiB.
-    s = Spec{};
-    s.rank = 2;
-    s.ic = s.oc = 512;
-    s.in = {14, 14};
-    s.k = {3};
-    s.pb = s.pe = {1};
-    CHECK(channel_plan(s, Isa::avx2, half).ic_split == 2);
-    CHECK(channel_plan(s, Isa::avx2, full).ic_split == 1);
+    const Spec deconv5 = {.ic = 512, .oc = 512, .in = {14, 14}, .k = {3}, .s = {1}};
+    CHECK(channel_plan(deconv5, Isa::avx2, half).ic_split == 2);
+    CHECK(channel_plan(deconv5, Isa::avx2, full).ic_split == 1);
     // Short 1D rows chunk their channels as 2D maps do (WaveGAN's 1024 -> 512 k25 s4 on 16
     // steps); long ones keep whole blocks.
-    s = Spec{};
-    s.rank = 1;
-    s.ic = 1024;
-    s.oc = 512;
-    s.in = {16};
-    s.k = {25};
-    s.s = {4};
-    s.pb = {11};
-    s.pe = {11};
-    s.op = {1};
-    CHECK(channel_plan(s, Isa::avx2, full).ic_split > 1);
-    s.in = {300};
-    CHECK(channel_plan(s, Isa::avx2, full).ic_split == 1);
+    Spec wavegan = {.rank = 1, .ic = 1024, .oc = 512, .in = {16}, .k = {25}, .s = {4},
+                    .pb = {11}, .pe = {11}, .op = {1}};
+    CHECK(channel_plan(wavegan, Isa::avx2, full).ic_split > 1);
+    wavegan.in = {300};
+    CHECK(channel_plan(wavegan, Isa::avx2, full).ic_split == 1);
     // Any size gives the reference's results: small random layers planned for a 16 KiB L2
     // (images one at a time, bands of rows, channel chunks, slabs of groups) and for 1 MiB.
     std::mt19937 rng(4242);
