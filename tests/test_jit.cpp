@@ -1543,18 +1543,11 @@ TEST_CASE("jit: the planned L2 size") {
     const gen::ChannelPlan b = channel_plan_k4s2(1024, 256, {16, 16}, Isa::avx2, cf, full);
     CHECK(a.l2_bytes == 512 << 10);
     CHECK(a.ic_split > b.ic_split);
-    // ... and halves the images copied together where three quarters of it hold them.
-    Spec s;
-    s.rank = 2;
-    s.k = {4};
-    s.s = {2};
-    s.pb = s.pe = {1};
-    s.ic = 64;
-    s.oc = 64;
-    s.batch = 8;
-    s.in = {24, 24};
-    CHECK(channel_plan(s, Isa::avx2, half).batch_group * 2 <=
-          channel_plan(s, Isa::avx2, full).batch_group);
+    // The images copied together keep the calibrated 1 MiB budget (halved, bands of rows ran
+    // random layers 0.92-0.95x).
+    const Spec batch = {.batch = 8, .ic = 64, .oc = 64, .in = {24, 24}, .k = {4}};
+    CHECK(channel_plan(batch, Isa::avx2, half).batch_group ==
+          channel_plan(batch, Isa::avx2, full).batch_group);
     // DeconvNet's 512 -> 512 k3 s1 at 14x14: 0.3 MB of weights a block beside 0.5 MB of input
     // chunks on a 512 KiB L2 (the input over its budget), not on 1 MiB.
     const Spec deconv5 = {.ic = 512, .oc = 512, .in = {14, 14}, .k = {3}, .s = {1}};
@@ -1567,15 +1560,16 @@ TEST_CASE("jit: the planned L2 size") {
     CHECK(channel_plan(wavegan, Isa::avx2, full).ic_split > 1);
     wavegan.in = {300};
     CHECK(channel_plan(wavegan, Isa::avx2, full).ic_split == 1);
-    // Any size gives the reference's results: small random layers planned for a 16 KiB L2
-    // (images one at a time, bands of rows, channel chunks, slabs of groups) and for 1 MiB.
+    // Any size gives the reference's results: small random layers of 64 input channels per
+    // group planned for a 16 KiB L2 (their blocks' weights in chunks) and for 1 MiB.
     std::mt19937 rng(4242);
     gen::PlanOverrides tiny;
     tiny.l2_bytes = 16 << 10;
     int differ = 0;
-    for (int i = 0; i < 18; ++i) {
+    for (int i = 0; i < 24; ++i) {
         Spec r = draw_by_rank(rng, i, 2, 40);
         r.batch = 1 + i % 3;
+        r.ic = r.groups * 64;
         Problem probe;
         if (!make_problem(r, probe)) continue;
         for_each_isa(r, 7000 + uint64_t(i), tiny, full, [&](const Compiled& a, const Compiled& b) {
@@ -1585,7 +1579,7 @@ TEST_CASE("jit: the planned L2 size") {
             differ += a.impl->report().plan_lines != b.impl->report().plan_lines;
         });
     }
-    CHECK(differ >= 4);
+    CHECK(differ >= 6);
 }
 
 TEST_CASE("jit: 2D and 3D layers copied per band by the thread that computes it") {

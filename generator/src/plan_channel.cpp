@@ -67,7 +67,9 @@ int64_t chunk_length(const ChannelPlan& pl, const PhaseAxes& ax, int ur, int64_t
 // Zen 3) but where a group's outputs are one vector, or two under two W taps, whose tiles
 // load a broadcast per FMA or two whatever their width: Zen 3, the 11 such layers of
 // configs/ 0.95-1.39x, HiFi-GAN v2's 32 -> 16 and 16 -> 8 1.1-1.39x, ResNeXt's 8 channels a
-// group 1.05-1.15x (narrowing 6 -> 5 wide included: 1.11x where the tenth would refuse it).
+// group 1.05-1.15x; random layers of seeds 2-4 that take it 0.97-3.3x. On rows of 4 tiles or
+// more AVX2 narrows 6 -> 5 wide even past a tenth more tiles (32 -> 16 on 8192 steps 1.11x);
+// on short rows the tenth still holds (a 6-wide row in 5 + 1: 0.85x).
 void share_broadcasts(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
                       const PlanOverrides& ov, bool avx2_tail) {
     int64_t taps = 0, row = 1;
@@ -86,7 +88,7 @@ void share_broadcasts(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax,
     const int64_t tiles = (row + pl.ur - 1) / pl.ur, narrowed = (row + ur - 1) / ur;
     if (!channel_tile_fits(pl.isa, ur, pl.n_oc, p.activation, avx2_tail, int(taps)) ||
         (ov.shared_bcast == 0 &&
-         (ur * 4 < pl.ur * 3 || (!avx2 && narrowed * 10 > tiles * 11))))
+         (ur * 4 < pl.ur * 3 || ((!avx2 || row < 4 * pl.ur) && narrowed * 10 > tiles * 11))))
         return;
     pl.ur = ur;
     pl.shared_bcast = true;
@@ -184,11 +186,11 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
         const double fit = 2.0 * double(l2_chunk_budget(pl));
         while (s < pl.ic_blocks && (pl.ic_blocks % s != 0 || cycled_bytes(n) / double(s) > fit))
             ++s;
-        // A block that fits L2 alone but not beside a group's input over the input budget
+        // A block that fits L2 alone but not beside a group's input over 3/4 of the L2
         // (512 -> 512 k3 s1 at 14x14: 0.3 MB of weights a block, 0.5 MB of input, Zen 3's
         // 512 KiB L2) runs in chunks of half the L2: 1.35x there. Layers already chunked,
         // or whose group's input fits, keep theirs (further chunks ran 0.89-0.96x).
-        const bool big_in = pl.input.image_floats() * 4 / pl.groups > l2_input_budget(pl);
+        const bool big_in = pl.input.image_floats() * 4 / pl.groups > pl.l2_bytes * 3 / 4;
         if (s == 1 && big_in)
             while (s < pl.ic_blocks &&
                    (pl.ic_blocks % s != 0 || cycled_bytes(n) / double(s) > fit / 2.0))
@@ -360,7 +362,7 @@ bool fold_rows(const ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& 
            live_taps_run >= 0.25 * all_taps_run &&
            weight_bytes > 8.0 * double(kL2WeightBudget) &&
            (pl.batch == 1 || weight_bytes > 32.0 * double(kL2WeightBudget)) &&
-           pl.input.image_floats() * 4 <= l2_input_budget(pl);
+           pl.input.image_floats() * 4 <= kL2InputBudget;
 }
 
 // Folded kernels prefetch the weights 4 KiB ahead (16 input channels of a 2x2-tap phase at
@@ -592,9 +594,9 @@ void cache_groups(ChannelPlan& pl, const PlanOverrides& ov) {
     // Group-major layers whose image overflows the L2 input budget copy slabs of groups (8 x 32
     // channels k3 s2 at 56x56: 0.45x -> 0.75-0.94x of a dense 32 -> 32 layer at batch 8).
     const int64_t image_bytes = pl.input.image_floats() * 4;
-    if (pl.groups > 1 && pl.layout == Layout::channels_first && image_bytes > l2_input_budget(pl) &&
+    if (pl.groups > 1 && pl.layout == Layout::channels_first && image_bytes > kL2InputBudget &&
         !pl.fold && pl.ic_split == 1)
-        pl.group_slab = std::clamp<int64_t>(l2_input_budget(pl) / (image_bytes / pl.groups), 1,
+        pl.group_slab = std::clamp<int64_t>(kL2InputBudget / (image_bytes / pl.groups), 1,
                                             pl.groups);
     if (ov.group_slab > 0) pl.group_slab = std::min(ov.group_slab, pl.groups);
     // Other images that overflow it, with every oc block in one L2 group, are copied in bands
@@ -629,7 +631,7 @@ void chunk_copies(ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov)
                       pl.oc_group >= pl.oc_blocks &&
                       pl.w_chunks > 1 && pl.group_slab == 0 &&
                       (ov.chunk_copies > 0 ||
-                       (ov.chunk_copies == 0 && L.image_floats() * 4 > l2_input_budget(pl) / 2));
+                       (ov.chunk_copies == 0 && L.image_floats() * 4 > kL2InputBudget / 2));
     if (!pl.chunk_copies) return;
     const int64_t H = L.halo_lo[2];
     int64_t span = 0;

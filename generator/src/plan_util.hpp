@@ -69,15 +69,16 @@ inline int ic_unroll(int64_t ic_block, int64_t fmas_per_channel) {
     return best;
 }
 
-// Cache budgets. The planned L2 (PlanBase::l2_bytes: the CPU's, at most 1 MiB) bounds what
-// must stay in L2 to be reused: half of it a block's weights cycled between reuses (input
-// channels are chunked until they fit), three quarters the zero-halo input of a group of
-// images. The tile cost model and the groups of oc blocks keep the 1 MiB they were calibrated
-// at (kL2WeightBudget): sized for Zen 3's 512 KiB instead, the groups ran a 128 -> 64 k4 s2 at
-// 128x128 0.95x, and the model chose 8 x 1 tiles for pix2pix's 1024 -> 512 at 8x8 (0.24x).
+// Cache budgets. The planned L2 (PlanBase::l2_bytes: the CPU's, at most 1 MiB) bounds a
+// block's weights cycled between reuses: input channels are chunked until they fit half of it.
+// The rest keep the 1 MiB they were calibrated at: half for the tile cost model and the groups
+// of oc blocks (kL2WeightBudget), three quarters for the zero-halo input of a group of images
+// and the bands of rows (kL2InputBudget). Sized for Zen 3's 512 KiB instead, the groups ran a
+// 128 -> 64 k4 s2 at 128x128 0.95x, the model chose 8 x 1 tiles for pix2pix's 1024 -> 512 at
+// 8x8 (0.24x), and halved bands ran two random layers 0.92-0.95x.
 inline constexpr int64_t kL2WeightBudget = kDefaultL2Bytes / 2;
+inline constexpr int64_t kL2InputBudget = kDefaultL2Bytes * 3 / 4;
 inline int64_t l2_chunk_budget(const PlanBase& pl) { return pl.l2_bytes / 2; }
-inline int64_t l2_input_budget(const PlanBase& pl) { return pl.l2_bytes * 3 / 4; }
 // An L1 data cache (32 KiB on Zen 3 and 4, 48 KiB on recent Intel cores).
 inline constexpr int64_t kL1WeightBytes = 32 * 1024;
 // Work items a call should offer its threads at least (when the layer has that many tiles):
@@ -90,25 +91,23 @@ inline constexpr int64_t kSpatialRowFloats = 16 * 1024;
 // Its bound when long rows take 16 channels anyway: 1 MiB, half the L2.
 inline constexpr int64_t kSpatialRowMaxFloats = 256 * 1024;
 
-// Images per group: those whose zero-halo input fits l2_input_budget, at least one (or the
+// Images per group: those whose zero-halo input fits kL2InputBudget, at least one (or the
 // override, at most the batch).
 inline int64_t batch_group(const PlanBase& pl, const PlanOverrides& ov) {
     if (ov.batch_group > 0) return std::min(ov.batch_group, pl.batch);
     const int64_t image_bytes = pl.input.image_floats() * 4;
-    return std::clamp<int64_t>(l2_input_budget(pl) / std::max<int64_t>(image_bytes, 1), 1,
-                               pl.batch);
+    return std::clamp<int64_t>(kL2InputBudget / std::max<int64_t>(image_bytes, 1), 1, pl.batch);
 }
 
-// Output rows per band of an image whose zero-halo input overflows l2_input_budget (0: none):
+// Output rows per band of an image whose zero-halo input overflows kL2InputBudget (0: none):
 // each band's input rows, a quarter of the L2 (half the budget), are copied just before the
 // rows that read them (PlanBase::band_rows). The override wins when below the rows.
 inline int64_t band_rows(const PlanBase& pl, const PlanOverrides& ov) {
     if (ov.band_rows > 0) return ov.band_rows < pl.out_rows() ? ov.band_rows : 0;
     const Dim3& P = pl.input.padded;
     const int64_t image_bytes = pl.input.image_floats() * 4, in_rows = P[0] * P[1];
-    if (image_bytes <= l2_input_budget(pl) || in_rows <= 1) return 0;
-    const int64_t band_in_rows =
-        std::max<int64_t>(1, l2_input_budget(pl) / 2 / (image_bytes / in_rows));
+    if (image_bytes <= kL2InputBudget || in_rows <= 1) return 0;
+    const int64_t band_in_rows = std::max<int64_t>(1, kL2InputBudget / 2 / (image_bytes / in_rows));
     const int64_t rows = std::max<int64_t>(1, band_in_rows * pl.out_rows() / in_rows);
     return rows < pl.out_rows() ? rows : 0;
 }

@@ -157,7 +157,7 @@ struct InputLayout {
 
 // The L2 size planning assumes unless told the CPU's: 1 MiB per core (Zen 4, Skylake-SP), the
 // size the blocking thresholds were measured at. PlanOverrides::l2_bytes plans for smaller L2s
-// (the input and channel-chunk budgets, plan_util.hpp); larger ones plan as this one.
+// (the input-channel chunks, plan_util.hpp); larger ones plan as this one.
 inline constexpr int64_t kDefaultL2Bytes = int64_t(1) << 20;
 // The L2 size to plan for on a CPU of `detected` bytes of L2 per core (0: unknown): within
 // [256 KiB, kDefaultL2Bytes]. Capped above because the thresholds tuned at 1 MiB also held on
@@ -199,8 +199,7 @@ struct PlanBase {
     // one thread: each band's input rows are copied just before the rows that read them, so
     // the compute finds them in L2 (band_input_rows).
     int64_t band_rows = 0;
-    // The per-core L2 the images per group, the bands and the input-channel chunks are sized
-    // for (PlanOverrides::l2_bytes).
+    // The per-core L2 the input-channel chunks are sized for (PlanOverrides::l2_bytes).
     int64_t l2_bytes = kDefaultL2Bytes;
     std::vector<AnyKernelDesc> kernels;
     int64_t packed_weight_floats = 0;
