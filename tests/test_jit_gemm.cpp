@@ -360,6 +360,25 @@ TEST_CASE("jit gemm: channels-last groups with few outputs, exact and bitwise eq
     }
 }
 
+TEST_CASE("jit gemm: AVX2 tiles of 12 accumulators over 8-9") {
+    // The loop body's instruction count leaves AVX2 tiles of 3 x 3, 2 x 4 or 12 x 1 short of
+    // the FMA ports: rows run 6 to a block over 2 vectors of pixels (a dilated 64 -> 3 k7 s2:
+    // 147 rows, were 3 x 3; 32 rows from 96 channels on 533 pixels, were 2 x 4).
+    auto tile = [](const Problem& p, Isa isa) {
+        gen::Plan plan;
+        std::string why;
+        REQUIRE(gen::plan(p, isa, plan, why, gemm()));
+        const auto& g = std::get<gen::GemmPlan>(plan.family);
+        return std::pair<int, int>{g.n_oc, g.ur};
+    };
+    const Problem rgb = layer(2, 2, 64, 3, 1, {109, 109}, {7, 7}, {2, 2}, {2, 2}, {3, 3},
+                              {3, 3}, {1, 1}, Activation::none, true);
+    const Problem rows32 = layer(2, 1, 96, 2, 1, {13, 41}, {4, 4}, {1, 1}, {1, 1}, {0, 0},
+                                 {0, 0}, {0, 0}, Activation::none, true);
+    CHECK(tile(rgb, Isa::avx2) == std::pair<int, int>{6, 2});
+    CHECK(tile(rows32, Isa::avx2) == std::pair<int, int>{6, 2});
+}
+
 TEST_CASE("jit gemm: kernel names say family, tile, tail and chunk") {
     const Problem p = layer(2, 1, 150, 2, 1, {5, 13}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {0, 1},
                             {1, 0}, Activation::sigmoid, true);
