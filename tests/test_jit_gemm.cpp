@@ -83,14 +83,15 @@ const Isa kIsas[] = {Isa::avx512, Isa::avx2};
 
 TEST_CASE("jit gemm: every tile, tail and chunking against the reference") {
     for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
-    // Pixels 5 x 13 = 65: full tiles of 1-4 vectors and a masked tail; 150 input channels run
-    // in 3 chunks (the accumulating kernels), 20 in one; rows 2 x 9 = 18 cut into blocks of
-    // every height the registers allow; every activation through the epilogue kernel.
+    // Pixels 5 x 13 = 65: full tiles of 1-4 vectors and a masked tail; 151 input channels run
+    // in 3 chunks (the accumulating kernels), 20 and 21 in one (channels run in pairs, an odd
+    // one last); rows 2 x 9 = 18 cut into blocks of every height the registers allow; every
+    // activation through the epilogue kernel.
     const Activation acts[] = {Activation::none, Activation::relu, Activation::leaky_relu,
                                Activation::sigmoid, Activation::tanh};
     for (Isa isa : kIsas) {
         if (!cpu_has(isa)) continue;
-        for (int64_t ic : {20, 150}) {
+        for (int64_t ic : {20, 21, 151}) {
             Problem p = layer(2, 1, ic, 2, 1, {5, 13}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {0, 1},
                               {1, 0}, acts[ic % 5], true);
             p.layout = layout;

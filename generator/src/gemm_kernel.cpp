@@ -48,30 +48,28 @@ class GemmGenerator : public Xbyak::CodeGenerator {
             imul(rax, rax, d_.mr - 1);
             sub(reg_y, rax);
         }
-        Xbyak::Label l_k;
-        L(l_k);
-        for (int j = 0; j < d_.ur; ++j) load_x(j);
-        // This channel's pixels 8 tiles ahead: the rows are pixels*4 bytes apart, more streams
-        // than the hardware prefetchers follow (1D 512 -> 1 over 4000 pixels, 1 thread: 30
-        // GFLOP/s without, 50 one tile ahead, 60-90 eight tiles ahead; the driver runs the
-        // tiles of a chunk of channels in order). A prefetch past the tensor does not fault.
-        if (!partial())
-            for (int j = 0; j < d_.ur; ++j) prefetcht0(ptr[reg_x + (8 * d_.ur + j) * T::vlen * 4]);
-        for (int i = 0; i < d_.mr; ++i) {
-            const auto w = ptr[reg_w + i * 4];
-            if constexpr (T::isa == Isa::avx512) {
-                if (d_.ur == 1) {  // the broadcast rides in the FMA: no weight register
-                    vfmadd231ps(acc(i, 0), vmm_x(0), ptr_b[reg_w + i * 4]);
-                    continue;
-                }
-            }
-            vbroadcastss(vmm_wei(), w);
-            for (int j = 0; j < d_.ur; ++j) vfmadd231ps(acc(i, j), vmm_x(j), vmm_wei());
-        }
-        add(reg_x, reg_xnext);
-        add(reg_w, d_.mr * 4);
+        // Two channels per iteration (the second reads its row one channel further through
+        // reg_xnext as index), then an odd channel: the loop control and the pointer updates
+        // cost the AVX2 tiles a tenth of their issue slots once per channel.
+        Xbyak::Label l_pair, l_last, l_done;
+        mov(rax, reg_k);
+        and_(rax, 1);
+        shr(reg_k, 1);
+        jz(l_last, T_NEAR);
+        mov(reg_x2, reg_xnext);
+        add(reg_x2, reg_x2);
+        L(l_pair);
+        channel(false, 0);
+        channel(true, d_.mr * 4);
+        add(reg_x, reg_x2);
+        add(reg_w, 2 * d_.mr * 4);
         dec(reg_k);
-        jnz(l_k, T_NEAR);
+        jnz(l_pair, T_NEAR);
+        L(l_last);
+        test(rax, rax);
+        jz(l_done, T_NEAR);
+        channel(false, 0);
+        L(l_done);
         // Whole vectors: the column buffer's rows are padded to whole tiles.
         for (int i = 0; i < d_.mr; ++i) {
             for (int j = 0; j < d_.ur; ++j) vmovups(ptr[reg_y + j * T::vlen * 4], acc(i, j));
@@ -89,6 +87,36 @@ class GemmGenerator : public Xbyak::CodeGenerator {
     }
 
   private:
+    // One input channel: its row's ur vectors (`next`: the row after reg_x's), the rows' mr
+    // weights at reg_w + w_off, mr x ur FMAs.
+    void channel(bool next, int w_off) {
+        for (int j = 0; j < d_.ur; ++j) load_x(j, next);
+        // The channel's pixels 8 tiles ahead: the rows are pixels*4 bytes apart, more streams
+        // than the hardware prefetchers follow (1D 512 -> 1 over 4000 pixels, 1 thread: 30
+        // GFLOP/s without, 50 one tile ahead, 60-90 eight tiles ahead; the driver runs the
+        // tiles of a chunk of channels in order). One prefetch per 64 bytes of the tile: the
+        // tiles follow each other, so every line of the row is touched. A prefetch past the
+        // tensor does not fault.
+        if (!partial()) {
+            const int tile_bytes = d_.ur * T::vlen * 4;
+            for (int b = 0; b < tile_bytes; b += 64) prefetcht0(x_at(next, 8 * tile_bytes + b));
+        }
+        for (int i = 0; i < d_.mr; ++i) {
+            const int w = w_off + i * 4;
+            if constexpr (T::isa == Isa::avx512) {
+                if (d_.ur == 1) {  // the broadcast rides in the FMA: no weight register
+                    vfmadd231ps(acc(i, 0), vmm_x(0), ptr_b[reg_w + w]);
+                    continue;
+                }
+            }
+            vbroadcastss(vmm_wei(), ptr[reg_w + w]);
+            for (int j = 0; j < d_.ur; ++j) vfmadd231ps(acc(i, j), vmm_x(j), vmm_wei());
+        }
+    }
+    Xbyak::Address x_at(bool next, int offset) const {
+        return next ? ptr[reg_x + reg_xnext + offset] : ptr[reg_x + offset];
+    }
+
     const GemmKernelDesc& d_;
     // Caller-saved general registers only.
     const Xbyak::Reg64 reg_args = rdi;   // const KernelArgs*
@@ -98,6 +126,7 @@ class GemmGenerator : public Xbyak::CodeGenerator {
     const Xbyak::Reg64 reg_k = r10;      // input channels left
     const Xbyak::Reg64 reg_xnext = r11;  // bytes between input channels
     const Xbyak::Reg64 reg_ynext = rdx;  // bytes between column rows
+    const Xbyak::Reg64 reg_x2 = r9;      // bytes between two input channels
 
     bool partial() const { return d_.tail < T::vlen; }
     Vmm acc(int i, int j) const {
@@ -110,8 +139,8 @@ class GemmGenerator : public Xbyak::CodeGenerator {
 
     // The last vector of a tail tile reads only its lanes: past them may lie the end of the
     // user's tensor. Masked-off lanes load as zeros.
-    void load_x(int j) {
-        const auto src = ptr[reg_x + j * T::vlen * 4];
+    void load_x(int j, bool next) {
+        const auto src = x_at(next, j * T::vlen * 4);
         if (j + 1 < d_.ur || !partial()) {
             vmovups(vmm_x(j), src);
         } else if constexpr (T::opmask) {
@@ -123,7 +152,8 @@ class GemmGenerator : public Xbyak::CodeGenerator {
 };
 
 size_t code_bound(const GemmKernelDesc& d) {
-    const size_t instructions = size_t(d.ur + d.mr * (d.ur + 1)) + size_t(d.mr * (d.ur + 2)) + 64;
+    const size_t instructions =
+        3 * size_t(2 * d.ur + d.mr * (d.ur + 1)) + size_t(d.mr * (d.ur + 2)) + 64;
     return instructions * 12 + 4096;
 }
 
