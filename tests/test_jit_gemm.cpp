@@ -278,6 +278,10 @@ TEST_CASE("jit gemm: the planner's choice") {
     CHECK(family(rgb(128, 256), Isa::avx2) == gen::KernelShape::gemm);
     CHECK(family(rgb(64, 256, Layout::channels_last), Isa::avx2) == gen::KernelShape::gemm);
     CHECK(family(rgb(64, 256)) == gen::KernelShape::gemm);
+    // ... but 1D rows of that length keep the columns (64 -> 3 k4 s2 on 40000 steps)
+    Problem rgb1d = layer(1, 1, 64, 3, 1, {40000}, {4}, {2}, {1}, {1}, {1}, {0},
+                          Activation::tanh, true);
+    CHECK(family(rgb1d, Isa::avx2) == gen::KernelShape::gemm);
     // AVX2, channels-first: few outputs from 32 or more channels under a dilation sharing a
     // factor with the stride (W phases without taps) take the columns at any q (AlexNet's
     // dilated 96 -> 3 k11 s4 d2: q = 3.8); without dilation, from 16 channels, channels-last
@@ -332,6 +336,13 @@ TEST_CASE("jit gemm: the planner's choice") {
     CHECK(family(few(6, 24, 4, {53}, {5}, CF), Isa::avx2) != gen::KernelShape::gemm);
     CHECK(family(few(8, 8, 2, {20, 20}, {3, 3}, CL), Isa::avx2) != gen::KernelShape::gemm);
     CHECK(family(few(8, 24, 3, {20, 20}, {3, 4}, CL)) != gen::KernelShape::gemm);
+    // Channels-first groups from 32 inputs per group up to q = 2 on any map (16 x 32 -> 3 k4 on
+    // 8x9: q = 1.5; 4 x 64 -> 4 k5 on 80x80: q = 1.56); ungrouped ones of 64 inputs there and
+    // 16 inputs per group do not
+    CHECK(family(few(16, 32, 3, {8, 9}, {4, 4}, CF), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(few(4, 64, 4, {80, 80}, {5, 5}, CF), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(few(1, 64, 4, {80, 80}, {5, 5}, CF), Isa::avx2) != gen::KernelShape::gemm);
+    CHECK(family(few(16, 16, 3, {8, 9}, {4, 4}, CF), Isa::avx2) != gen::KernelShape::gemm);
     // ... and channels-last groups of 5-6 from 32 inputs per group up to q = 2 (4 x 64 -> 5
     // k4x4: q = 1.25), not from 16
     CHECK(family(few(4, 64, 5, {20, 20}, {4, 4}, CL), Isa::avx2) == gen::KernelShape::gemm);

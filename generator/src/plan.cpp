@@ -136,16 +136,21 @@ bool avx2_gemm_over_channel(const Problem& p, const PlanBase& pl) {
 // 1-3, against the family chosen without this rule): channels-last from 16 input channels per
 // group on 6-56808 pixels 1.03-3.7x (sweeps, and 15 layers of `--random 100` seeds 1-12), 0.88x
 // and 0.98x on two 1D layers of 16-32 groups (q 2-3: 0.66-3.5x, so they stay); channels-first
-// from 48, grouped on 64-1600 pixels 0.96-2.0x, ungrouped on 64-400 1.03-1.9x (from 1600:
-// 0.7-1.1x), 1D within the same limits 0.92-1.7x; 16-47 input channels at q <= 1.25 on
-// 6-48 pixels in rows of 2-8 1.5-2.5x (q 1.5: 0.8-1.7x; a 1D row of 53: 0.67x).
+// ungrouped from 48 on 64-400 pixels 1.03-1.9x (from 1600: 0.7-1.1x), 1D within the same
+// limits 0.92-1.7x; 16-47 input channels at q <= 1.25 on 6-48 pixels in rows of 2-8 1.5-2.5x
+// (q 1.5: 0.8-1.7x; a 1D row of 53: 0.67x). Channels-first groups from 32 input channels, any
+// map (with the two-channel product loop): 13 such layers of `--random 100` seeds 1-40 and 7
+// built ones (2-16 groups of 32-64 -> 2-4, 24-48065 pixels, 1 thread) 1.3x in geometric
+// mean, 0.80-2.5x (1.3-1.5x on 5977-9216 pixels from 48-64 channels, which a 2048-pixel
+// limit kept out; below 0.95x four layers of 32 channels per group, 0.80-0.92x).
 bool avx2_columns_for_few_outputs(const Problem& p, const PlanBase& pl) {
     if (pl.isa != Isa::avx2 || pl.oc_g * 2 > pl.vlen || !columns_fit(pl)) return false;
     const int64_t rows = pl.oc_g * pl.kernel_points(), icg = pl.ic_g;
     const int64_t pixels = pl.in[0] * pl.in[1] * pl.in[2];
     if (rows > 2 * icg) return false;
     if (p.layout == Layout::channels_last) return icg >= 16;
-    if (icg >= 48) return pixels <= (pl.groups > 1 ? 2048 : 512);
+    if (pl.groups > 1 && icg >= 32) return true;
+    if (icg >= 48) return pixels <= 512;
     return icg >= 16 && 4 * rows <= 5 * icg && pixels <= 64 && pl.in[2] <= 8;
 }
 
@@ -155,11 +160,12 @@ bool avx2_columns_for_few_outputs(const Problem& p, const PlanBase& pl) {
 // the columns with their aliasing panel, plan_gemm.cpp): 64 -> 3 k4s2 at 256x256 1.34-1.5x,
 // 64 -> 3 k3 at 512x512 about 2x, at 256x256 0.94-1.1x; at 32x32 to 128x128 the columns were
 // as fast or faster (DCGAN's 64 -> 3 at 32x32: 1.2-1.3x), as they are with more input channels
-// and with 1, 2 or 4 output channels.
+// and with 1, 2 or 4 output channels. Maps only: on 1D rows of 33000-65536 steps (32-64 -> 3,
+// k3-k16, s1-s8, 1 or 4 groups) the columns ran 1.04-3.8x faster than the spatial kernel.
 bool avx2_rgb_spatial(const Problem& p, const PlanBase& pl) {
     return pl.isa == Isa::avx2 && p.layout == Layout::channels_first && pl.oc_g == 3 &&
            pl.ic_g <= 64 && pl.in[0] * pl.in[1] * pl.in[2] >= 32768 &&
-           spatial_tile_fits(pl.isa, 1, 1, pl.stride[2], p.activation);
+           pl.in[0] * pl.in[1] > 1 && spatial_tile_fits(pl.isa, 1, 1, pl.stride[2], p.activation);
 }
 
 // AVX2, channels-first, ungrouped, few output channels (the spatial kernel's layers) from 32 or
