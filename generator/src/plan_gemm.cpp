@@ -21,10 +21,12 @@ struct GemmTile {
 // Cycles per input channel of one tile of pixels, summed over the row blocks: the FMA ports
 // (2 per cycle), the loads (ur vectors and a broadcast per row, ~2 per cycle) and each
 // accumulator's chain (an FMA's latency, 4 cycles, per channel) bound it; on AVX2 also the
-// loop body's instructions at ~4 per cycle (loads, prefetches, broadcasts, FMAs and 4 of
-// loop control), which leave tiles of 8-9 accumulators short of the FMA ports: 6 rows x 2
-// vectors ran 1.05-1.4x faster than 3 x 3, 2 x 4 or 12 x 1 on Zen 3. Times the tiles the
-// pixels need: a short last tile pays for whole vectors.
+// loop body's instructions at ~4 per cycle, counted as the one-channel loop issued them (ur
+// loads and prefetches, broadcasts, FMAs and 4 of loop control), which leave tiles of 8-9
+// accumulators short of the FMA ports: 6 rows x 2 vectors ran 1.05-1.4x faster than 3 x 3,
+// 2 x 4 or 12 x 1 on Zen 3. (With the two-channel loop, 3 x 3 and 2 x 4 ran 7-15% ahead of
+// 6 x 2 on 12-27 rows whose weights stay in L1, and 3-27% behind on 60-392 rows.) Times the
+// tiles the pixels need: a short last tile pays for whole vectors.
 GemmTile choose_gemm_tile(Isa isa, int64_t rows, int64_t pixels, const PlanOverrides& ov) {
     const int VL = vector_length(isa);
     GemmTile best;
