@@ -140,9 +140,9 @@ bool avx2_gemm_over_channel(const Problem& p, const PlanBase& pl) {
 // limits 0.92-1.7x; 16-47 input channels at q <= 1.25 on 6-48 pixels in rows of 2-8 1.5-2.5x
 // (q 1.5: 0.8-1.7x; a 1D row of 53: 0.67x). Channels-first groups from 32 input channels, any
 // map (with the two-channel product loop): 13 such layers of `--random 100` seeds 1-40 and 7
-// built ones (2-16 groups of 32-64 -> 2-4, 24-48065 pixels, 1 thread) 1.3x in geometric
+// built ones (2-16 groups of 32-64 -> 2-4, 24-48065 pixels, 1 thread) 1.22x in geometric
 // mean, 0.80-2.5x (1.3-1.5x on 5977-9216 pixels from 48-64 channels, which a 2048-pixel
-// limit kept out; below 0.95x four layers of 32 channels per group, 0.80-0.92x).
+// limit kept out; below 0.95x five layers of 32 channels per group, 0.80-0.95x).
 bool avx2_columns_for_few_outputs(const Problem& p, const PlanBase& pl) {
     if (pl.isa != Isa::avx2 || pl.oc_g * 2 > pl.vlen || !columns_fit(pl)) return false;
     const int64_t rows = pl.oc_g * pl.kernel_points(), icg = pl.ic_g;
