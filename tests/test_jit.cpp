@@ -2394,10 +2394,39 @@ TEST_CASE("jit: in-place channels_last depthwise tiles against the reference") {
                             gen::PlanOverrides o;
                             o.ur = ur;
                             o.n_oc = n;
+                            o.dw_prefetch = step % 2 ? 1 : -1;  // results must not depend on it
                             const std::string err = check_in_place(isa, s, 4100 + step, o);
                             CHECK_MESSAGE(err.empty(), "dw in place ur ", ur, " n ", n, ": ", err);
                         }
                 }
+    }
+}
+
+TEST_CASE("jit: in-place depthwise prefetches the output lines of outputs from 8 MiB") {
+    // 64 channels up-sampled 2x to 224x224 (12.8 MB) wait on the lines' reads for ownership;
+    // 128x128 (4 MB) does not. The override forces it either way.
+    for (Isa isa : kIsas) {
+        for (int64_t size : {112, 64}) {
+            Spec s = depthwise_spec(Layout::channels_last, 64, 1, {4, 2, 1, 1, 1, 0}, {size, size});
+            Problem p;
+            REQUIRE(make_problem(s, p));
+            for (int force : {0, 1, -1}) {
+                gen::PlanOverrides o;
+                o.dw_prefetch = force;
+                gen::Plan plan;
+                std::string why;
+                REQUIRE_MESSAGE(gen::plan(p, isa, plan, why, o), why);
+                const auto& dp = std::get<gen::DepthwisePlan>(plan.family);
+                REQUIRE(dp.in_place);
+                const bool want = force > 0 || (force == 0 && size == 112);
+                for (const auto& any : dp.kernels) {
+                    const auto& k = std::get<gen::DwKernelDesc>(any);
+                    INFO(to_string(isa), " size ", size, " force ", force);
+                    CHECK((k.y_prefetch > 0) == want);
+                    CHECK((gen::kernel_name(k).find("_pfw8k_") != std::string::npos) == want);
+                }
+            }
+        }
     }
 }
 

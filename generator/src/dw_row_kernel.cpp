@@ -5,6 +5,7 @@
 // input rows the driver passes (so the code does not depend on the input's extents); taps along
 // W are unrolled with immediate offsets, and edge tiles leave out the taps and stores their
 // bounds exclude (docs/ALGORITHM.md §4). One generator for AVX-512 and AVX2.
+#include <algorithm>
 #include <cassert>
 #include <cstddef>
 
@@ -42,6 +43,7 @@ class DwRowGenerator : public Xbyak::CodeGenerator {
         L(l_tile);
         for (int a = 0; a < accumulators(); ++a) math_.vzero(Vmm(a));
         if (!T::opmask && tail_masked()) vmovups(vmm_mask(), math_.constant(Const::tail_mask));
+        prefetch_outputs();
         if (any_tap()) accumulate_taps();
         epilogue();
         add(reg_x, int(d_.ur * pix_x() * 4));
@@ -171,6 +173,18 @@ class DwRowGenerator : public Xbyak::CodeGenerator {
         }
     }
 
+    // The lines of the tile's pixels (every vector) whole tiles y_prefetch bytes ahead, for
+    // writing. Past the row's end they are the next rows' lines, or none: prefetches never fault.
+    void prefetch_outputs() {
+        if (d_.y_prefetch <= 0) return;
+        const int64_t tile = int64_t(phases()) * d_.ur * d_.y_pix * 4;
+        const int64_t ahead = std::max<int64_t>(1, d_.y_prefetch / tile) * tile;
+        const int lines = (d_.n_oc * T::vlen * 4 + 63) / 64;
+        for (int o = 0; o < phases() * d_.ur; ++o)
+            for (int l = 0; l < lines; ++l)
+                prefetchw(ptr[reg_y + int(ahead + o * d_.y_pix * 4 + l * 64)]);
+    }
+
     // Bias, activation and the stores, pixel after pixel. Clobbers the temps.
     void epilogue() {
         for (int j = 0; j < d_.ur; ++j)
@@ -200,7 +214,8 @@ size_t code_bound(const DwKernelDesc& d) {
     size_t w_taps = 0;
     for (const WPhaseTaps& t : d.w_phases) w_taps += size_t(t.count);
     const size_t instructions = w_taps * size_t(d.n_oc) * size_t(1 + d.ur) +
-                                d.w_phases.size() * size_t(d.ur * d.n_oc) * 48 + 96;
+                                d.w_phases.size() * size_t(d.ur * d.n_oc) * 48 + 96 +
+                                d.w_phases.size() * size_t(d.ur * (d.n_oc + 1));  // prefetches
     return instructions * 12 + size_t(Const::count) * 64 + 4096;
 }
 

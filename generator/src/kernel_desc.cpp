@@ -99,7 +99,7 @@ size_t KernelDescHash::operator()(const DwKernelDesc& d) const {
     Mixer m;
     m.common(d);
     m(d.n_oc), m(d.oc_tail), m(d.y_pix), m(int64_t(d.out)), m(d.ic_steps), m(d.x_block), m(d.lane_groups);
-    m(d.in_place), m(d.x_lo), m(d.x_hi), m(d.o_lo), m(d.o_hi);  // dw in place
+    m(d.in_place), m(d.y_prefetch), m(d.x_lo), m(d.x_hi), m(d.o_lo), m(d.o_hi);  // dw in place
     for (const WPhaseTaps& t : d.w_phases) m(t.count), m(t.c0), m(t.cstep);
     return m.h;
 }
@@ -186,6 +186,7 @@ static std::string dw_in_place_name(const DwKernelDesc& d) {
         tile += "_lo" + bound(d.x_lo) + "." + bound(d.o_lo);
     if (d.x_hi != DwKernelDesc::kNoBound || d.o_hi != DwKernelDesc::kNoBound)
         tile += "_hi" + bound(d.x_hi) + "." + bound(d.o_hi);
+    if (d.y_prefetch > 0) tile += fmt::format("_pfw{}k", d.y_prefetch / 1024);  // KiB ahead
     if (d.bias) tile += "_bias";
     if (d.activation == Activation::leaky_relu) tile += fmt::format("_ns{}", d.negative_slope);
     return name_head("dw", d, 1) + "_nhwc_t" + t + name_tail(d, tile);

@@ -156,6 +156,9 @@ struct DwKernelDesc {
     // (the driver clamps them to the rows inside the input); taps along W are immediates, those
     // reading past the input's left/right edge left out by the bounds below.
     bool in_place = false;
+    // > 0: each tile prefetches for writing the output lines this many bytes further along
+    // the row, so their reads for ownership overlap the tiles before (large outputs).
+    int y_prefetch = 0;
     std::vector<WPhaseTaps> w_phases;  // per W phase: i_w = m - (c0 + t * cstep)
     // Relative to the tile's first m (edge tiles; kNoBound elsewhere): tap t of output m0 + j
     // runs when x_lo <= j - c_t <= x_hi; output pixel S_w * j + r of the tile is stored when

@@ -514,6 +514,8 @@ struct PlanOverrides {
                              // product (a reshape keeping the phase kernels' packed weights)
     // --- dw in place ---
     int dw_in_place = 0;  // depthwise channels_last: -1 never in place (zero-halo copy)
+    int dw_prefetch = 0;  // depthwise in place: 1 prefetches the output lines for writing, -1
+                          // never (DwKernelDesc::y_prefetch)
     // --- end dw in place ---
 };
 
