@@ -114,7 +114,8 @@ TEST_CASE("thread pool: the wait policies and thread counts give bitwise-identic
                 o.max_isa = isa;
                 o.wait = w;
                 const Layer l = Layer::compile(p, d.w.data(), p.bias ? d.b.data() : nullptr, o);
-                for (int threads : {1, 2, 3, 4}) {
+                // Repeated: tiny layers run their first calls timed on fewer threads.
+                for (int threads : {1, 2, 3, 4, 2, 2, 2, 3, 4, 2}) {
                     INFO(p.name << " " << l.implementation() << " " << to_string(w) << " "
                                 << threads << " threads");
                     std::vector<float> y(size_t(p.output_elems()), -7.0f);
@@ -217,6 +218,20 @@ TEST_CASE("thread defaults: TCONV_NUM_THREADS, then OMP_NUM_THREADS, then the CP
     }
     CHECK(affinity_cpus() >= 1);
     CHECK(default_threads() >= 1);
+}
+
+TEST_CASE("thread defaults: threads worth waking, from the FLOPs or a slow layer's time") {
+    CHECK(useful_threads(0.0, 0) == 1);
+    CHECK(useful_threads(0.4e6, 0) == 1);
+    CHECK(useful_threads(1.0e6, 0) == 2);
+    CHECK(useful_threads(1.0e12, 0) == 1024);
+    // Timed: one thread per 5 us, never fewer than the FLOPs give.
+    CHECK(useful_threads(0.4e6, 4'900) == 1);
+    CHECK(useful_threads(0.4e6, 10'000) == 2);
+    CHECK(useful_threads(0.4e6, 42'000) == 8);
+    CHECK(useful_threads(4.0e6, 10'000) == 8);
+    CHECK(useful_threads(0.4e6, int64_t(1) << 50) == 1024);
+    CHECK(useful_threads(0.4e6, -1) == 1);
 }
 
 TEST_CASE("thread defaults: TCONV_WAIT_POLICY and Options::wait") {

@@ -57,6 +57,8 @@ class Bf16Impl final : public Impl, public JitCodeSource {
     }
 
     // fp32 in and out: the input rounded to bf16 as the layer stores it, the output rounded.
+    int threads_for(int requested) const override { return inner_->threads_for(requested); }
+
     void execute(const float* x, float* y, int threads, WaitPolicy wait) const override {
         const int64_t ni = problem_.input_elems(), no = problem_.output_elems();
         float* xs = thread_scratch().bf16.get(ni);

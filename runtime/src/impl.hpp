@@ -23,6 +23,9 @@ class Impl {
     // (invalid_argument).
     virtual void execute_bf16(const uint16_t* x, uint16_t* y, int threads,
                               WaitPolicy wait) const;
+    // The threads an execute asked for `requested` runs on (fewer on layers too small to
+    // share; TCONV_VERBOSE's execute lines print it).
+    virtual int threads_for(int requested) const { return requested; }
     // True when this implementation stores a bf16 layer's tensors itself; false: a bf16 layer
     // runs it between conversion passes (as_bf16_layer, bf16_impl.hpp).
     virtual bool handles_bf16() const { return false; }

@@ -16,6 +16,7 @@
 #include "jit_input.hpp"
 #include "perf_map.hpp"
 #include "scratch.hpp"
+#include "thread_defaults.hpp"
 #include "thread_pool.hpp"
 #include "transpose.hpp"
 #include "tconv/gen/kernel.hpp"
@@ -130,7 +131,7 @@ class JitImpl final : public Impl, public JitCodeSource {
     // What both constructors share: the driver and the report of the plan.
     void init(const Problem& user) {
         problem_ = user;
-        useful_threads_ = int(std::clamp(user.flops() / 0.5e6, 1.0, 1024.0));
+        useful_threads_ = useful_threads(user.flops(), 0);
         const gen::PlanBase& pl = plan_.base();
         for (const auto& k : kernels_) perf_map_register(k->code(), k->code_size(), k->name());
         // The driver of the plan's family, chosen once.
@@ -208,10 +209,33 @@ class JitImpl final : public Impl, public JitCodeSource {
     }
 
   private:
-    // x and y as the plan stores them (gen::PlanBase::io).
+    int threads_for(int requested) const override {
+        return std::min(requested, useful_threads_.load(std::memory_order_relaxed));
+    }
+
+    // Runs on threads_for(threads), or while it is below `threads` and the layer not yet
+    // timed, on that many, timed (useful_threads_).
     void run(const void* x, void* y, int threads, WaitPolicy wait) const {
+        const int useful = threads_for(threads);
+        if (useful == threads || timed_calls_.load(std::memory_order_relaxed) <= 0)
+            return run_on(x, y, useful, wait);
+        const auto t0 = std::chrono::steady_clock::now();
+        run_on(x, y, useful, wait);
+        const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::steady_clock::now() - t0)
+                               .count() *
+                           useful;  // the time one thread would take, as the shares are even
+        int64_t fastest = fastest_ns_.load(std::memory_order_relaxed);
+        while (ns < fastest && !fastest_ns_.compare_exchange_weak(fastest, ns)) {
+        }
+        if (timed_calls_.fetch_sub(1) != 1) return;  // the last timed call decides
+        const int64_t timed = std::min(ns, fastest_ns_.load());
+        useful_threads_.store(useful_threads(problem_.flops(), timed), std::memory_order_relaxed);
+    }
+
+    // x and y as the plan stores them (gen::PlanBase::io).
+    void run_on(const void* x, void* y, int threads, WaitPolicy wait) const {
         const gen::PlanBase& pl = plan_.base();
-        threads = std::min(threads, useful_threads_);
         // The work is cut into `shares` items per phase, each claimed by whichever thread
         // comes first (thread_pool.hpp); the cut, not the thread that runs a share, fixes
         // who writes each output, so the bits do not depend on the thread count.
@@ -265,9 +289,14 @@ class JitImpl final : public Impl, public JitCodeSource {
 
     const uint64_t id_ = next_layer_id();  // names this layer's halo in a thread's scratch
     // Waking a thread costs microseconds: each gets at least ~5 us of work, so tiny layers run
-    // on the calling thread alone. Every output has one owner whatever the count, so the
-    // result does not change.
-    int useful_threads_ = 1;
+    // on the calling thread alone (useful_threads, thread_defaults.hpp). Every output has one
+    // owner whatever the count, so the result does not change. Layers whose FLOPs allow fewer
+    // threads than a call asks for are timed on their first kTimedCalls such calls; the
+    // fastest sets the count from then on.
+    static constexpr int kTimedCalls = 4;
+    mutable std::atomic<int> useful_threads_{1};
+    mutable std::atomic<int> timed_calls_{kTimedCalls};
+    mutable std::atomic<int64_t> fastest_ns_{INT64_MAX};
     gen::Plan plan_;
     std::vector<std::shared_ptr<const gen::Kernel>> kernels_;  // shared through the cache
     std::shared_ptr<const PackedTensors> packed_;  // shared with reshaped copies

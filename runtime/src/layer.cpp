@@ -53,7 +53,7 @@ void logged_execute(const Problem& p, const Impl& impl, int threads, const Run& 
     if (!verbose()) return run();
     const auto t0 = std::chrono::steady_clock::now();
     run();
-    verbose_execute(p, impl.report(), threads,
+    verbose_execute(p, impl.report(), impl.threads_for(threads),
                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                         .count());
 }

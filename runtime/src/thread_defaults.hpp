@@ -4,6 +4,7 @@
 // can try every value without touching the process's environment.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -22,6 +23,11 @@ int threads_from_env(const char* tconv_num_threads, const char* omp_num_threads,
 
 // TCONV_WAIT_POLICY's value: null or empty is the default (bounded), a bad value an Error.
 WaitPolicy wait_policy_from_env(const char* value);
+
+// Threads worth waking for a layer's execute: one per ~5 us of work, from its FLOPs (0.5 MFLOP
+// per thread, ~5 us at the FMA peak) or, once timed (`one_thread_ns` > 0: a call's time on one
+// thread), from that time where it gives more; 1-1024.
+int useful_threads(double flops, int64_t one_thread_ns);
 
 // The CPUs this process may run on (its affinity mask), at least 1.
 int affinity_cpus();
