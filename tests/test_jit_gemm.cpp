@@ -220,6 +220,51 @@ TEST_CASE("jit gemm: bitwise equal on 1, 2 and 3 threads") {
                           5);
 }
 
+TEST_CASE("jit gemm: tiles in blocks over the input-channel chunks") {
+    // 150 inputs run in 3 chunks; blocks of 1 and 3 tiles (and a last, shorter block), none,
+    // and the planner's, in both layouts and on 1-2 threads: every output as the reference's.
+    for (Isa isa : kIsas) {
+        if (!cpu_has(isa)) continue;
+        for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
+            Problem p = layer(2, 2, 150, 3, 1, {9, 21}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1},
+                              {1, 1}, Activation::relu, true);
+            p.layout = layout;
+            const LayerData d = random_layer_data(p, 91);
+            for (int64_t block : {1, 3, -1, 0}) {
+                gen::PlanOverrides o = gemm();
+                o.gemm_tile_block = block;
+                for (int threads : {1, 2}) {
+                    const Run r = run_gemm(isa, p, d, o, threads);
+                    INFO(to_string(isa), " ", to_string(layout), " block ", block, " threads ",
+                         threads);
+                    CHECK(compare_to_reference(p, d, r.y.data()) == "");
+                }
+            }
+        }
+    }
+    // The planner blocks the tiles when all of their sums overflow half of L2 and the weights
+    // of every chunk fit it: 256 -> 3 k3 on 128x128 (27 rows x 16384 pixels, 1.7 MB of sums,
+    // 27 KB of weights) in blocks of tiles whose sums take at most 256 KiB; not with one chunk
+    // (48 inputs), nor when the weights overflow (1024 -> 64 k3: 2.4 MB).
+    auto block = [](int64_t ic, int64_t oc, int64_t size, int64_t& all) {
+        Problem p = layer(2, 1, ic, oc, 1, {size, size}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1},
+                          {0, 0}, Activation::none, false);
+        gen::Plan plan;
+        std::string why;
+        REQUIRE_MESSAGE(gen::plan(p, Isa::avx2, plan, why, gemm()), why);
+        const auto& gp = std::get<gen::GemmPlan>(plan.family);
+        all = gp.tiles + (gp.tail_vectors > 0 ? 1 : 0);
+        CHECK(gp.tile_block >= 1);
+        const int64_t sums = gp.rows * gp.ur * gp.vlen * 4;  // per tile
+        if (gp.tile_block < all) CHECK(gp.tile_block * sums <= gp.l2_bytes / 2);
+        return gp.tile_block;
+    };
+    int64_t all = 0;
+    CHECK(block(256, 3, 128, all) < all);
+    CHECK(block(48, 3, 128, all) == all);
+    CHECK(block(1024, 64, 32, all) == all);
+}
+
 TEST_CASE("jit gemm: the planner's choice") {
     auto family = [](const Problem& p, Isa isa = Isa::avx512) {
         gen::Plan plan;

@@ -175,6 +175,22 @@ bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOv
     // once, where the copy cost up to 1.5x (128 -> 1 at 128x128), and 196-pixel planes (512 ->
     // 17 at 14x14) ran 0.9x with it.
     const bool aliased = pl.pixels * 4 % 1024 == 0 && pl.row_blocks.size() > 1;
+    // Several chunks: each re-reads and re-writes the tiles' sums, which for all of a thread's
+    // tiles (the column buffer, rows x pixels) may overflow L2. Blocks of tiles whose sums
+    // fit half of it then take every chunk before the next block, unless the weights of all
+    // chunks, cycled per tile instead of one chunk's, overflow it too (6912 rows x 512
+    // inputs, 14 MB: 0.78x). Measured (AVX2, Zen 3, 1 thread): 256 -> 3 k3 s2 on 296x187
+    // (6 MB of sums per image, 4 chunks) 1.45-1.65x for blocks of 1-151 tiles, AlexNet's 96
+    // -> 3 k11 s4 (2 chunks) 1.01-1.08x. Blocks that fit L1 instead ran a layer whose sums fit
+    // L2 anyway (8 rows x 17440 pixels) 0.89x: each block restarts the input rows' streams.
+    const int64_t all_tiles = pl.tiles + (pl.tail_vectors > 0 ? 1 : 0);
+    const int64_t sums = pl.rows * tile_px * 4, weights = pl.rows * pl.ic_g * 4;
+    const int64_t budget = l2_chunk_budget(pl);
+    const bool blocked = pl.k_chunk < pl.ic_g && weights <= budget && sums * all_tiles > budget;
+    pl.tile_block = ov.gemm_tile_block > 0 ? ov.gemm_tile_block
+                    : ov.gemm_tile_block < 0 || !blocked
+                        ? all_tiles
+                        : std::max<int64_t>(1, budget / sums);
     if (p.layout == Layout::channels_last || aliased) pl.panel_floats = pl.k_chunk * tile_px;
     pl.lines.push_back(fmt::format(
         "column family: per image{}, a matrix product [{} (oc x taps)] x [{} ic] x [{} input "
@@ -200,9 +216,13 @@ bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOv
     }
     pl.lines.push_back(fmt::format(
         "tile {} rows x {} pixels ({} vectors); row blocks {}; {} full tiles{}; input channels "
-        "in chunks of {}; column buffer {} x {} floats per image and group",
+        "in chunks of {}{}; column buffer {} x {} floats per image and group",
         pl.n_oc, tile_px, tile.ur, blocks, pl.tiles,
         pl.tail_vectors > 0 ? fmt::format(" + a tail of {} pixels", rest) : "", pl.k_chunk,
+        pl.k_chunk < pl.ic_g && pl.tile_block < all_tiles
+            ? fmt::format(", every chunk over blocks of {} tiles (their sums in L2)",
+                          pl.tile_block)
+            : "",
         pl.rows, pl.col_pitch));
     pl.lines.push_back(
         pl.w_spans > 1

@@ -59,9 +59,10 @@ class GemmDriver final : public JitDriver {
         for (int64_t run = share.begin; run < share.end;) {
             const int64_t g = run / tiles, t0 = run % tiles;
             const int64_t t1 = std::min(tiles, t0 + (share.end - run));
+            for (int64_t b0 = t0; b0 < t1; b0 += pl_.tile_block)
             for (int64_t k0 = 0; k0 < pl_.ic_g; k0 += pl_.k_chunk) {
                 const int64_t kn = std::min(pl_.k_chunk, pl_.ic_g - k0);
-                for (int64_t tile = t0; tile < t1; ++tile) {
+                for (int64_t tile = b0; tile < std::min(t1, b0 + pl_.tile_block); ++tile) {
                     const int64_t px = std::min(tile_px, pl_.pixels - tile * tile_px);
                     if (cl) {
                         transpose_avx2(x + tile * tile_px * pl_.ic + g * pl_.ic_g + k0, pl_.ic,

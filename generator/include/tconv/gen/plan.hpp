@@ -423,6 +423,9 @@ struct GemmPlan : PlanBase {
     // Input channels per chunk: the product runs a thread's tiles chunk by chunk, so that the
     // chunk's rows (each on its own pages, pixels*4 bytes apart) stay in the TLB and L1.
     int64_t k_chunk = 0;
+    // With several chunks: tiles per block, the product running a block's tiles chunk by chunk
+    // before the next block, so that the block's column sums stay in L2 between chunks.
+    int64_t tile_block = 1;
     // channels_last: a tile's pixels x a chunk's channels are transposed into a per-thread panel
     // [channel][tile pixels] the kernel reads as it reads channels-first rows (0: in place).
     int64_t panel_floats = 0;
@@ -514,6 +517,7 @@ struct PlanOverrides {
                              // product (a reshape keeping the phase kernels' packed weights)
     // --- dw in place ---
     int dw_in_place = 0;  // depthwise channels_last: -1 never in place (zero-halo copy)
+    int64_t gemm_tile_block = 0;  // column family: tiles per block (GemmPlan::tile_block)
     int dw_prefetch = 0;  // depthwise in place: 1 prefetches the output lines for writing, -1
                           // never (DwKernelDesc::y_prefetch)
     // --- end dw in place ---
