@@ -213,8 +213,8 @@ class JitImpl final : public Impl, public JitCodeSource {
         return std::min(requested, useful_threads_.load(std::memory_order_relaxed));
     }
 
-    // Runs on threads_for(threads), or while it is below `threads` and the layer not yet
-    // timed, on that many, timed (useful_threads_).
+    // Runs on threads_for(threads) threads. While that is fewer than asked for, the first
+    // kTimedCalls such calls are timed, and the last of them sets useful_threads_.
     void run(const void* x, void* y, int threads, WaitPolicy wait) const {
         const int useful = threads_for(threads);
         if (useful == threads || timed_calls_.load(std::memory_order_relaxed) <= 0)
