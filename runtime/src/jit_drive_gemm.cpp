@@ -42,56 +42,61 @@ class GemmDriver final : public JitDriver {
     }
 
   private:
-    // Items: (group, tile of pixels). A thread's run of tiles of one group goes chunk by chunk
-    // of input channels (the rows of a chunk stay in the TLB and L1 while its tiles pass),
-    // every row block per tile: the first reads the tile's inputs from memory (and prefetches
-    // the next tile's), the others from cache.
-    // channels_last: per (chunk, tile) the tile's pixels x the chunk's channels are first
-    // transposed into the thread's panel, whose rows the kernel then reads tile_px floats apart;
-    // channels-first planes that share L1 sets (GemmPlan::panel_floats) are copied there too.
+    // Items: (group, tile of pixels). A thread's run of tiles of one group goes block by block
+    // of tiles (GemmPlan::tile_block: the block's sums stay in L2), each block chunk by chunk
+    // of input channels (the rows of a chunk stay in the TLB and L1 while its tiles pass).
     bool product(const float* x, float* col, int t, int nt) const {
         const int64_t tiles = pl_.tiles + (pl_.tail_vectors > 0 ? 1 : 0);
-        const int64_t tile_px = int64_t(pl_.ur) * pl_.vlen;
-        const bool cl = pl_.layout == Layout::channels_last, use_panel = pl_.panel_floats > 0;
-        float* panel = use_panel ? thread_scratch().plane.try_get(pl_.panel_floats) : nullptr;
-        if (use_panel && !panel) return false;
+        float* panel =
+            pl_.panel_floats > 0 ? thread_scratch().plane.try_get(pl_.panel_floats) : nullptr;
+        if (pl_.panel_floats > 0 && !panel) return false;
         const Share share(pl_.groups * tiles, t, nt);
         for (int64_t run = share.begin; run < share.end;) {
             const int64_t g = run / tiles, t0 = run % tiles;
             const int64_t t1 = std::min(tiles, t0 + (share.end - run));
-            for (int64_t b0 = t0; b0 < t1; b0 += pl_.tile_block)
-            for (int64_t k0 = 0; k0 < pl_.ic_g; k0 += pl_.k_chunk) {
-                const int64_t kn = std::min(pl_.k_chunk, pl_.ic_g - k0);
-                for (int64_t tile = b0; tile < std::min(t1, b0 + pl_.tile_block); ++tile) {
-                    const int64_t px = std::min(tile_px, pl_.pixels - tile * tile_px);
-                    if (cl) {
-                        transpose_avx2(x + tile * tile_px * pl_.ic + g * pl_.ic_g + k0, pl_.ic,
-                                       px, kn, panel, tile_px);
-                    } else if (use_panel) {  // channels-first rows that share L1 sets
-                        const float* src = x + (g * pl_.ic_g + k0) * pl_.pixels + tile * tile_px;
-                        const bool ahead = (tile + 8) * tile_px < pl_.pixels;  // as the kernel
-                        for (int64_t c = 0; c < kn; ++c, src += pl_.pixels) {
-                            std::memcpy(panel + c * tile_px, src, size_t(px) * sizeof(float));
-                            if (ahead) __builtin_prefetch(src + 8 * tile_px);
-                        }
-                    }
-                    for (const gen::GemmPlan::RowBlock& rb : pl_.row_blocks) {
-                        gen::KernelArgs a;
-                        a.x = use_panel ? panel
-                                        : x + (g * pl_.ic_g + k0) * pl_.pixels + tile * tile_px;
-                        a.w = t_.weights + pl_.weight_offset(g, rb) + k0 * rb.rows;
-                        a.bias = nullptr;
-                        a.y = col + (g * pl_.rows + rb.row0) * pl_.col_pitch + tile * tile_px;
-                        a.blocks = kn;
-                        a.x_next = (use_panel ? tile_px : pl_.pixels) * int64_t(sizeof(float));
-                        a.y_next = pl_.col_pitch * int64_t(sizeof(float));
-                        t_.kernels[size_t(rb.kernel[tile < pl_.tiles ? 0 : 1][k0 > 0 ? 1 : 0])](&a);
-                    }
-                }
+            for (int64_t b0 = t0; b0 < t1; b0 += pl_.tile_block) {
+                const int64_t b1 = std::min(t1, b0 + pl_.tile_block);
+                for (int64_t k0 = 0; k0 < pl_.ic_g; k0 += pl_.k_chunk)
+                    for (int64_t tile = b0; tile < b1; ++tile)
+                        tile_chunk(x, col, panel, g, tile, k0);
             }
             run += t1 - t0;
         }
         return true;
+    }
+
+    // Every row block of one tile over the chunk of input channels from k0: the first reads
+    // the tile's inputs from memory (and prefetches the next tile's), the others from cache.
+    // channels_last: the tile's pixels x the chunk's channels are first transposed into the
+    // thread's panel, whose rows the kernel then reads tile_px floats apart; channels-first
+    // planes that share L1 sets (GemmPlan::panel_floats) are copied there too.
+    void tile_chunk(const float* x, float* col, float* panel, int64_t g, int64_t tile,
+                    int64_t k0) const {
+        const int64_t tile_px = int64_t(pl_.ur) * pl_.vlen;
+        const int64_t kn = std::min(pl_.k_chunk, pl_.ic_g - k0);
+        const int64_t px = std::min(tile_px, pl_.pixels - tile * tile_px);
+        if (pl_.layout == Layout::channels_last) {
+            transpose_avx2(x + tile * tile_px * pl_.ic + g * pl_.ic_g + k0, pl_.ic, px, kn, panel,
+                           tile_px);
+        } else if (panel) {  // channels-first rows that share L1 sets
+            const float* src = x + (g * pl_.ic_g + k0) * pl_.pixels + tile * tile_px;
+            const bool ahead = (tile + 8) * tile_px < pl_.pixels;  // as the kernel
+            for (int64_t c = 0; c < kn; ++c, src += pl_.pixels) {
+                std::memcpy(panel + c * tile_px, src, size_t(px) * sizeof(float));
+                if (ahead) __builtin_prefetch(src + 8 * tile_px);
+            }
+        }
+        for (const gen::GemmPlan::RowBlock& rb : pl_.row_blocks) {
+            gen::KernelArgs a;
+            a.x = panel ? panel : x + (g * pl_.ic_g + k0) * pl_.pixels + tile * tile_px;
+            a.w = t_.weights + pl_.weight_offset(g, rb) + k0 * rb.rows;
+            a.bias = nullptr;
+            a.y = col + (g * pl_.rows + rb.row0) * pl_.col_pitch + tile * tile_px;
+            a.blocks = kn;
+            a.x_next = (panel ? tile_px : pl_.pixels) * int64_t(sizeof(float));
+            a.y_next = pl_.col_pitch * int64_t(sizeof(float));
+            t_.kernels[size_t(rb.kernel[tile < pl_.tiles ? 0 : 1][k0 > 0 ? 1 : 0])](&a);
+        }
     }
 
     // Items: bands of col2im_rows output rows (D x H flattened) of one channel, over W span
