@@ -244,8 +244,9 @@ TEST_CASE("jit gemm: tiles in blocks over the input-channel chunks") {
     }
     // The planner blocks the tiles when all of their sums overflow half of L2 and the weights
     // of every chunk fit it: 256 -> 3 k3 on 128x128 (27 rows x 16384 pixels, 1.7 MB of sums,
-    // 27 KB of weights) in blocks of tiles whose sums take at most 256 KiB; not with one chunk
-    // (48 inputs), nor when the weights overflow (1024 -> 64 k3: 2.4 MB).
+    // 27 KB of weights) in blocks of tiles whose sums take at most half the planned L2 (here
+    // the default 1 MiB); not with one chunk (48 inputs), nor when the weights overflow it
+    // (1024 -> 64 k3: 2.4 MB).
     auto block = [](int64_t ic, int64_t oc, int64_t size, int64_t& all) {
         Problem p = layer(2, 1, ic, oc, 1, {size, size}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1},
                           {0, 0}, Activation::none, false);
