@@ -25,6 +25,12 @@ PACKAGES := cmake g++ make libxbyak-dev libfmt-dev nlohmann-json3-dev doctest-de
 # Installed where the release has them (ONNX Runtime: Debian 13 on), skipped where it has not.
 OPTIONAL_PACKAGES := libonnxruntime-dev
 
+# The sanitizer builds: -O1 with line tables only (-g1) compiles two to three times
+# faster under the sanitizers than RelWithDebInfo's -O2 -g; reports still name files and lines.
+HARDENING_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+                   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO='-O1 -g1 -DNDEBUG' \
+                   -DCMAKE_C_FLAGS_RELWITHDEBINFO='-O1 -g1 -DNDEBUG'
+
 # Arguments of `make bench-debian13`, after `tconv bench configs/`.
 BENCH_ARGS ?=
 
@@ -71,7 +77,7 @@ test: build
 # package, whose uninstrumented interpreter cannot load an instrumented extension (the library
 # under it is the one the C++ tests run): not built, as nothing here would run it.
 test-sanitize: deps
-	cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	cmake -S . -B $(SANITIZE_BUILD) $(HARDENING_FLAGS) \
 	      -DTCONV_SANITIZE=address,undefined -DTCONV_BUILD_PYTHON=OFF $(CMAKE_FLAGS)
 	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
 	cd $(SANITIZE_BUILD) && \
@@ -79,15 +85,16 @@ test-sanitize: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) -E '^install$$'
 
-# ThreadSanitizer on the concurrency and thread pool tests. The library's pool synchronises
-# through C++ atomics only (its futexes just sleep), so TSan sees every hand-over: calls run on
-# several pool threads while the tests' own std::threads call at once.
+# ThreadSanitizer on the tests of threads meeting (their own executable, so nothing else is
+# built). The library's pool synchronises through C++ atomics only (its futexes just sleep), so
+# TSan sees every hand-over: calls run on several pool threads while the tests' own std::threads
+# call at once.
 test-tsan: deps
-	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCONV_SANITIZE=thread \
+	cmake -S . -B $(TSAN_BUILD) $(HARDENING_FLAGS) -DTCONV_SANITIZE=thread \
 	      -DTCONV_INSTALL=OFF $(CMAKE_FLAGS)
-	cmake --build $(TSAN_BUILD) -j $(JOBS) --target tconv_tests
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target tconv_concurrency_tests
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  ctest --output-on-failure -R 'concurrency|thread pool'
+	  ctest --output-on-failure -L '^tconv_concurrency_tests$$'
 
 # Memcheck on the Release build. Valgrind cannot decode AVX-512, so the ISA is capped at AVX2
 # (Valgrind's CPUID hides AVX-512 too, so tests probing the CPU skip it). The slow sweeps, the
@@ -102,6 +109,10 @@ test-valgrind: build
 	  --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	  --track-origins=yes --quiet \
 	  $(BUILD)/tests/tconv_tests -tc='$(VALGRIND_TESTS)' -tce='$(VALGRIND_EXCLUDE)'
+	TCONV_MAX_ISA=avx2 OMP_NUM_THREADS=2 valgrind --tool=memcheck --error-exitcode=1 \
+	  --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+	  --track-origins=yes --quiet \
+	  $(BUILD)/tests/tconv_concurrency_tests -tc='$(VALGRIND_TESTS)' -tce='$(VALGRIND_EXCLUDE)'
 
 # libFuzzer on the three parsers of untrusted bytes (configs, .npy, ONNX models) and on the
 # kernels against the reference (differential), FUZZ_SECONDS each. New inputs go to the build directory's corpus; fuzz/corpus/

@@ -42,6 +42,7 @@ std::string TempDir::write(const std::string& name, const std::string& text) con
     return f;
 }
 
+#ifdef TCONV_CLI
 static std::string shell_quote(const std::string& s) {
     std::string q = "'";
     for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
@@ -56,10 +57,6 @@ static std::string slurp(const std::string& f) {
 }
 
 CliResult run_cli(const std::vector<std::string>& args) {
-#ifndef TCONV_CLI
-    (void)args;
-    throw std::runtime_error("tests built without the tconv CLI");
-#else
     TempDir tmp;
     std::string cmd = shell_quote(TCONV_CLI);
     for (const auto& a : args) cmd += " " + shell_quote(a);
@@ -71,8 +68,12 @@ CliResult run_cli(const std::vector<std::string>& args) {
     r.out = slurp(tmp.file("out"));
     r.err = slurp(tmp.file("err"));
     return r;
-#endif
 }
+#else
+CliResult run_cli(const std::vector<std::string>&) {
+    throw std::runtime_error("tests built without the tconv CLI");
+}
+#endif
 
 std::vector<float> random_vector(size_t n, uint64_t seed) {
     std::mt19937_64 gen(seed);
