@@ -106,14 +106,13 @@ test-tsan: deps
 VALGRIND_TESTS ?= *
 VALGRIND_EXCLUDE ?= *sweep*,*random layers*,bench*,cli:*,bad input*,install*,perf map*,memory: 2000*
 test-valgrind: build
-	TCONV_MAX_ISA=avx2 OMP_NUM_THREADS=2 valgrind --tool=memcheck --error-exitcode=1 \
-	  --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
-	  --track-origins=yes --quiet \
-	  $(BUILD)/tests/tconv_tests -tc='$(VALGRIND_TESTS)' -tce='$(VALGRIND_EXCLUDE)'
-	TCONV_MAX_ISA=avx2 OMP_NUM_THREADS=2 valgrind --tool=memcheck --error-exitcode=1 \
-	  --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
-	  --track-origins=yes --quiet \
-	  $(BUILD)/tests/tconv_concurrency_tests -tc='$(VALGRIND_TESTS)' -tce='$(VALGRIND_EXCLUDE)'
+	@for t in tconv_tests tconv_concurrency_tests; do \
+	  echo "== memcheck $$t"; \
+	  TCONV_MAX_ISA=avx2 OMP_NUM_THREADS=2 valgrind --tool=memcheck --error-exitcode=1 \
+	    --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+	    --track-origins=yes --quiet \
+	    $(BUILD)/tests/$$t -tc='$(VALGRIND_TESTS)' -tce='$(VALGRIND_EXCLUDE)' || exit 1; \
+	done
 
 # libFuzzer on the three parsers of untrusted bytes (configs, .npy, ONNX models) and on the
 # kernels against the reference (differential), FUZZ_SECONDS each. New inputs go to the build directory's corpus; fuzz/corpus/
