@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The AVX-512 transposes of channels-first output rows: every tile shape, the lead up to the
-// destination's first line boundary, exact values (bf16: rounded as float_to_bf16), streamed
-// stores.
+// The transposes between channels-first rows and pixel-major buffers: every tile shape and
+// edge, AVX2 (8x8 tiles, fewer than 8 source rows in loops, sources far apart) and AVX-512
+// (the lead up to the destination's first line boundary, streamed stores), exact values (bf16:
+// rounded as float_to_bf16, or widened).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -18,38 +19,39 @@
 namespace tconv {
 namespace {
 
-// transpose_avx512 of a rows x cols source (some special values among them) into a destination
-// of D whose first element sits `shift` elements past a 64-byte boundary, ds elements per row
-// (a multiple of a line's elements, or not: the lead is taken only where every row shares
-// dst's alignment). Every element is checked, the padding past `rows` untouched; `want` is
-// what a source value becomes. Floats with `stream`: the lines past the lead stored
-// non-temporally.
-template <class D, class Want>
+// `run` transposes a rows x cols source of S (some special values among them), src_stride
+// ss, into a destination of D whose first element sits `shift` elements past a 64-byte
+// boundary, ds elements per row (a multiple of a line's elements, or not: AVX-512 takes its
+// lead only where every row shares dst's alignment). Every element is checked, the padding
+// past `rows` untouched; `want` is what a source value becomes. `far`: sources a plane apart
+// (ss of 300 and more: the AVX2 order for a channels-first block's rows).
+template <class S, class D, class Run, class Want>
 void check_shapes(std::initializer_list<int64_t> row_counts, std::initializer_list<int64_t> shifts,
-                  Want want, bool stream = false) {
+                  std::initializer_list<int64_t> col_counts, Run run, Want want,
+                  bool far = false) {
     const float specials[] = {1.00390625f, NAN, INFINITY, -3.4e38f, 1e-40f, -0.0f};
     const int64_t line = 64 / int64_t(sizeof(D));
     const D fill = D(0x1234);
     for (int64_t rows : row_counts)
-        for (int64_t cols : {1, 7, 16, 19, 33})
+        for (int64_t cols : col_counts)
             for (int64_t aligned_rows : {0, 1})
                 for (int64_t shift : shifts) {
                     CAPTURE(rows);
                     CAPTURE(cols);
                     CAPTURE(aligned_rows);
                     CAPTURE(shift);
-                    const int64_t ss = cols + 3;
+                    const int64_t ss = far ? cols + 300 : cols + 3;
                     const int64_t ds = aligned_rows ? (rows + 5 + line - 1) / line * line : rows + 5;
-                    std::vector<float> src(size_t(rows * ss));
-                    for (size_t i = 0; i < src.size(); ++i)
-                        src[i] = i % 5 == 0 ? specials[i % 6] : float(i) * 1.0001f - 7.0f;
+                    std::vector<S> src(size_t(rows * ss));
+                    for (size_t i = 0; i < src.size(); ++i) {
+                        const float v = i % 5 == 0 ? specials[i % 6] : float(i) * 1.0001f - 7.0f;
+                        if constexpr (std::is_same_v<S, float>) src[i] = v;
+                        else src[i] = float_to_bf16(v);
+                    }
                     std::vector<D> buf(size_t(cols * ds + line + shift), fill);
                     const size_t pad = (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
                     D* dst = buf.data() + pad / sizeof(D) + shift;
-                    if constexpr (std::is_same_v<D, float>)
-                        transpose_avx512(src.data(), ss, rows, cols, dst, ds, stream);
-                    else
-                        transpose_avx512(src.data(), ss, rows, cols, dst, ds);
+                    run(src.data(), ss, rows, cols, dst, ds);
                     for (int64_t j = 0; j < cols; ++j)
                         for (int64_t i = 0; i < ds; ++i) {
                             const D got = dst[j * ds + i];
@@ -63,25 +65,61 @@ void check_shapes(std::initializer_list<int64_t> row_counts, std::initializer_li
                 }
 }
 
+// The AVX-512 transposes of channels-first output rows (`stream`: floats past the lead stored
+// non-temporally).
+template <class D, class Want>
+void check_avx512(std::initializer_list<int64_t> row_counts,
+                  std::initializer_list<int64_t> shifts, Want want, bool stream = false) {
+    check_shapes<float, D>(
+        row_counts, shifts, {1, 7, 16, 19, 33},
+        [stream](const float* src, int64_t ss, int64_t rows, int64_t cols, D* dst, int64_t ds) {
+            if constexpr (std::is_same_v<D, float>)
+                transpose_avx512(src, ss, rows, cols, dst, ds, stream);
+            else
+                transpose_avx512(src, ss, rows, cols, dst, ds);
+        },
+        want);
+}
+
+// The AVX2 transposes: whole 8x8 tiles, fewer than 8 rows (a row's last ones, or all of them)
+// in loops, partial columns under masks; sources near and far apart.
+template <class S, class D, class Want>
+void check_avx2(Want want) {
+    for (bool far : {false, true})
+        check_shapes<S, D>(
+            {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 30}, {0, 1, 5}, {1, 3, 7, 8, 9, 17},
+            [](const S* src, int64_t ss, int64_t rows, int64_t cols, D* dst, int64_t ds) {
+                transpose_avx2(src, ss, rows, cols, dst, ds);
+            },
+            want, far);
+}
+
 TEST_CASE("transpose: transpose_avx512 narrows every tile shape as float_to_bf16") {
     if (!cpu_info().avx512f) return;
     // From 64 rows: 32-row tiles after the lead up to dst's first line boundary.
-    check_shapes<uint16_t>({1, 15, 16, 17, 40, 64, 97, 130}, {0, 1, 5, 16, 31},
+    check_avx512<uint16_t>({1, 15, 16, 17, 40, 64, 97, 130}, {0, 1, 5, 16, 31},
                            [](float v) { return float_to_bf16(v); });
 }
 
 TEST_CASE("transpose: transpose_avx512 moves every tile shape of floats exactly") {
     if (!cpu_info().avx512f) return;
     // From 64 rows: 16-row tiles after the lead; fewer: the AVX2 tiles.
-    check_shapes<float>({1, 9, 40, 64, 65, 97, 130}, {0, 1, 3, 8, 15},
+    check_avx512<float>({1, 9, 40, 64, 65, 97, 130}, {0, 1, 3, 8, 15},
                         [](float v) { return v; });
 }
 
 TEST_CASE("transpose: streamed float tiles store exactly what the cached ones do") {
     if (!cpu_info().avx512f) return;
     // Non-temporal stores from the first line boundary: any lead, whole and partial tiles.
-    check_shapes<float>({1, 40, 64, 65, 97, 130}, {0, 1, 3, 8, 15},
+    check_avx512<float>({1, 40, 64, 65, 97, 130}, {0, 1, 3, 8, 15},
                         [](float v) { return v; }, true);
+}
+
+TEST_CASE("transpose: transpose_avx2 moves every shape exactly, widens and narrows bf16") {
+    if (!cpu_info().avx2) return;
+    check_avx2<float, float>([](float v) { return v; });
+    check_avx2<uint16_t, float>([](uint16_t v) { return bf16_to_float(v); });
+    check_avx2<float, uint16_t>([](float v) { return float_to_bf16(v); });
 }
 
 }  // namespace

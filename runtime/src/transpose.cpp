@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "tconv/bf16.hpp"
 
@@ -59,31 +60,23 @@ __attribute__((target("avx2"), always_inline)) inline __m256 load_row(const uint
     return load8(p, c);
 }
 
-// The first r <= 8 lanes of v at p.
-__attribute__((target("avx2"), always_inline)) inline void store_row(float* p, __m256 v,
-                                                                     int64_t r, __m256i rmask) {
-    if (r == 8) _mm256_storeu_ps(p, v);
-    else _mm256_maskstore_ps(p, rmask, v);
+// A tile row: 8 floats, or 8 floats rounded to bf16.
+__attribute__((target("avx2"), always_inline)) inline void store_row(float* p, __m256 v) {
+    _mm256_storeu_ps(p, v);
 }
-__attribute__((target("avx2"), always_inline)) inline void store_row(uint16_t* p, __m256 v,
-                                                                     int64_t r, __m256i) {
-    const __m128i h = narrow8(v);
-    if (r == 8) return _mm_storeu_si128(reinterpret_cast<__m128i*>(p), h);
-    alignas(16) uint16_t part[8];
-    _mm_store_si128(reinterpret_cast<__m128i*>(part), h);
-    std::memcpy(p, part, size_t(r) * sizeof(uint16_t));
+__attribute__((target("avx2"), always_inline)) inline void store_row(uint16_t* p, __m256 v) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), narrow8(v));
 }
 
-// One tile of r <= 8 rows x c <= 8 columns. A partial tile loads under a mask (missing rows as
-// zeros) and stores only its valid rows and lanes: a few channels (a grouped layer's block) or
-// a row's last pixels stay vectorised instead of falling back to one float per load.
+// One tile of 8 rows x c <= 8 columns: a partial tile (a few channels: a grouped layer's block)
+// loads its rows under a mask and stores its c destination rows whole.
 template <class S, class D>
 __attribute__((target("avx2"), always_inline)) inline void tile8x8(const S* src, int64_t ss,
-                                                                   int64_t r, int64_t c, D* dst,
+                                                                   int64_t c, D* dst,
                                                                    int64_t ds) {
-    const __m256i cmask = first_lanes(c), rmask = first_lanes(r);
+    const __m256i cmask = first_lanes(c);
     __m256 v[8], t[8];
-    for (int i = 0; i < 8; ++i) v[i] = i < r ? load_row(src + i * ss, c, cmask) : _mm256_setzero_ps();
+    for (int i = 0; i < 8; ++i) v[i] = load_row(src + i * ss, c, cmask);
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
         t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
@@ -99,16 +92,36 @@ __attribute__((target("avx2"), always_inline)) inline void tile8x8(const S* src,
         t[i + 4] = _mm256_permute2f128_ps(v[i], v[i + 4], 0x31);
     }
     for (int j = 0; j < 8; ++j)
-        if (j < c) store_row(dst + j * ds, t[j], r, rmask);
+        if (j < c) store_row(dst + j * ds, t[j]);
+}
+
+inline void put(float* p, float v) { *p = v; }
+inline void put(uint16_t* p, float v) { *p = float_to_bf16(v); }
+
+// Fewer than 8 source rows (a channels-last row of 1-7 channels, a tiny map's row, a tile
+// edge), in plain loops the compiler vectorises: an 8x8 tile would store each destination row
+// under a mask (vmaskmovps, slow to memory on Zen 3) and moved 1-7 rows 2-35x slower.
+template <class S, class D>
+void transpose_few_rows(const S* src, int64_t src_stride, int64_t rows, int64_t cols, D* dst,
+                        int64_t dst_stride) {
+    if constexpr (std::is_same_v<S, float> && std::is_same_v<D, float>) {
+        if (rows == 1 && dst_stride == 1) {
+            std::memcpy(dst, src, size_t(cols) * sizeof(float));
+            return;
+        }
+    }
+    for (int64_t j = 0; j < cols; ++j)
+        for (int64_t i = 0; i < rows; ++i)
+            put(dst + j * dst_stride + i, as_float(src[i * src_stride + j]));
 }
 
 template <class S, class D>
 __attribute__((target("avx2"))) void transpose_tiles(const S* src, int64_t src_stride,
                                                      int64_t rows, int64_t cols, D* dst,
                                                      int64_t dst_stride) {
-    // Tiles in the destination's order (stores cost more than loads: a channels-last row is
-    // written front to back, each line once); whole tiles with constant sizes (the inlined
-    // tile folds its masks away), then the edges.
+    // Whole 8-row tiles in the destination's order (stores cost more than loads: a
+    // channels-last row is written front to back, each line once), with constant sizes where
+    // the columns fill them (the inlined tile folds its masks away); the last rows in loops.
     const int64_t rows8 = rows / 8 * 8;
     // A few source rows far apart (a channels-first block's channels, a plane apart): eight
     // rows at a time, each along its whole length. All of them at once read as many streams
@@ -116,19 +129,18 @@ __attribute__((target("avx2"))) void transpose_tiles(const S* src, int64_t src_s
     // of 4 KiB apart): 16 channels' rows thrashed both and copied at half the speed
     // (HiFi-GAN's 16 x 16384 input: the layer 1.1x faster with this order).
     if (src_stride >= 256 && rows <= 16) {
-        for (int64_t i = 0; i < rows; i += 8) {
-            const int64_t r = std::min<int64_t>(8, rows - i), cols8 = cols / 8 * 8;
+        const int64_t cols8 = cols / 8 * 8;
+        for (int64_t i = 0; i < rows8; i += 8) {
             const S* s = src + i * src_stride;
-            if (r == 8)
-                for (int64_t j = 0; j < cols8; j += 8)
-                    tile8x8(s + j, src_stride, 8, 8, dst + j * dst_stride + i, dst_stride);
-            else
-                for (int64_t j = 0; j < cols8; j += 8)
-                    tile8x8(s + j, src_stride, r, 8, dst + j * dst_stride + i, dst_stride);
+            for (int64_t j = 0; j < cols8; j += 8)
+                tile8x8(s + j, src_stride, 8, dst + j * dst_stride + i, dst_stride);
             if (cols8 < cols)
-                tile8x8(s + cols8, src_stride, r, cols - cols8, dst + cols8 * dst_stride + i,
+                tile8x8(s + cols8, src_stride, cols - cols8, dst + cols8 * dst_stride + i,
                         dst_stride);
         }
+        if (rows8 < rows)
+            transpose_few_rows(src + rows8 * src_stride, src_stride, rows - rows8, cols,
+                               dst + rows8, dst_stride);
         return;
     }
     for (int64_t j = 0; j < cols; j += 8) {
@@ -136,13 +148,13 @@ __attribute__((target("avx2"))) void transpose_tiles(const S* src, int64_t src_s
         D* d = dst + j * dst_stride;
         if (c == 8)
             for (int64_t i = 0; i < rows8; i += 8)
-                tile8x8(src + i * src_stride + j, src_stride, 8, 8, d + i, dst_stride);
+                tile8x8(src + i * src_stride + j, src_stride, 8, d + i, dst_stride);
         else
             for (int64_t i = 0; i < rows8; i += 8)
-                tile8x8(src + i * src_stride + j, src_stride, 8, c, d + i, dst_stride);
+                tile8x8(src + i * src_stride + j, src_stride, c, d + i, dst_stride);
         if (rows8 < rows)
-            tile8x8(src + rows8 * src_stride + j, src_stride, rows - rows8, c, d + rows8,
-                    dst_stride);
+            transpose_few_rows(src + rows8 * src_stride + j, src_stride, rows - rows8, c,
+                               d + rows8, dst_stride);
     }
 }
 
