@@ -201,9 +201,10 @@ class DwRowGenerator : public Xbyak::CodeGenerator {
                     } else if constexpr (T::opmask) {
                         vmovups(dst | k1, acc);
                     } else {
-                        const Vmm mask = vmm_tmp(VectorMath<T>::activation_temps(d_.activation));
-                        vmovups(mask, math_.constant(Const::tail_mask));
-                        vmaskmovps(dst, mask, acc);
+                        const int tmp = VectorMath<T>::activation_temps(d_.activation);
+                        math_.store_lanes(reg_y + int(((phases() * j + r) * d_.y_pix +
+                                                       v * T::vlen) * 4),
+                                          acc, d_.oc_tail, vmm_tmp(tmp));
                     }
                 }
             }

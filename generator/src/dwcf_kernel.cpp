@@ -3,7 +3,7 @@
 // lanes along W. A row is computed in tiles of S_w * ur vectors: per W phase ur vectors of
 // consecutive m, one input vector load per (tap, vector) shared by every phase reading that
 // offset, FMAs with the channel's scalar weights broadcast; then the phases are interleaved in
-// registers and stored straight into the output row (the row's last vector under a mask).
+// registers and stored straight into the output row (the row's last vector in part).
 // Every offset is an immediate: the code is specialised to the row's tail after its full tiles,
 // to the row pitch (none in 1D) and to the rows of a group (one per H phase), and loops over
 // tiles (their count comes at run time) and groups of rows.
@@ -186,8 +186,7 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
                 math_.activation(vmm_acc(r, j), [this](int i) { return vmm_tmp(i); });
         if (const int k = VectorMath<T>::clobbered_opmask(d_.activation))
             interleave_.reload(k, reg_mask);  // the fixed phase mask the activation took
-        const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2), mask = vmm_tmp(3);
-        if (masked && !T::opmask) vmovups(mask, math_.constant(Const::tail_mask));
+        const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2), spare = vmm_tmp(3);
         for (int v = 0; v < stores; ++v) {
             const int j = v / phases(), q = v % phases();
             Vmm src = vmm_acc(0, j);
@@ -211,7 +210,7 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
                 vmovups(dst | k1, src);
                 interleave_.reload(1, reg_mask);
             } else {
-                vmaskmovps(dst, mask, src);
+                math_.store_lanes(reg_yt + v * T::vlen * 4, src, tail_lanes(), spare);
             }
         }
     }
