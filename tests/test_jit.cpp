@@ -1013,6 +1013,47 @@ TEST_CASE("jit: depthwise layers are bitwise equal on 1, 2 and 3 threads") {
         }
 }
 
+TEST_CASE("jit: channel and row tails store their lanes and nothing past the output") {
+    // A last vector of 1-7 (AVX2) or 1-15 (AVX-512) lanes is stored in pieces or under a
+    // mask: the output's last pixel (channels_last) or row (channels_first) ends at the
+    // buffer's end, so a lane too many would land in the guard after it.
+    constexpr size_t kGuard = 64;
+    const float sentinel = -1234.5f;
+    for (Isa isa : kIsas) {
+        if (!cpu_has(isa)) continue;
+        for (int64_t tail = 1; tail < (isa == Isa::avx512 ? 16 : 8); ++tail) {
+            Spec dense;  // the channel kernel, one and two vectors per tile row
+            dense.layout = Layout::channels_last;
+            dense.ic = 5;
+            dense.oc = tail + (isa == Isa::avx512 ? 16 : 8) * (tail % 2);
+            Spec grouped = dense;  // every group's last vector a tail
+            grouped.groups = 3;
+            grouped.ic = 6;
+            grouped.oc = 3 * tail;
+            Spec dw = grouped;  // depthwise, channels_last: lanes across the groups
+            dw.groups = dw.ic = dw.oc = 8 + tail;
+            Spec planes = dw;  // depthwise, channels_first: a row of tail + 16 outputs
+            planes.layout = Layout::channels_first;
+            planes.rank = 1;
+            planes.in = {(tail + 16 + 1) / 2};
+            planes.k = {4};
+            planes.s = {2};
+            planes.pb = planes.pe = {1};
+            planes.op = {(tail + 16) % 2};
+            planes.groups = planes.ic = planes.oc = 3;
+            for (const Spec& s : {dense, grouped, dw, planes}) {
+                const Compiled c = compile_spec(isa, s, 90 + uint64_t(tail));
+                std::vector<float> y(size_t(c.p.output_elems()) + kGuard, sentinel);
+                c.impl->execute(c.d.x.data(), y.data(), 1);
+                CHECK_MESSAGE(compare_to_reference(c.p, c.d, y.data()).empty(), c.p.name);
+                for (size_t i = y.size() - kGuard; i < y.size(); ++i)
+                    CHECK_MESSAGE(y[i] == sentinel, c.p.name, ": ",
+                                  join(c.impl->report().kernel_names), " wrote past the end");
+            }
+        }
+    }
+}
+
 TEST_CASE("jit: thread shares balanced by channel vectors cover every output once") {
     // Shares are cut by vectors of channels, not items: with a partial last block, oc groups
     // and slabs of groups copied one at a time, every thread count must still compute each
