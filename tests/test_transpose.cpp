@@ -22,7 +22,7 @@ namespace {
 // `run` transposes a rows x cols source of S (some special values among them), src_stride
 // ss, into a destination of D whose first element sits `shift` elements past a 64-byte
 // boundary, ds elements per row (a multiple of a line's elements, or not: AVX-512 takes its
-// lead only where every row shares dst's alignment). Every element is checked, the padding
+// lead only where every row shares dst's alignment; or rows: dense pixels). Every element is checked, the padding
 // past `rows` untouched; `want` is what a source value becomes. `far`: sources a plane apart
 // (ss of 300 and more: the AVX2 order for a channels-first block's rows).
 template <class S, class D, class Run, class Want>
@@ -34,14 +34,17 @@ void check_shapes(std::initializer_list<int64_t> row_counts, std::initializer_li
     const D fill = D(0x1234);
     for (int64_t rows : row_counts)
         for (int64_t cols : col_counts)
-            for (int64_t aligned_rows : {0, 1})
+            for (int64_t rows_kind : {0, 1, 2})
                 for (int64_t shift : shifts) {
                     CAPTURE(rows);
                     CAPTURE(cols);
-                    CAPTURE(aligned_rows);
+                    CAPTURE(rows_kind);
                     CAPTURE(shift);
                     const int64_t ss = far ? cols + 300 : cols + 3;
-                    const int64_t ds = aligned_rows ? (rows + 5 + line - 1) / line * line : rows + 5;
+                    // Padded rows, rows of whole lines, or dense ones (a channels-last row).
+                    const int64_t ds = rows_kind == 0   ? rows + 5
+                                       : rows_kind == 1 ? (rows + 5 + line - 1) / line * line
+                                                        : rows;
                     std::vector<S> src(size_t(rows * ss));
                     for (size_t i = 0; i < src.size(); ++i) {
                         const float v = i % 5 == 0 ? specials[i % 6] : float(i) * 1.0001f - 7.0f;
@@ -87,7 +90,7 @@ template <class S, class D, class Want>
 void check_avx2(Want want) {
     for (bool far : {false, true})
         check_shapes<S, D>(
-            {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 30}, {0, 1, 5}, {1, 3, 7, 8, 9, 17},
+            {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 30}, {0, 1, 5}, {1, 3, 7, 8, 9, 17, 26},
             [](const S* src, int64_t ss, int64_t rows, int64_t cols, D* dst, int64_t ds) {
                 transpose_avx2(src, ss, rows, cols, dst, ds);
             },
@@ -117,7 +120,7 @@ TEST_CASE("transpose: streamed float tiles store exactly what the cached ones do
 
 TEST_CASE("transpose: transpose_avx2 moves every shape exactly, widens and narrows bf16") {
     if (!cpu_info().avx2) return;
-    check_avx2<float, float>([](float v) { return v; });
+    check_avx2<float, float>([](float v) { return v; });  // 2-4 dense rows by shuffles
     check_avx2<uint16_t, float>([](uint16_t v) { return bf16_to_float(v); });
     check_avx2<float, uint16_t>([](float v) { return float_to_bf16(v); });
 }

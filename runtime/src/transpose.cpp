@@ -101,18 +101,94 @@ inline void put(uint16_t* p, float v) { *p = float_to_bf16(v); }
 // Fewer than 8 source rows (a channels-last row of 1-7 channels, a tiny map's row, a tile
 // edge), in plain loops the compiler vectorises: an 8x8 tile would store each destination row
 // under a mask (vmaskmovps, slow to memory on Zen 3) and moved 1-7 rows 2-35x slower.
+template <int R, class S, class D>
+__attribute__((target("avx2"))) void few_rows(const S* src, int64_t src_stride, int64_t cols,
+                                              D* dst, int64_t dst_stride) {
+    for (int64_t j = 0; j < cols; ++j)
+        for (int i = 0; i < R; ++i) put(dst + j * dst_stride + i, as_float(src[i * src_stride + j]));
+}
+// 2, 3 or 4 rows of floats into dense pixels (dst_stride == R: a channels-last row of R
+// channels, its RGB outputs), 8 columns at a time by shuffles, whole vectors stored; the
+// last columns by the loop.
+template <int R>
+__attribute__((target("avx2"))) int64_t dense_rows(const float* src, int64_t ss, int64_t cols,
+                                                   float* dst) {
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8, dst += 8 * R) {
+        const __m256 a = _mm256_loadu_ps(src + j), b = _mm256_loadu_ps(src + ss + j);
+        if constexpr (R == 2) {
+            const __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);
+            _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
+            _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        } else if constexpr (R == 3) {
+            // Output vector q takes lanes of a, b and c by permutes and blends: lane l holds
+            // row (8q + l) % 3 of column (8q + l) / 3.
+            const __m256 c = _mm256_loadu_ps(src + 2 * ss + j);
+            const __m256i ia[3] = {_mm256_setr_epi32(0, 0, 0, 1, 0, 0, 2, 0),
+                                   _mm256_setr_epi32(0, 3, 0, 0, 4, 0, 0, 5),
+                                   _mm256_setr_epi32(0, 0, 6, 0, 0, 7, 0, 0)};
+            const __m256i ib[3] = {_mm256_setr_epi32(0, 0, 0, 0, 1, 0, 0, 2),
+                                   _mm256_setr_epi32(0, 0, 3, 0, 0, 4, 0, 0),
+                                   _mm256_setr_epi32(5, 0, 0, 6, 0, 0, 7, 0)};
+            const __m256i ic[3] = {_mm256_setr_epi32(0, 0, 0, 0, 0, 1, 0, 0),
+                                   _mm256_setr_epi32(2, 0, 0, 3, 0, 0, 4, 0),
+                                   _mm256_setr_epi32(0, 5, 0, 0, 6, 0, 0, 7)};
+            // Blend masks: bit l set takes the second operand at lane l.
+            constexpr int kB[3] = {0x92, 0x24, 0x49}, kC[3] = {0x24, 0x49, 0x92};
+            for (int q = 0; q < 3; ++q) {
+                __m256 v = _mm256_permutevar8x32_ps(a, ia[q]);
+                const __m256 vb = _mm256_permutevar8x32_ps(b, ib[q]);
+                const __m256 vc = _mm256_permutevar8x32_ps(c, ic[q]);
+                switch (q) {
+                    case 0: v = _mm256_blend_ps(_mm256_blend_ps(v, vb, kB[0]), vc, kC[0]); break;
+                    case 1: v = _mm256_blend_ps(_mm256_blend_ps(v, vb, kB[1]), vc, kC[1]); break;
+                    default: v = _mm256_blend_ps(_mm256_blend_ps(v, vb, kB[2]), vc, kC[2]);
+                }
+                _mm256_storeu_ps(dst + 8 * q, v);
+            }
+        } else {
+            const __m256 c = _mm256_loadu_ps(src + 2 * ss + j);
+            const __m256 d = _mm256_loadu_ps(src + 3 * ss + j);
+            const __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
+            const __m256 t2 = _mm256_unpacklo_ps(c, d), t3 = _mm256_unpackhi_ps(c, d);
+            const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+            const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+            _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u1, 0x20));
+            _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(u2, u3, 0x20));
+            _mm256_storeu_ps(dst + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
+            _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
+        }
+    }
+    return j;
+}
+
 template <class S, class D>
-void transpose_few_rows(const S* src, int64_t src_stride, int64_t rows, int64_t cols, D* dst,
-                        int64_t dst_stride) {
+__attribute__((target("avx2"))) inline void transpose_few_rows(const S* src, int64_t src_stride,
+                                                               int64_t rows, int64_t cols,
+                                                               D* dst, int64_t dst_stride) {
     if constexpr (std::is_same_v<S, float> && std::is_same_v<D, float>) {
         if (rows == 1 && dst_stride == 1) {
             std::memcpy(dst, src, size_t(cols) * sizeof(float));
             return;
         }
+        if (rows >= 2 && rows <= 4 && dst_stride == rows) {
+            const int64_t done = rows == 2   ? dense_rows<2>(src, src_stride, cols, dst)
+                                 : rows == 3 ? dense_rows<3>(src, src_stride, cols, dst)
+                                             : dense_rows<4>(src, src_stride, cols, dst);
+            src += done;
+            dst += done * dst_stride;
+            cols -= done;
+        }
     }
-    for (int64_t j = 0; j < cols; ++j)
-        for (int64_t i = 0; i < rows; ++i)
-            put(dst + j * dst_stride + i, as_float(src[i * src_stride + j]));
+    switch (rows) {  // constant row counts: the compiler unrolls and vectorises each
+        case 1: return few_rows<1>(src, src_stride, cols, dst, dst_stride);
+        case 2: return few_rows<2>(src, src_stride, cols, dst, dst_stride);
+        case 3: return few_rows<3>(src, src_stride, cols, dst, dst_stride);
+        case 4: return few_rows<4>(src, src_stride, cols, dst, dst_stride);
+        case 5: return few_rows<5>(src, src_stride, cols, dst, dst_stride);
+        case 6: return few_rows<6>(src, src_stride, cols, dst, dst_stride);
+        default: return few_rows<7>(src, src_stride, cols, dst, dst_stride);
+    }
 }
 
 template <class S, class D>
