@@ -74,10 +74,17 @@ class PhaseDriver final : public JitDriver {
         }
         if (g >= nb) {  // one oc group: items stepped without divisions (depthwise items are short)
             Odometer<5> at({nb, nc, O[1], O[0], kUnbounded}, share.begin + skip * nb);
+            thread_local std::vector<RowCall> rows;  // the current row chunk's calls
+            rows.clear();
             for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
                 const int64_t n = n0 + at.digit[4];
-                run(xbuf + (n - n0) * pl_.input.image_floats(), pl_.input, {}, y, rowbuf,
-                    b0 + at.digit[0], at.digit[1], at.digit[2], at.digit[3], n);
+                if (item == share.begin || at.digit[0] == 0) {
+                    rows.clear();
+                    row_calls(pl_.input, {}, at.digit[1], at.digit[2], at.digit[3], n,
+                              [](const RowCall& r) { rows.push_back(r); });
+                }
+                run_block(rows, xbuf + (n - n0) * pl_.input.image_floats(), y, rowbuf,
+                          b0 + at.digit[0], at.digit[1], at.digit[2], at.digit[3], n);
             }
             return true;
         }
@@ -269,24 +276,27 @@ class PhaseDriver final : public JitDriver {
         return true;
     }
 
-    // The kernel calls of one item (as run() below), to f(Call).
+    // A kernel call of a row chunk without its oc block: the block adds its input block and
+    // lane to x, its first channel to y (channels-last), and picks its kernel, weights and bias.
+    struct RowCall {
+        const gen::PhasePlan* ph = nullptr;
+        int kernel[2] = {0, 0};  // [full block, last block]
+        int64_t x = 0, y = 0, blocks = 0;
+    };
+
+    // The kernel calls of W chunk c of output row (n, od, oh), reading input laid out as L from
+    // padded position `at`, to f(RowCall): every W phase's runs of tiles.
     template <class F>
-    void kernel_calls(const gen::InputLayout& L, const gen::Dim3& at, int64_t ocb, int64_t c,
-                      int64_t oh, int64_t od, int64_t n, int64_t ic_chunk, F f) const {
+    void row_calls(const gen::InputLayout& L, const gen::Dim3& at, int64_t c, int64_t oh,
+                   int64_t od, int64_t n, F f) const {
         const gen::Dim3 O = pl_.out, H = L.halo_lo, S = pl_.stride, pb = pl_.pad_begin;
         const int64_t OC = pl_.oc, chunk = pl_.w_chunk;
         const bool cf = pl_.layout == Layout::channels_first;
         const int64_t rd = (od + pb[0]) % S[0], md = (od + pb[0]) / S[0];
         const int64_t rh = (oh + pb[1]) % S[1], mh = (oh + pb[1]) / S[1];
-        const gen::OcBlock& blk = pl_.blocks[size_t(ocb)];
         const int64_t start = c * chunk;
-        const int64_t chunks = ic_chunks(pl_);
-        int64_t x_block = blk.x_block;
-        if constexpr (std::is_same_v<FamilyPlan, gen::ChannelPlan>)
-            x_block += ic_chunk * pl_.chunk_blocks();
         const int64_t out_bytes = cf || pl_.io != DType::bf16 ? 4 : 2;
-        const int64_t yrow =
-            cf ? 0 : ((((n * O[0] + od) * O[1] + oh) * O[2]) * OC + blk.oc0) * out_bytes;
+        const int64_t yrow = cf ? 0 : (((n * O[0] + od) * O[1] + oh) * O[2]) * OC * out_bytes;
         const int64_t pix = (cf ? pl_.row_pitch : OC) * out_bytes;  // bytes
         // The chunk's outputs are columns [S_w * start, S_w * (start + chunk)); the row buffer
         // holds them from its start.
@@ -295,27 +305,55 @@ class PhaseDriver final : public JitDriver {
             const gen::PhasePlan& ph = pl_.phase(rd, rh, rw);
             if (ph.m_count[2] <= start) continue;
             const int64_t mw = ph.m_lo[2] + start;
-            Call k;
-            const int64_t x = ph.has_taps() ? L.offset(x_block, md + H[0] - at[0],
-                                                       mh + H[1] - at[1], mw + H[2] - at[2]) +
-                                                  blk.x_lane
+            RowCall k;
+            k.ph = &ph;
+            const int64_t x = ph.has_taps() ? L.offset(0, md + H[0] - at[0], mh + H[1] - at[1],
+                                                       mw + H[2] - at[2])
                                             : 0;
             const int64_t yw = yrow + (S[2] * mw + rw - pb[2] - ow_base) * pix;
-            if constexpr (std::is_same_v<FamilyPlan, gen::ChannelPlan>)
-                k.w = pl_.weight_offset(ph, ocb, ic_chunk);
-            else
-                k.w = pl_.weight_offset(ph, ocb);
-            k.sums = (ic_chunk > 0 ? 1 : 0) | (ic_chunk == chunks - 1 ? 2 : 0);
-            k.bias = pl_.bias_offset(ocb);
             ph.for_each_call(md, mh, start, std::min(chunk, ph.m_count[2] - start), pl_.ur,
                              [&](const int (&kernel)[2], int64_t m, int64_t tiles) {
-                                 k.kernel = kernel[blk.last];
-                                 k.x = ph.has_taps() ? x + m * L.pixel_floats() : x;
+                                 k.kernel[0] = kernel[0];
+                                 k.kernel[1] = kernel[1];
+                                 k.x = ph.has_taps() ? x + m * L.pixel_floats() : 0;
                                  k.y = yw + m * S[2] * pix;
                                  k.blocks = tiles;
                                  f(k);
                              });
         }
+    }
+
+    // Row call r for oc block ocb (input-channel chunk ic_chunk of ic_chunks(pl_)).
+    Call block_call(const RowCall& r, const gen::InputLayout& L, int64_t ocb,
+                    int64_t ic_chunk) const {
+        const gen::OcBlock& blk = pl_.blocks[size_t(ocb)];
+        Call k;
+        k.kernel = r.kernel[blk.last];
+        if (r.ph->has_taps()) {
+            int64_t x_block = blk.x_block;
+            if constexpr (std::is_same_v<FamilyPlan, gen::ChannelPlan>)
+                x_block += ic_chunk * pl_.chunk_blocks();
+            k.x = r.x + x_block * L.block_stride() + blk.x_lane;
+        }
+        const bool cf = pl_.layout == Layout::channels_first;
+        k.y = r.y + (cf ? 0 : blk.oc0 * (pl_.io == DType::bf16 ? 2 : 4));
+        if constexpr (std::is_same_v<FamilyPlan, gen::ChannelPlan>)
+            k.w = pl_.weight_offset(*r.ph, ocb, ic_chunk);
+        else
+            k.w = pl_.weight_offset(*r.ph, ocb);
+        k.bias = pl_.bias_offset(ocb);
+        k.blocks = r.blocks;
+        const int64_t chunks = ic_chunks(pl_);
+        k.sums = (ic_chunk > 0 ? 1 : 0) | (ic_chunk == chunks - 1 ? 2 : 0);
+        return k;
+    }
+
+    // The kernel calls of one item (as run() below), to f(Call).
+    template <class F>
+    void kernel_calls(const gen::InputLayout& L, const gen::Dim3& at, int64_t ocb, int64_t c,
+                      int64_t oh, int64_t od, int64_t n, int64_t ic_chunk, F f) const {
+        row_calls(L, at, c, oh, od, n,
+                  [&](const RowCall& r) { f(block_call(r, L, ocb, ic_chunk)); });
     }
 
     // One item: oc block ocb of W chunk c of output row (n, od, oh), reading image n's input
@@ -327,17 +365,34 @@ class PhaseDriver final : public JitDriver {
              float* rowbuf, int64_t ocb, int64_t c, int64_t oh, int64_t od, int64_t n,
              int64_t ic_chunk = 0) const {
         const bool cf = pl_.layout == Layout::channels_first;
-        const gen::OcBlock& blk = pl_.blocks[size_t(ocb)];
-        const int64_t chunks = ic_chunks(pl_);
         char* ybase = cf ? reinterpret_cast<char*>(rowbuf) : static_cast<char*>(y);
         const int64_t x_next = L.block_stride() * int64_t(sizeof(float));
         kernel_calls(L, at, ocb, c, oh, od, n, ic_chunk,
                      [&](const Call& k) { invoke(k, image, ybase, x_next); });
-        // This W chunk's outputs, once finished.
-        if (cf && ic_chunk == chunks - 1) {
-            const auto [src, rows, dst] = row_transpose(ocb, c, oh, od, n);
-            transpose_rows(rowbuf + src, rows, blk.valid, static_cast<char*>(y), dst);
-        }
+        if (ic_chunk == ic_chunks(pl_) - 1) finish_item(y, rowbuf, ocb, c, oh, od, n);
+    }
+
+    // run() for one oc block of the row chunk whose calls `rows` holds (row_calls over the
+    // plan's input buffer): consecutive items of one row differ in their block alone, so a
+    // layer of many small blocks (16 -> 192 in 24 one-vector blocks) pays the row's phases
+    // and runs once, not once per block.
+    void run_block(const std::vector<RowCall>& rows, const float* image, void* y, float* rowbuf,
+                   int64_t ocb, int64_t c, int64_t oh, int64_t od, int64_t n) const {
+        const bool cf = pl_.layout == Layout::channels_first;
+        char* ybase = cf ? reinterpret_cast<char*>(rowbuf) : static_cast<char*>(y);
+        const int64_t x_next = pl_.input.block_stride() * int64_t(sizeof(float));
+        for (const RowCall& r : rows) invoke(block_call(r, pl_.input, ocb, 0), image, ybase, x_next);
+        finish_item(y, rowbuf, ocb, c, oh, od, n);
+    }
+
+    // A finished item's outputs: channels-first, its W chunk's rows transposed from the row
+    // buffer into y.
+    void finish_item(void* y, float* rowbuf, int64_t ocb, int64_t c, int64_t oh, int64_t od,
+                     int64_t n) const {
+        if (pl_.layout != Layout::channels_first) return;
+        const auto [src, rows, dst] = row_transpose(ocb, c, oh, od, n);
+        transpose_rows(rowbuf + src, rows, pl_.blocks[size_t(ocb)].valid, static_cast<char*>(y),
+                       dst);
     }
 
     // A channels-first item's outputs: W chunk c's columns [S_w * start, S_w * (start +
