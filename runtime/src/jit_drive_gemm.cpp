@@ -8,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include "jit_driver.hpp"
 #include "scratch.hpp"
@@ -116,6 +117,7 @@ class GemmDriver final : public JitDriver {
         // at 174x185).
         const bool cl = pl_.layout == Layout::channels_last;
         const Share share(pl_.oc * cells, t, nt);
+        thread_local std::vector<WSegment> segs;
         for (int64_t item = share.begin; item < share.end; ++item) {
             const int64_t oc = cl ? item % pl_.oc : item / cells;
             const int64_t cell = cl ? item / pl_.oc : item % cells;
@@ -125,9 +127,10 @@ class GemmDriver final : public JitDriver {
             const int64_t width = spans == 1 ? pl_.w_row : span_floats(m0, m1);
             const int64_t vectors = ((r1 - r0) * width + pl_.vlen - 1) / pl_.vlen;
             std::fill(buf, buf + vectors * pl_.vlen, 0.0f);
+            w_segments(m0, m1, segs);
             RowAt at(pl_, r0);
             for (int64_t r = r0; r < r1; ++r, at.next(pl_))
-                accumulate_row(col, oc, at, m0, m1, buf + (r - r0) * width);
+                accumulate_row(col, oc, at, segs, buf + (r - r0) * width);
             gen::KernelArgs a;  // bias and activation over the whole band
             a.x = nullptr;
             a.w = nullptr;
@@ -177,10 +180,35 @@ class GemmDriver final : public JitDriver {
         }
     };
 
-    // Adds every live tap's column segments of channel oc into output row `at`, over W span
-    // [m0, m1): each W residue's outputs in the span, residue after residue.
-    void accumulate_row(const float* col, int64_t oc, const RowAt& at, int64_t m0, int64_t m1,
-                        float* row) const {
+    // A W tap's run inside a span: `len` column floats from `src` (past the (d, h) tap's
+    // column rows) added to the row buffer from `dst`. The same for every row of a span.
+    struct WSegment {
+        int64_t dst, src, len;
+    };
+
+    // The W segments of span [m0, m1): each W residue's outputs in the span, residue after
+    // residue in the row buffer, and each of its taps' run of inputs inside [0, I).
+    void w_segments(int64_t m0, int64_t m1, std::vector<WSegment>& segs) const {
+        segs.clear();
+        int64_t seg = 0;
+        for (const gen::GemmPlan::Residue& rw : pl_.residues[2]) {
+            const auto [lo, hi] = run_in(rw, m0, m1);
+            if (hi <= lo) continue;
+            for (int tw = 0; tw < rw.taps.count; ++tw) {
+                // m reads input i = m - c: the m of the run inside [0, I)
+                const int64_t c = rw.taps.c0 + tw * rw.taps.cstep;
+                const int64_t kw = rw.taps.k0 + tw * rw.taps.kstep;
+                const int64_t a = std::max(lo, c), b = std::min(hi, pl_.in[2] + c);
+                if (b > a) segs.push_back({seg + (a - lo), kw * pl_.col_pitch + (a - c), b - a});
+            }
+            seg += hi - lo;
+        }
+    }
+
+    // Adds every live tap's column segments of channel oc into output row `at`: per live
+    // (d, h) tap, the span's W segments.
+    void accumulate_row(const float* col, int64_t oc, const RowAt& at,
+                        const std::vector<WSegment>& segs, float* row) const {
         const gen::Dim3 I = pl_.in, K = pl_.kernel;
         const int64_t taps = pl_.kernel_points();
         const int64_t g = oc / pl_.oc_g, ocl = oc % pl_.oc_g;
@@ -198,22 +226,12 @@ class GemmDriver final : public JitDriver {
                 const int64_t kh = rh.taps.k0 + th * rh.taps.kstep;
                 const float* ck =
                     cg + (kd * K[1] + kh) * K[2] * pl_.col_pitch + (id * I[1] + ih) * I[2];
-                float* seg = row;
-                for (const gen::GemmPlan::Residue& rw : pl_.residues[2]) {
-                    const auto [lo, hi] = run_in(rw, m0, m1);
-                    if (hi <= lo) continue;
-                    for (int tw = 0; tw < rw.taps.count; ++tw) {
-                        // m reads input i = m - c: the m of the run inside [0, I)
-                        const int64_t c = rw.taps.c0 + tw * rw.taps.cstep;
-                        const int64_t kw = rw.taps.k0 + tw * rw.taps.kstep;
-                        const int64_t a = std::max(lo, c), b = std::min(hi, I[2] + c);
-                        float* dst = seg + (a - lo);
-                        const float* src = ck + kw * pl_.col_pitch + (a - c);
-                        if (b - a >= 8) add_row(dst, src, b - a);
-                        else  // short runs inline: a call costs more than their adds
-                            for (int64_t i = 0; i < b - a; ++i) dst[i] += src[i];
-                    }
-                    seg += hi - lo;
+                for (const WSegment& s : segs) {
+                    float* dst = row + s.dst;
+                    const float* src = ck + s.src;
+                    if (s.len >= 8) add_row(dst, src, s.len);
+                    else  // short runs inline: a call costs more than their adds
+                        for (int64_t i = 0; i < s.len; ++i) dst[i] += src[i];
                 }
             }
         }

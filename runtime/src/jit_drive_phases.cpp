@@ -35,6 +35,16 @@ class PhaseDriver final : public JitDriver {
   public:
     PhaseDriver(const FamilyPlan& plan, const KernelTables& t) : pl_(plan), t_(t) {
         list_calls();
+        // The most calls a row chunk makes: per (r_d, r_h), every W phase's runs of tiles.
+        for (int64_t rd = 0; rd < pl_.stride[0]; ++rd)
+            for (int64_t rh = 0; rh < pl_.stride[1]; ++rh) {
+                size_t calls = 0;
+                for (int64_t rw = 0; rw < pl_.stride[2]; ++rw) {
+                    const gen::PhasePlan& ph = pl_.phase(rd, rh, rw);
+                    calls += ph.row_kernels.empty() ? 2 : ph.w_runs.size();
+                }
+                max_row_calls_ = std::max(max_row_calls_, calls);
+            }
     }
 
     // Items run in the order (oc group, image row, W chunk, oc block within the group) over
@@ -74,16 +84,24 @@ class PhaseDriver final : public JitDriver {
         }
         if (g >= nb) {  // one oc group: items stepped without divisions (depthwise items are short)
             Odometer<5> at({nb, nc, O[1], O[0], kUnbounded}, share.begin + skip * nb);
-            thread_local std::vector<RowCall> rows;  // the current row chunk's calls
-            rows.clear();
+            if (nb == 1 || max_row_calls_ > kMaxRowCalls) {
+                for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
+                    const int64_t n = n0 + at.digit[4];
+                    run(xbuf + (n - n0) * pl_.input.image_floats(), pl_.input, {}, y, rowbuf,
+                        b0 + at.digit[0], at.digit[1], at.digit[2], at.digit[3], n);
+                }
+                return true;
+            }
+            RowCall rows[kMaxRowCalls];  // the current row chunk's calls
+            int64_t count = 0;
             for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
                 const int64_t n = n0 + at.digit[4];
                 if (item == share.begin || at.digit[0] == 0) {
-                    rows.clear();
+                    count = 0;
                     row_calls(pl_.input, {}, at.digit[1], at.digit[2], at.digit[3], n,
-                              [](const RowCall& r) { rows.push_back(r); });
+                              [&](const RowCall& r) { rows[count++] = r; });
                 }
-                run_block(rows, xbuf + (n - n0) * pl_.input.image_floats(), y, rowbuf,
+                run_block(rows, count, xbuf + (n - n0) * pl_.input.image_floats(), y, rowbuf,
                           b0 + at.digit[0], at.digit[1], at.digit[2], at.digit[3], n);
             }
             return true;
@@ -128,6 +146,9 @@ class PhaseDriver final : public JitDriver {
     // and a loop, not each item's index arithmetic (benchdnn's 8 -> 8 on 1-wide rows).
     std::vector<Call> calls_;
     static constexpr size_t kListedCalls = 256;
+    // Row chunks of at most kMaxRowCalls calls keep them for their blocks (run_block).
+    static constexpr size_t kMaxRowCalls = 64;
+    size_t max_row_calls_ = 0;
     void list_calls() {
         if (ic_chunks(pl_) > 1 || pl_.band_copies || pl_.chunk_copies || pl_.group_slab > 0 ||
             pl_.oc_group < pl_.oc_blocks)
@@ -376,12 +397,14 @@ class PhaseDriver final : public JitDriver {
     // plan's input buffer): consecutive items of one row differ in their block alone, so a
     // layer of many small blocks (16 -> 192 in 24 one-vector blocks) pays the row's phases
     // and runs once, not once per block.
-    void run_block(const std::vector<RowCall>& rows, const float* image, void* y, float* rowbuf,
-                   int64_t ocb, int64_t c, int64_t oh, int64_t od, int64_t n) const {
+    void run_block(const RowCall* rows, int64_t count, const float* image, void* y,
+                   float* rowbuf, int64_t ocb, int64_t c, int64_t oh, int64_t od,
+                   int64_t n) const {
         const bool cf = pl_.layout == Layout::channels_first;
         char* ybase = cf ? reinterpret_cast<char*>(rowbuf) : static_cast<char*>(y);
         const int64_t x_next = pl_.input.block_stride() * int64_t(sizeof(float));
-        for (const RowCall& r : rows) invoke(block_call(r, pl_.input, ocb, 0), image, ybase, x_next);
+        for (int64_t i = 0; i < count; ++i)
+            invoke(block_call(rows[i], pl_.input, ocb, 0), image, ybase, x_next);
         finish_item(y, rowbuf, ocb, c, oh, od, n);
     }
 
