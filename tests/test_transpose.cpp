@@ -22,9 +22,9 @@ namespace {
 // `run` transposes a rows x cols source of S (some special values among them), src_stride
 // ss, into a destination of D whose first element sits `shift` elements past a 64-byte
 // boundary, ds elements per row (a multiple of a line's elements, or not: AVX-512 takes its
-// lead only where every row shares dst's alignment; or rows: dense pixels). Every element is checked, the padding
-// past `rows` untouched; `want` is what a source value becomes. `far`: sources a plane apart
-// (ss of 300 and more: the AVX2 order for a channels-first block's rows).
+// lead only where every row shares dst's alignment; or rows: dense pixels). Every element is
+// checked, the padding past `rows` untouched; `want` is what a source value becomes. `far`:
+// sources a plane apart (ss of 300 and more: the AVX2 order for a channels-first block's rows).
 template <class S, class D, class Run, class Want>
 void check_shapes(std::initializer_list<int64_t> row_counts, std::initializer_list<int64_t> shifts,
                   std::initializer_list<int64_t> col_counts, Run run, Want want,

@@ -105,7 +105,8 @@ template <int R, class S, class D>
 __attribute__((target("avx2"))) void few_rows(const S* src, int64_t src_stride, int64_t cols,
                                               D* dst, int64_t dst_stride) {
     for (int64_t j = 0; j < cols; ++j)
-        for (int i = 0; i < R; ++i) put(dst + j * dst_stride + i, as_float(src[i * src_stride + j]));
+        for (int i = 0; i < R; ++i)
+            put(dst + j * dst_stride + i, as_float(src[i * src_stride + j]));
 }
 // 2, 3 or 4 rows of floats into dense pixels (dst_stride == R: a channels-last row of R
 // channels, its RGB outputs), 8 columns at a time by shuffles, whole vectors stored; the
