@@ -108,6 +108,7 @@ __attribute__((target("avx2"))) void few_rows(const S* src, int64_t src_stride, 
         for (int i = 0; i < R; ++i)
             put(dst + j * dst_stride + i, as_float(src[i * src_stride + j]));
 }
+
 // 2, 3 or 4 rows of floats into dense pixels (dst_stride == R: a channels-last row of R
 // channels, its RGB outputs), 8 columns at a time by shuffles, whole vectors stored; the
 // last columns by the loop.
@@ -199,6 +200,7 @@ __attribute__((target("avx2"))) void transpose_tiles(const S* src, int64_t src_s
     // Whole 8-row tiles in the destination's order (stores cost more than loads: a
     // channels-last row is written front to back, each line once), with constant sizes where
     // the columns fill them (the inlined tile folds its masks away); the last rows in loops.
+    if (rows < 8) return transpose_few_rows(src, src_stride, rows, cols, dst, dst_stride);
     const int64_t rows8 = rows / 8 * 8;
     // A few source rows far apart (a channels-first block's channels, a plane apart): eight
     // rows at a time, each along its whole length. All of them at once read as many streams
