@@ -6,6 +6,7 @@
 // whatever the thread count.
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -117,7 +118,7 @@ class GemmDriver final : public JitDriver {
         // at 174x185).
         const bool cl = pl_.layout == Layout::channels_last;
         const Share share(pl_.oc * cells, t, nt);
-        thread_local std::vector<WSegment> segs;
+        thread_local std::vector<WSegment> segs;  // the current span's, at most K_w
         for (int64_t item = share.begin; item < share.end; ++item) {
             const int64_t oc = cl ? item % pl_.oc : item / cells;
             const int64_t cell = cl ? item / pl_.oc : item % cells;
@@ -127,7 +128,11 @@ class GemmDriver final : public JitDriver {
             const int64_t width = spans == 1 ? pl_.w_row : span_floats(m0, m1);
             const int64_t vectors = ((r1 - r0) * width + pl_.vlen - 1) / pl_.vlen;
             std::fill(buf, buf + vectors * pl_.vlen, 0.0f);
-            w_segments(m0, m1, segs);
+            try {
+                w_segments(m0, m1, segs);
+            } catch (const std::bad_alloc&) {
+                return false;  // as a scratch buffer that cannot be had
+            }
             RowAt at(pl_, r0);
             for (int64_t r = r0; r < r1; ++r, at.next(pl_))
                 accumulate_row(col, oc, at, segs, buf + (r - r0) * width);
