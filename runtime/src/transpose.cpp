@@ -109,6 +109,21 @@ __attribute__((target("avx2"))) void few_rows(const S* src, int64_t src_stride, 
             put(dst + j * dst_stride + i, as_float(src[i * src_stride + j]));
 }
 
+// One vector of three interleaved rows: a, b and c permuted by their lane indices, then b's
+// lanes (bits of kB) and c's (bits of kC) blended over a's.
+struct Lanes {
+    int32_t l[8];
+};
+template <int kB, int kC>
+__attribute__((target("avx2"), always_inline)) inline __m256 rows3(__m256 a, __m256 b, __m256 c,
+                                                                   Lanes ia, Lanes ib,
+                                                                   Lanes ic) {
+    const auto idx = [](const Lanes& x) { return reinterpret_cast<const __m256i*>(x.l); };
+    const __m256 v = _mm256_blend_ps(_mm256_permutevar8x32_ps(a, _mm256_loadu_si256(idx(ia))),
+                                     _mm256_permutevar8x32_ps(b, _mm256_loadu_si256(idx(ib))), kB);
+    return _mm256_blend_ps(v, _mm256_permutevar8x32_ps(c, _mm256_loadu_si256(idx(ic))), kC);
+}
+
 // 2, 3 or 4 rows of floats into dense pixels (dst_stride == R: a channels-last row of R
 // channels, its RGB outputs), 8 columns at a time by shuffles, whole vectors stored; the
 // last columns by the loop.
@@ -123,31 +138,18 @@ __attribute__((target("avx2"))) int64_t dense_rows(const float* src, int64_t ss,
             _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
             _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
         } else if constexpr (R == 3) {
-            // Output vector q takes lanes of a, b and c by permutes and blends: lane l holds
-            // row (8q + l) % 3 of column (8q + l) / 3.
+            // Output vector q's lane l holds row (8q + l) % 3 of column (8q + l) / 3.
             const __m256 c = _mm256_loadu_ps(src + 2 * ss + j);
-            const __m256i ia[3] = {_mm256_setr_epi32(0, 0, 0, 1, 0, 0, 2, 0),
-                                   _mm256_setr_epi32(0, 3, 0, 0, 4, 0, 0, 5),
-                                   _mm256_setr_epi32(0, 0, 6, 0, 0, 7, 0, 0)};
-            const __m256i ib[3] = {_mm256_setr_epi32(0, 0, 0, 0, 1, 0, 0, 2),
-                                   _mm256_setr_epi32(0, 0, 3, 0, 0, 4, 0, 0),
-                                   _mm256_setr_epi32(5, 0, 0, 6, 0, 0, 7, 0)};
-            const __m256i ic[3] = {_mm256_setr_epi32(0, 0, 0, 0, 0, 1, 0, 0),
-                                   _mm256_setr_epi32(2, 0, 0, 3, 0, 0, 4, 0),
-                                   _mm256_setr_epi32(0, 5, 0, 0, 6, 0, 0, 7)};
-            // Blend masks: bit l set takes the second operand at lane l.
-            constexpr int kB[3] = {0x92, 0x24, 0x49}, kC[3] = {0x24, 0x49, 0x92};
-            for (int q = 0; q < 3; ++q) {
-                __m256 v = _mm256_permutevar8x32_ps(a, ia[q]);
-                const __m256 vb = _mm256_permutevar8x32_ps(b, ib[q]);
-                const __m256 vc = _mm256_permutevar8x32_ps(c, ic[q]);
-                switch (q) {
-                    case 0: v = _mm256_blend_ps(_mm256_blend_ps(v, vb, kB[0]), vc, kC[0]); break;
-                    case 1: v = _mm256_blend_ps(_mm256_blend_ps(v, vb, kB[1]), vc, kC[1]); break;
-                    default: v = _mm256_blend_ps(_mm256_blend_ps(v, vb, kB[2]), vc, kC[2]);
-                }
-                _mm256_storeu_ps(dst + 8 * q, v);
-            }
+            using I = Lanes;
+            _mm256_storeu_ps(dst, rows3<0x92, 0x24>(a, b, c, I{0, 0, 0, 1, 0, 0, 2, 0},
+                                                   I{0, 0, 0, 0, 1, 0, 0, 2},
+                                                   I{0, 0, 0, 0, 0, 1, 0, 0}));
+            _mm256_storeu_ps(dst + 8, rows3<0x24, 0x49>(a, b, c, I{0, 3, 0, 0, 4, 0, 0, 5},
+                                                       I{0, 0, 3, 0, 0, 4, 0, 0},
+                                                       I{2, 0, 0, 3, 0, 0, 4, 0}));
+            _mm256_storeu_ps(dst + 16, rows3<0x49, 0x92>(a, b, c, I{0, 0, 6, 0, 0, 7, 0, 0},
+                                                        I{5, 0, 0, 6, 0, 0, 7, 0},
+                                                        I{0, 5, 0, 0, 6, 0, 0, 7}));
         } else {
             const __m256 c = _mm256_loadu_ps(src + 2 * ss + j);
             const __m256 d = _mm256_loadu_ps(src + 3 * ss + j);
