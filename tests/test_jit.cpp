@@ -990,6 +990,50 @@ TEST_CASE("jit: bf16 stores round to nearest even, keep NaN quiet, overflow to i
     }
 }
 
+TEST_CASE("jit: bf16 channels-first depthwise rows store every output once, as the passes" *
+          doctest::skip(!cpu_has(Isa::avx2))) {
+    // The dwcf kernel stores bf16 rows as dwords of two neighbouring outputs (even S_w) or
+    // narrowed vectors (odd S_w): strides 1-6, pads that start rows at every phase, rows of
+    // 1-52 outputs (tails of every length), against the fp32 kernel with a rounding pass, and
+    // nothing written into the 32 words after the output.
+    constexpr size_t kGuard = 32;
+    const uint16_t sentinel = 0x7fc5;
+    int cases = 0;
+    for (int64_t S : {1, 2, 3, 4, 6})
+        for (int64_t pad = 0; pad < S; ++pad)
+            for (int64_t in : {1, 2, 3, 5, 8, 13}) {
+                Spec s;
+                s.rank = 1 + int(in % 2);
+                s.groups = s.ic = s.oc = 3;
+                s.in = {2, in};
+                s.k = {2 * S};
+                s.s = {S};
+                s.pb = {pad};
+                s.pe = {(pad + in) % S};
+                s.op = {in % S ? 1 : 0};
+                Problem p;
+                if (!make_problem(s, p)) continue;
+                p.dtype = DType::bf16;
+                const LayerData d = random_layer_data(p, 7000 + uint64_t(S * 100 + pad * 10 + in));
+                const std::vector<float> w = bf16_weights(p, d.w.data());
+                gen::PlanOverrides o;
+                o.shape = 4;
+                const Bf16Pair c = compile_bf16_pair(Isa::avx2, p, w, d.b.data(), o);
+                INFO(p.name, ": ", join(c.fused->report().kernel_names));
+                REQUIRE(c.converts);
+                std::vector<uint16_t> x(d.x.size());
+                float_to_bf16(d.x.data(), x.data(), int64_t(x.size()));
+                x[0] = 0x7fc1;  // NaN
+                const std::vector<uint16_t> want = run_bf16(*c.passes, x, 1);
+                std::vector<uint16_t> y(want.size() + kGuard, sentinel);
+                c.fused->execute_bf16(x.data(), y.data(), 1, WaitPolicy::bounded);
+                CHECK(std::equal(want.begin(), want.end(), y.begin()));
+                CHECK(std::all_of(y.end() - kGuard, y.end(), [&](uint16_t v) { return v == sentinel; }));
+                ++cases;
+            }
+    CHECK(cases >= 90);
+}
+
 TEST_CASE("jit: depthwise layers are bitwise equal on 1, 2 and 3 threads") {
     // Shares of (image, channel) items and of rows x channel blocks: a thread may start inside
     // a group of output channels that read one input channel.

@@ -7,6 +7,7 @@
 // Every offset is an immediate: the code is specialised to the row's tail after its full tiles,
 // to the row pitch (none in 1D) and to the rows of a group (one per H phase), and loops over
 // tiles (their count comes at run time) and groups of rows.
+#include <algorithm>
 #include <cassert>
 #include <cstddef>
 #include <map>
@@ -30,7 +31,8 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
         : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE),
           d_(d),
           math_(*this, d.activation, d.negative_slope, tail_lanes()),
-          interleave_(*this, phases(), d.w_rot) {}
+          interleave_(*this, phases(), d.w_rot),
+          pair_interleave_(*this, phases() / 2, 0) {}
 
     void generate() {
         if (d_.out == DType::bf16 && T::isa != Isa::avx2)
@@ -67,13 +69,18 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
         vzeroupper();
         ret();
         math_.emit_constants();
-        interleave_.emit_table();
+        if (word_pairs()) {
+            if (phases() > 2) pair_interleave_.emit_table();
+        } else {
+            interleave_.emit_table();
+        }
     }
 
   private:
     const DwPlaneKernelDesc& d_;
     VectorMath<T> math_;
     PhaseInterleave<T> interleave_;
+    PhaseInterleave<T> pair_interleave_;  // S_w / 2 vectors of word pairs (word_pairs())
     // General registers: caller-saved only, so no prologue saves anything.
     const Xbyak::Reg64 reg_args = rdi;    // const KernelArgs*, until the arguments are loaded
     const Xbyak::Reg32 reg_mask = edi;    // then: opmask bits of the interleave
@@ -89,6 +96,10 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
     int phases() const { return int(d_.w_phases.size()); }
     int tail_lanes() const { return int(d_.rest % T::vlen); }
     int out_bytes() const { return d_.out == DType::bf16 ? 2 : 4; }
+    // bf16 outputs of an even S_w: stored as dwords of two neighbouring outputs (word_pairs).
+    bool word_pairs() const {
+        return d_.out == DType::bf16 && T::isa == Isa::avx2 && phases() % 2 == 0;
+    }
     Vmm vmm_acc(int r, int j) const {
         assert(r < phases() && j < d_.ur);
         return Vmm(r * d_.ur + j);
@@ -186,6 +197,8 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
                 math_.activation(vmm_acc(r, j), [this](int i) { return vmm_tmp(i); });
         if (const int k = VectorMath<T>::clobbered_opmask(d_.activation))
             interleave_.reload(k, reg_mask);  // the fixed phase mask the activation took
+        if constexpr (T::isa == Isa::avx2)
+            if (word_pairs()) return store_word_pairs(ur, stores, masked);
         const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2), spare = vmm_tmp(3);
         for (int v = 0; v < stores; ++v) {
             const int j = v / phases(), q = v % phases();
@@ -211,6 +224,37 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
                 interleave_.reload(1, reg_mask);
             } else {
                 math_.store_lanes(reg_yt + v * T::vlen * 4, src, tail_lanes(), spare);
+            }
+        }
+    }
+
+    // bf16, even S_w (AVX2): outputs 2i and 2i + 1 of every S_w are phases rot + 2i and
+    // rot + 2i + 1 (mod S_w) at the same lane, so each pair's two accumulators are rounded in
+    // place and merged into one vector of dwords (low word the first output). The S_w / 2 such
+    // vectors interleave as dwords (none to interleave for S_w = 2), and every store writes 16
+    // outputs: no packs, and half the permutes of interleaving floats before narrowing them.
+    void store_word_pairs(int ur, int stores, bool masked) {
+        const int S = phases(), words = (stores - 1) * T::vlen + (masked ? tail_lanes() : T::vlen);
+        const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2);
+        auto pair = [&](int i, int j) { return vmm_acc((2 * i + d_.w_rot) % S, j); };
+        for (int j = 0; j < ur && j * S * T::vlen < words; ++j) {
+            for (int i = 0; i < S / 2; ++i) {
+                const Vmm lo = pair(i, j), hi = vmm_acc((2 * i + 1 + d_.w_rot) % S, j);
+                math_.round_bf16(lo, idx, part);
+                math_.round_bf16(hi, idx, part);
+                vpsrld(lo, lo, 16);
+                vpblendw(lo, hi, lo, 0x55);  // even words from lo
+            }
+            for (int q = 0; q < S / 2; ++q) {
+                const int at = (j * S + 2 * q) * T::vlen;  // the store's first output
+                if (at >= words) break;
+                Vmm src = pair(0, j);
+                if (S > 2) {
+                    pair_interleave_.emit(out, idx, part, reg_mask, q,
+                                          [&](int i) { return pair(i, j); });
+                    src = out;
+                }
+                math_.store_words(reg_yt + at * 2, src, std::min(2 * T::vlen, words - at));
             }
         }
     }

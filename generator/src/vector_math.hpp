@@ -117,27 +117,47 @@ class VectorMath {
         }
     }
 
+    // AVX2: v's bits rounded so that their top half is v's bf16: to nearest, ties to even, a
+    // NaN kept a quiet NaN, as float_to_bf16 (tconv/bf16.hpp); the low half is left over.
+    // Clobbers t0, t1.
+    void round_bf16(const Vmm& v, const Vmm& t0, const Vmm& t1) {
+        static_assert(T::isa == Isa::avx2);
+        g_.vpsrld(t0, v, 16);
+        g_.vpand(t0, t0, constant(Const::u32_one));
+        g_.vpaddd(t0, t0, constant(Const::bf16_round));
+        g_.vpaddd(t0, t0, v);                   // bits + 0x7fff + (bit 16)
+        g_.vcmpps(t1, v, v, kUnordQ);           // NaN lanes
+        g_.vpor(v, v, constant(Const::nan_quiet));
+        g_.vblendvps(v, t0, v, t1);
+    }
+
+    // AVX2: the first n <= 16 words of v at dst, in pieces of 8, 4, 2 and 1. Clobbers v.
+    void store_words(const Xbyak::RegExp& dst, const Vmm& v, int n) {
+        static_assert(T::isa == Isa::avx2);
+        if (n == 2 * T::vlen) return g_.vmovdqu(g_.ptr[dst], v);
+        const Xbyak::Xmm x(v.getIdx());
+        int at = 0;
+        if (n >= 8) {
+            g_.vmovdqu(g_.ptr[dst], x);
+            if (n == 8) return;
+            g_.vextracti128(x, v, 1);
+            at = 16;
+        }
+        if (n & 4) g_.vmovq(g_.ptr[dst + at], x), g_.vpsrldq(x, x, 8), at += 8;
+        if (n & 2) g_.vmovd(g_.ptr[dst + at], x), g_.vpsrldq(x, x, 4), at += 4;
+        if (n & 1) g_.vpextrw(g_.ptr[dst + at], x, 0);
+    }
+
     // The first `lanes` of acc narrowed to bf16 at dst: rounded to nearest, ties to even, a NaN
     // kept a quiet NaN, bit for bit as float_to_bf16 (tconv/bf16.hpp). Clobbers acc, t0, t1.
     void store_bf16(const Xbyak::RegExp& dst, const Vmm& acc, const Vmm& t0, const Vmm& t1,
                     int lanes) {
         if constexpr (T::isa == Isa::avx2) {
-            g_.vpsrld(t0, acc, 16);
-            g_.vpand(t0, t0, constant(Const::u32_one));
-            g_.vpaddd(t0, t0, constant(Const::bf16_round));
-            g_.vpaddd(t0, t0, acc);                   // bits + 0x7fff + (bit 16)
-            g_.vcmpps(t1, acc, acc, kUnordQ);         // NaN lanes
-            g_.vpor(acc, acc, constant(Const::nan_quiet));
-            g_.vblendvps(t0, t0, acc, t1);
-            g_.vpsrld(t0, t0, 16);
-            g_.vpackusdw(t0, t0, t0);                 // words 0-3 | 4-7 in each 128-bit half
-            g_.vpermq(t0, t0, 0x08);                  // both halves' low quadwords
-            const Xbyak::Xmm x(t0.getIdx());
-            if (lanes == T::vlen) return g_.vmovdqu(g_.ptr[dst], x);
-            int at = 0;
-            if (lanes & 4) g_.vmovq(g_.ptr[dst], x), g_.vpsrldq(x, x, 8), at += 8;
-            if (lanes & 2) g_.vmovd(g_.ptr[dst + at], x), g_.vpsrldq(x, x, 4), at += 4;
-            if (lanes & 1) g_.vpextrw(g_.ptr[dst + at], x, 0);
+            round_bf16(acc, t0, t1);
+            g_.vpsrld(acc, acc, 16);
+            g_.vpackusdw(acc, acc, acc);              // words 0-3 | 4-7 in each 128-bit half
+            g_.vpermq(acc, acc, 0x08);                // both halves' low quadwords
+            store_words(dst, acc, lanes);
         } else {  // AVX-512: the NaN lanes under k2, the narrowing store under k1 for a tail
             (void)t1;
             g_.vpsrld(t0, acc, 16);
