@@ -125,5 +125,26 @@ TEST_CASE("transpose: transpose_avx2 moves every shape exactly, widens and narro
     check_avx2<float, uint16_t>([](float v) { return float_to_bf16(v); });
 }
 
+TEST_CASE("transpose: interleave_rows_avx2 interleaves rows from anywhere into dense pixels") {
+    // 1-6 rows at unrelated places (2-4 by shuffles, 8 columns at a time), 0-27 columns:
+    // dst[j * rows + i] == row i's column j, nothing past the last pixel written.
+    if (!cpu_info().avx2) return;
+    std::vector<float> pool(6 * 64);
+    for (size_t i = 0; i < pool.size(); ++i) pool[i] = float(i) + 0.25f;
+    for (int64_t rows = 1; rows <= 6; ++rows)
+        for (int64_t cols = 0; cols < 28; ++cols) {
+            const float* src[6];
+            for (int64_t i = 0; i < rows; ++i)  // rows in reverse order, each at its own shift
+                src[i] = pool.data() + (5 - i) * 64 + (i * 7) % 5;
+            std::vector<float> dst(size_t(rows * cols) + 9, -1.0f);
+            interleave_rows_avx2(src, rows, cols, dst.data());
+            int wrong = 0;
+            for (int64_t j = 0; j < cols; ++j)
+                for (int64_t i = 0; i < rows; ++i) wrong += dst[size_t(j * rows + i)] != src[i][j];
+            CHECK_MESSAGE(wrong == 0, rows, " rows x ", cols, " columns");
+            for (size_t k = size_t(rows * cols); k < dst.size(); ++k) CHECK(dst[k] == -1.0f);
+        }
+}
+
 }  // namespace
 }  // namespace tconv

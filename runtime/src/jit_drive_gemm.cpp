@@ -143,9 +143,10 @@ class GemmDriver final : public JitDriver {
             a.y = buf;
             a.blocks = vectors;
             t_.kernels[size_t(pl_.epilogue)](&a);
+            const Middle mid = middle(m0, m1);
             RowAt out(pl_, r0);
             for (int64_t r = r0; r < r1; ++r, out.next(pl_))
-                store_row(buf + (r - r0) * width, oc, out.o[0], out.o[1], m0, m1, y);
+                store_row(buf + (r - r0) * width, oc, out.o[0], out.o[1], m0, m1, mid, y);
         }
         return true;
     }
@@ -242,22 +243,57 @@ class GemmDriver final : public JitDriver {
         }
     }
 
+    // Channels-first, S_w in 2-4: the m of a span that every W residue has, [a, b), go out as
+    // dense pixels of S_w outputs interleaved by shuffles (element by element, S_w-strided
+    // stores were most of a few-channel layer's col2im time); residue r's output m sits at
+    // row[at[r] + m] of the span's row buffer. Empty (a == b) when under 8 m or otherwise.
+    struct Middle {
+        int64_t a = 0, b = 0, at[4] = {};
+    };
+    Middle middle(int64_t m0, int64_t m1) const {
+        Middle mid;
+        const size_t R = pl_.residues[2].size();
+        if (pl_.layout == Layout::channels_last || R < 2 || R > 4) return mid;
+        int64_t a = m0, b = m1, at = 0;
+        for (size_t r = 0; r < R; ++r) {
+            const auto [lo, hi] = run_in(pl_.residues[2][r], m0, m1);
+            a = std::max(a, lo);
+            b = std::min(b, hi);
+            mid.at[r] = at - lo;
+            at += std::max<int64_t>(0, hi - lo);
+        }
+        if (b - a >= 8) mid.a = a, mid.b = b;
+        return mid;
+    }
+
     // Output row (od, oh) of channel oc over W span [m0, m1), from the floats accumulate_row
     // laid out: channels-first [oc][D][H][W], channels-last [D][H][W][oc].
     void store_row(const float* row, int64_t oc, int64_t od, int64_t oh, int64_t m0, int64_t m1,
-                   float* y) const {
+                   const Middle& mid, float* y) const {
         const gen::Dim3 O = pl_.out, S = pl_.stride, pb = pl_.pad_begin;
         const bool cl = pl_.layout == Layout::channels_last;
         const int64_t pitch = cl ? pl_.oc : 1;  // floats between outputs along W
         float* yr = cl ? y + ((od * O[1] + oh) * O[2]) * pl_.oc + oc
                        : y + (oc * O[0] + od) * O[1] * O[2] + oh * O[2];
-        for (size_t r = 0; r < pl_.residues[2].size(); ++r) {
+        const size_t R = pl_.residues[2].size();
+        if (mid.b > mid.a) {
+            const float* src[4];
+            for (size_t r = 0; r < R; ++r) src[r] = row + mid.at[r] + mid.a;
+            interleave_rows_avx2(src, int64_t(R), mid.b - mid.a, yr + S[2] * mid.a - pb[2]);
+        }
+        for (size_t r = 0; r < R; ++r) {
             const auto [lo, hi] = run_in(pl_.residues[2][r], m0, m1);
             if (hi <= lo) continue;
             float* yo = yr + (S[2] * lo + int64_t(r) - pb[2]) * pitch;  // o of m = lo
             const int64_t step = S[2] * pitch;
-            if (step == 1) std::copy(row, row + (hi - lo), yo);
-            else for (int64_t m = 0; m < hi - lo; ++m) yo[m * step] = row[m];
+            if (step == 1) {
+                std::copy(row, row + (hi - lo), yo);
+            } else if (mid.b == mid.a) {
+                for (int64_t m = 0; m < hi - lo; ++m) yo[m * step] = row[m];
+            } else {  // the m before and after the interleaved ones
+                for (int64_t m = 0; m < mid.a - lo; ++m) yo[m * step] = row[m];
+                for (int64_t m = mid.b - lo; m < hi - lo; ++m) yo[m * step] = row[m];
+            }
             row += hi - lo;
         }
     }

@@ -124,22 +124,22 @@ __attribute__((target("avx2"), always_inline)) inline __m256 rows3(__m256 a, __m
     return _mm256_blend_ps(v, _mm256_permutevar8x32_ps(c, _mm256_loadu_si256(idx(ic))), kC);
 }
 
-// 2, 3 or 4 rows of floats into dense pixels (dst_stride == R: a channels-last row of R
-// channels, its RGB outputs), 8 columns at a time by shuffles, whole vectors stored; the
-// last columns by the loop.
+// 2, 3 or 4 rows of floats (each row anywhere) into dense pixels of R (a channels-last row
+// of R channels, its RGB outputs; a channels-first row from its W residues), 8 columns at a
+// time by shuffles, whole vectors stored. Returns the columns done (the caller loops the rest).
 template <int R>
-__attribute__((target("avx2"))) int64_t dense_rows(const float* src, int64_t ss, int64_t cols,
+__attribute__((target("avx2"))) int64_t dense_rows(const float* const (&src)[R], int64_t cols,
                                                    float* dst) {
     int64_t j = 0;
     for (; j + 8 <= cols; j += 8, dst += 8 * R) {
-        const __m256 a = _mm256_loadu_ps(src + j), b = _mm256_loadu_ps(src + ss + j);
+        const __m256 a = _mm256_loadu_ps(src[0] + j), b = _mm256_loadu_ps(src[1] + j);
         if constexpr (R == 2) {
             const __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);
             _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
             _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
         } else if constexpr (R == 3) {
             // Output vector q's lane l holds row (8q + l) % 3 of column (8q + l) / 3.
-            const __m256 c = _mm256_loadu_ps(src + 2 * ss + j);
+            const __m256 c = _mm256_loadu_ps(src[2] + j);
             using I = Lanes;
             _mm256_storeu_ps(dst, rows3<0x92, 0x24>(a, b, c, I{0, 0, 0, 1, 0, 0, 2, 0},
                                                    I{0, 0, 0, 0, 1, 0, 0, 2},
@@ -151,8 +151,7 @@ __attribute__((target("avx2"))) int64_t dense_rows(const float* src, int64_t ss,
                                                         I{5, 0, 0, 6, 0, 0, 7, 0},
                                                         I{0, 5, 0, 0, 6, 0, 0, 7}));
         } else {
-            const __m256 c = _mm256_loadu_ps(src + 2 * ss + j);
-            const __m256 d = _mm256_loadu_ps(src + 3 * ss + j);
+            const __m256 c = _mm256_loadu_ps(src[2] + j), d = _mm256_loadu_ps(src[3] + j);
             const __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
             const __m256 t2 = _mm256_unpacklo_ps(c, d), t3 = _mm256_unpackhi_ps(c, d);
             const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
@@ -161,6 +160,40 @@ __attribute__((target("avx2"))) int64_t dense_rows(const float* src, int64_t ss,
             _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(u2, u3, 0x20));
             _mm256_storeu_ps(dst + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
             _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
+        }
+    }
+    return j;
+}
+
+// 2 or 4 rows of floats into pixels dst_stride > R apart (a channels-last output's group of
+// R channels): the pixels' R values interleaved as dense_rows does, then each pixel stored
+// alone (8 or 16 bytes), 8 columns at a time; the last columns by the loop. Element by
+// element this moved about 5 instructions per float.
+template <int R>
+__attribute__((target("avx2"))) int64_t strided_rows(const float* src, int64_t ss, int64_t cols,
+                                                     float* dst, int64_t ds) {
+    static_assert(R == 2 || R == 4);
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8, dst += 8 * ds) {
+        const __m256 a = _mm256_loadu_ps(src + j), b = _mm256_loadu_ps(src + ss + j);
+        const __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
+        if constexpr (R == 2) {  // t0: pixels 0 1 | 4 5, t1: 2 3 | 6 7, a pair per 64 bits
+            const __m128 p[4] = {_mm256_castps256_ps128(t0), _mm256_castps256_ps128(t1),
+                                 _mm256_extractf128_ps(t0, 1), _mm256_extractf128_ps(t1, 1)};
+            for (int q = 0; q < 4; ++q) {
+                _mm_storel_pi(reinterpret_cast<__m64*>(dst + (2 * q) * ds), p[q]);
+                _mm_storeh_pi(reinterpret_cast<__m64*>(dst + (2 * q + 1) * ds), p[q]);
+            }
+        } else {  // u_k: pixels k | k + 4, four values each
+            const __m256 c = _mm256_loadu_ps(src + 2 * ss + j);
+            const __m256 d = _mm256_loadu_ps(src + 3 * ss + j);
+            const __m256 t2 = _mm256_unpacklo_ps(c, d), t3 = _mm256_unpackhi_ps(c, d);
+            const __m256 u[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xee),
+                                 _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xee)};
+            for (int k = 0; k < 4; ++k) {
+                _mm_storeu_ps(dst + k * ds, _mm256_castps256_ps128(u[k]));
+                _mm_storeu_ps(dst + (k + 4) * ds, _mm256_extractf128_ps(u[k], 1));
+            }
         }
     }
     return j;
@@ -175,14 +208,19 @@ __attribute__((target("avx2"))) inline void transpose_few_rows(const S* src, int
             std::memcpy(dst, src, size_t(cols) * sizeof(float));
             return;
         }
-        if (rows >= 2 && rows <= 4 && dst_stride == rows) {
-            const int64_t done = rows == 2   ? dense_rows<2>(src, src_stride, cols, dst)
-                                 : rows == 3 ? dense_rows<3>(src, src_stride, cols, dst)
-                                             : dense_rows<4>(src, src_stride, cols, dst);
-            src += done;
-            dst += done * dst_stride;
-            cols -= done;
-        }
+        int64_t done = 0;
+        const float* const r[4] = {src, src + src_stride, src + 2 * src_stride,
+                                   src + 3 * src_stride};
+        if (rows >= 2 && rows <= 4 && dst_stride == rows)
+            done = rows == 2   ? dense_rows<2>({r[0], r[1]}, cols, dst)
+                   : rows == 3 ? dense_rows<3>({r[0], r[1], r[2]}, cols, dst)
+                               : dense_rows<4>(r, cols, dst);
+        else if ((rows == 2 || rows == 4) && dst_stride > rows)
+            done = rows == 2 ? strided_rows<2>(src, src_stride, cols, dst, dst_stride)
+                             : strided_rows<4>(src, src_stride, cols, dst, dst_stride);
+        src += done;
+        dst += done * dst_stride;
+        cols -= done;
     }
     switch (rows) {  // constant row counts: the compiler unrolls and vectorises each
         case 1: return few_rows<1>(src, src_stride, cols, dst, dst_stride);
@@ -254,6 +292,16 @@ void transpose_avx2(const uint16_t* src, int64_t src_stride, int64_t rows, int64
 void transpose_avx2(const float* src, int64_t src_stride, int64_t rows, int64_t cols,
                     uint16_t* dst, int64_t dst_stride) {
     transpose_tiles(src, src_stride, rows, cols, dst, dst_stride);
+}
+
+__attribute__((target("avx2"))) void interleave_rows_avx2(const float* const* src, int64_t rows,
+                                                         int64_t cols, float* dst) {
+    int64_t done = 0;
+    if (rows == 2) done = dense_rows<2>({src[0], src[1]}, cols, dst);
+    else if (rows == 3) done = dense_rows<3>({src[0], src[1], src[2]}, cols, dst);
+    else if (rows == 4) done = dense_rows<4>({src[0], src[1], src[2], src[3]}, cols, dst);
+    for (int64_t j = done; j < cols; ++j)
+        for (int64_t i = 0; i < rows; ++i) dst[j * rows + i] = src[i][j];
 }
 
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_ps() as the merge source of unmasked

@@ -38,6 +38,10 @@ void transpose_avx512(const float* src, int64_t src_stride, int64_t rows, int64_
 // of columns at a time so the destination rows it writes stay in cache. AVX2 required.
 void transpose_items(const float* src, int64_t rows, int64_t cols, int64_t item, float* dst);
 
+// dst[j * rows + i] = src[i][j] for i < rows, j < cols: rows of floats anywhere interleaved
+// into dense pixels (a channels-first output row from its W residues' runs). AVX2 required.
+void interleave_rows_avx2(const float* const* src, int64_t rows, int64_t cols, float* dst);
+
 // dst[i * dst_pitch + j] = j < cols ? src[i * src_pitch + j] : 0 for i < rows, j < dst_cols:
 // one channel block of each pixel of a channels-last row, zero-padded. AVX2 required.
 void copy_rows_avx2(const float* src, int64_t src_pitch, int64_t rows, int64_t cols, float* dst,
