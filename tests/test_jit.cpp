@@ -1843,6 +1843,22 @@ TEST_CASE("jit: AVX2 tiles on short rows whose one-vector blocks overflow L2 are
     CHECK((mid.ic_split == 2 && mid.n_oc == 3));
 }
 
+TEST_CASE("jit: AVX2 channels-last tiles write whole output lines when the chunk leaves L1") {
+    // 2 -> 256 channels, k8 s4 on 2000 steps: one-vector blocks would write half of every
+    // output line each, the other half a block later from L2 (1.9-2.8x slower); the tile takes
+    // two vectors or more.
+    Spec s;
+    s.rank = 1;
+    s.ic = 2;
+    s.oc = 256;
+    s.in = {2000};
+    s.k = {8};
+    s.s = {4};
+    s.pb = s.pe = {2};
+    s.layout = Layout::channels_last;
+    CHECK(channel_plan(s, Isa::avx2).n_oc >= 2);
+}
+
 TEST_CASE("jit: rows fold on short rows under large weights only") {
     // pix2pix's 1024 -> 512 at 2x2 and 4x4 and the simple-baselines head's 2048 -> 256 at 8x6
     // fold (AVX2: rows of at most 3, so 2x2 and 3x3 maps only); DCGAN's 256 -> 128 at 8x8

@@ -273,6 +273,15 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
             // above (2D and 3D maps of 11 and 32 outputs measured 0.95x with this term).
             const int64_t nblocks = pl.groups * ((ovg + n - 1) / n);
             const int64_t len = chunk_length(pl, ax, u, nblocks);
+            // A channels-last block narrower than a line (one AVX2 vector: 32 bytes a pixel)
+            // leaves each output line's other half to the next block, which comes after the
+            // chunk's lines (more than L1) have left L1: every line is fetched twice. About 4
+            // slots a pixel and block (Zen 3: 2 -> 128 channels k7x4 on 62-wide rows, and 2 ->
+            // 256 k8 s4 1D, ran 1.7-1.9x and 1.9-2.8x faster in 6 x 2 tiles, which the model
+            // had tied with 13 x 1 without this).
+            if (pl.layout == Layout::channels_last && nblocks > 1 && n * pl.vlen * 4 < 64 &&
+                std::min(len, max_row) * pl.stride[2] * pl.oc * 4 > kL1WeightBytes)
+                cost += 4.0 * double(max_row * pl.stride[2] * nblocks);
             const int64_t chunks = (max_row + len - 1) / len;
             if (one_row && chunks > 1 && block_bytes(n) > 2.0 * double(kL2WeightBudget))
                 cost += double(chunks - 1) * double(nblocks) * block_bytes(n) / 64.0 * 8.0;
