@@ -1847,15 +1847,8 @@ TEST_CASE("jit: AVX2 channels-last tiles write whole output lines when the chunk
     // 2 -> 256 channels, k8 s4 on 2000 steps: one-vector blocks would write half of every
     // output line each, the other half a block later from L2 (1.9-2.8x slower); the tile takes
     // two vectors or more.
-    Spec s;
-    s.rank = 1;
-    s.ic = 2;
-    s.oc = 256;
-    s.in = {2000};
-    s.k = {8};
-    s.s = {4};
-    s.pb = s.pe = {2};
-    s.layout = Layout::channels_last;
+    const Spec s{.rank = 1, .ic = 2, .oc = 256, .in = {2000}, .k = {8}, .s = {4}, .pb = {2},
+                 .pe = {2}, .layout = Layout::channels_last};
     CHECK(channel_plan(s, Isa::avx2).n_oc >= 2);
 }
 
