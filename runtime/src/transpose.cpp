@@ -209,13 +209,13 @@ __attribute__((target("avx2"))) inline void transpose_few_rows(const S* src, int
             return;
         }
         int64_t done = 0;
-        const float* const r[4] = {src, src + src_stride, src + 2 * src_stride,
-                                   src + 3 * src_stride};
-        if (rows >= 2 && rows <= 4 && dst_stride == rows)
+        if (rows >= 2 && rows <= 4 && dst_stride == rows) {
+            const float* r[4] = {};  // only the rows there are
+            for (int64_t i = 0; i < rows; ++i) r[i] = src + i * src_stride;
             done = rows == 2   ? dense_rows<2>({r[0], r[1]}, cols, dst)
                    : rows == 3 ? dense_rows<3>({r[0], r[1], r[2]}, cols, dst)
-                               : dense_rows<4>(r, cols, dst);
-        else if ((rows == 2 || rows == 4) && dst_stride > rows)
+                               : dense_rows<4>({r[0], r[1], r[2], r[3]}, cols, dst);
+        } else if ((rows == 2 || rows == 4) && dst_stride > rows)
             done = rows == 2 ? strided_rows<2>(src, src_stride, cols, dst, dst_stride)
                              : strided_rows<4>(src, src_stride, cols, dst, dst_stride);
         src += done;
