@@ -1028,7 +1028,8 @@ TEST_CASE("jit: bf16 channels-first depthwise rows store every output once, as t
                 std::vector<uint16_t> y(want.size() + kGuard, sentinel);
                 c.fused->execute_bf16(x.data(), y.data(), 1, WaitPolicy::bounded);
                 CHECK(std::equal(want.begin(), want.end(), y.begin()));
-                CHECK(std::all_of(y.end() - kGuard, y.end(), [&](uint16_t v) { return v == sentinel; }));
+                const auto untouched = [&](uint16_t v) { return v == sentinel; };
+                CHECK(std::all_of(y.end() - kGuard, y.end(), untouched));
                 ++cases;
             }
     CHECK(cases >= 90);
