@@ -418,6 +418,43 @@ TEST_CASE("jit gemm: channels-last groups with few outputs, exact and bitwise eq
     }
 }
 
+TEST_CASE("jit gemm: col2im bands of many rows, rows no tap reaches filled") {
+    // Strides over the kernel leave whole rows (and 3D planes) without a tap: act(bias) fills
+    // them; bands hold many short rows, each tap adding its rows of a residue at once. Both
+    // layouts, with and without bias, an activation that moves act(bias) off bias, 1-3
+    // threads, against the reference and bitwise across thread counts.
+    const Problem cases[] = {
+        layer(2, 1, 8 * 32, 8 * 3, 8, {35, 28}, {2, 2}, {4, 3}, {1, 1}, {0, 0}, {0, 0}, {0, 0},
+              Activation::sigmoid, true),
+        layer(2, 2, 64, 5, 1, {6, 9}, {3, 2}, {5, 3}, {2, 1}, {1, 0}, {2, 1}, {4, 2},
+              Activation::tanh, true),
+        layer(3, 1, 48, 2, 1, {3, 4, 5}, {2, 2, 3}, {4, 3, 2}, {1, 1, 1}, {0, 1, 1},
+              {1, 0, 0}, {2, 1, 1}, Activation::sigmoid, true),
+        layer(2, 1, 40, 3, 1, {7, 5}, {1, 2}, {3, 4}, {1, 1}, {0, 0}, {0, 0}, {2, 3},
+              Activation::none, false),
+    };
+    for (Problem p : cases)
+        for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
+            p.layout = layout;
+            INFO(p.input[0], "x", p.input[1], " ", to_string(layout));
+            check_threads_bitwise(p, 17);
+        }
+    // Bands of short rows fill 8 KiB of floats at most, yet leave at least 8 bands per image
+    // over the channels where there are rows for them: 24 channels of 136 x 83 outputs take
+    // 24 rows a band; 2 channels of 32 x 40, 8 rows (4 bands each) rather than 51.
+    auto band = [](const Problem& p) {
+        gen::Plan plan;
+        std::string why;
+        REQUIRE_MESSAGE(gen::plan(p, Isa::avx2, plan, why, gemm()), why);
+        const auto& gp = std::get<gen::GemmPlan>(plan.family);
+        CHECK(gp.band_floats * 4 <= 8192 + 4 * gp.vlen);
+        return gp.col2im_rows;
+    };
+    CHECK(band(cases[0]) == 24);
+    CHECK(band(layer(2, 1, 256, 2, 1, {16, 20}, {4, 4}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {0, 0},
+                     Activation::none, true)) == 8);
+}
+
 TEST_CASE("jit gemm: AVX2 tiles of 12 accumulators over 8-9") {
     // The loop body's instruction count leaves AVX2 tiles of 3 x 3, 2 x 4 or 12 x 1 short of
     // the FMA ports: rows run 6 to a block over 2 vectors of pixels (a dilated 64 -> 3 k7 s2:

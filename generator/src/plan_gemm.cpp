@@ -142,11 +142,19 @@ bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOv
         for (size_t r = 0; r < ax.axes[d].size(); ++r)
             pl.residues[d].push_back({ax.axes[d][r], ax.m_lo[d][r], ax.m_count[d][r]});
     for (const GemmPlan::Residue& r : pl.residues[2]) pl.w_row += r.m_count;
-    // Bands of up to 256 floats (1 KiB, L1-resident): random_12_39's 2-output rows (5 x 512
-    // -> 48 in 16 groups, k3x4 on 3x2) spent 3/4 of the layer's time in per-row col2im costs.
-    constexpr int64_t kBandFloats = 256;
-    pl.col2im_rows = std::clamp<int64_t>(kBandFloats / std::max<int64_t>(pl.w_row, 1), 1,
-                                         pl.out_rows());
+    // Bands of up to 2048 floats (8 KiB, L1-resident): a band pays its per-item costs (W
+    // segments, zeroing, an epilogue call) once and each tap's strided add covers its rows
+    // (random_12_39's 2-output rows, 5 x 512 -> 48 in 16 groups, k3x4 on 3x2, spent 3/4 of the
+    // layer's time in per-row costs). Measured against 256 floats (AVX2, Zen 3, 1 and 2
+    // threads, in one process): 24 outputs of 136 x 83 (k2 s4x3) 1.2-1.3x, 220 x 62 x 6
+    // 1.15-1.2x, 4 x 83 x 80 1.06-1.1x, AlexNet's 3 x 227 x 227 and the keypoint head within
+    // noise. Bands stay at least kMinBands per image over the channels, so that threads share
+    // col2im (a few-channel map would otherwise be a band or two).
+    constexpr int64_t kBandFloats = 2048, kMinBands = 8;
+    const int64_t per_channel = (kMinBands + pl.oc - 1) / pl.oc;
+    pl.col2im_rows = std::clamp<int64_t>(
+        std::min(kBandFloats / std::max<int64_t>(pl.w_row, 1), pl.out_rows() / per_channel), 1,
+        pl.out_rows());
     pl.band_floats = (pl.col2im_rows * pl.w_row + VL - 1) / VL * VL;
     pl.w_m0 = std::numeric_limits<int64_t>::max();
     for (const GemmPlan::Residue& r : pl.residues[2])
@@ -161,9 +169,10 @@ bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOv
     // ms, 64 -> 16 1D at 2000: 0.57 -> 0.10 ms) or the row's buffer leaves L1 (more than 4096
     // floats: 256 -> 32 1D at 4269, 3.3 -> 1.6 ms on one thread). With 32-128 channels on
     // shorter rows spans measured 0.8-1.1x on two threads, so those rows stay whole.
+    constexpr int64_t kSpanFloats = 256;
     if (p.layout == Layout::channels_last && pl.out_rows() < 32 && pl.w_row > 512 &&
         (pl.oc <= 16 || pl.w_row > 4096)) {
-        pl.w_span_m = std::max<int64_t>(1, kBandFloats / pl.stride[2]);
+        pl.w_span_m = std::max<int64_t>(1, kSpanFloats / pl.stride[2]);
         pl.w_spans = (pl.w_m_end - pl.w_m0 + pl.w_span_m - 1) / pl.w_span_m;
     }
 

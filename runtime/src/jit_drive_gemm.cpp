@@ -4,6 +4,8 @@
 // the columns into the user's output rows (col2im), bias and activation by a JIT epilogue.
 // Each band of output rows (W span) has one owner in pass 2 and each column tile one in pass 1,
 // whatever the thread count.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
 #include <new>
@@ -104,8 +106,9 @@ class GemmDriver final : public JitDriver {
     // Items: bands of col2im_rows output rows (D x H flattened) of one channel, over W span
     // [m, m_end) of the phase indices (GemmPlan::w_spans). Per row and W residue r, the run of
     // its outputs m inside the span takes every live (d, h, w) tap's column segment
-    // (contiguous adds) in the row's part of the thread's buffer; then bias and activation over
-    // the whole band in one epilogue call, and the rows go out residue by residue.
+    // (contiguous adds, a tap's rows at once: accumulate_band) in the row's part of the
+    // thread's buffer; then bias and activation over the whole band in one epilogue call, and
+    // the rows go out residue by residue.
     bool col2im(const float* col, float* y, int t, int nt) const {
         const gen::Dim3 O = pl_.out;
         float* buf = thread_scratch().row.try_get(pl_.band_floats);
@@ -119,6 +122,7 @@ class GemmDriver final : public JitDriver {
         const bool cl = pl_.layout == Layout::channels_last;
         const Share share(pl_.oc * cells, t, nt);
         thread_local std::vector<WSegment> segs;  // the current span's, at most K_w
+        thread_local std::vector<char> touched;   // per band row: any tap added to it
         for (int64_t item = share.begin; item < share.end; ++item) {
             const int64_t oc = cl ? item % pl_.oc : item / cells;
             const int64_t cell = cl ? item / pl_.oc : item % cells;
@@ -130,12 +134,11 @@ class GemmDriver final : public JitDriver {
             std::fill(buf, buf + vectors * pl_.vlen, 0.0f);
             try {
                 w_segments(m0, m1, segs);
+                touched.assign(size_t(r1 - r0), 0);
             } catch (const std::bad_alloc&) {
                 return false;  // as a scratch buffer that cannot be had
             }
-            RowAt at(pl_, r0);
-            for (int64_t r = r0; r < r1; ++r, at.next(pl_))
-                accumulate_row(col, oc, at, segs, buf + (r - r0) * width);
+            accumulate_band(col, oc, r0, r1, width, segs, buf, touched.data());
             gen::KernelArgs a;  // bias and activation over the whole band
             a.x = nullptr;
             a.w = nullptr;
@@ -144,9 +147,15 @@ class GemmDriver final : public JitDriver {
             a.blocks = vectors;
             t_.kernels[size_t(pl_.epilogue)](&a);
             const Middle mid = middle(m0, m1);
-            RowAt out(pl_, r0);
-            for (int64_t r = r0; r < r1; ++r, out.next(pl_))
-                store_row(buf + (r - r0) * width, oc, out.o[0], out.o[1], m0, m1, mid, y);
+            for (int64_t r = r0, od = r0 / pl_.out[1], oh = r0 % pl_.out[1]; r < r1; ++r) {
+                // A whole row no tap reaches (strides over the kernel: up to 3/4 of the rows
+                // of k2 s4) is one value, act(bias), as its buffer row says: a fill.
+                if (!touched[size_t(r - r0)] && spans == 1)
+                    fill_row(buf[(r - r0) * width], oc, od, oh, y);
+                else
+                    store_row(buf + (r - r0) * width, oc, od, oh, m0, m1, mid, y);
+                if (++oh == pl_.out[1]) oh = 0, ++od;
+            }
         }
         return true;
     }
@@ -164,27 +173,6 @@ class GemmDriver final : public JitDriver {
         }
         return n;
     }
-
-    // An output row's (D, H) and each one's residue and phase index m = (o + pb) / S, stepped
-    // row by row without divisions (a band of short rows paid more for them than for its adds).
-    struct RowAt {
-        int64_t o[2], res[2], m[2];
-        RowAt(const gen::GemmPlan& pl, int64_t row) {
-            o[0] = row / pl.out[1];
-            o[1] = row % pl.out[1];
-            for (int d = 0; d < 2; ++d) {
-                res[d] = (o[d] + pl.pad_begin[d]) % pl.stride[d];
-                m[d] = (o[d] + pl.pad_begin[d]) / pl.stride[d];
-            }
-        }
-        void next(const gen::GemmPlan& pl) {
-            if (++o[1] == pl.out[1]) {
-                *this = RowAt(pl, (o[0] + 1) * pl.out[1]);
-                return;
-            }
-            if (++res[1] == pl.stride[1]) res[1] = 0, ++m[1];
-        }
-    };
 
     // A W tap's run inside a span: `len` column floats from `src` (past the (d, h) tap's
     // column rows) added to the row buffer from `dst`. The same for every row of a span.
@@ -211,33 +199,56 @@ class GemmDriver final : public JitDriver {
         }
     }
 
-    // Adds every live tap's column segments of channel oc into output row `at`: per live
-    // (d, h) tap, the span's W segments.
-    void accumulate_row(const float* col, int64_t oc, const RowAt& at,
-                        const std::vector<WSegment>& segs, float* row) const {
-        const gen::Dim3 I = pl_.in, K = pl_.kernel;
+    // Adds every live tap's column segments of channel oc into the band's output rows [r0, r1)
+    // (D x H flattened, `width` floats each). Per (d, h) tap the rows it reaches are every
+    // S_h-th row of its H residue, fed by consecutive input rows: one strided 2D add per W
+    // segment covers them all (per row and segment, a call and its bookkeeping cost more than
+    // the adds of short rows: 4 groups of 32 -> 3 k4 s2 at 8x9, 45 instructions an output).
+    // Each output still sums its taps in (d, h, w) order, as one row at a time did. Marks the
+    // band rows that took any add in `touched`.
+    __attribute__((target("avx2"))) void accumulate_band(const float* col, int64_t oc,
+                                                         int64_t r0, int64_t r1, int64_t width,
+                                                         const std::vector<WSegment>& segs,
+                                                         float* buf, char* touched) const {
+        const gen::Dim3 I = pl_.in, K = pl_.kernel, O = pl_.out, S = pl_.stride;
+        const gen::Dim3 pb = pl_.pad_begin;
         const int64_t taps = pl_.kernel_points();
         const int64_t g = oc / pl_.oc_g, ocl = oc % pl_.oc_g;
-        const gen::GemmPlan::Residue& rd = pl_.residues[0][size_t(at.res[0])];
-        const gen::GemmPlan::Residue& rh = pl_.residues[1][size_t(at.res[1])];
-        const int64_t md = at.m[0], mh = at.m[1];
         const float* cg = col + (g * pl_.rows + ocl * taps) * pl_.col_pitch;
-        for (int td = 0; td < rd.taps.count; ++td) {
-            const int64_t id = md - (rd.taps.c0 + td * rd.taps.cstep);
-            if (id < 0 || id >= I[0]) continue;
-            const int64_t kd = rd.taps.k0 + td * rd.taps.kstep;
-            for (int th = 0; th < rh.taps.count; ++th) {
-                const int64_t ih = mh - (rh.taps.c0 + th * rh.taps.cstep);
-                if (ih < 0 || ih >= I[1]) continue;
-                const int64_t kh = rh.taps.k0 + th * rh.taps.kstep;
-                const float* ck =
-                    cg + (kd * K[1] + kh) * K[2] * pl_.col_pitch + (id * I[1] + ih) * I[2];
-                for (const WSegment& s : segs) {
-                    float* dst = row + s.dst;
-                    const float* src = ck + s.src;
-                    if (s.len >= 8) add_row(dst, src, s.len);
-                    else  // short runs inline: a call costs more than their adds
-                        for (int64_t i = 0; i < s.len; ++i) dst[i] += src[i];
+        for (int64_t od = r0 / O[1]; od * O[1] < r1; ++od) {
+            const int64_t h0 = std::max<int64_t>(r0 - od * O[1], 0);
+            const int64_t h1 = std::min<int64_t>(r1 - od * O[1], O[1]);
+            const gen::GemmPlan::Residue& rd = pl_.residues[0][size_t((od + pb[0]) % S[0])];
+            const int64_t md = (od + pb[0]) / S[0];
+            float* plane = buf + (od * O[1] - r0) * width;
+            for (int td = 0; td < rd.taps.count; ++td) {
+                const int64_t id = md - (rd.taps.c0 + td * rd.taps.cstep);
+                if (id < 0 || id >= I[0]) continue;
+                const int64_t kd = rd.taps.k0 + td * rd.taps.kstep;
+                // The band's first S_h rows, each the first of its H residue rh, with its m
+                // and the rows of that residue in the band.
+                int64_t rh = (h0 + pb[1]) % S[1], mh = (h0 + pb[1]) / S[1];
+                for (int64_t first = h0; first < std::min(h1, h0 + S[1]);
+                     ++first, rh = rh + 1 == S[1] ? 0 : rh + 1, mh += rh == 0) {
+                    const int64_t rows = (h1 - first + S[1] - 1) / S[1];
+                    const gen::GemmPlan::Residue& res = pl_.residues[1][size_t(rh)];
+                    for (int th = 0; th < res.taps.count; ++th) {
+                        // Row j reads input row mh + j - c: those inside [0, I_h).
+                        const int64_t c = res.taps.c0 + th * res.taps.cstep;
+                        const int64_t j0 = std::max<int64_t>(0, c - mh);
+                        const int64_t j1 = std::min<int64_t>(rows, I[1] + c - mh);
+                        if (j1 <= j0) continue;
+                        const int64_t kh = res.taps.k0 + th * res.taps.kstep;
+                        const float* ck = cg + (kd * K[1] + kh) * K[2] * pl_.col_pitch +
+                                          (id * I[1] + mh + j0 - c) * I[2];
+                        float* dst = plane + (first + j0 * S[1]) * width;
+                        if (!segs.empty())
+                            for (int64_t j = j0; j < j1; ++j)
+                                touched[od * O[1] + first + j * S[1] - r0] = 1;
+                        for (const WSegment& sg : segs)
+                            add_rows(dst + sg.dst, S[1] * width, ck + sg.src, I[2], sg.len,
+                                     j1 - j0);
+                    }
                 }
             }
         }
@@ -266,7 +277,7 @@ class GemmDriver final : public JitDriver {
         return mid;
     }
 
-    // Output row (od, oh) of channel oc over W span [m0, m1), from the floats accumulate_row
+    // Output row (od, oh) of channel oc over W span [m0, m1), from the floats accumulate_band
     // laid out: channels-first [oc][D][H][W], channels-last [D][H][W][oc].
     void store_row(const float* row, int64_t oc, int64_t od, int64_t oh, int64_t m0, int64_t m1,
                    const Middle& mid, float* y) const {
@@ -298,9 +309,45 @@ class GemmDriver final : public JitDriver {
         }
     }
 
-    // dst[i] += src[i]: AVX2 where the column family runs (its kernels need AVX2 or more).
-    __attribute__((target("avx2"))) static void add_row(float* dst, const float* src, int64_t n) {
-        for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+    // Output row (od, oh) of channel oc, every W output = v (channels-first rows are dense).
+    __attribute__((target("avx2"))) void fill_row(float v, int64_t oc, int64_t od, int64_t oh,
+                                                  float* y) const {
+        const gen::Dim3 O = pl_.out;
+        if (pl_.layout == Layout::channels_last) {
+            float* yr = y + ((od * O[1] + oh) * O[2]) * pl_.oc + oc;
+            for (int64_t w = 0; w < O[2]; ++w) yr[w * pl_.oc] = v;
+            return;
+        }
+        float* yr = y + ((oc * O[0] + od) * O[1] + oh) * O[2];
+        const __m256 vv = _mm256_set1_ps(v);
+        int64_t w = 0;
+        for (; w + 8 <= O[2]; w += 8) _mm256_storeu_ps(yr + w, vv);
+        for (; w < O[2]; ++w) yr[w] = v;
+    }
+
+    // dst[r * dst_step + i] += src[r * src_step + i] for r < rows, i < n: AVX2 where the
+    // column family runs (its kernels need AVX2 or more).
+    __attribute__((target("avx2"), always_inline)) static inline void add_rows(
+        float* dst, int64_t dst_step, const float* src, int64_t src_step, int64_t n,
+        int64_t rows) {
+        for (int64_t r = 0; r < rows; ++r, dst += dst_step, src += src_step) {
+            int64_t i = 0;
+            for (; i + 8 <= n; i += 8)
+                _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i),
+                                                        _mm256_loadu_ps(src + i)));
+            // The rest in 4-, 2- and 1-float pieces, no loop: rows of a few floats are common.
+            if (i + 4 <= n) {
+                _mm_storeu_ps(dst + i, _mm_add_ps(_mm_loadu_ps(dst + i), _mm_loadu_ps(src + i)));
+                i += 4;
+            }
+            if (i + 2 <= n) {
+                const __m128 a = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i*)(dst + i)));
+                const __m128 b = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i*)(src + i)));
+                _mm_storel_epi64((__m128i*)(dst + i), _mm_castps_si128(_mm_add_ps(a, b)));
+                i += 2;
+            }
+            if (i < n) dst[i] += src[i];
+        }
     }
 
     ScratchNeed scratch_need() const override {
