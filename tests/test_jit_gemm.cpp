@@ -418,9 +418,10 @@ TEST_CASE("jit gemm: channels-last groups with few outputs, exact and bitwise eq
     }
 }
 
-TEST_CASE("jit gemm: col2im bands of many rows, rows no tap reaches filled") {
+TEST_CASE("jit gemm: col2im bands of many rows, rows no tap reaches filled, channel blocks") {
     // Strides over the kernel leave whole rows (and 3D planes) without a tap: act(bias) fills
-    // them; bands hold many short rows, each tap adding its rows of a residue at once. Both
+    // them; bands hold many short rows, each tap adding its rows of a residue at once;
+    // channels-last items transpose blocks of up to 8 channels into their pixels. Both
     // layouts, with and without bias, an activation that moves act(bias) off bias, 1-3
     // threads, against the reference and bitwise across thread counts.
     const Problem cases[] = {
@@ -432,6 +433,11 @@ TEST_CASE("jit gemm: col2im bands of many rows, rows no tap reaches filled") {
               {1, 0, 0}, {2, 1, 1}, Activation::sigmoid, true),
         layer(2, 1, 40, 3, 1, {7, 5}, {1, 2}, {3, 4}, {1, 1}, {0, 0}, {0, 0}, {2, 3},
               Activation::none, false),
+        // one channel (channels-last rows are then dense), and 8 + 3 channels in two blocks
+        layer(2, 1, 64, 1, 1, {9, 11}, {4, 4}, {2, 3}, {1, 1}, {1, 1}, {1, 0}, {0, 1},
+              Activation::tanh, true),
+        layer(2, 2, 96, 11, 1, {5, 13}, {3, 4}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {1, 0},
+              Activation::relu, true),
     };
     for (Problem p : cases)
         for (Layout layout : {Layout::channels_first, Layout::channels_last}) {

@@ -111,53 +111,86 @@ class GemmDriver final : public JitDriver {
     // the rows go out residue by residue.
     bool col2im(const float* col, float* y, int t, int nt) const {
         const gen::Dim3 O = pl_.out;
-        float* buf = thread_scratch().row.try_get(pl_.band_floats);
+        const bool cl = interleaved();
+        const int64_t cb = cl ? kChannelsLastBlock : 1;  // channels per item
+        float* buf = thread_scratch().row.try_get(cb * pl_.band_floats);
         if (!buf) return false;
         const int64_t rows = O[0] * O[1], per = pl_.col2im_rows, bands = (rows + per - 1) / per;
         const int64_t spans = pl_.w_spans, cells = bands * spans;
+        const int64_t blocks = (pl_.oc + cb - 1) / cb;
         // Channels-last rows interleave every channel in the same lines: a thread takes whole
-        // bands and spans (channel innermost), so two threads never write one line but at a
-        // share's edge (channel-major shares made two threads 1.6-2x slower than one: 96 -> 4
-        // at 174x185).
-        const bool cl = pl_.layout == Layout::channels_last;
-        const Share share(pl_.oc * cells, t, nt);
+        // bands and spans (channel block innermost), so two threads never write one line but
+        // at a share's edge (channel-major shares made two threads 1.6-2x slower than one: 96
+        // -> 4 at 174x185).
+        const Share share(blocks * cells, t, nt);
         thread_local std::vector<WSegment> segs;  // the current span's, at most K_w
         thread_local std::vector<char> touched;   // per band row: any tap added to it
         for (int64_t item = share.begin; item < share.end; ++item) {
-            const int64_t oc = cl ? item % pl_.oc : item / cells;
-            const int64_t cell = cl ? item / pl_.oc : item % cells;
+            const int64_t oc0 = (cl ? item % blocks : item / cells) * cb;
+            const int64_t oc1 = std::min(pl_.oc, oc0 + cb);
+            const int64_t cell = cl ? item / blocks : item % cells;
             const int64_t band = cell / spans, m0 = pl_.w_m0 + cell % spans * pl_.w_span_m;
             const int64_t m1 = std::min(pl_.w_m_end, m0 + pl_.w_span_m);
             const int64_t r0 = band * per, r1 = std::min(rows, r0 + per);
             const int64_t width = spans == 1 ? pl_.w_row : span_floats(m0, m1);
             const int64_t vectors = ((r1 - r0) * width + pl_.vlen - 1) / pl_.vlen;
-            std::fill(buf, buf + vectors * pl_.vlen, 0.0f);
             try {
                 w_segments(m0, m1, segs);
                 touched.assign(size_t(r1 - r0), 0);
             } catch (const std::bad_alloc&) {
                 return false;  // as a scratch buffer that cannot be had
             }
-            accumulate_band(col, oc, r0, r1, width, segs, buf, touched.data());
-            gen::KernelArgs a;  // bias and activation over the whole band
-            a.x = nullptr;
-            a.w = nullptr;
-            a.bias = t_.bias + oc;
-            a.y = buf;
-            a.blocks = vectors;
-            t_.kernels[size_t(pl_.epilogue)](&a);
+            for (int64_t oc = oc0; oc < oc1; ++oc) {
+                float* cbuf = buf + (oc - oc0) * pl_.band_floats;
+                std::fill(cbuf, cbuf + vectors * pl_.vlen, 0.0f);
+                accumulate_band(col, oc, r0, r1, width, segs, cbuf, touched.data());
+                gen::KernelArgs a;  // bias and activation over the whole band
+                a.x = nullptr;
+                a.w = nullptr;
+                a.bias = t_.bias + oc;
+                a.y = cbuf;
+                a.blocks = vectors;
+                t_.kernels[size_t(pl_.epilogue)](&a);
+            }
+            if (cl) {
+                for (int64_t r = r0, od = r0 / O[1], oh = r0 % O[1]; r < r1; ++r) {
+                    store_pixels(buf + (r - r0) * width, oc0, oc1 - oc0, od, oh, m0, m1, y);
+                    if (++oh == O[1]) oh = 0, ++od;
+                }
+                continue;
+            }
             const Middle mid = middle(m0, m1);
-            for (int64_t r = r0, od = r0 / pl_.out[1], oh = r0 % pl_.out[1]; r < r1; ++r) {
+            for (int64_t r = r0, od = r0 / O[1], oh = r0 % O[1]; r < r1; ++r) {
                 // A whole row no tap reaches (strides over the kernel: up to 3/4 of the rows
                 // of k2 s4) is one value, act(bias), as its buffer row says: a fill.
-                if (!touched[size_t(r - r0)] && spans == 1)
-                    fill_row(buf[(r - r0) * width], oc, od, oh, y);
+                if (!touched[size_t(r - r0)])
+                    fill_row(buf[(r - r0) * width], oc0, od, oh, y);
                 else
-                    store_row(buf + (r - r0) * width, oc, od, oh, m0, m1, mid, y);
-                if (++oh == pl_.out[1]) oh = 0, ++od;
+                    store_row(buf + (r - r0) * width, oc0, od, oh, m0, m1, mid, y);
+                if (++oh == O[1]) oh = 0, ++od;
             }
         }
         return true;
+    }
+
+    // Channels-last: the channels of an item, whose band rows lie band_floats apart in the
+    // thread's buffer, go out together: each W residue's run is transposed into its pixels
+    // (S_w pixels apart), a vector of channels at a time, where one store per output moved a
+    // channels-last layer's outputs at a few per cycle.
+    static constexpr int64_t kChannelsLastBlock = 8;
+    // Channels-last outputs of several channels (one channel's are laid out as channels-first).
+    bool interleaved() const { return pl_.layout == Layout::channels_last && pl_.oc > 1; }
+    void store_pixels(const float* row, int64_t oc0, int64_t n, int64_t od, int64_t oh,
+                      int64_t m0, int64_t m1, float* y) const {
+        const gen::Dim3 O = pl_.out, S = pl_.stride, pb = pl_.pad_begin;
+        float* yr = y + ((od * O[1] + oh) * O[2]) * pl_.oc + oc0;
+        for (size_t r = 0; r < pl_.residues[2].size(); ++r) {
+            const auto [lo, hi] = run_in(pl_.residues[2][r], m0, m1);
+            if (hi <= lo) continue;
+            transpose_avx2(row, pl_.band_floats, n, hi - lo,
+                           yr + (S[2] * lo + int64_t(r) - pb[2]) * pl_.oc, S[2] * pl_.oc);
+            row += hi - lo;
+        }
     }
 
     // W residue rw's outputs inside span [m0, m1): m in [lo, hi) (empty when hi <= lo).
@@ -264,7 +297,7 @@ class GemmDriver final : public JitDriver {
     Middle middle(int64_t m0, int64_t m1) const {
         Middle mid;
         const size_t R = pl_.residues[2].size();
-        if (pl_.layout == Layout::channels_last || R < 2 || R > 4) return mid;
+        if (interleaved() || R < 2 || R > 4) return mid;
         int64_t a = m0, b = m1, at = 0;
         for (size_t r = 0; r < R; ++r) {
             const auto [lo, hi] = run_in(pl_.residues[2][r], m0, m1);
@@ -277,15 +310,12 @@ class GemmDriver final : public JitDriver {
         return mid;
     }
 
-    // Output row (od, oh) of channel oc over W span [m0, m1), from the floats accumulate_band
-    // laid out: channels-first [oc][D][H][W], channels-last [D][H][W][oc].
+    // Channels-first output row (od, oh) of channel oc over W span [m0, m1), from the floats
+    // accumulate_band laid out.
     void store_row(const float* row, int64_t oc, int64_t od, int64_t oh, int64_t m0, int64_t m1,
                    const Middle& mid, float* y) const {
         const gen::Dim3 O = pl_.out, S = pl_.stride, pb = pl_.pad_begin;
-        const bool cl = pl_.layout == Layout::channels_last;
-        const int64_t pitch = cl ? pl_.oc : 1;  // floats between outputs along W
-        float* yr = cl ? y + ((od * O[1] + oh) * O[2]) * pl_.oc + oc
-                       : y + (oc * O[0] + od) * O[1] * O[2] + oh * O[2];
+        float* yr = y + (oc * O[0] + od) * O[1] * O[2] + oh * O[2];
         const size_t R = pl_.residues[2].size();
         if (mid.b > mid.a) {
             const float* src[4];
@@ -295,8 +325,8 @@ class GemmDriver final : public JitDriver {
         for (size_t r = 0; r < R; ++r) {
             const auto [lo, hi] = run_in(pl_.residues[2][r], m0, m1);
             if (hi <= lo) continue;
-            float* yo = yr + (S[2] * lo + int64_t(r) - pb[2]) * pitch;  // o of m = lo
-            const int64_t step = S[2] * pitch;
+            float* yo = yr + S[2] * lo + int64_t(r) - pb[2];  // o of m = lo
+            const int64_t step = S[2];
             if (step == 1) {
                 std::copy(row, row + (hi - lo), yo);
             } else if (mid.b == mid.a) {
@@ -309,15 +339,10 @@ class GemmDriver final : public JitDriver {
         }
     }
 
-    // Output row (od, oh) of channel oc, every W output = v (channels-first rows are dense).
+    // Channels-first output row (od, oh) of channel oc, every W output = v.
     __attribute__((target("avx2"))) void fill_row(float v, int64_t oc, int64_t od, int64_t oh,
                                                   float* y) const {
         const gen::Dim3 O = pl_.out;
-        if (pl_.layout == Layout::channels_last) {
-            float* yr = y + ((od * O[1] + oh) * O[2]) * pl_.oc + oc;
-            for (int64_t w = 0; w < O[2]; ++w) yr[w * pl_.oc] = v;
-            return;
-        }
         float* yr = y + ((oc * O[0] + od) * O[1] + oh) * O[2];
         const __m256 vv = _mm256_set1_ps(v);
         int64_t w = 0;
@@ -352,7 +377,7 @@ class GemmDriver final : public JitDriver {
 
     ScratchNeed scratch_need() const override {
         ScratchNeed need;
-        need[ScratchKind::row] = pl_.band_floats;
+        need[ScratchKind::row] = pl_.band_floats * (interleaved() ? kChannelsLastBlock : 1);
         need[ScratchKind::plane] = pl_.panel_floats;
         return need;
     }
