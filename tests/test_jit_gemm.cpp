@@ -457,6 +457,23 @@ TEST_CASE("jit gemm: col2im bands of many rows, rows no tap reaches filled, chan
         return gp.col2im_rows;
     };
     CHECK(band(cases[0]) == 24);
+    // A channels-last 1D row of 40000 outputs in W spans of 128 phase indices: the band's
+    // buffer holds a span's 256 outputs, not the row's.
+    Problem wide = layer(1, 1, 64, 4, 1, {20000}, {4}, {2}, {1}, {1}, {1}, {0},
+                         Activation::none, true);
+    wide.layout = Layout::channels_last;
+    gen::Plan plan;
+    std::string why;
+    REQUIRE_MESSAGE(gen::plan(wide, Isa::avx2, plan, why, gemm()), why);
+    CHECK(std::get<gen::GemmPlan>(plan.family).w_spans > 1);
+    CHECK(std::get<gen::GemmPlan>(plan.family).band_floats == 256);
+    check_threads_bitwise(wide, 23);
+    // Rows of 2200 outputs: blocks of 7 channels keep the thread's buffer near 64 KiB (9 = 7
+    // + 2 channels).
+    Problem rows = layer(2, 1, 32, 9, 1, {16, 1100}, {2, 2}, {2, 2}, {1, 1}, {0, 0}, {0, 0},
+                         {0, 0}, Activation::relu, true);
+    rows.layout = Layout::channels_last;
+    check_threads_bitwise(rows, 29);
     CHECK(band(layer(2, 1, 256, 2, 1, {16, 20}, {4, 4}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {0, 0},
                      Activation::none, true)) == 8);
 }

@@ -155,7 +155,6 @@ bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOv
     pl.col2im_rows = std::clamp<int64_t>(
         std::min(kBandFloats / std::max<int64_t>(pl.w_row, 1), pl.out_rows() / per_channel), 1,
         pl.out_rows());
-    pl.band_floats = (pl.col2im_rows * pl.w_row + VL - 1) / VL * VL;
     pl.w_m0 = std::numeric_limits<int64_t>::max();
     for (const GemmPlan::Residue& r : pl.residues[2])
         if (r.m_count > 0) {
@@ -175,6 +174,10 @@ bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOv
         pl.w_span_m = std::max<int64_t>(1, kSpanFloats / pl.stride[2]);
         pl.w_spans = (pl.w_m_end - pl.w_m0 + pl.w_span_m - 1) / pl.w_span_m;
     }
+    // A band row holds a span's outputs: at most S_w per phase index m of the span.
+    const int64_t band_row =
+        pl.w_spans > 1 ? std::min(pl.w_row, pl.stride[2] * pl.w_span_m) : pl.w_row;
+    pl.band_floats = (pl.col2im_rows * band_row + VL - 1) / VL * VL;
 
     // A channels-first chunk's rows lie pixels * 4 bytes apart: a multiple of 1 KiB puts them
     // in a few L1 sets (4 KiB of sets), so a tile's inputs, read again by each row block, are

@@ -112,7 +112,7 @@ class GemmDriver final : public JitDriver {
     bool col2im(const float* col, float* y, int t, int nt) const {
         const gen::Dim3 O = pl_.out;
         const bool cl = interleaved();
-        const int64_t cb = cl ? kChannelsLastBlock : 1;  // channels per item
+        const int64_t cb = channel_block();  // channels per item
         float* buf = thread_scratch().row.try_get(cb * pl_.band_floats);
         if (!buf) return false;
         const int64_t rows = O[0] * O[1], per = pl_.col2im_rows, bands = (rows + per - 1) / per;
@@ -177,9 +177,14 @@ class GemmDriver final : public JitDriver {
     // thread's buffer, go out together: each W residue's run is transposed into its pixels
     // (S_w pixels apart), a vector of channels at a time, where one store per output moved a
     // channels-last layer's outputs at a few per cycle.
-    static constexpr int64_t kChannelsLastBlock = 8;
     // Channels-last outputs of several channels (one channel's are laid out as channels-first).
     bool interleaved() const { return pl_.layout == Layout::channels_last && pl_.oc > 1; }
+    // Channels per item: 8 (a vector of them per pixel) where their bands fit 64 KiB, fewer
+    // for bands of long rows, so the thread's buffer stays bounded.
+    int64_t channel_block() const {
+        if (!interleaved()) return 1;
+        return std::clamp<int64_t>(int64_t(16384) / pl_.band_floats, 1, 8);
+    }
     void store_pixels(const float* row, int64_t oc0, int64_t n, int64_t od, int64_t oh,
                       int64_t m0, int64_t m1, float* y) const {
         const gen::Dim3 O = pl_.out, S = pl_.stride, pb = pl_.pad_begin;
@@ -377,7 +382,7 @@ class GemmDriver final : public JitDriver {
 
     ScratchNeed scratch_need() const override {
         ScratchNeed need;
-        need[ScratchKind::row] = pl_.band_floats * (interleaved() ? kChannelsLastBlock : 1);
+        need[ScratchKind::row] = pl_.band_floats * channel_block();
         need[ScratchKind::plane] = pl_.panel_floats;
         return need;
     }
