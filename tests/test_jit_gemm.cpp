@@ -433,6 +433,9 @@ TEST_CASE("jit gemm: col2im bands of many rows, rows no tap reaches filled, chan
               {1, 0, 0}, {2, 1, 1}, Activation::sigmoid, true),
         layer(2, 1, 40, 3, 1, {7, 5}, {1, 2}, {3, 4}, {1, 1}, {0, 0}, {0, 0}, {2, 3},
               Activation::none, false),
+        // one channel in W spans (16 rows of 600: rows of H residues 1-2 take no tap)
+        layer(2, 1, 64, 1, 1, {6, 300}, {1, 4}, {3, 2}, {1, 1}, {0, 1}, {0, 1}, {0, 0},
+              Activation::sigmoid, true),
         // one channel (channels-last rows are then dense), and 8 + 3 channels in two blocks
         layer(2, 1, 64, 1, 1, {9, 11}, {4, 4}, {2, 3}, {1, 1}, {1, 1}, {1, 0}, {0, 1},
               Activation::tanh, true),

@@ -162,8 +162,10 @@ class GemmDriver final : public JitDriver {
             const Middle mid = middle(m0, m1);
             for (int64_t r = r0, od = r0 / O[1], oh = r0 % O[1]; r < r1; ++r) {
                 // A whole row no tap reaches (strides over the kernel: up to 3/4 of the rows
-                // of k2 s4) is one value, act(bias), as its buffer row says: a fill.
-                if (!touched[size_t(r - r0)])
+                // of k2 s4) is one value, act(bias), as its buffer row says: a fill. Not in W
+                // spans (a one-channel channels-last row): a span without taps says nothing
+                // of the rest of its row.
+                if (!touched[size_t(r - r0)] && spans == 1)
                     fill_row(buf[(r - r0) * width], oc0, od, oh, y);
                 else
                     store_row(buf + (r - r0) * width, oc0, od, oh, m0, m1, mid, y);
@@ -173,10 +175,6 @@ class GemmDriver final : public JitDriver {
         return true;
     }
 
-    // Channels-last: the channels of an item, whose band rows lie band_floats apart in the
-    // thread's buffer, go out together: each W residue's run is transposed into its pixels
-    // (S_w pixels apart), a vector of channels at a time, where one store per output moved a
-    // channels-last layer's outputs at a few per cycle.
     // Channels-last outputs of several channels (one channel's are laid out as channels-first).
     bool interleaved() const { return pl_.layout == Layout::channels_last && pl_.oc > 1; }
     // Channels per item: 8 (a vector of them per pixel) where their bands fit 64 KiB, fewer
@@ -185,6 +183,10 @@ class GemmDriver final : public JitDriver {
         if (!interleaved()) return 1;
         return std::clamp<int64_t>(int64_t(16384) / pl_.band_floats, 1, 8);
     }
+    // Channels-last: the channels of an item, whose band rows lie band_floats apart in the
+    // thread's buffer, go out together: each W residue's run is transposed into its pixels
+    // (S_w pixels apart), a vector of channels at a time, where one store per output moved a
+    // channels-last layer's outputs at a few per cycle.
     void store_pixels(const float* row, int64_t oc0, int64_t n, int64_t od, int64_t oh,
                       int64_t m0, int64_t m1, float* y) const {
         const gen::Dim3 O = pl_.out, S = pl_.stride, pb = pl_.pad_begin;
