@@ -34,6 +34,7 @@ template <class FamilyPlan>
 class PhaseDriver final : public JitDriver {
   public:
     PhaseDriver(const FamilyPlan& plan, const KernelTables& t) : pl_(plan), t_(t) {
+        for (int64_t i = 0; i < pl_.out[1]; ++i) rows_.push_back(pl_.row_order(i));
         list_calls();
         // The most calls a row chunk makes: per (r_d, r_h), every W phase's runs of tiles.
         for (int64_t rd = 0; rd < pl_.stride[0]; ++rd)
@@ -88,7 +89,7 @@ class PhaseDriver final : public JitDriver {
                 for (int64_t item = share.begin; item < share.end; ++item, at.next()) {
                     const int64_t n = n0 + at.digit[4];
                     run(xbuf + (n - n0) * pl_.input.image_floats(), pl_.input, {}, y, rowbuf,
-                        b0 + at.digit[0], at.digit[1], at.digit[2], at.digit[3], n);
+                        b0 + at.digit[0], at.digit[1], row_at(at.digit[2]), at.digit[3], n);
                 }
                 return true;
             }
@@ -98,11 +99,11 @@ class PhaseDriver final : public JitDriver {
                 const int64_t n = n0 + at.digit[4];
                 if (item == share.begin || at.digit[0] == 0) {
                     count = 0;
-                    row_calls(pl_.input, {}, at.digit[1], at.digit[2], at.digit[3], n,
+                    row_calls(pl_.input, {}, at.digit[1], row_at(at.digit[2]), at.digit[3], n,
                               [&](const RowCall& r) { rows[count++] = r; });
                 }
                 run_block(rows, count, xbuf + (n - n0) * pl_.input.image_floats(), y, rowbuf,
-                          b0 + at.digit[0], at.digit[1], at.digit[2], at.digit[3], n);
+                          b0 + at.digit[0], at.digit[1], row_at(at.digit[2]), at.digit[3], n);
             }
             return true;
         }
@@ -112,7 +113,8 @@ class PhaseDriver final : public JitDriver {
             const int64_t rc = local / gsize + skip, row = rc / nc;
             const int64_t n = n0 + row / (O[1] * O[0]);
             run(xbuf + (n - n0) * pl_.input.image_floats(), pl_.input, {}, y, rowbuf,
-                b0 + grp * g + local % gsize, rc % nc, row % O[1], (row / O[1]) % O[0], n);
+                b0 + grp * g + local % gsize, rc % nc, row_at(row % O[1]), (row / O[1]) % O[0],
+                n);
         }
         return true;
     }
@@ -145,6 +147,9 @@ class PhaseDriver final : public JitDriver {
     // no input-channel chunks, bands or slabs): a tiny layer's call then costs its kernels
     // and a loop, not each item's index arithmetic (benchdnn's 8 -> 8 on 1-wide rows).
     std::vector<Call> calls_;
+    // The output rows in the order items visit them (PhasedPlan::row_order).
+    std::vector<int64_t> rows_;
+    int64_t row_at(int64_t i) const { return rows_[size_t(i)]; }
     static constexpr size_t kListedCalls = 256;
     // Row chunks of at most kMaxRowCalls calls keep them for their blocks (run_block).
     static constexpr size_t kMaxRowCalls = 64;
@@ -155,7 +160,7 @@ class PhaseDriver final : public JitDriver {
             return;
         const gen::Dim3 O = pl_.out;
         for (int64_t od = 0; od < O[0]; ++od)
-            for (int64_t oh = 0; oh < O[1]; ++oh)
+            for (int64_t oh : rows_)
                 for (int64_t c = 0; c < pl_.w_chunks; ++c)
                     for (int64_t ocb = 0; ocb < pl_.oc_blocks; ++ocb) {
                         kernel_calls(pl_.input, {}, ocb, c, oh, od, 0, 0,
@@ -216,8 +221,8 @@ class PhaseDriver final : public JitDriver {
                     const int64_t n = w.n0 + row / (O[1] * O[0]);
                     float* slot = slots + (item - lo) * row_floats();
                     run(xbuf + (n - w.n0) * pl_.input.image_floats(), pl_.input, {}, y, slot,
-                        b0 + grp * g + local % gsize, rc % nc, row % O[1], (row / O[1]) % O[0],
-                        n, k);
+                        b0 + grp * g + local % gsize, rc % nc, row_at(row % O[1]),
+                        (row / O[1]) % O[0], n, k);
                 }
         }
         return true;

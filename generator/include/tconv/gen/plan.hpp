@@ -267,6 +267,22 @@ struct PhasedPlan : PlanBase {
     int band_axis = 1;
     InputLayout band_input;
     std::vector<std::array<int64_t, 2>> band_windows;
+    // Output rows visited H phase by H phase (the rows of r_h = 0, then of r_h = 1, ...)
+    // rather than top to bottom: a row reads one H phase's weights, so in order an oc group
+    // cycles every phase's through L2 each S_h rows (channel family; see row_order()).
+    bool phase_rows = false;
+    // The output row (H index) visited i-th, i in [0, out[1]).
+    int64_t row_order(int64_t i) const {
+        if (!phase_rows) return i;
+        const int64_t S = stride[1], O = out[1], pb = pad_begin[1];
+        for (int64_t r = 0; r < S; ++r) {  // rows oh = first + k S with (oh + pb) % S == r
+            const int64_t first = ((r - pb) % S + S) % S;
+            const int64_t count = first < O ? (O - first + S - 1) / S : 0;
+            if (i < count) return first + i * S;
+            i -= count;
+        }
+        return -1;  // i out of range
+    }
 
     const PhasePlan& phase(int64_t rd, int64_t rh, int64_t rw) const {
         return phases[size_t((rd * stride[1] + rh) * stride[2] + rw)];
@@ -510,6 +526,7 @@ struct PlanOverrides {
     int band_copies = 0;     // channel family, 2D and 3D images over L2: 1 copies per band
                              // of rows or planes wherever it can, -1 never
     int stream = 0;          // channel family: 1 streams the stores where it can, -1 never
+    int phase_rows = 0;      // channel family: 1 visits rows H phase by H phase, -1 never
     int shared_bcast = 0;    // channel family: 1 shares W taps' broadcasts where they fit, -1 never
     int64_t l2_bytes = 0;    // the per-core L2 to size cache blocking for (0: kDefaultL2Bytes);
                              // the runtime passes planning_l2_bytes of the CPU's
