@@ -394,6 +394,13 @@ TEST_CASE("jit gemm: the planner's choice") {
     CHECK(family(few(4, 64, 5, {20, 20}, {4, 4}, CL), Isa::avx2) == gen::KernelShape::gemm);
     CHECK(family(few(8, 16, 5, {20, 20}, {2, 2}, CL), Isa::avx2) != gen::KernelShape::gemm);
     CHECK(family(few(4, 64, 5, {20, 20}, {4, 4}, CF), Isa::avx2) != gen::KernelShape::gemm);
+    // ... and channels-first groups of one vector (8) from 64 inputs per group, 3 groups or
+    // more; not 2 groups, not 32 inputs, not channels-last
+    CHECK(family(few(4, 128, 8, {12, 10}, {2, 2}, CF), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(few(3, 64, 8, {16, 23}, {4, 4}, CF), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(few(2, 128, 8, {12, 10}, {2, 2}, CF), Isa::avx2) != gen::KernelShape::gemm);
+    CHECK(family(few(4, 32, 8, {12, 10}, {2, 2}, CF), Isa::avx2) != gen::KernelShape::gemm);
+    CHECK(family(few(4, 128, 8, {12, 10}, {2, 2}, CL), Isa::avx2) != gen::KernelShape::gemm);
 }
 
 TEST_CASE("jit gemm: channels-last groups with few outputs, exact and bitwise equal on 1-3 "

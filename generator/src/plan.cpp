@@ -154,6 +154,18 @@ bool avx2_columns_for_few_outputs(const Problem& p, const PlanBase& pl) {
     return icg >= 16 && 4 * rows <= 5 * icg && pixels <= 64 && pl.in[2] <= 8;
 }
 
+// AVX2, channels-first, three or more groups of exactly one vector of output channels (8) from
+// 64 or more input channels each: the column family over the channel kernel, whose one-vector
+// tile takes a broadcast per FMA. Measured on Zen 3 (1 and 2 threads, columns against the
+// channel kernel; 17 built layers of ranks 1-3, 3-16 groups, k2-k5, s1-s4, batch 1-4, and the
+// 4 such layers of `--random 100` seeds 1-3, 7, 11, 23, 31, 59): 0.95-1.66x, geometric mean
+// 1.2x (`random_59_42`, 4 groups of 128 -> 8: 1.16-1.3x). Two groups ran 0.89-0.97x;
+// channels-last 0.43-1.5x (three random layers of 8-32 groups 0.46-0.86x): both stay.
+bool avx2_columns_for_vector_groups(const Problem& p, const PlanBase& pl) {
+    return pl.isa == Isa::avx2 && p.layout == Layout::channels_first && pl.groups >= 3 &&
+           pl.oc_g == pl.vlen && pl.ic_g >= 64 && columns_fit(pl);
+}
+
 // AVX2, channels-first: three output channels per group (the RGB layer that ends generators,
 // super-resolution and decoders) from at most 64 input channels on maps of 32768 or more pixels
 // leave the column family for the spatial kernel. Measured on Zen 3 (1 and 2 threads, against
@@ -281,7 +293,8 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
     if (ov.shape == 5 ||
         (ov.shape == 0 && (gemm_favoured(p, pl) || avx2_columns_over_empty_phases(p, pl, ax) ||
                             avx2_halo_bound_columns(p, pl, ax) ||
-                            avx2_columns_for_few_outputs(p, pl)) &&
+                            avx2_columns_for_few_outputs(p, pl) ||
+                            avx2_columns_for_vector_groups(p, pl)) &&
          !avx2_rgb_spatial(p, pl))) {
         family = KernelShape::gemm;
         return true;
