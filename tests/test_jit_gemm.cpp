@@ -401,6 +401,18 @@ TEST_CASE("jit gemm: the planner's choice") {
     CHECK(family(few(2, 128, 8, {12, 10}, {2, 2}, CF), Isa::avx2) != gen::KernelShape::gemm);
     CHECK(family(few(4, 32, 8, {12, 10}, {2, 2}, CF), Isa::avx2) != gen::KernelShape::gemm);
     CHECK(family(few(4, 128, 8, {12, 10}, {2, 2}, CL), Isa::avx2) != gen::KernelShape::gemm);
+    // One output per W phase (4 x 128 -> 4 x 2, k7x3x7 s1x3x2 d3x1x1 on 2x4x3 -> W 1): not lanes
+    // along W but columns, at any q, on both ISAs; depthwise such layers on the depthwise kernel
+    // (channels in lanes); two W outputs a phase keep the spatial kernel.
+    auto narrow = [&](int64_t groups, int64_t icg, int64_t ocg, int64_t w) {
+        return layer(3, 1, groups * icg, groups * ocg, groups, {2, 4, w}, {7, 3, 7}, {1, 3, 2},
+                     {3, 1, 1}, {0, 0, 5}, {0, 0, 5}, {0, 0, 0}, Activation::sigmoid, true);
+    };
+    CHECK(narrow(4, 128, 2, 3).output[2] == 1);
+    CHECK(family(narrow(4, 128, 2, 3), Isa::avx2) == gen::KernelShape::gemm);
+    CHECK(family(narrow(4, 128, 2, 3)) == gen::KernelShape::gemm);
+    CHECK(family(narrow(64, 1, 1, 3), Isa::avx2) == gen::KernelShape::depthwise);
+    CHECK(family(narrow(4, 16, 2, 4), Isa::avx2) == gen::KernelShape::spatial_vec);
 }
 
 TEST_CASE("jit gemm: channels-last groups with few outputs, exact and bitwise equal on 1-3 "

@@ -265,6 +265,20 @@ bool lanes_across_groups(const Problem& p, const PlanBase& pl) {
            (p.rank == 3 || (ocg == 3 && icg <= 4 && p.layout == Layout::channels_last));
 }
 
+// Every W phase holds at most one output (W outputs <= S_w: a 3D layer whose W axis is a
+// pixel): the kernels with lanes along W (spatial, channels-first depthwise) would fill one
+// lane of each vector. Few outputs per group then take the column family where the columns
+// fit, whatever q; the channel kernel the others. Measured on Zen 3 (AVX2, 1 thread): 4 x 128
+// -> 4 x 2, k7x3x7 on 2x4x3 (`random_61_95`) 47x faster as columns than on the spatial kernel
+// (14x on the channel kernel), two built 3D layers of one W output 3.1x and 4.1x; with 2-6
+// W outputs a phase the spatial kernel stays (0.3-1.4x as columns on 7 random layers).
+// Depthwise layers take the depthwise kernel, channels in lanes (512 channels k3 s4 on 14x1:
+// 4x faster than lanes along W, 49x than columns).
+bool one_w_output(const PhaseAxes& ax) {
+    return std::all_of(ax.m_count[2].begin(), ax.m_count[2].end(),
+                       [](int64_t m) { return m <= 1; });
+}
+
 // Step 2, the kernel family: depthwise when lanes can hold channels of several groups,
 // spatial when lanes along W waste fewer, else channel (docs/ALGORITHM.md §4). Overrides force
 // a family; false when the forced family cannot serve the layer.
@@ -284,8 +298,9 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
                   "1 and one input channel each";
         return false;
     }
+    const bool lanes_along_w = !one_w_output(ax);
     if (ov.shape == 4 ||
-        (ov.shape == 0 && dw_layer && pl.oc_g < pl.vlen &&
+        (ov.shape == 0 && dw_layer && pl.oc_g < pl.vlen && lanes_along_w &&
          depthwise_cf_tile_fits(pl.isa, 1, pl.stride[2], p.activation, pl.isa == Isa::avx2))) {
         family = KernelShape::depthwise_cf;
         return true;
@@ -294,7 +309,9 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
         (ov.shape == 0 && (gemm_favoured(p, pl) || avx2_columns_over_empty_phases(p, pl, ax) ||
                             avx2_halo_bound_columns(p, pl, ax) ||
                             avx2_columns_for_few_outputs(p, pl) ||
-                            avx2_columns_for_vector_groups(p, pl)) &&
+                            avx2_columns_for_vector_groups(p, pl) ||
+                            (!lanes_along_w && pl.ic_g > 1 && pl.oc_g * 2 <= pl.vlen &&
+                             columns_fit(pl))) &&
          !avx2_rgb_spatial(p, pl))) {
         family = KernelShape::gemm;
         return true;
@@ -306,7 +323,7 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
     // kernel, whose vectors held 2-4 of 8 lanes.
     const bool few_per_group = pl.groups > 1 && pl.oc_g * 2 <= pl.vlen;
     const bool spatial_fit =
-        spatial_tile_fits(pl.isa, 1, 1, pl.stride[2], p.activation);
+        lanes_along_w && spatial_tile_fits(pl.isa, 1, 1, pl.stride[2], p.activation);
     const bool cf_spatial = p.layout == Layout::channels_first && few_per_group && spatial_fit;
     // Channels-last ones too with at most 4 channels per group filling at most 3/8 of the
     // channel kernel's lanes (AVX-512: up to 4, AVX2: up to 3), their rows transposed in
