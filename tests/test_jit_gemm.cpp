@@ -413,6 +413,11 @@ TEST_CASE("jit gemm: the planner's choice") {
     CHECK(family(narrow(4, 128, 2, 3)) == gen::KernelShape::gemm);
     CHECK(family(narrow(64, 1, 1, 3), Isa::avx2) == gen::KernelShape::depthwise);
     CHECK(family(narrow(4, 16, 2, 4), Isa::avx2) == gen::KernelShape::spatial_vec);
+    for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
+        Problem p = narrow(4, 128, 2, 3);
+        p.layout = layout;
+        check_threads_bitwise(p, 31);
+    }
 }
 
 TEST_CASE("jit gemm: channels-last groups with few outputs, exact and bitwise equal on 1-3 "
