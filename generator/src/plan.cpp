@@ -272,8 +272,8 @@ bool lanes_across_groups(const Problem& p, const PlanBase& pl) {
 // -> 4 x 2, k7x3x7 on 2x4x3 (`random_61_95`) 47x faster as columns than on the spatial kernel
 // (14x on the channel kernel), two built 3D layers of one W output 3.1x and 4.1x; with 2-6
 // W outputs a phase the spatial kernel stays (0.3-1.4x as columns on 7 random layers).
-// Depthwise layers take the depthwise kernel, channels in lanes (512 channels k3 s4 on 14x1:
-// 4x faster than lanes along W, 49x than columns).
+// Depthwise layers take the depthwise kernel, channels in lanes (512 channels, 10x6x4 -> 19x6x2
+// with W stride 4: 4x faster than lanes along W, 49x than columns).
 bool one_w_output(const PhaseAxes& ax) {
     return std::all_of(ax.m_count[2].begin(), ax.m_count[2].end(),
                        [](int64_t m) { return m <= 1; });
