@@ -267,13 +267,15 @@ bool lanes_across_groups(const Problem& p, const PlanBase& pl) {
 
 // Every W phase holds at most one output (W outputs <= S_w: a 3D layer whose W axis is a
 // pixel): the kernels with lanes along W (spatial, channels-first depthwise) would fill one
-// lane of each vector. Few outputs per group then take the column family where the columns
-// fit, whatever q; the channel kernel the others. Measured on Zen 3 (AVX2, 1 thread): 4 x 128
-// -> 4 x 2, k7x3x7 on 2x4x3 (`random_61_95`) 47x faster as columns than on the spatial kernel
-// (14x on the channel kernel), two built 3D layers of one W output 3.1x and 4.1x; with 2-6
-// W outputs a phase the spatial kernel stays (0.3-1.4x as columns on 7 random layers).
-// Depthwise layers take the depthwise kernel, channels in lanes (512 channels, 10x6x4 -> 19x6x2
-// with W stride 4: 4x faster than lanes along W, 49x than columns).
+// lane of each vector. Channels-first few outputs per group then take the column family where
+// the columns fit, whatever q; the others the channel kernel (channels-last rows this narrow
+// already ran 2x faster on channel lanes: the 8 -> 8 case of the spatial rules). Measured on
+// Zen 3 (AVX2, 1 thread): 4 x 128 -> 4 x 2, k7x3x7 on 2x4x3 (`random_61_95`) 47x faster as
+// columns than on the spatial kernel (14x on the channel kernel), two built 3D layers of one
+// W output 3.1x and 4.1x; with 2-6 W outputs a phase the spatial kernel stays (0.3-1.4x as
+// columns on 7 random layers). Depthwise layers take the depthwise kernel, channels in lanes
+// (512 channels, 10x6x4 -> 19x6x2 with W stride 4: 4x faster than lanes along W, 49x than
+// columns).
 bool one_w_output(const PhaseAxes& ax) {
     return std::all_of(ax.m_count[2].begin(), ax.m_count[2].end(),
                        [](int64_t m) { return m <= 1; });
@@ -310,8 +312,8 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
                             avx2_halo_bound_columns(p, pl, ax) ||
                             avx2_columns_for_few_outputs(p, pl) ||
                             avx2_columns_for_vector_groups(p, pl) ||
-                            (!lanes_along_w && pl.ic_g > 1 && pl.oc_g * 2 <= pl.vlen &&
-                             columns_fit(pl))) &&
+                            (!lanes_along_w && p.layout == Layout::channels_first &&
+                             pl.ic_g > 1 && pl.oc_g * 2 <= pl.vlen && columns_fit(pl))) &&
          !avx2_rgb_spatial(p, pl))) {
         family = KernelShape::gemm;
         return true;
