@@ -1480,22 +1480,26 @@ TEST_CASE("jit: inputs copied pixel-major hold what block-major copies do") {
 TEST_CASE("jit: rows visited H phase by H phase hold what rows in order do") {
     // The order is a permutation of the rows, each H phase's in a run, in order within it.
     for (int64_t S = 1; S <= 5; ++S)
-        for (int64_t O = 1; O <= 13; ++O)
-            for (int64_t pb = 0; pb <= 6; ++pb) {
-                gen::ChannelPlan pl;
-                pl.stride = {1, S, 1};
-                pl.out = {1, O, 1};
-                pl.pad_begin = {0, pb, 0};
-                pl.phase_rows = true;
-                std::vector<int64_t> rows;
-                for (int64_t i = 0; i < O; ++i) rows.push_back(pl.row_order(i));
-                INFO("S ", S, " O ", O, " pad ", pb);
+        for (int64_t I = 1; I <= 6; ++I)
+            for (int64_t pb = 0; pb <= 2; ++pb) {
+                Spec s{.ic = 16, .oc = 16, .in = {I, 3}, .k = {3}, .s = {S, 1}, .pb = {pb, 1},
+                       .pe = {1}, .op = {0}};
+                Problem probe;
+                if (!make_problem(s, probe)) continue;
+                gen::PlanOverrides on;
+                on.shape = 1;
+                on.phase_rows = 1;
+                const gen::ChannelPlan pl = channel_plan(s, Isa::avx2, on);
+                std::vector<int64_t> rows = pl.row_order();
+                INFO("S ", S, " in ", I, " pad ", pb, " rows ", pl.out[1]);
+                CHECK(pl.phase_rows == (S > 1 && pl.out[1] > 1));
                 for (size_t i = 1; i < rows.size(); ++i) {
                     const int64_t a = (rows[i - 1] + pb) % S, b = (rows[i] + pb) % S;
                     CHECK((a < b || (a == b && rows[i] == rows[i - 1] + S)));
                 }
                 std::sort(rows.begin(), rows.end());
-                for (int64_t i = 0; i < O; ++i) CHECK(rows[size_t(i)] == i);
+                REQUIRE(int64_t(rows.size()) == pl.out[1]);
+                for (int64_t i = 0; i < pl.out[1]; ++i) CHECK(rows[size_t(i)] == i);
             }
     // Forced on and off on random small layers strided along H (ranks 2-3, dilation, pads,
     // output_padding, groups, batches, both layouts, activations, folded rows and

@@ -34,7 +34,7 @@ template <class FamilyPlan>
 class PhaseDriver final : public JitDriver {
   public:
     PhaseDriver(const FamilyPlan& plan, const KernelTables& t) : pl_(plan), t_(t) {
-        for (int64_t i = 0; i < pl_.out[1]; ++i) rows_.push_back(pl_.row_order(i));
+        rows_ = pl_.row_order();
         list_calls();
         // The most calls a row chunk makes: per (r_d, r_h), every W phase's runs of tiles.
         for (int64_t rd = 0; rd < pl_.stride[0]; ++rd)

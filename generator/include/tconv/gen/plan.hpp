@@ -271,17 +271,20 @@ struct PhasedPlan : PlanBase {
     // rather than top to bottom: a row reads one H phase's weights, so in order an oc group
     // cycles every phase's through L2 each S_h rows (channel family; see row_order()).
     bool phase_rows = false;
-    // The output row (H index) visited i-th, i in [0, out[1]).
-    int64_t row_order(int64_t i) const {
-        if (!phase_rows) return i;
-        const int64_t S = stride[1], O = out[1], pb = pad_begin[1];
-        for (int64_t r = 0; r < S; ++r) {  // rows oh = first + k S with (oh + pb) % S == r
-            const int64_t first = ((r - pb) % S + S) % S;
-            const int64_t count = first < O ? (O - first + S - 1) / S : 0;
-            if (i < count) return first + i * S;
-            i -= count;
+    // The output rows (H indices) in the order items visit them: top to bottom, or each H
+    // phase's outputs S_h * m + r_h - pad (its PhasePlan's m range) in turn.
+    std::vector<int64_t> row_order() const {
+        std::vector<int64_t> rows;
+        if (!phase_rows) {
+            for (int64_t oh = 0; oh < out[1]; ++oh) rows.push_back(oh);
+            return rows;
         }
-        return -1;  // i out of range
+        for (int64_t rh = 0; rh < stride[1]; ++rh) {
+            const PhasePlan& ph = phase(0, rh, 0);
+            for (int64_t m = ph.m_lo[1]; m < ph.m_lo[1] + ph.m_count[1]; ++m)
+                rows.push_back(stride[1] * m + rh - pad_begin[1]);
+        }
+        return rows;
     }
 
     const PhasePlan& phase(int64_t rd, int64_t rh, int64_t rw) const {
