@@ -273,8 +273,9 @@ options:
                        bf16 layers race oneDNN's bf16 deconvolution (bf16 source, weights
                        and destination, fp32 bias) and their % peak is against the bf16
                        peak (AMX's tdpbf16ps, else vdpbf16ps), probed beside the fp32 one
-  --isa ISA            cap the ISA of tconv, oneDNN and the peak probe: avx512_amx, avx512, avx2
-                       or scalar (oneDNN's floor is SSE4.1; XNNPACK is not capped)
+  --isa ISA            cap the ISA of tconv, oneDNN and the peak probe: avx512_amx,
+                       avx512_bf16, avx512, avx2 or scalar (oneDNN's floor is SSE4.1;
+                       XNNPACK is not capped)
   --min-time SECONDS   timed runs per contender and layer add up to at least this
                        (default 0.2), in at least 5 samples, each the mean of a batch
                        of runs lasting min-time / 5 (at most 50 ms; one run if longer)

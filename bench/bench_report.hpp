@@ -56,7 +56,8 @@ struct BenchRun {
     Isa isa = Isa::scalar;              // cap in use
     std::optional<double> peak_gflops;  // nullopt for scalar
     // The bf16 peak (measure_bf16_peak: AMX's tdpbf16ps under the avx512_amx cap, vdpbf16ps
-    // under avx512), probed when a layer is bf16: bf16 layers' % peak is against it.
+    // under avx512_bf16 and avx512), probed when a layer is bf16: bf16 layers' % peak is
+    // against it.
     std::optional<double> bf16_peak_gflops;
     double min_time = 0;
     std::vector<std::string> peer_names;  // columns; empty with --no-peers

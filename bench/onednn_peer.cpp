@@ -116,21 +116,23 @@ std::string onednn_version() {
 }
 
 std::string cap_onednn_isa(Isa isa) {
-    // oneDNN has no scalar mode; SSE4.1 is its floor. avx512 stops below AMX (its bf16 code
-    // then uses AVX512_BF16, as tconv's does under that cap).
+    // oneDNN has no scalar mode; SSE4.1 is its floor. Each cap maps onto oneDNN's own: AMX,
+    // AVX512_BF16 (avx512_core_bf16), AVX-512 without bf16 instructions (avx512_core), AVX2.
 #if DNNL_VERSION_MAJOR >= 3
     const dnnl::cpu_isa all_isas = dnnl::cpu_isa::isa_default;  // 3.x's "no cap"
 #else
     const dnnl::cpu_isa all_isas = dnnl::cpu_isa::all;
 #endif
-    const dnnl::cpu_isa cap = isa == Isa::amx      ? all_isas
-                              : isa == Isa::avx512 ? dnnl::cpu_isa::avx512_core_bf16
-                              : isa == Isa::avx2   ? dnnl::cpu_isa::avx2
-                                                   : dnnl::cpu_isa::sse41;
-    const char* name = isa == Isa::amx      ? "avx512_amx (no cap)"
-                       : isa == Isa::avx512 ? "avx512_core_bf16"
-                       : isa == Isa::avx2   ? "avx2"
-                                            : "sse41";
+    const dnnl::cpu_isa cap = isa == Isa::amx           ? all_isas
+                              : isa == Isa::avx512_bf16 ? dnnl::cpu_isa::avx512_core_bf16
+                              : isa == Isa::avx512      ? dnnl::cpu_isa::avx512_core
+                              : isa == Isa::avx2        ? dnnl::cpu_isa::avx2
+                                                        : dnnl::cpu_isa::sse41;
+    const char* name = isa == Isa::amx           ? "avx512_amx (no cap)"
+                       : isa == Isa::avx512_bf16 ? "avx512_core_bf16"
+                       : isa == Isa::avx512      ? "avx512_core"
+                       : isa == Isa::avx2        ? "avx2"
+                                                 : "sse41";
     if (dnnl::set_max_cpu_isa(cap) != dnnl::status::success)
         return "oneDNN could not be capped (already initialised)";
     return std::string("oneDNN capped at ") + name;

@@ -154,7 +154,7 @@ std::optional<double> measure_bf16_peak(Isa isa, int threads) {
         return best_gflops(code, 2.0 * 16 * 16 * 32 * code.chains() * TdpLoop::kUnroll, threads);
     }
     const Xbyak::util::Cpu cpu;
-    if (isa != Isa::avx512 || !cpu.has(Xbyak::util::Cpu::tAVX512_BF16)) return std::nullopt;
+    if (isa < Isa::avx512 || !cpu.has(Xbyak::util::Cpu::tAVX512_BF16)) return std::nullopt;
     FmaLoop code(true, 24, true);
     // 16 lanes x 2 pairs x 2 flops per instruction.
     return best_gflops(code, 64.0 * code.chains() * FmaLoop::kUnroll, threads);

@@ -57,7 +57,8 @@ std::optional<Isa> Args::isa() const {
     auto v = value("--isa");
     if (!v) return std::nullopt;
     if (const auto isa = isa_from_string(*v)) return *isa;
-    throw usage(command, "--isa " + *v + ": must be avx512_amx, avx512, avx2 or scalar");
+    throw usage(command,
+                "--isa " + *v + ": must be avx512_amx, avx512_bf16, avx512, avx2 or scalar");
 }
 
 std::optional<Layout> Args::layout() const {

@@ -41,7 +41,7 @@ struct Args {
     std::string required(const std::string& flag) const;
     // --threads N: 1..1024; absent -> std::nullopt.
     std::optional<int> threads() const;
-    // --isa avx512_amx|avx512|avx2|scalar; absent -> std::nullopt.
+    // --isa avx512_amx|avx512_bf16|avx512|avx2|scalar; absent -> std::nullopt.
     std::optional<Isa> isa() const;
     // --layout channels_first|channels_last; absent -> std::nullopt.
     std::optional<Layout> layout() const;

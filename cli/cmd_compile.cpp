@@ -17,7 +17,7 @@
 namespace tconv::cli {
 
 static const std::vector<Flag> kFlags = {
-    {"--isa", true, "ISA  cap the implementation: avx512_amx, avx512, avx2 or scalar"},
+    {"--isa", true, "ISA  cap the implementation: avx512_amx, avx512_bf16, avx512, avx2 or scalar"},
     {"--layer", true, "NAME  compile only this layer"},
     {"--dump", true, "DIR  write each kernel's raw code to DIR/NAME.bin (created if missing)"},
     {"--layout", true, "L  compile every layer as channels_first or channels_last"},

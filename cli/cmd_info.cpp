@@ -13,7 +13,8 @@
 namespace tconv::cli {
 
 static const std::vector<Flag> kFlags = {
-    {"--isa", true, "ISA  cap the implementation choice: avx512_amx, avx512, avx2 or scalar"},
+    {"--isa", true,
+     "ISA  cap the implementation choice: avx512_amx, avx512_bf16, avx512, avx2 or scalar"},
 };
 
 int cmd_info(const Argv& argv) {

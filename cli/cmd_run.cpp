@@ -16,7 +16,7 @@ static const std::vector<Flag> kFlags = {
     {"--bias", true, "B.npy  bias [out_channels]; required when the layer has \"bias\": true"},
     {"--output", true, "Y.npy  where to write the output (atomically)"},
     {"--layer", true, "NAME  the layer to run when the config holds several"},
-    {"--isa", true, "ISA  cap the implementation: avx512_amx, avx512, avx2 or scalar"},
+    {"--isa", true, "ISA  cap the implementation: avx512_amx, avx512_bf16, avx512, avx2 or scalar"},
     {"--threads", true, "N  threads (default: TCONV_NUM_THREADS, else all cores)"},
 };
 

@@ -53,7 +53,7 @@ int cmd_verify(const Argv& argv) {
     const std::optional<DType> dtype = args.dtype();
 
     std::vector<Isa> isas;
-    for (Isa i : {Isa::amx, Isa::avx512, Isa::avx2, Isa::scalar})
+    for (Isa i : {Isa::amx, Isa::avx512_bf16, Isa::avx512, Isa::avx2, Isa::scalar})
         if (i <= resolve_max_isa({})) isas.push_back(i);
 
     // Every config is read and validated before the table starts: a bad file is an error alone.

@@ -327,7 +327,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     };
 
     std::set<std::string> seen;
-    for (Isa isa : {Isa::amx, Isa::avx512, Isa::avx2}) {
+    for (Isa isa : {Isa::amx, Isa::avx512_bf16, Isa::avx512, Isa::avx2}) {
         if (isa > tconv::resolve_max_isa({})) continue;
         std::string stage = "compile";
         try {

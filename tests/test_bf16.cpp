@@ -23,6 +23,7 @@ std::vector<Isa> caps() {
     const Isa best = cpu_info().best_isa();
     if (best >= Isa::avx2) out.push_back(Isa::avx2);
     if (best >= Isa::avx512) out.push_back(Isa::avx512);
+    if (best >= Isa::avx512_bf16) out.push_back(Isa::avx512_bf16);
     if (best >= Isa::amx) out.push_back(Isa::amx);
     return out;
 }

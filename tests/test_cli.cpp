@@ -124,7 +124,7 @@ TEST_CASE("cli: usage errors exit 2 with a message and a hint") {
         {{"run", f.config, "--input", f.x, "--weights", f.w, "--output", "y.npy", "--threads", "0"},
          "--threads 0: must be an integer from 1 to 1024"},
         {{"run", f.config, "--input", f.x, "--weights", f.w, "--output", "y.npy", "--isa", "sse"},
-         "--isa sse: must be avx512_amx, avx512, avx2 or scalar"},
+         "--isa sse: must be avx512_amx, avx512_bf16, avx512, avx2 or scalar"},
         {{"run", f.config, "--input", f.x, "--weights", f.w, "--output", "y.npy", "--layer", "nope"},
          "no layer named \"nope\""},
         {{"verify"}, "expected at least one CONFIG"},

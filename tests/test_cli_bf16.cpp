@@ -17,7 +17,7 @@ TEST_CASE("cli: run on a bf16 layer reads and writes fp32 .npy, rounded through 
     const float xs[] = {1.00390625f, 2, 3, 4}, ws[] = {1, 2, 3.0078125f, 4, 5, 6, 7, 8, 9};
     write_npy(x, {1, 1, 2, 2}, xs);
     write_npy(w, {1, 1, 3, 3}, ws);
-    for (std::string isa : {"avx512_amx", "avx512", "avx2", "scalar"}) {
+    for (std::string isa : {"avx512_amx", "avx512_bf16", "avx512", "avx2", "scalar"}) {
         if (*isa_from_string(isa) > cpu_info().best_isa()) continue;
         INFO("isa " << isa);
         auto r = run_cli({"run", config, "--input", x, "--weights", w, "--output", y, "--isa", isa});

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The amx family: bf16 layers on AMX tiles. What the planner gives it and what it declines
-// (no AMX needed), then, on a CPU whose OS grants the tiles, layers of every feature against
-// the bf16 reference, every tile shape, bit-equal results on any thread count, and both layouts'
-// narrowings bit for bit float_to_bf16 (the transposes alone: test_transpose.cpp).
+// The bf16 pair family: bf16 layers on AMX tiles (Isa::amx) and on vdpbf16ps
+// (Isa::avx512_bf16). What the planner gives it and what it declines (no such CPU needed),
+// then, for each of the two this CPU has (AMX when the OS grants the tiles), layers of every
+// feature against the bf16 reference, every tile shape, bit-equal results on any thread count,
+// and both layouts' narrowings bit for bit float_to_bf16 (the transposes alone:
+// test_transpose.cpp).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -26,7 +28,7 @@ Problem bf16_layer(const std::string& json) {
 // A random valid layer the family serves (4 or more input channels per group; channels-first
 // with enough work per output), small enough for the reference: ranks 1-3, groups, dilation, asymmetric pads, output
 // padding, batch, both layouts, every activation.
-Problem random_amx_layer(std::mt19937_64& rng, int index) {
+Problem random_amx_layer(std::mt19937_64& rng, int index, Isa isa) {
     auto pick = [&](int64_t lo, int64_t hi) {
         return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
     };
@@ -66,16 +68,18 @@ Problem random_amx_layer(std::mt19937_64& rng, int index) {
         }
         gen::Plan plan;
         std::string why;
-        if (gen::plan(p, Isa::amx, plan, why)) return p;
+        if (gen::plan(p, isa, plan, why)) return p;
     }
 }
 
-// p compiled for Isa::amx (with its weights rounded as Layer::compile rounds them).
-std::unique_ptr<Impl> compile_amx(const Problem& p, const test::LayerData& d,
-                                  const gen::PlanOverrides& o = {}) {
+// p compiled for isa on the pair family, whatever the planner would prefer (with its weights
+// rounded as Layer::compile rounds them).
+std::unique_ptr<Impl> compile_amx(Isa isa, const Problem& p, const test::LayerData& d,
+                                  gen::PlanOverrides o = {}) {
+    o.shape = 6;
     std::string why;
     const std::vector<float> w = bf16_weights(p, d.w.data());
-    auto impl = make_jit_impl(Isa::amx, p, w.data(), p.bias ? d.b.data() : nullptr, {}, why, o);
+    auto impl = make_jit_impl(isa, p, w.data(), p.bias ? d.b.data() : nullptr, {}, why, o);
     REQUIRE_MESSAGE(impl, p.name, ": ", why);
     return impl;
 }
@@ -102,6 +106,16 @@ std::string check_amx(const Problem& p, const test::LayerData& d, const Impl& im
 
 bool amx_here() { return cpu_info().amx_bf16; }
 
+// The pair ISAs this CPU runs: AMX where the OS grants the tiles, AVX512_BF16.
+std::vector<Isa> pair_isas() {
+    std::vector<Isa> out;
+    if (amx_here()) out.push_back(Isa::amx);
+    if (cpu_info().best_isa() >= Isa::avx512_bf16) out.push_back(Isa::avx512_bf16);
+    return out;
+}
+
+std::string implementation_of(Isa isa) { return "jit_" + std::string(to_string(isa)); }
+
 }  // namespace
 
 TEST_CASE("amx: bf16 layers plan on tiles") {
@@ -126,11 +140,15 @@ TEST_CASE("amx: bf16 layers plan on tiles") {
         CHECK(name.size() > 12);
         CHECK(name.substr(name.size() - 12) == "__avx512_amx");
     }
-    // Channels-first: the kernels build fp32 rows for the transposes, named for what they store.
+    const std::string cl_name = gen::kernel_name(amx.kernels[0]);
+    // Channels-first: the kernels build fp32 rows for the transposes, still named for the type
+    // they multiply (a different code from the channels-last one: another hash).
     Problem cf = p;
     cf.layout = Layout::channels_first;
     REQUIRE(gen::plan(cf, Isa::amx, plan, why));
-    CHECK(gen::kernel_name(plan.base().kernels[0]).rfind("tconv_f32_amx_", 0) == 0);
+    const std::string cf_name = gen::kernel_name(plan.base().kernels[0]);
+    CHECK(cf_name.rfind("tconv_bf16_amx_k4x4_s2x2_t2x2_r14_oc4_", 0) == 0);
+    CHECK(cf_name != cl_name);
     // A 37-channel group pads to two 32-channel steps; 20 outputs: a last vector of 4 lanes.
     Problem odd = p;
     odd.in_channels = 37;
@@ -138,6 +156,46 @@ TEST_CASE("amx: bf16 layers plan on tiles") {
     REQUIRE(gen::plan(odd, Isa::amx, plan, why));
     CHECK(std::get<gen::AmxPlan>(plan.family).k_pairs == 32);
     CHECK(gen::kernel_name(plan.base().kernels[0]).find("_oc2_m4_") != std::string::npos);
+}
+
+TEST_CASE("bf16 dot: bf16 layers plan on vdpbf16ps in steps of up to 16 pairs") {
+    Problem p = bf16_layer(R"({"in_channels": 256, "out_channels": 128,
+        "input_size": [14, 14], "kernel_size": 4, "stride": 2, "padding": 1,
+        "layout": "channels_last"})");
+    gen::Plan plan;
+    std::string why;
+    REQUIRE_MESSAGE(gen::plan(p, Isa::avx512_bf16, plan, why), why);
+    REQUIRE(plan.shape() == gen::KernelShape::amx);
+    const auto& pairs = std::get<gen::AmxPlan>(plan.family);
+    CHECK(pairs.input.bf16_pairs);
+    CHECK(pairs.step_pairs == 16);
+    CHECK(pairs.k_pairs == 128);
+    // 14 outputs per phase row: all 14 in one tile of two vectors (28 accumulators).
+    CHECK(pairs.ur == 14);
+    CHECK(pairs.n_oc == 2);
+    for (const gen::AnyKernelDesc& k : pairs.kernels) {
+        const std::string name = gen::kernel_name(k);
+        CAPTURE(name);
+        CHECK(name.rfind("tconv_bf16_cvec_k4x4_s2x2_t2x2_ur14_oc2_p16_", 0) == 0);
+        CHECK(name.substr(name.size() - 13) == "__avx512_bf16");
+    }
+    CHECK(plan.base().lines[0].find("vdpbf16ps") != std::string::npos);
+    // Steps split the pairs evenly: 37 channels are 19 pairs, two steps of 10; 48 are two of
+    // 12; 6 are one of 3.
+    for (auto [ic, step, total] : {std::array<int64_t, 3>{37, 10, 20}, {48, 12, 24}, {6, 3, 3}}) {
+        p.in_channels = ic;
+        REQUIRE_MESSAGE(gen::plan(p, Isa::avx512_bf16, plan, why), why);
+        CHECK(std::get<gen::AmxPlan>(plan.family).step_pairs == step);
+        CHECK(std::get<gen::AmxPlan>(plan.family).k_pairs == total);
+    }
+    // Only bf16 layers, only this family.
+    p.dtype = DType::f32;
+    CHECK_FALSE(gen::plan(p, Isa::avx512_bf16, plan, why));
+    p.dtype = DType::bf16;
+    gen::PlanOverrides channel;
+    channel.shape = 1;
+    CHECK_FALSE(gen::plan(p, Isa::avx512_bf16, plan, why, channel));
+    CHECK(why.find("bf16 pair family only") != std::string::npos);
 }
 
 TEST_CASE("amx: f32 layers and too few channels per group decline with a reason") {
@@ -176,12 +234,13 @@ TEST_CASE("amx: f32 layers and too few channels per group decline with a reason"
 }
 
 TEST_CASE("amx: the dispatcher puts bf16 layers on tiles, f32 layers pass by") {
-    if (!amx_here()) return;
+    if (pair_isas().empty()) return;
+    const Isa best = pair_isas()[0];  // AMX, else AVX512_BF16
     const Problem p = bf16_layer(R"({"in_channels": 32, "out_channels": 16,
         "input_size": [4, 4], "kernel_size": 2, "stride": 2, "layout": "channels_last"})");
     const test::LayerData d = test::random_layer_data(p, 1);
     const Layer bf16 = Layer::compile(p, d.w.data(), d.b.data());
-    CHECK(bf16.implementation() == "jit_avx512_amx");
+    CHECK(bf16.implementation() == implementation_of(best));
     Problem f32 = p;
     f32.dtype = DType::f32;
     const Layer layer = Layer::compile(f32, d.w.data(), d.b.data());
@@ -190,26 +249,33 @@ TEST_CASE("amx: the dispatcher puts bf16 layers on tiles, f32 layers pass by") {
     Options capped;
     capped.max_isa = Isa::avx512;
     CHECK(Layer::compile(p, d.w.data(), d.b.data(), capped).implementation() == "jit_avx512");
+    if (best == Isa::amx) {  // below the tiles: vdpbf16ps
+        capped.max_isa = Isa::avx512_bf16;
+        CHECK(Layer::compile(p, d.w.data(), d.b.data(), capped).implementation() ==
+              "jit_avx512_bf16");
+    }
 }
 
 TEST_CASE("amx: random bf16 layers against the bf16 reference, the same bits on 1-3 threads") {
-    if (!amx_here()) return;
-    std::mt19937_64 rng(20261205);
-    int cf = 0, cl = 0;
-    for (int i = 0; i < 60; ++i) {
-        const Problem p = random_amx_layer(rng, i);
-        CAPTURE(p.name);
-        const test::LayerData d = test::random_layer_data(p, uint64_t(100 + i));
-        const auto impl = compile_amx(p, d);
-        CHECK(check_amx(p, d, *impl) == "");
-        (p.layout == Layout::channels_first ? cf : cl) += 1;
+    for (Isa isa : pair_isas()) {
+        CAPTURE(isa);
+        std::mt19937_64 rng(20261205);
+        int cf = 0, cl = 0;
+        for (int i = 0; i < 60; ++i) {
+            const Problem p = random_amx_layer(rng, i, isa);
+            CAPTURE(p.name);
+            const test::LayerData d = test::random_layer_data(p, uint64_t(100 + i));
+            const auto impl = compile_amx(isa, p, d);
+            CHECK(check_amx(p, d, *impl) == "");
+            (p.layout == Layout::channels_first ? cf : cl) += 1;
+        }
+        CHECK(cf > 10);
+        CHECK(cl > 10);
     }
-    CHECK(cf > 10);
-    CHECK(cl > 10);
 }
 
 TEST_CASE("amx: every tile shape, with W tails and a partial last vector") {
-    if (!amx_here()) return;
+    if (!amx_here()) return;  // the vdpbf16ps tiles: the test after this one
     // 53 outputs per W phase row (tails of 5 and 21), 70 channels (a last vector of 6 lanes),
     // 40 input channels (a second, mostly zero step).
     for (Layout layout : {Layout::channels_last, Layout::channels_first}) {
@@ -223,96 +289,132 @@ TEST_CASE("amx: every tile shape, with W tails and a partial last vector") {
                 gen::PlanOverrides o;
                 o.ur = ur;
                 o.n_oc = n_oc;
-                const auto impl = compile_amx(p, d, o);
+                const auto impl = compile_amx(Isa::amx, p, d, o);
                 CHECK_MESSAGE(check_amx(p, d, *impl) == "", "ur ", ur, " n_oc ", n_oc);
             }
     }
 }
 
-TEST_CASE("amx: both narrowings round as float_to_bf16, NaN and infinities included") {
-    if (!amx_here()) return;
-    // A 1x1 stride-1 layer whose weights are the identity: each output is its input (a finite,
-    // normal bf16 value: the tiles count subnormal inputs as zero, and a NaN input would reach
-    // every output through the zero weights) plus a bias, exact in fp32, so the sums hit ties,
-    // overflow and NaN at will. The channels-last kernel narrows in its stores, the
-    // channels-first one in the transpose.
-    const int64_t C = 32, W = 40;
-    Problem p = bf16_layer(R"({"in_channels": 32, "out_channels": 32, "input_size": [40],
-        "kernel_size": 1, "bias": true, "layout": "channels_last"})");
-    std::vector<float> w(size_t(C * C), 0.0f), b(static_cast<size_t>(C));
-    for (int64_t c = 0; c < C; ++c) w[size_t(c * C + c)] = 1.0f;
-    const float biases[] = {0.00390625f, -0.01171875f, 0.01171875f, 3.0e38f, -3.0e38f, INFINITY,
-                            -INFINITY, NAN, 0.0f, -0.0f, 1e-39f, 65504.0f};
-    const float inputs[] = {1.0f, -1.0f, 3.0e38f, 0.0f, -0.0f, 2.0f, 0.5f};
-    for (int64_t c = 0; c < C; ++c) b[size_t(c)] = biases[size_t(c) % 12] * (c < 12 ? 1.0f : 0.5f);
-    std::vector<float> x(size_t(W * C));
-    for (size_t i = 0; i < x.size(); ++i) x[i] = round_to_bf16(inputs[(i * 5) % 7]);
-    std::string why;
-    auto cl = make_jit_impl(Isa::amx, p, w.data(), b.data(), {}, why);
-    REQUIRE_MESSAGE(cl, why);
-    p.layout = Layout::channels_first;
-    auto cf = make_jit_impl(Isa::amx, p, w.data(), b.data(), {}, why);
-    REQUIRE_MESSAGE(cf, why);
-    std::vector<uint16_t> xl(x.size()), xf(x.size()), yl(x.size()), yf(x.size());
-    for (int64_t v = 0; v < W; ++v)
-        for (int64_t c = 0; c < C; ++c) {
-            xl[size_t(v * C + c)] = float_to_bf16(x[size_t(v * C + c)]);
-            xf[size_t(c * W + v)] = xl[size_t(v * C + c)];
-        }
-    cl->execute_bf16(xl.data(), yl.data(), 1, WaitPolicy::bounded);
-    cf->execute_bf16(xf.data(), yf.data(), 1, WaitPolicy::bounded);
-    for (int64_t v = 0; v < W; ++v)
-        for (int64_t c = 0; c < C; ++c) {
-            CAPTURE(v);
-            CAPTURE(c);
-            // One product (x * 1) summed from zero, plus the bias: exact in fp32 (a zero sum
-            // is +0, as the accumulators start), then one rounding.
-            const float want = (0.0f + x[size_t(v * C + c)]) + b[size_t(c)];
-            const uint16_t bits = float_to_bf16(want);
-            CHECK(yl[size_t(v * C + c)] == bits);
-            CHECK(yf[size_t(c * W + v)] == bits);
+TEST_CASE("bf16 dot: every register tile, with W tails, partial vectors and uneven steps") {
+    if (cpu_info().best_isa() < Isa::avx512_bf16) return;
+    // 53 outputs per W phase row (a tail for most ur), 70 channels (a last vector of 6 lanes),
+    // 41 input channels (21 pairs: two steps of 11, the last pair half zero); 7 taps x 11 pairs
+    // run the pairs in a run-time loop, 1 tap unrolls them.
+    for (Layout layout : {Layout::channels_last, Layout::channels_first})
+        for (const char* kernel : {"[3, 3]", "[1, 1]"}) {
+            Problem p = bf16_layer(std::string(R"({"in_channels": 41, "out_channels": 70,
+                "input_size": [3, 53], "stride": [1, 2], "padding": 1, "output_padding": [0, 1],
+                "activation": "tanh", "kernel_size": )") + kernel + "}");
+            p.layout = layout;
+            const test::LayerData d = test::random_layer_data(p, 7);
+            int tiles = 0;
+            for (int n_oc = 1; n_oc <= 4; ++n_oc)
+                for (int ur = 1; gen::dot_tile_fits(ur, n_oc, p.activation); ur += 3) {
+                    gen::PlanOverrides o;
+                    o.ur = ur;
+                    o.n_oc = n_oc;
+                    const auto impl = compile_amx(Isa::avx512_bf16, p, d, o);
+                    const std::string name = impl->report().kernel_names[0];
+                    CHECK(name.find("_ur" + std::to_string(ur) + "_oc" + std::to_string(n_oc) +
+                                    "_p11") != std::string::npos);
+                    CHECK_MESSAGE(check_amx(p, d, *impl) == "", "ur ", ur, " n_oc ", n_oc);
+                    ++tiles;
+                }
+            CHECK(tiles > 15);
         }
 }
 
-TEST_CASE("amx: a reshaped bf16 layer keeps its packed weights and stays exact") {
-    if (!amx_here()) return;
-    for (Layout layout : {Layout::channels_last, Layout::channels_first}) {
-        Problem p = bf16_layer(R"({"in_channels": 48, "out_channels": 40,
-            "input_size": [6, 9], "kernel_size": 3, "stride": 2, "padding": 1,
-            "activation": "relu"})");
-        p.layout = layout;
-        const test::LayerData d = test::random_layer_data(p, 21);
-        Layer layer = Layer::compile(p, d.w.data(), d.b.data());
-        REQUIRE(layer.implementation() == "jit_avx512_amx");
-        for (const std::vector<int64_t>& size : {std::vector<int64_t>{11, 37},
-                                                 std::vector<int64_t>{1, 2}}) {
-            layer.reshape(2, size);
-            const Problem q = layer.problem();
-            CAPTURE(q.name);
-            CHECK(layer.implementation() == "jit_avx512_amx");
-            CHECK(layer.report().weight_packs == 1);
-            test::LayerData dq = d;
-            dq.x = test::random_vector(size_t(q.input_elems()), 5);
-            std::vector<float> y(size_t(q.output_elems()));
-            layer.execute(dq.x.data(), y.data());
-            CHECK(test::compare_bf16_to_reference(q, dq, y.data()) == "");
-        }
+TEST_CASE("amx: both narrowings round as float_to_bf16, NaN and infinities included") {
+    for (Isa isa : pair_isas()) {
+        CAPTURE(isa);
+        // A 1x1 stride-1 layer whose weights are the identity: each output is its input (a finite,
+        // normal bf16 value: the tiles count subnormal inputs as zero, and a NaN input would reach
+        // every output through the zero weights) plus a bias, exact in fp32, so the sums hit ties,
+        // overflow and NaN at will. The channels-last kernel narrows in its stores, the
+        // channels-first one in the transpose.
+        const int64_t C = 32, W = 40;
+        Problem p = bf16_layer(R"({"in_channels": 32, "out_channels": 32, "input_size": [40],
+            "kernel_size": 1, "bias": true, "layout": "channels_last"})");
+        std::vector<float> w(size_t(C * C), 0.0f), b(static_cast<size_t>(C));
+        for (int64_t c = 0; c < C; ++c) w[size_t(c * C + c)] = 1.0f;
+        const float biases[] = {0.00390625f, -0.01171875f, 0.01171875f, 3.0e38f, -3.0e38f, INFINITY,
+                                -INFINITY, NAN, 0.0f, -0.0f, 1e-39f, 65504.0f};
+        const float inputs[] = {1.0f, -1.0f, 3.0e38f, 0.0f, -0.0f, 2.0f, 0.5f};
+        for (int64_t c = 0; c < C; ++c)
+            b[size_t(c)] = biases[size_t(c) % 12] * (c < 12 ? 1.0f : 0.5f);
+        std::vector<float> x(size_t(W * C));
+        for (size_t i = 0; i < x.size(); ++i) x[i] = round_to_bf16(inputs[(i * 5) % 7]);
+        std::string why;
+        auto cl = make_jit_impl(isa, p, w.data(), b.data(), {}, why);
+        REQUIRE_MESSAGE(cl, why);
+        p.layout = Layout::channels_first;
+        auto cf = make_jit_impl(isa, p, w.data(), b.data(), {}, why);
+        REQUIRE_MESSAGE(cf, why);
+        std::vector<uint16_t> xl(x.size()), xf(x.size()), yl(x.size()), yf(x.size());
+        for (int64_t v = 0; v < W; ++v)
+            for (int64_t c = 0; c < C; ++c) {
+                xl[size_t(v * C + c)] = float_to_bf16(x[size_t(v * C + c)]);
+                xf[size_t(c * W + v)] = xl[size_t(v * C + c)];
+            }
+        cl->execute_bf16(xl.data(), yl.data(), 1, WaitPolicy::bounded);
+        cf->execute_bf16(xf.data(), yf.data(), 1, WaitPolicy::bounded);
+        for (int64_t v = 0; v < W; ++v)
+            for (int64_t c = 0; c < C; ++c) {
+                CAPTURE(v);
+                CAPTURE(c);
+                // One product (x * 1) summed from zero, plus the bias: exact in fp32 (a zero sum
+                // is +0, as the accumulators start), then one rounding.
+                const float want = (0.0f + x[size_t(v * C + c)]) + b[size_t(c)];
+                const uint16_t bits = float_to_bf16(want);
+                CHECK(yl[size_t(v * C + c)] == bits);
+                CHECK(yf[size_t(c * W + v)] == bits);
+            }
     }
 }
 
+TEST_CASE("amx: a reshaped bf16 layer keeps its packed weights and stays exact") {
+    for (Isa isa : pair_isas())
+        for (Layout layout : {Layout::channels_last, Layout::channels_first}) {
+            Problem p = bf16_layer(R"({"in_channels": 48, "out_channels": 40,
+                "input_size": [6, 9], "kernel_size": 3, "stride": 2, "padding": 1,
+                "activation": "relu"})");
+            p.layout = layout;
+            const test::LayerData d = test::random_layer_data(p, 21);
+            Options o;
+            o.max_isa = isa;
+            Layer layer = Layer::compile(p, d.w.data(), d.b.data(), o);
+            REQUIRE(layer.implementation() == implementation_of(isa));
+            for (const std::vector<int64_t>& size : {std::vector<int64_t>{11, 37},
+                                                     std::vector<int64_t>{1, 2}}) {
+                layer.reshape(2, size);
+                const Problem q = layer.problem();
+                CAPTURE(q.name);
+                CHECK(layer.implementation() == implementation_of(isa));
+                CHECK(layer.report().weight_packs == 1);
+                test::LayerData dq = d;
+                dq.x = test::random_vector(size_t(q.input_elems()), 5);
+                std::vector<float> y(size_t(q.output_elems()));
+                layer.execute(dq.x.data(), y.data());
+                CHECK(test::compare_bf16_to_reference(q, dq, y.data()) == "");
+            }
+        }
+}
+
 TEST_CASE("amx: channels-first inputs are paired in pieces of pixels and of channels") {
-    if (!amx_here()) return;
-    // 128 channels (64 pairs) on 300 pixels: the pairing buffer holds 128 pixels at a time;
-    // 16390 channels: more pairs than it holds, so it takes them in runs too (and an odd last
-    // channel pairs with zero).
-    for (const char* json : {R"({"in_channels": 128, "out_channels": 24, "input_size": [300],
-                                 "kernel_size": 4, "stride": 2, "padding": 1})",
-                             R"({"in_channels": 16391, "out_channels": 2, "input_size": [3],
-                                 "kernel_size": 2, "stride": 1})"}) {
-        const Problem p = bf16_layer(json);
-        CAPTURE(p.name);
-        const test::LayerData d = test::random_layer_data(p, 31);
-        const auto impl = compile_amx(p, d);
-        CHECK(check_amx(p, d, *impl) == "");
+    for (Isa isa : pair_isas()) {
+        CAPTURE(isa);
+        // 128 channels (64 pairs) on 300 pixels: the pairing buffer holds 128 pixels at a time;
+        // 16390 channels: more pairs than it holds, so it takes them in runs too (and an odd last
+        // channel pairs with zero).
+        for (const char* json : {R"({"in_channels": 128, "out_channels": 24, "input_size": [300],
+                                     "kernel_size": 4, "stride": 2, "padding": 1})",
+                                 R"({"in_channels": 16391, "out_channels": 2, "input_size": [3],
+                                     "kernel_size": 2, "stride": 1})"}) {
+            const Problem p = bf16_layer(json);
+            CAPTURE(p.name);
+            const test::LayerData d = test::random_layer_data(p, 31);
+            const auto impl = compile_amx(isa, p, d);
+            CHECK(check_amx(p, d, *impl) == "");
+        }
     }
 }

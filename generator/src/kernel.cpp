@@ -42,7 +42,7 @@ std::unique_ptr<Xbyak::CodeGenerator> emit_family(const GemmEpilogueDesc& d) {
 
 template <class T>
 std::unique_ptr<Xbyak::CodeGenerator> emit_family(const AmxKernelDesc& d) {
-    return emit_amx(d);
+    return d.isa == Isa::amx ? emit_amx(d) : emit_bf16_dot(d);
 }
 
 template <class T>
@@ -69,7 +69,7 @@ std::unique_ptr<Kernel> generate(const AnyKernelDesc& d) {
     std::unique_ptr<Xbyak::CodeGenerator> code;
     const Isa isa = std::visit([](const auto& x) { return x.isa; }, d);
     try {
-        if (isa == Isa::avx512 || isa == Isa::amx)
+        if (isa == Isa::avx512 || isa == Isa::avx512_bf16 || isa == Isa::amx)
             code = emit<Avx512Traits>(d);
         else if (isa == Isa::avx2)
             code = emit<Avx2Traits>(d);

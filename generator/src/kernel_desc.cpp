@@ -135,7 +135,8 @@ size_t KernelDescHash::operator()(const AmxKernelDesc& d) const {
     m.dims(d.kernel), m.dims(d.stride), m.dims(d.dilation);
     m.dims(d.c0), m.dims(d.cstep), m.dims(d.x_stride);
     for (int t : d.taps) m(t);
-    m(d.groups), m(d.rows), m(d.nt), m(d.oc_tail), m(d.k_steps), m(d.y_pix), m(int64_t(d.out));
+    m(d.groups), m(d.rows), m(d.nt), m(d.oc_tail), m(d.k_steps), m(d.step_pairs), m(d.y_pix);
+    m(int64_t(d.out));
     m(d.bias), m(int64_t(d.activation));
     m(int64_t(std::bit_cast<uint32_t>(d.negative_slope)));
     return m.h;
@@ -241,9 +242,13 @@ std::string kernel_name(const GemmEpilogueDesc& d) {
 // tconv_bf16_amx_k4x4_s2x2_t2x2_r32_oc2[_m8][_k8]_h..__avx512_amx: the tile's rows (outputs
 // along W) and vectors of output channels; what it stores (bf16, or f32 into a row buffer).
 std::string kernel_name(const AmxKernelDesc& d) {
-    std::string tile = fmt::format("_r{}_oc{}", d.rows, d.nt);
+    // Tiles: rows x vectors; vdpbf16ps: the channel kernel's ur x oc, and the pairs per step.
+    const bool tiles = d.isa == Isa::amx;
+    std::string tile = tiles ? fmt::format("_r{}_oc{}", d.rows, d.nt)
+                             : fmt::format("_ur{}_oc{}_p{}", d.rows, d.nt, d.step_pairs);
     if (d.oc_tail != 16) tile += fmt::format("_m{}", d.oc_tail);
-    return name_head("amx", d, d.groups, d.out) + "_t" +
+    // The data type multiplied (bf16), whichever the stores write.
+    return name_head(tiles ? "amx" : "cvec", d, d.groups, DType::bf16) + "_t" +
            dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) + name_tail(d, tile);
 }
 

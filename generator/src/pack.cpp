@@ -233,9 +233,10 @@ void pack_part(const ChannelPlan& pl, const float* w, float* packed, int64_t b, 
     }
 }
 
-// amx: per phase and oc block, lanes of two bf16 [32-channel step][tap][vector][16 pairs]
-// [16 channels]: lane (pair j, channel n) holds input channels 2j and 2j + 1 of the step (low
-// half first) for output channel n, as tdpbf16ps reads a B tile. Channels past the group's
+// bf16 pairs: per phase and oc block, per (step, tap, vector, pair) 16 lanes of two bf16 where
+// AmxPlan::weight_lane puts them: lane (pair j, channel n) holds input channels 2j and 2j + 1
+// of the step (low half first) for output channel n, as tdpbf16ps reads a B tile and
+// vdpbf16ps a vector. Channels past the group's
 // (input or output) are zero. Weights are rounded to bf16, to nearest even.
 uint16_t bf16_bits(float f) {
     uint32_t bits;
@@ -246,14 +247,15 @@ uint16_t bf16_bits(float f) {
 }
 
 void pack_amx_block(const AmxPlan& pl, const float* w, float* packed, int64_t b) {
-    const int64_t K = pl.kernel_points(), VL = pl.vlen, steps = pl.k_pairs / 16;
+    const int64_t K = pl.kernel_points(), VL = pl.vlen, SP = pl.step_pairs;
+    const int64_t steps = pl.k_pairs / SP;
     const Dim3 k3 = pl.kernel;
     const OcBlock& blk = pl.blocks[size_t(b)];
     const int64_t oc0 = blk.oc0 - blk.group * pl.oc_g;  // within the group
     for (const PhasePlan& ph : pl.phases) {
         const int64_t taps = ph.taps_total();
         if (taps == 0) continue;
-        auto* dst = reinterpret_cast<uint16_t*>(packed + pl.weight_offset(ph, b));
+        float* first = packed + pl.weight_offset(ph, b);
         for (int64_t s = 0; s < steps; ++s) {
             int64_t t = 0;
             for (int td = 0; td < ph.taps[0].count; ++td)
@@ -263,15 +265,20 @@ void pack_amx_block(const AmxPlan& pl, const float* w, float* packed, int64_t b)
                                            ph.taps[1].k0 + th * ph.taps[1].kstep) * k3[2] +
                                           ph.taps[2].k0 + tw * ph.taps[2].kstep;
                         for (int64_t v = 0; v < blk.vectors; ++v)
-                            for (int64_t j = 0; j < 16; ++j)
-                                for (int64_t n = 0; n < VL; ++n)
-                                    for (int64_t e = 0; e < 2; ++e) {
-                                        const int64_t c = s * 32 + 2 * j + e, o = v * VL + n;
-                                        *dst++ = c < pl.ic_g && o < blk.valid
-                                                     ? bf16_bits(w[((blk.group * pl.ic_g + c) *
-                                                                        pl.oc_g + oc0 + o) * K + k])
-                                                     : uint16_t(0);
-                                    }
+                                for (int64_t j = 0; j < SP; ++j) {
+                                    auto* dst = reinterpret_cast<uint16_t*>(
+                                        first + pl.weight_lane(taps, blk.vectors, s, t, v, j));
+                                    for (int64_t n = 0; n < VL; ++n)
+                                        for (int64_t e = 0; e < 2; ++e) {
+                                            const int64_t c = (s * SP + j) * 2 + e;
+                                            const int64_t o = v * VL + n;
+                                            *dst++ = c < pl.ic_g && o < blk.valid
+                                                         ? bf16_bits(w[((blk.group * pl.ic_g + c) *
+                                                                            pl.oc_g + oc0 + o) *
+                                                                           K + k])
+                                                         : uint16_t(0);
+                                        }
+                                }
                     }
         }
     }

@@ -368,11 +368,38 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
     return true;
 }
 
+// vdpbf16ps doubles the channel kernel's multiply-adds per instruction, with its lanes of output
+// channels. Where the fp32 planner chooses another family (lanes along W, columns, depthwise
+// lanes) because few output channels per group would leave those lanes idle, the pair kernel
+// pays only when the doubling outweighs the idle lanes: more than half of them busy, and never
+// against columns or depthwise lanes. Measured (bf16, one thread, against the fp32-compute
+// kernels): columns' 64 -> 3, 64 -> 1 and 96 -> 3 layers 0.18-0.74x, lanes along W on 56 -> 1
+// (FSRCNN) 0.15x, 64 -> 3 0.49x; lanes along W on 17 and 21 output channels 1.19x and 1.35x.
+bool dot_products_pay(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
+                      std::string& why_not) {
+    PlanBase f32 = pl;
+    f32.isa = Isa::avx512;
+    KernelShape family{};
+    std::string why;
+    if (!choose_family(p, f32, ax, PlanOverrides{}, family, why)) return true;
+    const int64_t lanes = (pl.oc_g + 15) / 16 * 16;
+    if (family == KernelShape::channel_vec ||
+        (family == KernelShape::spatial_vec && 2 * pl.oc_g > lanes))
+        return true;
+    why_not = fmt::format("{} output channels per group fill {} of {} lanes of the bf16 dot "
+                          "products: the AVX-512 {} kernel serves it better",
+                          pl.oc_g, pl.oc_g, lanes,
+                          family == KernelShape::spatial_vec ? "spatial"
+                          : family == KernelShape::gemm      ? "column"
+                                                             : "depthwise");
+    return false;
+}
+
 // Steps 1-5 for the problem itself.
 bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
                 const PlanOverrides& overrides) {
-    if (isa != Isa::avx512 && isa != Isa::avx2 && isa != Isa::amx) {
-        why_not = "the JIT emits AVX-512 (with or without AMX) and AVX2 only";
+    if (isa != Isa::avx512 && isa != Isa::avx2 && isa != Isa::amx && isa != Isa::avx512_bf16) {
+        why_not = "the JIT emits AVX-512 (with or without AVX512_BF16 or AMX) and AVX2 only";
         return false;
     }
     PlanBase pl;
@@ -395,9 +422,10 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     if (overrides.l2_bytes > 0) pl.l2_bytes = overrides.l2_bytes;
     const PhaseAxes ax = phase_axes(pl);
     KernelShape family{};
-    if (isa == Isa::amx) {  // the AMX kernels serve what they can; the others are AVX-512's
+    const bool pairs = isa == Isa::amx || isa == Isa::avx512_bf16;
+    if (pairs) {  // the bf16 pair kernels serve what they can; the others are AVX-512's
         if (overrides.shape != 0 && overrides.shape != 6) {
-            why_not = "Isa::amx plans the amx family only";
+            why_not = fmt::format("Isa::{} plans the bf16 pair family only", to_string(isa));
             return false;
         }
         // Tiles pad a group to 32-channel steps and 16-channel vectors: with up to 8 inputs
@@ -410,9 +438,12 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
                                   pl.ic_g, pl.oc_g);
             return false;
         }
+        if (isa == Isa::avx512_bf16 && overrides.shape == 0 &&
+            !dot_products_pay(p, pl, ax, why_not))
+            return false;
         family = KernelShape::amx;
     } else if (overrides.shape == 6) {
-        why_not = "the amx family needs Isa::amx";
+        why_not = "the bf16 pair family needs Isa::amx or Isa::avx512_bf16";
         return false;
     } else if (!choose_family(p, pl, ax, overrides, family, why_not)) {
         return false;

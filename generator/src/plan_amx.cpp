@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// AMX planning (docs/ALGORITHM.md §4): bf16 layers on tile registers, in named steps after the
-// shared ones: the bf16-pair input buffer, the tile, output-channel blocks, W chunks and L2
-// groups of blocks, the kernels, and the description.
+// bf16 pair planning (docs/ALGORITHM.md §4): bf16 layers on AMX tile registers or on vdpbf16ps,
+// in named steps after the shared ones: the bf16-pair input buffer, the tile, output-channel
+// blocks, W chunks and L2 groups of blocks, the kernels, and the description.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -13,12 +13,22 @@ namespace tconv::gen::detail {
 
 namespace {
 
-constexpr int64_t kStepChannels = 32;  // input channels per tdpbf16ps step (16 pairs)
+constexpr int64_t kMaxStepPairs = 16;  // pairs per step: an AMX tile row of 32 channels
 
-// One block per group: its channels in bf16 pairs, padded with zeros to whole steps.
+// One block per group: its channels in bf16 pairs, padded with zeros to whole steps. AMX
+// steps are 16 pairs; vdpbf16ps steps split the pairs evenly into steps of at most 16, so
+// that a group pads at most one channel and one pair per step (48 channels: 2 x 12 pairs).
 bool input_pairs(AmxPlan& pl, std::string& why_not) {
-    pl.k_pairs = (pl.ic_g + kStepChannels - 1) / kStepChannels * (kStepChannels / 2);
+    const int64_t pairs = (pl.ic_g + 1) / 2;
+    const int64_t steps = (pairs + kMaxStepPairs - 1) / kMaxStepPairs;
+    pl.step_pairs = pl.isa == Isa::amx ? int(kMaxStepPairs) : int((pairs + steps - 1) / steps);
+    pl.k_pairs = steps * pl.step_pairs;
     pl.input.lanes = pl.k_pairs;
+    // vdpbf16ps broadcasts from a tile's pixels: a pixel stride of a multiple of 512 bytes maps
+    // them to 8 or fewer of the L1's 64 sets, too few ways for a tile's pixels (U-Net's 1024
+    // channels, 2 KiB apart: 28 outputs ran at half the speed of 14). One more line per pixel
+    // spreads them over every set (1.9x there).
+    if (pl.isa == Isa::avx512_bf16 && pl.k_pairs * 4 % 512 == 0) pl.input.lanes += 16;
     pl.input.bf16_pairs = true;
     for (int64_t g = 0; g < pl.groups; ++g) pl.input.blocks.push_back({g * pl.ic_g, pl.ic_g, 1});
     if (double(pl.input.image_floats()) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
@@ -32,7 +42,7 @@ bool input_pairs(AmxPlan& pl, std::string& why_not) {
 // B tiles as leave the C tiles within four of the eight tile registers. A given n_oc (a
 // reshape keeping the packed weights' blocks) is kept, with one A tile if it needs more than
 // two B tiles.
-void choose_tile(AmxPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
+void choose_tiles(AmxPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
     int64_t max_row = 1;
     for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
     const int64_t ovg = (pl.oc_g + pl.vlen - 1) / pl.vlen;
@@ -40,6 +50,35 @@ void choose_tile(AmxPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
     pl.ur = ov.ur > 0 ? (ov.ur > 16 ? 32 : 16) : max_row >= 24 && keep <= 2 ? 32 : 16;
     const int64_t most = pl.ur == 32 ? 2 : 4;
     pl.n_oc = int(std::min<int64_t>(keep > 0 ? keep : most, std::min(ovg, most)));
+}
+
+// vdpbf16ps: cycles of one (pair, tap) for r outputs x n vectors: the dot products, or the
+// loads (n weight vectors and r broadcasts, two a cycle) where they take longer.
+double dot_cycles(int64_t r, int64_t n) {
+    return r == 0 ? 0.0 : std::max(double(r * n), double(r + n) / 2.0) + 0.5;
+}
+
+// vdpbf16ps: the tile (ur x n_oc within the registers) of least modelled time over every W
+// phase's rows and the group's oc blocks, W tails and the last block's vectors included.
+void choose_dot_tile(const Problem& p, AmxPlan& pl, const PhaseAxes& ax,
+                     const PlanOverrides& ov) {
+    const int64_t ovg = (pl.oc_g + pl.vlen - 1) / pl.vlen;
+    double best = 0;
+    for (int n = 1; n <= std::min<int64_t>(ovg, 4); ++n) {
+        if (ov.n_oc > 0 && n != std::min<int64_t>(ov.n_oc, ovg)) continue;
+        const int64_t nb = (ovg + n - 1) / n, n_last = ovg - (nb - 1) * n;
+        for (int ur = 1; dot_tile_fits(ur, n, p.activation); ++ur) {
+            if (ov.ur > 0 && ur != ov.ur) continue;
+            double t = 0;
+            for (int64_t c : ax.m_count[2]) {
+                const double row = double(c / ur) * dot_cycles(ur, n) + dot_cycles(c % ur, n);
+                const double last = double(c / ur) * dot_cycles(ur, n_last) +
+                                    dot_cycles(c % ur, n_last);
+                t += double(nb - 1) * row + last;
+            }
+            if (best == 0 || t < best * 0.999) best = t, pl.ur = ur, pl.n_oc = n;
+        }
+    }
 }
 
 // Whole rows per item, cut into shorter chunks (whole tiles) when a call has too few items to
@@ -61,13 +100,16 @@ void w_chunks(AmxPlan& pl, const PhaseAxes& ax) {
 // Blocks whose bf16 weights (every phase) stay within half the L2 run as a group over every
 // row before the next group: large weights are read from L3 once per group, not per row.
 void cache_groups(AmxPlan& pl, const PlanOverrides& ov) {
-    const int64_t nbg = pl.oc_blocks / pl.groups;
     const double block_bytes = double(pl.packed_weight_floats) * 4.0 / double(pl.oc_vectors) *
                                double(pl.n_oc);
     const int64_t fit = int64_t(double(kL2WeightBudget) / std::max(block_bytes, 1.0));
+    // vdpbf16ps, grouped layers too: StyleGAN2's 4 and 8 groups of 512 -> 512 on 8x8 and 4x4
+    // ran 1.7x and 2.3x faster than with every block in one group (their 38 and 75 MB of
+    // weights then streamed from memory once per output row). AMX keeps its measured choice.
+    const bool per_fit = pl.groups == 1 || pl.isa == Isa::avx512_bf16;
     pl.oc_group = ov.oc_group > 0 ? std::min(ov.oc_group, pl.oc_blocks)
-                  : pl.groups > 1 ? pl.oc_blocks
-                                  : std::clamp<int64_t>(fit, 1, nbg);
+                  : per_fit       ? std::clamp<int64_t>(fit, 1, pl.oc_blocks)
+                                  : pl.oc_blocks;
 }
 
 // Per phase: its packed weights and kernels [full tile, W tail][full oc block, last block].
@@ -77,12 +119,13 @@ void phase_kernels(const Problem& p, AmxPlan& pl, const PhaseAxes& ax) {
     AmxKernelDesc base;
     set_common(base, pl, p);
     base.groups = pl.groups;
-    base.k_steps = pl.k_pairs / (kStepChannels / 2);
+    base.k_steps = pl.k_pairs / pl.step_pairs;
+    base.step_pairs = pl.step_pairs;
     base.x_stride = kernel_strides(pl.input, p.rank);
     const bool cl = p.layout == Layout::channels_last;
     base.y_pix = pl.stride[2] * (cl ? pl.oc : pl.row_pitch);
     base.out = cl ? DType::bf16 : DType::f32;  // channels_first: the row buffer's floats
-    const int64_t per_tap = pl.k_pairs * pl.oc_vectors * VL;  // [step][tap][vector][pairs][16]
+    const int64_t per_tap = pl.k_pairs * pl.oc_vectors * VL;  // lanes: AmxPlan::weight_lane
     const int64_t w_off = plan_phases(pl, ax, per_tap, [&](PhasePlan& ph) {
         const int64_t cw = ph.m_count[2];
         if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
@@ -106,10 +149,16 @@ void phase_kernels(const Problem& p, AmxPlan& pl, const PhaseAxes& ax) {
 }
 
 void describe(const Problem& p, AmxPlan& pl) {
-    pl.lines.push_back(fmt::format(
-        "family: amx (bf16 tiles: {} outputs along W x {} vectors of 16 output channels, "
-        "tdpbf16ps over {} steps of 32 input channels per group, fp32 sums)",
-        pl.ur, pl.n_oc, pl.k_pairs / 16));
+    if (pl.isa == Isa::amx)
+        pl.lines.push_back(fmt::format(
+            "family: amx (bf16 tiles: {} outputs along W x {} vectors of 16 output channels, "
+            "tdpbf16ps over {} steps of 32 input channels per group, fp32 sums)",
+            pl.ur, pl.n_oc, pl.k_pairs / 16));
+    else
+        pl.lines.push_back(fmt::format(
+            "family: bf16 pairs (vdpbf16ps: {} outputs along W x {} vectors of 16 output "
+            "channels, {} steps of {} input-channel pairs per group, fp32 sums)",
+            pl.ur, pl.n_oc, pl.k_pairs / pl.step_pairs, pl.step_pairs));
     pl.lines.push_back(fmt::format(
         "input buffer: bf16 pairs, {} groups x {} padded, halo {}; {} oc blocks, groups of {}; "
         "W chunks of {} outputs",
@@ -128,7 +177,7 @@ void describe(const Problem& p, AmxPlan& pl) {
 bool plan_amx(const Problem& p, AmxPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
               std::string& why_not) {
     if (p.dtype != DType::bf16) {
-        why_not = "the AMX kernels compute bf16 layers only";
+        why_not = "the bf16 pair kernels compute bf16 layers only";
         return false;
     }
     // Tiles pay even a few channels' padding: 32-channel steps and 16-channel vectors mostly
@@ -150,7 +199,10 @@ bool plan_amx(const Problem& p, AmxPlan& pl, const PhaseAxes& ax, const PlanOver
     }
     pl.io = DType::bf16;
     if (!input_pairs(pl, why_not)) return false;
-    choose_tile(pl, ax, ov);
+    if (pl.isa == Isa::amx)
+        choose_tiles(pl, ax, ov);
+    else
+        choose_dot_tile(p, pl, ax, ov);
     pl.oc_vectors = pl.groups * ((pl.oc_g + pl.vlen - 1) / pl.vlen);
     output_blocks(pl, 1);  // one input block per group
     w_chunks(pl, ax);

@@ -36,6 +36,7 @@ std::string_view to_string(Isa i) {
         case Isa::scalar: return "scalar";
         case Isa::avx2: return "avx2";
         case Isa::avx512: return "avx512";
+        case Isa::avx512_bf16: return "avx512_bf16";
         case Isa::amx: return "avx512_amx";
     }
     return "?";

@@ -33,6 +33,15 @@ bool gemm_tile_fits(Isa isa, int mr, int ur, bool partial) {
            vector_registers(isa);
 }
 
+bool dot_tile_fits(int rows, int nt, Activation act) {
+    // Accumulators + the weight vectors + the pair's broadcast (with one vector it rides in
+    // vdpbf16ps as {1to16}); the epilogue's activation temporaries and the bf16 store's.
+    const int acc = rows * nt;
+    const int inner = nt + (nt == 1 ? 0 : 1);
+    const int epilogue = std::max(2, detail::activation_temps(act) + 1);
+    return rows >= 1 && nt >= 1 && acc + std::max(inner, epilogue) <= vector_registers(Isa::avx512);
+}
+
 bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_tail,
                          bool broadcast) {
     // Accumulators + two weight registers used in turn; the epilogue's temporaries. Broadcast

@@ -16,8 +16,8 @@ Options make_options(const std::optional<std::string>& max_isa, int threads) {
     if (max_isa) {
         o.max_isa = isa_from_string(*max_isa);
         if (!o.max_isa)
-            argument_error("max_isa must be 'avx512_amx', 'avx512', 'avx2' or 'scalar', got '" +
-                           *max_isa + "'");
+            argument_error("max_isa must be 'avx512_amx', 'avx512_bf16', 'avx512', 'avx2' or "
+                           "'scalar', got '" + *max_isa + "'");
     }
     if (threads < 0 || threads > 1024)
         argument_error("threads must be from 1 to 1024, got " + std::to_string(threads));

@@ -94,17 +94,16 @@ class Layer(_Executable):
     """One compiled layer: ``Layer(config, weight, bias=None, *, max_isa=None, threads=None,
     layer=None)``. config: a dict, JSON text or a path (``layer`` picks one of several);
     weight (in_channels, out_channels/groups, *kernel) and bias (out_channels,) float32, copied
-    (packed) at compile. max_isa caps the implementation ('avx512_amx', 'avx512', 'avx2',
-    'scalar');
-    threads is the default per call."""
+    (packed) at compile. max_isa caps the implementation ('avx512_amx', 'avx512_bf16', 'avx512',
+    'avx2', 'scalar'); threads is the default per call."""
 
     def __init__(self, config, weight, bias=None, *, max_isa=None, threads=None, layer=None):
         text, is_path = config_source(config, "Layer")
         if threads is not None and (not isinstance(threads, int) or not 1 <= threads <= 1024):
             fail(f"Layer: threads must be None or an int from 1 to 1024, got {threads!r}")
         if max_isa is not None and not isinstance(max_isa, str):
-            fail(f"Layer: max_isa must be None or 'avx512_amx', 'avx512', 'avx2' or 'scalar', "
-                 f"got {max_isa!r}")
+            fail(f"Layer: max_isa must be None or 'avx512_amx', 'avx512_bf16', 'avx512', 'avx2' "
+                 f"or 'scalar', got {max_isa!r}")
         if layer is not None and not isinstance(layer, str):
             fail(f"Layer: layer must be None or a layer name, got {layer!r}")
         w = _param(weight, "weight", "Layer")
@@ -186,8 +185,8 @@ class Model(_Executable):
             ws.append(_param(w, f"weights[{i}]", "Model"))
             bs.append(None if b is None else _param(b, f"weights[{i}] bias", "Model"))
         if max_isa is not None and not isinstance(max_isa, str):
-            fail(f"Model: max_isa must be None or 'avx512_amx', 'avx512', 'avx2' or 'scalar', "
-                 f"got {max_isa!r}")
+            fail(f"Model: max_isa must be None or 'avx512_amx', 'avx512_bf16', 'avx512', 'avx2' "
+                 f"or 'scalar', got {max_isa!r}")
         try:
             impl = _tconv.Model.compile(text, is_path, ws, bs, max_isa, threads or 0)
         except Error as e:

@@ -73,7 +73,8 @@ tconv::Isa parse_isa(const char* s) {
     const std::string v = s;
     if (const auto isa = tconv::isa_from_string(v)) return *isa;
     throw tconv::Error(tconv::ErrorKind::invalid_argument,
-                       "max_isa \"" + v + "\" is not an ISA: use avx512_amx, avx512, avx2 or scalar");
+                       "max_isa \"" + v +
+                           "\" is not an ISA: use avx512_amx, avx512_bf16, avx512, avx2 or scalar");
 }
 
 // Thread counts beyond any real machine are refused: OpenMP would try to start them all and

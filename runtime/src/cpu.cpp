@@ -74,6 +74,7 @@ const CpuInfo& cpu_info() {
 
 Isa CpuInfo::best_isa() const {
     if (amx_bf16 && avx2 && fma) return Isa::amx;
+    if (avx512_bf16 && avx512f && avx512bw && avx512vl && avx2 && fma) return Isa::avx512_bf16;
     if (avx512f && avx2 && fma) return Isa::avx512;
     if (avx2 && fma) return Isa::avx2;
     return Isa::scalar;
@@ -81,6 +82,7 @@ Isa CpuInfo::best_isa() const {
 
 std::optional<Isa> isa_from_string(std::string_view s) {
     if (s == "avx512_amx") return Isa::amx;
+    if (s == "avx512_bf16") return Isa::avx512_bf16;
     if (s == "avx512") return Isa::avx512;
     if (s == "avx2") return Isa::avx2;
     if (s == "scalar") return Isa::scalar;
@@ -90,7 +92,8 @@ std::optional<Isa> isa_from_string(std::string_view s) {
 static Isa parse_isa(const std::string& s, const std::string& where) {
     if (const auto isa = isa_from_string(s)) return *isa;
     throw Error(ErrorKind::invalid_argument,
-                where + "=" + s + " is not an ISA: use avx512_amx, avx512, avx2 or scalar");
+                where + "=" + s +
+                    " is not an ISA: use avx512_amx, avx512_bf16, avx512, avx2 or scalar");
 }
 
 static std::string features_string(const CpuInfo& c) {
@@ -101,6 +104,7 @@ static std::string features_string(const CpuInfo& c) {
     add(c.avx2, "avx2");
     add(c.fma, "fma");
     add(c.avx512f, "avx512f");
+    add(c.avx512_bf16, "avx512_bf16");
     add(c.amx_bf16, "amx-bf16");
     return f.empty() ? "none of avx2, fma, avx512f" : f;
 }

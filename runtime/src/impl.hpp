@@ -55,6 +55,9 @@ void reference_conv_transpose(const Problem& p, const float* x, const float* w, 
 
 std::unique_ptr<Impl> make_reference_impl(const Problem& p, const float* w, const float* b,
                                           const Options& options, std::string& why_not);
+// bf16 layers on vdpbf16ps (the bf16 pair family); declines every other layer.
+std::unique_ptr<Impl> make_jit_avx512_bf16_impl(const Problem& p, const float* w, const float* b,
+                                                const Options& options, std::string& why_not);
 // bf16 layers on AMX tiles (the amx family); declines every other layer.
 std::unique_ptr<Impl> make_jit_amx_impl(const Problem& p, const float* w, const float* b,
                                         const Options& options, std::string& why_not);

@@ -157,7 +157,7 @@ class JitImpl final : public Impl, public JitCodeSource {
             report_.code_bytes += k->code_size();
         }
         report_.plan_lines = pl.lines;
-        if (handles_bf16() && pl.isa != Isa::amx)  // the amx plan describes its own
+        if (handles_bf16() && pl.isa < Isa::avx512_bf16)  // the pair plans describe their own
             report_.plan_lines.push_back(
                 "bf16 storage: the input widened to fp32 in its copy, fp32 compute, the output "
                 "rounded to bf16 (RNE) as it is stored: by the AVX2 kernels (channels_last "
@@ -318,6 +318,10 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
         why_not = "no AMX-BF16 tiles on this CPU, or the OS did not grant them";
         return nullptr;
     }
+    if (isa == Isa::avx512_bf16 && cpu_info().best_isa() < Isa::avx512_bf16) {
+        why_not = "no AVX512_BF16 on this CPU";
+        return nullptr;
+    }
     gen::Plan plan;
     gen::PlanOverrides ov = overrides;  // the blocking fits this CPU's L2 unless told another
     if (ov.l2_bytes == 0) ov.l2_bytes = cpu_info().plan_l2_bytes;
@@ -353,6 +357,11 @@ std::unique_ptr<Impl> make_jit_impl(Isa isa, const Problem& p, const float* w, c
 std::unique_ptr<Impl> make_jit_amx_impl(const Problem& p, const float* w, const float* b,
                                         const Options& options, std::string& why_not) {
     return make_jit_impl(Isa::amx, p, w, b, options, why_not);
+}
+
+std::unique_ptr<Impl> make_jit_avx512_bf16_impl(const Problem& p, const float* w, const float* b,
+                                                const Options& options, std::string& why_not) {
+    return make_jit_impl(Isa::avx512_bf16, p, w, b, options, why_not);
 }
 
 std::unique_ptr<Impl> make_jit_avx512_impl(const Problem& p, const float* w, const float* b,

@@ -21,8 +21,9 @@ struct ImplEntry {
     bool bf16_only = false;  // not a candidate for f32 layers (and not listed as declining)
 };
 
-constexpr std::array<ImplEntry, 4> kImplementations{{
+constexpr std::array<ImplEntry, 5> kImplementations{{
     {Isa::amx, "jit_avx512_amx", make_jit_amx_impl, true},
+    {Isa::avx512_bf16, "jit_avx512_bf16", make_jit_avx512_bf16_impl, true},
     {Isa::avx512, "jit_avx512", make_jit_avx512_impl},
     {Isa::avx2, "jit_avx2", make_jit_avx2_impl},
     {Isa::scalar, "reference", make_reference_impl},

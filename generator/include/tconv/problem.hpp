@@ -18,8 +18,9 @@ enum class Layout { channels_first, channels_last };
 // to bf16 once at compile, bias and every accumulation in fp32 (README "bf16").
 enum class DType { f32, bf16 };
 // Ordered by capability: a cap of avx2 allows avx2 and scalar.
-// amx: AVX-512 with AMX tiles (AMX-BF16), which the bf16 layers' channel kernels use.
-enum class Isa { scalar = 0, avx2 = 1, avx512 = 2, amx = 3 };
+// avx512_bf16: AVX-512 with vdpbf16ps; amx: with AMX tiles (AMX-BF16) too. The bf16 layers'
+// pair kernels use them (each CPU with AMX-BF16 has AVX512_BF16).
+enum class Isa { scalar = 0, avx2 = 1, avx512 = 2, avx512_bf16 = 3, amx = 4 };
 
 // What the layer computes. resize_conv and pixel_shuffle are the two usual alternatives to a
 // transposed convolution for up-sampling; the runtime lowers both onto one (upsample_lowering).

@@ -36,8 +36,8 @@ typedef enum {
 /* Optional settings for the *_ex functions; zero-initialise, then set what you need. */
 typedef struct tconv_options {
     const char* layer_name; /* the layer to compile from a multi-layer config; NULL: the only one */
-    const char* max_isa;    /* "avx512_amx", "avx512", "avx2" or "scalar"; NULL: TCONV_MAX_ISA,
-                               else the best */
+    const char* max_isa;    /* "avx512_amx", "avx512_bf16", "avx512", "avx2" or "scalar";
+                               NULL: TCONV_MAX_ISA, else the best */
     int threads;            /* threads per execute call; 0: the default (see wait_policy) */
     /* How idle library threads wait: "passive" (sleep at once), "bounded" (spin ~50 us, then
        sleep; sleep at once while the cores are contended) or "spin"; NULL: TCONV_WAIT_POLICY,

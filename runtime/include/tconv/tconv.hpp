@@ -243,7 +243,7 @@ Isa resolve_max_isa(const Options& options);
 // options.wait, else TCONV_WAIT_POLICY, else bounded.
 WaitPolicy resolve_wait_policy(const Options& options);
 
-// "avx512_amx", "avx512", "avx2" or "scalar" as an Isa; nullopt for anything else.
+// "avx512_amx", "avx512_bf16", "avx512", "avx2" or "scalar" as an Isa; nullopt for anything else.
 std::optional<Isa> isa_from_string(std::string_view s);
 
 struct CpuInfo {

@@ -247,12 +247,14 @@ struct GemmEpilogueDesc {
     bool operator==(const GemmEpilogueDesc&) const = default;
 };
 
-// AMX (docs/ALGORITHM.md §4, `amx`): the channel family's tile for bf16 layers on AMX tile
-// registers. `rows` outputs along W of one stride phase (one A tile per 16, each row a pixel's
-// 32 bf16 input channels) x nt vectors of 16 output channels (B tiles of 16 channel pairs),
-// summed in fp32 over k_steps steps of 32 input channels (a run-time loop) and the phase's taps
+// bf16 pairs (docs/ALGORITHM.md §4, `amx`): the channel family's tile for bf16 layers, `rows`
+// outputs along W of one stride phase x nt vectors of 16 output channels, summed in fp32 over
+// k_steps steps of step_pairs input-channel pairs (a run-time loop) and the phase's taps
 // (unrolled, offsets as displacements). The input buffer holds bf16 pairs (InputLayout::
-// bf16_pairs), the packed weights bf16 pairs [step][tap][vector][16 pairs][16 channels].
+// bf16_pairs), the packed weights bf16 pairs, 16 output channels per (step, tap, vector, pair)
+// in the order AmxPlan::weight_lane gives.
+// Isa::amx runs it on tile registers (one A tile per 16 rows, each a pixel's 32 channels; B
+// tiles of 16 pairs); Isa::avx512_bf16 on zmm accumulators with vdpbf16ps (dot_tile_fits).
 struct AmxKernelDesc {
     Isa isa = Isa::amx;
     int rank = 2;
@@ -261,7 +263,8 @@ struct AmxKernelDesc {
     int rows = 16;      // outputs along W per tile (1-32); KernelArgs::blocks tiles per call
     int nt = 1;         // vectors of output channels (B tiles)
     int oc_tail = 16;   // lanes stored from the last vector (16 when it is full)
-    int64_t k_steps = 1;  // steps of 32 input channels (the group's, zero-padded)
+    int64_t k_steps = 1;  // steps of 2 * step_pairs input channels (the group's, zero-padded)
+    int step_pairs = 16;  // channel pairs per step: 16 on AMX (a tile row), 1-16 on vdpbf16ps
     std::array<int, 3> taps{0, 0, 0};  // taps per dim (all 0: bias only)
     Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
     Dim3 x_stride{0, 0, 0};  // input buffer strides in 4-byte lanes (channel pairs): plane, row, pixel

@@ -370,16 +370,27 @@ struct DepthwisePlan : PhasedPlan {
     // --- end dw in place ---
 };
 
-// AMX (bf16 layers): the channel family's phases, walk and blocks; a tile is ur outputs along
-// W (up to two A tiles of 16) x n_oc vectors of 16 output channels (B tiles). The input buffer
-// holds one block per group, its channels in bf16 pairs padded to whole 32-channel steps
-// (input.lanes = k_pairs lanes per pixel).
+// bf16 pairs (bf16 layers on AMX tiles or vdpbf16ps): the channel family's phases, walk and
+// blocks; a tile is ur outputs along W (AMX: up to two A tiles of 16) x n_oc vectors of 16
+// output channels. The input buffer holds one block per group, its channels in bf16 pairs
+// padded to whole steps (input.lanes = k_pairs lanes per pixel).
 struct AmxPlan : PhasedPlan {
-    int64_t k_pairs = 0;  // channel pairs per group: 16 per 32-channel step
-    // Packed weights of (phase, oc block), in lanes of two bf16: [step][tap][vector][16 pairs]
-    // [16 channels].
+    int64_t k_pairs = 0;  // channel pairs per group: step_pairs per step
+    int step_pairs = 16;  // 16 on AMX (a tile row of 32 channels); vdpbf16ps: 1-16
+    // Packed weights of (phase, oc block), in lanes of two bf16, 16 lanes (output channels)
+    // per (step, tap, vector, pair).
     int64_t weight_offset(const PhasePlan& ph, int64_t block) const {
         return ph.w_offset + blocks[size_t(block)].vector0 * vlen * k_pairs * ph.taps_total();
+    }
+    // Lanes from weight_offset to the 16 of (step s, tap t, vector v, pair j) of a block of
+    // `vectors` in a phase of `taps`: AMX [step][tap][vector][pair] (each B tile 1 KiB in one
+    // piece); vdpbf16ps [step][pair][tap][vector], the order the kernel reads them, so that a
+    // call streams a block's weights front to back.
+    int64_t weight_lane(int64_t taps, int64_t vectors, int64_t s, int64_t t, int64_t v,
+                        int64_t j) const {
+        const int64_t in_step = isa == Isa::amx ? (t * vectors + v) * step_pairs + j
+                                                : (j * taps + t) * vectors + v;
+        return (s * step_pairs * taps * vectors + in_step) * vlen;
     }
 };
 
@@ -505,6 +516,8 @@ bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_ta
 bool depthwise_cf_tile_fits(Isa isa, int ur, int64_t w_phases, Activation act, bool avx2_tail);
 // gemm: mr x ur accumulators, ur input vectors, a broadcast weight (AVX2: the tail's mask).
 bool gemm_tile_fits(Isa isa, int mr, int ur, bool partial);
+// bf16 dot products (Isa::avx512_bf16): rows x nt accumulators, nt weight vectors, a broadcast.
+bool dot_tile_fits(int rows, int nt, Activation act);
 // --- dw in place: ur m x w_phases x n_oc vectors; tail: a last vector of fewer channels ---
 bool depthwise_row_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act,
                              bool tail);
@@ -514,7 +527,8 @@ bool depthwise_row_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activa
 struct PlanOverrides {
     int ur = 0, n_oc = 0;  // gemm: ur vectors of pixels, n_oc the rows per block
     int shape = 0;  // 1: channel_vec, 2: spatial_vec, 3: depthwise, 4: depthwise_cf, 5: gemm,
-                    // 6: amx (Isa::amx only, which plans nothing else)
+                    // 6: bf16 pairs (Isa::amx and Isa::avx512_bf16 only, which plan
+                    // nothing else)
     int64_t oc_group = 0, batch_group = 0;  // clamped to [1, oc blocks] and [1, batch]
     int64_t group_slab = 0;  // channel family, groups > 1: clamped to [1, groups]
     int64_t band_rows = 0;   // channel and channels-first spatial families: output rows per
