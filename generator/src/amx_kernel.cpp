@@ -33,6 +33,9 @@ class AmxGenerator : public Xbyak::CodeGenerator {
             a_tiles() + std::min(d_.nt, 2) + a_tiles() * d_.nt > 8)
             throw std::runtime_error("amx: a tile of " + std::to_string(d_.rows) + " rows x " +
                                      std::to_string(d_.nt) + " vectors does not fit the tiles");
+        if (d_.step_pairs != 16 || d_.tap0 != std::array<int, 3>{0, 0, 0} ||
+            (d_.taps_total() > 0 && d_.w_taps != d_.taps))
+            throw std::runtime_error("amx: steps of 16 pairs and every tap of the phase only");
         push(rbx);
         push(rbp);
         mov(rbp, rsp);

@@ -107,7 +107,9 @@ class DotGenerator : public Xbyak::CodeGenerator {
     // tap unrolled inside: per (pair, tap) nt weight loads, then per output one broadcast of
     // the pair it reads and nt dot products.
     void accumulate() {
-        const int sp = d_.step_pairs, u_n = unroll(), taps = d_.taps_total();
+        // The packed weights hold every tap of the phase (w_taps); this kernel runs a box of
+        // them (tiny maps leave out the taps that read only the zero halo).
+        const int sp = d_.step_pairs, u_n = unroll(), taps = d_.w_taps_total();
         const bool looped = u_n < sp;
         mov(reg_w, ptr[reg_args + offsetof(KernelArgs, w)]);
         mov(reg_xi, reg_x);
@@ -117,10 +119,10 @@ class DotGenerator : public Xbyak::CodeGenerator {
         if (looped) mov(reg_p, sp / u_n);
         L(l_p);
         for (int u = 0; u < u_n; ++u) {
-            int tap = 0;
-            for (int td = 0; td < d_.taps[0]; ++td)
-                for (int th = 0; th < d_.taps[1]; ++th)
-                    for (int tw = 0; tw < d_.taps[2]; ++tw, ++tap) {
+            for (int td = d_.tap0[0]; td < d_.tap0[0] + d_.taps[0]; ++td)
+                for (int th = d_.tap0[1]; th < d_.tap0[1] + d_.taps[1]; ++th)
+                    for (int tw = d_.tap0[2]; tw < d_.tap0[2] + d_.taps[2]; ++tw) {
+                        const int tap = (td * d_.w_taps[1] + th) * d_.w_taps[2] + tw;
                         // i = m - c per dim: the tap reads the tile's input shifted back by c.
                         const int64_t shift =
                             -((d_.c0[0] + td * d_.cstep[0]) * d_.x_stride[0] +

@@ -75,6 +75,14 @@ std::string name_tail(const D& d, const std::string& tile) {
     return n + hash_tail(d);
 }
 
+// A subset of the phase's taps: _t1x2_from1x0_of3x3 runs taps 1 x 0-1 of 3x3.
+template <class D>
+std::string tap_subset(const D& d) {
+    if (d.taps_total() == 0 || d.taps == d.w_taps) return "";
+    return "_from" + dims_of(d.rank, Dim3{d.tap0[0], d.tap0[1], d.tap0[2]}) + "_of" +
+           dims_of(d.rank, Dim3{d.w_taps[0], d.w_taps[1], d.w_taps[2]});
+}
+
 }  // namespace
 
 size_t KernelDescHash::operator()(const ChannelKernelDesc& d) const {
@@ -135,6 +143,8 @@ size_t KernelDescHash::operator()(const AmxKernelDesc& d) const {
     m.dims(d.kernel), m.dims(d.stride), m.dims(d.dilation);
     m.dims(d.c0), m.dims(d.cstep), m.dims(d.x_stride);
     for (int t : d.taps) m(t);
+    for (int t : d.tap0) m(t);
+    for (int t : d.w_taps) m(t);
     m(d.groups), m(d.rows), m(d.nt), m(d.oc_tail), m(d.k_steps), m(d.step_pairs), m(d.y_pix);
     m(int64_t(d.out));
     m(d.bias), m(int64_t(d.activation));
@@ -153,13 +163,9 @@ std::string kernel_name(const ChannelKernelDesc& d) {
     if (d.partial) tile += "_ps";  // partial sums: one chunk of the input channels per call
     if (d.stream) tile += "_nt";   // non-temporal stores of the finished outputs
     if (d.shared_bcast) tile += "_sb";  // W taps sharing their input broadcasts
-    // A subset of the phase's taps: _t1x2_from1x0_of3x3 runs taps 1 x 0-1 of 3x3.
-    std::string sub;
-    if (d.taps_total() > 0 && d.taps != d.w_taps)
-        sub = "_from" + dims_of(d.rank, Dim3{d.tap0[0], d.tap0[1], d.tap0[2]}) + "_of" +
-              dims_of(d.rank, Dim3{d.w_taps[0], d.w_taps[1], d.w_taps[2]});
     return name_head("cvec", d, d.groups, d.out) + "_t" +
-           dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) + sub + name_tail(d, tile);
+           dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) + tap_subset(d) +
+           name_tail(d, tile);
 }
 
 std::string kernel_name(const SpatialKernelDesc& d) {
@@ -249,7 +255,8 @@ std::string kernel_name(const AmxKernelDesc& d) {
     if (d.oc_tail != 16) tile += fmt::format("_m{}", d.oc_tail);
     // The data type multiplied (bf16), whichever the stores write.
     return name_head(tiles ? "amx" : "cvec", d, d.groups, DType::bf16) + "_t" +
-           dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) + name_tail(d, tile);
+           dims_of(d.rank, Dim3{d.taps[0], d.taps[1], d.taps[2]}) + tap_subset(d) +
+           name_tail(d, tile);
 }
 
 std::string kernel_name(const AnyKernelDesc& d) {

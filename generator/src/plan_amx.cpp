@@ -59,10 +59,23 @@ double dot_cycles(int64_t r, int64_t n) {
 }
 
 // vdpbf16ps: the tile (ur x n_oc within the registers) of least modelled time over every W
-// phase's rows and the group's oc blocks, W tails and the last block's vectors included.
+// phase's rows and the group's oc blocks, W tails and the last block's vectors included, plus
+// a call's and an epilogue's cost per tile. On tiny maps (under 3/4 of the W taps reading
+// input) a tile counts only its live W taps, as its kernel runs only those (live_tap_kernels):
+// short tiles then skip more (192 -> 192 k4x3 d1x3 on a 3-wide map: 3 tiles of 3, each
+// running one of the 3 W taps, against one tile of 9 running all).
 void choose_dot_tile(const Problem& p, AmxPlan& pl, const PhaseAxes& ax,
                      const PlanOverrides& ov) {
     const int64_t ovg = (pl.oc_g + pl.vlen - 1) / pl.vlen;
+    double live = 0, all = 0;  // W taps reading inside the input, output by output
+    for (int64_t rw = 0; rw < pl.stride[2]; ++rw)
+        for (int64_t m = 0; m < ax.m_count[2][size_t(rw)]; ++m) {
+            const int64_t at = ax.m_lo[2][size_t(rw)] + m;
+            const auto [lo, hi] = live_taps(ax.axes[2][size_t(rw)], at, at, pl.in[2]);
+            live += hi - lo;
+            all += ax.axes[2][size_t(rw)].count;
+        }
+    const bool count_live = live < 0.75 * all;
     double best = 0;
     for (int n = 1; n <= std::min<int64_t>(ovg, 4); ++n) {
         if (ov.n_oc > 0 && n != std::min<int64_t>(ov.n_oc, ovg)) continue;
@@ -70,11 +83,19 @@ void choose_dot_tile(const Problem& p, AmxPlan& pl, const PhaseAxes& ax,
         for (int ur = 1; dot_tile_fits(ur, n, p.activation); ++ur) {
             if (ov.ur > 0 && ur != ov.ur) continue;
             double t = 0;
-            for (int64_t c : ax.m_count[2]) {
-                const double row = double(c / ur) * dot_cycles(ur, n) + dot_cycles(c % ur, n);
-                const double last = double(c / ur) * dot_cycles(ur, n_last) +
-                                    dot_cycles(c % ur, n_last);
-                t += double(nb - 1) * row + last;
+            for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
+                const int64_t cw = ax.m_count[2][size_t(rw)], m_lo = ax.m_lo[2][size_t(rw)];
+                const TapAxis& aw = ax.axes[2][size_t(rw)];
+                for (int64_t m0 = 0; m0 < cw; m0 += ur) {
+                    const int64_t w = std::min<int64_t>(ur, cw - m0);
+                    const auto [lo, hi] = live_taps(aw, m_lo + m0, m_lo + m0 + w - 1, pl.in[2]);
+                    const double taps = std::max(count_live ? hi - lo : aw.count, 1);
+                    auto tile = [&](int64_t vectors) {
+                        return double(pl.k_pairs) * taps * dot_cycles(w, vectors) + 40.0 +
+                               2.0 * double(w * vectors);
+                    };
+                    t += double(nb - 1) * tile(n) + tile(n_last);
+                }
             }
             if (best == 0 || t < best * 0.999) best = t, pl.ur = ur, pl.n_oc = n;
         }
@@ -126,23 +147,32 @@ void phase_kernels(const Problem& p, AmxPlan& pl, const PhaseAxes& ax) {
     base.y_pix = pl.stride[2] * (cl ? pl.oc : pl.row_pitch);
     base.out = cl ? DType::bf16 : DType::f32;  // channels_first: the row buffer's floats
     const int64_t per_tap = pl.k_pairs * pl.oc_vectors * VL;  // lanes: AmxPlan::weight_lane
-    const int64_t w_off = plan_phases(pl, ax, per_tap, [&](PhasePlan& ph) {
-        const int64_t cw = ph.m_count[2];
-        if (ph.m_count[0] * ph.m_count[1] * cw > 0) {
-            AmxKernelDesc k = base;
-            set_taps(k, ph);
-            const int widths[2] = {ph.w_blocks > 0 ? pl.ur : 0, int(cw % pl.ur)};
-            for (int wv = 0; wv < 2; ++wv) {
-                if (widths[wv] == 0) continue;
-                for (int last = 0; last < 2; ++last) {
-                    if (!last && nbg < 2) continue;
-                    k.rows = widths[wv];
-                    k.nt = last ? pl.n_oc_last : pl.n_oc;
-                    k.oc_tail = last ? oc_tail : int(VL);
-                    ph.kernel[wv][last] = kernel_index(pl, k);
-                }
+    // The kernels [W width][block] of k's taps, for the widths `need`s.
+    auto kernels_of = [&](const PhasePlan& ph, AmxKernelDesc k, const bool (&need)[2],
+                          int (&out)[2][2]) {
+        const int widths[2] = {pl.ur, int(ph.m_count[2] % pl.ur)};
+        for (int wv = 0; wv < 2; ++wv) {
+            if (widths[wv] == 0 || !need[wv]) continue;
+            for (int last = 0; last < 2; ++last) {
+                if (!last && nbg < 2) continue;
+                k.rows = widths[wv];
+                k.nt = last ? pl.n_oc_last : pl.n_oc;
+                k.oc_tail = last ? oc_tail : int(VL);
+                out[wv][last] = kernel_index(pl, k);
             }
         }
+    };
+    const int64_t w_off = plan_phases(pl, ax, per_tap, [&](PhasePlan& ph) {
+        if (ph.m_count[0] * ph.m_count[1] * ph.m_count[2] == 0) return;
+        AmxKernelDesc k = base;
+        set_taps(k, ph);
+        k.w_taps = k.taps;
+        // vdpbf16ps leaves out the taps of tiny maps that read only the zero halo, as the
+        // channel kernel does; the AMX kernel runs every tap.
+        if (pl.isa == Isa::avx512_bf16 && ph.has_taps())
+            live_tap_kernels(ph, pl.in, pl.ur, k, kernels_of);
+        else
+            kernels_of(ph, k, {ph.w_blocks > 0, true}, ph.kernel);
     });
     pl.packed_weight_floats = w_off;  // lanes of two bf16
     pl.packed_bias_floats = pl.oc_vectors * VL;
@@ -161,9 +191,9 @@ void describe(const Problem& p, AmxPlan& pl) {
             pl.ur, pl.n_oc, pl.k_pairs / pl.step_pairs, pl.step_pairs));
     pl.lines.push_back(fmt::format(
         "input buffer: bf16 pairs, {} groups x {} padded, halo {}; {} oc blocks, groups of {}; "
-        "W chunks of {} outputs",
+        "W chunks of {} outputs{}",
         pl.groups, dims_string(p, pl.input.padded), dims_string(p, pl.input.halo_lo),
-        pl.oc_blocks, pl.oc_group, pl.w_chunk));
+        pl.oc_blocks, pl.oc_group, pl.w_chunk, pl.phase_rows ? "; rows H phase by H phase" : ""));
     pl.lines.push_back(
         p.layout == Layout::channels_last
             ? "bf16 storage: the input copied in bf16 pairs, the output rounded to bf16 (RNE) in "
@@ -210,6 +240,9 @@ bool plan_amx(const Problem& p, AmxPlan& pl, const PhaseAxes& ax, const PlanOver
     cache_groups(pl, ov);
     pl.batch_group = batch_group(pl, ov);
     pl.band_rows = band_rows(pl, ov);
+    if (pl.isa == Isa::avx512_bf16)  // as the channel kernel's rows (AMX: rows in order)
+        pl.phase_rows = rows_by_phase(pl, pl.packed_weight_floats * 4 / pl.oc_blocks *
+                                              std::min(pl.oc_group, pl.oc_blocks), ov);
     describe(p, pl);
     return true;
 }

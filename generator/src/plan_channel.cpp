@@ -452,19 +452,6 @@ void w_chunks(ChannelPlan& pl, const PhaseAxes& ax) {
     pl.w_chunks = (max_row + pl.w_chunk - 1) / pl.w_chunk;
 }
 
-// Narrows kernel k to taps [lo, hi) along dim d of the phase's; no tap at all: the bias-only
-// kernel.
-void narrow_taps(ChannelKernelDesc& k, size_t d, std::pair<int, int> live) {
-    if (k.taps_total() == 0) return;
-    if (live.second == 0) {
-        k.taps = k.tap0 = k.w_taps = {0, 0, 0};
-        k.c0 = k.cstep = {0, 0, 0};
-        return;
-    }
-    k.tap0[d] += live.first;
-    k.taps[d] = live.second - live.first;
-}
-
 // Per phase: its packed weights and its kernels [full tile, W tail][full oc block, last block].
 // Taps that read only the zero halo are left out (tiny maps under large or dilated kernels read
 // mostly halo): per row along D and H, per W tile along W, in classes of equal live taps.
@@ -507,13 +494,6 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
             }
         }
     };
-    using Range = std::pair<int, int>;
-    // Appends `t` to `classes` when new; its index.
-    auto class_of = [](std::vector<Range>& classes, Range t) {
-        const auto i = std::find(classes.begin(), classes.end(), t) - classes.begin();
-        if (i == std::ssize(classes)) classes.push_back(t);
-        return int(i);
-    };
     const int64_t per_tap = pl.w_rows * pl.oc_vectors * VL;  // [w_rows][tap][lanes]
     const int64_t w_off = plan_phases(pl, ax, per_tap, [&](PhasePlan& ph) {
         const int64_t cw = ph.m_count[2];
@@ -526,51 +506,7 @@ void phase_kernels(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, int o
             kernels_of(ph, k, {ph.w_blocks > 0, true}, ph.kernel);
             return;
         }
-        // Classes of live taps: rows along D and H, tiles along W (in runs).
-        std::array<std::vector<Range>, 3> classes;
-        std::array<double, 3> live_share{0, 0, 0};  // of the taps, output-weighted
-        auto live = [&](size_t d, int64_t m0, int64_t m1) {
-            const Range t = live_taps(ph.taps[d], m0, m1, pl.in[d]);
-            live_share[d] += double(t.second - t.first) * double(m1 - m0 + 1) /
-                             (double(ph.taps[d].count) * double(ph.m_count[d]));
-            return class_of(classes[d], t);
-        };
-        for (size_t d = 0; d < 2; ++d)
-            for (int64_t m = ph.m_lo[d]; m < ph.m_lo[d] + ph.m_count[d]; ++m)
-                ph.row_class[d].push_back(live(d, m, m));
-        for (int64_t m0 = 0; m0 < cw; m0 += pl.ur) {
-            const int tail = m0 + pl.ur > cw ? 1 : 0;
-            const int64_t cls = live(2, ph.m_lo[2] + m0,
-                                     ph.m_lo[2] + std::min(cw, m0 + pl.ur) - 1);
-            PhasePlan::WRun* prev = ph.w_runs.empty() ? nullptr : &ph.w_runs.back();
-            if (prev && !tail && !prev->tail && prev->cls == cls)
-                ++prev->tiles;
-            else
-                ph.w_runs.push_back({m0, 1, tail, cls});
-        }
-        // Edge rows of large maps save too little for their extra kernels and calls.
-        const bool partial = live_share[0] * live_share[1] * live_share[2] < 0.97;
-        if (!partial) {  // every tile runs every tap
-            ph.row_class = {};
-            ph.w_runs.clear();
-            kernels_of(ph, k, {ph.w_blocks > 0, true}, ph.kernel);
-            return;
-        }
-        ph.row_classes_h = int64_t(classes[1].size());
-        ph.w_classes = int64_t(classes[2].size());
-        for (const Range& cd : classes[0])
-            for (const Range& ch : classes[1])
-                for (int64_t c = 0; c < ph.w_classes; ++c) {
-                    ChannelKernelDesc kr = k;
-                    narrow_taps(kr, 0, cd);
-                    narrow_taps(kr, 1, ch);
-                    narrow_taps(kr, 2, classes[2][size_t(c)]);
-                    bool need[2] = {false, false};
-                    for (const PhasePlan::WRun& r : ph.w_runs)
-                        if (r.cls == c) need[r.tail] = true;
-                    ph.row_kernels.emplace_back();
-                    kernels_of(ph, kr, need, ph.row_kernels.back().kernel);
-                }
+        live_tap_kernels(ph, pl.in, pl.ur, k, kernels_of);
     });
     pl.packed_weight_floats = w_off;
     pl.packed_bias_floats = pl.oc_vectors * VL;
@@ -633,11 +569,7 @@ void cache_groups(ChannelPlan& pl, const PlanOverrides& ov) {
 void phase_rows(ChannelPlan& pl, const PlanOverrides& ov) {
     const int64_t group_bytes = pl.packed_weight_floats * 4 / pl.oc_blocks / pl.ic_split *
                                 std::min(pl.oc_group, pl.oc_blocks);
-    pl.phase_rows = pl.stride[1] > 1 && pl.out[1] > 1 && !pl.band_copies && pl.band_rows == 0 &&
-                    (ov.phase_rows > 0 ||
-                     (ov.phase_rows == 0 && pl.batch_group == 1 && pl.out[0] == 1 &&
-                      group_bytes > pl.l2_bytes * 3 / 4 &&
-                      pl.input.image_floats() * 4 <= pl.l2_bytes));
+    pl.phase_rows = rows_by_phase(pl, group_bytes, ov);
 }
 
 // Widens [lo, hi) to the padded input positions that outputs [m0, m1] of a phase with tap

@@ -197,6 +197,88 @@ void set_taps(Desc& k, const PhasePlan& ph) {
     }
 }
 
+// Narrows kernel k to taps [lo, hi) along dim d of the phase's; no tap at all: the bias-only
+// kernel (the channel and bf16 pair descriptors share the fields).
+template <class Desc>
+void narrow_taps(Desc& k, size_t d, std::pair<int, int> live) {
+    if (k.taps_total() == 0) return;
+    if (live.second == 0) {
+        k.taps = k.tap0 = k.w_taps = {0, 0, 0};
+        k.c0 = k.cstep = {0, 0, 0};
+        return;
+    }
+    k.tap0[d] += live.first;
+    k.taps[d] = live.second - live.first;
+}
+
+// Tiny maps (PhasePlan::row_kernels): the taps that read only the zero halo are left out (tiny
+// maps under large or dilated kernels read mostly halo), per row along D and H and per W tile
+// of `ur`, in classes of equal live taps; where the tiles would still run 97% of the taps, one
+// set of kernels runs every tap. k runs every tap of phase ph (w_taps == taps);
+// kernels_of(ph, k, need, out) makes the kernels [W width][block] of k's taps for the widths
+// need[] asks into out.
+template <class Desc, class KernelsOf>
+void live_tap_kernels(PhasePlan& ph, const Dim3& in, int ur, const Desc& k,
+                      const KernelsOf& kernels_of) {
+    using Range = std::pair<int, int>;
+    const int64_t cw = ph.m_count[2];
+    std::array<std::vector<Range>, 3> classes;
+    std::array<double, 3> live_share{0, 0, 0};  // of the taps, output-weighted
+    auto live = [&](size_t d, int64_t m0, int64_t m1) {
+        const Range t = live_taps(ph.taps[d], m0, m1, in[d]);
+        live_share[d] += double(t.second - t.first) * double(m1 - m0 + 1) /
+                         (double(ph.taps[d].count) * double(ph.m_count[d]));
+        std::vector<Range>& c = classes[d];
+        const auto i = std::find(c.begin(), c.end(), t) - c.begin();
+        if (i == std::ssize(c)) c.push_back(t);
+        return int(i);
+    };
+    for (size_t d = 0; d < 2; ++d)
+        for (int64_t m = ph.m_lo[d]; m < ph.m_lo[d] + ph.m_count[d]; ++m)
+            ph.row_class[d].push_back(live(d, m, m));
+    for (int64_t m0 = 0; m0 < cw; m0 += ur) {
+        const int tail = m0 + ur > cw ? 1 : 0;
+        const int64_t cls = live(2, ph.m_lo[2] + m0, ph.m_lo[2] + std::min(cw, m0 + ur) - 1);
+        PhasePlan::WRun* prev = ph.w_runs.empty() ? nullptr : &ph.w_runs.back();
+        if (prev && !tail && !prev->tail && prev->cls == cls)
+            ++prev->tiles;
+        else
+            ph.w_runs.push_back({m0, 1, tail, cls});
+    }
+    // Edge rows of large maps save too little for their extra kernels and calls.
+    if (live_share[0] * live_share[1] * live_share[2] >= 0.97) {  // every tile runs every tap
+        ph.row_class = {};
+        ph.w_runs.clear();
+        kernels_of(ph, k, {ph.w_blocks > 0, true}, ph.kernel);
+        return;
+    }
+    ph.row_classes_h = int64_t(classes[1].size());
+    ph.w_classes = int64_t(classes[2].size());
+    for (const Range& cd : classes[0])
+        for (const Range& ch : classes[1])
+            for (int64_t c = 0; c < ph.w_classes; ++c) {
+                Desc kr = k;
+                narrow_taps(kr, 0, cd);
+                narrow_taps(kr, 1, ch);
+                narrow_taps(kr, 2, classes[2][size_t(c)]);
+                bool need[2] = {false, false};
+                for (const PhasePlan::WRun& r : ph.w_runs)
+                    if (r.cls == c) need[r.tail] = true;
+                ph.row_kernels.emplace_back();
+                kernels_of(ph, kr, need, ph.row_kernels.back().kernel);
+            }
+}
+
+// Rows H phase by H phase (PhasedPlan::phase_rows; plan_channel.cpp phase_rows() tells the
+// measurements): strided along H, 2D, one image per copy, no bands, an oc group's weights of
+// `group_bytes` over 3/4 of the L2 and an input that fits it.
+inline bool rows_by_phase(const PhasedPlan& pl, int64_t group_bytes, const PlanOverrides& ov) {
+    return pl.stride[1] > 1 && pl.out[1] > 1 && !pl.band_copies && pl.band_rows == 0 &&
+           (ov.phase_rows > 0 ||
+            (ov.phase_rows == 0 && pl.batch_group == 1 && pl.out[0] == 1 &&
+             group_bytes > pl.l2_bytes * 3 / 4 && pl.input.image_floats() * 4 <= pl.l2_bytes));
+}
+
 // The input buffer's (plane, row, pixel) strides as a kernel descriptor holds them: zero along
 // the dims a layer of this rank does not have (no tap moves along them), so the kernels of a 1D
 // layer do not depend on its length, nor a 2D layer's on its height.

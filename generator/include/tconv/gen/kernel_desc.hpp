@@ -265,8 +265,11 @@ struct AmxKernelDesc {
     int oc_tail = 16;   // lanes stored from the last vector (16 when it is full)
     int64_t k_steps = 1;  // steps of 2 * step_pairs input channels (the group's, zero-padded)
     int step_pairs = 16;  // channel pairs per step: 16 on AMX (a tile row), 1-16 on vdpbf16ps
-    std::array<int, 3> taps{0, 0, 0};  // taps per dim (all 0: bias only)
+    std::array<int, 3> taps{0, 0, 0};  // taps per dim this kernel runs (all 0: bias only)
     Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // input offset of tap t: i = m - (c0 + t * cstep)
+    // vdpbf16ps on tiny maps: taps tap0 + [0, taps) of the w_taps per dim the packed weights
+    // hold (as ChannelKernelDesc's). AMX runs every tap: tap0 0, w_taps == taps.
+    std::array<int, 3> tap0{0, 0, 0}, w_taps{0, 0, 0};
     Dim3 x_stride{0, 0, 0};  // input buffer strides in 4-byte lanes (channel pairs): plane, row, pixel
     int64_t y_pix = 0;       // elements between outputs m and m + 1 of a phase
     DType out = DType::bf16;  // bf16: the user's channels-last output; f32: a row buffer
@@ -275,6 +278,7 @@ struct AmxKernelDesc {
     float negative_slope = 0.0f;
 
     int taps_total() const { return taps[0] * taps[1] * taps[2]; }
+    int w_taps_total() const { return w_taps[0] * w_taps[1] * w_taps[2]; }
     bool operator==(const AmxKernelDesc&) const = default;
 };
 
