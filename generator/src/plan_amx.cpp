@@ -27,7 +27,7 @@ bool input_pairs(AmxPlan& pl, std::string& why_not) {
     // vdpbf16ps broadcasts from a tile's pixels: a pixel stride of a multiple of 512 bytes maps
     // them to 8 or fewer of the L1's 64 sets, too few ways for a tile's pixels (U-Net's 1024
     // channels, 2 KiB apart: 28 outputs ran at half the speed of 14). One more line per pixel
-    // spreads them over every set (1.9x there).
+    // spreads them over every set (1.7x there).
     if (pl.isa == Isa::avx512_bf16 && pl.k_pairs * 4 % 512 == 0) pl.input.lanes += 16;
     pl.input.bf16_pairs = true;
     for (int64_t g = 0; g < pl.groups; ++g) pl.input.blocks.push_back({g * pl.ic_g, pl.ic_g, 1});
@@ -191,9 +191,9 @@ void describe(const Problem& p, AmxPlan& pl) {
             pl.ur, pl.n_oc, pl.k_pairs / pl.step_pairs, pl.step_pairs));
     pl.lines.push_back(fmt::format(
         "input buffer: bf16 pairs, {} groups x {} padded, halo {}; {} oc blocks, groups of {}; "
-        "W chunks of {} outputs{}",
+        "W chunks of {} outputs",
         pl.groups, dims_string(p, pl.input.padded), dims_string(p, pl.input.halo_lo),
-        pl.oc_blocks, pl.oc_group, pl.w_chunk, pl.phase_rows ? "; rows H phase by H phase" : ""));
+        pl.oc_blocks, pl.oc_group, pl.w_chunk));
     pl.lines.push_back(
         p.layout == Layout::channels_last
             ? "bf16 storage: the input copied in bf16 pairs, the output rounded to bf16 (RNE) in "
@@ -240,9 +240,6 @@ bool plan_amx(const Problem& p, AmxPlan& pl, const PhaseAxes& ax, const PlanOver
     cache_groups(pl, ov);
     pl.batch_group = batch_group(pl, ov);
     pl.band_rows = band_rows(pl, ov);
-    if (pl.isa == Isa::avx512_bf16)  // as the channel kernel's rows (AMX: rows in order)
-        pl.phase_rows = rows_by_phase(pl, pl.packed_weight_floats * 4 / pl.oc_blocks *
-                                              std::min(pl.oc_group, pl.oc_blocks), ov);
     describe(p, pl);
     return true;
 }

@@ -569,7 +569,11 @@ void cache_groups(ChannelPlan& pl, const PlanOverrides& ov) {
 void phase_rows(ChannelPlan& pl, const PlanOverrides& ov) {
     const int64_t group_bytes = pl.packed_weight_floats * 4 / pl.oc_blocks / pl.ic_split *
                                 std::min(pl.oc_group, pl.oc_blocks);
-    pl.phase_rows = rows_by_phase(pl, group_bytes, ov);
+    pl.phase_rows = pl.stride[1] > 1 && pl.out[1] > 1 && !pl.band_copies && pl.band_rows == 0 &&
+                    (ov.phase_rows > 0 ||
+                     (ov.phase_rows == 0 && pl.batch_group == 1 && pl.out[0] == 1 &&
+                      group_bytes > pl.l2_bytes * 3 / 4 &&
+                      pl.input.image_floats() * 4 <= pl.l2_bytes));
 }
 
 // Widens [lo, hi) to the padded input positions that outputs [m0, m1] of a phase with tap

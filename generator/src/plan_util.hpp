@@ -269,16 +269,6 @@ void live_tap_kernels(PhasePlan& ph, const Dim3& in, int ur, const Desc& k,
             }
 }
 
-// Rows H phase by H phase (PhasedPlan::phase_rows; plan_channel.cpp phase_rows() tells the
-// measurements): strided along H, 2D, one image per copy, no bands, an oc group's weights of
-// `group_bytes` over 3/4 of the L2 and an input that fits it.
-inline bool rows_by_phase(const PhasedPlan& pl, int64_t group_bytes, const PlanOverrides& ov) {
-    return pl.stride[1] > 1 && pl.out[1] > 1 && !pl.band_copies && pl.band_rows == 0 &&
-           (ov.phase_rows > 0 ||
-            (ov.phase_rows == 0 && pl.batch_group == 1 && pl.out[0] == 1 &&
-             group_bytes > pl.l2_bytes * 3 / 4 && pl.input.image_floats() * 4 <= pl.l2_bytes));
-}
-
 // The input buffer's (plane, row, pixel) strides as a kernel descriptor holds them: zero along
 // the dims a layer of this rank does not have (no tap moves along them), so the kernels of a 1D
 // layer do not depend on its length, nor a 2D layer's on its height.
