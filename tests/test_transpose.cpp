@@ -2,13 +2,14 @@
 // The transposes between channels-first rows and pixel-major buffers: every tile shape and
 // edge, AVX2 (8x8 tiles, fewer than 8 source rows in loops, sources far apart) and AVX-512
 // (the lead up to the destination's first line boundary, streamed stores), exact values (bf16:
-// rounded as float_to_bf16, or widened).
+// rounded as float_to_bf16, or widened); bf16 channel rows paired into pixel lanes.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <random>
 #include <type_traits>
 #include <vector>
 
@@ -146,5 +147,35 @@ TEST_CASE("transpose: interleave_rows_avx2 interleaves rows from anywhere into d
         }
 }
 
+TEST_CASE("transpose: pair_rows_avx512 pairs channel rows into pixel lanes, odd channels too") {
+    if (!cpu_info().avx512f || !cpu_info().avx512bw || !cpu_info().avx512vl) return;
+    std::mt19937 rng(11);
+    // Widths around the 16-pixel tiles, channels around the 16-pair tiles (odd: the last
+    // channel pairs with zero), a plane longer than the row and a padded destination pitch.
+    for (int64_t channels : {1, 2, 3, 31, 32, 33, 64, 67})
+        for (int64_t width : {1, 15, 16, 17, 40}) {
+            CAPTURE(channels);
+            CAPTURE(width);
+            const int64_t plane = width + 7, pairs = (channels + 1) / 2, pitch = pairs + 5;
+            std::vector<uint16_t> src(size_t(channels * plane));
+            for (uint16_t& v : src) v = uint16_t(rng());
+            const uint32_t poison = 0xdeadbeefu;
+            std::vector<uint32_t> dst(size_t(width * pitch), poison);
+            pair_rows_avx512(src.data(), plane, channels, width, dst.data(), pitch);
+            int wrong = 0;
+            for (int64_t v = 0; v < width; ++v)
+                for (int64_t l = 0; l < pitch; ++l) {
+                    const int64_t c = 2 * l;
+                    const uint32_t lo = l < pairs ? src[size_t(c * plane + v)] : 0;
+                    const uint32_t hi = c + 1 < channels ? src[size_t((c + 1) * plane + v)] : 0;
+                    // Lanes past the pairs are the caller's: left as they were.
+                    const uint32_t want = l < pairs ? lo | hi << 16 : poison;
+                    wrong += dst[size_t(v * pitch + l)] != want;
+                }
+            CHECK(wrong == 0);
+        }
+}
+
 }  // namespace
 }  // namespace tconv
+

@@ -328,16 +328,9 @@ __attribute__((target("avx512f"), always_inline)) inline __m512i pair_words(__m5
     return _mm512_or_si512(r, _mm512_srli_epi64(r, 16));
 }
 
-// One 16 x 16 tile of r <= 16 rows of c <= 16 floats: v[j] = source column j (zero below r).
-__attribute__((target("avx512f"), always_inline)) inline void transpose16(const float* src,
-                                                                          int64_t ss, int64_t r,
-                                                                          int64_t c,
-                                                                          __m512 (&v)[16]) {
-    const __mmask16 cmask = __mmask16((1u << c) - 1);
+// Sixteen vectors of 16 lanes transposed in registers: v[j] lane i <- v[i] lane j.
+__attribute__((target("avx512f"), always_inline)) inline void transpose16_regs(__m512 (&v)[16]) {
     __m512 t[16];
-    #pragma GCC unroll 16
-    for (int i = 0; i < 16; ++i)
-        v[i] = i < r ? _mm512_maskz_loadu_ps(cmask, src + i * ss) : _mm512_setzero_ps();
     #pragma GCC unroll 16
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
@@ -365,6 +358,31 @@ __attribute__((target("avx512f"), always_inline)) inline void transpose16(const 
         v[4 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0x88);
         v[12 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0xdd);
     }
+}
+
+// One 16 x 16 tile of r <= 16 rows of c <= 16 floats: v[j] = source column j (zero below r).
+__attribute__((target("avx512f"), always_inline)) inline void transpose16(const float* src,
+                                                                          int64_t ss, int64_t r,
+                                                                          int64_t c,
+                                                                          __m512 (&v)[16]) {
+    const __mmask16 cmask = __mmask16((1u << c) - 1);
+    #pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i)
+        v[i] = i < r ? _mm512_maskz_loadu_ps(cmask, src + i * ss) : _mm512_setzero_ps();
+    transpose16_regs(v);
+}
+
+// 16 pixels of channels c and c + 1 (16-bit words, `w` of them read) as the 16 dwords of
+// pixels 0-15 in order, channel c in each dword's low half. The 256-bit unpacks interleave
+// within 128-bit lanes (pixels 0-3 | 8-11 and 4-7 | 12-15); one lane shuffle puts them in
+// order.
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline __m512 pair16(
+    const uint16_t* c0, const uint16_t* c1, __mmask16 w) {
+    const __m256i a = _mm256_maskz_loadu_epi16(w, c0);
+    const __m256i b = c1 ? _mm256_maskz_loadu_epi16(w, c1) : _mm256_setzero_si256();
+    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_unpacklo_epi16(a, b)),
+                                         _mm256_unpackhi_epi16(a, b), 1);
+    return _mm512_castsi512_ps(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
 // Row j of a tile's result, its first r values at p: floats as they are (a whole row in one
@@ -470,6 +488,35 @@ __attribute__((target("avx512f"), noinline)) void transpose16_rows(const float* 
 }
 
 }  // namespace
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void pair_rows_avx512(
+    const uint16_t* src, int64_t plane, int64_t channels, int64_t width, uint32_t* dst,
+    int64_t dst_pitch) {
+    // 16 pairs (32 source rows, read front to back) at a time along the whole width: each
+    // tile row is 64 bytes of one destination pixel.
+    const int64_t pairs = (channels + 1) / 2;
+    for (int64_t j0 = 0; j0 < pairs; j0 += 16) {
+        const int64_t p = std::min<int64_t>(16, pairs - j0);
+        for (int64_t v0 = 0; v0 < width; v0 += 16) {
+            const int64_t w = std::min<int64_t>(16, width - v0);
+            const __mmask16 wmask = __mmask16((1u << w) - 1);
+            __m512 v[16];
+            #pragma GCC unroll 16
+            for (int j = 0; j < 16; ++j) {
+                const int64_t c = 2 * (j0 + j);
+                v[j] = j >= p ? _mm512_setzero_ps()
+                              : pair16(src + c * plane + v0,
+                                       c + 1 < channels ? src + (c + 1) * plane + v0 : nullptr,
+                                       wmask);
+            }
+            transpose16_regs(v);
+            const __mmask16 pmask = __mmask16((1u << p) - 1);
+            for (int64_t i = 0; i < w; ++i)
+                _mm512_mask_storeu_epi32(dst + (v0 + i) * dst_pitch + j0, pmask,
+                                         _mm512_castps_si512(v[i]));
+        }
+    }
+}
 
 __attribute__((target("avx512f"))) void transpose_avx512(const float* src, int64_t src_stride,
                                                         int64_t rows, int64_t cols, uint16_t* dst,

@@ -31,6 +31,13 @@ void transpose_avx512(const float* src, int64_t src_stride, int64_t rows, int64_
 void transpose_avx512(const float* src, int64_t src_stride, int64_t rows, int64_t cols,
                       float* dst, int64_t dst_stride, bool stream = false);
 
+// dst[v * dst_pitch + j] = src[2j][v] | src[2j + 1][v] << 16 for j < (channels + 1) / 2,
+// v < width, src[c] = src + c * plane: channels-first bf16 rows paired into 4-byte lanes of
+// pixel-major rows (the bf16 pair kernels' buffer), an odd last channel paired with zero. One
+// pass in 16 x 16 register tiles; AVX512F and AVX512BW required (the pair kernels' CPUs).
+void pair_rows_avx512(const uint16_t* src, int64_t plane, int64_t channels, int64_t width,
+                      uint32_t* dst, int64_t dst_pitch);
+
 // dst[(j * rows + i) * item + k] = src[(i * cols + j) * item + k] for k < item: a rows x cols
 // matrix of `item`-float elements transposed (a lowered channels-first layer's output, items of
 // kernel-size floats). Single floats in 8x8 register tiles; longer items by plain loops (no
