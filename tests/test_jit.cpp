@@ -2372,9 +2372,10 @@ TEST_CASE("jit: plan choices, names and declines") {
         {32, 256, 256, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dwg_"},
         {64, 256, 256, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dwg_"},
         {4, 64, 128, Layout::channels_first, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
-        // channels_last depthwise with a channel multiplier: lanes along W up to half a
-        // vector of outputs per group, one group's outputs in lanes beyond
-        {64, 64, 256, Layout::channels_last, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
+        // channels_last depthwise with a channel multiplier: the depthwise kernel up to 6
+        // outputs per group, lanes along W up to half a vector, one group's outputs in lanes
+        // beyond
+        {64, 64, 256, Layout::channels_last, gen::KernelShape::depthwise, "tconv_f32_dw_"},
         {64, 64, 512, Layout::channels_last, gen::KernelShape::spatial_vec, "tconv_f32_svec_"},
         {64, 64, 768, Layout::channels_last, gen::KernelShape::channel_vec, "tconv_f32_cvec_"},
         {64, 64, 256, Layout::channels_first, gen::KernelShape::depthwise_cf, "tconv_f32_dwcf_"},

@@ -337,16 +337,17 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
     const bool cl_spatial = p.layout == Layout::channels_last && pl.groups > 1 && pl.ic_g > 1 &&
                             pl.ic_g <= pl.vlen && pl.oc_g <= 4 && pl.oc_g * 8 <= pl.vlen * 3 &&
                             spatial_fit;
-    // Channels-last depthwise layers with a channel multiplier above 1 leave the depthwise
-    // kernel (which copies the input and uses a vector per tap and channel block): measured
-    // 1 thread, 64 groups, k4s2 28x28 and k3s2 56x56, multiplier m: AVX-512 the spatial kernel
-    // 1.9-2.4x faster for m 2-8, the channel kernel faster than both for m >= 12; AVX2 spatial
-    // 1.5-1.9x for m 2-4, the channel kernel for m 6-7 (2.1x the depthwise kernel); also
-    // 1D k6s3 and k4s2, 2D k3s1 and k6s3, 3D k4s2: spatial 1.0-3.8x. Strides of 4 and more
-    // along W stay with the depthwise kernel: k4s4, k8s4, k16s8 (1D and 2D, m 2-6) ran it
-    // 1.0-1.5x faster than the spatial kernel.
+    // Channels-last depthwise layers with a channel multiplier m up to 6 stay on the depthwise
+    // kernel; larger ones leave it for lanes along W (up to half a vector) or the channel
+    // kernel. Measured on Zen 4, 1 thread, the depthwise kernel against the one chosen before
+    // (lanes along W from m 2): AVX-512 m 2-6 1.3-2.5x faster (k4s2 and k3s2 at 14x14-56x56,
+    // k3s1, 1D k6s3, k4s2 and k1 on 1024-65536 steps, 3D k4s2 8^3; a 65536-step k1 row 2.9x,
+    // the spatial kernel's channels-first copy of it striding 256 KiB), m 8 0.88x; AVX2 m 2-6
+    // 1.5-2.7x, m 8 0.79x (against the channel kernel); pointwise 256x256 maps 0.95-0.99x.
+    // Strides of 4 and more along W stay with the depthwise kernel whatever m (1D and 2D,
+    // m 2-6: 1.0-1.5x faster than the spatial kernel).
     const bool cl_multiplier = p.layout == Layout::channels_last && pl.groups > 1 &&
-                               pl.ic_g == 1 && pl.oc_g > 1 && pl.stride[2] <= 3;
+                               pl.ic_g == 1 && pl.oc_g > 6 && pl.stride[2] <= 3;
     if (ov.shape == 3 || (ov.shape == 0 && pl.groups > 1 && pl.ic_g == 1 && pl.oc_g < pl.vlen &&
                           !cf_spatial && !cl_multiplier) ||
         (ov.shape == 0 && lanes_across_groups(p, pl)))
