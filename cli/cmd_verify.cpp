@@ -118,8 +118,8 @@ int cmd_verify(const Argv& argv) {
                 ++checked;
                 std::string kernel = r.kernel_names.empty() ? "-" : r.kernel_names[0];
                 if (r.kernel_names.size() > 1) kernel += fmt::format(" (+{})", r.kernel_names.size() - 1);
-                fmt::print("{:<24} {:<15} {:<56} {:>11.3e} {:>11.3e}  {}\n", p.name, r.implementation,
-                           kernel, dev.max_abs, dev.max_rel,
+                fmt::print("{:<24} {:<15} {:<56} {:>11.3e} {:>11.3e}  {}\n", p.name,
+                           r.implementation, kernel, dev.max_abs, dev.max_rel,
                            ok ? "ok" : fmt::format("MISMATCH at {} (got {}, want {})", dev.worst, dev.got, dev.want));
             }
         }
