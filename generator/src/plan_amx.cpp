@@ -67,15 +67,7 @@ double dot_cycles(int64_t r, int64_t n) {
 void choose_dot_tile(const Problem& p, AmxPlan& pl, const PhaseAxes& ax,
                      const PlanOverrides& ov) {
     const int64_t ovg = (pl.oc_g + pl.vlen - 1) / pl.vlen;
-    double live = 0, all = 0;  // W taps reading inside the input, output by output
-    for (int64_t rw = 0; rw < pl.stride[2]; ++rw)
-        for (int64_t m = 0; m < ax.m_count[2][size_t(rw)]; ++m) {
-            const int64_t at = ax.m_lo[2][size_t(rw)] + m;
-            const auto [lo, hi] = live_taps(ax.axes[2][size_t(rw)], at, at, pl.in[2]);
-            live += hi - lo;
-            all += ax.axes[2][size_t(rw)].count;
-        }
-    const bool count_live = live < 0.75 * all;
+    const bool count_live = w_taps_mostly_halo(pl, ax);
     double best = 0;
     for (int n = 1; n <= std::min<int64_t>(ovg, 4); ++n) {
         if (ov.n_oc > 0 && n != std::min<int64_t>(ov.n_oc, ovg)) continue;

@@ -226,15 +226,7 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
     auto fits = [&](int u, int n) {
         return channel_tile_fits(pl.isa, u, n, p.activation, avx2_tail);
     };
-    double live = 0, all = 0;  // W taps reading inside the input, output by output
-    for (int64_t rw = 0; rw < pl.stride[2]; ++rw)
-        for (int64_t m = 0; m < ax.m_count[2][size_t(rw)]; ++m) {
-            const int64_t at = ax.m_lo[2][size_t(rw)] + m;
-            const auto [lo, hi] = live_taps(ax.axes[2][size_t(rw)], at, at, pl.in[2]);
-            live += hi - lo;
-            all += ax.axes[2][size_t(rw)].count;
-        }
-    const bool count_live = live < 0.75 * all;
+    const bool count_live = w_taps_mostly_halo(pl, ax);
     if (count_live) narrow_weight_cost = 1.0;
     const bool one_row = pl.out[0] * pl.out[1] == 1;
     double best = std::numeric_limits<double>::infinity();
@@ -316,9 +308,9 @@ bool choose_tile(const Problem& p, ChannelPlan& pl, const PhaseAxes& ax, const P
 // zero halo: k4 s2 p1 at 2x2 reads a quarter and ran 1.4x faster folded, a 3D k7x4x4 on a
 // 2x3x3 map about a sixth and 2.2x slower). Measured 1 thread, AVX-512, folded against
 // rows: 32 MiB of weights at 2x2, 4x4, 8x6 and 8x8 1.1-1.8x (4 images at 4x4: 1.8x); 8 MiB at
-// 4x4 0.99-1.08x; 2 MiB at 8x8 0.8x and 0.5 MiB at 16x16 0.55x (their weights stay in L2).
-// A batch shares each weight among its images in rows too: 8 MiB at 4x4 for 8 images ran
-// 0.82x folded, so batches fold from 16 MiB.
+// 4x4 0.99-1.08x (on Zen 4 0.72x, below); 2 MiB at 8x8 0.8x and 0.5 MiB at 16x16 0.55x (their
+// weights stay in L2). A batch shares each weight among its images in rows too: 8 MiB at 4x4
+// for 8 images ran 0.82x folded. So layers fold from 16 MiB.
 // AVX2 rows fold up to 3 outputs only. Measured on an AVX2-only Zen 3 (1 thread, folded
 // against rows): 2x2 and 3x3 maps under 16-32 MiB 1.0-1.9x faster folded; at 4x4 DCGAN's
 // 512 -> 256 (8 MiB) 2x slower, its rows streaming the weights from L3 at 80-87% of the peak,
@@ -367,10 +359,12 @@ bool fold_rows(const ChannelPlan& pl, const PhaseAxes& ax, const PlanOverrides& 
     // 1.2x and 1.06x, but at 8x8 0.9x (512 -> 512: 0.85x) and 4 images at 4x4 0.8x.
     const int64_t row_limit = pl.isa == Isa::avx2 ? 3 : pl.ic_split > 1 ? 6 : 8;
     if (pl.ic_split > 1 && pl.batch > 1) return false;
+    // Weights from 16 MiB: on Zen 4 (AVX-512, 1 thread) DCGAN's 512 -> 256 at 4x4 (8 MiB) ran
+    // 1.39x faster in rows (ic chunks, 4 x 6 tiles) than folded; pix2pix's 1024 -> 512 at 2x2
+    // and 4x4 (32 MiB) 1.35x and 1.55x faster folded.
     return max_row <= row_limit && !wasteful &&
            live_taps_run >= 0.25 * all_taps_run &&
-           weight_bytes > 8.0 * double(kL2WeightBudget) &&
-           (pl.batch == 1 || weight_bytes > 32.0 * double(kL2WeightBudget)) &&
+           weight_bytes > 32.0 * double(kL2WeightBudget) &&
            pl.input.image_floats() * 4 <= kL2InputBudget;
 }
 

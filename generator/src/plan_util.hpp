@@ -197,6 +197,20 @@ void set_taps(Desc& k, const PhasePlan& ph) {
     }
 }
 
+// Tiny maps: under 3/4 of the W taps read inside the input, output by output over every W
+// phase. The tile models then count a tile's live W taps only (its kernel runs only those).
+inline bool w_taps_mostly_halo(const PlanBase& pl, const PhaseAxes& ax) {
+    double live = 0, all = 0;
+    for (int64_t rw = 0; rw < pl.stride[2]; ++rw)
+        for (int64_t m = 0; m < ax.m_count[2][size_t(rw)]; ++m) {
+            const int64_t at = ax.m_lo[2][size_t(rw)] + m;
+            const auto [lo, hi] = live_taps(ax.axes[2][size_t(rw)], at, at, pl.in[2]);
+            live += hi - lo;
+            all += ax.axes[2][size_t(rw)].count;
+        }
+    return live < 0.75 * all;
+}
+
 // Narrows kernel k to taps [lo, hi) along dim d of the phase's; no tap at all: the bias-only
 // kernel (the channel and bf16 pair descriptors share the fields).
 template <class Desc>
