@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// The bf16 dot-product kernel (docs/ALGORITHM.md §4, `bf16 pairs`): the pair family's tile on
-// AVX512_BF16 vector registers, for CPUs without AMX. A tile of `rows` outputs along W of one
-// stride phase x nt vectors of 16 output channels, fp32 sums in zmm registers; each vdpbf16ps
-// adds two input channels (a bf16 pair, broadcast as one dword) times 16 lanes of weight pairs,
-// twice the multiply-adds of an fp32 FMA. Steps of step_pairs pairs are a run-time loop; within
-// a step the pairs run unrolled (or in a run-time loop of a few when the taps are many), the
-// phase's taps unrolled inside with their input offsets as displacements. The buffer and the
-// packed weights are the AMX kernel's but for their order ([step][pair][tap][vector][16]:
-// AmxPlan::weight_lane).
+// The bf16 dot-product kernel (docs/ALGORITHM.md §4, "bf16 dot products"): the pair family's tile
+// on AVX512_BF16 vector registers, for CPUs without AMX. A tile of `rows` outputs along W of one
+// stride phase x nt vectors of 16 output channels, fp32 sums in zmm registers; each vdpbf16ps adds
+// two input channels (a bf16 pair, broadcast as one dword) times 16 lanes of weight pairs, twice
+// the multiply-adds of an fp32 FMA. Steps of step_pairs pairs are a run-time loop; within a step
+// the pairs run unrolled (or in a run-time loop of a few when the taps are many), the phase's taps
+// unrolled inside with their input offsets as displacements. The buffer and the packed weights are
+// the AMX kernel's but for their order ([step][pair][tap][vector][16]: AmxPlan::weight_lane).
 #include <cassert>
 #include <cstddef>
 #include <stdexcept>
