@@ -24,7 +24,7 @@ class AmxGenerator : public Xbyak::CodeGenerator {
     using Zmm = Xbyak::Zmm;
 
   public:
-    AmxGenerator(const AmxKernelDesc& d, size_t max_bytes)
+    AmxGenerator(const PairKernelDesc& d, size_t max_bytes)
         : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d),
           math_(*this, d.activation, d.negative_slope, d.oc_tail) {}
 
@@ -65,7 +65,7 @@ class AmxGenerator : public Xbyak::CodeGenerator {
     }
 
   private:
-    const AmxKernelDesc& d_;
+    const PairKernelDesc& d_;
     VectorMath<T> math_;
     const Xbyak::Reg64 reg_args = rdi;    // const KernelArgs*
     const Xbyak::Reg64 reg_x = rsi;       // input at the current tile's first output
@@ -189,7 +189,7 @@ class AmxGenerator : public Xbyak::CodeGenerator {
     }
 };
 
-size_t code_bound(const AmxKernelDesc& d) {
+size_t code_bound(const PairKernelDesc& d) {
     const size_t per_tap = size_t(2 + 2 * d.nt + 2 * d.nt);
     const size_t epilogue = size_t(d.rows * d.nt) * 80 + 64;
     return (size_t(d.taps_total()) * per_tap + 64) * 12 + epilogue * 8 + size_t(Const::count) * 64 +
@@ -198,7 +198,7 @@ size_t code_bound(const AmxKernelDesc& d) {
 
 }  // namespace
 
-std::unique_ptr<Xbyak::CodeGenerator> emit_amx(const AmxKernelDesc& d) {
+std::unique_ptr<Xbyak::CodeGenerator> emit_amx(const PairKernelDesc& d) {
     auto g = std::make_unique<AmxGenerator>(d, code_bound(d));
     g->generate();
     return g;

@@ -6,7 +6,7 @@
 // the multiply-adds of an fp32 FMA. Steps of step_pairs pairs are a run-time loop; within a step
 // the pairs run unrolled (or in a run-time loop of a few when the taps are many), the phase's taps
 // unrolled inside with their input offsets as displacements. The buffer and the packed weights are
-// the AMX kernel's but for their order ([step][pair][tap][vector][16]: AmxPlan::weight_lane).
+// the AMX kernel's but for their order ([step][pair][tap][vector][16]: PairPlan::weight_lane).
 #include <cassert>
 #include <cstddef>
 #include <stdexcept>
@@ -25,7 +25,7 @@ class DotGenerator : public Xbyak::CodeGenerator {
     using Zmm = Xbyak::Zmm;
 
   public:
-    DotGenerator(const AmxKernelDesc& d, size_t max_bytes)
+    DotGenerator(const PairKernelDesc& d, size_t max_bytes)
         : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d),
           math_(*this, d.activation, d.negative_slope, d.oc_tail) {}
 
@@ -52,7 +52,7 @@ class DotGenerator : public Xbyak::CodeGenerator {
     }
 
   private:
-    const AmxKernelDesc& d_;
+    const PairKernelDesc& d_;
     VectorMath<T> math_;
     const Xbyak::Reg64 reg_args = rdi;    // const KernelArgs*
     const Xbyak::Reg64 reg_x = rsi;       // input at the current tile's first output
@@ -173,7 +173,7 @@ class DotGenerator : public Xbyak::CodeGenerator {
     }
 };
 
-size_t code_bound(const AmxKernelDesc& d) {
+size_t code_bound(const PairKernelDesc& d) {
     const size_t per_pair_tap = size_t(d.nt + d.rows * (1 + d.nt));
     const size_t body = size_t(d.taps_total()) * size_t(d.step_pairs) * per_pair_tap;
     const size_t epilogue = size_t(d.rows * d.nt) * 80 + 64;
@@ -182,7 +182,7 @@ size_t code_bound(const AmxKernelDesc& d) {
 
 }  // namespace
 
-std::unique_ptr<Xbyak::CodeGenerator> emit_bf16_dot(const AmxKernelDesc& d) {
+std::unique_ptr<Xbyak::CodeGenerator> emit_bf16_dot(const PairKernelDesc& d) {
     auto g = std::make_unique<DotGenerator>(d, code_bound(d));
     g->generate();
     return g;

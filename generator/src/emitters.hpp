@@ -23,8 +23,8 @@ std::unique_ptr<Xbyak::CodeGenerator> emit_gemm(const GemmKernelDesc& d);
 template <class T>
 std::unique_ptr<Xbyak::CodeGenerator> emit_gemm_epilogue(const GemmEpilogueDesc& d);
 // AMX tiles with an AVX-512 epilogue: one ISA, no template.
-std::unique_ptr<Xbyak::CodeGenerator> emit_amx(const AmxKernelDesc& d);
+std::unique_ptr<Xbyak::CodeGenerator> emit_amx(const PairKernelDesc& d);
 // The same descriptor on AVX512_BF16 vector registers (vdpbf16ps), where AMX is missing.
-std::unique_ptr<Xbyak::CodeGenerator> emit_bf16_dot(const AmxKernelDesc& d);
+std::unique_ptr<Xbyak::CodeGenerator> emit_bf16_dot(const PairKernelDesc& d);
 
 }  // namespace tconv::gen

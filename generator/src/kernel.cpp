@@ -41,7 +41,7 @@ std::unique_ptr<Xbyak::CodeGenerator> emit_family(const GemmEpilogueDesc& d) {
 }
 
 template <class T>
-std::unique_ptr<Xbyak::CodeGenerator> emit_family(const AmxKernelDesc& d) {
+std::unique_ptr<Xbyak::CodeGenerator> emit_family(const PairKernelDesc& d) {
     return d.isa == Isa::amx ? emit_amx(d) : emit_bf16_dot(d);
 }
 

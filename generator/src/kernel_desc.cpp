@@ -137,7 +137,7 @@ size_t KernelDescHash::operator()(const GemmEpilogueDesc& d) const {
     return m.h;
 }
 
-size_t KernelDescHash::operator()(const AmxKernelDesc& d) const {
+size_t KernelDescHash::operator()(const PairKernelDesc& d) const {
     Mixer m;
     m(int64_t(d.isa)), m(d.rank);
     m.dims(d.kernel), m.dims(d.stride), m.dims(d.dilation);
@@ -247,7 +247,7 @@ std::string kernel_name(const GemmEpilogueDesc& d) {
 
 // tconv_bf16_amx_k4x4_s2x2_t2x2_r32_oc2[_m8][_k8]_h..__avx512_amx: the tile's rows (outputs
 // along W) and vectors of output channels; what it stores (bf16, or f32 into a row buffer).
-std::string kernel_name(const AmxKernelDesc& d) {
+std::string kernel_name(const PairKernelDesc& d) {
     // Tiles: rows x vectors; vdpbf16ps: the channel kernel's ur x oc, and the pairs per step.
     const bool tiles = d.isa == Isa::amx;
     std::string tile = tiles ? fmt::format("_r{}_oc{}", d.rows, d.nt)

@@ -234,7 +234,7 @@ void pack_part(const ChannelPlan& pl, const float* w, float* packed, int64_t b, 
 }
 
 // bf16 pairs: per phase and oc block, per (step, tap, vector, pair) 16 lanes of two bf16 where
-// AmxPlan::weight_lane puts them: lane (pair j, channel n) holds input channels 2j and 2j + 1
+// PairPlan::weight_lane puts them: lane (pair j, channel n) holds input channels 2j and 2j + 1
 // of the step (low half first) for output channel n, as tdpbf16ps reads a B tile and
 // vdpbf16ps a vector. Channels past the group's
 // (input or output) are zero. Weights are rounded to bf16, to nearest even.
@@ -246,7 +246,7 @@ uint16_t bf16_bits(float f) {
     return uint16_t(bits >> 16);
 }
 
-void pack_amx_block(const AmxPlan& pl, const float* w, float* packed, int64_t b) {
+void pack_pair_block(const PairPlan& pl, const float* w, float* packed, int64_t b) {
     const int64_t K = pl.kernel_points(), VL = pl.vlen, SP = pl.step_pairs;
     const int64_t steps = pl.k_pairs / SP;
     const Dim3 k3 = pl.kernel;
@@ -289,7 +289,7 @@ void pack_amx_block(const AmxPlan& pl, const float* w, float* packed, int64_t b)
 // The channel family packs in parts (one oc block x a run of input channels); the others are
 // small enough to pack as one part.
 int64_t pack_weight_parts(const Plan& plan) {
-    if (const auto* amx = std::get_if<AmxPlan>(&plan.family)) return amx->oc_blocks;
+    if (const auto* amx = std::get_if<PairPlan>(&plan.family)) return amx->oc_blocks;
     const auto* pl = std::get_if<ChannelPlan>(&plan.family);
     return pl ? pl->oc_blocks * ic_parts(*pl) : 1;
 }
@@ -312,8 +312,8 @@ void pack_weights(const Plan& plan, const float* w, float* packed, int64_t first
         if (first_part == 0 && end_part > 0) pack_gemm(*pl, w, packed);
         return;
     }
-    if (const auto* pl = std::get_if<AmxPlan>(&plan.family)) {  // a part per oc block
-        for (int64_t b = first_part; b < end_part; ++b) pack_amx_block(*pl, w, packed, b);
+    if (const auto* pl = std::get_if<PairPlan>(&plan.family)) {  // a part per oc block
+        for (int64_t b = first_part; b < end_part; ++b) pack_pair_block(*pl, w, packed, b);
         return;
     }
     const ChannelPlan& pl = std::get<ChannelPlan>(plan.family);
@@ -352,7 +352,7 @@ std::vector<int64_t> packing_signature(const Plan& plan) {
     } else if (const auto* cf = std::get_if<DepthwiseCfPlan>(&plan.family)) {
         s.push_back(cf->channel_taps);
         for (const PlanePhasePlan& pp : cf->plane_phases) s.push_back(pp.w_offset);
-    } else if (const auto* amx = std::get_if<AmxPlan>(&plan.family)) {
+    } else if (const auto* amx = std::get_if<PairPlan>(&plan.family)) {
         s.insert(s.end(), {amx->k_pairs, int64_t(amx->n_oc)});
         for (const PhasePlan& ph : amx->phases) taps(ph);
     } else if (const auto* gm = std::get_if<GemmPlan>(&plan.family)) {

@@ -442,7 +442,7 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         if (isa == Isa::avx512_bf16 && overrides.shape == 0 &&
             !dot_products_pay(p, pl, ax, why_not))
             return false;
-        family = KernelShape::amx;
+        family = KernelShape::pairs;
     } else if (overrides.shape == 6) {
         why_not = "the bf16 pair family needs Isa::amx or Isa::avx512_bf16";
         return false;
@@ -462,7 +462,7 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         case KernelShape::depthwise: return run(DepthwisePlan{}, plan_depthwise);
         case KernelShape::depthwise_cf: return run(DepthwiseCfPlan{}, plan_depthwise_cf);
         case KernelShape::gemm: return run(GemmPlan{}, plan_gemm);
-        case KernelShape::amx: return run(AmxPlan{}, plan_amx);
+        case KernelShape::pairs: return run(PairPlan{}, plan_pairs);
     }
     return false;
 }

@@ -322,7 +322,7 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
                   std::string& why_not);
 bool plan_gemm(const Problem& p, GemmPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
                std::string& why_not);
-bool plan_amx(const Problem& p, AmxPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+bool plan_pairs(const Problem& p, PairPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
               std::string& why_not);
 
 }  // namespace tconv::gen::detail

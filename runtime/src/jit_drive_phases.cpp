@@ -488,8 +488,8 @@ std::unique_ptr<JitDriver> make_driver(const gen::ChannelPlan& plan, const Kerne
     return std::make_unique<PhaseDriver<gen::ChannelPlan>>(plan, t);
 }
 
-std::unique_ptr<JitDriver> make_driver(const gen::AmxPlan& plan, const KernelTables& t) {
-    return std::make_unique<PhaseDriver<gen::AmxPlan>>(plan, t);
+std::unique_ptr<JitDriver> make_driver(const gen::PairPlan& plan, const KernelTables& t) {
+    return std::make_unique<PhaseDriver<gen::PairPlan>>(plan, t);
 }
 
 std::unique_ptr<JitDriver> make_driver(const gen::DepthwisePlan& plan, const KernelTables& t) {

@@ -54,7 +54,7 @@ std::unique_ptr<JitDriver> make_driver(const gen::DepthwisePlan& plan, const Ker
 std::unique_ptr<JitDriver> make_driver(const gen::SpatialPlan& plan, const KernelTables& t);
 std::unique_ptr<JitDriver> make_driver(const gen::DepthwiseCfPlan& plan, const KernelTables& t);
 std::unique_ptr<JitDriver> make_driver(const gen::GemmPlan& plan, const KernelTables& t);
-std::unique_ptr<JitDriver> make_driver(const gen::AmxPlan& plan, const KernelTables& t);
+std::unique_ptr<JitDriver> make_driver(const gen::PairPlan& plan, const KernelTables& t);
 // The channel plan's driver when its rows are folded (jit_drive_fold.cpp).
 std::unique_ptr<JitDriver> make_fold_driver(const gen::ChannelPlan& plan, const KernelTables& t);
 // --- dw in place: the depthwise plan's driver when it reads the user's input (jit_drive_dw_rows.cpp)

@@ -252,10 +252,10 @@ struct GemmEpilogueDesc {
 // k_steps steps of step_pairs input-channel pairs (a run-time loop) and the phase's taps
 // (unrolled, offsets as displacements). The input buffer holds bf16 pairs (InputLayout::
 // bf16_pairs), the packed weights bf16 pairs, 16 output channels per (step, tap, vector, pair)
-// in the order AmxPlan::weight_lane gives.
+// in the order PairPlan::weight_lane gives.
 // Isa::amx runs it on tile registers (one A tile per 16 rows, each a pixel's 32 channels; B
 // tiles of 16 pairs); Isa::avx512_bf16 on zmm accumulators with vdpbf16ps (dot_tile_fits).
-struct AmxKernelDesc {
+struct PairKernelDesc {
     Isa isa = Isa::amx;
     int rank = 2;
     Dim3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};  // for the name
@@ -279,13 +279,13 @@ struct AmxKernelDesc {
 
     int taps_total() const { return taps[0] * taps[1] * taps[2]; }
     int w_taps_total() const { return w_taps[0] * w_taps[1] * w_taps[2]; }
-    bool operator==(const AmxKernelDesc&) const = default;
+    bool operator==(const PairKernelDesc&) const = default;
 };
 
 // Any family's descriptor: the kernel cache's key.
 using AnyKernelDesc = std::variant<ChannelKernelDesc, SpatialKernelDesc, DwKernelDesc,
                                    DwPlaneKernelDesc, GemmKernelDesc, GemmEpilogueDesc,
-                                   AmxKernelDesc>;
+                                   PairKernelDesc>;
 
 struct KernelDescHash {
     size_t operator()(const ChannelKernelDesc& d) const;
@@ -294,7 +294,7 @@ struct KernelDescHash {
     size_t operator()(const DwPlaneKernelDesc& d) const;
     size_t operator()(const GemmKernelDesc& d) const;
     size_t operator()(const GemmEpilogueDesc& d) const;
-    size_t operator()(const AmxKernelDesc& d) const;
+    size_t operator()(const PairKernelDesc& d) const;
     size_t operator()(const AnyKernelDesc& d) const;
 };
 
@@ -308,7 +308,7 @@ std::string kernel_name(const DwKernelDesc& d);
 std::string kernel_name(const DwPlaneKernelDesc& d);
 std::string kernel_name(const GemmKernelDesc& d);
 std::string kernel_name(const GemmEpilogueDesc& d);
-std::string kernel_name(const AmxKernelDesc& d);
+std::string kernel_name(const PairKernelDesc& d);
 std::string kernel_name(const AnyKernelDesc& d);
 
 }  // namespace tconv::gen

@@ -24,8 +24,9 @@ namespace tconv::gen {
 // order of Plan::family).
 // gemm: channels-first layers with few output channels per group, as a matrix product over
 // the input read in place into a column buffer, then col2im.
-// amx: bf16 layers on AMX tiles, the channel family's walk with tiles of pixels x channels.
-enum class KernelShape { channel_vec, spatial_vec, depthwise, depthwise_cf, gemm, amx };
+// pairs: bf16 layers on bf16 channel pairs, the channel family's walk with tiles of pixels x
+// channels: on AMX tiles (Isa::amx) or vdpbf16ps (Isa::avx512_bf16).
+enum class KernelShape { channel_vec, spatial_vec, depthwise, depthwise_cf, gemm, pairs };
 
 // The taps of one phase residue along one dimension: k = k0 + t*kstep, i = m - (c0 + t*cstep).
 struct TapAxis {
@@ -374,7 +375,7 @@ struct DepthwisePlan : PhasedPlan {
 // blocks; a tile is ur outputs along W (AMX: up to two A tiles of 16) x n_oc vectors of 16
 // output channels. The input buffer holds one block per group, its channels in bf16 pairs
 // padded to whole steps (input.lanes = k_pairs lanes per pixel).
-struct AmxPlan : PhasedPlan {
+struct PairPlan : PhasedPlan {
     int64_t k_pairs = 0;  // channel pairs per group: step_pairs per step
     int step_pairs = 16;  // 16 on AMX (a tile row of 32 channels); vdpbf16ps: 1-16
     // Packed weights of (phase, oc block), in lanes of two bf16, 16 lanes (output channels)
@@ -491,7 +492,7 @@ struct GemmPlan : PlanBase {
 // lowered (lowering.hpp): packing and the run time then see that problem and its rearranged
 // tensors.
 struct Plan {
-    std::variant<ChannelPlan, SpatialPlan, DepthwisePlan, DepthwiseCfPlan, GemmPlan, AmxPlan>
+    std::variant<ChannelPlan, SpatialPlan, DepthwisePlan, DepthwiseCfPlan, GemmPlan, PairPlan>
         family;
     std::optional<Problem> lowered;
 

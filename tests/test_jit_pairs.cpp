@@ -25,9 +25,9 @@ Problem bf16_layer(const std::string& json) {
     return p;
 }
 
-// A random valid layer the family serves (4 or more input channels per group; channels-first
-// with enough work per output), small enough for the reference: ranks 1-3, groups, dilation, asymmetric pads, output
-// padding, batch, both layouts, every activation.
+// A random valid layer the family serves on `isa` (4 or more input channels per group;
+// channels-first with enough work per output), small enough for the reference: ranks 1-3,
+// groups, dilation, asymmetric pads, output padding, batch, both layouts, every activation.
 Problem random_amx_layer(std::mt19937_64& rng, int index, Isa isa) {
     auto pick = [&](int64_t lo, int64_t hi) {
         return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
@@ -125,8 +125,8 @@ TEST_CASE("amx: bf16 layers plan on tiles") {
     gen::Plan plan;
     std::string why;
     REQUIRE_MESSAGE(gen::plan(p, Isa::amx, plan, why), why);
-    CHECK(plan.shape() == gen::KernelShape::amx);
-    const auto& amx = std::get<gen::AmxPlan>(plan.family);
+    CHECK(plan.shape() == gen::KernelShape::pairs);
+    const auto& amx = std::get<gen::PairPlan>(plan.family);
     CHECK(amx.input.bf16_pairs);
     CHECK(amx.k_pairs == 128);  // 256 channels in pairs
     CHECK(amx.io == DType::bf16);
@@ -154,7 +154,7 @@ TEST_CASE("amx: bf16 layers plan on tiles") {
     odd.in_channels = 37;
     odd.out_channels = 20;
     REQUIRE(gen::plan(odd, Isa::amx, plan, why));
-    CHECK(std::get<gen::AmxPlan>(plan.family).k_pairs == 32);
+    CHECK(std::get<gen::PairPlan>(plan.family).k_pairs == 32);
     CHECK(gen::kernel_name(plan.base().kernels[0]).find("_oc2_m4_") != std::string::npos);
 }
 
@@ -165,8 +165,8 @@ TEST_CASE("bf16 dot: bf16 layers plan on vdpbf16ps in steps of up to 16 pairs") 
     gen::Plan plan;
     std::string why;
     REQUIRE_MESSAGE(gen::plan(p, Isa::avx512_bf16, plan, why), why);
-    REQUIRE(plan.shape() == gen::KernelShape::amx);
-    const auto& pairs = std::get<gen::AmxPlan>(plan.family);
+    REQUIRE(plan.shape() == gen::KernelShape::pairs);
+    const auto& pairs = std::get<gen::PairPlan>(plan.family);
     CHECK(pairs.input.bf16_pairs);
     CHECK(pairs.step_pairs == 16);
     CHECK(pairs.k_pairs == 128);
@@ -191,8 +191,8 @@ TEST_CASE("bf16 dot: bf16 layers plan on vdpbf16ps in steps of up to 16 pairs") 
     for (auto [ic, step, total] : {std::array<int64_t, 3>{37, 10, 20}, {48, 12, 24}, {6, 3, 3}}) {
         p.in_channels = ic;
         REQUIRE_MESSAGE(gen::plan(p, Isa::avx512_bf16, plan, why), why);
-        CHECK(std::get<gen::AmxPlan>(plan.family).step_pairs == step);
-        CHECK(std::get<gen::AmxPlan>(plan.family).k_pairs == total);
+        CHECK(std::get<gen::PairPlan>(plan.family).step_pairs == step);
+        CHECK(std::get<gen::PairPlan>(plan.family).k_pairs == total);
     }
     // Only bf16 layers, only this family.
     p.dtype = DType::f32;
@@ -239,7 +239,7 @@ TEST_CASE("amx: f32 layers and too few channels per group decline with a reason"
     CHECK_FALSE(gen::plan(p, Isa::amx, plan, why, channel));
 }
 
-TEST_CASE("amx: the dispatcher puts bf16 layers on tiles, f32 layers pass by") {
+TEST_CASE("bf16 pairs: the dispatcher puts bf16 layers on them, f32 layers pass by") {
     if (pair_isas().empty()) return;
     const Isa best = pair_isas()[0];  // AMX, else AVX512_BF16
     const Problem p = bf16_layer(R"({"in_channels": 32, "out_channels": 16,
@@ -262,7 +262,7 @@ TEST_CASE("amx: the dispatcher puts bf16 layers on tiles, f32 layers pass by") {
     }
 }
 
-TEST_CASE("amx: random bf16 layers against the bf16 reference, the same bits on 1-3 threads") {
+TEST_CASE("bf16 pairs: random layers against the bf16 reference, the same bits on 1-3 threads") {
     for (Isa isa : pair_isas()) {
         CAPTURE(isa);
         std::mt19937_64 rng(20261205);
@@ -330,7 +330,7 @@ TEST_CASE("bf16 dot: every register tile, with W tails, partial vectors and unev
         }
 }
 
-TEST_CASE("amx: both narrowings round as float_to_bf16, NaN and infinities included") {
+TEST_CASE("bf16 pairs: both narrowings round as float_to_bf16, NaN and infinities included") {
     for (Isa isa : pair_isas()) {
         CAPTURE(isa);
         // A 1x1 stride-1 layer whose weights are the identity: each output is its input (a finite,
@@ -378,7 +378,7 @@ TEST_CASE("amx: both narrowings round as float_to_bf16, NaN and infinities inclu
     }
 }
 
-TEST_CASE("amx: a reshaped bf16 layer keeps its packed weights and stays exact") {
+TEST_CASE("bf16 pairs: a reshaped bf16 layer keeps its packed weights and stays exact") {
     for (Isa isa : pair_isas())
         for (Layout layout : {Layout::channels_last, Layout::channels_first}) {
             Problem p = bf16_layer(R"({"in_channels": 48, "out_channels": 40,
@@ -406,7 +406,7 @@ TEST_CASE("amx: a reshaped bf16 layer keeps its packed weights and stays exact")
         }
 }
 
-TEST_CASE("amx: channels-first inputs are paired in pieces of pixels and of channels") {
+TEST_CASE("bf16 pairs: channels-first inputs are paired in pieces of pixels and of channels") {
     for (Isa isa : pair_isas()) {
         CAPTURE(isa);
         // 128 channels (64 pairs) on 300 pixels: the pairing buffer holds 128 pixels at a time;

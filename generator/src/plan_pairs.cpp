@@ -18,7 +18,7 @@ constexpr int64_t kMaxStepPairs = 16;  // pairs per step: an AMX tile row of 32 
 // One block per group: its channels in bf16 pairs, padded with zeros to whole steps. AMX
 // steps are 16 pairs; vdpbf16ps steps split the pairs evenly into steps of at most 16, so
 // that a group pads at most one channel and one pair per step (48 channels: 2 x 12 pairs).
-bool input_pairs(AmxPlan& pl, std::string& why_not) {
+bool input_pairs(PairPlan& pl, std::string& why_not) {
     const int64_t pairs = (pl.ic_g + 1) / 2;
     const int64_t steps = (pairs + kMaxStepPairs - 1) / kMaxStepPairs;
     pl.step_pairs = pl.isa == Isa::amx ? int(kMaxStepPairs) : int((pairs + steps - 1) / steps);
@@ -42,7 +42,7 @@ bool input_pairs(AmxPlan& pl, std::string& why_not) {
 // B tiles as leave the C tiles within four of the eight tile registers. A given n_oc (a
 // reshape keeping the packed weights' blocks) is kept, with one A tile if it needs more than
 // two B tiles.
-void choose_tiles(AmxPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
+void choose_tiles(PairPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov) {
     int64_t max_row = 1;
     for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
     const int64_t ovg = (pl.oc_g + pl.vlen - 1) / pl.vlen;
@@ -64,7 +64,7 @@ double dot_cycles(int64_t r, int64_t n) {
 // input) a tile counts only its live W taps, as its kernel runs only those (live_tap_kernels):
 // short tiles then skip more (192 -> 192 k4x3 d1x3 on a 3-wide map: 3 tiles of 3, each
 // running one of the 3 W taps, against one tile of 9 running all).
-void choose_dot_tile(const Problem& p, AmxPlan& pl, const PhaseAxes& ax,
+void choose_dot_tile(const Problem& p, PairPlan& pl, const PhaseAxes& ax,
                      const PlanOverrides& ov) {
     const int64_t ovg = (pl.oc_g + pl.vlen - 1) / pl.vlen;
     const bool count_live = w_taps_mostly_halo(pl, ax);
@@ -96,7 +96,7 @@ void choose_dot_tile(const Problem& p, AmxPlan& pl, const PhaseAxes& ax,
 
 // Whole rows per item, cut into shorter chunks (whole tiles) when a call has too few items to
 // share among threads (a 1D layer's one row).
-void w_chunks(AmxPlan& pl, const PhaseAxes& ax) {
+void w_chunks(PairPlan& pl, const PhaseAxes& ax) {
     int64_t max_row = 1;
     for (int64_t c : ax.m_count[2]) max_row = std::max(max_row, c);
     const int64_t whole = (max_row + pl.ur - 1) / pl.ur * pl.ur;
@@ -112,7 +112,7 @@ void w_chunks(AmxPlan& pl, const PhaseAxes& ax) {
 
 // Blocks whose bf16 weights (every phase) stay within half the L2 run as a group over every
 // row before the next group: large weights are read from L3 once per group, not per row.
-void cache_groups(AmxPlan& pl, const PlanOverrides& ov) {
+void cache_groups(PairPlan& pl, const PlanOverrides& ov) {
     const double block_bytes = double(pl.packed_weight_floats) * 4.0 / double(pl.oc_vectors) *
                                double(pl.n_oc);
     const int64_t fit = int64_t(double(kL2WeightBudget) / std::max(block_bytes, 1.0));
@@ -126,10 +126,10 @@ void cache_groups(AmxPlan& pl, const PlanOverrides& ov) {
 }
 
 // Per phase: its packed weights and kernels [full tile, W tail][full oc block, last block].
-void phase_kernels(const Problem& p, AmxPlan& pl, const PhaseAxes& ax) {
+void phase_kernels(const Problem& p, PairPlan& pl, const PhaseAxes& ax) {
     const int64_t VL = pl.vlen, nbg = pl.oc_blocks / pl.groups;
     const int oc_tail = int(pl.oc_g - ((pl.oc_g + VL - 1) / VL - 1) * VL);
-    AmxKernelDesc base;
+    PairKernelDesc base;
     set_common(base, pl, p);
     base.groups = pl.groups;
     base.k_steps = pl.k_pairs / pl.step_pairs;
@@ -138,9 +138,9 @@ void phase_kernels(const Problem& p, AmxPlan& pl, const PhaseAxes& ax) {
     const bool cl = p.layout == Layout::channels_last;
     base.y_pix = pl.stride[2] * (cl ? pl.oc : pl.row_pitch);
     base.out = cl ? DType::bf16 : DType::f32;  // channels_first: the row buffer's floats
-    const int64_t per_tap = pl.k_pairs * pl.oc_vectors * VL;  // lanes: AmxPlan::weight_lane
+    const int64_t per_tap = pl.k_pairs * pl.oc_vectors * VL;  // lanes: PairPlan::weight_lane
     // The kernels [W width][block] of k's taps, for the widths `need`s.
-    auto kernels_of = [&](const PhasePlan& ph, AmxKernelDesc k, const bool (&need)[2],
+    auto kernels_of = [&](const PhasePlan& ph, PairKernelDesc k, const bool (&need)[2],
                           int (&out)[2][2]) {
         const int widths[2] = {pl.ur, int(ph.m_count[2] % pl.ur)};
         for (int wv = 0; wv < 2; ++wv) {
@@ -156,7 +156,7 @@ void phase_kernels(const Problem& p, AmxPlan& pl, const PhaseAxes& ax) {
     };
     const int64_t w_off = plan_phases(pl, ax, per_tap, [&](PhasePlan& ph) {
         if (ph.m_count[0] * ph.m_count[1] * ph.m_count[2] == 0) return;
-        AmxKernelDesc k = base;
+        PairKernelDesc k = base;
         set_taps(k, ph);
         k.w_taps = k.taps;
         // vdpbf16ps leaves out the taps of tiny maps that read only the zero halo, as the
@@ -170,7 +170,7 @@ void phase_kernels(const Problem& p, AmxPlan& pl, const PhaseAxes& ax) {
     pl.packed_bias_floats = pl.oc_vectors * VL;
 }
 
-void describe(const Problem& p, AmxPlan& pl) {
+void describe(const Problem& p, PairPlan& pl) {
     if (pl.isa == Isa::amx)
         pl.lines.push_back(fmt::format(
             "family: amx (bf16 tiles: {} outputs along W x {} vectors of 16 output channels, "
@@ -196,7 +196,7 @@ void describe(const Problem& p, AmxPlan& pl) {
 
 }  // namespace
 
-bool plan_amx(const Problem& p, AmxPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
+bool plan_pairs(const Problem& p, PairPlan& pl, const PhaseAxes& ax, const PlanOverrides& ov,
               std::string& why_not) {
     if (p.dtype != DType::bf16) {
         why_not = "the bf16 pair kernels compute bf16 layers only";
