@@ -204,6 +204,21 @@ TEST_CASE("bf16 dot: bf16 layers plan on vdpbf16ps in steps of up to 16 pairs") 
     CHECK(why.find("bf16 pair family only") != std::string::npos);
 }
 
+TEST_CASE("bf16 dot: tiles on tiny maps under large weights are wide enough to reuse them") {
+    // 512 -> 256 k3 dilation 2 on a 6x7x7 map: 11-wide rows whose outputs read 1-3 of the W
+    // taps. One-wide tiles run the fewest taps, but each tap's four weight vectors (1.8 MB a
+    // block) then come from L3 for 4 dot products: the model charges that wait.
+    Problem p = bf16_layer(R"({"in_channels": 512, "out_channels": 256,
+        "input_size": [6, 7, 7], "kernel_size": 3, "dilation": 2})");
+    gen::Plan plan;
+    std::string why;
+    REQUIRE_MESSAGE(gen::plan(p, Isa::avx512_bf16, plan, why), why);
+    REQUIRE(plan.shape() == gen::KernelShape::pairs);
+    const auto& pairs = std::get<gen::PairPlan>(plan.family);
+    CHECK(pairs.ur * pairs.n_oc >= 8);
+    CHECK(pairs.ur >= 3);
+}
+
 TEST_CASE("amx: f32 layers and too few channels per group decline with a reason") {
     gen::Plan plan;
     std::string why;
