@@ -11,7 +11,6 @@
 #include <cassert>
 #include <cstddef>
 #include <map>
-#include <stdexcept>
 #include <vector>
 
 #include "emitters.hpp"
@@ -35,8 +34,6 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
           pair_interleave_(*this, phases() / 2, 0) {}
 
     void generate() {
-        if (d_.out == DType::bf16 && T::isa != Isa::avx2)
-            throw std::runtime_error("bf16 stores are emitted for AVX2 only");
         load_args();
         const int64_t rest = d_.rest;
         const int ur_rest = int((rest + phases() * T::vlen - 1) / (phases() * T::vlen));
@@ -97,9 +94,9 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
     int tail_lanes() const { return int(d_.rest % T::vlen); }
     int out_bytes() const { return d_.out == DType::bf16 ? 2 : 4; }
     // bf16 outputs of an even S_w: stored as dwords of two neighbouring outputs (word_pairs).
-    bool word_pairs() const {
-        return d_.out == DType::bf16 && T::isa == Isa::avx2 && phases() % 2 == 0;
-    }
+    bool word_pairs() const { return d_.out == DType::bf16 && phases() % 2 == 0; }
+    // The interleave the epilogue runs (its opmasks are the ones set and lent, AVX-512).
+    PhaseInterleave<T>& interleave() { return word_pairs() ? pair_interleave_ : interleave_; }
     Vmm vmm_acc(int r, int j) const {
         assert(r < phases() && j < d_.ur);
         return Vmm(r * d_.ur + j);
@@ -124,7 +121,7 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
                 kmovw(k1, eax);
             }
         }
-        interleave_.load_masks(reg_mask);  // after k1: the interleave may take it over
+        interleave().load_masks(reg_mask);  // after k1: the interleave may take it over
     }
 
     // One tile of `ur` vectors of m per W phase of row `row`, storing its first `stores`
@@ -196,9 +193,8 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
             for (int j = 0; j < ur; ++j)
                 math_.activation(vmm_acc(r, j), [this](int i) { return vmm_tmp(i); });
         if (const int k = VectorMath<T>::clobbered_opmask(d_.activation))
-            interleave_.reload(k, reg_mask);  // the fixed phase mask the activation took
-        if constexpr (T::isa == Isa::avx2)
-            if (word_pairs()) return store_word_pairs(ur, stores, masked);
+            interleave().reload(k, reg_mask);  // the fixed phase mask the activation took
+        if (word_pairs()) return store_word_pairs(ur, stores, masked);
         const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2), spare = vmm_tmp(3);
         for (int v = 0; v < stores; ++v) {
             const int j = v / phases(), q = v % phases();
@@ -208,8 +204,18 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
                 src = out;
             }
             if (d_.out == DType::bf16) {  // idx and part are free after the interleave
-                math_.store_bf16(reg_yt + v * T::vlen * out_bytes(), src, idx, part,
-                                 masked && v == stores - 1 ? tail_lanes() : T::vlen);
+                const int lanes = masked && v == stores - 1 ? tail_lanes() : T::vlen;
+                if constexpr (T::opmask) {  // AVX-512: the tail under k1, NaN lanes in k2
+                    if (lanes < T::vlen && interleave_.uses(1)) {
+                        mov(reg_mask, (1u << lanes) - 1);
+                        kmovw(k1, reg_mask);
+                    }
+                }
+                math_.store_bf16(reg_yt + v * T::vlen * out_bytes(), src, idx, part, lanes);
+                if constexpr (T::opmask) {
+                    if (lanes < T::vlen) interleave_.reload(1, reg_mask);
+                    interleave_.reload(2, reg_mask);
+                }
                 continue;
             }
             const auto dst = ptr[reg_yt + v * T::vlen * 4];
@@ -228,11 +234,12 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
         }
     }
 
-    // bf16, even S_w (AVX2): outputs 2i and 2i + 1 of every S_w are phases rot + 2i and
-    // rot + 2i + 1 (mod S_w) at the same lane, so each pair's two accumulators are rounded in
-    // place and merged into one vector of dwords (low word the first output). The S_w / 2 such
-    // vectors interleave as dwords (none to interleave for S_w = 2), and every store writes 16
-    // outputs: no packs, and half the permutes of interleaving floats before narrowing them.
+    // bf16, even S_w: outputs 2i and 2i + 1 of every S_w are phases rot + 2i and rot + 2i + 1
+    // (mod S_w) at the same lane, so each pair's two accumulators are rounded in place and
+    // merged into one vector of dwords (low word the first output). The S_w / 2 such vectors
+    // interleave as dwords (none to interleave for S_w = 2), and every store writes 2 * vlen
+    // outputs: no packs, and a quarter of the permutes of interleaving floats (S_w per output
+    // vector) before narrowing them. Clobbers the temps, reg_mask, k1, k2.
     void store_word_pairs(int ur, int stores, bool masked) {
         const int S = phases(), words = (stores - 1) * T::vlen + (masked ? tail_lanes() : T::vlen);
         const Vmm out = vmm_tmp(0), idx = vmm_tmp(1), part = vmm_tmp(2);
@@ -242,9 +249,9 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
                 const Vmm lo = pair(i, j), hi = vmm_acc((2 * i + 1 + d_.w_rot) % S, j);
                 math_.round_bf16(lo, idx, part);
                 math_.round_bf16(hi, idx, part);
-                vpsrld(lo, lo, 16);
-                vpblendw(lo, hi, lo, 0x55);  // even words from lo
+                math_.merge_bf16_words(lo, hi);
             }
+            if constexpr (T::opmask) interleave().reload(2, reg_mask);  // taken by the rounding
             for (int q = 0; q < S / 2; ++q) {
                 const int at = (j * S + 2 * q) * T::vlen;  // the store's first output
                 if (at >= words) break;
@@ -254,8 +261,22 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
                                           [&](int i) { return pair(i, j); });
                     src = out;
                 }
-                math_.store_words(reg_yt + at * 2, src, std::min(2 * T::vlen, words - at));
+                store_words(reg_yt + at * 2, src, std::min(2 * T::vlen, words - at));
             }
+        }
+    }
+
+    // The first n <= 2 * vlen words of v at dst (AVX-512: a tail under k1, given back to the
+    // interleave after). Clobbers v (AVX2), reg_mask, k1.
+    void store_words(const Xbyak::RegExp& dst, const Vmm& v, int n) {
+        if constexpr (T::opmask) {
+            if (n == 2 * T::vlen) return vmovups(ptr[dst], v);
+            mov(reg_mask, (1u << n) - 1);
+            kmovd(k1, reg_mask);
+            vmovdqu16(ptr[dst] | k1, v);
+            interleave().reload(1, reg_mask);
+        } else {
+            math_.store_words(dst, v, n);
         }
     }
 };

@@ -106,9 +106,9 @@ bool plan_depthwise_cf(const Problem& p, DepthwiseCfPlan& pl, const PhaseAxes& a
     base.rest = rest;
     base.x_stride = kernel_strides(pl.input, p.rank);
     base.y_row = p.rank >= 2 ? width : 0;
-    // The kernels store into the user's output: bf16 storage is rounded there (AVX2 emits it),
-    // the input widened in the plane copy.
-    if (p.dtype == DType::bf16 && pl.isa == Isa::avx2) pl.io = base.out = DType::bf16;
+    // The kernels store into the user's output: bf16 storage is rounded there, the input
+    // widened in the plane copy.
+    if (p.dtype == DType::bf16) pl.io = base.out = DType::bf16;
     int64_t w_off = 0;
     for (int64_t rd = 0; rd < SD; ++rd) {
         const TapAxis& ad = axes[0][size_t(rd)];

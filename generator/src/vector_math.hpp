@@ -26,7 +26,7 @@ enum class Const {
     tanh_max, tanh_min, tanh_p1, tanh_p2, tanh_p3, tanh_p4, tanh_p5, tanh_p6,
     tanh_q1, tanh_q2, tanh_q3,
     slope, tail_mask,
-    u32_one, bf16_round, nan_quiet,
+    u32_one, bf16_round, nan_quiet, hi_words,
     count
 };
 
@@ -117,18 +117,38 @@ class VectorMath {
         }
     }
 
-    // AVX2: v's bits rounded so that their top half is v's bf16: to nearest, ties to even, a
-    // NaN kept a quiet NaN, as float_to_bf16 (tconv/bf16.hpp); the low half is left over.
-    // Clobbers t0, t1.
+    // v's bits rounded so that their top half is v's bf16: to nearest, ties to even, a NaN
+    // kept a quiet NaN, as float_to_bf16 (tconv/bf16.hpp); the low half is left over.
+    // Clobbers t0 and t1 (AVX2) or t0 and k2 (AVX-512).
     void round_bf16(const Vmm& v, const Vmm& t0, const Vmm& t1) {
-        static_assert(T::isa == Isa::avx2);
-        g_.vpsrld(t0, v, 16);
-        g_.vpand(t0, t0, constant(Const::u32_one));
-        g_.vpaddd(t0, t0, constant(Const::bf16_round));
-        g_.vpaddd(t0, t0, v);                   // bits + 0x7fff + (bit 16)
-        g_.vcmpps(t1, v, v, kUnordQ);           // NaN lanes
-        g_.vpor(v, v, constant(Const::nan_quiet));
-        g_.vblendvps(v, t0, v, t1);
+        if constexpr (T::isa == Isa::avx2) {
+            g_.vpsrld(t0, v, 16);
+            g_.vpand(t0, t0, constant(Const::u32_one));
+            g_.vpaddd(t0, t0, constant(Const::bf16_round));
+            g_.vpaddd(t0, t0, v);                   // bits + 0x7fff + (bit 16)
+            g_.vcmpps(t1, v, v, kUnordQ);           // NaN lanes
+            g_.vpor(v, v, constant(Const::nan_quiet));
+            g_.vblendvps(v, t0, v, t1);
+        } else {
+            (void)t1;
+            g_.vpsrld(t0, v, 16);
+            g_.vpandd(t0, t0, constant(Const::u32_one));
+            g_.vpaddd(t0, t0, constant(Const::bf16_round));
+            g_.vcmpps(g_.k2, v, v, kOrdQ);          // lanes that are numbers
+            g_.vpaddd(v | g_.k2, v, t0);
+            g_.knotw(g_.k2, g_.k2);
+            g_.vpord(v | g_.k2, v, constant(Const::nan_quiet));
+        }
+    }
+
+    // Two vectors rounded by round_bf16 merged into dwords of two bf16, lo's in the low words
+    // and hi's in the high ones, in lo.
+    void merge_bf16_words(const Vmm& lo, const Vmm& hi) {
+        g_.vpsrld(lo, lo, 16);
+        if constexpr (T::isa == Isa::avx2)
+            g_.vpblendw(lo, hi, lo, 0x55);  // even words from lo
+        else
+            g_.vpternlogd(lo, hi, constant(Const::hi_words), 0xf8);  // lo | (hi & hi_words)
     }
 
     // AVX2: the first n <= 16 words of v at dst, in pieces of 8, 4, 2 and 1. Clobbers v.
@@ -159,16 +179,10 @@ class VectorMath {
             g_.vpermq(acc, acc, 0x08);                // both halves' low quadwords
             store_words(dst, acc, lanes);
         } else {  // AVX-512: the NaN lanes under k2, the narrowing store under k1 for a tail
-            (void)t1;
-            g_.vpsrld(t0, acc, 16);
-            g_.vpandd(t0, t0, constant(Const::u32_one));
-            g_.vpaddd(t0, t0, constant(Const::bf16_round));
-            g_.vpaddd(t0, t0, acc);
-            g_.vcmpps(g_.k2, acc, acc, kUnordQ);
-            g_.vpord(t0 | g_.k2, acc, constant(Const::nan_quiet));
-            g_.vpsrld(t0, t0, 16);
-            if (lanes == T::vlen) g_.vpmovdw(g_.ptr[dst], t0);
-            else g_.vpmovdw(g_.ptr[dst] | g_.k1, t0);
+            round_bf16(acc, t0, t1);
+            g_.vpsrld(acc, acc, 16);
+            if (lanes == T::vlen) g_.vpmovdw(g_.ptr[dst], acc);
+            else g_.vpmovdw(g_.ptr[dst] | g_.k1, acc);
         }
     }
 
@@ -257,6 +271,7 @@ class VectorMath {
                 case Const::u32_one: put(1u); break;
                 case Const::bf16_round: put(0x7fffu); break;
                 case Const::nan_quiet: put(0x00400000u); break;
+                case Const::hi_words: put(0xffff0000u); break;
                 case Const::count: break;
             }
         }
@@ -286,7 +301,8 @@ class VectorMath {
     }
 
     // vcmpps predicates: quiet (no exception on NaN); NGT_UQ is true for NaN.
-    static constexpr uint8_t kLeOq = 0x12, kNgtUq = 0x1a, kGtOq = 0x1e, kUnordQ = 0x03;
+    static constexpr uint8_t kLeOq = 0x12, kNgtUq = 0x1a, kGtOq = 0x1e, kUnordQ = 0x03,
+                             kOrdQ = 0x07;
 
     // x = e^x: x = n ln2 + r, e^x = 2^n * p(r). Clobbers s1, s2. The clamps keep NaN (the
     // operand order makes vminps/vmaxps return x when it is NaN), so e^NaN = NaN.
