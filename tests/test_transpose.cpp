@@ -176,6 +176,26 @@ TEST_CASE("transpose: pair_rows_avx512 pairs channel rows into pixel lanes, odd 
         }
 }
 
+TEST_CASE("transpose: interleave_bf16_rows_avx512 pairs two rows into 4-byte words") {
+    if (!cpu_info().avx512f || !cpu_info().avx512bw || !cpu_info().avx512vl) return;
+    std::mt19937 rng(12);
+    // Lengths around the 16-word vectors, and nothing written past the row.
+    for (int64_t n : {0, 1, 15, 16, 17, 33, 100}) {
+        CAPTURE(n);
+        std::vector<uint16_t> lo(static_cast<size_t>(n)), hi(static_cast<size_t>(n));
+        for (uint16_t& v : lo) v = uint16_t(rng());
+        for (uint16_t& v : hi) v = uint16_t(rng());
+        const uint32_t poison = 0xdeadbeefu;
+        std::vector<uint32_t> dst(size_t(n + 16), poison);
+        interleave_bf16_rows_avx512(lo.data(), hi.data(), n, dst.data());
+        int wrong = 0;
+        for (int64_t v = 0; v < n + 16; ++v)
+            wrong += dst[size_t(v)] != (v < n ? uint32_t(lo[size_t(v)]) |
+                                                    uint32_t(hi[size_t(v)]) << 16
+                                              : poison);
+        CHECK(wrong == 0);
+    }
+}
+
 }  // namespace
 }  // namespace tconv
-

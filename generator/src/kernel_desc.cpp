@@ -98,7 +98,7 @@ size_t KernelDescHash::operator()(const ChannelKernelDesc& d) const {
 size_t KernelDescHash::operator()(const SpatialKernelDesc& d) const {
     Mixer m;
     m.common(d);
-    m(d.groups), m(d.n_oc), m(d.ic_blocks), m(int64_t(d.w_phases.size()));
+    m(d.groups), m(d.n_oc), m(d.ic_blocks), m(int64_t(d.pairs)), m(int64_t(d.w_phases.size()));
     for (const WPhaseTaps& t : d.w_phases) m(t.count), m(t.c0), m(t.cstep);
     return m.h;
 }
@@ -174,7 +174,7 @@ std::string kernel_name(const SpatialKernelDesc& d) {
     for (const WPhaseTaps& p : d.w_phases) w += (w.empty() ? "" : ".") + std::to_string(p.count);
     const std::string dh = d.rank == 1 ? "" : dims_of(d.rank, Dim3{d.taps[0], d.taps[1], 0});
     const std::string t = dh.empty() ? w : dh.substr(0, dh.rfind('x') + 1) + w;
-    return name_head("svec", d, d.groups) + "_t" + t +
+    return name_head("svec", d, d.groups, d.pairs ? DType::bf16 : DType::f32) + "_t" + t +
            name_tail(d, fmt::format("_ur{}_oc{}", d.ur, d.n_oc));
 }
 

@@ -14,7 +14,18 @@ using detail::tap_axis;
 
 namespace {
 
-// spatial_vec: per (r_d, r_h) and oc block, [ic of its group][r_w][tap (d, h, w)][oc] scalars.
+// f rounded to bf16, to nearest even, a NaN kept quiet (as float_to_bf16).
+uint16_t bf16_bits(float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40);  // quiet NaN
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return uint16_t(bits >> 16);
+}
+
+// spatial_vec: per (r_d, r_h) and oc block, [ic step of its group][r_w][tap (d, h, w)][oc]
+// scalars: a channel's weight, or (bf16 pairs) channels 2s and 2s + 1 rounded to bf16 in the
+// low and high half, as vdpbf16ps pairs them with the input's lanes.
 void pack_spatial(const SpatialPlan& pl, const float* w, float* packed) {
     const int64_t K = pl.kernel_points();
     const Dim3 k3 = pl.kernel, d3 = pl.dilation;
@@ -28,7 +39,8 @@ void pack_spatial(const SpatialPlan& pl, const float* w, float* packed) {
                 const OcBlock& blk = pl.blocks[b];
                 const int64_t n = blk.valid, oc0 = blk.oc0 - blk.group * pl.oc_g;
                 float* dst = packed + pl.weight_offset(rp, int64_t(b));
-                for (int64_t ic = 0; ic < pl.ic_g; ++ic)
+                const bool pairs = pl.input.bf16_pairs;
+                for (int64_t step = 0; step < pl.ic_steps; ++step)
                     for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
                         const TapAxis aw = tap_axis(k3[2], pl.stride[2], d3[2], rw);
                         for (int td = 0; td < ad.count; ++td)
@@ -36,9 +48,21 @@ void pack_spatial(const SpatialPlan& pl, const float* w, float* packed) {
                                 for (int tw = 0; tw < aw.count; ++tw) {
                                     const int64_t kd = ad.k0 + td * ad.kstep, kh = ah.k0 + th * ah.kstep,
                                                   kw = aw.k0 + tw * aw.kstep;
-                                    for (int64_t j = 0; j < n; ++j)
-                                        *dst++ = w[((blk.group * pl.ic_g + ic) * pl.oc_g +
-                                                    oc0 + j) * K + (kd * k3[1] + kh) * k3[2] + kw];
+                                    const int64_t tap = (kd * k3[1] + kh) * k3[2] + kw;
+                                    auto weight = [&](int64_t ic, int64_t j) {
+                                        return w[((blk.group * pl.ic_g + ic) * pl.oc_g + oc0 + j) *
+                                                     K + tap];
+                                    };
+                                    for (int64_t j = 0; j < n; ++j, ++dst) {
+                                        if (!pairs) {
+                                            *dst = weight(step, j);
+                                            continue;
+                                        }
+                                        const uint32_t lane =
+                                            bf16_bits(weight(2 * step, j)) |
+                                            uint32_t(bf16_bits(weight(2 * step + 1, j))) << 16;
+                                        std::memcpy(dst, &lane, sizeof lane);
+                                    }
                                 }
                     }
             }
@@ -238,13 +262,6 @@ void pack_part(const ChannelPlan& pl, const float* w, float* packed, int64_t b, 
 // of the step (low half first) for output channel n, as tdpbf16ps reads a B tile and
 // vdpbf16ps a vector. Channels past the group's
 // (input or output) are zero. Weights are rounded to bf16, to nearest even.
-uint16_t bf16_bits(float f) {
-    uint32_t bits;
-    std::memcpy(&bits, &f, sizeof bits);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40);  // quiet NaN
-    bits += 0x7fffu + ((bits >> 16) & 1u);
-    return uint16_t(bits >> 16);
-}
 
 void pack_pair_block(const PairPlan& pl, const float* w, float* packed, int64_t b) {
     const int64_t K = pl.kernel_points(), VL = pl.vlen, SP = pl.step_pairs;

@@ -377,11 +377,11 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
 // kernels): columns' 64 -> 3, 64 -> 1 and 96 -> 3 layers 0.18-0.74x, lanes along W on 56 -> 1
 // (FSRCNN) 0.15x, 64 -> 3 0.49x; lanes along W on 17 and 21 output channels 1.19x and 1.35x.
 bool dot_products_pay(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
-                      std::string& why_not) {
+                      KernelShape& family, std::string& why_not) {
     PlanBase f32 = pl;
     f32.isa = Isa::avx512;
-    KernelShape family{};
     std::string why;
+    family = KernelShape::pairs;
     if (!choose_family(p, f32, ax, PlanOverrides{}, family, why)) return true;
     const int64_t lanes = (pl.oc_g + 15) / 16 * 16;
     if (family == KernelShape::channel_vec ||
@@ -425,8 +425,10 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     KernelShape family{};
     const bool pairs = isa == Isa::amx || isa == Isa::avx512_bf16;
     if (pairs) {  // the bf16 pair kernels serve what they can; the others are AVX-512's
-        if (overrides.shape != 0 && overrides.shape != 6) {
-            why_not = fmt::format("Isa::{} plans the bf16 pair family only", to_string(isa));
+        const bool spatial = isa == Isa::avx512_bf16 && overrides.shape == 2;
+        if (overrides.shape != 0 && overrides.shape != 6 && !spatial) {
+            why_not = fmt::format("Isa::{} plans the bf16 pair family{} only", to_string(isa),
+                                  isa == Isa::avx512_bf16 ? " and lanes along W" : "");
             return false;
         }
         // Tiles pad a group to 32-channel steps and 16-channel vectors: with up to 8 inputs
@@ -439,10 +441,15 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
                                   pl.ic_g, pl.oc_g);
             return false;
         }
+        family = spatial ? KernelShape::spatial_vec : KernelShape::pairs;
+        // Where the lanes of output channels would idle, lanes along W take vdpbf16ps too
+        // (plan_spatial: groups of an even channel count).
+        KernelShape f32_family{};
         if (isa == Isa::avx512_bf16 && overrides.shape == 0 &&
-            !dot_products_pay(p, pl, ax, why_not))
-            return false;
-        family = KernelShape::pairs;
+            !dot_products_pay(p, pl, ax, f32_family, why_not)) {
+            if (f32_family != KernelShape::spatial_vec) return false;
+            family = KernelShape::spatial_vec;
+        }
     } else if (overrides.shape == 6) {
         why_not = "the bf16 pair family needs Isa::amx or Isa::avx512_bf16";
         return false;

@@ -17,6 +17,16 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
     const auto& m_count = ax.m_count;
     const int R = vector_registers(pl.isa), VL = pl.vlen;
     const int64_t SW = pl.stride[2];
+    // vdpbf16ps sums two input channels a lane: bf16 layers whose groups pair up evenly (an
+    // odd channel would pair with the next group's in a channels-last pixel).
+    const bool pairs = pl.isa == Isa::avx512_bf16;
+    if (pairs && (p.dtype != DType::bf16 || pl.ic_g % 2 != 0)) {
+        why_not = p.dtype != DType::bf16
+                      ? "the bf16 dot products compute bf16 layers only"
+                      : fmt::format("{} input channels per group do not pair up", pl.ic_g);
+        return false;
+    }
+    pl.ic_steps = pairs ? pl.ic_g / 2 : pl.ic_g;
     // Output channels per tile: all of the group's when they fit with one vector of m per phase.
     int n = ov.n_oc > 0 ? int(std::min<int64_t>(ov.n_oc, pl.oc_g)) : int(pl.oc_g);
     while (n > 1 && !spatial_tile_fits(pl.isa, 1, n, SW, p.activation)) --n;
@@ -49,7 +59,7 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
         for (int64_t b = 0; b < nbg; ++b) {
             OcBlock blk;
             blk.group = g;
-            blk.x_block = g * pl.ic_g;
+            blk.x_block = g * pl.ic_steps;
             blk.oc0 = g * pl.oc_g + b * n;
             blk.last = b == nbg - 1 ? 1 : 0;
             blk.valid = blk.vectors = blk.last ? pl.n_oc_last : n;
@@ -76,11 +86,13 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
     }
     pl.input.halo_lo[2] = lo;
     pl.input.padded[2] = pl.in[2] + lo + hi;
-    // Channels-first buffer: one one-lane block per input channel.
+    // Channels-first buffer: one one-lane block per input channel, or per pair of channels.
     pl.input.lanes = 1;
-    for (int64_t c = 0; c < pl.ic; ++c) pl.input.blocks.push_back({c, 1, 1});
+    pl.input.bf16_pairs = pairs;
+    for (int64_t c = 0; c < pl.ic; c += pairs ? 2 : 1)
+        pl.input.blocks.push_back({c, pairs ? 2 : 1, 1});
     const int64_t chan = pl.input.block_floats();
-    if (double(chan) * double(pl.ic_g) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
+    if (double(chan) * double(pl.ic_steps) * 4.0 > double(std::numeric_limits<int32_t>::max())) {
         why_not = "the padded input is too large for 32-bit displacements";
         return false;
     }
@@ -88,7 +100,8 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
     SpatialKernelDesc base;
     set_common(base, pl, p);
     base.ur = ur;
-    base.ic_blocks = pl.ic_g;
+    base.ic_blocks = pl.ic_steps;
+    base.pairs = pairs;
     base.x_stride = kernel_strides(pl.input, p.rank);
     base.groups = pl.groups;
 
@@ -110,7 +123,7 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
                 rp.taps += int64_t(k.taps[0]) * k.taps[1] * t.count;
             }
             rp.w_offset = w_off;
-            w_off += rp.taps * pl.ic_g * pl.oc;
+            w_off += rp.taps * pl.ic_steps * pl.oc;
             if (m_count[0][size_t(rd)] * m_count[1][size_t(rh)] > 0) {
                 for (int last = 0; last < 2; ++last) {
                     if (!last && nbg < 2) continue;
@@ -160,11 +173,12 @@ bool plan_spatial(const Problem& p, SpatialPlan& pl, const PhaseAxes& ax, const 
             : std::string("rows x oc blocks (threads; too few rows: spans of W tiles)");
     pl.lines.push_back(fmt::format(
         "loops: groups of {} images > {}{} > W tiles > ic > taps (unrolled); input copied to a "
-        "zero-halo channels-first buffer {} x {} ch",
+        "zero-halo channels-first buffer {} x {} ch{}",
         pl.batch_group,
         pl.band_rows > 0 ? fmt::format("bands of {} rows (input copied per band) > ", pl.band_rows)
                          : "",
-        items, dims_string(p, pl.input.padded), pl.ic));
+        items, dims_string(p, pl.input.padded), pl.ic,
+        pairs ? " in bf16 pairs (vdpbf16ps: two input channels a lane)" : ""));
     return true;
 }
 

@@ -2,10 +2,12 @@
 // The spatial-vectorised kernel (docs/ALGORITHM.md §4) for layers with few output channels:
 // lanes hold consecutive phase outputs m of one row, one accumulator per (channel, W phase,
 // vector of m); every W phase of the row in one kernel, so after the taps the phases are
-// interleaved in registers (permutes under masks) into contiguous outputs.
+// interleaved in registers (permutes under masks) into contiguous outputs. With AVX512_BF16 a
+// lane holds two input channels' bf16 and vdpbf16ps sums both (SpatialKernelDesc::pairs).
 #include <cassert>
 #include <cstddef>
 #include <map>
+#include <stdexcept>
 #include <vector>
 
 #include "emitters.hpp"
@@ -25,6 +27,8 @@ class SvecGenerator : public Xbyak::CodeGenerator {
         : Xbyak::CodeGenerator(max_bytes, Xbyak::DontSetProtectRWE), d_(d), math_(*this, d.activation, d.negative_slope, 0) {}
 
     void generate() {
+        if (d_.pairs && (T::isa != Isa::avx512 || d_.isa != Isa::avx512_bf16))
+            throw std::runtime_error("bf16 pairs need Isa::avx512_bf16");
         push(reg_xnext);
         load_args();
         Xbyak::Label l_tile;
@@ -139,18 +143,25 @@ class SvecGenerator : public Xbyak::CodeGenerator {
     // FMAs of one tap of W phase r into its accumulators: the input vectors are loaded, the
     // n_oc weights start at scalar `scalar` of the channel. A weight used by several FMAs is
     // broadcast once into a register: as an embedded {1to16} operand every FMA would load it
-    // again, and the unaligned input loads already keep the load ports busy.
+    // again, and the unaligned input loads already keep the load ports busy. Pairs: each lane
+    // and weight holds two channels' bf16, one vdpbf16ps sums both.
     void fma_tap(int r, int64_t scalar) {
+        auto madd = [&](const Vmm& acc, const Vmm& x, const Xbyak::Operand& w) {
+            if constexpr (T::isa == Isa::avx512) {
+                if (d_.pairs) return vdpbf16ps(acc, x, w);
+            }
+            vfmadd231ps(acc, x, w);
+        };
         for (int oc = 0; oc < d_.n_oc; ++oc) {
             const auto w = reg_w + int((scalar + oc) * 4);
             if constexpr (T::isa == Isa::avx512) {
                 if (d_.ur == 1) {
-                    vfmadd231ps(vmm_acc(oc, r, 0), vmm_x(0), ptr_b[w]);
+                    madd(vmm_acc(oc, r, 0), vmm_x(0), ptr_b[w]);
                     continue;
                 }
             }
-            vbroadcastss(vmm_wei(), ptr[w]);
-            for (int j = 0; j < d_.ur; ++j) vfmadd231ps(vmm_acc(oc, r, j), vmm_x(j), vmm_wei());
+            vbroadcastss(vmm_wei(), ptr[w]);  // a float or a pair of bf16: the same 4 bytes
+            for (int j = 0; j < d_.ur; ++j) madd(vmm_acc(oc, r, j), vmm_x(j), vmm_wei());
         }
     }
 

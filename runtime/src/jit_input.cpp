@@ -205,6 +205,58 @@ void copy_contiguous_rows(const gen::PlanBase& pl, const Src* x, float* xbuf,
         }
 }
 
+// The spatial kernel's pair planes (InputLayout::bf16_pairs in one-lane blocks): each block's
+// padded planes of 4-byte lanes holding its two channels' bf16. Channels-first: one item per
+// (image, block), its two channel rows interleaved row by row (the rows of a band: copy_planes);
+// channels-last: one item per row, its pixels' channel pairs transposed as 4-byte words (each
+// group's channels pair up evenly, so a pixel's pairs are its aligned words).
+void copy_pair_planes(const gen::PlanBase& pl, const uint16_t* x, float* xbuf,
+                      const WorkPart& w, int t, int nt, bool halo_ready) {
+    const gen::InputLayout& L = pl.input;
+    const gen::Dim3 I = pl.in, P = L.padded, H = L.halo_lo;
+    const int64_t IC = pl.ic, plane = I[0] * I[1] * I[2], img = L.image_floats();
+    const size_t lo = size_t(H[2]) * 4, row = size_t(I[2]) * 4, hi = size_t(P[2] - H[2] - I[2]) * 4;
+    auto fill = [&](float* dst, bool inside) {  // a padded row's halo, or all of it outside
+        if (halo_ready) return;
+        if (!inside) return void(std::memset(dst, 0, lo + row + hi));
+        std::memset(dst, 0, lo);
+        std::memset(reinterpret_cast<char*>(dst + H[2]) + row, 0, hi);
+    };
+    if (pl.layout == Layout::channels_last) {
+        const int64_t NB = int64_t(L.blocks.size()), chan = L.block_floats();
+        const Share share((w.n1 - w.n0) * P[0] * P[1], t, nt);
+        for (int64_t item = share.begin; item < share.end; ++item) {
+            const int64_t n = w.n0 + item / (P[0] * P[1]), prow = item % (P[0] * P[1]);
+            const int64_t id = prow / P[1] - H[0], ih = prow % P[1] - H[1];
+            float* first = xbuf + (n - w.n0) * img + L.offset(0, prow / P[1], prow % P[1], 0);
+            const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
+            for (int64_t b = 0; b < NB; ++b) fill(first + b * chan, inside);
+            if (inside)  // 4-byte words moved as they are: the float transpose only shuffles
+                transpose_avx2(reinterpret_cast<const float*>(
+                                   x + (((n * I[0] + id) * I[1] + ih) * I[2]) * IC),
+                               IC / 2, I[2], NB, first + H[2], chan);
+        }
+        return;
+    }
+    const auto [b0, b1] = pl.slab_input_blocks(w.slab);
+    const int64_t NB = b1 - b0;
+    const Share share((w.n1 - w.n0) * NB, t, nt);
+    for (int64_t item = share.begin; item < share.end; ++item) {
+        const int64_t n = w.n0 + item / NB, blk = b0 + item % NB;
+        const uint16_t* src = x + (n * IC + L.blocks[size_t(blk)].first) * plane;
+        for (int64_t prow = w.in_row0; prow < w.in_row1; ++prow) {
+            const int64_t pd = prow / P[1], ph = prow % P[1], id = pd - H[0], ih = ph - H[1];
+            float* dst = xbuf + (n - w.n0) * img + L.offset(blk, pd, ph, 0);
+            const bool inside = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
+            fill(dst, inside);
+            if (!inside) continue;
+            const uint16_t* r = src + (id * I[1] + ih) * I[2];
+            interleave_bf16_rows_avx512(r, r + plane, I[2],
+                                        reinterpret_cast<uint32_t*>(dst + H[2]));
+        }
+    }
+}
+
 // The AMX kernels' buffer (InputLayout::bf16_pairs): each pixel's channels of a group as bf16,
 // two to a lane, zero past the group's; channels-last pixels are copied as they are,
 // channels-first rows interleaved pair by pair. Items are padded rows of one group, cut along
@@ -212,6 +264,7 @@ void copy_contiguous_rows(const gen::PlanBase& pl, const Src* x, float* xbuf,
 void copy_input_pairs(const gen::PlanBase& pl, const uint16_t* x, float* xbuf, const WorkPart& w,
                       int t, int nt, bool halo_ready) {
     const gen::InputLayout& L = pl.input;
+    if (L.lanes == 1) return copy_pair_planes(pl, x, xbuf, w, t, nt, halo_ready);
     const gen::Dim3 I = pl.in, P = L.padded, H = L.halo_lo;
     const auto [b0, b1] = pl.slab_input_blocks(w.slab);
     const int64_t IC = pl.ic, C2 = 2 * L.lanes, NB = b1 - b0, img = L.image_floats();

@@ -518,6 +518,16 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void pair_rows_avx512(
     }
 }
 
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void interleave_bf16_rows_avx512(
+    const uint16_t* lo, const uint16_t* hi, int64_t n, uint32_t* dst) {
+    for (int64_t v = 0; v < n; v += 16) {
+        const __mmask16 m = __mmask16(n - v >= 16 ? 0xffffu : (1u << (n - v)) - 1);
+        const __m512i a = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, lo + v));
+        const __m512i b = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, hi + v));
+        _mm512_mask_storeu_epi32(dst + v, m, _mm512_or_si512(a, _mm512_slli_epi32(b, 16)));
+    }
+}
+
 __attribute__((target("avx512f"))) void transpose_avx512(const float* src, int64_t src_stride,
                                                         int64_t rows, int64_t cols, uint16_t* dst,
                                                         int64_t dst_stride) {

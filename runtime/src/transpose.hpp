@@ -38,6 +38,11 @@ void transpose_avx512(const float* src, int64_t src_stride, int64_t rows, int64_
 void pair_rows_avx512(const uint16_t* src, int64_t plane, int64_t channels, int64_t width,
                       uint32_t* dst, int64_t dst_pitch);
 
+// dst[v] = lo[v] | hi[v] << 16 for v < n: two channels' bf16 rows into one row of 4-byte
+// pairs (the spatial kernel's pair planes, vdpbf16ps). AVX512F, AVX512BW and AVX512VL required.
+void interleave_bf16_rows_avx512(const uint16_t* lo, const uint16_t* hi, int64_t n,
+                                 uint32_t* dst);
+
 // dst[(j * rows + i) * item + k] = src[(i * cols + j) * item + k] for k < item: a rows x cols
 // matrix of `item`-float elements transposed (a lowered channels-first layer's output, items of
 // kernel-size floats). Single floats in 8x8 register tiles; longer items by plain loops (no

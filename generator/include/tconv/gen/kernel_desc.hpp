@@ -108,7 +108,10 @@ struct SpatialKernelDesc {
     int64_t groups = 1;                                        // for the name
     int ur = 1;             // vectors of m per W phase
     int n_oc = 1;           // output channels
-    int64_t ic_blocks = 0;  // input channels of the group (run-time loop)
+    int64_t ic_blocks = 0;  // input channels (pairs) of the group (run-time loop)
+    // Isa::avx512_bf16: each input lane and packed weight holds two bf16 channels, summed by
+    // vdpbf16ps (SpatialPlan::ic_steps pairs per group).
+    bool pairs = false;
     std::array<int, 3> taps{0, 0, 0};  // taps along D and H (taps[2] unused: see w_phases)
     Dim3 c0{0, 0, 0}, cstep{0, 0, 0};  // along D and H as in ChannelKernelDesc
     // Channels-first input buffer: plane, row, 1 (zero below the rank, as in ChannelKernelDesc);

@@ -133,8 +133,9 @@ struct InBlock {
 struct InputLayout {
     Dim3 halo_lo{0, 0, 0}, padded{1, 1, 1};
     int64_t lanes = 0;             // floats per pixel of a block (1: channels-first)
-    // The AMX kernels' buffer: each 4-byte lane holds two bf16 channels (first + 2l, first +
-    // 2l + 1), as the tiles multiply them; offsets and strides stay in lanes.
+    // The bf16 dot-product kernels' buffer: each 4-byte lane holds two bf16 channels (first +
+    // 2l, first + 2l + 1; the pair family's pixels) or, in one-lane blocks, a block's two
+    // channels (the spatial kernel's pair planes); offsets and strides stay in lanes.
     bool bf16_pairs = false;
     bool in_place = false;
     bool interleaved = false;
@@ -404,11 +405,15 @@ struct SpatialPlan : PlanBase {
     // blocks into one row buffer, then transposed at once (a group's few channels alone would
     // make partial tiles); the driver may take fewer to give every thread items.
     int64_t item_blocks = 1;
+    // Input rows per group the kernels sum over: its channels, or (Isa::avx512_bf16) its
+    // channel pairs, each lane two bf16 (InputLayout::bf16_pairs, one-lane blocks).
+    int64_t ic_steps = 0;
     std::vector<RowPhasePlan> row_phases;  // index r_d * S_h + r_h
 
-    // Packed weights of (row phase, oc block): [ic of the group][r_w][tap][oc].
+    // Packed weights of (row phase, oc block): [ic step of the group][r_w][tap][oc], a float
+    // or (pairs) the step's two channels' bf16 per entry.
     int64_t weight_offset(const RowPhasePlan& rp, int64_t block) const {
-        return rp.w_offset + blocks[size_t(block)].oc0 * ic_g * rp.taps;
+        return rp.w_offset + blocks[size_t(block)].oc0 * ic_steps * rp.taps;
     }
     // Packed bias of an oc block: one float per channel.
     int64_t bias_offset(int64_t block) const { return blocks[size_t(block)].oc0; }
