@@ -26,7 +26,8 @@ Problem bf16_layer(const std::string& json) {
 }
 
 // A random valid layer the family serves on `isa` (4 or more input channels per group;
-// channels-first with enough work per output), small enough for the reference: ranks 1-3,
+// channels-first with enough work per output; not on lanes along W), small enough for the
+// reference: ranks 1-3,
 // groups, dilation, asymmetric pads, output padding, batch, both layouts, every activation.
 Problem random_amx_layer(std::mt19937_64& rng, int index, Isa isa) {
     auto pick = [&](int64_t lo, int64_t hi) {
@@ -68,7 +69,7 @@ Problem random_amx_layer(std::mt19937_64& rng, int index, Isa isa) {
         }
         gen::Plan plan;
         std::string why;
-        if (gen::plan(p, isa, plan, why)) return p;
+        if (gen::plan(p, isa, plan, why) && plan.shape() == gen::KernelShape::pairs) return p;
     }
 }
 
@@ -372,6 +373,30 @@ TEST_CASE("bf16 dot: few output channels run lanes along W on vdpbf16ps, in chan
     gen::PlanOverrides spatial;
     spatial.shape = 2;
     CHECK_FALSE(gen::plan(p, Isa::avx512_bf16, plan, why, spatial));
+    // 9-31 output channels, which the pair kernel would run in half-idle vectors: lanes along W
+    // where more of theirs hold outputs (Mask R-CNN's 512 -> 17 keypoint head at 14x14), the
+    // pair kernel on a 7x7 map (14 outputs a row in 32 lanes) and where its lanes are fuller
+    // (28 of 32).
+    auto shape_of = [&](const char* json) {
+        REQUIRE_MESSAGE(gen::plan(bf16_layer(json), Isa::avx512_bf16, plan, why), why);
+        return plan.shape();
+    };
+    CHECK(shape_of(R"({"in_channels": 512, "out_channels": 17, "input_size": [14, 14],
+        "kernel_size": 4, "stride": 2, "padding": 1, "batch": 8})") ==
+          gen::KernelShape::spatial_vec);
+    CHECK(shape_of(R"({"in_channels": 512, "out_channels": 17, "input_size": [7, 7],
+        "kernel_size": 4, "stride": 2, "padding": 1})") == gen::KernelShape::pairs);
+    CHECK(shape_of(R"({"in_channels": 128, "out_channels": 28, "input_size": [28, 28],
+        "kernel_size": 3, "stride": 2, "padding": 1})") == gen::KernelShape::pairs);
+    // Where the fp32 planner takes columns: lanes along W on rows of outputs (a 64 -> 3 super-
+    // resolution head), not on a 3D map of 2 outputs a row (those decline to the columns).
+    CHECK(shape_of(R"({"in_channels": 64, "out_channels": 3, "input_size": [256, 256],
+        "kernel_size": 4, "stride": 2, "padding": 1})") == gen::KernelShape::spatial_vec);
+    p = bf16_layer(R"({"in_channels": 16, "out_channels": 8, "groups": 2, "batch": 2,
+        "input_size": [4, 1, 1], "kernel_size": [4, 4, 1], "stride": [1, 1, 3],
+        "dilation": [2, 2, 2], "pads": [3, 3, 0, 4, 0, 0], "output_padding": [1, 1, 1]})");
+    CHECK_FALSE(gen::plan(p, Isa::avx512_bf16, plan, why));
+    CHECK(why.find("column kernel serves it better") != std::string::npos);
 }
 
 TEST_CASE("bf16 dot: lanes along W in channel pairs against the bf16 reference") {

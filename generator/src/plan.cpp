@@ -396,6 +396,29 @@ bool dot_products_pay(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
     return false;
 }
 
+// vdpbf16ps, bf16 layers of 9-31 output channels per group: lanes along W (the spatial kernel
+// in channel pairs) where they idle less than the pair kernel's lanes of output channels. The
+// busy share of each: oc_g of the vectors' lanes, and the output row of the phase rows' lanes.
+// Channels-last rows also pay two transposes there, so they need a wider margin. Measured
+// (one thread, 54 layers of 32-512 -> 9-28 channels, k2-k16, 7x7 to 2000-step maps): lanes
+// along W 1.2-1.75x where the rule picks them but for a 64 -> 21 k2 s2 channels-last layer
+// (0.86x); the pair kernel 1.05-2.3x where it keeps them (7x7 maps: 16 lanes for 7 phase
+// outputs). The 512 -> 17 keypoint head: 1.4-1.5x.
+// The share of the spatial kernel's lanes that hold outputs: an output row against its W
+// phases' rows of whole vectors.
+double w_lanes_busy(const PlanBase& pl) {
+    const int64_t SW = pl.stride[2], VL = pl.vlen;
+    const int64_t m0 = floor_div(pl.pad_begin[2], SW);
+    const int64_t count = floor_div(pl.out[2] - 1 + pl.pad_begin[2], SW) - m0 + 1;
+    return double(pl.out[2]) / double(SW * ceil_div(count, VL) * VL);
+}
+
+bool lanes_along_w_pay(const Problem& p, const PlanBase& pl) {
+    if (pl.oc_g < 9 || pl.oc_g >= 32 || pl.ic_g % 2 != 0 || p.dtype != DType::bf16) return false;
+    const double channels = double(pl.oc_g) / double(ceil_div(pl.oc_g, pl.vlen) * pl.vlen);
+    return w_lanes_busy(pl) > channels * (p.layout == Layout::channels_last ? 1.3 : 1.1);
+}
+
 // Steps 1-5 for the problem itself.
 bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
                 const PlanOverrides& overrides) {
@@ -443,11 +466,17 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         }
         family = spatial ? KernelShape::spatial_vec : KernelShape::pairs;
         // Where the lanes of output channels would idle, lanes along W take vdpbf16ps too
-        // (plan_spatial: groups of an even channel count).
+        // (plan_spatial: groups of an even channel count), also in place of columns where a
+        // quarter of their lanes hold outputs. Columns measured (bf16, one thread): configs/'
+        // 11 column layers (64 -> 3, 96 -> 3, 256 -> 3, 128 -> 1, DCGAN's 64 -> 3) 1.5-2.6x
+        // faster on lanes along W; 3D layers of 1-3 outputs a row 0.37-0.82x, so they keep
+        // columns.
         KernelShape f32_family{};
         if (isa == Isa::avx512_bf16 && overrides.shape == 0 &&
             !dot_products_pay(p, pl, ax, f32_family, why_not)) {
-            if (f32_family != KernelShape::spatial_vec) return false;
+            if (f32_family != KernelShape::spatial_vec &&
+                (f32_family != KernelShape::gemm || w_lanes_busy(pl) < 0.25))
+                return false;
             family = KernelShape::spatial_vec;
         }
     } else if (overrides.shape == 6) {
@@ -463,6 +492,9 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         out.family = std::move(family_plan);
         return true;
     };
+    if (family == KernelShape::pairs && isa == Isa::avx512_bf16 && overrides.shape == 0 &&
+        lanes_along_w_pay(p, pl) && run(SpatialPlan{}, plan_spatial))
+        return true;
     switch (family) {
         case KernelShape::channel_vec: return run(ChannelPlan{}, plan_channel);
         case KernelShape::spatial_vec: return run(SpatialPlan{}, plan_spatial);
