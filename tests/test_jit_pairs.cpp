@@ -542,6 +542,36 @@ TEST_CASE("bf16 pairs: a reshaped bf16 layer keeps its packed weights and stays 
         }
 }
 
+TEST_CASE("bf16 dot: a reshaped layer on lanes along W keeps its family and packed weights") {
+    if (cpu_info().best_isa() < Isa::avx512_bf16) return;
+    // 64 -> 17 runs lanes along W at 14x14; at 7x7 it would plan the pair kernel, but a
+    // reshape keeps the packing (and so the family): exact at every size, packed once.
+    for (Layout layout : {Layout::channels_last, Layout::channels_first}) {
+        Problem p = bf16_layer(R"({"in_channels": 64, "out_channels": 17,
+            "input_size": [14, 14], "kernel_size": 4, "stride": 2, "padding": 1,
+            "activation": "sigmoid"})");
+        p.layout = layout;
+        const test::LayerData d = test::random_layer_data(p, 22);
+        Options o;
+        o.max_isa = Isa::avx512_bf16;
+        Layer layer = Layer::compile(p, d.w.data(), d.b.data(), o);
+        REQUIRE(layer.report().kernel_names[0].rfind("tconv_bf16_svec_", 0) == 0);
+        for (const std::vector<int64_t>& size :
+             {std::vector<int64_t>{7, 7}, std::vector<int64_t>{3, 40}}) {
+            layer.reshape(2, size);
+            const Problem q = layer.problem();
+            CAPTURE(q.name);
+            CHECK(layer.report().kernel_names[0].rfind("tconv_bf16_svec_", 0) == 0);
+            CHECK(layer.report().weight_packs == 1);
+            test::LayerData dq = d;
+            dq.x = test::random_vector(size_t(q.input_elems()), 6);
+            std::vector<float> y(size_t(q.output_elems()));
+            layer.execute(dq.x.data(), y.data());
+            CHECK(test::compare_bf16_to_reference(q, dq, y.data()) == "");
+        }
+    }
+}
+
 TEST_CASE("bf16 pairs: channels-first inputs are paired in pieces of pixels and of channels") {
     for (Isa isa : pair_isas()) {
         CAPTURE(isa);

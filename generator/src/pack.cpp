@@ -365,6 +365,7 @@ std::vector<int64_t> packing_signature(const Plan& plan) {
         s.push_back(d->lane_groups);
         for (const PhasePlan& ph : d->phases) taps(ph);
     } else if (const auto* sp = std::get_if<SpatialPlan>(&plan.family)) {
+        s.push_back(sp->ic_steps);
         for (const RowPhasePlan& rp : sp->row_phases) s.insert(s.end(), {rp.w_offset, rp.taps});
     } else if (const auto* cf = std::get_if<DepthwiseCfPlan>(&plan.family)) {
         s.push_back(cf->channel_taps);
