@@ -373,7 +373,8 @@ bool choose_family(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
 // channels. Where the fp32 planner chooses another family (lanes along W, columns, depthwise
 // lanes) because few output channels per group would leave those lanes idle, the pair kernel
 // pays only when the doubling outweighs the idle lanes: more than half of them busy, and never
-// against columns or depthwise lanes. Measured (bf16, one thread, against the fp32-compute
+// against columns or depthwise lanes (plan_steps then weighs lanes along W in pairs). `family`:
+// the fp32 planner's choice. Measured (bf16, one thread, against the fp32-compute
 // kernels): columns' 64 -> 3, 64 -> 1 and 96 -> 3 layers 0.18-0.74x, lanes along W on 56 -> 1
 // (FSRCNN) 0.15x, 64 -> 3 0.49x; lanes along W on 17 and 21 output channels 1.19x and 1.35x.
 bool dot_products_pay(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
@@ -396,14 +397,6 @@ bool dot_products_pay(const Problem& p, const PlanBase& pl, const PhaseAxes& ax,
     return false;
 }
 
-// vdpbf16ps, bf16 layers of 9-31 output channels per group: lanes along W (the spatial kernel
-// in channel pairs) where they idle less than the pair kernel's lanes of output channels. The
-// busy share of each: oc_g of the vectors' lanes, and the output row of the phase rows' lanes.
-// Channels-last rows also pay two transposes there, so they need a wider margin. Measured
-// (one thread, 54 layers of 32-512 -> 9-28 channels, k2-k16, 7x7 to 2000-step maps): lanes
-// along W 1.2-1.75x where the rule picks them but for a 64 -> 21 k2 s2 channels-last layer
-// (0.86x); the pair kernel 1.05-2.3x where it keeps them (7x7 maps: 16 lanes for 7 phase
-// outputs). The 512 -> 17 keypoint head: 1.4-1.5x.
 // The share of the spatial kernel's lanes that hold outputs: an output row against its W
 // phases' rows of whole vectors.
 double w_lanes_busy(const PlanBase& pl) {
@@ -413,6 +406,13 @@ double w_lanes_busy(const PlanBase& pl) {
     return double(pl.out[2]) / double(SW * ceil_div(count, VL) * VL);
 }
 
+// vdpbf16ps, bf16 layers of 9-31 output channels per group: lanes along W (the spatial kernel
+// in channel pairs) where they idle less than the pair kernel's lanes of output channels
+// (oc_g of its vectors' lanes busy). Channels-last rows also pay two transposes there, so they
+// need a wider margin. Measured (one thread, 54 layers of 32-512 -> 9-28 channels, k2-k16, 7x7
+// to 2000-step maps): lanes along W 1.2-1.75x where the rule picks them but for a 64 -> 21
+// k2 s2 channels-last layer (0.86x); the pair kernel 1.05-2.3x where it keeps them (7x7 maps:
+// 16 lanes for 7 phase outputs). The 512 -> 17 keypoint head: 1.4-1.5x.
 bool lanes_along_w_pay(const Problem& p, const PlanBase& pl) {
     if (pl.oc_g < 9 || pl.oc_g >= 32 || pl.ic_g % 2 != 0 || p.dtype != DType::bf16) return false;
     const double channels = double(pl.oc_g) / double(ceil_div(pl.oc_g, pl.vlen) * pl.vlen);
