@@ -397,6 +397,14 @@ TEST_CASE("bf16 dot: few output channels run lanes along W on vdpbf16ps, in chan
         "dilation": [2, 2, 2], "pads": [3, 3, 0, 4, 0, 0], "output_padding": [1, 1, 1]})");
     CHECK_FALSE(gen::plan(p, Isa::avx512_bf16, plan, why));
     CHECK(why.find("column kernel serves it better") != std::string::npos);
+    // Channels-first layers the pair kernel declines (1D 16 -> 16 k4 s2: 32 multiply-adds an
+    // output): lanes along W on long rows, the AVX-512 kernels on 5 steps.
+    CHECK(shape_of(R"({"in_channels": 16, "out_channels": 16, "input_size": [3000],
+        "kernel_size": 4, "stride": 2, "padding": 1})") == gen::KernelShape::spatial_vec);
+    p = bf16_layer(R"({"in_channels": 16, "out_channels": 16, "input_size": [5],
+        "kernel_size": 4, "stride": 2, "padding": 1})");
+    CHECK_FALSE(gen::plan(p, Isa::avx512_bf16, plan, why));
+    CHECK(why.find("the AVX-512 kernels serve it better") != std::string::npos);
 }
 
 TEST_CASE("bf16 dot: lanes along W in channel pairs against the bf16 reference") {
