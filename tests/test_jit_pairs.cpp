@@ -25,6 +25,34 @@ Problem bf16_layer(const std::string& json) {
     return p;
 }
 
+// p's extents, kernel, stride (up to max_stride, max_stride_w along W), dilation (2-3 in a
+// quarter of the dims), pads and output padding, drawn for its rank: false when invalid.
+bool random_geometry(Problem& p, std::mt19937_64& rng, int64_t max_in, int64_t max_stride,
+                     int64_t max_stride_w) {
+    auto pick = [&](int64_t lo, int64_t hi) {
+        return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+    };
+    for (size_t d = 0; d < size_t(p.rank); ++d) {
+        p.input[d] = pick(1, max_in);
+        p.kernel[d] = pick(1, 5);
+        p.stride[d] = pick(1, d + 1 == size_t(p.rank) ? max_stride_w : max_stride);
+        p.dilation[d] = pick(1, 4) == 1 ? pick(2, 3) : 1;
+        const int64_t span = p.dilation[d] * (p.kernel[d] - 1);
+        p.pad_begin[d] = pick(0, span);
+        p.pad_end[d] = pick(0, span);
+        p.output_padding[d] = pick(0, std::max(p.stride[d], p.dilation[d]) - 1);
+        p.output[d] = output_extent(p.input[d], p.kernel[d], p.stride[d], p.dilation[d],
+                                    p.pad_begin[d], p.pad_end[d], p.output_padding[d]);
+        if (p.output[d] <= 0) return false;
+    }
+    try {
+        validate_problem(p);
+    } catch (const Error&) {
+        return false;
+    }
+    return true;
+}
+
 // A random valid layer the family serves on `isa` (4 or more input channels per group;
 // channels-first with enough work per output; not on lanes along W), small enough for the
 // reference: ranks 1-3,
@@ -46,27 +74,9 @@ Problem random_amx_layer(std::mt19937_64& rng, int index, Isa isa) {
         p.activation = Activation(pick(0, 4));
         p.negative_slope = 0.1f;
         p.bias = pick(0, 3) != 0;
-        const int64_t max_in = p.rank == 1 ? 70 : p.rank == 2 ? 14 : 6;
-        bool ok = true;
-        for (size_t d = 0; d < size_t(p.rank); ++d) {
-            p.input[d] = pick(1, max_in);
-            p.kernel[d] = pick(1, 5);
-            p.stride[d] = pick(1, 4);
-            p.dilation[d] = pick(1, 4) == 1 ? pick(2, 3) : 1;
-            const int64_t span = p.dilation[d] * (p.kernel[d] - 1);
-            p.pad_begin[d] = pick(0, span);
-            p.pad_end[d] = pick(0, span);
-            p.output_padding[d] = pick(0, std::max(p.stride[d], p.dilation[d]) - 1);
-            p.output[d] = output_extent(p.input[d], p.kernel[d], p.stride[d], p.dilation[d],
-                                        p.pad_begin[d], p.pad_end[d], p.output_padding[d]);
-            ok = ok && p.output[d] > 0;
-        }
-        if (!ok || p.flops() > 3e7) continue;
-        try {
-            validate_problem(p);
-        } catch (const Error&) {
+        if (!random_geometry(p, rng, p.rank == 1 ? 70 : p.rank == 2 ? 14 : 6, 4, 4) ||
+            p.flops() > 3e7)
             continue;
-        }
         gen::Plan plan;
         std::string why;
         if (gen::plan(p, isa, plan, why) && plan.shape() == gen::KernelShape::pairs) return p;
@@ -430,27 +440,7 @@ TEST_CASE("bf16 dot: lanes along W in channel pairs against the bf16 reference")
         p.activation = Activation(i % 5);
         p.negative_slope = 0.1f;
         p.bias = i % 4 != 0;
-        const int64_t max_in = p.rank == 1 ? 90 : p.rank == 2 ? 12 : 5;
-        bool ok = true;
-        for (size_t d = 0; d < size_t(p.rank); ++d) {
-            p.input[d] = pick(1, max_in);
-            p.kernel[d] = pick(1, 5);
-            p.stride[d] = pick(1, d + 1 == size_t(p.rank) ? 5 : 3);
-            p.dilation[d] = pick(0, 3) == 0 ? 2 : 1;
-            const int64_t span = p.dilation[d] * (p.kernel[d] - 1);
-            p.pad_begin[d] = pick(0, span);
-            p.pad_end[d] = pick(0, span);
-            p.output_padding[d] = pick(0, std::max(p.stride[d], p.dilation[d]) - 1);
-            p.output[d] = output_extent(p.input[d], p.kernel[d], p.stride[d], p.dilation[d],
-                                        p.pad_begin[d], p.pad_end[d], p.output_padding[d]);
-            ok = ok && p.output[d] > 0;
-        }
-        if (!ok) continue;
-        try {
-            validate_problem(p);
-        } catch (const Error&) {
-            continue;
-        }
+        if (!random_geometry(p, rng, p.rank == 1 ? 90 : p.rank == 2 ? 12 : 5, 3, 5)) continue;
         CAPTURE(p.name);
         gen::PlanOverrides o;
         o.shape = 2;
