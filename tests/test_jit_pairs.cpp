@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "bf16_impl.hpp"
@@ -512,31 +513,52 @@ TEST_CASE("bf16 pairs: both narrowings round as float_to_bf16, NaN and infinitie
     }
 }
 
+namespace {
+
+// The bf16 layer of `json` in `layout` with random data `d` (from `seed`), compiled under the
+// ISA cap `isa`.
+Layer compile_capped(const char* json, Layout layout, Isa isa, uint64_t seed,
+                     test::LayerData& d) {
+    Problem p = bf16_layer(json);
+    p.layout = layout;
+    d = test::random_layer_data(p, seed);
+    Options o;
+    o.max_isa = isa;
+    return Layer::compile(p, d.w.data(), d.b.data(), o);
+}
+
+// `layer` reshaped to each input size at batch 2: still served as `served` says, its weights
+// packed once, its results within the bf16 bound of the reference.
+void check_reshapes(Layer& layer, const test::LayerData& d,
+                    const std::vector<std::vector<int64_t>>& sizes, uint64_t seed,
+                    const std::function<bool(const Layer&)>& served) {
+    for (const std::vector<int64_t>& size : sizes) {
+        layer.reshape(2, size);
+        const Problem q = layer.problem();
+        CAPTURE(q.name);
+        CHECK(served(layer));
+        CHECK(layer.report().weight_packs == 1);
+        test::LayerData dq = d;
+        dq.x = test::random_vector(size_t(q.input_elems()), seed);
+        std::vector<float> y(size_t(q.output_elems()));
+        layer.execute(dq.x.data(), y.data());
+        CHECK(test::compare_bf16_to_reference(q, dq, y.data()) == "");
+    }
+}
+
+}  // namespace
+
 TEST_CASE("bf16 pairs: a reshaped bf16 layer keeps its packed weights and stays exact") {
     for (Isa isa : pair_isas())
         for (Layout layout : {Layout::channels_last, Layout::channels_first}) {
-            Problem p = bf16_layer(R"({"in_channels": 48, "out_channels": 40,
+            test::LayerData d;
+            Layer layer = compile_capped(R"({"in_channels": 48, "out_channels": 40,
                 "input_size": [6, 9], "kernel_size": 3, "stride": 2, "padding": 1,
-                "activation": "relu"})");
-            p.layout = layout;
-            const test::LayerData d = test::random_layer_data(p, 21);
-            Options o;
-            o.max_isa = isa;
-            Layer layer = Layer::compile(p, d.w.data(), d.b.data(), o);
+                "activation": "relu"})", layout, isa, 21, d);
             REQUIRE(layer.implementation() == implementation_of(isa));
-            for (const std::vector<int64_t>& size : {std::vector<int64_t>{11, 37},
-                                                     std::vector<int64_t>{1, 2}}) {
-                layer.reshape(2, size);
-                const Problem q = layer.problem();
-                CAPTURE(q.name);
-                CHECK(layer.implementation() == implementation_of(isa));
-                CHECK(layer.report().weight_packs == 1);
-                test::LayerData dq = d;
-                dq.x = test::random_vector(size_t(q.input_elems()), 5);
-                std::vector<float> y(size_t(q.output_elems()));
-                layer.execute(dq.x.data(), y.data());
-                CHECK(test::compare_bf16_to_reference(q, dq, y.data()) == "");
-            }
+            check_reshapes(layer, d, {{11, 37}, {1, 2}}, 5, [&](const Layer& l) {
+                return l.implementation() == implementation_of(isa);
+            });
         }
 }
 
@@ -545,28 +567,15 @@ TEST_CASE("bf16 dot: a reshaped layer on lanes along W keeps its family and pack
     // 64 -> 17 runs lanes along W at 14x14; at 7x7 it would plan the pair kernel, but a
     // reshape keeps the packing (and so the family): exact at every size, packed once.
     for (Layout layout : {Layout::channels_last, Layout::channels_first}) {
-        Problem p = bf16_layer(R"({"in_channels": 64, "out_channels": 17,
+        test::LayerData d;
+        Layer layer = compile_capped(R"({"in_channels": 64, "out_channels": 17,
             "input_size": [14, 14], "kernel_size": 4, "stride": 2, "padding": 1,
-            "activation": "sigmoid"})");
-        p.layout = layout;
-        const test::LayerData d = test::random_layer_data(p, 22);
-        Options o;
-        o.max_isa = Isa::avx512_bf16;
-        Layer layer = Layer::compile(p, d.w.data(), d.b.data(), o);
-        REQUIRE(layer.report().kernel_names[0].rfind("tconv_bf16_svec_", 0) == 0);
-        for (const std::vector<int64_t>& size :
-             {std::vector<int64_t>{7, 7}, std::vector<int64_t>{3, 40}}) {
-            layer.reshape(2, size);
-            const Problem q = layer.problem();
-            CAPTURE(q.name);
-            CHECK(layer.report().kernel_names[0].rfind("tconv_bf16_svec_", 0) == 0);
-            CHECK(layer.report().weight_packs == 1);
-            test::LayerData dq = d;
-            dq.x = test::random_vector(size_t(q.input_elems()), 6);
-            std::vector<float> y(size_t(q.output_elems()));
-            layer.execute(dq.x.data(), y.data());
-            CHECK(test::compare_bf16_to_reference(q, dq, y.data()) == "");
-        }
+            "activation": "sigmoid"})", layout, Isa::avx512_bf16, 22, d);
+        auto on_lanes_along_w = [](const Layer& l) {
+            return l.report().kernel_names[0].rfind("tconv_bf16_svec_", 0) == 0;
+        };
+        REQUIRE(on_lanes_along_w(layer));
+        check_reshapes(layer, d, {{7, 7}, {3, 40}}, 6, on_lanes_along_w);
     }
 }
 
