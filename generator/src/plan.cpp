@@ -419,6 +419,55 @@ bool lanes_along_w_pay(const Problem& p, const PlanBase& pl) {
     return w_lanes_busy(pl) > channels * (p.layout == Layout::channels_last ? 1.3 : 1.1);
 }
 
+// Step 2 for the bf16 pair ISAs: the families to plan, in order (the next where one declines),
+// or none (why_not: the AVX-512 kernels serve the layer). AMX plans its tiles; vdpbf16ps the
+// pair kernel or lanes along W in channel pairs (plan_spatial: groups of an even channel
+// count), whichever idles fewer lanes.
+std::vector<KernelShape> pair_isa_families(const Problem& p, const PlanBase& pl,
+                                           const PhaseAxes& ax, const PlanOverrides& ov,
+                                           std::string& why_not) {
+    const bool dot = pl.isa == Isa::avx512_bf16;
+    if (ov.shape == 6) return {KernelShape::pairs};
+    if (dot && ov.shape == 2) return {KernelShape::spatial_vec};
+    if (ov.shape != 0) {
+        why_not = fmt::format("Isa::{} plans the bf16 pair family{} only", to_string(pl.isa),
+                              dot ? " and lanes along W" : "");
+        return {};
+    }
+    // Tiles pad a group to 32-channel steps and 16-channel vectors: with up to 8 inputs per
+    // group the AVX-512 depthwise kernel's full lanes ran 1.4-4.7x faster (bf16, 1 thread:
+    // 8 -> 2, 4 -> 4, 4 -> 8, 8 -> 8 at k4 s2 28x28 and 1D); with 16 the tiles ran 0.9-1.6x
+    // its speed, so they keep those.
+    if (pl.ic_g <= 8 && lanes_across_groups(p, pl)) {
+        why_not = fmt::format("{} -> {} channels per group: the AVX-512 depthwise kernel's "
+                              "lanes across groups serve it better",
+                              pl.ic_g, pl.oc_g);
+        return {};
+    }
+    if (!dot) return {KernelShape::pairs};
+    // Where the lanes of output channels would idle, lanes along W take vdpbf16ps too, also in
+    // place of columns where a quarter of their lanes hold outputs. Columns measured (bf16,
+    // one thread): configs/' 11 column layers (64 -> 3, 96 -> 3, 256 -> 3, 128 -> 1, DCGAN's
+    // 64 -> 3) 1.5-2.6x faster on lanes along W; 3D layers of 1-3 outputs a row 0.37-0.82x, so
+    // they keep columns.
+    KernelShape f32_family{};
+    if (!dot_products_pay(p, pl, ax, f32_family, why_not)) {
+        if (f32_family == KernelShape::spatial_vec ||
+            (f32_family == KernelShape::gemm && w_lanes_busy(pl) >= 0.25))
+            return {KernelShape::spatial_vec};
+        return {};
+    }
+    if (lanes_along_w_pay(p, pl)) return {KernelShape::spatial_vec, KernelShape::pairs};
+    // What the pair kernel declines (channels-first layers of little work per output and few
+    // outputs) runs lanes along W in pairs where 4 in 5 of the W lanes hold outputs: 8 such
+    // layers (4 -> 16 k5 s2 up to 32 -> 16 k2 s2, 1D 16 -> 16 k4 s2; 86-100% busy) ran
+    // 1.2-1.7x faster than on the AVX-512 kernels (bf16, one thread); 34 random ones of short
+    // rows (6-73% busy) 0.52-1.23x, geomean 0.82x. Checked on 33 new layers of 4-28 -> 8-31
+    // channels the rule moves: 1.13-2.23x, geomean 1.51x.
+    if (w_lanes_busy(pl) >= 0.8) return {KernelShape::pairs, KernelShape::spatial_vec};
+    return {KernelShape::pairs};
+}
+
 // Steps 1-5 for the problem itself.
 bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
                 const PlanOverrides& overrides) {
@@ -445,44 +494,14 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
     pl.bias = p.bias;
     if (overrides.l2_bytes > 0) pl.l2_bytes = overrides.l2_bytes;
     const PhaseAxes ax = phase_axes(pl);
-    KernelShape family{};
-    const bool pairs = isa == Isa::amx || isa == Isa::avx512_bf16;
-    if (pairs) {  // the bf16 pair kernels serve what they can; the others are AVX-512's
-        const bool spatial = isa == Isa::avx512_bf16 && overrides.shape == 2;
-        if (overrides.shape != 0 && overrides.shape != 6 && !spatial) {
-            why_not = fmt::format("Isa::{} plans the bf16 pair family{} only", to_string(isa),
-                                  isa == Isa::avx512_bf16 ? " and lanes along W" : "");
-            return false;
-        }
-        // Tiles pad a group to 32-channel steps and 16-channel vectors: with up to 8 inputs
-        // per group the AVX-512 depthwise kernel's full lanes ran 1.4-4.7x faster (bf16, 1
-        // thread: 8 -> 2, 4 -> 4, 4 -> 8, 8 -> 8 at k4 s2 28x28 and 1D); with 16 the tiles
-        // ran 0.9-1.6x its speed, so they keep those.
-        if (overrides.shape == 0 && pl.ic_g <= 8 && lanes_across_groups(p, pl)) {
-            why_not = fmt::format("{} -> {} channels per group: the AVX-512 depthwise kernel's "
-                                  "lanes across groups serve it better",
-                                  pl.ic_g, pl.oc_g);
-            return false;
-        }
-        family = spatial ? KernelShape::spatial_vec : KernelShape::pairs;
-        // Where the lanes of output channels would idle, lanes along W take vdpbf16ps too
-        // (plan_spatial: groups of an even channel count), also in place of columns where a
-        // quarter of their lanes hold outputs. Columns measured (bf16, one thread): configs/'
-        // 11 column layers (64 -> 3, 96 -> 3, 256 -> 3, 128 -> 1, DCGAN's 64 -> 3) 1.5-2.6x
-        // faster on lanes along W; 3D layers of 1-3 outputs a row 0.37-0.82x, so they keep
-        // columns.
-        KernelShape f32_family{};
-        if (isa == Isa::avx512_bf16 && overrides.shape == 0 &&
-            !dot_products_pay(p, pl, ax, f32_family, why_not)) {
-            if (f32_family != KernelShape::spatial_vec &&
-                (f32_family != KernelShape::gemm || w_lanes_busy(pl) < 0.25))
-                return false;
-            family = KernelShape::spatial_vec;
-        }
+    std::vector<KernelShape> families(1);
+    if (isa == Isa::amx || isa == Isa::avx512_bf16) {
+        families = pair_isa_families(p, pl, ax, overrides, why_not);
+        if (families.empty()) return false;
     } else if (overrides.shape == 6) {
         why_not = "the bf16 pair family needs Isa::amx or Isa::avx512_bf16";
         return false;
-    } else if (!choose_family(p, pl, ax, overrides, family, why_not)) {
+    } else if (!choose_family(p, pl, ax, overrides, families[0], why_not)) {
         return false;
     }
     // Steps 3-5 per family: tile, chunking and cache groups, kernels and the description.
@@ -492,32 +511,23 @@ bool plan_steps(const Problem& p, Isa isa, Plan& out, std::string& why_not,
         out.family = std::move(family_plan);
         return true;
     };
-    if (family == KernelShape::pairs && isa == Isa::avx512_bf16 && overrides.shape == 0 &&
-        lanes_along_w_pay(p, pl) && run(SpatialPlan{}, plan_spatial))
-        return true;
-    switch (family) {
-        case KernelShape::channel_vec: return run(ChannelPlan{}, plan_channel);
-        case KernelShape::spatial_vec: return run(SpatialPlan{}, plan_spatial);
-        case KernelShape::depthwise: return run(DepthwisePlan{}, plan_depthwise);
-        case KernelShape::depthwise_cf: return run(DepthwiseCfPlan{}, plan_depthwise_cf);
-        case KernelShape::gemm: return run(GemmPlan{}, plan_gemm);
-        case KernelShape::pairs: {
-            if (run(PairPlan{}, plan_pairs)) return true;
-            // What the pair kernel declines with vdpbf16ps at hand (channels-first layers of
-            // little work per output and few outputs) runs lanes along W in pairs where their
-            // channels pair up and 4 in 5 of the W lanes hold outputs: 8 such layers (4 -> 16 k5
-            // s2 up to 32 -> 16 k2 s2, 1D 16 -> 16 k4 s2; 86-100% busy) ran 1.2-1.7x faster
-            // than on the AVX-512 kernels (bf16, one thread); 34 random ones of short rows
-            // (6-73% busy) 0.52-1.23x, geomean 0.82x. Checked on 33 new layers of 4-28 -> 8-31
-            // channels the rule moves: 1.13-2.23x, geomean 1.51x.
-            if (isa != Isa::avx512_bf16 || overrides.shape != 0 || w_lanes_busy(pl) < 0.8)
-                return false;
-            const std::string why_pairs = why_not;
-            if (run(SpatialPlan{}, plan_spatial)) return true;
-            why_not = why_pairs;
-            return false;
+    auto plan_family = [&](KernelShape family) {
+        switch (family) {
+            case KernelShape::channel_vec: return run(ChannelPlan{}, plan_channel);
+            case KernelShape::spatial_vec: return run(SpatialPlan{}, plan_spatial);
+            case KernelShape::depthwise: return run(DepthwisePlan{}, plan_depthwise);
+            case KernelShape::depthwise_cf: return run(DepthwiseCfPlan{}, plan_depthwise_cf);
+            case KernelShape::gemm: return run(GemmPlan{}, plan_gemm);
+            case KernelShape::pairs: return run(PairPlan{}, plan_pairs);
         }
+        return false;
+    };
+    std::string first_why;  // a decline reports the first family's reason
+    for (KernelShape family : families) {
+        if (plan_family(family)) return true;
+        if (first_why.empty()) first_why = why_not;
     }
+    why_not = first_why;
     return false;
 }
 
