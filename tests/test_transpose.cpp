@@ -126,6 +126,33 @@ TEST_CASE("transpose: transpose_avx2 moves every shape exactly, widens and narro
     check_avx2<float, uint16_t>([](float v) { return float_to_bf16(v); });
 }
 
+TEST_CASE("transpose: bf16 rows of fewer than 8 columns widen in chunks, dense or strided") {
+    // A grouped channels-last row: pixels x groups rows of icg channels back to back (dense),
+    // or with a stride; long enough for several chunks of widened rows.
+    std::mt19937 rng(7);
+    for (int64_t cols : {1, 2, 3, 4, 7})
+        for (int64_t rows : {8, 9, 511, 513, 1100})
+            for (int64_t extra : {0, 2}) {
+                CAPTURE(cols);
+                CAPTURE(rows);
+                CAPTURE(extra);
+                const int64_t ss = cols + extra, ds = rows + 3;
+                std::vector<uint16_t> src(size_t(rows * ss));
+                for (uint16_t& v : src) v = uint16_t(rng());
+                std::vector<float> dst(size_t(cols * ds), -1.0f);
+                transpose_avx2(src.data(), ss, rows, cols, dst.data(), ds);
+                int64_t bad = 0;
+                for (int64_t j = 0; j < cols; ++j)
+                    for (int64_t i = 0; i < ds; ++i) {
+                        const float want =
+                            i < rows ? bf16_to_float(src[size_t(i * ss + j)]) : -1.0f;
+                        const float got = dst[size_t(j * ds + i)];
+                        bad += std::memcmp(&got, &want, sizeof(float)) != 0;
+                    }
+                CHECK(bad == 0);
+            }
+}
+
 TEST_CASE("transpose: interleave_rows_avx2 interleaves rows from anywhere into dense pixels") {
     // 1-6 rows at unrelated places (2-4 by shuffles, 8 columns at a time), 0-27 columns:
     // dst[j * rows + i] == row i's column j, nothing past the last pixel written.
