@@ -2541,10 +2541,34 @@ TEST_CASE("jit: in-place channels_last depthwise tiles against the reference") {
                             o.ur = ur;
                             o.n_oc = n;
                             o.dw_prefetch = step % 2 ? 1 : -1;  // results must not depend on it
+                            o.dw_pieces = step % 4 < 2 ? 1 : 0;  // nor on rows in pieces
                             const std::string err = check_in_place(isa, s, 4100 + step, o);
                             CHECK_MESSAGE(err.empty(), "dw in place ur ", ur, " n ", n, ": ", err);
                         }
                 }
+    }
+}
+
+TEST_CASE("jit: in-place depthwise runs rows of 1 MiB of output in pieces of the blocks") {
+    // 512 channels: 8 blocks of 64. A 1D row of 1200 -> 2400 steps (4.9 MB of floats) goes in
+    // pieces, a 2D row of 28 -> 56 pixels (115 KB) whole; every output is stored once.
+    for (Isa isa : kIsas) {
+        if (!cpu_has(isa)) continue;
+        for (const std::vector<int64_t>& size : {std::vector<int64_t>{1200}, {28, 28}}) {
+            Spec s = depthwise_spec(Layout::channels_last, 512, 1, {4, 2, 1, 1, 1, 0}, size);
+            Problem p;
+            REQUIRE(make_problem(s, p));
+            gen::Plan plan;
+            std::string why;
+            REQUIRE_MESSAGE(gen::plan(p, isa, plan, why), why);
+            const auto& dp = std::get<gen::DepthwisePlan>(plan.family);
+            REQUIRE(dp.in_place);
+            INFO(to_string(isa), " rank ", size.size());
+            CHECK((dp.pieces > 1) == (size.size() == 1));
+            CHECK(dp.piece_tiles * (dp.pieces - 1) <
+                  dp.row_segments[size_t(dp.interior_segment)].tiles);
+            CHECK(check_in_place(isa, s, 4099, {}).empty());
+        }
     }
 }
 

@@ -597,3 +597,79 @@ TEST_CASE("bf16 pairs: channels-first inputs are paired in pieces of pixels and 
         }
     }
 }
+
+TEST_CASE("bf16 dot: channels-last depthwise layers run in place, W taps in pairs") {
+    if (cpu_info().best_isa() < Isa::avx512_bf16) return;
+    // Random depthwise layers (23-80 channels: chunk tails, several blocks), ranks 1-3,
+    // strides to 5, dilation, pads, output padding, batch, every activation, rows with and
+    // without an interior: in place on vdpbf16ps, against the bf16 reference on 1-3 threads.
+    std::mt19937_64 rng(20261208);
+    auto pick = [&](int64_t lo, int64_t hi) {
+        return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+    };
+    int checked = 0, no_interior = 0;
+    for (int i = 0; i < 60; ++i) {
+        Problem p;
+        p.name = "dw_pairs_" + std::to_string(i);
+        p.dtype = DType::bf16;
+        p.rank = int(1 + i % 3);
+        p.batch = pick(1, 2);
+        p.in_channels = p.out_channels = p.groups = i % 4 == 0 ? pick(23, 32) : pick(33, 80);
+        p.layout = Layout::channels_last;
+        p.activation = Activation(i % 5);
+        p.negative_slope = 0.1f;
+        p.bias = i % 3 != 0;
+        if (!random_geometry(p, rng, p.rank == 1 ? 60 : p.rank == 2 ? 12 : 6, 3, 5)) continue;
+        CAPTURE(p.name);
+        const test::LayerData d = test::random_layer_data(p, uint64_t(500 + i));
+        const std::vector<float> w = bf16_weights(p, d.w.data());
+        std::string why;
+        gen::PlanOverrides o;
+        o.dw_pieces = i % 2 ? 1 : 0;  // rows in pieces wherever they can be, or as planned
+        auto impl = make_jit_impl(Isa::avx512_bf16, p, w.data(), p.bias ? d.b.data() : nullptr,
+                                  {}, why, o);
+        if (!impl) {  // chunks of 32 channels less than 70% full
+            CHECK_MESSAGE(p.out_channels * 10 < (p.out_channels + 31) / 32 * 224, why);
+            continue;
+        }
+        for (const std::string& name : impl->report().kernel_names) {
+            const bool tap_pairs = name.find("_dw_") != std::string::npos &&
+                                   name.find("_tp") != std::string::npos;
+            CHECK_MESSAGE(tap_pairs, name);
+        }
+        CHECK(check_amx(p, d, *impl) == "");
+        ++checked;
+        gen::Plan plan;
+        REQUIRE(gen::plan(p, Isa::avx512_bf16, plan, why));
+        for (const std::string& line : plan.base().lines)
+            no_interior += line.find("no interior") != std::string::npos;
+    }
+    CHECK(checked > 30);
+    CHECK(no_interior > 3);
+}
+
+TEST_CASE("bf16 dot: the dispatcher takes tap pairs for channels-last depthwise layers only") {
+    if (cpu_info().best_isa() < Isa::avx512_bf16) return;
+    // DLA-34's up-sampler channels-last, also reshaped (to a row without an interior too);
+    // channels-first, a channel multiplier of 2 and 16 channels (half a chunk) stay on the
+    // AVX-512 kernels.
+    const char* dla = R"({"in_channels": 64, "out_channels": 64, "groups": 64,
+        "input_size": [14, 14], "kernel_size": 4, "stride": 2, "padding": 1})";
+    test::LayerData d;
+    Layer layer = compile_capped(dla, Layout::channels_last, Isa::avx512_bf16, 41, d);
+    CHECK(layer.implementation() == "jit_avx512_bf16");
+    CHECK(layer.report().kernel_names[0].find("_tp") != std::string::npos);
+    check_reshapes(layer, d, {{28, 5}, {1, 1}}, 7, [](const Layer& l) {
+        return l.report().kernel_names[0].find("_tp") != std::string::npos;
+    });
+    CHECK(compile_capped(dla, Layout::channels_first, Isa::avx512_bf16, 41, d).implementation() ==
+          "jit_avx512");
+    const char* multiplier = R"({"in_channels": 32, "out_channels": 64, "groups": 32,
+        "input_size": [14, 14], "kernel_size": 4, "stride": 2, "padding": 1})";
+    CHECK(compile_capped(multiplier, Layout::channels_last, Isa::avx512_bf16, 41, d)
+              .implementation() == "jit_avx512");
+    const char* sixteen = R"({"in_channels": 16, "out_channels": 16, "groups": 16,
+        "input_size": [14, 14], "kernel_size": 4, "stride": 2, "padding": 1})";
+    CHECK(compile_capped(sixteen, Layout::channels_last, Isa::avx512_bf16, 41, d)
+              .implementation() == "jit_avx512");
+}

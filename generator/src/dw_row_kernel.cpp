@@ -4,10 +4,14 @@
 // output pixels, stored in pixel order. Taps along D and H are run-time loops over the live
 // input rows the driver passes (so the code does not depend on the input's extents); taps along
 // W are unrolled with immediate offsets, and edge tiles leave out the taps and stores their
-// bounds exclude (docs/ALGORITHM.md §4). One generator for AVX-512 and AVX2.
+// bounds exclude (docs/ALGORITHM.md §4). One generator for AVX-512 and AVX2; on AVX512_BF16
+// bf16 layers sum their W taps in pairs with vdpbf16ps (DwKernelDesc::tap_pairs).
 #include <algorithm>
 #include <cassert>
 #include <cstddef>
+#include <map>
+#include <utility>
+#include <vector>
 
 #include "emitters.hpp"
 #include "isa_traits.hpp"
@@ -34,7 +38,10 @@ class DwRowGenerator : public Xbyak::CodeGenerator {
         push(r13);
         load_args();
         if constexpr (T::opmask) {
-            if (tail_masked()) {
+            if (tail_masked() && pairs()) {  // the last chunk's words
+                mov(eax, uint32_t((uint64_t(1) << d_.oc_tail) - 1));
+                kmovd(k1, eax);
+            } else if (tail_masked()) {
                 mov(eax, (1u << d_.oc_tail) - 1);
                 kmovw(k1, eax);
             }
@@ -45,9 +52,12 @@ class DwRowGenerator : public Xbyak::CodeGenerator {
         if (!T::opmask && tail_masked()) vmovups(vmm_mask(), math_.constant(Const::tail_mask));
         prefetch_outputs();
         if (any_tap()) accumulate_taps();
-        epilogue();
-        add(reg_x, int(d_.ur * pix_x() * 4));
-        add(reg_y, int(phases() * d_.ur * d_.y_pix * 4));
+        if (pairs())
+            epilogue_pairs();
+        else
+            epilogue();
+        add(reg_x, int(d_.ur * pix_x() * in_bytes()));
+        add(reg_y, int(phases() * d_.ur * d_.y_pix * out_bytes()));
         dec(reg_tiles);
         jnz(l_tile, T_NEAR);
         pop(r13);
@@ -82,9 +92,13 @@ class DwRowGenerator : public Xbyak::CodeGenerator {
         assert(accumulators() + i < T::registers);
         return Vmm(accumulators() + i);
     }
-    // A last vector of oc_tail < vlen channels: its input is loaded under a mask (k1, or the
-    // AVX2 mask register), so no read passes the tensor's last pixel, and stored under it.
-    bool tail_masked() const { return d_.oc_tail != T::vlen; }
+    // A last vector of oc_tail < vlen channels (pairs: a last chunk of oc_tail < 32): its
+    // input is loaded under a mask (k1, or the AVX2 mask register), so no read passes the
+    // tensor's last pixel, and stored under it.
+    bool tail_masked() const { return d_.oc_tail != (pairs() ? 2 : 1) * T::vlen; }
+    bool pairs() const { return d_.tap_pairs; }
+    int in_bytes() const { return pairs() ? 2 : 4; }
+    int out_bytes() const { return d_.out == DType::bf16 ? 2 : 4; }
     Vmm vmm_input() const { return Vmm(accumulators() + 2); }
     Vmm vmm_mask() const {
         assert(accumulators() + 4 <= T::registers);
@@ -100,9 +114,10 @@ class DwRowGenerator : public Xbyak::CodeGenerator {
             if (t.count > 0) return true;
         return false;
     }
+    // Weight vectors per n_oc vector of one (D, H) tap: its W taps (pairs: tap pairs).
     int64_t w_taps() const {
         int64_t n = 0;
-        for (const WPhaseTaps& t : d_.w_phases) n += t.count;
+        for (const WPhaseTaps& t : d_.w_phases) n += pairs() ? (t.count + 1) / 2 : t.count;
         return n;
     }
 
@@ -128,7 +143,10 @@ class DwRowGenerator : public Xbyak::CodeGenerator {
         mov(reg_wh, reg_wd);
         mov(reg_ch, ptr[reg_args + offsetof(DwRowArgs, taps_h)]);
         L(l_h);
-        w_taps_body();
+        if (pairs())
+            w_pairs_body();
+        else
+            w_taps_body();
         add(reg_xh, ptr[reg_args + offsetof(DwRowArgs, x_step_h)]);
         add(reg_wh, int(w_taps() * d_.n_oc * T::vlen * 4));
         dec(reg_ch);
@@ -173,16 +191,121 @@ class DwRowGenerator : public Xbyak::CodeGenerator {
         }
     }
 
+    // --- tap pairs (vdpbf16ps) ---
+    // Registers past the accumulators: two pixels' words, their interleaves, a zero vector.
+    Vmm vmm_pix(int i) const { return Vmm(accumulators() + i); }
+    Vmm vmm_lo() const { return Vmm(accumulators() + 2); }
+    Vmm vmm_hi() const { return Vmm(accumulators() + 3); }
+    Vmm vmm_zero() const {
+        assert(accumulators() + 5 <= T::registers);
+        return Vmm(accumulators() + 4);
+    }
+    // The live (phase, output, weight vector) uses of one interleave: the pixels (relative to
+    // the tile's first m) whose words go low and high in each lane, kNone for zeros.
+    static constexpr int64_t kNone = INT64_MIN;
+    struct PairUse {
+        int r, j, wi;
+    };
+    std::map<std::pair<int64_t, int64_t>, std::vector<PairUse>> pair_uses() const {
+        std::map<std::pair<int64_t, int64_t>, std::vector<PairUse>> uses;
+        int wi = 0;
+        for (int r = 0; r < phases(); ++r) {
+            const WPhaseTaps& t = d_.w_phases[size_t(r)];
+            for (int tw = 0; tw < t.count; tw += 2, ++wi) {
+                const int64_t c_lo = t.c0 + tw * t.cstep, c_hi = c_lo + t.cstep;
+                for (int j = 0; j < d_.ur; ++j) {
+                    if (!stored(r, j)) continue;
+                    // An edge tile's pair with one tap outside the input takes zeros for it.
+                    const bool lo = tap_live(j, c_lo);
+                    const bool hi = tw + 1 < t.count && tap_live(j, c_hi);
+                    if (!lo && !hi) continue;
+                    uses[{lo ? j - c_lo : kNone, hi ? j - c_hi : kNone}].push_back({r, j, wi});
+                }
+            }
+        }
+        return uses;
+    }
+
+    // Weights of one (D, H) tap: [r_w][tap pair][n_oc * vlen] lanes of two bf16. Per chunk of
+    // 32 channels, each distinct pair of pixels is interleaved once (vpunpcklwd/hwd: lanes
+    // in DepthwisePlan::pair_lane_channel order), then one vdpbf16ps per use and half.
+    void w_pairs_body() {
+        if constexpr (T::opmask) {
+            const auto uses = pair_uses();
+            vpxord(vmm_zero(), vmm_zero(), vmm_zero());
+            for (int u = 0; u < d_.n_oc / 2; ++u) {
+                const bool masked = tail_masked() && u == d_.n_oc / 2 - 1;
+                auto at = [&](int64_t q) {
+                    return ptr[reg_xh + int((q * pix_x() + u * 2 * T::vlen) * 2)];
+                };
+                for (const auto& [pix, list] : uses) {
+                    Vmm a = vmm_zero();
+                    if (pix.first != kNone) {
+                        a = vmm_pix(0);
+                        if (masked) vmovdqu16(a | k1 | T_z, at(pix.first));
+                        else vmovdqu16(a, at(pix.first));
+                    }
+                    if (pix.second == kNone || masked) {
+                        Vmm b = vmm_zero();
+                        if (pix.second != kNone) {
+                            b = vmm_pix(1);
+                            vmovdqu16(b | k1 | T_z, at(pix.second));
+                        }
+                        vpunpcklwd(vmm_lo(), a, b);
+                        vpunpckhwd(vmm_hi(), a, b);
+                    } else {
+                        vpunpcklwd(vmm_lo(), a, at(pix.second));
+                        vpunpckhwd(vmm_hi(), a, at(pix.second));
+                    }
+                    for (const PairUse& use : list) {
+                        const int w = (use.wi * d_.n_oc + 2 * u) * T::vlen * 4;
+                        vdpbf16ps(vmm_acc(use.r, use.j, 2 * u), vmm_lo(), ptr[reg_wh + w]);
+                        vdpbf16ps(vmm_acc(use.r, use.j, 2 * u + 1), vmm_hi(),
+                                  ptr[reg_wh + w + T::vlen * 4]);
+                    }
+                }
+            }
+        }
+    }
+
+    // Bias, activation and bf16 stores, two vectors (a chunk) at a time: the rounded halves
+    // packed by vpackusdw, which undoes the interleave's lane order. Clobbers the temps.
+    void epilogue_pairs() {
+        if constexpr (T::opmask) {
+            const int t0 = VectorMath<T>::activation_temps(d_.activation);
+            for (int j = 0; j < d_.ur; ++j)
+                for (int r = 0; r < phases(); ++r) {
+                    if (!stored(r, j)) continue;
+                    for (int u = 0; u < d_.n_oc / 2; ++u) {
+                        const Vmm lo = vmm_acc(r, j, 2 * u), hi = vmm_acc(r, j, 2 * u + 1);
+                        for (int v = 2 * u; v < 2 * u + 2; ++v) {
+                            const Vmm acc = vmm_acc(r, j, v);
+                            if (d_.bias) vaddps(acc, acc, ptr[reg_bias + v * T::vlen * 4]);
+                            math_.activation(acc, [this](int i) { return vmm_tmp(i); });
+                            math_.round_bf16(acc, vmm_tmp(t0), vmm_tmp(t0));
+                            vpsrld(acc, acc, 16);
+                        }
+                        vpackusdw(lo, lo, hi);
+                        const auto dst = ptr[reg_y + int(((phases() * j + r) * d_.y_pix +
+                                                          u * 2 * T::vlen) * 2)];
+                        if (tail_masked() && u == d_.n_oc / 2 - 1) vmovdqu16(dst | k1, lo);
+                        else vmovdqu16(dst, lo);
+                    }
+                }
+        }
+    }
+    // --- end tap pairs ---
+
     // The lines of the tile's pixels (every vector) whole tiles y_prefetch bytes ahead, for
     // writing. Past the row's end they are the next rows' lines, or none: prefetches never fault.
     void prefetch_outputs() {
         if (d_.y_prefetch <= 0) return;
-        const int64_t tile = int64_t(phases()) * d_.ur * d_.y_pix * 4;
+        const int64_t tile = int64_t(phases()) * d_.ur * d_.y_pix * out_bytes();
         const int64_t ahead = std::max<int64_t>(1, d_.y_prefetch / tile) * tile;
-        const int lines = (d_.n_oc * T::vlen * 4 + 63) / 64;
+        const int lines = (d_.n_oc * T::vlen * out_bytes() + 63) / 64;
         for (int o = 0; o < phases() * d_.ur; ++o)
             for (int l = 0; l < lines; ++l)
-                prefetchw(ptr[reg_y + int(ahead + o * d_.y_pix * 4 + l * 64)]);
+                prefetchw(ptr[reg_y + int(ahead + o * d_.y_pix * out_bytes() + l * 64)]);
     }
 
     // Bias, activation and the stores, pixel after pixel. Clobbers the temps.
@@ -217,7 +340,9 @@ size_t code_bound(const DwKernelDesc& d) {
     const size_t instructions = w_taps * size_t(d.n_oc) * size_t(1 + d.ur) +
                                 d.w_phases.size() * size_t(d.ur * d.n_oc) * 48 + 96 +
                                 d.w_phases.size() * size_t(d.ur * (d.n_oc + 1));  // prefetches
-    return instructions * 12 + size_t(Const::count) * 64 + 4096;
+    // Tap pairs: per chunk and live (tap pair, output) up to 4 interleave instructions and 2
+    // vdpbf16ps, and the chunk's packing epilogue: within twice the bound above.
+    return instructions * 12 * (d.tap_pairs ? 2 : 1) + size_t(Const::count) * 64 + 4096;
 }
 
 }  // namespace

@@ -108,6 +108,7 @@ size_t KernelDescHash::operator()(const DwKernelDesc& d) const {
     m.common(d);
     m(d.n_oc), m(d.oc_tail), m(d.y_pix), m(int64_t(d.out)), m(d.ic_steps), m(d.x_block), m(d.lane_groups);
     m(d.in_place), m(d.y_prefetch), m(d.x_lo), m(d.x_hi), m(d.o_lo), m(d.o_hi);  // dw in place
+    m(int64_t(d.tap_pairs));
     for (const WPhaseTaps& t : d.w_phases) m(t.count), m(t.c0), m(t.cstep);
     return m.h;
 }
@@ -178,14 +179,16 @@ std::string kernel_name(const SpatialKernelDesc& d) {
            name_tail(d, fmt::format("_ur{}_oc{}", d.ur, d.n_oc));
 }
 
-// --- dw in place: ..._dw_k4x4_s2x2_nhwc_t2.2_ch64_ur3_oc4[_m8][_lo1.2][_hi0.1][_bias]__avx512
-// (W taps per phase, the pixel's channels, the tile and its last vector's lanes, the edge
-// bounds on inputs and outputs).
+// --- dw in place: ..._dw_k4x4_s2x2_nhwc_t2.2_ch64_ur3_oc4[_m8][_tp][_lo1.2][_hi0.1][_bias]__avx512
+// (W taps per phase, the pixel's channels, the tile and its last vector's lanes or chunk's
+// channels, taps in pairs, the edge bounds on inputs and outputs).
 static std::string dw_in_place_name(const DwKernelDesc& d) {
     std::string t;
     for (const WPhaseTaps& p : d.w_phases) t += (t.empty() ? "" : ".") + std::to_string(p.count);
     std::string tile = fmt::format("_ch{}_ur{}_oc{}", d.y_pix, d.ur, d.n_oc);
-    if (d.oc_tail != vector_length(d.isa)) tile += fmt::format("_m{}", d.oc_tail);
+    if (d.oc_tail != (d.tap_pairs ? 2 : 1) * vector_length(d.isa))
+        tile += fmt::format("_m{}", d.oc_tail);
+    if (d.tap_pairs) tile += "_tp";  // W taps in pairs on vdpbf16ps
     auto bound = [](int64_t v) {
         return std::abs(v) >= DwKernelDesc::kNoBound ? std::string("n") : std::to_string(v);
     };
@@ -196,7 +199,7 @@ static std::string dw_in_place_name(const DwKernelDesc& d) {
     if (d.y_prefetch > 0) tile += fmt::format("_pfw{}k", d.y_prefetch / 1024);  // KiB ahead
     if (d.bias) tile += "_bias";
     if (d.activation == Activation::leaky_relu) tile += fmt::format("_ns{}", d.negative_slope);
-    return name_head("dw", d, 1) + "_nhwc_t" + t + name_tail(d, tile);
+    return name_head("dw", d, 1, d.out) + "_nhwc_t" + t + name_tail(d, tile);
 }
 // --- end dw in place ---
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "plan_util.hpp"
@@ -88,7 +89,9 @@ void pack_gemm(const GemmPlan& pl, const float* w, float* packed) {
 // block is output channel c = oc0 + l, which reads input channel j of its group (depthwise
 // layers: j = 0, the only one, so its weights are PyTorch's [c][K] row); zero past the last
 // channel.
-// --- dw in place: per (r_d, r_h) and block, [td][th][r_w][tw][vectors * vlen] ---
+// --- dw in place: per (r_d, r_h) and block, [td][th][r_w][tw][vectors * vlen]; tap pairs
+// [td][th][r_w][tw / 2][vectors * vlen] lanes of two bf16 (taps tw and tw + 1, zero past the
+// phase's last), channels in DepthwisePlan::pair_lane_channel order within each chunk ---
 void pack_depthwise_in_place(const DepthwisePlan& pl, const float* w, float* packed) {
     const int64_t K = pl.kernel_points(), VL = pl.vlen;
     const Dim3 k3 = pl.kernel;
@@ -102,12 +105,23 @@ void pack_depthwise_in_place(const DepthwisePlan& pl, const float* w, float* pac
                     for (int th = 0; th < ah.count; ++th)
                         for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
                             const TapAxis& aw = pl.phase(rd, rh, rw).taps[2];
-                            for (int tw = 0; tw < aw.count; ++tw) {
-                                const int64_t k = ((ad.k0 + td * ad.kstep) * k3[1] + ah.k0 +
-                                                   th * ah.kstep) * k3[2] + aw.k0 + tw * aw.kstep;
+                            auto tap = [&](int tw) {
+                                return ((ad.k0 + td * ad.kstep) * k3[1] + ah.k0 +
+                                        th * ah.kstep) * k3[2] + aw.k0 + tw * aw.kstep;
+                            };
+                            for (int tw = 0; tw < aw.count && !pl.tap_pairs; ++tw)
                                 for (int64_t l = 0; l < blk.vectors * VL; ++l)
-                                    *dst++ = l < blk.valid ? w[(blk.oc0 + l) * K + k] : 0.0f;
-                            }
+                                    *dst++ = l < blk.valid ? w[(blk.oc0 + l) * K + tap(tw)] : 0.0f;
+                            for (int tw = 0; tw < aw.count && pl.tap_pairs; tw += 2)
+                                for (int64_t l = 0; l < blk.vectors * VL; ++l, ++dst) {
+                                    const int64_t c = l / 32 * 32 + pl.pair_lane_channel(l % 32);
+                                    auto bits = [&](int t) -> uint32_t {
+                                        if (c >= blk.valid || t >= aw.count) return 0;
+                                        return bf16_bits(w[(blk.oc0 + c) * K + tap(t)]);
+                                    };
+                                    const uint32_t lane = bits(tw) | bits(tw + 1) << 16;
+                                    std::memcpy(dst, &lane, sizeof lane);
+                                }
                         }
             }
 }
@@ -362,7 +376,7 @@ std::vector<int64_t> packing_signature(const Plan& plan) {
         s.insert(s.end(), {c->w_rows, c->ic_blocks, c->input.lanes});
         for (const PhasePlan& ph : c->phases) taps(ph);
     } else if (const auto* d = std::get_if<DepthwisePlan>(&plan.family)) {
-        s.push_back(d->lane_groups);
+        s.insert(s.end(), {d->lane_groups, int64_t(d->tap_pairs)});
         for (const PhasePlan& ph : d->phases) taps(ph);
     } else if (const auto* sp = std::get_if<SpatialPlan>(&plan.family)) {
         s.push_back(sp->ic_steps);
@@ -394,6 +408,19 @@ void pack_bias(const Plan& plan, const float* b, float* packed) {
         [&](const auto& pl) {
             std::fill(packed, packed + pl.packed_bias_floats, 0.0f);
             if (!pl.bias || !b) return;
+            if constexpr (std::is_same_v<std::decay_t<decltype(pl)>, DepthwisePlan>) {
+                if (pl.tap_pairs) {  // lanes in the kernel's order within each chunk
+                    for (size_t i = 0; i < pl.blocks.size(); ++i) {
+                        const OcBlock& blk = pl.blocks[i];
+                        float* dst = packed + pl.bias_offset(int64_t(i));
+                        for (int64_t l = 0; l < blk.vectors * pl.vlen; ++l) {
+                            const int64_t c = l / 32 * 32 + pl.pair_lane_channel(l % 32);
+                            dst[l] = c < blk.valid ? b[blk.oc0 + c] : 0.0f;
+                        }
+                    }
+                    return;
+                }
+            }
             for (size_t i = 0; i < pl.blocks.size(); ++i)  // each block padded with zeros
                 std::copy(b + pl.blocks[i].oc0, b + pl.blocks[i].oc0 + pl.blocks[i].valid,
                           packed + pl.bias_offset(int64_t(i)));

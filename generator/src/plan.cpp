@@ -429,10 +429,22 @@ std::vector<KernelShape> pair_isa_families(const Problem& p, const PlanBase& pl,
     const bool dot = pl.isa == Isa::avx512_bf16;
     if (ov.shape == 6) return {KernelShape::pairs};
     if (dot && ov.shape == 2) return {KernelShape::spatial_vec};
+    if (dot && ov.shape == 3) return {KernelShape::depthwise};
     if (ov.shape != 0) {
         why_not = fmt::format("Isa::{} plans the bf16 pair family{} only", to_string(pl.isa),
-                              dot ? " and lanes along W" : "");
+                              dot ? ", lanes along W and depthwise tap pairs" : "");
         return {};
+    }
+    // Channels-last depthwise layers (one input and one output channel per group) where the
+    // fp32 planner takes the depthwise kernel: in place, W taps in pairs (plan_depthwise; it
+    // declines rows too short for an interior, which the AVX-512 kernels then serve).
+    if (dot && p.layout == Layout::channels_last && pl.groups > 1 && pl.ic_g == 1 &&
+        pl.oc_g == 1) {
+        KernelShape f32_family{};
+        std::string why;
+        if (choose_family(p, pl, ax, ov, f32_family, why) &&
+            f32_family == KernelShape::depthwise)
+            return {KernelShape::depthwise};
     }
     // Tiles pad a group to 32-channel steps and 16-channel vectors: with up to 8 inputs per
     // group the AVX-512 depthwise kernel's full lanes ran 1.4-4.7x faster (bf16, 1 thread:

@@ -20,9 +20,22 @@ namespace tconv::gen::detail {
 bool plan_depthwise(const Problem& p, DepthwisePlan& pl, const PhaseAxes& ax,
                     const PlanOverrides& ov, std::string& why_not) {
     // bf16 storage is converted in the input copy and the output stores (channels_last) or the
-    // rows' transposes (channels_first); the in-place rows, whose kernels read the user's
-    // input, keep the conversion passes and so are not planned for it.
+    // rows' transposes (channels_first); the in-place rows read and write bf16 only on
+    // vdpbf16ps (tap pairs), and are not planned for it on the other ISAs.
     const bool bf16_io = p.dtype == DType::bf16;
+    if (pl.isa == Isa::avx512_bf16) {  // bf16 on vdpbf16ps: W taps in pairs, in place only
+        // Chunks of 32 channels: with fewer than 7 in 10 lanes holding channels the AVX-512
+        // kernel's full vectors serve better. Measured (bf16, 1 thread, 60 random layers
+        // against that kernel): 8 and 16 channels 0.6-0.93x, 24 1.2-2.0x, 32 1.1-1.4x, 48
+        // 0.9-1.25x, 64-512 0.9-2.1x.
+        const int64_t chunks = (pl.oc + 31) / 32;
+        if (bf16_io && pl.ic_g == 1 && pl.oc * 10 >= chunks * 32 * 7 &&
+            plan_depthwise_in_place(p, pl, ax, ov))
+            return true;
+        why_not = "vdpbf16ps runs depthwise layers channels-last with one output channel per "
+                  "group (in place, W taps in pairs) and chunks of 32 channels 70% full";
+        return false;
+    }
     if (!bf16_io && pl.ic_g == 1 && plan_depthwise_in_place(p, pl, ax, ov)) return true;
     if (bf16_io) pl.io = DType::bf16;
     const auto& m_count = ax.m_count;

@@ -54,10 +54,14 @@ bool depthwise_tile_fits(Isa isa, int ur, int n_oc, Activation act, bool avx2_ta
 
 // --- dw in place ---
 bool depthwise_row_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act,
-                             bool tail) {
+                             bool tail, bool tap_pairs) {
+    const int64_t acc = int64_t(ur) * n_oc * w_phases;
+    // Tap pairs: two pixels' words, the two interleaved vectors and a zero vector in the main
+    // loop; the activation's temporaries and the rounding's one in the epilogue.
+    if (tap_pairs)
+        return acc + std::max(5, detail::activation_temps(act) + 1) <= vector_registers(isa);
     // The depthwise budget for every phase's accumulators, plus with a tail the masked input
     // load's register and AVX2's mask register.
-    const int64_t acc = int64_t(ur) * n_oc * w_phases;
     const int extra = tail ? (isa == Isa::avx2 ? 2 : 1) : 0;
     return acc + extra <= vector_registers(isa) &&
            depthwise_tile_fits(isa, int(acc) + extra, 1, act, tail && isa == Isa::avx2);

@@ -162,6 +162,13 @@ struct DwKernelDesc {
     // > 0: each tile prefetches for writing the output lines this many bytes further along
     // the row, so their reads for ownership overlap the tiles before (large outputs).
     int y_prefetch = 0;
+    // bf16 on vdpbf16ps (Isa::avx512_bf16): each phase's W taps in pairs (2i, 2i + 1; an odd
+    // last one alone), a lane summing two taps' products of its channel. A pair's input
+    // vectors interleave the words of the pixels the two taps read (vpunpcklwd/hwd of 32
+    // channels: lanes in the order DepthwisePlan::pair_lane_channel), a lone tap's with zeros.
+    // n_oc counts vectors two by two (32-channel chunks); oc_tail is the channels of the last
+    // chunk (32 when full); input and output are bf16.
+    bool tap_pairs = false;
     std::vector<WPhaseTaps> w_phases;  // per W phase: i_w = m - (c0 + t * cstep)
     // Relative to the tile's first m (edge tiles; kNoBound elsewhere): tap t of output m0 + j
     // runs when x_lo <= j - c_t <= x_hi; output pixel S_w * j + r of the tile is stored when

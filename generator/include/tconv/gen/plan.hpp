@@ -359,8 +359,22 @@ struct DepthwisePlan : PhasedPlan {
         int kernel[2] = {-1, -1};
     };
     bool in_place = false;
+    // bf16 on vdpbf16ps: W taps in pairs (DwKernelDesc::tap_pairs); blocks are whole chunks
+    // of 32 channels (two vectors), their lanes in the order the input's interleave leaves.
+    bool tap_pairs = false;
+    // Channel of lane l (< 32) of a chunk: vpunpcklwd of two pixels' 32 channels gives lanes
+    // 0-15 channels 0-3, 8-11, 16-19, 24-27 (128-bit lanes), vpunpckhwd lanes 16-31 the others;
+    // vpackusdw of the two vectors restores channel order.
+    static int64_t pair_lane_channel(int64_t l) {
+        const int64_t half = l / 16, k = l % 16;
+        return k / 4 * 8 + half * 4 + k % 4;
+    }
     std::vector<RowSegment> row_segments;
-    int64_t w_taps_row = 0;              // taps along W summed over the W phases
+    // The interior segment's tiles in pieces of piece_tiles (the segments before it go with
+    // the first piece, those after it with the last): threads take (row, piece, block) items
+    // with the blocks innermost, so each piece's output lines are whole while in cache.
+    int64_t interior_segment = -1, piece_tiles = 1, pieces = 1;
+    int64_t w_taps_row = 0;              // taps (tap pairs) along W summed over the W phases
     std::vector<int64_t> row_w_offset;   // per (r_d, r_h), index r_d * S_h + r_h
     // Packed weights of (r_d, r_h), oc block: [td][th][r_w][tw][vectors * vlen].
     int64_t row_weight_offset(int64_t rd, int64_t rh, int64_t block) const {
@@ -524,9 +538,10 @@ bool depthwise_cf_tile_fits(Isa isa, int ur, int64_t w_phases, Activation act, b
 bool gemm_tile_fits(Isa isa, int mr, int ur, bool partial);
 // bf16 dot products (Isa::avx512_bf16): rows x nt accumulators, nt weight vectors, a broadcast.
 bool dot_tile_fits(int rows, int nt, Activation act);
-// --- dw in place: ur m x w_phases x n_oc vectors; tail: a last vector of fewer channels ---
+// --- dw in place: ur m x w_phases x n_oc vectors; tail: a last vector of fewer channels;
+// tap_pairs: vdpbf16ps on interleaved pixels (DwKernelDesc::tap_pairs) ---
 bool depthwise_row_tile_fits(Isa isa, int ur, int n_oc, int64_t w_phases, Activation act,
-                             bool tail);
+                             bool tail, bool tap_pairs = false);
 // --- end dw in place ---
 
 // Overrides of the planner's choices, for tests and tuning (0: the planner decides).
@@ -558,6 +573,8 @@ struct PlanOverrides {
     // --- dw in place ---
     int dw_in_place = 0;  // depthwise channels_last: -1 never in place (zero-halo copy)
     int64_t gemm_tile_block = 0;  // column family: tiles per block (GemmPlan::tile_block)
+    int dw_pieces = 0;    // depthwise in place: 1 runs rows in pieces wherever it can, -1
+                          // whole per channel block (DepthwisePlan::pieces)
     int dw_prefetch = 0;  // depthwise in place: 1 prefetches the output lines for writing, -1
                           // never (DwKernelDesc::y_prefetch)
     // --- end dw in place ---
