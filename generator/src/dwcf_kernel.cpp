@@ -6,7 +6,8 @@
 // registers and stored straight into the output row (the row's last vector in part).
 // Every offset is an immediate: the code is specialised to the row's tail after its full tiles,
 // to the row pitch (none in 1D) and to the rows of a group (one per H phase), and loops over
-// tiles (their count comes at run time) and groups of rows.
+// tiles (their count comes at run time) and groups of rows. On AVX512_BF16, bf16 layers sum
+// their W taps in pairs with vdpbf16ps from a plane of word pairs (DwPlaneKernelDesc::tap_pairs).
 #include <algorithm>
 #include <cassert>
 #include <cstddef>
@@ -134,34 +135,54 @@ class DwcfGenerator : public Xbyak::CodeGenerator {
         epilogue(ur, stores, masked);
     }
 
-    // Packed order within the row's H phase: [r_w][td][th][tw]. Taps of different W phases at
-    // the same input offset share one load of the input vectors.
+    // Packed entries of a W phase's taps: one a tap, or (tap pairs) one a pair.
+    int weight_taps(const WPhaseTaps& wp) const {
+        return d_.tap_pairs ? (wp.count + 1) / 2 : wp.count;
+    }
+
+    // Packed order within the row's H phase: [r_w][td][th][tw] (tap pairs: [tw / 2]). Taps of
+    // different W phases at the same input offset share one load of the input vectors; tap
+    // pairs take the plane's word pairs as they are (vdpbf16ps with the pair's two weights),
+    // an odd last tap the low words shifted into floats (an FMA): separate loads.
     void accumulate(const DwRowTaps& row, int ur) {
         std::vector<int64_t> phase_base;
         int64_t taps = row.w_offset;
         for (const WPhaseTaps& wp : d_.w_phases) {
             phase_base.push_back(taps);
-            taps += int64_t(d_.taps[0]) * row.count * wp.count;
+            taps += int64_t(d_.taps[0]) * row.count * weight_taps(wp);
         }
         for (int td = 0; td < d_.taps[0]; ++td)
             for (int th = 0; th < row.count; ++th) {
-                std::map<int64_t, std::vector<std::pair<int, int>>> readers;  // offset -> (r, tw)
+                // (offset, a lone tap of a pair plane) -> (r, packed entry)
+                std::map<std::pair<int64_t, bool>, std::vector<std::pair<int, int>>> readers;
                 for (int r = 0; r < phases(); ++r) {
                     const WPhaseTaps& wp = d_.w_phases[size_t(r)];
-                    for (int tw = 0; tw < wp.count; ++tw)
-                        readers[wp.c0 + tw * wp.cstep].push_back({r, tw});
+                    const int step = d_.tap_pairs ? 2 : 1;
+                    for (int tw = 0; tw < wp.count; tw += step) {
+                        const bool lone = d_.tap_pairs && tw + 1 == wp.count;
+                        readers[{wp.c0 + tw * wp.cstep, lone}].push_back({r, tw / step});
+                    }
                 }
                 const int64_t cd = d_.c0[0] + td * d_.cstep[0];
                 const int64_t ch = row.c0 + th * row.cstep;
-                for (const auto& [cw, list] : readers) {
+                for (const auto& [key, list] : readers) {
+                    const auto [cw, lone] = key;
                     const int64_t shift = -(cd * d_.x_stride[0] + ch * d_.x_stride[1] + cw);
-                    for (int j = 0; j < ur; ++j)
-                        vmovups(vmm_x(j), ptr[reg_xt + int((shift + j * T::vlen) * 4)]);
-                    for (const auto& [r, tw] : list) {
-                        const int count = d_.w_phases[size_t(r)].count;
-                        const int64_t tap = (int64_t(td) * row.count + th) * count + tw;
+                    for (int j = 0; j < ur; ++j) {
+                        const auto x = ptr[reg_xt + int((shift + j * T::vlen) * 4)];
+                        if (lone) vpslld(vmm_x(j), x, 16);  // the low words' bf16 as floats
+                        else vmovups(vmm_x(j), x);
+                    }
+                    for (const auto& [r, e] : list) {
+                        const int count = weight_taps(d_.w_phases[size_t(r)]);
+                        const int64_t tap = (int64_t(td) * row.count + th) * count + e;
                         const auto w = reg_w + int((phase_base[size_t(r)] + tap) * 4);
                         if constexpr (T::isa == Isa::avx512) {
+                            if (d_.tap_pairs && !lone) {
+                                for (int j = 0; j < ur; ++j)
+                                    vdpbf16ps(vmm_acc(r, j), vmm_x(j), ptr_b[w]);
+                                continue;
+                            }
                             if (ur == 1) {
                                 vfmadd231ps(vmm_acc(r, 0), vmm_x(0), ptr_b[w]);
                                 continue;

@@ -119,7 +119,7 @@ size_t KernelDescHash::operator()(const DwPlaneKernelDesc& d) const {
     m(int64_t(d.rows.size())), m(int64_t(d.w_phases.size()));
     for (const DwRowTaps& r : d.rows) m(r.count), m(r.c0), m(r.cstep), m(r.w_offset);
     for (const WPhaseTaps& t : d.w_phases) m(t.count), m(t.c0), m(t.cstep);
-    m(d.w_rot), m(d.rest), m(d.y_row), m(int64_t(d.out));
+    m(d.w_rot), m(d.rest), m(d.y_row), m(int64_t(d.out)), m(int64_t(d.tap_pairs));
     return m.h;
 }
 
@@ -231,6 +231,7 @@ std::string kernel_name(const DwPlaneKernelDesc& d) {
     std::string tile = fmt::format("_wt{}", d.rest);
     if (int64_t(d.rows.size()) != d.stride[1]) tile += fmt::format("_r{}", d.rows.size());
     tile += fmt::format("_ur{}", d.ur);
+    if (d.tap_pairs) tile += "_tp";  // W taps in pairs on vdpbf16ps
     return name_head("dwcf", d, 1, d.out) + "_t" + t + joined(d.w_phases) + name_tail(d, tile);
 }
 

@@ -155,7 +155,8 @@ void pack_depthwise(const DepthwisePlan& pl, const float* w, float* packed) {
         }
 }
 
-// depthwise_cf: per output channel c, [r_d][r_h][r_w][td][th][tw] scalars (DepthwiseCfPlan::
+// depthwise_cf: per output channel c, [r_d][r_h][r_w][td][th][tw] scalars (tap pairs: [tw / 2]
+// lanes of two bf16, an odd last tap a float) (DepthwiseCfPlan::
 // weight_offset); its only input channel is c / multiplier, so its weights are PyTorch's
 // [c][K] row.
 void pack_depthwise_cf(const DepthwiseCfPlan& pl, const float* w, float* packed) {
@@ -170,13 +171,26 @@ void pack_depthwise_cf(const DepthwiseCfPlan& pl, const float* w, float* packed)
                 for (int64_t rw = 0; rw < pl.stride[2]; ++rw) {
                     const TapAxis aw = tap_axis(k3[2], pl.stride[2], d3[2], rw);
                     for (int td = 0; td < ad.count; ++td)
-                        for (int th = 0; th < ah.count; ++th)
-                            for (int tw = 0; tw < aw.count; ++tw) {
+                        for (int th = 0; th < ah.count; ++th) {
+                            auto weight = [&](int tw) {
                                 const int64_t kd = ad.k0 + td * ad.kstep,
                                               kh = ah.k0 + th * ah.kstep,
                                               kw = aw.k0 + tw * aw.kstep;
-                                *dst++ = w[c * K + (kd * k3[1] + kh) * k3[2] + kw];
+                                return w[c * K + (kd * k3[1] + kh) * k3[2] + kw];
+                            };
+                            for (int tw = 0; tw < aw.count && !pl.tap_pairs; ++tw)
+                                *dst++ = weight(tw);
+                            for (int tw = 0; tw < aw.count && pl.tap_pairs; tw += 2, ++dst) {
+                                // A pair's two bf16 (tap tw low), or an odd last tap's float
+                                // (its bf16 widened).
+                                const uint32_t lane =
+                                    tw + 1 < aw.count
+                                        ? bf16_bits(weight(tw)) |
+                                              uint32_t(bf16_bits(weight(tw + 1))) << 16
+                                        : uint32_t(bf16_bits(weight(tw))) << 16;
+                                std::memcpy(dst, &lane, sizeof lane);
                             }
+                        }
                 }
             }
         }
@@ -382,7 +396,7 @@ std::vector<int64_t> packing_signature(const Plan& plan) {
         s.push_back(sp->ic_steps);
         for (const RowPhasePlan& rp : sp->row_phases) s.insert(s.end(), {rp.w_offset, rp.taps});
     } else if (const auto* cf = std::get_if<DepthwiseCfPlan>(&plan.family)) {
-        s.push_back(cf->channel_taps);
+        s.insert(s.end(), {cf->channel_taps, int64_t(cf->tap_pairs)});
         for (const PlanePhasePlan& pp : cf->plane_phases) s.push_back(pp.w_offset);
     } else if (const auto* amx = std::get_if<PairPlan>(&plan.family)) {
         s.insert(s.end(), {amx->k_pairs, int64_t(amx->n_oc)});

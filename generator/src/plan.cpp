@@ -430,6 +430,7 @@ std::vector<KernelShape> pair_isa_families(const Problem& p, const PlanBase& pl,
     if (ov.shape == 6) return {KernelShape::pairs};
     if (dot && ov.shape == 2) return {KernelShape::spatial_vec};
     if (dot && ov.shape == 3) return {KernelShape::depthwise};
+    if (dot && ov.shape == 4) return {KernelShape::depthwise_cf};
     if (ov.shape != 0) {
         why_not = fmt::format("Isa::{} plans the bf16 pair family{} only", to_string(pl.isa),
                               dot ? ", lanes along W and depthwise tap pairs" : "");
@@ -464,6 +465,9 @@ std::vector<KernelShape> pair_isa_families(const Problem& p, const PlanBase& pl,
     // they keep columns.
     KernelShape f32_family{};
     if (!dot_products_pay(p, pl, ax, f32_family, why_not)) {
+        // Channels-first depthwise layers: W taps in pairs (plan_depthwise_cf declines layers
+        // of one tap per W phase, which the AVX-512 kernel then serves).
+        if (f32_family == KernelShape::depthwise_cf) return {KernelShape::depthwise_cf};
         if (f32_family == KernelShape::spatial_vec ||
             (f32_family == KernelShape::gemm && w_lanes_busy(pl) >= 0.25))
             return {KernelShape::spatial_vec};

@@ -67,6 +67,21 @@ bool plan_depthwise_cf(const Problem& p, DepthwiseCfPlan& pl, const PhaseAxes& a
     }
     pl.input.halo_lo[2] = lo;
     pl.input.padded[2] = pl.in[2] + lo + hi;
+    // bf16 on vdpbf16ps: W taps in pairs, where a phase has two or more (all of them step by
+    // the same cstep along W: it depends on the stride and dilation only).
+    if (pl.isa == Isa::avx512_bf16) {
+        for (const WPhaseTaps& t : w_phases)
+            if (t.count > 1) pl.pair_shift = t.cstep;
+        if (p.dtype != DType::bf16 || pl.pair_shift == 0) {
+            why_not = "vdpbf16ps runs channels-first depthwise layers in bf16 with two or more "
+                      "W taps in a phase (taps in pairs)";
+            return false;
+        }
+        pl.tap_pairs = true;
+    }
+    auto weight_taps = [&](const WPhaseTaps& t) {  // packed entries of a phase's W taps
+        return pl.tap_pairs ? (t.count + 1) / 2 : t.count;
+    };
 
     // One zero-halo plane (block) per input channel; a thread holds one channel at a time.
     pl.input.lanes = 1;
@@ -88,7 +103,7 @@ bool plan_depthwise_cf(const Problem& p, DepthwiseCfPlan& pl, const PhaseAxes& a
     // Packed weights per channel: [r_d][r_h][r_w][td][th][tw]; every kernel position is one
     // tap of one phase.
     int64_t w_taps = 0;
-    for (const WPhaseTaps& t : w_phases) w_taps += t.count;
+    for (const WPhaseTaps& t : w_phases) w_taps += weight_taps(t);
     std::vector<int64_t> rh_offset;  // within a D phase's weights, per unit of D taps
     int64_t h_taps = 0;
     for (int64_t rh = 0; rh < SH; ++rh) {
@@ -106,6 +121,7 @@ bool plan_depthwise_cf(const Problem& p, DepthwiseCfPlan& pl, const PhaseAxes& a
     base.rest = rest;
     base.x_stride = kernel_strides(pl.input, p.rank);
     base.y_row = p.rank >= 2 ? width : 0;
+    base.tap_pairs = pl.tap_pairs;
     // The kernels store into the user's output: bf16 storage is rounded there, the input
     // widened in the plane copy.
     if (p.dtype == DType::bf16) pl.io = base.out = DType::bf16;
@@ -152,8 +168,12 @@ bool plan_depthwise_cf(const Problem& p, DepthwiseCfPlan& pl, const PhaseAxes& a
     pl.lines.push_back(fmt::format(
         "loops: images x channels (threads) > output planes > groups of {} rows (in the kernel) "
         "> tiles > taps (unrolled); each channel's input copied to a per-thread zero-halo plane "
-        "{} floats",
-        SH, dims_string(p, pl.input.padded)));
+        "{} {}",
+        SH, dims_string(p, pl.input.padded),
+        pl.tap_pairs ? fmt::format("of bf16 pairs (x[i], x[i - {}]): W taps in pairs on "
+                                   "vdpbf16ps, an odd last tap alone",
+                                   pl.pair_shift)
+                     : "floats"));
     return true;
 }
 

@@ -5,8 +5,10 @@
 // od, one kernel call runs the full groups of S_h rows and one the last, shorter group, straight
 // into the user's output. The halo stays zero across channels and calls: only the interior is
 // ever written.
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <type_traits>
 
 #include "jit_driver.hpp"
 #include "scratch.hpp"
@@ -63,9 +65,17 @@ class PlaneDriver final : public JitDriver {
             const int64_t src = n * pl_.ic + pl_.blocks[size_t(c)].x_block;
             if (src != copied) {
                 for (int64_t id = 0; id < I[0]; ++id)
-                    for (int64_t ih = 0; ih < I[1]; ++ih)
-                        copy_row(x + src * in_plane + (id * I[1] + ih) * I[2],
-                                 buf + L.offset(0, id + H[0], ih + H[1], H[2]), I[2]);
+                    for (int64_t ih = 0; ih < I[1]; ++ih) {
+                        const Src* row = x + src * in_plane + (id * I[1] + ih) * I[2];
+                        float* dst = buf + L.offset(0, id + H[0], ih + H[1], H[2]);
+                        if constexpr (std::is_same_v<Src, uint16_t>) {
+                            if (pl_.tap_pairs) {
+                                pair_row(row, I[2], L.padded[2] - H[2], dst);
+                                continue;
+                            }
+                        }
+                        copy_row(row, dst, I[2]);
+                    }
                 copied = src;
             }
             for (int64_t od = 0; od < O[0]; ++od) {
@@ -92,6 +102,23 @@ class PlaneDriver final : public JitDriver {
             }
         }
         return true;
+    }
+
+    // Tap pairs: element i of the padded row (from the input's first, up to `room` of them)
+    // holds the bf16 pair (x[i], x[i - pair_shift]), zero outside the input; past the row's
+    // last element + pair_shift both words are zero, as the halo already is.
+    void pair_row(const uint16_t* row, int64_t width, int64_t room, float* dst) const {
+        const int64_t shift = pl_.pair_shift, n = std::min(width + shift, room);
+        auto* out = reinterpret_cast<uint32_t*>(dst);
+        // Both words inside the row: one pass; the first and last `shift` elements by hand.
+        if (width > shift)
+            interleave_bf16_rows_avx512(row + shift, row, width - shift, out + shift);
+        auto one = [&](int64_t i) {
+            const uint32_t lo = i < width ? row[i] : 0, hi = i >= shift ? row[i - shift] : 0;
+            out[i] = lo | hi << 16;
+        };
+        for (int64_t i = 0; i < std::min(shift, n); ++i) one(i);
+        for (int64_t i = std::max(shift, width); i < n; ++i) one(i);
     }
 
     const gen::DepthwiseCfPlan& pl_;

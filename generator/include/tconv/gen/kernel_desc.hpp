@@ -222,6 +222,12 @@ struct DwPlaneKernelDesc {
     Dim3 x_stride{0, 0, 0};
     int64_t y_row = 0;
     DType out = DType::f32;  // what the stores write (as ChannelKernelDesc::out)
+    // bf16 on vdpbf16ps (Isa::avx512_bf16): each W phase's taps in pairs (2i, 2i + 1). The plane
+    // holds at element i the bf16 word pair (x[i], x[i - cstep]) of the phases' common W
+    // cstep, so one 4-byte load serves both taps of a pair; a phase's odd last tap takes the
+    // low word alone (shifted into a float). Weights per phase: [td][th][tw / 2] lanes of two
+    // bf16 (tap 2i low), an odd last tap's a float.
+    bool tap_pairs = false;
     bool bias = false;
     Activation activation = Activation::none;
     float negative_slope = 0.0f;

@@ -441,6 +441,10 @@ struct DepthwiseCfPlan : PlanBase {
     int64_t row_groups = 0;                    // full groups of S_h output rows per plane
     int64_t w_tiles = 0;                       // full W tiles per output row
     int64_t channel_taps = 0;                  // packed weight floats per output channel
+    // bf16 on vdpbf16ps: W taps in pairs (DwPlaneKernelDesc::tap_pairs); the plane copy pairs
+    // element i with element i - pair_shift of the same row (the W taps' cstep).
+    bool tap_pairs = false;
+    int64_t pair_shift = 0;
 
     // Packed weights of output channel c's D phase r_d: [r_h][r_w][tap].
     int64_t weight_offset(int64_t c, int64_t rd) const {
