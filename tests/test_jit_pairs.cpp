@@ -416,6 +416,14 @@ TEST_CASE("bf16 dot: few output channels run lanes along W on vdpbf16ps, in chan
         "kernel_size": 4, "stride": 2, "padding": 1})");
     CHECK_FALSE(gen::plan(p, Isa::avx512_bf16, plan, why));
     CHECK(why.find("the AVX-512 kernels serve it better") != std::string::npos);
+    // Channels-last ones keep the AVX-512 kernels however full the W lanes (the rows'
+    // transposes into the user's pixels: 1D 8 -> 128 in 4 groups 4x slower on lanes along W).
+    p = bf16_layer(R"({"in_channels": 8, "out_channels": 128, "groups": 4,
+        "input_size": [3000], "kernel_size": 4, "stride": 2, "layout": "channels_last"})");
+    CHECK_FALSE(gen::plan(p, Isa::avx512_bf16, plan, why));
+    CHECK(shape_of(R"({"in_channels": 8, "out_channels": 128, "groups": 4,
+        "input_size": [3000], "kernel_size": 4, "stride": 2})") ==
+          gen::KernelShape::spatial_vec);
 }
 
 TEST_CASE("bf16 dot: lanes along W in channel pairs against the bf16 reference") {

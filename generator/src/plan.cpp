@@ -480,7 +480,10 @@ std::vector<KernelShape> pair_isa_families(const Problem& p, const PlanBase& pl,
     // 1.2-1.7x faster than on the AVX-512 kernels (bf16, one thread); 34 random ones of short
     // rows (6-73% busy) 0.52-1.23x, geomean 0.82x. Checked on 33 new layers of 4-28 -> 8-31
     // channels the rule moves: 1.13-2.23x, geomean 1.51x.
-    if (w_lanes_busy(pl) >= 0.8) return {KernelShape::pairs, KernelShape::spatial_vec};
+    // Channels-last layers keep the AVX-512 kernels: lanes along W transpose each row into the
+    // user's pixels, 4.4x slower on a 1D 8 -> 128 layer in 4 groups (`--random 100 --seed 8`).
+    if (p.layout == Layout::channels_first && w_lanes_busy(pl) >= 0.8)
+        return {KernelShape::pairs, KernelShape::spatial_vec};
     return {KernelShape::pairs};
 }
 
