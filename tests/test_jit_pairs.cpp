@@ -606,6 +606,29 @@ TEST_CASE("bf16 pairs: channels-first inputs are paired in pieces of pixels and 
     }
 }
 
+namespace {
+
+// A random bf16 depthwise layer `name` + i: `groups` channels, `multiplier` outputs each, rank
+// 1 + i % 3 (inputs up to max_1d steps, max_2d a side in 2D, 6 in 3D), batch 1-2, activation
+// i % 5, bias on two in three, the geometry of random_geometry (strides to 3, to 5 along W);
+// false when it drew an invalid layer.
+bool random_depthwise(Problem& p, std::mt19937_64& rng, const char* name, int i, Layout layout,
+                      int64_t groups, int64_t multiplier, int64_t max_1d, int64_t max_2d) {
+    p.name = name + std::to_string(i);
+    p.dtype = DType::bf16;
+    p.rank = int(1 + i % 3);
+    p.batch = std::uniform_int_distribution<int64_t>(1, 2)(rng);
+    p.groups = p.in_channels = groups;
+    p.out_channels = groups * multiplier;
+    p.layout = layout;
+    p.activation = Activation(i % 5);
+    p.negative_slope = 0.1f;
+    p.bias = i % 3 != 0;
+    return random_geometry(p, rng, p.rank == 1 ? max_1d : p.rank == 2 ? max_2d : 6, 3, 5);
+}
+
+}  // namespace
+
 TEST_CASE("bf16 dot: channels-last depthwise layers run in place, W taps in pairs") {
     if (cpu_info().best_isa() < Isa::avx512_bf16) return;
     // Random depthwise layers (23-80 channels: chunk tails, several blocks), ranks 1-3,
@@ -618,16 +641,9 @@ TEST_CASE("bf16 dot: channels-last depthwise layers run in place, W taps in pair
     int checked = 0, no_interior = 0;
     for (int i = 0; i < 60; ++i) {
         Problem p;
-        p.name = "dw_pairs_" + std::to_string(i);
-        p.dtype = DType::bf16;
-        p.rank = int(1 + i % 3);
-        p.batch = pick(1, 2);
-        p.in_channels = p.out_channels = p.groups = i % 4 == 0 ? pick(23, 32) : pick(33, 80);
-        p.layout = Layout::channels_last;
-        p.activation = Activation(i % 5);
-        p.negative_slope = 0.1f;
-        p.bias = i % 3 != 0;
-        if (!random_geometry(p, rng, p.rank == 1 ? 60 : p.rank == 2 ? 12 : 6, 3, 5)) continue;
+        const int64_t channels = i % 4 == 0 ? pick(23, 32) : pick(33, 80);
+        if (!random_depthwise(p, rng, "dw_pairs_", i, Layout::channels_last, channels, 1, 60, 12))
+            continue;
         CAPTURE(p.name);
         const test::LayerData d = test::random_layer_data(p, uint64_t(500 + i));
         const std::vector<float> w = bf16_weights(p, d.w.data());
@@ -700,17 +716,10 @@ TEST_CASE("bf16 dot: channels-first depthwise planes take W taps in pairs") {
     int paired = 0, declined = 0;
     for (int i = 0; i < 90; ++i) {
         Problem p;
-        p.name = "dwcf_pairs_" + std::to_string(i);
-        p.dtype = DType::bf16;
-        p.rank = int(1 + i % 3);
-        p.batch = pick(1, 2);
-        p.groups = p.in_channels = pick(2, 6);
-        p.out_channels = p.groups * pick(1, 3);
-        p.layout = Layout::channels_first;
-        p.activation = Activation(i % 5);
-        p.negative_slope = 0.1f;
-        p.bias = i % 3 != 0;
-        if (!random_geometry(p, rng, p.rank == 1 ? 90 : p.rank == 2 ? 14 : 6, 3, 5)) continue;
+        const int64_t groups = pick(2, 6), multiplier = pick(1, 3);
+        if (!random_depthwise(p, rng, "dwcf_pairs_", i, Layout::channels_first, groups,
+                              multiplier, 90, 14))
+            continue;
         CAPTURE(p.name);
         const test::LayerData d = test::random_layer_data(p, uint64_t(700 + i));
         const std::vector<float> w = bf16_weights(p, d.w.data());
