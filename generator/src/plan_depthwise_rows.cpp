@@ -62,9 +62,12 @@ bool plan_depthwise_in_place(const Problem& p, DepthwisePlan& pl, const PhaseAxe
     const int64_t IW = pl.in[2], OW = pl.out[2];
     if (ov.dw_in_place < 0 || p.layout != Layout::channels_last || pl.oc_g != 1)
         return false;
-    pl.tap_pairs = pl.isa == Isa::avx512_bf16;
+    pl.tap_pairs = pl.isa == Isa::avx512_bf16;  // row_tile sizes the tile for it
     int ur = 1, n = 1;
-    if (!row_tile(p, pl, ov, ur, n)) return pl.tap_pairs = false;
+    if (!row_tile(p, pl, ov, ur, n)) {
+        pl.tap_pairs = false;
+        return false;
+    }
 
     // The row along m: outputs o = S*m + r - pb. Inside [A, B) every tap reads the input and
     // every phase's output is in the row.
@@ -103,9 +106,9 @@ bool plan_depthwise_in_place(const Problem& p, DepthwisePlan& pl, const PhaseAxe
     base.x_stride = {0, 0, C};
     base.y_pix = C;
     // Vectors of channels (pairs: whole chunks of two), the last one's lanes (chunk's channels).
-    const int64_t unit = pl.tap_pairs ? 2 * VL : VL;
-    const int64_t nb = (C + unit - 1) / unit * (unit / VL), blocks = (nb + n - 1) / n;
-    const int oc_tail = int(C - (C - 1) / unit * unit);
+    const int64_t lanes = pl.tap_pairs ? 2 * VL : VL;  // channels a vector (pairs: a chunk)
+    const int64_t nb = (C + lanes - 1) / lanes * (lanes / VL), blocks = (nb + n - 1) / n;
+    const int oc_tail = int(C - (C - 1) / lanes * lanes);
     const int n_last = int(nb - (blocks - 1) * n);
     auto segment = [&](int64_t m0, int64_t tiles, int width, DwKernelDesc k) {
         DepthwisePlan::RowSegment s;
@@ -115,7 +118,7 @@ bool plan_depthwise_in_place(const Problem& p, DepthwisePlan& pl, const PhaseAxe
         for (int last = 0; last < 2; ++last) {
             if (last == 0 && blocks < 2) continue;
             k.n_oc = last ? n_last : n;
-            k.oc_tail = last ? oc_tail : int(unit);
+            k.oc_tail = last ? oc_tail : int(lanes);
             s.kernel[last] = kernel_index(pl, k);
         }
         pl.row_segments.push_back(s);
